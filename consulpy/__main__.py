@@ -1,0 +1,3 @@
+from consulpy.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Benchmarks run by `consulpy bench <name>`; each compares against a reference run."""

@@ -1,0 +1,56 @@
+"""Entry point of the `consulpy` command: dispatches to a subcommand module.
+
+Subcommands are imported lazily so that `consulpy kv get` does not pay for importing the
+server, Raft and gossip code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from consulpy.version import CONSUL_COMPAT_VERSION, __version__
+
+# name -> (module, one-line help). Each module exposes `main(argv: list[str]) -> int`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "agent": ("consulpy.cli.agent", "Runs a consulpy agent"),
+    "kv": ("consulpy.cli.kv", "Interact with the key-value store"),
+    "members": ("consulpy.cli.members", "Lists the members of a consulpy cluster"),
+    "validate": ("consulpy.cli.validate", "Validate config files/directories"),
+    "version": ("consulpy.cli.main", "Prints the consulpy version"),
+    "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip)"),
+}
+
+
+def _usage() -> str:
+    lines = ["Usage: consulpy [--version] [--help] <command> [<args>]", "", "Available commands are:"]
+    for name, (_, help_text) in sorted(COMMANDS.items()):
+        lines.append(f"    {name:<12}{help_text}")
+    return "\n".join(lines)
+
+
+def version_main(argv: list[str]) -> int:
+    print(f"consulpy v{__version__}")
+    print(f"Consul API compatibility: {CONSUL_COMPAT_VERSION}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "-help", "--help", "help"):
+        print(_usage(), file=sys.stderr if not args else sys.stdout)
+        return 1 if not args else 0
+    if args[0] in ("-v", "-version", "--version"):
+        return version_main([])
+    name, rest = args[0], args[1:]
+    if name == "version":
+        return version_main(rest)
+    entry = COMMANDS.get(name)
+    if entry is None:
+        print(f"consulpy: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 1
+    module = importlib.import_module(entry[0])
+    try:
+        return int(module.main(rest) or 0)
+    except KeyboardInterrupt:
+        return 130
