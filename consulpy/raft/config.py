@@ -1,0 +1,48 @@
+"""RaftConfig: every tunable of the library in one place, with Consul-like defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class RaftConfig:
+    """Timeouts are counted in ticks so the core stays clock-free; tick_interval maps them to time.
+
+    With the defaults a tick is 100 ms, heartbeats go out every 100 ms, a follower starts an
+    election after 1-2 s of silence (randomised in [election_ticks, 2*election_ticks)), and a leader
+    holds a read lease for 500 ms after a quorum acknowledged it.
+    """
+
+    id: str
+    address: str = "127.0.0.1:0"
+    tick_interval: float = 0.1
+    heartbeat_ticks: int = 1
+    election_ticks: int = 10
+    # A leader's lease lasts this many ticks from the sending of a message a quorum acknowledged.
+    # Must stay below election_ticks (the minimum election timeout), with margin for clock drift.
+    lease_ticks: int = 5
+    max_entries_per_msg: int = 512
+    max_bytes_per_msg: int = 1 << 20
+    max_inflight: int = 64
+    snapshot_chunk_size: int = 1 << 20
+    snapshot_threshold: int = 16384
+    snapshot_interval: float = 30.0
+    trailing_logs: int = 10240
+    snapshots_retained: int = 2
+    pre_vote: bool = True
+    check_quorum: bool = True
+    # Proposals and reads waiting longer than this fail (the caller's own timeout wins if shorter).
+    default_timeout: float = 10.0
+
+    def validate(self) -> None:
+        if not self.id:
+            raise ValueError("raft: id must not be empty")
+        if self.heartbeat_ticks < 1 or self.election_ticks <= self.heartbeat_ticks:
+            raise ValueError("raft: need 1 <= heartbeat_ticks < election_ticks")
+        if not 0 <= self.lease_ticks < self.election_ticks:
+            raise ValueError("raft: need 0 <= lease_ticks < election_ticks")
+        if self.max_inflight < 1 or self.max_entries_per_msg < 1 or self.max_bytes_per_msg < 1:
+            raise ValueError("raft: message and inflight limits must be positive")
+        if self.trailing_logs < 0 or self.snapshots_retained < 1:
+            raise ValueError("raft: trailing_logs >= 0 and snapshots_retained >= 1 required")
