@@ -1,0 +1,501 @@
+"""`consulpy bench kv`: KV PUT and GET throughput and latency, measured with wrk.
+
+A Python load generator saturates near 1k requests/s on the machines we run on, so the load
+comes from Debian's `wrk` driven by the Lua scripts in `consulpy/bench/wrk/`. Each measurement
+is one wrk run of `--duration` seconds with N connections (= clients); every (target, op,
+clients) cell is run `--repeats` times, interleaved across targets so that a noisy neighbour hurts
+them alike, and the medians are reported. wrk's own CPU use is reported next to each figure so a
+reader can tell whether the load generator, rather than the target, was the limit.
+
+Output: one JSON object per line on stdout (a result per target/op/clients, then the ratios
+target/reference); progress and a human-readable table on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import aiohttp
+
+from consulpy.bench.procs import (
+    Target,
+    free_ports,
+    http_json,
+    run_measured,
+    sigterm_as_interrupt,
+    spawn,
+)
+from consulpy.bench.refservers import start_aiohttp, start_etcd, wait_for_consul_leader
+
+WRK = "/usr/bin/wrk"
+WRK_TIMEOUT_S = 10
+OPS = ("put", "get")
+PRELOAD_CONCURRENCY = 32
+
+
+# --- targets -------------------------------------------------------------------------------
+
+
+def dev_agent_argv(http_port: int, server_port: int, lan_port: int, wan_port: int) -> list[str]:
+    """The command line of a consulpy dev agent listening only where the benchmark needs it."""
+    return [
+        sys.executable,
+        "-m",
+        "consulpy",
+        "agent",
+        "-dev",
+        "-node=bench",
+        f"-http-port={http_port}",
+        "-dns-port=-1",
+        "-grpc-port=-1",
+        f"-server-port={server_port}",
+        f"-serf-lan-port={lan_port}",
+        f"-serf-wan-port={wan_port}",
+    ]
+
+
+def spawn_dev(workdir: Path) -> Target:
+    """Start a consulpy dev agent subprocess; returns once it has elected itself leader."""
+    http_port, server_port, lan_port, wan_port = free_ports(4)
+    argv = dev_agent_argv(http_port, server_port, lan_port, wan_port)
+    proc = spawn("consulpy-dev", argv, workdir / "consulpy-dev.log")
+    target = Target(name="consulpy-dev", api="consul", addrs=[f"127.0.0.1:{http_port}"])
+    target.procs.append(proc)
+    try:
+        wait_for_consul_leader(target.addrs[0], [proc])
+    except BaseException:
+        target.stop()
+        raise
+    return target
+
+
+# How to start each kind of target. A `--spawn cluster` entry goes here: a function that starts
+# the servers and returns a Target with their HTTP addresses (wrk drives addrs[0]).
+SPAWNERS: dict[str, Callable[[Path], Target]] = {"dev": spawn_dev}
+
+REFERENCES: dict[str, Callable[[Path], Target]] = {
+    "aiohttp": start_aiohttp,
+    "etcd": lambda workdir: start_etcd(3, workdir),
+    "etcd1": lambda workdir: start_etcd(1, workdir),
+}
+
+
+def running_agent(addr: str, prefix: str) -> Target:
+    """An agent somebody else started: we only remove the keys the benchmark wrote."""
+    wait_for_consul_leader(addr, [], timeout=10.0)
+    target = Target(name="consulpy", api="consul", addrs=[addr])
+    target.cleanups.append(
+        lambda: http_json(f"http://{addr}/v1/kv/{prefix}?recurse", method="DELETE", timeout=30)
+    )
+    return target
+
+
+# --- workload ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What every wrk run does, shared by all targets so their figures compare."""
+
+    keys: int
+    value_size: int
+    spread: str
+    prefix: str
+    raw: bool
+    duration_s: int
+    seed: int
+
+    def value(self) -> bytes:
+        return b"v" * self.value_size  # the same bytes the Lua scripts send
+
+    def key(self, i: int) -> str:
+        return f"{self.prefix}{i}"
+
+
+async def _preload(target: Target, work: Workload) -> None:
+    addr = target.addrs[0]
+    value = work.value()
+    limit = asyncio.Semaphore(PRELOAD_CONCURRENCY)
+    timeout = aiohttp.ClientTimeout(total=30)
+
+    async def put(session: aiohttp.ClientSession, i: int) -> None:
+        key = work.key(i)
+        async with limit:
+            if target.api == "etcd":
+                body = {
+                    "key": base64.b64encode(key.encode()).decode(),
+                    "value": base64.b64encode(value).decode(),
+                }
+                resp = await session.post(f"http://{addr}/v3/kv/put", json=body)
+            else:
+                resp = await session.put(f"http://{addr}/v1/kv/{key}", data=value)
+            async with resp:
+                text = await resp.text()
+                if resp.status != 200 or (target.api == "consul" and text.strip() != "true"):
+                    raise RuntimeError(
+                        f"preloading {key} into {target.name} failed: {resp.status} {text!r}"
+                    )
+
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(*(put(session, i) for i in range(work.keys)))
+
+
+def preload(target: Target, work: Workload) -> None:
+    """Write every key of the key space once, so that GETs find what they ask for."""
+    asyncio.run(_preload(target, work))
+
+
+# --- one wrk run ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One wrk run's figures. `errors` = non-2xx or bad-body answers plus socket errors."""
+
+    ops_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    loadgen_cpu_pct: float
+    target_cpu_pct: float | None
+
+
+def install_scripts(workdir: Path) -> Path:
+    """Copy the packaged Lua scripts into a real directory (wrk needs paths; they require each
+    other by path), wherever and however the package is installed."""
+    dest = workdir / "wrk"
+    dest.mkdir(exist_ok=True)
+    for entry in (resources.files("consulpy.bench") / "wrk").iterdir():
+        if entry.name.endswith(".lua"):
+            (dest / entry.name).write_bytes(entry.read_bytes())
+    return dest
+
+
+def wrk_argv(
+    scripts: Path, target: Target, op: str, clients: int, work: Workload, seed: int
+) -> list[str]:
+    threads = min(clients, 2)
+    args = [
+        f"keys={work.keys}",
+        f"spread={work.spread}",
+        f"size={work.value_size}",
+        f"prefix={work.prefix}",
+        f"threads={threads}",
+        f"seed={seed}",
+        f"raw={int(work.raw)}",
+    ]
+    return [
+        WRK,
+        f"-t{threads}",
+        f"-c{clients}",
+        f"-d{work.duration_s}s",
+        f"--timeout={WRK_TIMEOUT_S}s",
+        f"-s{scripts / f'{target.api}_{op}.lua'}",
+        f"http://{target.addrs[0]}/",
+        "--",
+        *args,
+    ]
+
+
+def parse_wrk_output(text: str) -> dict[str, float]:
+    """The `KVBENCH {json}` line the scripts' done() prints."""
+    for line in text.splitlines():
+        if line.startswith("KVBENCH "):
+            data: dict[str, float] = json.loads(line.removeprefix("KVBENCH "))
+            return data
+    raise RuntimeError(f"wrk printed no KVBENCH result line; its output:\n{text}")
+
+
+def run_wrk(
+    scripts: Path, target: Target, op: str, clients: int, work: Workload, seed: int, workdir: Path
+) -> Run:
+    argv = wrk_argv(scripts, target, op, clients, work, seed)
+    cpu_before = target.cpu_seconds()
+    measured = run_measured(argv, None, workdir)
+    cpu_after = target.cpu_seconds()
+    if measured.returncode != 0:
+        raise RuntimeError(
+            f"wrk exited with {measured.returncode}: {' '.join(argv)}\n{measured.stdout}"
+        )
+    stats = parse_wrk_output(measured.stdout)
+    duration_s = stats["duration_us"] / 1e6
+    socket_errors = sum(
+        int(stats[k]) for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
+    )
+    good = int(stats["requests"]) - int(stats["bad"])
+    target_cpu = None
+    if cpu_before is not None and cpu_after is not None:
+        target_cpu = 100.0 * (cpu_after - cpu_before) / measured.wall_s
+    return Run(
+        ops_per_s=good / duration_s if duration_s > 0 else 0.0,
+        p50_ms=stats["p50_us"] / 1000.0,
+        p99_ms=stats["p99_us"] / 1000.0,
+        errors=int(stats["bad"]) + socket_errors,
+        loadgen_cpu_pct=100.0 * measured.cpu_s / measured.wall_s,
+        target_cpu_pct=target_cpu,
+    )
+
+
+# --- summaries -----------------------------------------------------------------------------
+
+
+def summarize(target: str, op: str, clients: int, runs: Sequence[Run], work: Workload) -> dict:
+    """One result line: medians over the repeats (errors are summed: any error is a failure)."""
+    target_cpu = [r.target_cpu_pct for r in runs if r.target_cpu_pct is not None]
+    return {
+        "bench": "kv",
+        "kind": "result",
+        "target": target,
+        "op": op,
+        "clients": clients,
+        "ops_per_s": round(statistics.median(r.ops_per_s for r in runs), 1),
+        "p50_ms": round(statistics.median(r.p50_ms for r in runs), 3),
+        "p99_ms": round(statistics.median(r.p99_ms for r in runs), 3),
+        "errors": sum(r.errors for r in runs),
+        "loadgen_cpu_pct": round(statistics.median(r.loadgen_cpu_pct for r in runs), 1),
+        "target_cpu_pct": round(statistics.median(target_cpu), 1) if target_cpu else None,
+        "repeats": len(runs),
+        "duration_s": work.duration_s,
+        "keys": work.keys,
+        "value_size": work.value_size,
+        "spread": work.spread,
+    }
+
+
+def ratio_lines(results: Sequence[dict], subject: str, references: Sequence[str]) -> list[dict]:
+    """subject/reference for ops/s (below 1: slower) and p99 (above 1: slower)."""
+    by_cell = {(r["target"], r["op"], r["clients"]): r for r in results}
+    lines = []
+    for ref in references:
+        for (name, op, clients), mine in by_cell.items():
+            theirs = by_cell.get((ref, op, clients))
+            if name != subject or theirs is None:
+                continue
+            lines.append(
+                {
+                    "bench": "kv",
+                    "kind": "ratio",
+                    "target": subject,
+                    "reference": ref,
+                    "op": op,
+                    "clients": clients,
+                    "ops_per_s_ratio": _ratio(mine["ops_per_s"], theirs["ops_per_s"]),
+                    "p99_ratio": _ratio(mine["p99_ms"], theirs["p99_ms"]),
+                }
+            )
+    return lines
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def render_table(results: Sequence[dict], ratios: Sequence[dict]) -> str:
+    head = (
+        f"{'target':<14}{'op':<5}{'clients':>8}{'ops/s':>11}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'errors':>8}{'wrk cpu%':>10}{'target cpu%':>13}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(
+            f"{r['target']:<14}{r['op']:<5}{r['clients']:>8}{r['ops_per_s']:>11.1f}"
+            f"{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}{r['errors']:>8}"
+            f"{r['loadgen_cpu_pct']:>10.1f}{_fmt(r['target_cpu_pct'], '.1f'):>13}"
+        )
+    if ratios:
+        lines += ["", f"{'ratio':<28}{'op':<5}{'clients':>8}{'ops/s x':>10}{'p99 x':>10}"]
+        for q in ratios:
+            label = f"{q['target']}/{q['reference']}"
+            lines.append(
+                f"{label:<28}{q['op']:<5}{q['clients']:>8}"
+                f"{_fmt(q['ops_per_s_ratio'], '.3f'):>10}{_fmt(q['p99_ratio'], '.3f'):>10}"
+            )
+    return "\n".join(lines)
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def _csv(kind: Callable[[str], object], allowed: Sequence[str] | None = None):
+    def parse(text: str) -> list:
+        items = [kind(part.strip()) for part in text.split(",") if part.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("empty list")
+        bad = [i for i in items if allowed is not None and i not in allowed]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {', '.join(allowed)}")
+        return items
+
+    return parse
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="consulpy bench kv",
+        description="KV PUT/GET throughput and latency with wrk, against consulpy and references.",
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "-http-addr",
+        "--http-addr",
+        dest="http_addr",
+        help="a running agent (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500)",
+    )
+    where.add_argument("--spawn", choices=sorted(SPAWNERS), help="start the target ourselves")
+    p.add_argument(
+        "--reference",
+        type=_csv(str, sorted(REFERENCES)),
+        default=[],
+        help=f"comma-separated references to run too ({', '.join(sorted(REFERENCES))})",
+    )
+    p.add_argument(
+        "--clients",
+        type=_csv(_positive),
+        default=[1, 32],
+        help="comma-separated connection counts (default 1,32)",
+    )
+    p.add_argument("--ops", type=_csv(str, OPS), default=list(OPS), help="put,get (default both)")
+    p.add_argument("--duration", type=_positive, default=10, help="seconds per run (default 10)")
+    p.add_argument("--repeats", type=_positive, default=3, help="runs per cell (default 3)")
+    p.add_argument("--keys", type=_positive, default=1000, help="key space size (default 1000)")
+    p.add_argument("--value-size", type=int, default=128, help="PUT value bytes (default 128)")
+    p.add_argument(
+        "--spread",
+        choices=["random", "sequential"],
+        default="random",
+        help="order keys are used in (default random)",
+    )
+    p.add_argument("--prefix", default="bench/kv/", help="key prefix (default bench/kv/)")
+    p.add_argument("--raw", action="store_true", help="GET with ?raw instead of the JSON list")
+    p.add_argument("--seed", type=int, default=1, help="random key choice seed (default 1)")
+    return p
+
+
+def _http_addr(arg: str | None) -> str:
+    addr = arg or os.environ.get("CONSUL_HTTP_ADDR") or "127.0.0.1:8500"
+    if addr.startswith("https://"):
+        raise SystemExit("consulpy bench kv: https addresses are not supported")
+    return addr.removeprefix("http://").rstrip("/")
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.value_size < 0:
+        print("consulpy bench kv: --value-size must be >= 0", file=sys.stderr)
+        return 2
+    if shutil.which(WRK) is None:
+        print(f"consulpy bench kv: {WRK} not found (Debian package wrk)", file=sys.stderr)
+        return 2
+    work = Workload(
+        keys=args.keys,
+        value_size=args.value_size,
+        spread=args.spread,
+        prefix=args.prefix,
+        raw=args.raw,
+        duration_s=args.duration,
+        seed=args.seed,
+    )
+    try:
+        with (
+            sigterm_as_interrupt(),
+            tempfile.TemporaryDirectory(prefix="consulpy-bench-kv-") as tmp,
+            contextlib.ExitStack() as stack,
+        ):
+            return _bench(args, work, Path(tmp), stack)
+    except KeyboardInterrupt:
+        print("consulpy bench kv: interrupted; stopped everything it started", file=sys.stderr)
+        return 130
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"consulpy bench kv: {exc}", file=sys.stderr)
+        return 1
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _bench(
+    args: argparse.Namespace, work: Workload, workdir: Path, stack: contextlib.ExitStack
+) -> int:
+    targets: list[Target] = []
+
+    def start(label: str, starter: Callable[[], Target]) -> None:
+        _log(f"starting {label} ...")
+        target = starter()
+        stack.callback(target.stop)
+        _log(f"  {target.name} at {', '.join(target.addrs)}; preloading {work.keys} keys")
+        preload(target, work)
+        targets.append(target)
+
+    if args.spawn:
+        start(f"consulpy ({args.spawn})", lambda: SPAWNERS[args.spawn](workdir))
+    else:
+        addr = _http_addr(args.http_addr)
+        start(f"the agent at {addr}", lambda: running_agent(addr, work.prefix))
+    subject = targets[0].name
+    for ref in args.reference:
+        start(f"reference {ref}", lambda ref=ref: REFERENCES[ref](workdir))
+
+    scripts = install_scripts(workdir)
+    runs: dict[tuple[str, str, int], list[Run]] = {}
+    total = args.repeats * len(args.clients) * len(args.ops) * len(targets)
+    done = 0
+    failed = False
+    for repeat in range(args.repeats):
+        for clients in args.clients:
+            for op in args.ops:
+                for target in targets:
+                    done += 1
+                    seed = work.seed + repeat
+                    run = run_wrk(scripts, target, op, clients, work, seed, workdir)
+                    runs.setdefault((target.name, op, clients), []).append(run)
+                    note = f"  ERRORS={run.errors}" if run.errors else ""
+                    failed = failed or run.errors > 0
+                    _log(
+                        f"[{done}/{total}] {target.name} {op} c={clients}: "
+                        f"{run.ops_per_s:.0f} ops/s p99 {run.p99_ms:.2f} ms "
+                        f"wrk cpu {run.loadgen_cpu_pct:.0f}%{note}"
+                    )
+
+    results = [summarize(t, op, c, rs, work) for (t, op, c), rs in runs.items()]
+    ratios = ratio_lines(results, subject, [t.name for t in targets[1:]])
+    for line in (*results, *ratios):
+        print(json.dumps(line), flush=True)
+    _log("\n" + render_table(results, ratios))
+    if failed:
+        errors = sum(r["errors"] for r in results)
+        _log(
+            f"\nFAILED: {errors} requests failed (non-2xx answers, bad bodies or socket errors); "
+            "the figures above are not valid"
+        )
+        return 1
+    _log(
+        f"\nmedians of {args.repeats} runs of {work.duration_s}s; "
+        f"finished {time.strftime('%H:%M:%S')}"
+    )
+    return 0
