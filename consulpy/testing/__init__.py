@@ -1,0 +1,112 @@
+"""Helpers for testing code against a real consulpy agent.
+
+`DevAgent` runs a dev agent (in-memory server, HTTP on 127.0.0.1 with an OS-chosen port)
+either in the current event loop (`async with DevAgent() as agent:`) or in a background
+thread with its own loop (`with DevAgent().in_thread() as agent:`), which is what synchronous
+clients such as py-consul need. The pytest plugin (`consulpy.testing.pytest_plugin`) wraps
+it in fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from consulpy.agent.agent import Agent
+from consulpy.config import load_agent_config
+
+
+class DevAgent:
+    def __init__(
+        self,
+        node_name: str = "consulpy-test",
+        datacenter: str = "dc1",
+        flags: Sequence[str] = (),
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        argv = [
+            "-dev",
+            f"-node={node_name}",
+            f"-datacenter={datacenter}",
+            "-client=127.0.0.1",
+            "-bind=127.0.0.1",
+            "-http-port=0",
+            "-dns-port=-1",
+            "-grpc-port=-1",
+            "-log-level=warn",
+            *flags,
+        ]
+        extra = [config] if config else []
+        self.config = load_agent_config(argv, extra_sources=extra)
+        self.agent: Agent | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------ addresses
+    @property
+    def http_addr(self) -> str:
+        assert self.agent is not None and self.agent.http_addresses, "agent not started"
+        host, port = self.agent.http_addresses[0]
+        return f"{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.http_addr}"
+
+    @property
+    def host(self) -> str:
+        return self.http_addr.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.http_addr.rsplit(":", 1)[1])
+
+    # ------------------------------------------------------- in this loop
+    async def start(self) -> DevAgent:
+        self.agent = Agent(self.config)
+        await self.agent.start()
+        return self
+
+    async def stop(self) -> None:
+        if self.agent is not None:
+            await self.agent.stop()
+
+    async def __aenter__(self) -> DevAgent:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -------------------------------------------------- in its own thread
+    @contextlib.contextmanager
+    def in_thread(self) -> Iterator[DevAgent]:
+        """Run the agent on a private event loop in a daemon thread."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        thread = threading.Thread(target=self._serve, args=(loop, ready), daemon=True)
+        thread.start()
+        ready.wait()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result(timeout=30)
+            self._loop = loop
+            yield self
+        finally:
+            if self.agent is not None:
+                asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout=30)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=30)
+            loop.close()
+            self._loop = None
+
+    @staticmethod
+    def _serve(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        loop.call_soon(ready.set)
+        loop.run_forever()
+
+    def call(self, coro: Any, timeout: float = 30) -> Any:
+        """Run a coroutine on the agent's loop (thread mode) and return its result."""
+        assert self._loop is not None, "call() needs in_thread()"
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=timeout)

@@ -1,0 +1,49 @@
+"""The aiohttp application: every /v1 route, Consul's 404s, and the always-present headers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from consulpy.http import agent as agent_api
+from consulpy.http import kv, session, status, txn
+from consulpy.http.endpoint import AGENT, text_error
+
+if TYPE_CHECKING:
+    from consulpy.agent.agent import Agent
+
+# Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
+# Consul's error texts before this one could trigger.
+BODY_SLACK = 64 * 1024
+
+
+async def _not_found(req: web.Request) -> web.StreamResponse:
+    if req.path == "/":
+        return web.Response(text="Consul Agent: UI disabled. To enable, set ui_config.enabled=true "
+                                 "in the agent configuration and restart.")
+    if "/v1/" in req.path:
+        return text_error(404, "Invalid URL path: not a recognized HTTP API endpoint\n")
+    return text_error(
+        404, f"Invalid URL path: if attempting to use the HTTP API, ensure the path starts with "
+             f"'/v1/': {req.path}\n"
+    )
+
+
+def build_app(agent: Agent) -> web.Application:
+    limits = agent.config.limits
+    app = web.Application(
+        client_max_size=max(limits.kv_max_value_size, limits.txn_max_req_len) + BODY_SLACK,
+        handler_args={"max_field_size": 16384},
+    )
+    app[AGENT] = agent
+    policy = agent.config.acl.default_policy
+
+    async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
+        resp.headers["X-Consul-Default-ACL-Policy"] = policy
+
+    app.on_response_prepare.append(add_headers)
+    for module in (kv, session, txn, status, agent_api):
+        app.add_routes(module.routes())
+    app.router.add_route("*", "/{tail:.*}", _not_found)
+    return app

@@ -1,0 +1,198 @@
+"""Decoding request bodies with Go's `encoding/json` leniency and error texts.
+
+Consul decodes bodies into Go structs: keys match field names case-insensitively (py-consul
+sends `lockdelay`, `serviceid`), service and check definitions also accept snake_case
+(`tagged_addresses`), JSON null leaves a field at its zero value, and a wrong type fails with
+`json: cannot unmarshal <kind> into Go struct field <Struct>.<Field> of type <type>`. A
+`Struct` spec describes the Go struct; `decode` returns a dict with canonical field names
+(only the fields present in the body, unless `fill_defaults`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from consulpy.util.durations import DurationError, duration_from_json
+
+UINT64_MAX = (1 << 64) - 1
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+class DecodeError(ValueError):
+    """The body does not fit the struct; the message is Go's json error text."""
+
+
+def _norm(name: str) -> str:
+    return name.replace("_", "").replace("-", "").lower()
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: Any
+
+
+@dataclass(frozen=True)
+class MapOf:
+    value: Any
+
+
+@dataclass
+class Struct:
+    """A Go struct: canonical field name -> type. Types: "string", "bool", "int", "uint64",
+    "float", "bytes" (base64), "duration" (Go string or ns number -> int ns), "any",
+    another Struct, ListOf(t), MapOf(t)."""
+
+    name: str
+    fields: dict[str, Any]
+    strict: bool = True
+    aliases: dict[str, str] = field(default_factory=dict)
+    _lookup: dict[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lookup = {_norm(k): k for k in self.fields}
+        for alias, target in self.aliases.items():
+            self._lookup[_norm(alias)] = target
+
+    def resolve(self, key: str) -> str | None:
+        return self._lookup.get(_norm(key))
+
+
+_GO_TYPES = {
+    "string": "string",
+    "bool": "bool",
+    "int": "int",
+    "uint64": "uint64",
+    "float": "float64",
+    "bytes": "[]uint8",
+    "duration": "time.Duration",
+}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+def _type_name(spec: Any) -> str:
+    if isinstance(spec, Struct):
+        return "structs." + spec.name
+    if isinstance(spec, ListOf):
+        return "[]" + _type_name(spec.item)
+    if isinstance(spec, MapOf):
+        return "map[string]" + _type_name(spec.value)
+    if spec == "any":
+        return "interface {}"
+    return _GO_TYPES.get(spec, str(spec))
+
+
+def _mismatch(value: Any, spec: Any, path: str) -> DecodeError:
+    kind = _json_kind(value)
+    if kind == "number":
+        kind = f"number {value}" if not isinstance(value, float) or value.is_integer() else "number"
+    return DecodeError(
+        f"json: cannot unmarshal {kind} into Go struct field {path} of type {_type_name(spec)}"
+    )
+
+
+def decode_value(value: Any, spec: Any, path: str) -> Any:
+    if value is None:
+        return None
+    if spec == "any":
+        return value
+    if isinstance(spec, Struct):
+        if not isinstance(value, dict):
+            raise _mismatch(value, spec, path)
+        return decode_struct(value, spec, path)
+    if isinstance(spec, ListOf):
+        if not isinstance(value, list):
+            raise _mismatch(value, spec, path)
+        return [decode_value(v, spec.item, path) for v in value]
+    if isinstance(spec, MapOf):
+        if not isinstance(value, dict):
+            raise _mismatch(value, spec, path)
+        return {str(k): decode_value(v, spec.value, path) for k, v in value.items()}
+    if spec == "string":
+        if not isinstance(value, str):
+            raise _mismatch(value, spec, path)
+        return value
+    if spec == "bool":
+        if not isinstance(value, bool):
+            raise _mismatch(value, spec, path)
+        return value
+    if spec in ("int", "uint64"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _mismatch(value, spec, path)
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise _mismatch(value, spec, path)
+            value = int(value)
+        low, high = (0, UINT64_MAX) if spec == "uint64" else (INT64_MIN, INT64_MAX)
+        if not low <= value <= high:
+            raise _mismatch(value, spec, path)
+        return value
+    if spec == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _mismatch(value, spec, path)
+        return float(value)
+    if spec == "bytes":
+        if not isinstance(value, str):
+            raise _mismatch(value, spec, path)
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise DecodeError(f"illegal base64 data at input byte {_bad_b64_at(value)}") from exc
+    if spec == "duration":
+        try:
+            return duration_from_json(value)
+        except DurationError as exc:
+            raise DecodeError(str(exc)) from exc
+    raise AssertionError(f"unknown spec {spec!r}")
+
+
+def _bad_b64_at(text: str) -> int:
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    for i, ch in enumerate(text):
+        if ch not in alphabet and ch != "=":
+            return i
+    return max(len(text) - len(text) % 4, 0)
+
+
+def decode_struct(obj: dict[str, Any], spec: Struct, path: str | None = None) -> dict[str, Any]:
+    prefix = path or spec.name
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = spec.resolve(key)
+        if name is None:
+            if spec.strict:
+                raise DecodeError(f'json: unknown field "{key}"')
+            continue
+        out[name] = decode_value(value, spec.fields[name], f"{prefix}.{name}")
+    return out
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse JSON with Go-like error texts."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise DecodeError("invalid character in string literal") from exc
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(exc.doc):
+            raise DecodeError("unexpected EOF") from exc
+        ch = exc.doc[exc.pos]
+        raise DecodeError(
+            f"invalid character {ch!r} looking for beginning of value"
+        ) from exc

@@ -1,0 +1,234 @@
+"""What every /v1 endpoint shares: method checks, tenancy and datacenter checks, query
+options, JSON rendering, Consul's headers and error texts.
+
+Handlers stay thin: they parse their own parameters, call the agent's delegate (a server, or
+later an RPC client) and return `respond(...)`; failures are raised as `HTTPError` (or the
+server's `CommandError` / `NoLeaderError`) and rendered here as Consul does: plain text with
+the status code.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from consulpy.server.query import CONSISTENT, DEFAULT, STALE, QueryMeta, QueryOptions
+from consulpy.server.server import CommandError, NoLeaderError
+from consulpy.util.durations import DurationError, parse_duration_ns
+
+if TYPE_CHECKING:
+    from consulpy.agent.agent import Agent
+
+AGENT: web.AppKey[Agent] = web.AppKey("agent")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+TEXT = "text/plain; charset=utf-8"
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+        self.headers = headers or {}
+
+
+def bad_request(text: str) -> HTTPError:
+    return HTTPError(400, text)
+
+
+def agent_of(req: web.Request) -> Agent:
+    return req.app[AGENT]
+
+
+# ------------------------------------------------------------------ rendering
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+_indented = json.JSONEncoder(indent=4, ensure_ascii=False, default=_json_default)
+
+
+def render_json(req: web.Request, obj: Any) -> bytes:
+    if "pretty" in req.query or agent_of(req).pretty_json:
+        return (_indented.encode(obj) + "\n").encode()
+    return _compact.encode(obj).encode()
+
+
+def meta_headers(meta: QueryMeta, *, with_index: bool = True) -> dict[str, str]:
+    headers = {
+        "X-Consul-KnownLeader": "true" if meta.known_leader else "false",
+        "X-Consul-LastContact": str(meta.last_contact_ms),
+    }
+    if with_index:
+        headers["X-Consul-Index"] = str(max(meta.index, 1))
+    return headers
+
+
+def respond(
+    req: web.Request,
+    obj: Any,
+    *,
+    status: int = 200,
+    meta: QueryMeta | None = None,
+    consistency_header: bool = False,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    out = meta_headers(meta) if meta is not None else {}
+    if meta is not None and consistency_header:
+        out["X-Consul-Effective-Consistency"] = meta.consistency
+    if headers:
+        out.update(headers)
+    return web.Response(
+        body=render_json(req, obj), status=status, content_type="application/json", headers=out
+    )
+
+
+def empty_ok() -> web.Response:
+    return web.Response(status=200)
+
+
+def text_error(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8",
+                        headers=headers)
+
+
+# ------------------------------------------------------------- query options
+def parse_wait(raw: str) -> float:
+    try:
+        ns = parse_duration_ns(raw)
+    except DurationError as exc:
+        raise bad_request("Invalid wait time") from exc
+    if ns < 0:
+        raise bad_request("Invalid wait time")
+    return ns / 1e9
+
+
+def parse_uint(raw: str) -> int:
+    if not raw.isdigit():
+        raise ValueError(raw)
+    value = int(raw)
+    if value >= 1 << 64:
+        raise ValueError(raw)
+    return value
+
+
+def query_options(req: web.Request) -> QueryOptions:
+    """Consul's parseWait + parseConsistency + filter, with its error texts."""
+    q = req.query
+    opts = QueryOptions()
+    raw_index = q.get("index")
+    if raw_index is not None and raw_index != "":
+        try:
+            opts.index = parse_uint(raw_index)
+        except ValueError as exc:
+            raise bad_request("Invalid index") from exc
+    raw_wait = q.get("wait")
+    if raw_wait is not None and raw_wait != "":
+        opts.wait = parse_wait(raw_wait)
+    stale = "stale" in q
+    consistent = "consistent" in q
+    if stale and consistent:
+        raise bad_request("Cannot specify ?stale with ?consistent, conflicting semantics.")
+    if "cached" in q and consistent:
+        raise bad_request("Cannot specify ?cached with ?consistent, conflicting semantics.")
+    raw_max_stale = q.get("max_stale")
+    if raw_max_stale is not None and raw_max_stale != "":
+        try:
+            opts.max_stale = parse_duration_ns(raw_max_stale) / 1e9
+        except DurationError as exc:
+            raise bad_request(f'Invalid max_stale value "{raw_max_stale}"') from exc
+    if "leader" in q:
+        opts.consistency = DEFAULT
+    elif consistent:
+        opts.consistency = CONSISTENT
+    elif stale or opts.max_stale > 0:
+        opts.consistency = STALE
+    cache_control = req.headers.get("Cache-Control")
+    if cache_control:
+        _check_cache_control(cache_control)
+    opts.filter = q.get("filter", "")
+    return opts
+
+
+def _check_cache_control(value: str) -> None:
+    for directive in value.split(","):
+        name, _, arg = directive.strip().partition("=")
+        if name.strip() in ("max-age", "stale-if-error") and not arg.strip().isdigit():
+            raise bad_request("Invalid Cache-Control header.")
+
+
+# ------------------------------------------------------------------- wrapping
+def _tenancy_error(req: web.Request) -> str | None:
+    if req.headers.get("X-Consul-Namespace"):
+        return (
+            'Invalid header: "X-Consul-Namespace" - Namespaces are a Consul Enterprise feature'
+        )
+    if req.query.get("ns"):
+        return 'Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature'
+    partition = req.query.get("partition")
+    if partition and partition != "default":
+        return 'Invalid query parameter: "partition" - Partitions are a Consul Enterprise feature'
+    if req.headers.get("X-Consul-Partition", "default") not in ("", "default"):
+        return 'Invalid header: "X-Consul-Partition" - Partitions are a Consul Enterprise feature'
+    return None
+
+
+def allow_header(methods: tuple[str, ...]) -> str:
+    return ",".join(("OPTIONS", *methods))
+
+
+def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handler]:
+    """Wrap a handler with Consul's method, tenancy, datacenter and error handling."""
+    allowed = frozenset(methods)
+    allow = allow_header(methods)
+
+    def wrap(fn: Handler) -> Handler:
+        async def handler(req: web.Request) -> web.StreamResponse:
+            method = req.method
+            if method not in allowed:
+                if method == "OPTIONS":
+                    return web.Response(status=200, headers={"Allow": allow})
+                return text_error(405, f"method {method} not allowed", {"Allow": allow})
+            problem = _tenancy_error(req)
+            if problem is not None:
+                return text_error(400, problem)
+            agent = agent_of(req)
+            if check_dc:
+                dc = req.query.get("dc")
+                if dc and dc != agent.datacenter:
+                    return text_error(500, "No path to datacenter")
+            try:
+                return await fn(req)
+            except HTTPError as exc:
+                return text_error(exc.status, exc.text, exc.headers)
+            except CommandError as exc:
+                return text_error(500, str(exc))
+            except NoLeaderError as exc:
+                return text_error(500, str(exc))
+
+        handler.__name__ = fn.__name__
+        handler.__doc__ = fn.__doc__
+        return handler
+
+    return wrap
+
+
+async def read_body(req: web.Request, limit: int, too_large: Callable[[int], str]) -> bytes:
+    """Read the whole body, refusing (413) before reading when Content-Length says it is too
+    large, and after reading when a chunked body turns out to be."""
+    length = req.content_length
+    if length is not None and length > limit:
+        raise HTTPError(413, too_large(length))
+    body = await req.read()
+    if len(body) > limit:
+        raise HTTPError(413, too_large(len(body)))
+    return body

@@ -1,0 +1,114 @@
+"""PUT /v1/txn: atomic multi-operation transactions.
+
+Write transactions become one command (one log entry, one index for every write). Read-only
+transactions skip the log and run on the store with the request's consistency mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from consulpy.http.decode import DecodeError, Struct, decode_struct, parse_json
+from consulpy.http.endpoint import (
+    HTTPError,
+    agent_of,
+    endpoint,
+    meta_headers,
+    query_options,
+    read_body,
+    respond,
+)
+from consulpy.state import commands as C
+from consulpy.state.txnops import READ_VERBS
+from consulpy.util.goquote import go_quote
+
+KV_OP = Struct(
+    "KVTxnOp",
+    {
+        "Verb": "string",
+        "Key": "string",
+        "Value": "bytes",
+        "Flags": "uint64",
+        "Index": "uint64",
+        "Session": "string",
+        "Namespace": "string",
+        "Partition": "string",
+    },
+)
+OP_KINDS = ("KV", "Node", "Service", "Check")
+TXN_OP = Struct("TxnOp", {kind: "any" for kind in OP_KINDS})
+
+
+def parse_ops(raw: bytes) -> list[dict[str, Any]]:
+    """Decode the body into a list of ops, each {"KV": {...}} with canonical keys."""
+    doc = parse_json(raw)
+    if not isinstance(doc, list):
+        kind = "object" if isinstance(doc, dict) else type(doc).__name__
+        raise DecodeError(f"json: cannot unmarshal {kind} into Go value of type api.TxnOps")
+    ops: list[dict[str, Any]] = []
+    for index, element in enumerate(doc):
+        if not isinstance(element, dict):
+            raise DecodeError(
+                f"json: cannot unmarshal into Go struct field TxnOps[{index}] of type api.TxnOp"
+            )
+        op = decode_struct(element, TXN_OP)
+        op = {k: v for k, v in op.items() if v is not None}
+        if not op:
+            continue  # Consul silently drops empty elements
+        if "KV" in op:
+            if not isinstance(op["KV"], dict):
+                raise DecodeError("json: cannot unmarshal into Go struct field TxnOp.KV")
+            kv = decode_struct(op["KV"], KV_OP, "TxnOp.KV")
+            for field in ("Namespace", "Partition"):
+                if kv.pop(field, "") not in ("", None, "default"):
+                    raise DecodeError(f"{field} is a Consul Enterprise feature")
+            ops.append({"KV": kv})
+        else:
+            raise HTTPError(
+                400,
+                f"Failed to parse body: {', '.join(sorted(op))} operations are not supported "
+                "in transactions yet",
+            )
+    return ops
+
+
+@endpoint("PUT")
+async def txn_endpoint(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    limits = agent.config.limits
+    max_body = max(limits.txn_max_req_len, limits.kv_max_value_size)
+    raw = await read_body(
+        req, max_body, lambda n: f"Request body too large, max size: {max_body} bytes"
+    )
+    try:
+        ops = parse_ops(raw)
+    except DecodeError as exc:
+        raise HTTPError(400, f"Failed to parse body: {exc}") from exc
+    if len(ops) > limits.txn_max_ops:
+        raise HTTPError(
+            413,
+            f"Transaction contains too many operations ({len(ops)} > {limits.txn_max_ops})",
+        )
+    for op in ops:
+        kv = op["KV"]
+        value = kv.get("Value") or b""
+        if len(value) > limits.kv_max_value_size:
+            raise HTTPError(
+                413,
+                f"Value for key {go_quote(kv.get('Key', ''))} is too large "
+                f"({len(value)} > {limits.kv_max_value_size} bytes)",
+            )
+    read_only = all(op["KV"].get("Verb", "") in READ_VERBS for op in ops)
+    if read_only:
+        meta, result = await agent.delegate.read("Txn.Read", {"ops": ops}, query_options(req))
+        status = 409 if result["Errors"] else 200
+        return respond(req, result, status=status, headers=meta_headers(meta, with_index=False))
+    result = await agent.delegate.write(C.txn(ops))
+    status = 409 if result["Errors"] else 200
+    return respond(req, result, status=status)
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.route("*", "/v1/txn", txn_endpoint)]

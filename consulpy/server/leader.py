@@ -1,0 +1,204 @@
+"""Duties that only the leader performs, each ending in a command through consensus.
+
+- Session TTLs: a timer of 2 x TTL per session (Consul's grace multiplier), reset by renew;
+  when it fires the leader proposes the session's destruction. A new leader re-arms every
+  timer with the full TTL, as Consul does.
+- Tombstone reaping: tombstones are kept at least `tombstone_ttl` (longer than the longest
+  blocking query) and then reaped in batches.
+- Membership reconciliation: members are registered in the catalog with their `serfHealth`
+  check; until gossip lands, the only member is this server itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from consulpy.state import commands as C
+from consulpy.state.structs import check_row
+from consulpy.util.durations import DurationError, parse_duration
+
+if TYPE_CHECKING:
+    from consulpy.server.server import Server
+
+log = structlog.get_logger("consulpy.leader")
+
+SESSION_TTL_MULTIPLIER = 2
+TOMBSTONE_TTL = 15 * 60.0
+TOMBSTONE_GRANULARITY = 30.0
+
+SERF_CHECK_ID = "serfHealth"
+SERF_CHECK_NAME = "Serf Health Status"
+SERF_ALIVE_OUTPUT = "Agent alive and reachable"
+SERF_FAILED_OUTPUT = "Agent not live or unreachable"
+
+
+class SessionTimers:
+    """One timer per session with a TTL, on the leader only."""
+
+    def __init__(self, destroy: Callable[[str], Awaitable[None]]) -> None:
+        self._destroy = destroy
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def arm(self, session_id: str, ttl: str) -> None:
+        if not ttl:
+            return
+        try:
+            seconds = parse_duration(ttl)
+        except DurationError:
+            return
+        if seconds <= 0:
+            return
+        self.cancel(session_id)
+        loop = asyncio.get_running_loop()
+        self._timers[session_id] = loop.call_later(
+            seconds * SESSION_TTL_MULTIPLIER, self._expire, session_id
+        )
+
+    def _expire(self, session_id: str) -> None:
+        self._timers.pop(session_id, None)
+        task = asyncio.get_running_loop().create_task(self._destroy(session_id))
+        task.add_done_callback(_log_task_error)
+
+    def cancel(self, session_id: str) -> None:
+        handle = self._timers.pop(session_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def cancel_all(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+    def __contains__(self, session_id: str) -> bool:
+        return session_id in self._timers
+
+    def __len__(self) -> int:
+        return len(self._timers)
+
+
+def _log_task_error(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("leader task failed", error=str(task.exception()))
+
+
+class LeaderDuties:
+    def __init__(
+        self,
+        server: Server,
+        *,
+        tombstone_ttl: float = TOMBSTONE_TTL,
+        tombstone_granularity: float = TOMBSTONE_GRANULARITY,
+    ) -> None:
+        self.server = server
+        self.sessions = SessionTimers(self._expire_session)
+        self.tombstone_ttl = tombstone_ttl
+        self.tombstone_granularity = tombstone_granularity
+        self._marks: collections.deque[tuple[float, int]] = collections.deque()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.active = False
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        if self.active:
+            return
+        self.active = True
+        loop = asyncio.get_running_loop()
+        for session in self.server.store.sessions.list():
+            self.sessions.arm(session.id, session.ttl)
+        self._tasks.append(loop.create_task(self._tombstone_loop()))
+        self._tasks.append(loop.create_task(self._reconcile_self()))
+        log.info("leader duties started", sessions_with_ttl=len(self.sessions))
+
+    def stop(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        self.sessions.cancel_all()
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        self._marks.clear()
+
+    # -------------------------------------------------------------- sessions
+    async def _expire_session(self, session_id: str) -> None:
+        if not self.active or self.server.store.sessions.get(session_id) is None:
+            return
+        log.info("session TTL expired", session=session_id)
+        await self.server.write(C.session_destroy(session_id))
+
+    def session_created(self, session_id: str) -> None:
+        session = self.server.store.sessions.get(session_id)
+        if self.active and session is not None:
+            self.sessions.arm(session.id, session.ttl)
+
+    def session_renewed(self, session_id: str) -> None:
+        session = self.server.store.sessions.get(session_id)
+        if self.active and session is not None:
+            self.sessions.arm(session.id, session.ttl)
+
+    # ------------------------------------------------------------ tombstones
+    async def _tombstone_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tombstone_granularity)
+            await self.reap_tombstones(time.monotonic())
+
+    async def reap_tombstones(self, now: float) -> None:
+        """Mark the current index; reap tombstones older than the oldest expired mark."""
+        store = self.server.store
+        self._marks.append((now, store.last_index))
+        upto = 0
+        while self._marks and now - self._marks[0][0] >= self.tombstone_ttl:
+            upto = self._marks.popleft()[1]
+        if upto and any(index <= upto for index in store.kv.tombstones.values()):
+            await self.server.write(C.tombstone_reap(upto))
+
+    # ------------------------------------------------------------ membership
+    async def _reconcile_self(self) -> None:
+        await self.reconcile_member(self.server.self_member())
+
+    async def reconcile_member(self, member: dict[str, Any]) -> None:
+        """Make the catalog agree with one member's gossip status (alive here)."""
+        store = self.server.store
+        name = member["Name"]
+        node = store.catalog.node(name)
+        check = store.catalog.check(name, SERF_CHECK_ID)
+        want_service = member.get("Service")
+        has_service = (
+            want_service is None
+            or store.catalog.service(name, want_service["ID"]) is not None
+        )
+        if (
+            node is not None
+            and node.get("Address") == member["Address"]
+            and check is not None
+            and check["Status"] == "passing"
+            and has_service
+        ):
+            return
+        request: dict[str, Any] = {
+            "ID": member.get("ID", ""),
+            "Node": name,
+            "Address": member["Address"],
+            "Datacenter": self.server.datacenter,
+            "TaggedAddresses": member.get("TaggedAddresses"),
+            "NodeMeta": member.get("Meta"),
+            "Checks": [
+                check_row(
+                    Node=name,
+                    CheckID=SERF_CHECK_ID,
+                    Name=SERF_CHECK_NAME,
+                    Status="passing",
+                    Output=SERF_ALIVE_OUTPUT,
+                )
+            ],
+        }
+        if want_service is not None:
+            request["Service"] = want_service
+        await self.server.write(C.register(request))
+        log.info("member registered in catalog", node=name)

@@ -1,0 +1,52 @@
+"""Options and metadata of a read, as Consul's QueryOptions / QueryMeta carry them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT = "default"
+STALE = "stale"
+CONSISTENT = "consistent"
+
+# Consul's server defaults: default_query_time 300 s, max_query_time 600 s.
+DEFAULT_QUERY_TIME = 300.0
+MAX_QUERY_TIME = 600.0
+
+
+@dataclass(slots=True)
+class QueryOptions:
+    index: int = 0
+    wait: float = 0.0  # seconds; 0 = the server default
+    consistency: str = DEFAULT
+    max_stale: float = 0.0  # seconds; > 0 implies stale
+    filter: str = ""
+
+    def blocking_timeout(self, jitter: float) -> float:
+        """The time to block: wait clamped to (0, 10m], default 5m, plus up to 1/16 jitter.
+        `jitter` is a uniform random number in [0, 1)."""
+        wait = self.wait
+        if wait <= 0:
+            wait = DEFAULT_QUERY_TIME
+        wait = min(wait, MAX_QUERY_TIME)
+        return wait + wait / 16 * jitter
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "wait": self.wait,
+            "consistency": self.consistency,
+            "max_stale": self.max_stale,
+            "filter": self.filter,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, object]) -> QueryOptions:
+        return cls(**data)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class QueryMeta:
+    index: int
+    known_leader: bool = True
+    last_contact_ms: int = 0
+    consistency: str = "leader"

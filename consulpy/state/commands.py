@@ -1,0 +1,88 @@
+"""The commands the FSM applies, as msgpack-encodable dicts, and their builders.
+
+Proposers build commands only through these functions so that the shapes live in one place.
+Every command carries `ts`, the proposer's wall clock (unix seconds): rules that depend on
+time (lock-delay) use it instead of the applying server's clock, so every replica computes
+the same result.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgpack
+
+Command = dict[str, Any]
+
+KV = "kv"
+TXN = "txn"
+SESSION_CREATE = "session_create"
+SESSION_DESTROY = "session_destroy"
+TOMBSTONE_REAP = "tombstone_reap"
+REGISTER = "register"
+DEREGISTER = "deregister"
+RESTORE = "restore"
+
+# KV verbs accepted by the `kv` command (a subset of the txn verbs: the writes).
+KV_WRITE_VERBS = ("set", "cas", "lock", "unlock", "delete", "delete-cas", "delete-tree")
+
+
+def _now() -> float:
+    return time.time()
+
+
+def kv(
+    verb: str,
+    key: str,
+    value: bytes = b"",
+    flags: int = 0,
+    index: int = 0,
+    session: str = "",
+) -> Command:
+    return {
+        "t": KV,
+        "verb": verb,
+        "key": key,
+        "value": value,
+        "flags": flags,
+        "index": index,
+        "session": session,
+        "ts": _now(),
+    }
+
+
+def txn(ops: list[dict[str, Any]]) -> Command:
+    return {"t": TXN, "ops": ops, "ts": _now()}
+
+
+def session_create(session: dict[str, Any]) -> Command:
+    return {"t": SESSION_CREATE, "session": session, "ts": _now()}
+
+
+def session_destroy(session_id: str) -> Command:
+    return {"t": SESSION_DESTROY, "id": session_id, "ts": _now()}
+
+
+def tombstone_reap(upto: int) -> Command:
+    return {"t": TOMBSTONE_REAP, "upto": upto, "ts": _now()}
+
+
+def register(request: dict[str, Any]) -> Command:
+    return {"t": REGISTER, "req": request, "ts": _now()}
+
+
+def deregister(request: dict[str, Any]) -> Command:
+    return {"t": DEREGISTER, "req": request, "ts": _now()}
+
+
+def restore(snapshot: bytes) -> Command:
+    return {"t": RESTORE, "data": snapshot, "ts": _now()}
+
+
+def encode(cmd: Command) -> bytes:
+    return msgpack.packb(cmd, use_bin_type=True)
+
+
+def decode(data: bytes) -> Command:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)

@@ -1,0 +1,233 @@
+"""The FSM: the only code that mutates replicated state.
+
+`apply(index, data)` decodes one command and applies it at that Raft index, inside one
+`WriteTxn`: either everything the command does becomes visible (with ModifyIndex = index and
+the touched watches woken) or nothing does. Results are plain msgpack-encodable values so that
+they can travel back to a forwarding server; a failure the user should see is returned as
+`{"Error": text}` (see `is_error`), never raised, because an exception here would stop the
+replication of every later entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from consulpy.state import commands as C
+from consulpy.state.sessions import Session
+from consulpy.state.store import StateStore
+from consulpy.state.txn import WriteTxn
+from consulpy.state.txnops import kv_op
+from consulpy.util.goquote import go_quote
+
+Result = Any
+
+
+def error(text: str) -> dict[str, str]:
+    return {"Error": text}
+
+
+def is_error(result: Result) -> bool:
+    return isinstance(result, dict) and len(result) == 1 and "Error" in result
+
+
+class FSM:
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._handlers: dict[str, Callable[[WriteTxn, dict[str, Any]], Result]] = {
+            C.KV: self._kv,
+            C.TXN: self._txn,
+            C.SESSION_CREATE: self._session_create,
+            C.SESSION_DESTROY: self._session_destroy,
+            C.TOMBSTONE_REAP: self._tombstone_reap,
+            C.REGISTER: self._register,
+            C.DEREGISTER: self._deregister,
+        }
+
+    def apply(self, index: int, data: bytes) -> Result:
+        cmd = C.decode(data)
+        return self.apply_command(index, cmd)
+
+    def apply_command(self, index: int, cmd: dict[str, Any]) -> Result:
+        store = self.store
+        kind = cmd.get("t")
+        if kind == C.RESTORE:
+            store.restore(cmd["data"])
+            store.last_index = max(store.last_index, index)
+            return True
+        handler = self._handlers.get(kind)  # type: ignore[arg-type]
+        if handler is None:
+            # An unknown command (e.g. from a newer version) must not stop replication.
+            store.last_index = max(store.last_index, index)
+            return error(f"unknown command type {kind!r}")
+        txn = store.txn(index)
+        try:
+            result = handler(txn, cmd)
+        except Exception:
+            txn.abort()
+            store.last_index = max(store.last_index, index)
+            raise
+        if txn.done:
+            store.last_index = max(store.last_index, index)
+        else:
+            txn.commit()
+        return result
+
+    # ------------------------------------------------------------------- KV
+    def _kv(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        store = self.store
+        kv = store.kv
+        verb = cmd["verb"]
+        key = cmd["key"]
+        if verb == "set":
+            kv.set(txn, key, cmd["value"], cmd["flags"])
+            return True
+        if verb == "cas":
+            return kv.cas(txn, key, cmd["value"], cmd["flags"], cmd["index"]) is not None
+        if verb == "lock":
+            session = cmd["session"]
+            if not session:
+                return error("missing session")
+            if store.sessions.get(session) is None:
+                return error(f"invalid session {go_quote(session)}")
+            entry, _ = kv.lock(txn, key, cmd["value"], cmd["flags"], session, cmd["ts"])
+            return entry is not None
+        if verb == "unlock":
+            if not cmd["session"]:
+                return error("missing session")
+            return kv.unlock(txn, key, cmd["value"], cmd["flags"], cmd["session"]) is not None
+        if verb == "delete":
+            kv.delete(txn, key)
+            return True
+        if verb == "delete-cas":
+            return kv.delete_cas(txn, key, cmd["index"])
+        if verb == "delete-tree":
+            kv.delete_tree(txn, key)
+            return True
+        return error(f"unknown KV verb {go_quote(verb)}")
+
+    # ------------------------------------------------------------------ txn
+    def _txn(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        results: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        now = cmd["ts"]
+        for op_index, op in enumerate(cmd["ops"]):
+            if "KV" in op:
+                outcome = kv_op(self.store, txn, op["KV"], now)
+            else:
+                outcome = f"unknown txn operation {sorted(op)!r}"
+            if isinstance(outcome, str):
+                errors.append({"OpIndex": op_index, "What": outcome})
+            else:
+                results.extend(outcome)
+        if errors:
+            txn.abort()
+            return {"Results": None, "Errors": errors}
+        return {"Results": results, "Errors": None}
+
+    # ------------------------------------------------------------- sessions
+    def _session_create(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        store = self.store
+        s = cmd["session"]
+        node = s["Node"]
+        if store.catalog.node(node) is None:
+            return error("Missing node registration")
+        node_checks = s.get("NodeChecks")
+        service_checks = s.get("ServiceChecks")
+        legacy = s.get("Checks")
+        for group in (node_checks, legacy, service_checks):
+            for check_id in group or ():
+                check = store.catalog.check(node, check_id)
+                if check is None:
+                    return error(f"Missing check '{check_id}' registration")
+                if check["Status"] == "critical":
+                    return error(f"Check '{check_id}' is in critical state")
+        if store.sessions.get(s["ID"]) is not None:
+            return error(f"Session ID {s['ID']} already exists")
+        session = Session(
+            id=s["ID"],
+            name=s.get("Name", ""),
+            node=node,
+            lock_delay=int(s.get("LockDelay", 0)),
+            behavior=s.get("Behavior", "release"),
+            ttl=s.get("TTL", ""),
+            node_checks=node_checks,
+            service_checks=service_checks,
+            checks=legacy,
+            create_index=txn.index,
+            modify_index=txn.index,
+        )
+        store.sessions.insert(txn, session)
+        return session.id
+
+    def _session_destroy(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        self.store.session_destroy(txn, cmd["id"], cmd["ts"])
+        return True
+
+    def _tombstone_reap(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        self.store.kv.expire_lock_delays(cmd["ts"])
+        return self.store.kv.reap_tombstones(txn, cmd["upto"])
+
+    # -------------------------------------------------------------- catalog
+    def _register(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        """Upsert a node, optionally a service on it, and checks. The request has been
+        validated and normalised by the endpoint; the FSM enforces cross-row rules."""
+        store = self.store
+        catalog = store.catalog
+        req = cmd["req"]
+        now = cmd["ts"]
+        node_name = req["Node"]
+        existing = catalog.node(node_name)
+        node_id = req.get("ID") or ""
+        if node_id:
+            other = catalog.node_by_id(node_id)
+            if other is not None and other["Node"] != node_name:
+                return error(
+                    f"Error while renaming Node ID: {go_quote(node_id)}: Node name "
+                    f"{node_name} is reserved by node {other['ID']} with name {other['Node']}"
+                )
+        if not req.get("SkipNodeUpdate") or existing is None:
+            catalog.put_node(
+                txn,
+                {
+                    "ID": node_id,
+                    "Node": node_name,
+                    "Address": req.get("Address", ""),
+                    "Datacenter": req.get("Datacenter", ""),
+                    "TaggedAddresses": req.get("TaggedAddresses"),
+                    "Meta": req.get("NodeMeta"),
+                },
+            )
+        service = req.get("Service")
+        if service:
+            row = dict(service)
+            row["Node"] = node_name
+            catalog.put_service(txn, row)
+        for check in req.get("Checks") or ():
+            row = dict(check)
+            row["Node"] = node_name
+            sid = row.get("ServiceID") or ""
+            if sid:
+                svc = catalog.service(node_name, sid)
+                if svc is None:
+                    txn.abort()
+                    return error(
+                        f"Unknown service ID '{sid}' for check ID '{row.get('CheckID', '')}'"
+                    )
+                row["ServiceName"] = svc["Service"]
+                row["ServiceTags"] = list(svc.get("Tags") or [])
+            store.put_check(txn, row, now)
+        return True
+
+    def _deregister(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        store = self.store
+        req = cmd["req"]
+        now = cmd["ts"]
+        node = req["Node"]
+        if req.get("ServiceID"):
+            store.delete_service(txn, node, req["ServiceID"], now)
+        elif req.get("CheckID"):
+            store.delete_check(txn, node, req["CheckID"], now)
+        else:
+            store.delete_node(txn, node, now)
+        return True

@@ -1,0 +1,203 @@
+"""The state store: every table a server replicates, their indexes, and their watches.
+
+Reads are plain method calls that return `(index, result)` and record what they read in an
+optional `WatchSet`. Writes happen only inside `consulpy.state.fsm.FSM.apply`, through a
+`WriteTxn`; the helpers here that take a `txn` are the multi-table rules (a session's
+invalidation releases or deletes its keys, a node's removal takes its services, checks and
+sessions with it) that several commands share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from consulpy.state.catalog import CatalogTables
+from consulpy.state.kv import MAX_LOCK_DELAY_NS, KVEntry, KVTable
+from consulpy.state.sessions import BEHAVIOR_DELETE, Session, SessionTable
+from consulpy.state.txn import WriteTxn
+from consulpy.state.watch import WatchRegistry, WatchSet
+
+SNAPSHOT_FORMAT = 1
+
+
+class StateStore:
+    def __init__(self) -> None:
+        self.kv = KVTable()
+        self.sessions = SessionTable()
+        self.catalog = CatalogTables()
+        self.indexes: dict[str, int] = {}
+        self.last_index = 0
+        self.watches = WatchRegistry()
+
+    def txn(self, index: int) -> WriteTxn:
+        return WriteTxn(self, index)
+
+    def table_index(self, *tables: str) -> int:
+        indexes = self.indexes
+        return max((indexes.get(t, 0) for t in tables), default=0)
+
+    # ------------------------------------------------------------------- KV
+    def kv_max_index(self) -> int:
+        return self.table_index("kvs", "tombstones")
+
+    def kv_get(self, ws: WatchSet | None, key: str) -> tuple[int, KVEntry | None]:
+        if ws is not None:
+            ws.add(("kv", key))
+        entry = self.kv.get(key)
+        if entry is not None:
+            return entry.modify_index, entry
+        return self.kv_max_index(), None
+
+    def _prefix_index(self, prefix: str, entries_max: int) -> int:
+        # Consul: entries and tombstones under the prefix; the whole table for the root or
+        # when nothing under the prefix has ever existed.
+        index = max(entries_max, self.kv.tombstone_max(prefix)) if prefix else 0
+        return index or self.kv_max_index()
+
+    def kv_list(self, ws: WatchSet | None, prefix: str) -> tuple[int, list[KVEntry]]:
+        if ws is not None:
+            ws.add(("kvp", prefix))
+        entries = self.kv.list(prefix)
+        top = max((e.modify_index for e in entries), default=0)
+        return self._prefix_index(prefix, top), entries
+
+    def kv_keys(self, ws: WatchSet | None, prefix: str, separator: str) -> tuple[int, list[str]]:
+        if ws is not None:
+            ws.add(("kvp", prefix))
+        entries = self.kv.list(prefix)
+        top = max((e.modify_index for e in entries), default=0)
+        keys: list[str] = []
+        if separator:
+            start = len(prefix)
+            last = None
+            for entry in entries:
+                key = entry.key
+                cut = key.find(separator, start)
+                if cut >= 0:
+                    key = key[: cut + len(separator)]
+                if key != last:
+                    keys.append(key)
+                    last = key
+        else:
+            keys = [e.key for e in entries]
+        return self._prefix_index(prefix, top), keys
+
+    # ------------------------------------------------------------- sessions
+    def session_get(self, ws: WatchSet | None, sid: str) -> tuple[int, Session | None]:
+        if ws is not None:
+            ws.add(("t", "sessions"))
+        return self.table_index("sessions"), self.sessions.get(sid)
+
+    def session_list(self, ws: WatchSet | None) -> tuple[int, list[Session]]:
+        if ws is not None:
+            ws.add(("t", "sessions"))
+        return self.table_index("sessions"), self.sessions.list()
+
+    def session_node(self, ws: WatchSet | None, node: str) -> tuple[int, list[Session]]:
+        if ws is not None:
+            ws.add(("t", "sessions"))
+        return self.table_index("sessions"), self.sessions.for_node(node)
+
+    def session_destroy(self, txn: WriteTxn, sid: str, now: float) -> bool:
+        """Invalidate a session: apply its behaviour to the keys it holds, start their
+        lock-delay, and delete it."""
+        session = self.sessions.get(sid)
+        if session is None:
+            return False
+        delay_ns = min(session.lock_delay, MAX_LOCK_DELAY_NS)
+        until = now + delay_ns / 1e9
+        for key in sorted(self.kv.held.get(sid, ())):
+            entry = self.kv.get(key)
+            if entry is None:
+                continue
+            if session.behavior == BEHAVIOR_DELETE:
+                self.kv.delete(txn, key)
+            else:
+                self.kv.unlock(txn, key, entry.value, entry.flags, sid)
+            if delay_ns > 0:
+                self.kv.set_lock_delay(txn, key, until)
+        self.sessions.remove(txn, sid)
+        return True
+
+    def invalidate_check_sessions(
+        self, txn: WriteTxn, node: str, check_id: str, now: float
+    ) -> None:
+        for sid in self.sessions.for_check(node, check_id):
+            self.session_destroy(txn, sid, now)
+
+    # -------------------------------------------------------------- catalog
+    def delete_check(self, txn: WriteTxn, node: str, check_id: str, now: float) -> None:
+        if self.catalog.delete_check(txn, node, check_id) is not None:
+            self.invalidate_check_sessions(txn, node, check_id, now)
+
+    def delete_service(self, txn: WriteTxn, node: str, service_id: str, now: float) -> None:
+        if self.catalog.service(node, service_id) is None:
+            return
+        for check in self.catalog.node_checks(node):
+            if check.get("ServiceID") == service_id:
+                self.delete_check(txn, node, check["CheckID"], now)
+        self.catalog.delete_service(txn, node, service_id)
+
+    def delete_node(self, txn: WriteTxn, node: str, now: float) -> None:
+        if self.catalog.node(node) is None:
+            return
+        for service in self.catalog.node_services(node):
+            self.delete_service(txn, node, service["ID"], now)
+        for check in self.catalog.node_checks(node):
+            self.delete_check(txn, node, check["CheckID"], now)
+        for session in self.sessions.for_node(node):
+            self.session_destroy(txn, session.id, now)
+        self.catalog.delete_node(txn, node)
+
+    def put_check(self, txn: WriteTxn, row: dict[str, Any], now: float) -> None:
+        _, became_critical = self.catalog.put_check(txn, row)
+        if became_critical:
+            self.invalidate_check_sessions(txn, row["Node"], row["CheckID"], now)
+
+    # ------------------------------------------------------------- snapshot
+    def snapshot_source(self) -> Callable[[], bytes]:
+        """Freeze the state now (cheap: rows are immutable) and return a function that
+        serialises the frozen copy; it may run in a worker thread."""
+        frozen = {
+            "format": SNAPSHOT_FORMAT,
+            "last_index": self.last_index,
+            "indexes": dict(self.indexes),
+            "kv": self.kv.frozen_copy(),
+            "sessions": self.sessions.frozen_copy(),
+            "catalog": self.catalog.frozen_copy(),
+        }
+
+        def serialise() -> bytes:
+            kv = frozen["kv"]
+            doc = dict(frozen)
+            doc["kv"] = {
+                "entries": [e.dump() for e in kv["entries"]],
+                "tombstones": kv["tombstones"],
+                "lock_delays": kv["lock_delays"],
+            }
+            doc["sessions"] = [s.dump() for s in frozen["sessions"]]
+            return msgpack.packb(doc, use_bin_type=True)
+
+        return serialise
+
+    def snapshot(self) -> bytes:
+        return self.snapshot_source()()
+
+    def restore(self, data: bytes) -> None:
+        """Replace the whole state with a snapshot, then wake every blocked query."""
+        doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if doc.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unsupported state snapshot format {doc.get('format')!r}")
+        kv = KVTable()
+        kv.load(doc["kv"])
+        sessions = SessionTable()
+        sessions.load(doc["sessions"])
+        catalog = CatalogTables()
+        catalog.load(doc["catalog"])
+        self.kv, self.sessions, self.catalog = kv, sessions, catalog
+        self.indexes = dict(doc["indexes"])
+        self.last_index = int(doc["last_index"])
+        self.watches.notify_all()
