@@ -20,7 +20,8 @@ class RaftConfig:
     heartbeat_ticks: int = 1
     election_ticks: int = 10
     # A leader's lease lasts this many ticks from the sending of a message a quorum acknowledged.
-    # Must stay below election_ticks (the minimum election timeout), with margin for clock drift.
+    # Must stay 2 ticks below election_ticks (the minimum election timeout); the rest of the gap
+    # is the margin for clock drift between servers.
     lease_ticks: int = 5
     max_entries_per_msg: int = 512
     max_bytes_per_msg: int = 1 << 20
@@ -40,8 +41,9 @@ class RaftConfig:
             raise ValueError("raft: id must not be empty")
         if self.heartbeat_ticks < 1 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("raft: need 1 <= heartbeat_ticks < election_ticks")
-        if not 0 <= self.lease_ticks < self.election_ticks:
-            raise ValueError("raft: need 0 <= lease_ticks < election_ticks")
+        if not 0 <= self.lease_ticks <= self.election_ticks - 2:
+            # One tick of quantisation on each side: the follower's and the leader's.
+            raise ValueError("raft: need 0 <= lease_ticks <= election_ticks - 2")
         if self.max_inflight < 1 or self.max_entries_per_msg < 1 or self.max_bytes_per_msg < 1:
             raise ValueError("raft: message and inflight limits must be positive")
         if self.trailing_logs < 0 or self.snapshots_retained < 1:

@@ -165,7 +165,7 @@ class RaftCore:
         # Output bookkeeping.
         self._stable_index = self.log.last_index  # durable prefix of the in-memory log
         self._unstable_from = self.log.last_index + 1  # first entry not yet handed to storage
-        self._applied_out = self.commit if self.snapshot is None else self.snapshot.meta.index
+        self._applied_out = 0 if self.snapshot is None else self.snapshot.meta.index
         self._hs_out = HardState(self.term, self.vote, self.commit)
         self._out = Ready()
 
