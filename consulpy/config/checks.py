@@ -1,0 +1,153 @@
+"""Value checks for individual settings (a port's range, an address, a key's encoding, ...).
+
+Each takes the typed value and returns it, possibly normalised, or raises ValueError with the
+reason; the schema adds the file and key path to the message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from typing import Any
+
+from consulpy.config.netaddr import normalise_ip, normalise_ip_list, parse_ip
+
+_BASIC_NAME = re.compile(r"^[a-z0-9_-]+$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_META_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error")
+META_MAX_PAIRS = 64
+
+
+def port(value: int) -> int:
+    """Consul reads any port <= 0 as "disabled" (we store -1); above 65535 is an error."""
+    if value <= 0:
+        return -1
+    if value > 65535:
+        raise ValueError(f"invalid port {value}: ports are 1-65535, or -1 to disable")
+    return value
+
+
+def ip(value: str) -> str:
+    return normalise_ip(value)
+
+
+def bind_ip(value: str) -> str:
+    if len(value.split()) > 1 and "{{" not in value:
+        raise ValueError(
+            "cannot contain multiple addresses; use addresses.{dns,http,https} instead"
+        )
+    return normalise_ip(value)
+
+
+def advertise_ip(value: str) -> str:
+    addr = normalise_ip(value)
+    if parse_ip(addr).is_unspecified:
+        raise ValueError("advertise address cannot be 0.0.0.0, :: or [::]")
+    return addr
+
+
+def ip_list(value: str) -> str:
+    return normalise_ip_list(value)
+
+
+def join_address(value: str) -> str:
+    """A retry_join/start_join entry: host, IP, host:port or [v6]:port; no templates/auto-join."""
+    if "{{" in value:
+        raise ValueError(f"go-sockaddr templates are not supported: {value!r}")
+    if value.startswith("provider=") or " provider=" in value:
+        raise ValueError(f"cloud auto-join (go-discover) is not supported: {value!r}")
+    if not value.strip():
+        raise ValueError("empty address")
+    return value.strip()
+
+
+def cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"invalid CIDR {value!r}") from None
+
+
+def datacenter(value: str) -> str:
+    """Consul lower-cases datacenter names, then allows only [a-z0-9_-]."""
+    name = value.lower()
+    if not name:
+        raise ValueError("cannot be empty")
+    if not _BASIC_NAME.match(name):
+        raise ValueError(
+            f"can only contain lowercase alphanumeric, - or _ characters, got {value!r}"
+        )
+    return name
+
+
+def optional_datacenter(value: str) -> str:
+    return datacenter(value) if value else value
+
+
+def node_id(value: str) -> str:
+    lowered = value.lower()
+    if not _UUID.match(lowered):
+        raise ValueError(f"must be a UUID like 8-4-4-4-12 hex digits, got {value!r}")
+    return lowered
+
+
+def encrypt_key(value: str) -> str:
+    """The gossip key: standard base64 of 16, 24 or 32 bytes (AES-128/192/256)."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("invalid key: not valid base64") from None
+    if len(raw) not in (16, 24, 32):
+        raise ValueError(f"invalid key: must decode to 16, 24 or 32 bytes, got {len(raw)}")
+    return value
+
+
+def log_level(value: str) -> str:
+    """Consul accepts these names in any case, and ERR for error."""
+    level = value.lower()
+    if level == "err":
+        level = "error"
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level
+
+
+def raft_protocol(value: int) -> int:
+    if value != 3:
+        raise ValueError(f"raft_protocol version {value} is not supported (only 3)")
+    return value
+
+
+def raft_multiplier(value: int) -> int:
+    if not 1 <= value <= 10:
+        raise ValueError(f"cannot be {value}; must be between 1 and 10")
+    return value
+
+
+def ca_provider(value: str) -> str:
+    if value in ("", "consul"):
+        return value
+    if value in ("vault", "aws-pca"):
+        raise ValueError(f"CA provider {value!r} is not supported; only the built-in 'consul'")
+    raise ValueError(f"{value!r} is not a valid CA provider")
+
+
+def node_meta_entry(meta: dict[str, Any]) -> dict[str, Any]:
+    """Consul's node metadata rules: key chars/lengths, reserved prefix, value length."""
+    for key, value in meta.items():
+        if not key:
+            raise ValueError("key cannot be blank")
+        if not _META_KEY.match(key):
+            raise ValueError(f"key {key!r} can only contain alphanumeric, - or _ characters")
+        if len(key) > 128:
+            raise ValueError(f"key {key!r} is longer than 128 characters")
+        if key.startswith("consul-"):
+            raise ValueError(f"key {key!r} uses the reserved prefix 'consul-'")
+        if len(value) > 512:
+            raise ValueError(f"value of key {key!r} is longer than 512 characters")
+    if len(meta) > META_MAX_PAIRS:
+        raise ValueError(f"cannot have more than {META_MAX_PAIRS} key/value pairs")
+    return meta

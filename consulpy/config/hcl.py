@@ -1,0 +1,180 @@
+"""HCL and JSON config text -> plain Python data, the way Consul's HCL1 decoder saw it.
+
+python-hcl2 (>= 7) returns blocks as lists of bodies marked `__is_block__`, string literals
+with their quotes and escapes still in place, and non-literal expressions wrapped as `${...}`.
+We turn that into plain dicts, lists and scalars. Repeated blocks (`service { } service { }`)
+stay a `BlockList` so the schema can tell "several blocks" (merge them into one map, or take
+them as list items) from an attribute that really is a list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+import hcl2
+
+from consulpy.config.errors import ConfigError
+
+_BLOCK_MARK = "__is_block__"
+_NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
+class BlockList(list[Any]):
+    """The bodies of one or more HCL blocks with the same name, in file order."""
+
+
+def parse_hcl(text: str, source: str) -> dict[str, Any]:
+    """Parse HCL text (or JSON given as HCL, which HCL1 accepted) into plain data."""
+    if text.lstrip().startswith("{"):
+        return parse_json(text, source)
+    options = _serialization_options()
+    try:
+        raw = hcl2.loads(text, serialization_options=options) if options else hcl2.loads(text)
+    except Exception as exc:  # lark raises many exception types; all mean "bad syntax"
+        raise ConfigError(f"Error parsing {source}: {_syntax_message(exc)}") from None
+    quoted = options is not None
+    errors: list[str] = []
+    result = _plain(raw, "", quoted, source, errors)
+    if errors:
+        raise ConfigError(errors)
+    return result
+
+
+def parse_json(text: str, source: str) -> dict[str, Any]:
+    """Parse a JSON config document; the top level must be an object."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"Error parsing {source}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
+            f"{exc.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Error parsing {source}: the top level must be a JSON object")
+    return data
+
+
+def _serialization_options() -> Any:
+    """Options for python-hcl2 >= 7; None for older releases (plain strings, no block marks)."""
+    cls = getattr(hcl2, "SerializationOptions", None)
+    if cls is None:
+        return None
+    wanted = {
+        "with_comments": False,
+        "preserve_heredocs": False,
+        "explicit_blocks": True,
+        "strip_string_quotes": False,
+        "wrap_objects": False,
+        "wrap_tuples": False,
+    }
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in wanted.items() if k in names})
+
+
+def _syntax_message(exc: Exception) -> str:
+    line = getattr(exc, "line", None)
+    column = getattr(exc, "column", None)
+    token = getattr(exc, "token", None)
+    where = f" at line {line}, column {column}" if isinstance(line, int) and line > 0 else ""
+    if token is not None:
+        text = str(token).strip()
+        return f"HCL syntax error{where}: unexpected " + (repr(text) if text else "end of input")
+    char = getattr(exc, "char", None)
+    if char is not None:
+        return f"HCL syntax error{where}: unexpected character {char!r}"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"HCL syntax error{where}: {first}"
+
+
+def _is_block_body(value: Any) -> bool:
+    """A block body carries the mark; a labelled block (`sink "x" { }`) nests it under labels."""
+    if not isinstance(value, dict):
+        return False
+    if value.get(_BLOCK_MARK):
+        return True
+    return len(value) == 1 and _is_block_body(next(iter(value.values())))
+
+
+def _plain(value: Any, path: str, quoted: bool, source: str, errors: list[str]) -> Any:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key == _BLOCK_MARK or key.startswith("__"):
+                continue
+            name = _unquote_key(key) if quoted else key
+            out[name] = _plain(item, _join(path, name), quoted, source, errors)
+        return out
+    if isinstance(value, list):
+        items = [_plain(v, f"{path}[{i}]", quoted, source, errors) for i, v in enumerate(value)]
+        if (
+            value
+            and all(isinstance(v, dict) for v in value)
+            and (not quoted or all(_is_block_body(v) for v in value))
+        ):
+            return BlockList(items)
+        return items
+    if isinstance(value, str):
+        if not quoted:
+            return value
+        try:
+            return _string(value)
+        except ValueError as exc:
+            errors.append(f"Error parsing {source}: {path}: {exc}")
+            return None
+    return value
+
+
+def _string(raw: str) -> Any:
+    """A serialised HCL2 value: a quoted literal, or an expression we can only read if numeric."""
+    if len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"':
+        return _unescape(raw[1:-1])
+    inner = raw[2:-1].strip() if raw.startswith("${") and raw.endswith("}") else raw
+    if _NUMBER.fullmatch(inner):
+        number = float(inner)
+        return int(number) if number.is_integer() and "." not in inner else number
+    raise ValueError(f'unsupported HCL expression {inner!r} (quote strings: "...")')
+
+
+def _unquote_key(key: str) -> str:
+    if len(key) >= 2 and key[0] == '"' and key[-1] == '"':
+        return _unescape(key[1:-1])
+    return key
+
+
+def _unescape(body: str) -> str:
+    out: list[str] = []
+    i = 0
+    n = len(body)
+    while i < n:
+        ch = body[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = body[i + 1]
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+                i += 2
+                continue
+            width = {"u": 4, "U": 8}.get(nxt)
+            digits = body[i + 2 : i + 2 + width] if width else ""
+            if (
+                width
+                and len(digits) == width
+                and all(c in "0123456789abcdefABCDEF" for c in digits)
+            ):
+                out.append(chr(int(digits, 16)))
+                i += 2 + width
+                continue
+        if ch in "$%" and body.startswith(ch * 2 + "{", i):
+            out.append(ch + "{")  # HCL2 escapes a literal "${" as "$${"
+            i += 3
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
