@@ -307,9 +307,9 @@ def _node_name(s: _Settings, warnings: list[str]) -> str:
 
 
 def _check_ports(s: _Settings, ports: Ports, addresses: Addresses, client_addrs: list[str]) -> None:
-    if ports.server <= 0:
+    if ports.server < 0:
         s.error("ports.server", "the server port cannot be disabled")
-    if ports.serf_lan <= 0:
+    if ports.serf_lan < 0:
         s.error("ports.serf_lan", "the LAN gossip port cannot be disabled")
     for low, high in (
         ("proxy_min_port", "proxy_max_port"),
@@ -322,7 +322,7 @@ def _check_ports(s: _Settings, ports: Ports, addresses: Addresses, client_addrs:
     in_use: dict[tuple[str, int], str] = {}
     for name in ("dns", "http", "https", "grpc", "grpc_tls"):
         port = getattr(ports, name)
-        if port <= 0:
+        if port <= 0:  # disabled, or a free port picked at bind time
             continue
         override = getattr(addresses, name)
         for host in override.split() if override else client_addrs:

@@ -22,11 +22,17 @@ META_MAX_PAIRS = 64
 
 
 def port(value: int) -> int:
-    """Consul reads any port <= 0 as "disabled" (we store -1); above 65535 is an error."""
-    if value <= 0:
+    """-1 (or any negative value) disables a listener; 0 asks the OS for a free port.
+
+    Consul reads 0 as "disabled" too; consulpy keeps 0 so that tests and embedders can bind
+    ephemeral ports (docs/configuration.md lists this difference). Above 65535 is an error.
+    """
+    if value < 0:
         return -1
     if value > 65535:
-        raise ValueError(f"invalid port {value}: ports are 1-65535, or -1 to disable")
+        raise ValueError(
+            f"invalid port {value}: ports are 1-65535, 0 for any free port, or -1 to disable"
+        )
     return value
 
 

@@ -1,9 +1,9 @@
 """The agent's configuration, fully resolved: defaults applied, sources merged, checked.
 
 Everything here is read-only once built; the agent keeps one `AgentConfig` and passes its parts
-to the layers that need them. Durations are float seconds. A port of -1 means "disabled".
-Service and check definitions stay dicts in Consul's API spelling because the agent feeds them to
-the same validation as the HTTP registration endpoints.
+to the layers that need them. Durations are float seconds. A port of -1 means "disabled", 0
+"any free port". Service and check definitions stay dicts in Consul's API spelling because the
+agent feeds them to the same validation as the HTTP registration endpoints.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from consulpy.config.netaddr import parse_ip, private_ipv4_addresses
 
 @dataclass(frozen=True)
 class Ports:
-    """Listener ports; -1 disables a listener (Consul reads any value <= 0 that way)."""
+    """Listener ports; -1 disables a listener, 0 means "any free port" (chosen at bind)."""
 
     http: int
     https: int
@@ -311,13 +311,13 @@ class AgentConfig:
         return self.advertise_addr_wan or self.effective_advertise()
 
     def _client_listeners(self, override: str | None, port: int) -> list[tuple[str, int]]:
-        if port <= 0:
+        if port < 0:
             return []
         hosts = override.split() if override else self.client_addrs
         return [(host, port) for host in hosts]
 
     def http_addresses(self) -> list[tuple[str, int]]:
-        """(ip, port) pairs the HTTP API listens on; [] when ports.http is -1."""
+        """(ip, port) pairs the HTTP API listens on (port 0: any free port); [] when disabled."""
         return self._client_listeners(self.addresses.http, self.ports.http)
 
     def https_addresses(self) -> list[tuple[str, int]]:
@@ -339,7 +339,7 @@ class AgentConfig:
 
     def serf_wan_bind_address(self) -> tuple[str, int] | None:
         """None when the WAN pool is disabled (ports.serf_wan = -1)."""
-        if self.ports.serf_wan <= 0:
+        if self.ports.serf_wan < 0:
             return None
         return (self.serf_wan_bind or self.bind_addr, self.ports.serf_wan)
 
