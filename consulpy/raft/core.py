@@ -249,6 +249,11 @@ class RaftCore:
         return self.role is Role.LEADER
 
     @property
+    def term_start_index(self) -> int:
+        """Index of the no-op this leader appended on election."""
+        return self._term_start_index
+
+    @property
     def committed_in_term(self) -> bool:
         return self.role is Role.LEADER and self.commit >= self._term_start_index
 

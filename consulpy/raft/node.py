@@ -1,0 +1,692 @@
+"""RaftNode: the asyncio driver that ties the core to storage, transport and the application.
+
+Ordering rules it enforces (see docs/raft.md):
+- every input (tick, message, proposal) is stepped into the core on the event loop; outputs are
+  collected once per loop iteration (call_soon coalescing), which batches concurrent proposals
+  into one AppendEntries per follower;
+- persistence jobs run in order on ONE storage thread; jobs queued while a commit is running are
+  merged into the next SQLite transaction (group commit);
+- messages_after leave only once their job (and all before it) is durable;
+- committed entries are applied on the loop, in order, exactly once per start.
+"""
+
+# The public API takes `timeout=` arguments by contract (the server integration relies on them).
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from consulpy.raft.config import RaftConfig
+from consulpy.raft.core import PersistentState, RaftCore, Ready, Role
+from consulpy.raft.errors import (
+    ConfigChangeInProgress,
+    LeadershipLost,
+    NotLeader,
+    RaftError,
+    ShutdownError,
+)
+from consulpy.raft.snapshot_store import FileSnapshotStore, MemorySnapshotStore, SnapshotStore
+from consulpy.raft.storage import LogStore, MemoryLogStore, PersistBatch, SQLiteLogStore
+from consulpy.raft.transport import TcpTransport, Transport, split_address
+from consulpy.raft.types import (
+    Configuration,
+    EntryKind,
+    Message,
+    Server,
+    Snapshot,
+    SnapshotMeta,
+    Suffrage,
+)
+
+log = logging.getLogger("consulpy.raft")
+
+LeaderCallback = Callable[[bool, str | None, str | None], None]
+
+
+class StateMachine(Protocol):
+    """The application's replicated state.
+
+    apply() sees NORMAL entries only, in log order, once per committed entry after each (re)start
+    past the last snapshot. NOOP and configuration entries are not passed to apply(), but the
+    applied index still advances over them.
+    """
+
+    def apply(self, index: int, data: bytes) -> Any: ...
+
+    def snapshot(self) -> Callable[[], bytes]:
+        """Called on the event loop at a consistent point; the returned callable runs in a worker
+        thread and must read only a frozen copy of the state."""
+        ...
+
+    def restore(self, data: bytes) -> None: ...
+
+
+@dataclass(slots=True)
+class _Job:
+    batch: PersistBatch
+    mark: tuple[int, int] | None = None
+    after: list[Message] = field(default_factory=list)
+    snapshot: Snapshot | None = None  # file to write (fsync, rename) before the batch commits
+    compacted: Snapshot | None = None  # local snapshot: compact the core once durable
+    done: asyncio.Future | None = None
+
+
+class RaftNode:
+    def __init__(
+        self,
+        config: RaftConfig,
+        state_machine: StateMachine,
+        storage_dir: str | None,
+        transport: Transport | None = None,
+        *,
+        rng: random.Random | None = None,
+        log_store: LogStore | None = None,
+        snapshot_store: SnapshotStore | None = None,
+    ) -> None:
+        config.validate()
+        self.config = config
+        self.sm = state_machine
+        self.storage_dir = storage_dir
+        self.transport = transport
+        self._rng = rng
+        self._log_store = log_store
+        self._snap_store = snapshot_store
+        self.core: RaftCore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raft-storage")
+        self._tasks: list[asyncio.Task] = []
+        self._jobs: list[_Job] = []
+        self._jobs_event = asyncio.Event()
+        self._scheduled = False
+        self._stopping = False
+        self._started = False
+        self._fatal: BaseException | None = None
+
+        self._applied = 0
+        self._last_snapshot_index = 0
+        self._snapshotting = False
+        self._pending: dict[int, tuple[int, asyncio.Future]] = {}
+        self._reads: dict[int, asyncio.Future] = {}
+        self._waiting_reads: list[tuple[int, asyncio.Future]] = []
+        self._read_ctx = 0
+        self._leader_callbacks: list[LeaderCallback] = []
+        self._leader_seen: tuple[bool, str | None] = (False, None)
+        self._leader_event = asyncio.Event()
+        self._progress_event = asyncio.Event()
+        self._last_heard: dict[str, float] = {}
+        self._last_tick_time = 0.0
+        self._addresses: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._loop = asyncio.get_running_loop()
+        if self._log_store is None:
+            if self.storage_dir is None:
+                self._log_store = MemoryLogStore()
+            else:
+                os.makedirs(self.storage_dir, exist_ok=True)
+                path = os.path.join(self.storage_dir, "raft.db")
+                self._log_store = await self._run_io(SQLiteLogStore, path)
+        if self._snap_store is None:
+            if self.storage_dir is None:
+                self._snap_store = MemorySnapshotStore(self.config.snapshots_retained)
+            else:
+                snap_dir = os.path.join(self.storage_dir, "snapshots")
+                self._snap_store = await self._run_io(
+                    FileSnapshotStore, snap_dir, self.config.snapshots_retained
+                )
+        stored = await self._run_io(self._log_store.load)
+        snapshot = None
+        if stored.snapshot is not None:
+            snapshot = await self._run_io(
+                self._snap_store.load, stored.snapshot.index, stored.snapshot.term
+            )
+            if snapshot is None:
+                raise RaftError(f"snapshot {stored.snapshot.index} recorded but unreadable")
+            self.sm.restore(snapshot.data)
+            self._applied = self._last_snapshot_index = snapshot.meta.index
+        self.core = RaftCore(
+            self.config, self._rng, PersistentState(stored.hard_state, snapshot, stored.entries)
+        )
+        if self.transport is None:
+            host, port = split_address(self.config.address)
+            self.transport = TcpTransport(host, port)
+        await self.transport.start(self._on_message)
+        self.config.address = self.transport.address
+        self._remember_addresses()
+        self._started = True
+        loop = self._loop
+        self._last_tick_time = loop.time()
+        self._tasks = [
+            loop.create_task(self._tick_loop(), name=f"raft-tick-{self.config.id}"),
+            loop.create_task(self._persist_loop(), name=f"raft-persist-{self.config.id}"),
+            loop.create_task(self._snapshot_loop(), name=f"raft-snapshot-{self.config.id}"),
+        ]
+        self._kick()
+
+    async def bootstrap(self, servers: list[Server]) -> bool:
+        """Write the initial configuration; False (and nothing done) if this node has state."""
+        core = self._require()
+        if not core.is_empty():
+            return False
+        core.bootstrap(Configuration(tuple(servers)))
+        self._remember_addresses()
+        self._process()
+        await self._barrier()
+        return True
+
+    async def shutdown(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        for t in self._tasks:
+            if t.get_coro().__name__ != "_persist_loop":  # type: ignore[union-attr]
+                t.cancel()
+        # Let queued persistence finish: nothing acknowledged may be lost on a clean stop.
+        with contextlib.suppress(Exception):
+            if self._started and self._fatal is None:
+                await asyncio.wait_for(self._barrier(), 10)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        if self.transport is not None:
+            await self.transport.close()
+        self._fail_all(ShutdownError("raft node shut down"))
+        if self._log_store is not None:
+            with contextlib.suppress(Exception):
+                await self._run_io(self._log_store.close)
+        self._io.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    @property
+    def is_leader(self) -> bool:
+        return self.core is not None and self.core.is_leader and not self._stopping
+
+    def leader(self) -> tuple[str | None, str | None]:
+        if self.core is None:
+            return None, None
+        lid, addr = self.core.leader_hint()
+        if lid is not None and addr is None:
+            addr = self._addresses.get(lid)
+        return lid, addr
+
+    def configuration(self) -> list[dict[str, str]]:
+        return self._require().configuration.to_list()
+
+    def on_leader_change(self, callback: LeaderCallback) -> None:
+        self._leader_callbacks.append(callback)
+
+    async def wait_for_leader(self, timeout: float | None = None) -> tuple[str, str | None]:
+        """Wait until some leader is known to this node."""
+        async def wait() -> tuple[str, str | None]:
+            while True:
+                lid, addr = self.leader()
+                if lid is not None:
+                    return lid, addr
+                self._leader_event.clear()
+                await self._leader_event.wait()
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def propose(self, data: bytes, timeout: float | None = None) -> tuple[int, Any]:
+        """Replicate `data`; returns (index, apply() result) once committed and applied here."""
+        core = self._require()
+        index, term = core.propose(data)  # raises NotLeader / TransferInProgress
+        return await self._await_entry(index, term, timeout)
+
+    async def _await_entry(self, index: int, term: int, timeout: float | None) -> tuple[int, Any]:
+        assert self._loop is not None
+        fut: asyncio.Future = self._loop.create_future()
+        self._pending[index] = (term, fut)
+        self._kick()
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(fut), timeout if timeout is not None else self.config.default_timeout
+            )
+        finally:
+            if self._pending.get(index, (0, None))[1] is fut:
+                del self._pending[index]
+
+    async def read_index(self, timeout: float | None = None) -> int:
+        """Linearizable read barrier: returns an index I such that this node has applied I and
+        every write acknowledged before the call is <= I.
+
+        On the leader it confirms leadership with a heartbeat round; on a follower the request is
+        forwarded to the leader (raises NotLeader when no leader is known, or the leader refused).
+        """
+        core = self._require()
+        assert self._loop is not None
+        self._read_ctx += 1
+        ctx = self._read_ctx
+        fut: asyncio.Future = self._loop.create_future()
+        self._reads[ctx] = fut
+        core.read_index(ctx)
+        self._kick()
+        try:
+            return await asyncio.wait_for(
+                fut, timeout if timeout is not None else self.config.default_timeout
+            )
+        finally:
+            self._reads.pop(ctx, None)
+
+    def has_lease(self) -> bool:
+        """Leader, a quorum heard within the lease, and the term's first entry applied here."""
+        core = self.core
+        if core is None or self._stopping or not core.has_lease():
+            return False
+        assert self._loop is not None
+        if self._loop.time() - self._last_tick_time > 1.5 * self.config.tick_interval:
+            return False  # the ticker is late: our notion of time is stale
+        return self._applied >= core.term_start_index
+
+    async def add_voter(self, server_id: str, address: str, timeout: float | None = None) -> int:
+        return await self._change("add_voter", server_id, address, timeout)
+
+    async def add_nonvoter(self, server_id: str, address: str, timeout: float | None = None) -> int:
+        return await self._change("add_nonvoter", server_id, address, timeout)
+
+    async def promote(self, server_id: str, timeout: float | None = None) -> int:
+        return await self._change("promote", server_id, None, timeout)
+
+    async def demote(self, server_id: str, timeout: float | None = None) -> int:
+        return await self._change("demote", server_id, None, timeout)
+
+    async def remove_server(self, server_id: str, timeout: float | None = None) -> int:
+        return await self._change("remove", server_id, None, timeout)
+
+    async def _change(
+        self, op: str, server_id: str, address: str | None, timeout: float | None
+    ) -> int:
+        """Apply one membership change; waits for an earlier change to commit first."""
+        core = self._require()
+        assert self._loop is not None
+        budget = timeout if timeout is not None else self.config.default_timeout
+        deadline = self._loop.time() + budget
+        while True:
+            try:
+                index, term = core.change_config(op, server_id, address)
+                break
+            except ConfigChangeInProgress:
+                left = deadline - self._loop.time()
+                if left <= 0:
+                    raise
+                self._progress_event.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._progress_event.wait(), left)
+        self._remember_addresses()
+        await self._await_entry(index, term, max(0.0, deadline - self._loop.time()))
+        return index
+
+    async def transfer_leadership(
+        self, target_id: str | None = None, timeout: float | None = None
+    ) -> str:
+        """Hand leadership to target_id (or the most up-to-date voter); returns once this node is
+        no longer leader. Raises RaftError if the target did not take over in time."""
+        core = self._require()
+        target = core.transfer_leadership(target_id)
+        if target == self.id:
+            return target
+        self._kick()
+        budget = timeout if timeout is not None else self.config.election_ticks * 2 * (
+            self.config.tick_interval
+        )
+        try:
+            async with asyncio.timeout(budget):
+                while core.is_leader:
+                    self._leader_event.clear()
+                    await self._leader_event.wait()
+        except TimeoutError:
+            raise RaftError(f"leadership transfer to {target} timed out") from None
+        return target
+
+    async def snapshot(self) -> int:
+        """Take a snapshot now (normally automatic); returns its index."""
+        self._require()
+        return await self._take_snapshot()
+
+    def stats(self) -> dict[str, Any]:
+        core = self._require()
+        lid, addr = self.leader()
+        role = core.role
+        state = "candidate" if role in (Role.CANDIDATE, Role.PRE_CANDIDATE) else role.value
+        return {
+            "id": self.id,
+            "address": self.config.address,
+            "state": state,
+            "term": core.term,
+            "leader_id": lid,
+            "leader_address": addr,
+            "commit_index": core.commit,
+            "applied_index": self._applied,
+            "last_log_index": core.log.last_index,
+            "last_log_term": core.log.last_term,
+            "last_contact": self._last_contact(),
+            "configuration": core.configuration.to_list(),
+            "configuration_index": core.configuration_index,
+            "last_snapshot_index": core.snapshot.meta.index if core.snapshot else 0,
+            "num_peers": max(0, len(core.configuration.ids()) - (1 if core.configuration.get(
+                self.id) else 0)),
+        }
+
+    def peer_stats(self) -> dict[str, dict[str, Any]]:
+        """Leader only: per follower, its match index and seconds since it last answered."""
+        core = self._require()
+        assert self._loop is not None
+        now = self._loop.time()
+        out: dict[str, dict[str, Any]] = {}
+        for pid, pr in core.progress.items():
+            heard = self._last_heard.get(pid)
+            out[pid] = {
+                "match_index": pr.match,
+                "next_index": pr.next,
+                "state": pr.state.value,
+                "last_contact": None if heard is None else now - heard,
+            }
+        return out
+
+    def _last_contact(self) -> float | None:
+        core = self.core
+        assert core is not None and self._loop is not None
+        if core.is_leader:
+            return 0.0
+        if core.lead is None or core.lead not in self._last_heard:
+            return None
+        return self._loop.time() - self._last_heard[core.lead]
+
+    # ------------------------------------------------------------------ internals
+
+    def _require(self) -> RaftCore:
+        if self._fatal is not None:
+            raise ShutdownError(f"raft node stopped after an error: {self._fatal}")
+        if self.core is None or not self._started or self._stopping:
+            raise ShutdownError("raft node is not running")
+        return self.core
+
+    async def _run_io(self, fn: Callable, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._io, fn, *args)
+
+    def _remember_addresses(self) -> None:
+        if self.core is None:
+            return
+        for s in self.core.configuration.servers:
+            self._addresses[s.id] = s.address
+        if self.core.snapshot is not None:
+            for s in self.core.snapshot.meta.configuration.servers:
+                self._addresses.setdefault(s.id, s.address)
+
+    def _on_message(self, m: Message) -> None:
+        if self._stopping or self.core is None or self._fatal is not None:
+            return
+        assert self._loop is not None
+        self._last_heard[m.src] = self._loop.time()
+        try:
+            self.core.step(m)
+        except RaftError as exc:
+            self._die(exc)
+            return
+        self._kick()
+
+    def _kick(self) -> None:
+        if not self._scheduled and self._loop is not None and not self._stopping:
+            self._scheduled = True
+            self._loop.call_soon(self._process)
+
+    def _die(self, exc: BaseException) -> None:
+        log.error("raft %s: fatal error, stopping: %r", self.id, exc)
+        self._fatal = exc
+        self._fail_all(ShutdownError(f"raft node failed: {exc}"))
+        if self._loop is not None:
+            self._loop.create_task(self.shutdown())
+
+    def _send(self, messages: list[Message]) -> None:
+        if self.transport is None:
+            return
+        for m in messages:
+            addr = self._addresses.get(m.dst)
+            if addr is not None:
+                self.transport.send(addr, m)
+
+    def _process(self) -> None:
+        self._scheduled = False
+        core = self.core
+        if core is None or self._fatal is not None:
+            return
+        try:
+            while core.has_ready():
+                self._handle_ready(core, core.ready())
+        except RaftError as exc:
+            self._die(exc)
+            return
+        self._check_leadership(core)
+
+    def _handle_ready(self, core: RaftCore, rd: Ready) -> None:
+        self._send(rd.messages_now)
+        if rd.snapshot is not None:
+            self.sm.restore(rd.snapshot.data)
+            self._applied = self._last_snapshot_index = rd.snapshot.meta.index
+            self._remember_addresses()
+        for e in rd.committed:
+            result: Any = None
+            error: BaseException | None = None
+            if e.kind is EntryKind.NORMAL:
+                try:
+                    result = self.sm.apply(e.index, e.data)
+                except Exception as exc:  # the application's error goes back to its proposer
+                    error = exc
+            elif e.kind is EntryKind.CONFIG:
+                self._remember_addresses()
+            self._applied = e.index
+            pending = self._pending.pop(e.index, None)
+            if pending is not None and not pending[1].done():
+                term, fut = pending
+                if term != e.term:
+                    fut.set_exception(LeadershipLost(f"entry {e.index} was overwritten"))
+                elif error is not None:
+                    fut.set_exception(error)
+                else:
+                    fut.set_result((e.index, result))
+        if rd.committed or rd.snapshot is not None:
+            self._progress_event.set()
+        for ctx, index in rd.read_states:
+            fut = self._reads.pop(ctx, None)
+            if fut is not None and not fut.done():
+                self._waiting_reads.append((index, fut))
+        for ctx in rd.read_failures:
+            fut = self._reads.pop(ctx, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(NotLeader(*self.leader()))
+        if self._waiting_reads:
+            still = []
+            for index, fut in self._waiting_reads:
+                if fut.done():
+                    continue
+                if self._applied >= index:
+                    fut.set_result(index)
+                else:
+                    still.append((index, fut))
+            self._waiting_reads = still
+        if rd.needs_persist or rd.messages_after:
+            batch = PersistBatch(
+                hard_state=rd.hard_state,
+                entries=rd.entries,
+                installed=rd.snapshot.meta if rd.snapshot is not None else None,
+            )
+            self._enqueue(_Job(batch, rd.persist_mark, rd.messages_after, rd.snapshot))
+        if (
+            self._applied - self._last_snapshot_index >= self.config.snapshot_threshold
+            and not self._snapshotting
+            and self._loop is not None
+        ):
+            self._loop.create_task(self._take_snapshot())
+
+    def _check_leadership(self, core: RaftCore) -> None:
+        now = (core.is_leader, core.lead)
+        if now == self._leader_seen:
+            return
+        was_leader = self._leader_seen[0]
+        self._leader_seen = now
+        self._leader_event.set()
+        if was_leader and not core.is_leader:
+            for index, (_, fut) in list(self._pending.items()):
+                if index > core.commit and not fut.done():
+                    fut.set_exception(LeadershipLost("leadership lost before commit"))
+                    del self._pending[index]
+        lid, addr = self.leader()
+        log.info("raft %s: leader is now %s (term %d)", self.id, lid, core.term)
+        for cb in list(self._leader_callbacks):
+            try:
+                cb(core.is_leader, lid, addr)
+            except Exception:
+                log.exception("raft %s: leader-change callback failed", self.id)
+
+    def _enqueue(self, job: _Job) -> None:
+        self._jobs.append(job)
+        self._jobs_event.set()
+
+    async def _barrier(self) -> None:
+        """Wait until everything queued for persistence so far is durable."""
+        assert self._loop is not None
+        fut: asyncio.Future = self._loop.create_future()
+        self._enqueue(_Job(PersistBatch(), done=fut))
+        await fut
+
+    async def _persist_loop(self) -> None:
+        while True:
+            if not self._jobs:
+                self._jobs_event.clear()
+                await self._jobs_event.wait()
+            jobs, self._jobs = self._jobs, []
+            try:
+                await self._run_io(self._write_jobs, jobs)
+            except Exception as exc:
+                self._die(exc)
+                for j in jobs:
+                    if j.done is not None and not j.done.done():
+                        j.done.set_exception(ShutdownError(f"storage failed: {exc}"))
+                return
+            core = self.core
+            assert core is not None
+            for j in jobs:
+                self._send(j.after)
+                if j.mark is not None:
+                    core.on_persisted(*j.mark)
+                if j.compacted is not None:
+                    core.compact(j.compacted, self.config.trailing_logs)
+                    self._last_snapshot_index = max(
+                        self._last_snapshot_index, j.compacted.meta.index
+                    )
+                if j.done is not None and not j.done.done():
+                    j.done.set_result(None)
+            self._kick()
+
+    def _write_jobs(self, jobs: list[_Job]) -> None:
+        assert self._log_store is not None and self._snap_store is not None
+        for j in jobs:
+            if j.snapshot is not None:
+                self._snap_store.save(j.snapshot)
+        batches = [j.batch for j in jobs if not _empty_batch(j.batch)]
+        if batches:
+            self._log_store.save(batches)
+
+    async def _tick_loop(self) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        interval = self.config.tick_interval
+        next_at = loop.time() + interval
+        while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            now = loop.time()
+            core = self.core
+            assert core is not None
+            n = 0
+            # Catch up after a stall so leases and timeouts track real time, within reason.
+            while next_at <= now and n < 2 * self.config.election_ticks:
+                core.tick()
+                n += 1
+                next_at += interval
+            if next_at <= now:
+                next_at = now + interval
+            self._last_tick_time = now
+            self._kick()
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.snapshot_interval)
+            if self._applied - self._last_snapshot_index >= self.config.snapshot_threshold:
+                with contextlib.suppress(RaftError):
+                    await self._take_snapshot()
+
+    async def _take_snapshot(self) -> int:
+        core = self.core
+        assert core is not None and self._loop is not None
+        if self._snapshotting:
+            return self._last_snapshot_index
+        self._snapshotting = True
+        try:
+            index = self._applied
+            if index <= self._last_snapshot_index or index == 0:
+                return self._last_snapshot_index
+            term = core.log.term(index)
+            if term is None:
+                return self._last_snapshot_index
+            conf_index, conf = core.configuration_at(index)
+            writer = self.sm.snapshot()
+            data = await self._loop.run_in_executor(None, writer)
+            snap = Snapshot(SnapshotMeta(index, term, conf, conf_index), data)
+            fut: asyncio.Future = self._loop.create_future()
+            batch = PersistBatch(
+                local_snapshot=snap.meta, compact_to=max(0, index - self.config.trailing_logs)
+            )
+            self._enqueue(_Job(batch, snapshot=snap, compacted=snap, done=fut))
+            await fut
+            log.info("raft %s: snapshot at index %d (%d bytes)", self.id, index, len(data))
+            return index
+        finally:
+            self._snapshotting = False
+
+    def _fail_all(self, exc: BaseException) -> None:
+        for _, fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(exc)
+        self._pending.clear()
+        for fut in self._reads.values():
+            if not fut.done():
+                fut.set_exception(exc)
+        self._reads.clear()
+        for _, fut in self._waiting_reads:
+            if not fut.done():
+                fut.set_exception(exc)
+        self._waiting_reads.clear()
+
+
+def _empty_batch(b: PersistBatch) -> bool:
+    return (
+        b.hard_state is None
+        and not b.entries
+        and b.installed is None
+        and b.local_snapshot is None
+        and not b.compact_to
+    )
+
+
+__all__ = ["RaftNode", "Server", "StateMachine", "Suffrage"]
