@@ -252,10 +252,7 @@ def encode_stream(msg: bytes, sec: Security) -> bytes:
     if sec.encrypted and sec.verify_outgoing:
         primary = sec.keyring.primary()  # type: ignore[union-attr]
         assert primary is not None
-        if sec.encryption_version == 0:
-            body = len(msg) + 16 - len(msg) % 16
-        else:
-            body = len(msg)
+        body = len(msg) + 16 - len(msg) % 16 if sec.encryption_version == 0 else len(msg)
         size = keyring.VERSION_SIZE + keyring.NONCE_SIZE + body + keyring.TAG_SIZE
         header = bytes([MsgType.ENCRYPT]) + struct.pack(">I", size)
         sealed = keyring.encrypt(sec.encryption_version, primary, msg, header + sec.label)

@@ -30,7 +30,7 @@ def free_port() -> int:
 
 class Recorder:
     def __init__(self, path: str) -> None:
-        self.f = open(path, "w")
+        self.f = open(path, "w")  # noqa: SIM115 - open for the whole capture
         self.t0 = time.monotonic()
 
     def rec(self, **kw: object) -> None:
@@ -118,7 +118,8 @@ async def main() -> None:
         procs.append(subprocess.Popen(
             ["serf", "agent", f"-node=node-{name}", f"-bind=127.0.0.1:{port}",
              f"-advertise={adv}:{port}", f"-rpc-addr=127.0.0.1:{rpc}", "-tag", f"role={name}",
-             *enc], stdout=open(f"{tmp}/{name}.log", "w"), stderr=subprocess.STDOUT))
+             *enc], stdout=open(f"{tmp}/{name}.log", "w"),  # noqa: SIM115
+            stderr=subprocess.STDOUT))
     await asyncio.sleep(1.5)
     rec.rec(step="join")
     print(await run("join", f"-rpc-addr=127.0.0.1:{rb}", f"127.0.0.2:{pa}"))
