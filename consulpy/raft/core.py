@@ -157,6 +157,9 @@ class RaftCore:
         self._deferred_reads: list[tuple[str | None, int]] = []
         self._need_heartbeat = False
         self._commit_dirty = False
+        # Leader: something may now be sendable (a probe unpaused, inflight slots freed, new
+        # entries); the next ready() runs the replication flush.
+        self._flush_pending = False
 
         # Incoming chunked snapshot (follower): (leader, term, index, log_term) and bytes so far.
         self._incoming_key: tuple[str, int, int, int] | None = None
@@ -319,12 +322,16 @@ class RaftCore:
             or self._unstable_from <= self.log.last_index
             or HardState(self.term, self.vote, self.commit) != self._hs_out
             or min(self.commit, self._stable_index) > self._applied_out
-            or (self.role is Role.LEADER and (self._need_heartbeat or self._commit_dirty))
+            or (
+                self.role is Role.LEADER
+                and (self._need_heartbeat or self._commit_dirty or self._flush_pending)
+            )
         )
 
     def on_persisted(self, index: int, term: int) -> None:
         """Storage made a Ready durable; its persist_mark was (index, term)."""
         if index > self._stable_index and self.log.term(index) == term:
+            self._flush_pending = True
             self._stable_index = index
             if self.role is Role.LEADER:
                 self._maybe_commit()
@@ -332,6 +339,7 @@ class RaftCore:
     # ------------------------------------------------------------------ time
 
     def tick(self) -> None:
+        self._flush_pending = True
         self._ticks += 1
         self._lease_elapsed += 1
         if self.role is Role.LEADER:
@@ -497,6 +505,7 @@ class RaftCore:
             self._conf_history = [h for h in self._conf_history if h[0] < first]
             conf_changed = len(self._conf_history) != before
         self.log.append(entries)
+        self._flush_pending = True
         for e in entries:
             if e.kind is EntryKind.CONFIG:
                 self._conf_history.append((e.index, Configuration.decode(e.data)))
@@ -680,6 +689,7 @@ class RaftCore:
     # ------------------------------------------------------------------ leader: replication
 
     def _flush_leader(self) -> None:
+        self._flush_pending = False
         if self.role is not Role.LEADER:
             return
         if self._need_heartbeat:
@@ -697,8 +707,14 @@ class RaftCore:
                 if not self._send_append(pid, pr):
                     break
                 sent = True
-            if not sent and self._commit_dirty and pr.state is ProgressState.REPLICATE:
-                self._send_append(pid, pr)  # empty append: carries the new commit index
+            if (
+                not sent
+                and (self._commit_dirty or pr.needs_append)
+                and pr.state is ProgressState.REPLICATE
+                and len(pr.inflight) < self.cfg.max_inflight
+            ):
+                self._send_append(pid, pr)  # may be empty: carries commit, or detects a gap
+            pr.needs_append = False
         self._commit_dirty = False
 
     def _send_append(self, pid: str, pr: Progress) -> bool:
@@ -841,6 +857,7 @@ class RaftCore:
                 )
             return
 
+        self._flush_pending = True
         t = m.type
         if t in (MsgType.VOTE, MsgType.PRE_VOTE):
             self._handle_vote_request(m)
@@ -1065,6 +1082,8 @@ class RaftCore:
         elif pr.state is ProgressState.REPLICATE:
             if len(pr.inflight) >= self.cfg.max_inflight:
                 pr.inflight.popleft()
+            if pr.match < self.log.last_index:
+                pr.needs_append = True
         elif self._ticks - pr.snap_sent_tick >= 3 * self.cfg.heartbeat_ticks:
             self._send_snapshot_chunk(m.src, pr)  # chunk or its answer was lost: resend
 

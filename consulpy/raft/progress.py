@@ -23,6 +23,9 @@ class Progress:
     state: ProgressState = ProgressState.PROBE
     probe_sent: bool = False  # PROBE: an append is outstanding, wait for an answer or heartbeat
     inflight: deque[int] = field(default_factory=deque)  # last index of each unacked append
+    # REPLICATE: a heartbeat answer showed the follower behind; send an append even if there is
+    # nothing new, so a lost append is detected (the follower rejects the gap) and re-probed.
+    needs_append: bool = False
     recent_active: bool = False  # answered since the last CheckQuorum round
     acked_seq: int = 0  # highest leader read-sequence this follower has echoed this term
     last_contact_tick: int | None = None
