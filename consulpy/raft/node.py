@@ -434,11 +434,15 @@ class RaftNode:
             for s in self.core.snapshot.meta.configuration.servers:
                 self._addresses.setdefault(s.id, s.address)
 
-    def _on_message(self, m: Message) -> None:
+    def _on_message(self, m: Message, src_address: str | None = None) -> None:
         if self._stopping or self.core is None or self._fatal is not None:
             return
         assert self._loop is not None
         self._last_heard[m.src] = self._loop.time()
+        if src_address and (
+            m.src not in self._addresses or self.core.configuration.get(m.src) is None
+        ):
+            self._addresses[m.src] = src_address  # configuration addresses take precedence
         try:
             self.core.step(m)
         except RaftError as exc:

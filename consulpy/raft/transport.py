@@ -3,8 +3,9 @@
 Every connection begins with one protocol byte. 0x01 is Raft; register_protocol() lets another
 protocol (consulpy's RPC) share the same listener on another byte. A Raft connection is one-way:
 the dialer streams frames and never reads; answers travel on the answerer's own connection. Each
-frame is a 4-byte big-endian length then a msgpack array of encoded messages (several messages
-queued together leave as one frame, one write). Frames above max_frame_size close the
+frame is a 4-byte big-endian length then msgpack [sender's listen address, [message, ...]]
+(several messages queued together leave as one frame, one write; the address lets a new server
+answer a leader it has no configuration for yet). Frames above max_frame_size close the
 connection before anything is allocated for them.
 """
 
@@ -29,7 +30,7 @@ DEFAULT_MAX_FRAME = 64 << 20
 _LEN = struct.Struct(">I")
 
 ProtocolHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-MessageHandler = Callable[[Message], None]
+MessageHandler = Callable[[Message, str | None], None]
 
 
 class Transport(Protocol):
@@ -127,7 +128,7 @@ class _Peer:
                 self.queue.popleft()
                 batch.append(raw)
                 size += est
-            payload = msgpack.packb(batch)
+            payload = msgpack.packb([self.t._address, batch])
             if len(payload) > limit:
                 continue  # a single message too large for any peer: drop it
             writer.write(_LEN.pack(len(payload)) + payload)
@@ -238,13 +239,15 @@ class TcpTransport:
                 return  # refuse before allocating: close the connection
             payload = await reader.readexactly(length)
             try:
-                batch = msgpack.unpackb(payload)
+                src_address, batch = msgpack.unpackb(payload)
                 messages = [decode_message(raw) for raw in batch]
+                if src_address is not None and not isinstance(src_address, str):
+                    raise ValueError("bad sender address")
             except (ValueError, TypeError, KeyError, msgpack.UnpackException):
                 return  # malformed: drop the connection, the sender reconnects
             if self._on_message is not None:
                 for m in messages:
-                    self._on_message(m)
+                    self._on_message(m, src_address)
 
     async def close(self) -> None:
         if self._server is not None:

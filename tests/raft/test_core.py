@@ -77,7 +77,7 @@ class Net:
                 if rd.persist_mark is not None:
                     core.on_persisted(*rd.persist_mark)
 
-    def deliver(self, max_rounds: int = 1000, drop=lambda m: False) -> None:  # noqa: ANN001
+    def deliver(self, max_rounds: int = 1000, drop=lambda m: False) -> None:
         for _ in range(max_rounds):
             self.drain()
             if not self.queue:
