@@ -58,7 +58,9 @@ class _Settings:
     def error(self, path: str, message: str) -> None:
         origin = self.provenance.origin(path)
         where = f" in {origin}" if origin else ""
-        self.errors.append(f"Invalid configuration{where}: {path}: {message}")
+        line = f"Invalid configuration{where}: {path}: {message}"
+        if line not in self.errors:
+            self.errors.append(line)
 
 
 def build_agent_config(
@@ -391,9 +393,13 @@ def _tls(s: _Settings) -> TLS:
                 f"tls.{stanza}.use_auto_cert", "use_auto_cert is only valid in the tls.grpc stanza"
             )
 
+    def where(stanza: str, key: str) -> str:
+        """The key path that supplies this stanza's value (its own, else tls.defaults)."""
+        own = f"tls.{stanza}.{key}"
+        return own if g(own) is not None else f"tls.defaults.{key}"
+
     def pick(stanza: str, key: str) -> Any:
-        value = g(f"tls.{stanza}.{key}")
-        return g(f"tls.defaults.{key}") if value is None else value
+        return g(where(stanza, key))
 
     def protocol(stanza: str) -> TLSProtocol:
         return TLSProtocol(
@@ -411,15 +417,22 @@ def _tls(s: _Settings) -> TLS:
     verify_server_hostname = bool(g("tls.internal_rpc.verify_server_hostname"))
     for stanza, proto in (("internal_rpc", rpc), ("https", protocol("https"))):
         if bool(proto.cert_file) != bool(proto.key_file):
-            s.error(f"tls.{stanza}.cert_file", "cert_file and key_file must be set together")
+            key = "key_file" if proto.cert_file else "cert_file"
+            s.error(where(stanza, key), f"{stanza} needs both cert_file and key_file")
         if proto.verify_incoming and not (proto.ca_file or proto.ca_path):
-            s.error(f"tls.{stanza}.verify_incoming", "verify_incoming requires ca_file or ca_path")
+            s.error(
+                where(stanza, "verify_incoming"),
+                f"verify_incoming for {stanza} requires ca_file or ca_path",
+            )
         if proto.verify_incoming and not proto.cert_file:
             s.error(
-                f"tls.{stanza}.verify_incoming", "verify_incoming requires cert_file and key_file"
+                where(stanza, "verify_incoming"),
+                f"verify_incoming for {stanza} requires cert_file and key_file",
             )
     if (rpc.verify_outgoing or verify_server_hostname) and not (rpc.ca_file or rpc.ca_path):
-        s.error("tls.internal_rpc.verify_outgoing", "verify_outgoing requires ca_file or ca_path")
+        key = "verify_outgoing" if rpc.verify_outgoing else "verify_server_hostname"
+        path = where("internal_rpc", key) if key == "verify_outgoing" else f"tls.internal_rpc.{key}"
+        s.error(path, f"{key} for internal_rpc requires ca_file or ca_path")
     return TLS(
         ca_file=rpc.ca_file,
         ca_path=rpc.ca_path,

@@ -21,6 +21,11 @@ from consulpy.config.errors import ConfigError
 _BLOCK_MARK = "__is_block__"
 _NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+# HCL1 (Consul's dialect) allows quoted attribute names in blocks (`service_ttl { "*" = "5s" }`);
+# HCL2 does not, so we swap them for an encoded identifier before parsing and back after.
+_QUOTED_KEY = re.compile(r'(^|[{,])(\s*)"([^"\\\n]*)"(\s*=)')
+_HEREDOC_START = re.compile(r"<<-?([A-Za-z_][A-Za-z0-9_-]*)\s*$")
+_KEY_PREFIX = "__consulpy_key_"
 
 
 class BlockList(list[Any]):
@@ -32,6 +37,7 @@ def parse_hcl(text: str, source: str) -> dict[str, Any]:
     if text.lstrip().startswith("{"):
         return parse_json(text, source)
     options = _serialization_options()
+    text = _encode_quoted_keys(text)
     try:
         raw = hcl2.loads(text, serialization_options=options) if options else hcl2.loads(text)
     except Exception as exc:  # lark raises many exception types; all mean "bad syntax"
@@ -103,9 +109,9 @@ def _plain(value: Any, path: str, quoted: bool, source: str, errors: list[str]) 
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if key == _BLOCK_MARK or key.startswith("__"):
-                continue
-            name = _unquote_key(key) if quoted else key
+            if key.startswith("__") and not key.startswith(_KEY_PREFIX):
+                continue  # __is_block__, __comments__ and other serialiser metadata
+            name = _unquote_key(key)
             out[name] = _plain(item, _join(path, name), quoted, source, errors)
         return out
     if isinstance(value, list):
@@ -139,9 +145,35 @@ def _string(raw: str) -> Any:
     raise ValueError(f'unsupported HCL expression {inner!r} (quote strings: "...")')
 
 
+def _encode_quoted_keys(text: str) -> str:
+    """Rewrite `"any key" = v` as `__consulpy_key_<hex>__ = v`, outside heredocs."""
+    lines = text.split("\n")
+    heredoc: str | None = None
+    for i, line in enumerate(lines):
+        if heredoc is not None:
+            if line.strip() == heredoc:
+                heredoc = None
+            continue
+        if '"' in line:
+            lines[i] = _QUOTED_KEY.sub(_encoded_key, line)
+        start = _HEREDOC_START.search(line)
+        if start:
+            heredoc = start.group(1)
+    return "\n".join(lines)
+
+
+def _encoded_key(m: re.Match[str]) -> str:
+    return f"{m.group(1)}{m.group(2)}{_KEY_PREFIX}{m.group(3).encode().hex()}__{m.group(4)}"
+
+
 def _unquote_key(key: str) -> str:
     if len(key) >= 2 and key[0] == '"' and key[-1] == '"':
-        return _unescape(key[1:-1])
+        key = _unescape(key[1:-1])
+    if key.startswith(_KEY_PREFIX) and key.endswith("__"):
+        try:
+            return bytes.fromhex(key[len(_KEY_PREFIX) : -2]).decode()
+        except ValueError:
+            return key
     return key
 
 

@@ -42,9 +42,19 @@ def load_agent_config(
 
 
 def load_config_files(paths: Sequence[str], config_format: str | None = None) -> list[ConfigSource]:
-    """Parse the given files and directories (as -config-file/-config-dir would) without
-    type-checking them; ConfigError lists unreadable or syntactically broken files."""
-    return read_sources(list(paths), config_format)[0]
+    """Read files and directories as -config-file/-config-dir would, each checked on its own.
+
+    Each returned source holds that file's settings typed and normalised (blocks folded into
+    maps, durations in seconds, services in API spelling, old keys renamed) but not merged
+    with defaults or other files. ConfigError lists every problem in every file.
+    """
+    c = _Collector()
+    files, _ = read_sources(list(paths), config_format)
+    for file in files:
+        c.add(file.name, file.data, f"Error parsing {file.name}")
+    if c.errors:
+        raise ConfigError(c.errors)
+    return [ConfigSource(name, fragment) for name, fragment in c.fragments]
 
 
 def validate_paths(paths: Sequence[str], config_format: str | None = None) -> list[str]:

@@ -18,7 +18,8 @@ from consulpy.config.hcl import parse_hcl, parse_json
 
 @dataclass(frozen=True)
 class ConfigSource:
-    """One parsed source: where it came from and its (not yet type-checked) content."""
+    """One source: where it came from and its settings. As read from disk the data is plain
+    parsed HCL/JSON; `load_config_files` returns it type-checked and normalised."""
 
     name: str
     data: dict[str, Any]
