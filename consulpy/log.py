@@ -48,11 +48,9 @@ def setup_logging(level: str = "info", json: bool = False, stream=None) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
     ]
-    renderer: structlog.types.Processor
-    if json:
-        renderer = structlog.processors.JSONRenderer()
-    else:
-        renderer = render_line
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if json else render_line
+    )
     structlog.configure(
         processors=[
             *shared,
@@ -74,3 +72,4 @@ def setup_logging(level: str = "info", json: bool = False, stream=None) -> None:
     root.setLevel(numeric)
     # aiohttp's access log is one line per request: far too chatty at info.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("asyncio").setLevel(max(numeric, logging.INFO))

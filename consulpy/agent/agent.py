@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import web
 
+from consulpy.config import ConfigError
 from consulpy.http.app import build_app
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
@@ -105,19 +106,10 @@ class Agent:
         return value
 
     def _advertise_addr(self) -> str:
-        configured = self.config.advertise_addr
-        if configured:
-            return configured
-        bind = self.config.bind_addr
-        if bind and bind not in ("0.0.0.0", "::"):
-            return bind
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                # connect() on UDP sends nothing; it only picks the outgoing interface.
-                probe.connect(("10.255.255.255", 1))
-                return probe.getsockname()[0]
-        except OSError:
-            return "127.0.0.1"
+            return self.config.effective_advertise()
+        except ConfigError as exc:
+            raise AgentError(str(exc)) from exc
 
     def _server_port(self) -> int:
         port = self.config.ports.server
@@ -142,12 +134,12 @@ class Agent:
     # ---------------------------------------------------------- lifecycle
     async def start(self) -> None:
         await self.server.start()
-        port = self.config.ports.http
-        if port is not None and port >= 0:
+        listeners = self.config.http_addresses()
+        if listeners:
             app = build_app(self)
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await self._runner.setup()
-            for host in self.config.client_addrs:
+            for host, port in listeners:
                 site = web.TCPSite(self._runner, host, port, reuse_address=True)
                 await site.start()
                 for sock in site._server.sockets if site._server else ():  # type: ignore[union-attr]
@@ -240,10 +232,13 @@ class Agent:
             "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05},
             "Member": self.member(),
             "Stats": {
-                "agent": {"check_monitors": "0", "check_ttls": "0", "checks": "0",
-                          "services": "0"},
-                "build": {"prerelease": "", "revision": f"consulpy-{__version__}",
-                          "version": CONSUL_COMPAT_VERSION, "version_metadata": ""},
+                "agent": {"check_monitors": "0", "check_ttls": "0", "checks": "0", "services": "0"},
+                "build": {
+                    "prerelease": "",
+                    "revision": f"consulpy-{__version__}",
+                    "version": CONSUL_COMPAT_VERSION,
+                    "version_metadata": "",
+                },
                 "consul": {
                     "acl": "disabled",
                     "bootstrap": str(bool(cfg.bootstrap)).lower(),

@@ -1,0 +1,84 @@
+"""`consulpy agent`: load the configuration, start an agent, stop it cleanly on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from consulpy.config import AgentConfig, ConfigError, flags_help, load_agent_config
+from consulpy.version import CONSUL_COMPAT_VERSION, __version__
+
+
+def _banner(cfg: AgentConfig, agent: object) -> str:
+    http = ", ".join(f"{h}:{p}" for h, p in getattr(agent, "http_addresses", [])) or "disabled"
+    ports = cfg.ports
+    lines = [
+        "==> Starting consulpy agent...",
+        f"               Version: '{__version__}' (Consul API {CONSUL_COMPAT_VERSION})",
+        f"               Node ID: '{getattr(agent, 'node_id', '')}'",
+        f"             Node name: '{cfg.node_name}'",
+        f"            Datacenter: '{cfg.datacenter}'",
+        f"                Server: {str(bool(cfg.server)).lower()} "
+        f"(Bootstrap: {str(bool(cfg.bootstrap)).lower()})",
+        f"           Client Addr: {cfg.client_addrs} (HTTP: {http}, DNS: {ports.dns}, "
+        f"gRPC: {ports.grpc})",
+        f"          Cluster Addr: {getattr(agent, 'advertise_addr', '')} "
+        f"(LAN: {ports.serf_lan}, WAN: {ports.serf_wan})",
+        f"     Gossip Encryption: {str(bool(cfg.encrypt)).lower()}",
+        "",
+        "==> Log data will now stream in as it occurs:",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def run(cfg: AgentConfig) -> int:
+    from consulpy.agent.agent import Agent, AgentError
+
+    # Signals are handled before anything is announced, so a supervisor that stops us as
+    # soon as the banner appears still gets a graceful shutdown.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def on_signal(name: str) -> None:
+        received.append(name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    try:
+        agent = Agent(cfg)
+    except AgentError as exc:
+        print(f"==> {exc}", file=sys.stderr)
+        return 1
+    try:
+        await agent.start()
+    except OSError as exc:
+        print(f"==> Error starting agent: {exc}", file=sys.stderr)
+        await agent.stop()
+        return 1
+    print(_banner(cfg, agent), file=sys.stderr, flush=True)
+    await stop.wait()
+    print(f"==> Caught signal: {received[0]}", file=sys.stderr, flush=True)
+    print("==> Gracefully shutting down agent...", file=sys.stderr, flush=True)
+    await agent.stop()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if any(a in ("-h", "-help", "--help") for a in argv):
+        print("Usage: consulpy agent [options]\n\n" + flags_help())
+        return 0
+    try:
+        cfg = load_agent_config(argv)
+    except ConfigError as exc:
+        print(f"==> {exc}", file=sys.stderr)
+        return 1
+    from consulpy.log import setup_logging
+
+    setup_logging(cfg.log_level, cfg.log_json)
+    for warning in cfg.warnings:
+        print(f"==> WARNING: {warning}", file=sys.stderr)
+    return asyncio.run(run(cfg))

@@ -1,0 +1,106 @@
+"""`consulpy agent -dev` started as a user would, then `consulpy kv ...` against it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cli.agentproc import AgentProcess, consulpy
+
+DEV_FLAGS = (
+    "-dev",
+    "-node=cli-test",
+    "-http-port=0",
+    "-dns-port=-1",
+    "-grpc-port=-1",
+    "-serf-lan-port=0",
+    "-serf-wan-port=0",
+    "-server-port=0",
+)
+
+
+@pytest.fixture(scope="module")
+def agent() -> Iterator[AgentProcess]:
+    proc = AgentProcess(*DEV_FLAGS).start()
+    try:
+        yield proc
+    finally:
+        proc.kill()
+
+
+def test_kv_put_get_round_trip(agent: AgentProcess) -> None:
+    out = consulpy("kv", "put", f"-http-addr={agent.http_addr}", "app/greeting", "hello world")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "Success! Data written to: app/greeting"
+    out = consulpy("kv", "get", "app/greeting", env={"CONSUL_HTTP_ADDR": agent.http_addr})
+    assert out.returncode == 0 and out.stdout == "hello world\n"
+    out = consulpy("kv", "get", "-http-addr", agent.http_addr, "-detailed", "app/greeting")
+    assert "Key          app/greeting" in out.stdout and "Session      -" in out.stdout
+
+
+def test_kv_flags_cas_stdin_and_files(agent: AgentProcess, tmp_path) -> None:
+    a = f"-http-addr={agent.http_addr}"
+    assert consulpy("kv", "put", a, "-flags=42", "f", "-", stdin="from stdin").returncode == 0
+    out = consulpy("kv", "get", a, "-detailed", "f")
+    assert "Flags        42" in out.stdout and "Value        from stdin" in out.stdout
+    path = tmp_path / "value.bin"
+    path.write_bytes(b"from file")
+    assert consulpy("kv", "put", a, "file", f"@{path}").returncode == 0
+    assert consulpy("kv", "get", a, "file").stdout == "from file\n"
+    out = consulpy("kv", "put", a, "-cas", "-modify-index=1", "file", "x")
+    assert out.returncode == 1 and "CAS failed" in out.stderr
+    out = consulpy("kv", "put", a, "-cas", "brand-new", "x")
+    assert out.returncode == 0
+    out = consulpy("kv", "put", a, "-base64", "b64", "aGk=")
+    assert consulpy("kv", "get", a, "b64").stdout == "hi\n"
+
+
+def test_kv_recurse_keys_delete_export_import(agent: AgentProcess) -> None:
+    a = f"-http-addr={agent.http_addr}"
+    for key in ("tree/a", "tree/b/c"):
+        assert consulpy("kv", "put", a, key, key.upper()).returncode == 0
+    out = consulpy("kv", "get", a, "-recurse", "tree/")
+    assert out.stdout.splitlines() == ["tree/a:TREE/A", "tree/b/c:TREE/B/C"]
+    out = consulpy("kv", "get", a, "-keys", "tree/")
+    assert out.stdout.splitlines() == ["tree/a", "tree/b/"]
+    exported = consulpy("kv", "export", a, "tree/")
+    data = json.loads(exported.stdout)
+    assert [e["key"] for e in data] == ["tree/a", "tree/b/c"]
+    out = consulpy("kv", "delete", a, "-recurse", "tree/")
+    assert out.stdout.strip() == "Success! Deleted keys with prefix: tree/"
+    out = consulpy("kv", "get", a, "tree/a")
+    assert out.returncode == 1 and out.stderr.strip() == "Error! No key exists at: tree/a"
+    out = consulpy("kv", "import", a, "-", stdin=exported.stdout)
+    assert out.stdout.splitlines() == ["Imported: tree/a", "Imported: tree/b/c"]
+    assert consulpy("kv", "get", a, "tree/b/c").stdout == "TREE/B/C\n"
+    out = consulpy("kv", "delete", a, "tree/a")
+    assert out.stdout.strip() == "Success! Deleted key: tree/a"
+
+
+def test_members_and_errors(agent: AgentProcess) -> None:
+    out = consulpy("members", f"-http-addr={agent.http_addr}")
+    assert out.returncode == 0
+    assert out.stdout.splitlines()[1].split()[:4] == [
+        "cli-test",
+        out.stdout.splitlines()[1].split()[1],
+        "alive",
+        "server",
+    ]
+    out = consulpy("kv", "get", "-http-addr=127.0.0.1:1", "x")
+    assert out.returncode == 1 and "Error" in out.stderr
+
+
+def test_graceful_shutdown_on_sigterm() -> None:
+    proc = AgentProcess(*DEV_FLAGS).start()
+    assert proc.stop() == 0
+    assert "Gracefully shutting down agent" in proc.output()
+
+
+def test_invalid_config_exits_1(tmp_path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"ports": {"http": "abc"}}')
+    out = consulpy("agent", "-dev", f"-config-file={bad}")
+    assert out.returncode == 1
+    assert "bad.json" in out.stderr and "ports.http" in out.stderr
