@@ -330,16 +330,24 @@ def _check_ports(s: _Settings, ports: Ports, addresses: Addresses, client_addrs:
         for host in override.split() if override else client_addrs:
             other = in_use.setdefault((host, port), name)
             if other != name:
-                s.error(
-                    f"ports.{name}", f"{name} address {host}:{port} already configured for {other}"
-                )
+                blame, first = _blame(s, name, other)
+                s.error(f"ports.{blame}", f"{blame} address {host}:{port} already used by {first}")
     cluster: dict[int, str] = {}
     for name in ("server", "serf_lan", "serf_wan"):
         port = getattr(ports, name)
         if port > 0:
             other = cluster.setdefault(port, name)
             if other != name:
-                s.error(f"ports.{name}", f"port {port} already configured for ports.{other}")
+                blame, first = _blame(s, name, other)
+                s.error(f"ports.{blame}", f"port {port} already used by ports.{first}")
+
+
+def _blame(s: _Settings, name: str, other: str) -> tuple[str, str]:
+    """Of two colliding ports, blame the one a user set rather than a default."""
+    defaults = (DEFAULTS_SOURCE, DEV_SOURCE)
+    if s.provenance.origin(f"ports.{name}") in defaults:
+        return other, name
+    return name, other
 
 
 def _acl(s: _Settings) -> ACL:

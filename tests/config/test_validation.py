@@ -170,14 +170,14 @@ def test_accepted_real_consul_keys_load(write, data_dir):
         (
             [],
             '{"ports": {"dns": 8500}}',
-            "Invalid configuration in built-in defaults: ports.http: "
-            "http address 127.0.0.1:8500 already configured for dns",
+            "Invalid configuration in {path}: ports.dns: "
+            "dns address 127.0.0.1:8500 already used by http",
         ),
         (
             [],
             '{"ports": {"serf_lan": 8300}}',
             "Invalid configuration in {path}: ports.serf_lan: "
-            "port 8300 already configured for ports.server",
+            "port 8300 already used by ports.server",
         ),
         (
             [],
