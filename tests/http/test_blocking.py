@@ -49,7 +49,7 @@ async def test_prefix_watch_wakes_for_new_keys_and_deletes(http: HTTP) -> None:
     idx = int(headers["X-Consul-Index"])
     pending = asyncio.ensure_future(http.get(f"/v1/kv/svc/?keys&index={idx}&wait=30s"))
     await http.delete("/v1/kv/svc/b")
-    status, headers, body = await asyncio.wait_for(pending, 5)
+    _, headers, body = await asyncio.wait_for(pending, 5)
     assert json.loads(body) == ["svc/a"] and int(headers["X-Consul-Index"]) > idx
 
 
