@@ -20,13 +20,16 @@ BODY_SLACK = 64 * 1024
 
 async def _not_found(req: web.Request) -> web.StreamResponse:
     if req.path == "/":
-        return web.Response(text="Consul Agent: UI disabled. To enable, set ui_config.enabled=true "
-                                 "in the agent configuration and restart.")
+        return web.Response(
+            text="Consul Agent: UI disabled. To enable, set ui_config.enabled=true "
+            "in the agent configuration and restart."
+        )
     if "/v1/" in req.path:
         return text_error(404, "Invalid URL path: not a recognized HTTP API endpoint\n")
     return text_error(
-        404, f"Invalid URL path: if attempting to use the HTTP API, ensure the path starts with "
-             f"'/v1/': {req.path}\n"
+        404,
+        f"Invalid URL path: if attempting to use the HTTP API, ensure the path starts with "
+        f"'/v1/': {req.path}\n",
     )
 
 

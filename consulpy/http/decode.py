@@ -193,6 +193,4 @@ def parse_json(body: bytes) -> Any:
         if exc.pos >= len(exc.doc):
             raise DecodeError("unexpected EOF") from exc
         ch = exc.doc[exc.pos]
-        raise DecodeError(
-            f"invalid character {ch!r} looking for beginning of value"
-        ) from exc
+        raise DecodeError(f"invalid character {ch!r} looking for beginning of value") from exc

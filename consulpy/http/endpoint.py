@@ -97,8 +97,9 @@ def empty_ok() -> web.Response:
 
 
 def text_error(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8",
-                        headers=headers)
+    return web.Response(
+        status=status, text=text, content_type="text/plain", charset="utf-8", headers=headers
+    )
 
 
 # ------------------------------------------------------------- query options
@@ -169,9 +170,7 @@ def _check_cache_control(value: str) -> None:
 # ------------------------------------------------------------------- wrapping
 def _tenancy_error(req: web.Request) -> str | None:
     if req.headers.get("X-Consul-Namespace"):
-        return (
-            'Invalid header: "X-Consul-Namespace" - Namespaces are a Consul Enterprise feature'
-        )
+        return 'Invalid header: "X-Consul-Namespace" - Namespaces are a Consul Enterprise feature'
     if req.query.get("ns"):
         return 'Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature'
     partition = req.query.get("partition")

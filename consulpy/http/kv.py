@@ -18,7 +18,9 @@ from consulpy.state import commands as C
 from consulpy.util.goquery import go_query_encode
 from consulpy.util.goquote import go_quote
 
-KV_DOCS_URL = "https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size"
+KV_DOCS_URL = (
+    "https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size"
+)
 
 
 def _parse_u64(raw: str) -> int:
@@ -67,9 +69,7 @@ async def _get(req: web.Request, key: str) -> web.StreamResponse:
     delegate = agent_of(req).delegate
     if "keys" in q:
         separator = q.get("separator", q.get("seperator", ""))
-        meta, keys = await delegate.read(
-            "KVS.ListKeys", {"key": key, "separator": separator}, opts
-        )
+        meta, keys = await delegate.read("KVS.ListKeys", {"key": key, "separator": separator}, opts)
         if keys is None:
             return web.Response(status=404, headers=meta_headers(meta))
         return respond(req, keys, meta=meta)
@@ -109,9 +109,7 @@ async def _put(req: web.Request, key: str) -> web.StreamResponse:
     value = await read_body(
         req,
         limit,
-        lambda n: (
-            f"Request body({n} bytes) too large, max size: {limit} bytes. See {KV_DOCS_URL}."
-        ),
+        lambda n: f"Request body({n} bytes) too large, max size: {limit} bytes. See {KV_DOCS_URL}.",
     )
     if "cas" in q:
         cmd = C.kv("cas", key, value, flags, index=_parse_u64(q["cas"]))

@@ -7,13 +7,13 @@ import asyncio
 from consulpy.state.watch import WatchRegistry, WatchSet
 
 
-async def wait_for_change(registry: WatchRegistry, ws: WatchSet, timeout: float) -> bool:
-    """Wait until one of the topics in `ws` is notified (True) or `timeout` passes (False).
+async def wait_for_change(registry: WatchRegistry, ws: WatchSet, limit: float) -> bool:
+    """Wait until one of the topics in `ws` is notified (True) or `limit` seconds pass (False).
 
     Must be called right after the read that filled `ws`, with no await in between, so no
     write can slip between the read and the registration.
     """
-    if timeout <= 0:
+    if limit <= 0:
         return False
     loop = asyncio.get_running_loop()
     future: asyncio.Future[bool] = loop.create_future()
@@ -27,7 +27,7 @@ async def wait_for_change(registry: WatchRegistry, ws: WatchSet, timeout: float)
 
     topics = list(ws.topics)
     registry.register(topics, fire)
-    handle = loop.call_later(timeout, settle, False)
+    handle = loop.call_later(limit, settle, False)
     try:
         return await future
     finally:

@@ -170,8 +170,7 @@ class LeaderDuties:
         check = store.catalog.check(name, SERF_CHECK_ID)
         want_service = member.get("Service")
         has_service = (
-            want_service is None
-            or store.catalog.service(name, want_service["ID"]) is not None
+            want_service is None or store.catalog.service(name, want_service["ID"]) is not None
         )
         if (
             node is not None

@@ -60,9 +60,7 @@ class Server:
         self.tagged_addresses = tagged_addresses
         self.store = StateStore()
         self.fsm = FSM(self.store)
-        self.applier: Applier = applier or InMemoryApplier(
-            self.fsm, node_id, self.rpc_address
-        )
+        self.applier: Applier = applier or InMemoryApplier(self.fsm, node_id, self.rpc_address)
         kwargs = {} if tombstone_ttl is None else {"tombstone_ttl": tombstone_ttl}
         self.leader = LeaderDuties(self, **kwargs)
         self.applier.on_leader_change(self._leader_changed)
@@ -123,13 +121,18 @@ class Server:
             consistency=consistency,
         )
 
-    async def read(self, name: str, args: dict[str, Any], opts: QueryOptions) -> tuple[QueryMeta, Any]:
+    async def read(
+        self, name: str, args: dict[str, Any], opts: QueryOptions
+    ) -> tuple[QueryMeta, Any]:
         """Run a named read with Consul's consistency and blocking semantics."""
         fn = READS[name]
         store = self.store
-        if opts.consistency != STALE and not self.applier.is_leader():
-            if self.applier.leader()[0] is None:
-                raise NoLeaderError()
+        if (
+            opts.consistency != STALE
+            and not self.applier.is_leader()
+            and self.applier.leader()[0] is None
+        ):
+            raise NoLeaderError()
         if opts.consistency == CONSISTENT:
             await self.applier.barrier()
         if opts.index <= 0:
