@@ -19,6 +19,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -179,9 +180,16 @@ def install_scripts(workdir: Path) -> Path:
     other by path), wherever and however the package is installed."""
     dest = workdir / "wrk"
     dest.mkdir(exist_ok=True)
-    for entry in (resources.files("consulpy.bench") / "wrk").iterdir():
-        if entry.name.endswith(".lua"):
-            (dest / entry.name).write_bytes(entry.read_bytes())
+    packaged = resources.files("consulpy.bench") / "wrk"
+    found = packaged.iterdir() if packaged.is_dir() else []
+    scripts = [e for e in found if e.name.endswith(".lua")]
+    if not scripts:
+        raise RuntimeError(
+            "the wrk Lua scripts are missing from the installed consulpy package "
+            "(package data consulpy/bench/wrk/*.lua)"
+        )
+    for entry in scripts:
+        (dest / entry.name).write_bytes(entry.read_bytes())
     return dest
 
 
@@ -225,7 +233,7 @@ def run_wrk(
 ) -> Run:
     argv = wrk_argv(scripts, target, op, clients, work, seed)
     cpu_before = target.cpu_seconds()
-    measured = run_measured(argv, None, workdir)
+    measured = run_measured(argv, workdir)
     cpu_after = target.cpu_seconds()
     if measured.returncode != 0:
         raise RuntimeError(
@@ -347,6 +355,13 @@ def _csv(kind: Callable[[str], object], allowed: Sequence[str] | None = None):
     return parse
 
 
+def _prefix(text: str) -> str:
+    """Non-empty (the keys are deleted with ?recurse afterwards) and safe in a URL path."""
+    if not re.fullmatch(r"[A-Za-z0-9._~/-]+", text):
+        raise argparse.ArgumentTypeError("needs 1+ characters of A-Z a-z 0-9 . _ ~ / -")
+    return text
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -390,7 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="random",
         help="order keys are used in (default random)",
     )
-    p.add_argument("--prefix", default="bench/kv/", help="key prefix (default bench/kv/)")
+    p.add_argument(
+        "--prefix", type=_prefix, default="bench/kv/", help="key prefix (default bench/kv/)"
+    )
     p.add_argument("--raw", action="store_true", help="GET with ?raw instead of the JSON list")
     p.add_argument("--seed", type=int, default=1, help="random key choice seed (default 1)")
     return p

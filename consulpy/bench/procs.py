@@ -22,7 +22,6 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 _PR_SET_PDEATHSIG = 1
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -59,8 +58,7 @@ class Proc:
 
     name: str
     popen: subprocess.Popen[bytes]
-    log_path: Path | None = None
-    _log: IO[bytes] | None = field(default=None, repr=False)
+    log_path: Path
 
     @property
     def pid(self) -> int:
@@ -80,14 +78,12 @@ class Proc:
                 self.popen.wait()
         # Members the leader left behind (it exited first) still get the signal.
         _signal_group(self.pid, signal.SIGKILL)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
     def log_tail(self, lines: int = 30) -> str:
-        if self.log_path is None or not self.log_path.exists():
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
             return ""
-        text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
 
@@ -96,28 +92,19 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def spawn(
-    name: str,
-    argv: Sequence[str],
-    log_path: Path | None = None,
-    env: dict[str, str] | None = None,
-    pass_fds: Sequence[int] = (),
-    stdout: int | None = None,
-) -> Proc:
-    """Start `argv` as the leader of a new process group, output appended to `log_path`."""
-    log = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115 - owned by Proc
-    out = stdout if stdout is not None else (log if log is not None else subprocess.DEVNULL)
-    popen = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=log if log is not None else subprocess.DEVNULL,
-        env=env,
-        pass_fds=tuple(pass_fds),
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-    )
-    return Proc(name=name, popen=popen, log_path=log_path, _log=log)
+def spawn(name: str, argv: Sequence[str], log_path: Path, pass_fds: Sequence[int] = ()) -> Proc:
+    """Start `argv` as the leader of a new process group, its output appended to `log_path`."""
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=tuple(pass_fds),
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    return Proc(name=name, popen=popen, log_path=log_path)
 
 
 def wait_until(
@@ -186,7 +173,7 @@ class Measured:
     cpu_s: float
 
 
-def run_measured(argv: Sequence[str], env: dict[str, str] | None, workdir: Path) -> Measured:
+def run_measured(argv: Sequence[str], workdir: Path) -> Measured:
     """Run `argv` to completion and account exactly its own CPU (wait4's rusage of that child).
 
     The child leads its own process group and is killed if we are interrupted while it runs.
@@ -199,7 +186,6 @@ def run_measured(argv: Sequence[str], env: dict[str, str] | None, workdir: Path)
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=env,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )

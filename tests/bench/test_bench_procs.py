@@ -49,7 +49,7 @@ def test_wait_until_times_out_with_a_clear_message() -> None:
 
 def test_run_measured_accounts_the_child_cpu(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "print(sum(i * i for i in range(3_000_000)))"]
-    m = run_measured(argv, None, tmp_path)
+    m = run_measured(argv, tmp_path)
     assert m.returncode == 0
     assert m.stdout.strip() == str(sum(i * i for i in range(3_000_000)))
     assert m.cpu_s > 0 and m.wall_s > 0
