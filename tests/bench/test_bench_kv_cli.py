@@ -114,7 +114,7 @@ def test_ratios_are_subject_over_reference() -> None:
     assert ratio["ops_per_s_ratio"] == 0.5 and ratio["p99_ratio"] == 2.0
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupt_stops_everything_started(aiohttp_ref: Target, tmp_path: Path, sig) -> None:
     err = tmp_path / "bench.err"
     with open(err, "wb") as err_file:

@@ -4,16 +4,10 @@ package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "?.lua
 local kv = require("kvbench")
 
 local headers = { ["Content-Type"] = "application/json" }
-local keys_b64 = {}
 
 kv.body_ok = function(body) return body:find('"kvs"', 1, true) ~= nil end
 
 function request()
-  local i = kv.next_index()
-  local key = keys_b64[i]
-  if not key then
-    key = kv.b64(kv.key(i))
-    keys_b64[i] = key
-  end
+  local key = kv.key_b64(kv.next_index())
   return wrk.format("POST", "/v3/kv/range", headers, '{"key":"' .. key .. '"}')
 end

@@ -1,7 +1,7 @@
 -- Shared part of the consulpy kv benchmark scripts for wrk (LuaJIT).
 --
--- A script requires this module, then defines request() with kvbench.key(i), kvbench.value and
--- kvbench.next_index(). The module owns the wrk hooks every script needs the same way:
+-- A script requires this module as `kv`, then defines request() from kv.next_index(), kv.key(i)
+-- or kv.key_b64(i), and kv.value. The module owns the wrk hooks every script needs the same way:
 --   setup()    numbers the threads, so each thread seeds and offsets its key sequence apart;
 --   init()     reads the key=value arguments given after `--` on the wrk command line;
 --   response() counts answers that are not 2xx (or fail the script's body check) as errors;
@@ -61,6 +61,17 @@ end
 
 function M.key(i)
   return M.opts.prefix .. i
+end
+
+-- base64 of key i, computed once per key (etcd's gateway wants bytes as base64).
+local keys_b64 = {}
+function M.key_b64(i)
+  local k = keys_b64[i]
+  if not k then
+    k = M.b64(M.key(i))
+    keys_b64[i] = k
+  end
+  return k
 end
 
 function response(status, headers, body)
