@@ -102,6 +102,7 @@ class SimNode:
     core: RaftCore | None = None
     incarnation: int = 0
     jobs: deque[Job] = field(default_factory=deque)
+    group: list[Job] = field(default_factory=list)  # the transaction being persisted
     persisting: bool = False
     kv: dict[str, str] = field(default_factory=dict)
     applied: int = 0
@@ -234,6 +235,13 @@ class Sim:
         if not ok:
             raise InvariantViolation(f"history for key {key!r} is not linearizable")
         if self.final_op is None or self.final_op.ret == INF:
+            for n in self.nodes.values():
+                c = n.core
+                if c is not None:
+                    self.log(n.id, c.role, "term", c.term, "lead", c.lead, "vote", c.vote,
+                             "commit", c.commit, "last", c.log.last_index, c.log.last_term,
+                             "voters", c.configuration.voters(), "conf@", c.configuration_index,
+                             {k: (p.state.value, p.match, p.next) for k, p in c.progress.items()})
             raise InvariantViolation("no progress after the network healed (liveness)")
 
     # ---------------------------------------------------------------- events
@@ -272,17 +280,20 @@ class Sim:
         node = self.nodes[nid]
         if node.incarnation != inc or node.core is None:
             return
-        job = node.jobs.popleft()
-        if job.snapshot is not None:
-            node.snap_store.save(job.snapshot)
-        node.log_store.save([job.batch])
-        for m in job.after:
-            self.send(m)
-        if job.mark is not None:
-            node.core.on_persisted(*job.mark)
-        if job.compacted is not None:
-            node.core.compact(job.compacted, self.p.trailing)
-            node.snapshot_pending = False
+        group, node.group = node.group, []
+        # The whole group is one transaction (group commit), as in node.py.
+        for job in group:
+            if job.snapshot is not None:
+                node.snap_store.save(job.snapshot)
+        node.log_store.save([job.batch for job in group])
+        for job in group:
+            for m in job.after:
+                self.send(m)
+            if job.mark is not None:
+                node.core.on_persisted(*job.mark)
+            if job.compacted is not None:
+                node.core.compact(job.compacted, self.p.trailing)
+                node.snapshot_pending = False
         node.persisting = False
         self.kick_persist(node)
         self.process(node)
@@ -290,6 +301,8 @@ class Sim:
     def kick_persist(self, node: SimNode) -> None:
         if node.jobs and not node.persisting:
             node.persisting = True
+            node.group = list(node.jobs)
+            node.jobs.clear()
             self.at(1 + self.rng.randrange(self.p.persist_delay), "persist_done", node.id,
                     node.incarnation)
 
@@ -308,6 +321,7 @@ class Sim:
         node.core = None
         node.incarnation += 1
         node.jobs.clear()
+        node.group = []
         node.persisting = False
         node.snapshot_pending = False
         node.pending_writes.clear()
