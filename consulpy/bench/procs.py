@@ -27,15 +27,9 @@ _PR_SET_PDEATHSIG = 1
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port the OS just handed out on `host` (for programs that only take a port number)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct free ports; all are held open together so none is handed out twice."""
+    """`count` distinct TCP ports the OS just handed out on `host`, for programs that only take
+    a port number; all are held open together so none is handed out twice."""
     socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in socks:

@@ -58,12 +58,14 @@ def test_options_are_validated(capsys) -> None:
         ["--clients", "0"],
         ["--ops", "delete"],
         ["--spawn", "dev", "-http-addr", "127.0.0.1:1"],
+        ["--prefix", ""],
+        ["--prefix", "a b"],
     ):
         with pytest.raises(SystemExit) as exc:
             kv.build_parser().parse_args(bad)
         assert exc.value.code == 2
-    args = kv.build_parser().parse_args(["--reference", "etcd,etcd1", "--clients", "1,8,32"])
-    assert args.reference == ["etcd", "etcd1"] and args.clients == [1, 8, 32]
+    args = kv.build_parser().parse_args(["--reference", "etcd,etcd1,etcd", "--clients", "8,1,8"])
+    assert args.reference == ["etcd", "etcd1"] and args.clients == [8, 1]
     assert args.duration == 10 and args.repeats == 3 and args.ops == ["put", "get"]
 
 
