@@ -418,9 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _http_addr(arg: str | None) -> str:
+    """host:port of the agent to drive; as Consul's CLI, -http-addr, then the environment."""
     addr = arg or os.environ.get("CONSUL_HTTP_ADDR") or "127.0.0.1:8500"
-    if addr.startswith("https://"):
-        raise SystemExit("consulpy bench kv: https addresses are not supported")
     return addr.removeprefix("http://").rstrip("/")
 
 
@@ -428,6 +427,10 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.value_size < 0:
         print("consulpy bench kv: --value-size must be >= 0", file=sys.stderr)
+        return 2
+    args.http_addr = None if args.spawn else _http_addr(args.http_addr)
+    if args.http_addr is not None and "://" in args.http_addr:
+        print(f"consulpy bench kv: only http:// addresses, not {args.http_addr}", file=sys.stderr)
         return 2
     if shutil.which(WRK) is None:
         print(f"consulpy bench kv: {WRK} not found (Debian package wrk)", file=sys.stderr)
@@ -476,7 +479,7 @@ def _bench(
     if args.spawn:
         start(f"consulpy ({args.spawn})", lambda: SPAWNERS[args.spawn](workdir))
     else:
-        addr = _http_addr(args.http_addr)
+        addr = args.http_addr
         start(f"the agent at {addr}", lambda: running_agent(addr, work.prefix))
     subject = targets[0].name
     for ref in args.reference:

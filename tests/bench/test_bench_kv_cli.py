@@ -69,6 +69,11 @@ def test_options_are_validated(capsys) -> None:
     assert args.duration == 10 and args.repeats == 3 and args.ops == ["put", "get"]
 
 
+def test_https_agent_address_is_refused(capsys) -> None:
+    assert kv.main(["-http-addr", "https://127.0.0.1:8501", "--duration", "1"]) == 2
+    assert "only http://" in capsys.readouterr().err
+
+
 def test_summary_takes_medians_and_sums_errors() -> None:
     work = kv.Workload(
         keys=1, value_size=1, spread="random", prefix="p/", raw=False, duration_s=1, seed=1
