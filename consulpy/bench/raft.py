@@ -47,8 +47,9 @@ class _Counter:
 
 
 def _config(node_id: str) -> RaftConfig:
-    return RaftConfig(id=node_id, address="127.0.0.1:0", tick_interval=0.05, election_ticks=20,
-                      lease_ticks=10)
+    return RaftConfig(
+        id=node_id, address="127.0.0.1:0", tick_interval=0.05, election_ticks=20, lease_ticks=10
+    )
 
 
 async def _serve_follower(node_id: str, data_dir: str) -> None:
@@ -66,7 +67,9 @@ async def _serve_follower(node_id: str, data_dir: str) -> None:
 def _spawn_follower(node_id: str, data_dir: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "consulpy.bench.raft", "--follower", node_id, data_dir],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
@@ -147,8 +150,10 @@ def main(argv: list[str]) -> int:
         asyncio.run(_serve_follower(*args.follower))
         return 0
     levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
-    print(f"raft bench: SQLite synchronous=FULL, {args.size}-byte proposals, "
-          f"{args.duration:g}s per case, 127.0.0.1 TCP")
+    print(
+        f"raft bench: SQLite synchronous=FULL, {args.size}-byte proposals, "
+        f"{args.duration:g}s per case, 127.0.0.1 TCP"
+    )
     header = f"{'proposers':>9}  {'nodes':>5}  {'ops/s':>9}  {'p50 ms':>8}  {'p99 ms':>8}  ratio"
     print(header)
     print("-" * len(header))
@@ -160,8 +165,11 @@ def main(argv: list[str]) -> int:
             ratio = ""
             if n == 3 and results[(c, 1)]["ops_per_sec"]:
                 ratio = f"{r['ops_per_sec'] / results[(c, 1)]['ops_per_sec']:.2f}x of 1 node"
-            print(f"{c:>9}  {n:>5}  {r['ops_per_sec']:>9.0f}  {r['p50_ms']:>8.2f}  "
-                  f"{r['p99_ms']:>8.2f}  {ratio}", flush=True)
+            print(
+                f"{c:>9}  {n:>5}  {r['ops_per_sec']:>9.0f}  {r['p50_ms']:>8.2f}  "
+                f"{r['p99_ms']:>8.2f}  {ratio}",
+                flush=True,
+            )
     return 0
 
 

@@ -237,6 +237,7 @@ class RaftNode:
 
     async def wait_for_leader(self, timeout: float | None = None) -> tuple[str, str | None]:
         """Wait until some leader is known to this node."""
+
         async def wait() -> tuple[str, str | None]:
             while True:
                 lid, addr = self.leader()
@@ -346,8 +347,10 @@ class RaftNode:
         if target == self.id:
             return target
         self._kick()
-        budget = timeout if timeout is not None else self.config.election_ticks * 2 * (
-            self.config.tick_interval
+        budget = (
+            timeout
+            if timeout is not None
+            else self.config.election_ticks * 2 * (self.config.tick_interval)
         )
         try:
             async with asyncio.timeout(budget):
@@ -383,8 +386,9 @@ class RaftNode:
             "configuration": core.configuration.to_list(),
             "configuration_index": core.configuration_index,
             "last_snapshot_index": core.snapshot.meta.index if core.snapshot else 0,
-            "num_peers": max(0, len(core.configuration.ids()) - (1 if core.configuration.get(
-                self.id) else 0)),
+            "num_peers": max(
+                0, len(core.configuration.ids()) - (1 if core.configuration.get(self.id) else 0)
+            ),
         }
 
     def peer_stats(self) -> dict[str, dict[str, Any]]:

@@ -40,8 +40,14 @@ class KV:
 
 async def main(data_dir: str) -> None:
     cfg = RaftConfig(
-        id="solo", address="127.0.0.1:0", tick_interval=0.02, election_ticks=10, lease_ticks=5,
-        snapshot_threshold=300, trailing_logs=100, snapshot_interval=0.05,
+        id="solo",
+        address="127.0.0.1:0",
+        tick_interval=0.02,
+        election_ticks=10,
+        lease_ticks=5,
+        snapshot_threshold=300,
+        trailing_logs=100,
+        snapshot_interval=0.05,
     )
     sm = KV()
     node = RaftNode(cfg, sm, data_dir)

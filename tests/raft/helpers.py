@@ -55,7 +55,10 @@ async def wait_until(
 
 def fast_config(node_id: str, **kw: Any) -> RaftConfig:
     base: dict[str, Any] = dict(
-        tick_interval=0.02, heartbeat_ticks=1, election_ticks=10, lease_ticks=5,
+        tick_interval=0.02,
+        heartbeat_ticks=1,
+        election_ticks=10,
+        lease_ticks=5,
         default_timeout=10.0,
     )
     base.update(kw)

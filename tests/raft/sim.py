@@ -143,8 +143,16 @@ class Sim:
         self.client_hint: dict[int, str | None] = {}
         self._op_ids = 0
         self._read_ctx = 0
-        self.stats = {"messages": 0, "crashes": 0, "partitions": 0, "conf_changes": 0,
-                      "transfers": 0, "snapshots_installed": 0, "events": 0, "lease_reads": 0}
+        self.stats = {
+            "messages": 0,
+            "crashes": 0,
+            "partitions": 0,
+            "conf_changes": 0,
+            "transfers": 0,
+            "snapshots_installed": 0,
+            "events": 0,
+            "lease_reads": 0,
+        }
 
     # ---------------------------------------------------------------- plumbing
 
@@ -238,10 +246,26 @@ class Sim:
             for n in self.nodes.values():
                 c = n.core
                 if c is not None:
-                    self.log(n.id, c.role, "term", c.term, "lead", c.lead, "vote", c.vote,
-                             "commit", c.commit, "last", c.log.last_index, c.log.last_term,
-                             "voters", c.configuration.voters(), "conf@", c.configuration_index,
-                             {k: (p.state.value, p.match, p.next) for k, p in c.progress.items()})
+                    self.log(
+                        n.id,
+                        c.role,
+                        "term",
+                        c.term,
+                        "lead",
+                        c.lead,
+                        "vote",
+                        c.vote,
+                        "commit",
+                        c.commit,
+                        "last",
+                        c.log.last_index,
+                        c.log.last_term,
+                        "voters",
+                        c.configuration.voters(),
+                        "conf@",
+                        c.configuration_index,
+                        {k: (p.state.value, p.match, p.next) for k, p in c.progress.items()},
+                    )
             raise InvariantViolation("no progress after the network healed (liveness)")
 
     # ---------------------------------------------------------------- events
@@ -303,8 +327,12 @@ class Sim:
             node.persisting = True
             node.group = list(node.jobs)
             node.jobs.clear()
-            self.at(1 + self.rng.randrange(self.p.persist_delay), "persist_done", node.id,
-                    node.incarnation)
+            self.at(
+                1 + self.rng.randrange(self.p.persist_delay),
+                "persist_done",
+                node.id,
+                node.incarnation,
+            )
 
     def ev_crash(self) -> None:
         if self.faults:
@@ -443,8 +471,12 @@ class Sim:
     def current_leader(self) -> SimNode | None:
         best = None
         for node in self.nodes.values():
-            if node.core is not None and node.core.is_leader and (
-                best is None or node.core.term > best.core.term  # type: ignore[union-attr]
+            if (
+                node.core is not None
+                and node.core.is_leader
+                and (
+                    best is None or node.core.term > best.core.term  # type: ignore[union-attr]
+                )
             ):
                 best = node
         return best
@@ -506,12 +538,16 @@ class Sim:
 
     def client_retry(self, c: int, op: Op, hint: str | None) -> None:
         self.client_hint[c] = hint
-        self.at(5 + self.rng.randrange(20), "client_request", hint or self.rng.choice(self.ids),
-                c, op.id)
+        self.at(
+            5 + self.rng.randrange(20),
+            "client_request",
+            hint or self.rng.choice(self.ids),
+            c,
+            op.id,
+        )
 
     def reply(self, node: SimNode, op_id: int, value: str | None, ok: bool = True) -> None:
-        self.at(1 + self.rng.randrange(self.p.max_delay), "client_reply", op_id, value, ok,
-                node.id)
+        self.at(1 + self.rng.randrange(self.p.max_delay), "client_reply", op_id, value, ok, node.id)
 
     def ev_client_reply(self, op_id: int, value: str | None, ok: bool, nid: str) -> None:
         op = self.ops[op_id]
@@ -578,9 +614,7 @@ class Sim:
         if core.role is not Role.LEADER and node.pending_writes:
             # Lost leadership: entries not yet committed have an unknown outcome (the client
             # times out); committed ones will still be applied and answered here.
-            node.pending_writes = {
-                i: v for i, v in node.pending_writes.items() if i <= core.commit
-            }
+            node.pending_writes = {i: v for i, v in node.pending_writes.items() if i <= core.commit}
         self.maybe_snapshot(node)
 
     def apply(self, node: SimNode, e: Entry) -> None:
@@ -590,8 +624,10 @@ class Sim:
         if known is None:
             self.committed[e.index] = (e.term, int(e.kind), e.data)
         elif known != (e.term, int(e.kind), e.data):
-            raise InvariantViolation(f"state machine safety: {node.id} applied a different "
-                                     f"entry at {e.index}: {known[0]} vs {e.term}")
+            raise InvariantViolation(
+                f"state machine safety: {node.id} applied a different "
+                f"entry at {e.index}: {known[0]} vs {e.term}"
+            )
         node.applied = e.index
         if e.kind is EntryKind.NORMAL:
             op_id, key, value = msgpack.unpackb(e.data)
@@ -629,7 +665,8 @@ class Sim:
             holder = self.leaders.setdefault(core.term, node.id)
             if holder != node.id:
                 raise InvariantViolation(
-                    f"election safety: {holder} and {node.id} both lead term {core.term}")
+                    f"election safety: {holder} and {node.id} both lead term {core.term}"
+                )
             if node.role is not Role.LEADER or node.term != core.term:
                 self.check_leader_completeness(node)
         node.role, node.term = core.role, core.term
@@ -645,7 +682,8 @@ class Sim:
             old = self.seen.setdefault(key, val)
             if old != val:
                 raise InvariantViolation(
-                    f"log matching: two different entries at index {e.index} term {e.term}")
+                    f"log matching: two different entries at index {e.index} term {e.term}"
+                )
         if core.commit > core.log.last_index:
             raise InvariantViolation(f"{node.id}: commit beyond the end of its log")
 
@@ -658,7 +696,8 @@ class Sim:
             if core.log.term(index) != term:
                 raise InvariantViolation(
                     f"leader completeness: {node.id} leads term {core.term} without committed "
-                    f"entry {index} (term {term})")
+                    f"entry {index} (term {term})"
+                )
 
 
 def run_seed(seed: int, verbose: bool = False) -> Sim:

@@ -29,8 +29,14 @@ from consulpy.raft.types import (
 
 
 def cfg(node_id: str, **kw: object) -> RaftConfig:
-    base: dict = dict(heartbeat_ticks=1, election_ticks=10, lease_ticks=5, max_inflight=4,
-                      max_entries_per_msg=4, snapshot_chunk_size=8)
+    base: dict = dict(
+        heartbeat_ticks=1,
+        election_ticks=10,
+        lease_ticks=5,
+        max_inflight=4,
+        max_entries_per_msg=4,
+        snapshot_chunk_size=8,
+    )
     base.update(kw)
     return RaftConfig(id=node_id, **base)
 
@@ -446,8 +452,11 @@ def test_restart_from_snapshot_and_trailing_log() -> None:
     conf = Configuration((Server("n1", "a"),))
     meta = SnapshotMeta(10, 3, conf, 1)
     entries = [Entry(3, i, EntryKind.NORMAL, b"e%d" % i) for i in range(8, 15)]
-    core = RaftCore(cfg("n1"), random.Random(0),
-                    PersistentState(HardState(3, "n1", 12), Snapshot(meta, b"s"), entries))
+    core = RaftCore(
+        cfg("n1"),
+        random.Random(0),
+        PersistentState(HardState(3, "n1", 12), Snapshot(meta, b"s"), entries),
+    )
     assert core.log.base_index == 8 and core.log.last_index == 14
     assert core.applied == 10 and core.commit == 12
     rd = core.ready()

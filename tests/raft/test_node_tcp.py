@@ -51,9 +51,22 @@ async def test_three_nodes_replicate_read_and_report() -> None:
         assert not follower.has_lease()
 
         st = follower.stats()
-        for key in ("id", "state", "term", "leader_id", "leader_address", "commit_index",
-                    "applied_index", "last_log_index", "last_log_term", "last_contact",
-                    "configuration", "configuration_index", "last_snapshot_index", "num_peers"):
+        for key in (
+            "id",
+            "state",
+            "term",
+            "leader_id",
+            "leader_address",
+            "commit_index",
+            "applied_index",
+            "last_log_index",
+            "last_log_term",
+            "last_contact",
+            "configuration",
+            "configuration_index",
+            "last_snapshot_index",
+            "num_peers",
+        ):
             assert key in st
         assert st["state"] == "follower" and st["num_peers"] == 2
         assert st["last_contact"] is not None and st["last_contact"] < 5
@@ -120,8 +133,10 @@ async def test_membership_change_under_load() -> None:
         leader = await leader_of(nodes)
         await wait_until(lambda: len(acked) > 50)
         await leader.add_nonvoter("s4", extra.config.address)
-        await wait_until(lambda: extra.stats()["applied_index"] >= leader.stats()["commit_index"]
-                         - 10, what="non-voter catch-up")
+        await wait_until(
+            lambda: extra.stats()["applied_index"] >= leader.stats()["commit_index"] - 10,
+            what="non-voter catch-up",
+        )
         await leader.promote("s4")
         assert extra.stats()["configuration_index"] > 0
         victim = next(nd for nd in nodes if nd is not leader)
@@ -164,16 +179,21 @@ async def test_removing_the_leader_elects_another() -> None:
 
 async def test_snapshot_install_to_wiped_follower(tmp_path: Path) -> None:
     nodes, sms = await start_nodes(
-        3, storage=lambda i: str(tmp_path / i), snapshot_threshold=100, trailing_logs=20,
-        snapshot_interval=0.05, snapshot_chunk_size=4096,
+        3,
+        storage=lambda i: str(tmp_path / i),
+        snapshot_threshold=100,
+        trailing_logs=20,
+        snapshot_interval=0.05,
+        snapshot_chunk_size=4096,
     )
     try:
         leader = await leader_of(nodes)
         leader_sm = sms[nodes.index(leader)]
         big = "x" * 200
         await asyncio.gather(*(leader.propose(put(f"k{i}", big + str(i))) for i in range(400)))
-        await wait_until(lambda: leader.stats()["last_snapshot_index"] >= 300,
-                         what="leader snapshot")
+        await wait_until(
+            lambda: leader.stats()["last_snapshot_index"] >= 300, what="leader snapshot"
+        )
         victim = next(nd for nd in nodes if nd is not leader)
         vid, vdir, vaddr = victim.id, victim.storage_dir, victim.config.address
         await victim.shutdown()
@@ -212,8 +232,13 @@ async def test_leadership_transfer_over_tcp() -> None:
 
 
 async def test_single_node_with_sqlite_restarts_with_its_data(tmp_path: Path) -> None:
-    nodes, sm = await start_nodes(1, storage=lambda i: str(tmp_path / i), snapshot_threshold=50,
-                                  trailing_logs=10, snapshot_interval=0.05)
+    nodes, sm = await start_nodes(
+        1,
+        storage=lambda i: str(tmp_path / i),
+        snapshot_threshold=50,
+        trailing_logs=10,
+        snapshot_interval=0.05,
+    )
     node = nodes[0]
     try:
         await leader_of(nodes)

@@ -48,7 +48,13 @@ def test_simulation_exercised_every_fault() -> None:
                 TOTALS[k] = TOTALS.get(k, 0) + v
             TOTALS["ops_checked"] = TOTALS.get("ops_checked", 0) + len(sim.history)
     print("simulation totals:", TOTALS)
-    for key in ("crashes", "partitions", "conf_changes", "transfers", "snapshots_installed",
-                "lease_reads"):
+    for key in (
+        "crashes",
+        "partitions",
+        "conf_changes",
+        "transfers",
+        "snapshots_installed",
+        "lease_reads",
+    ):
         assert TOTALS.get(key, 0) > 0, key
     assert TOTALS["ops_checked"] > 1000

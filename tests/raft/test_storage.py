@@ -38,7 +38,9 @@ def test_sqlite_roundtrip_truncate_install_compact(tmp_path: Path) -> None:
     got = store.load()
     assert got.hard_state == HardState(2, None, 5)
     assert [(e.index, e.term) for e in got.entries] == [(i, 1) for i in range(1, 7)] + [
-        (7, 2), (8, 2)]
+        (7, 2),
+        (8, 2),
+    ]
     meta = SnapshotMeta(6, 1, CONF, 1)
     store.save([PersistBatch(local_snapshot=meta, compact_to=4)])
     got = store.load()
@@ -58,10 +60,12 @@ def test_sqlite_failed_batch_rolls_back_whole_transaction(tmp_path: Path) -> Non
     store.save([PersistBatch(HardState(1, "a", 0), entries(1, 3, 1))])
     bad = Entry(1, 5, EntryKind.NORMAL, object())  # type: ignore[arg-type]
     with pytest.raises(Exception):  # noqa: B017 - sqlite's own error type for an unbindable value
-        store.save([
-            PersistBatch(HardState(9, "b", 3), entries(4, 4, 1)),
-            PersistBatch(entries=[bad]),
-        ])
+        store.save(
+            [
+                PersistBatch(HardState(9, "b", 3), entries(4, 4, 1)),
+                PersistBatch(entries=[bad]),
+            ]
+        )
     got = store.load()
     assert got.hard_state == HardState(1, "a", 0)  # no torn batch: all or nothing
     assert [e.index for e in got.entries] == [1, 2, 3]

@@ -33,8 +33,15 @@ from tests.raft.helpers import wait_until
 
 def sample(i: int = 0) -> Message:
     return Message(
-        MsgType.APPEND, "a", "b", 3, index=10 + i, log_term=2,
-        entries=[Entry(3, 11 + i, EntryKind.NORMAL, b"payload")], commit=9, ctx=4,
+        MsgType.APPEND,
+        "a",
+        "b",
+        3,
+        index=10 + i,
+        log_term=2,
+        entries=[Entry(3, 11 + i, EntryKind.NORMAL, b"payload")],
+        commit=9,
+        ctx=4,
         snap_meta=SnapshotMeta(5, 1, Configuration((Server("a", "x:1"),)), 1),
     )
 
