@@ -1,0 +1,84 @@
+"""A minimal asyncio driver for the sans-I/O `h2` HTTP/2 state machine.
+
+Enough for the two checks that speak HTTP/2: a PING round trip (H2PING) and one unary gRPC
+call. `h2` is imported lazily so the rest of the check package works without it; `available()`
+lets the factory refuse these check types with a clear error instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import ssl
+from collections.abc import Iterable
+from contextlib import suppress
+from typing import Any
+
+from consulpy.agent.checks.dial import close_writer, dial_tcp
+
+
+def available() -> bool:
+    return importlib.util.find_spec("h2") is not None
+
+
+class H2ConnectionLost(Exception):
+    """The peer closed the connection or sent GOAWAY; str() says which."""
+
+
+class H2Client:
+    """One client HTTP/2 connection: open, exchange frames, close."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import h2.config
+        import h2.connection
+
+        self.reader = reader
+        self.writer = writer
+        self.conn: Any = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        )
+        self.conn.initiate_connection()
+
+    @classmethod
+    async def connect(
+        cls, addr: str, *, tls: ssl.SSLContext | None, server_name: str = ""
+    ) -> H2Client:
+        """Dial (raises DialError) and send the connection preface and SETTINGS."""
+        reader, writer = await dial_tcp(addr, tls=tls, server_name=server_name)
+        client = cls(reader, writer)
+        await client.flush()
+        return client
+
+    async def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def events(self) -> list[Any]:
+        """Read from the socket until h2 yields events; raises H2ConnectionLost on EOF."""
+        import h2.events
+
+        while True:
+            data = await self.reader.read(65536)
+            if not data:
+                raise H2ConnectionLost("EOF")
+            events = self.conn.receive_data(data)
+            await self.flush()  # SETTINGS and PING acknowledgements
+            for event in events:
+                if isinstance(event, h2.events.ConnectionTerminated):
+                    raise H2ConnectionLost(
+                        f"received GOAWAY (error code {event.error_code})"
+                    )
+            if events:
+                return list(events)
+
+    async def close(self) -> None:
+        with suppress(Exception):
+            self.conn.close_connection()
+            self.writer.write(self.conn.data_to_send())
+        await close_writer(self.writer)
+
+
+def header_dict(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in headers}
