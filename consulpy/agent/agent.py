@@ -12,12 +12,22 @@ import platform
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
 
 from consulpy.config import ConfigError
+from consulpy.agent.checkmgr import CheckManager
+from consulpy.agent.definitions import (
+    DefinitionError,
+    decode_service_definition,
+    service_checks,
+    service_from_definition,
+)
+from consulpy.agent.local import LocalState
+from consulpy.agent.sync import AntiEntropy
 from consulpy.http.app import build_app
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
@@ -46,8 +56,15 @@ def _is_ip(text: str) -> bool:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        reload_config: Callable[[], AgentConfig] | None = None,
+        check_min_interval: float | None = None,
+    ) -> None:
         self.config = config
+        self.reload_config = reload_config
         self.node_name: str = config.node_name
         self.datacenter: str = config.datacenter
         self.pretty_json: bool = bool(config.dev)
@@ -76,6 +93,11 @@ class Agent:
             tagged_addresses=self.tagged_addresses(),
         )
         self.delegate = self.server
+        self.local = LocalState(self.node_name, config.data_dir)
+        self.checks = CheckManager(self, min_interval=check_min_interval)
+        self.sync = AntiEntropy(self, check_update_interval=config.check_update_interval)
+        self.local.on_change(self.sync.trigger)
+        self.alias_source: Any = None
 
     # ----------------------------------------------------------- identity
     def _load_node_id(self) -> str:
@@ -134,6 +156,9 @@ class Agent:
     # ---------------------------------------------------------- lifecycle
     async def start(self) -> None:
         await self.server.start()
+        await self._load_local_state()
+        self.checks.start()
+        self.sync.start()
         listeners = self.config.http_addresses()
         if listeners:
             app = build_app(self)
@@ -158,8 +183,171 @@ class Agent:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.sync.stop()
+        await self.checks.stop()
         await self.server.stop()
         log.info("agent stopped", node=self.node_name)
+
+    # ---------------------------------------------- local services & checks
+    def script_checks_enabled(self, source: str) -> bool:
+        cfg = self.config
+        return bool(cfg.enable_script_checks) or (
+            bool(cfg.enable_local_script_checks) and source == "config"
+        )
+
+    async def register_service(
+        self,
+        body: dict[str, Any],
+        *,
+        replace_existing_checks: bool = False,
+        token: str = "",
+        source: str = "api",
+    ) -> str:
+        """Validate and add a service with its checks, then sync it to the catalog before
+        returning (so it is visible in /v1/catalog right after, as users expect)."""
+        defn = decode_service_definition(body)
+        row = service_from_definition(defn)
+        sid = row["ID"]
+        check_bodies = service_checks(dict(defn, ID=sid))
+        parsed = [(self.checks.parse(b, service_id=sid), b) for b in check_bodies]
+        self.local.add_service(row, token=defn.get("Token") or token, source=source)
+        for check, check_body in parsed:
+            await self.checks.add(check, check_body, source=source, token=token)
+        if replace_existing_checks:
+            keep = {check.id for check, _ in parsed}
+            for old in self.local.service_checks(sid):
+                cid = old.row["CheckID"]
+                if cid not in keep and not cid.startswith("_service_maintenance:"):
+                    await self.checks.remove(cid)
+        self.local.changed()
+        await self._push_now()
+        return sid
+
+    async def deregister_service(self, service_id: str) -> None:
+        for check in self.local.service_checks(service_id):
+            await self.checks.remove(check.row["CheckID"])
+        self.local.remove_service(service_id)
+        self.local.changed()
+        try:
+            await self.sync.remove_service(service_id)
+        except Exception as exc:  # the next full sync removes it
+            log.warning("catalog deregistration deferred", service=service_id, error=str(exc))
+
+    async def register_check(
+        self, body: dict[str, Any], *, token: str = "", source: str = "api"
+    ) -> str:
+        from consulpy.agent.definitions import CHECK_TYPE
+        from consulpy.http.decode import DecodeError, decode_struct
+
+        try:
+            decoded = decode_struct(body, CHECK_TYPE)
+        except DecodeError as exc:
+            raise DefinitionError(f"Request decode failed: {exc}") from exc
+        for field in ("Namespace", "Partition"):
+            if decoded.get(field) not in (None, "", "default"):
+                raise DefinitionError(f"{field}s are a Consul Enterprise feature")
+        defn = self.checks.parse(decoded)
+        if defn.service_id and defn.service_id not in self.local.services:
+            raise DefinitionError(f'ServiceID "{defn.service_id}" does not exist', status=404)
+        await self.checks.add(defn, decoded, source=source, token=token)
+        self.local.changed()
+        await self._push_now()
+        return defn.id
+
+    async def deregister_check(self, check_id: str) -> None:
+        await self.checks.remove(check_id)
+        self.local.changed()
+        try:
+            await self.sync.remove_check(check_id)
+        except Exception as exc:
+            log.warning("catalog deregistration deferred", check=check_id, error=str(exc))
+
+    async def update_ttl(self, check_id: str, status: str, output: str) -> None:
+        self.checks.ttl_update(check_id, status, output)
+
+    async def node_maintenance(self, enable: bool, reason: str) -> None:
+        if self.local.node_maintenance(enable, reason):
+            self.local.changed()
+            if enable:
+                await self._push_now()
+            else:
+                await self._deregister_check_now("_node_maintenance")
+
+    async def service_maintenance(self, service_id: str, enable: bool, reason: str) -> None:
+        if self.local.service_maintenance(service_id, enable, reason):
+            self.local.changed()
+            if enable:
+                await self._push_now()
+            else:
+                await self._deregister_check_now(f"_service_maintenance:{service_id}")
+
+    async def _deregister_check_now(self, check_id: str) -> None:
+        try:
+            await self.sync.remove_check(check_id)
+        except Exception as exc:
+            log.warning("catalog deregistration deferred", check=check_id, error=str(exc))
+
+    async def _push_now(self) -> None:
+        try:
+            await self.sync.push()
+        except Exception as exc:  # local state stays out of sync; the sync loop retries
+            log.warning("catalog sync deferred", error=str(exc))
+            self.sync.trigger()
+
+    async def _load_local_state(self) -> None:
+        """Services and checks from the config files, then those persisted from the API."""
+        for body in self.config.services:
+            await self._register_logged(self.register_service(body, source="config"), body)
+        for body in self.config.checks:
+            await self._register_logged(self.register_check(body, source="config"), body)
+        services, checks = self.local.load()
+        for doc in services:
+            row = doc["row"]
+            self.local.add_service(row, token=doc.get("token", ""), source="api")
+        for doc in checks:
+            body = doc.get("definition") or {}
+            try:
+                defn = self.checks.parse(body)
+            except DefinitionError as exc:
+                log.error(
+                    "dropping persisted check", check=doc["row"].get("CheckID"), error=str(exc)
+                )
+                continue
+            await self.checks.add(defn, body, source="api", token=doc.get("token", ""))
+            persisted = doc["row"]
+            self.local.update_check(
+                defn.id, persisted.get("Status", "critical"), persisted.get("Output", "")
+            )
+        if services or checks:
+            self.local.changed(persist=False)
+
+    async def _register_logged(self, registration: Any, body: dict[str, Any]) -> None:
+        try:
+            await registration
+        except DefinitionError as exc:
+            log.error(
+                "invalid definition in config",
+                definition=body.get("Name") or body.get("ID"),
+                error=str(exc),
+            )
+
+    async def reload(self) -> None:
+        """Re-read the config files: services and checks defined there are replaced."""
+        if self.reload_config is None:
+            raise AgentError("this agent was not started from config files")
+        new = self.reload_config()
+        for sid, svc in list(self.local.services.items()):
+            if svc.source == "config":
+                await self.deregister_service(sid)
+        for cid, check in list(self.local.checks.items()):
+            if check.source == "config":
+                await self.deregister_check(cid)
+        self.config = new
+        for body in new.services:
+            await self._register_logged(self.register_service(body, source="config"), body)
+        for body in new.checks:
+            await self._register_logged(self.register_check(body, source="config"), body)
+        log.info("configuration reloaded", services=len(new.services), checks=len(new.checks))
 
     # ----------------------------------------------------------- views
     def member(self) -> dict[str, Any]:
@@ -232,7 +420,14 @@ class Agent:
             "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05},
             "Member": self.member(),
             "Stats": {
-                "agent": {"check_monitors": "0", "check_ttls": "0", "checks": "0", "services": "0"},
+                "agent": {
+                    "check_monitors": "0",
+                    "check_ttls": str(
+                        sum(1 for c in self.local.checks.values() if c.row.get("Type") == "ttl")
+                    ),
+                    "checks": str(len(self.local.checks)),
+                    "services": str(len(self.local.services)),
+                },
                 "build": {
                     "prerelease": "",
                     "revision": f"consulpy-{__version__}",

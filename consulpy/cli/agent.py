@@ -33,7 +33,7 @@ def _banner(cfg: AgentConfig, agent: object) -> str:
     return "\n".join(lines)
 
 
-async def run(cfg: AgentConfig) -> int:
+async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
     from consulpy.agent.agent import Agent, AgentError
 
     # Signals are handled before anything is announced, so a supervisor that stops us as
@@ -49,7 +49,7 @@ async def run(cfg: AgentConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
     try:
-        agent = Agent(cfg)
+        agent = Agent(cfg, reload_config=lambda: load_agent_config(argv or []))
     except AgentError as exc:
         print(f"==> {exc}", file=sys.stderr)
         return 1
@@ -81,4 +81,4 @@ def main(argv: list[str]) -> int:
     setup_logging(cfg.log_level, cfg.log_json)
     for warning in cfg.warnings:
         print(f"==> WARNING: {warning}", file=sys.stderr)
-    return asyncio.run(run(cfg))
+    return asyncio.run(run(cfg, argv))

@@ -1,12 +1,69 @@
-"""/v1/agent/*: this agent's own view (self, members, version)."""
+"""/v1/agent/*: this agent's own view and its local services and checks."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from typing import Any
+
 from aiohttp import web
 
-from consulpy.http.endpoint import agent_of, bad_request, endpoint, respond
+from consulpy.agent.definitions import DefinitionError
+from consulpy.http.decode import DecodeError, Struct, decode_struct, parse_json
+from consulpy.http.endpoint import (
+    HTTPError,
+    agent_of,
+    bad_request,
+    empty_ok,
+    endpoint,
+    parse_wait,
+    read_body,
+    respond,
+    text_error,
+)
+from consulpy.state.views import aggregated_status
+from consulpy.util.goparse import parse_bool
+
+MAX_BODY = 1 << 20
+DEFAULT_HASH_WAIT = 300.0
+MAX_HASH_WAIT = 600.0
 
 
+async def _json_body(req: web.Request, allow_empty: bool = False) -> dict[str, Any]:
+    raw = await read_body(req, MAX_BODY, lambda n: f"Request body too large: {n} bytes")
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise bad_request("Request decode failed: EOF")
+    try:
+        doc = parse_json(raw)
+    except DecodeError as exc:
+        raise bad_request(f"Request decode failed: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise bad_request("Request decode failed: json: cannot unmarshal array into Go value")
+    return doc
+
+
+def _definition_error(exc: DefinitionError) -> HTTPError:
+    return HTTPError(exc.status, str(exc))
+
+
+def _filtered(req: web.Request, mapping: dict[str, Any], schema: str) -> dict[str, Any]:
+    expr = req.query.get("filter", "")
+    if not expr:
+        return mapping
+    from consulpy.server.filtering import filter_items
+
+    try:
+        kept = filter_items(list(mapping.values()), expr, schema)
+    except ValueError as exc:
+        raise HTTPError(500, f"Failed to create boolean expression evaluator: {exc}") from exc
+    ids = {id(v) for v in kept}
+    return {k: v for k, v in mapping.items() if id(v) in ids}
+
+
+# ------------------------------------------------------------------- self
 @endpoint("GET", check_dc=False)
 async def agent_self(req: web.Request) -> web.StreamResponse:
     return respond(req, agent_of(req).self_info())
@@ -27,9 +84,378 @@ async def agent_version(req: web.Request) -> web.StreamResponse:
     return respond(req, agent_of(req).version_info())
 
 
+@endpoint("PUT", check_dc=False)
+async def agent_reload(req: web.Request) -> web.StreamResponse:
+    try:
+        await agent_of(req).reload()
+    except Exception as exc:  # any reload failure is reported, the old config stays
+        raise HTTPError(500, f"Failed to reload configs: {exc}") from exc
+    return empty_ok()
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_token(req: web.Request) -> web.StreamResponse:
+    raise HTTPError(401, "ACL support disabled")
+
+
+# --------------------------------------------------------------- services
+def agent_service_view(row: dict[str, Any], datacenter: str) -> dict[str, Any]:
+    """AgentService: Tags [] and Meta {} forced; Proxy only for proxies, Connect only when
+    native; Kind, SocketPath, TaggedAddresses omitted when empty."""
+    out: dict[str, Any] = {}
+    if row.get("Kind"):
+        out["Kind"] = row["Kind"]
+    out["ID"] = row["ID"]
+    out["Service"] = row["Service"]
+    out["Tags"] = list(row.get("Tags") or [])
+    out["Meta"] = dict(row.get("Meta") or {})
+    out["Port"] = row.get("Port") or 0
+    out["Address"] = row.get("Address") or ""
+    if row.get("SocketPath"):
+        out["SocketPath"] = row["SocketPath"]
+    if row.get("TaggedAddresses"):
+        out["TaggedAddresses"] = row["TaggedAddresses"]
+    out["Weights"] = row.get("Weights") or {"Passing": 1, "Warning": 1}
+    out["EnableTagOverride"] = bool(row.get("EnableTagOverride"))
+    if row.get("Kind"):
+        out["Proxy"] = row.get("Proxy") or {}
+    if (row.get("Connect") or {}).get("Native"):
+        out["Connect"] = {"Native": True}
+    if row.get("Locality"):
+        out["Locality"] = row["Locality"]
+    out["Datacenter"] = datacenter
+    return out
+
+
+def content_hash(view: dict[str, Any]) -> str:
+    encoded = json.dumps(view, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+@endpoint("GET", check_dc=False)
+async def agent_services(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    services = {
+        sid: agent_service_view(svc.row, agent.datacenter)
+        for sid, svc in sorted(agent.local.services.items())
+    }
+    return respond(req, _filtered(req, services, "node_service"))
+
+
+@endpoint("GET", check_dc=False)
+async def agent_service(req: web.Request) -> web.StreamResponse:
+    """One service, hash-blocking: ?hash=<ContentHash>&wait=<d> waits for a change."""
+    agent = agent_of(req)
+    sid = req.match_info.get("id", "")
+    if not sid:
+        raise bad_request("Missing service ID")
+    want_hash = req.query.get("hash", "")
+    wait = parse_wait(req.query["wait"]) if req.query.get("wait") else DEFAULT_HASH_WAIT
+    deadline = time.monotonic() + min(wait, MAX_HASH_WAIT)
+    while True:
+        svc = agent.local.services.get(sid)
+        if svc is None:
+            raise HTTPError(404, f"unknown service ID: {sid}")
+        view = agent_service_view(svc.row, agent.datacenter)
+        digest = content_hash(view)
+        remaining = deadline - time.monotonic()
+        if not want_hash or digest != want_hash or remaining <= 0:
+            break
+        await agent.local.wait_change(remaining)
+    view["ContentHash"] = digest
+    return respond(req, view, headers={"X-Consul-ContentHash": digest})
+
+
+def _replace_existing(req: web.Request) -> bool:
+    if "replace-existing-checks" not in req.query:
+        return False
+    return req.query.get("replace-existing-checks", "") in ("", "true")
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_service_register(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    body = await _json_body(req)
+    token = req.query.get("token", "") or req.headers.get("X-Consul-Token", "")
+    try:
+        await agent.register_service(
+            body, replace_existing_checks=_replace_existing(req), token=token
+        )
+    except DefinitionError as exc:
+        raise _definition_error(exc) from exc
+    return empty_ok()
+
+
+def _unknown_service(sid: str) -> HTTPError:
+    return HTTPError(
+        404,
+        f'Unknown service ID "{sid}". Ensure that the service ID is passed, not the service name.',
+    )
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_service_deregister(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    sid = req.match_info.get("id", "")
+    if not sid:
+        raise bad_request("Missing service ID")
+    if sid not in agent.local.services:
+        raise _unknown_service(sid)
+    await agent.deregister_service(sid)
+    return empty_ok()
+
+
+def _enable(req: web.Request) -> bool:
+    if "enable" not in req.query:
+        raise bad_request("Missing value for enable")
+    raw = req.query.get("enable", "")
+    value = parse_bool(raw)
+    if value is None:
+        raise bad_request(f'Invalid value for enable: "{raw}"')
+    return value
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_service_maintenance(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    sid = req.match_info.get("id", "")
+    if not sid:
+        raise bad_request("Missing service ID")
+    enable = _enable(req)
+    if sid not in agent.local.services:
+        raise _unknown_service(sid)
+    await agent.service_maintenance(sid, enable, req.query.get("reason", ""))
+    return empty_ok()
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_maintenance(req: web.Request) -> web.StreamResponse:
+    enable = _enable(req)
+    await agent_of(req).node_maintenance(enable, req.query.get("reason", ""))
+    return empty_ok()
+
+
+# ------------------------------------------------------------------ checks
+@endpoint("GET", check_dc=False)
+async def agent_checks(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    checks = {
+        cid: dict(
+            check.row,
+            ServiceTags=list(check.row.get("ServiceTags") or []),
+            CreateIndex=0,
+            ModifyIndex=0,
+        )
+        for cid, check in sorted(agent.local.checks.items())
+    }
+    return respond(req, _filtered(req, checks, "health_check"))
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_check_register(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    body = await _json_body(req)
+    token = req.query.get("token", "") or req.headers.get("X-Consul-Token", "")
+    try:
+        await agent.register_check(body, token=token)
+    except DefinitionError as exc:
+        raise _definition_error(exc) from exc
+    return empty_ok()
+
+
+def _unknown_check(cid: str) -> HTTPError:
+    return HTTPError(
+        404,
+        f'Unknown check ID "{cid}". Ensure that the check ID is passed, not the check name.',
+    )
+
+
+def _check_id(req: web.Request) -> str:
+    cid = req.match_info.get("id", "")
+    if not cid:
+        raise bad_request("Missing check ID")
+    return cid
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_check_deregister(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    cid = _check_id(req)
+    if cid not in agent.local.checks:
+        raise _unknown_check(cid)
+    await agent.deregister_check(cid)
+    return empty_ok()
+
+
+async def _ttl(req: web.Request, status: str, output: str) -> web.StreamResponse:
+    agent = agent_of(req)
+    cid = _check_id(req)
+    if cid not in agent.local.checks:
+        raise _unknown_check(cid)
+    try:
+        await agent.update_ttl(cid, status, output)
+    except DefinitionError as exc:
+        raise _definition_error(exc) from exc
+    return empty_ok()
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_check_pass(req: web.Request) -> web.StreamResponse:
+    return await _ttl(req, "passing", req.query.get("note", ""))
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_check_warn(req: web.Request) -> web.StreamResponse:
+    return await _ttl(req, "warning", req.query.get("note", ""))
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_check_fail(req: web.Request) -> web.StreamResponse:
+    return await _ttl(req, "critical", req.query.get("note", ""))
+
+
+UPDATE_BODY = Struct("checkUpdate", {"Status": "string", "Output": "string"})
+
+
+@endpoint("PUT", check_dc=False)
+async def agent_check_update(req: web.Request) -> web.StreamResponse:
+    doc = await _json_body(req)
+    try:
+        body = decode_struct(doc, UPDATE_BODY)
+    except DecodeError as exc:
+        raise bad_request(f"Request decode failed: {exc}") from exc
+    status = body.get("Status", "")
+    if status not in ("passing", "warning", "critical"):
+        raise bad_request(f"Invalid check status: '{status}'")
+    return await _ttl(req, status, body.get("Output", ""))
+
+
+# ------------------------------------------------------------ local health
+_STATUS_CODES = {"passing": 200, "warning": 429, "critical": 503, "maintenance": 503}
+
+
+def _wants_text(req: web.Request) -> bool:
+    return req.query.get("format") == "text" or req.headers.get("Accept", "").startswith(
+        "text/plain"
+    )
+
+
+def _health_of(agent: Any, sid: str) -> dict[str, Any]:
+    svc = agent.local.services[sid]
+    checks = [
+        check.row
+        for check in agent.local.checks.values()
+        if check.row.get("ServiceID") in ("", sid)
+    ]
+    return {
+        "AggregatedStatus": aggregated_status(checks),
+        "Service": agent_service_view(svc.row, agent.datacenter),
+        "Checks": [_health_check_view(c) for c in checks],
+    }
+
+
+def _health_check_view(row: dict[str, Any]) -> dict[str, Any]:
+    """Checks here are serialised with the Go client's struct: zero-valued extras included."""
+    return {
+        "Node": row["Node"],
+        "CheckID": row["CheckID"],
+        "Name": row["Name"],
+        "Status": row["Status"],
+        "Notes": row.get("Notes", ""),
+        "Output": row.get("Output", ""),
+        "ServiceID": row.get("ServiceID", ""),
+        "ServiceName": row.get("ServiceName", ""),
+        "ServiceTags": list(row.get("ServiceTags") or []),
+        "Type": "",
+        "Namespace": "",
+        "ExposedPort": 0,
+        "Definition": {
+            "Interval": "0s",
+            "Timeout": "0s",
+            "DeregisterCriticalServiceAfter": "0s",
+            "HTTP": "",
+            "Header": None,
+            "Method": "",
+            "Body": "",
+            "TLSServerName": "",
+            "TLSSkipVerify": False,
+            "TCP": "",
+            "TCPUseTLS": False,
+            "UDP": "",
+            "GRPC": "",
+            "OSService": "",
+            "GRPCUseTLS": False,
+        },
+        "CreateIndex": 0,
+        "ModifyIndex": 0,
+    }
+
+
+@endpoint("GET", check_dc=False)
+async def agent_health_by_id(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    sid = req.match_info.get("id", "")
+    if not sid:
+        raise bad_request("Missing serviceID")
+    if sid not in agent.local.services:
+        text = f"ServiceId {sid} not found"
+        if _wants_text(req):
+            return text_error(404, text)
+        return respond(
+            req,
+            {"AggregatedStatus": "critical", "Service": None, "Checks": None},
+            status=404,
+            headers={"X-Consul-Reason": text},
+        )
+    health = _health_of(agent, sid)
+    status = health["AggregatedStatus"]
+    code = _STATUS_CODES.get(status, 503)
+    if _wants_text(req):
+        return web.Response(status=code, text=status, headers={"X-Consul-Reason": status})
+    return respond(req, health, status=code, headers={"X-Consul-Reason": status})
+
+
+@endpoint("GET", check_dc=False)
+async def agent_health_by_name(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    name = req.match_info.get("name", "")
+    if not name:
+        raise bad_request("Missing service Name")
+    ids = sorted(sid for sid, s in agent.local.services.items() if s.row["Service"] == name)
+    if not ids:
+        text = f"ServiceName {name} Not Found"
+        if _wants_text(req):
+            return text_error(404, text)
+        return respond(req, [], status=404, headers={"X-Consul-Reason": text})
+    results = [_health_of(agent, sid) for sid in ids]
+    worst = max(results, key=lambda r: _STATUS_CODES.get(r["AggregatedStatus"], 503))
+    status = worst["AggregatedStatus"]
+    code = _STATUS_CODES.get(status, 503)
+    if _wants_text(req):
+        return web.Response(status=code, text=status, headers={"X-Consul-Reason": status})
+    return respond(req, results, status=code, headers={"X-Consul-Reason": status})
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.route("*", "/v1/agent/self", agent_self),
         web.route("*", "/v1/agent/members", agent_members),
         web.route("*", "/v1/agent/version", agent_version),
+        web.route("*", "/v1/agent/reload", agent_reload),
+        web.route("*", "/v1/agent/token/{name:.*}", agent_token),
+        web.route("*", "/v1/agent/services", agent_services),
+        web.route("*", "/v1/agent/service/register", agent_service_register),
+        web.route("*", "/v1/agent/service/deregister/{id:.*}", agent_service_deregister),
+        web.route("*", "/v1/agent/service/maintenance/{id:.*}", agent_service_maintenance),
+        web.route("*", "/v1/agent/service/{id:.*}", agent_service),
+        web.route("*", "/v1/agent/maintenance", agent_maintenance),
+        web.route("*", "/v1/agent/checks", agent_checks),
+        web.route("*", "/v1/agent/check/register", agent_check_register),
+        web.route("*", "/v1/agent/check/deregister/{id:.*}", agent_check_deregister),
+        web.route("*", "/v1/agent/check/pass/{id:.*}", agent_check_pass),
+        web.route("*", "/v1/agent/check/warn/{id:.*}", agent_check_warn),
+        web.route("*", "/v1/agent/check/fail/{id:.*}", agent_check_fail),
+        web.route("*", "/v1/agent/check/update/{id:.*}", agent_check_update),
+        web.route("*", "/v1/agent/health/service/id/{id:.*}", agent_health_by_id),
+        web.route("*", "/v1/agent/health/service/name/{name:.*}", agent_health_by_name),
     ]

@@ -13,6 +13,13 @@ from typing import Any
 
 from consulpy.state.store import StateStore
 from consulpy.state.txnops import kv_op
+from consulpy.state.views import (
+    catalog_service_view,
+    check_view,
+    node_service_view,
+    node_view,
+    service_entry_view,
+)
 from consulpy.state.watch import WatchSet
 
 ReadFn = Callable[[StateStore, dict[str, Any], WatchSet | None], tuple[int, Any]]
@@ -79,3 +86,220 @@ READS: dict[str, ReadFn] = {
     "Session.NodeSessions": session_node,
     "Txn.Read": txn_read,
 }
+
+
+# ------------------------------------------------------------------ catalog
+class ReadError(Exception):
+    """A read the server refuses (Consul answers these with 500 and the text)."""
+
+
+def _apply_filter(items: list[Any], expr: str, schema: str) -> list[Any]:
+    if not expr:
+        return items
+    from consulpy.server.filtering import filter_items
+
+    try:
+        return filter_items(items, expr, schema)
+    except ValueError as exc:
+        raise ReadError(f"Failed to create boolean expression evaluator: {exc}") from exc
+
+
+def _meta_ok(node: dict[str, Any] | None, pairs: list[list[str]]) -> bool:
+    if not pairs:
+        return True
+    meta = (node or {}).get("Meta") or {}
+    return all(k in meta and meta[k] == v for k, v in pairs)
+
+
+def _has_tags(svc: dict[str, Any], tags: list[str]) -> bool:
+    """Consul compares tags case-insensitively (serviceTagFilter lower-cases both sides)."""
+    if not tags:
+        return True
+    have = {t.lower() for t in svc.get("Tags") or ()}
+    return all(t.lower() in have for t in tags if t)
+
+
+def _service_index(store: StateStore, name: str, exists: bool) -> int:
+    """Consul's maxIndexForService: the service's own index when it has instances, the last
+    service extinction otherwise, falling back to the catalog tables' index."""
+    if not exists:
+        extinct = store.table_index("service_extinction")
+        if extinct:
+            return extinct
+    idx = store.catalog.service_index.get(name)
+    if idx:
+        return idx
+    return store.table_index("nodes", "services")
+
+
+def catalog_nodes(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    if ws is not None:
+        ws.add(("t", "nodes"))
+    nodes = [
+        node_view(store.catalog.nodes[name])
+        for name in sorted(store.catalog.nodes)
+        if _meta_ok(store.catalog.nodes[name], args.get("node_meta", []))
+    ]
+    return store.table_index("nodes"), _apply_filter(nodes, args.get("filter", ""), "node")
+
+
+def catalog_services(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    if ws is not None:
+        ws.add(("t", "services"))
+        if args.get("node_meta"):
+            ws.add(("t", "nodes"))
+    catalog = store.catalog
+    pairs = args.get("node_meta", [])
+    rows = [
+        (catalog.nodes.get(svc["Node"]), svc)
+        for svc in catalog.services.values()
+        if _meta_ok(catalog.nodes.get(svc["Node"]), pairs)
+    ]
+    expr = args.get("filter", "")
+    if expr:
+        views = [catalog_service_view(n, s) for n, s in rows if n is not None]
+        views = _apply_filter(views, expr, "catalog_service")
+        pairs_out = [(v["ServiceName"], v["ServiceTags"]) for v in views]
+    else:
+        pairs_out = [(s["Service"], s.get("Tags") or []) for _, s in rows]
+    result: dict[str, list[str]] = {}
+    for name, tags in pairs_out:
+        bucket = result.setdefault(name, [])
+        for tag in tags:
+            if tag not in bucket:
+                bucket.append(tag)
+    index = store.table_index("services", "nodes") if pairs else store.table_index("services")
+    return index, {name: sorted(result[name]) for name in sorted(result)}
+
+
+def _instances(store: StateStore, name: str, connect: bool) -> list[dict[str, Any]]:
+    catalog = store.catalog
+    if connect:
+        keys = sorted(catalog.connect_by_dest.get(name, ()))
+        return [catalog.services[k] for k in keys]
+    return catalog.service_instances(name)
+
+
+def catalog_service(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    name = args["service"]
+    if ws is not None:
+        ws.add(("svc", name))
+        ws.add(("svc_extinction",))
+    catalog = store.catalog
+    instances = _instances(store, name, args.get("connect", False))
+    index = _service_index(store, name, bool(instances))
+    tags = args.get("tags", [])
+    pairs = args.get("node_meta", [])
+    rows = []
+    for svc in instances:
+        node = catalog.nodes.get(svc["Node"])
+        if node is None or not _has_tags(svc, tags) or not _meta_ok(node, pairs):
+            continue
+        rows.append(catalog_service_view(node, svc))
+    return index, _apply_filter(rows, args.get("filter", ""), "catalog_service")
+
+
+def catalog_node(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    name = args["node"]
+    if ws is not None:
+        ws.add(("node", name))
+    catalog = store.catalog
+    node = catalog.node(name)
+    if node is None:
+        return store.table_index("nodes", "services"), None
+    services = [node_service_view(s) for s in catalog.node_services(name)]
+    services = _apply_filter(services, args.get("filter", ""), "node_service")
+    index = catalog.node_index.get(name) or store.table_index("nodes", "services")
+    if args.get("as_list"):
+        return index, {"Node": node_view(node), "Services": services}
+    return index, {"Node": node_view(node), "Services": {s["ID"]: s for s in services}}
+
+
+# ------------------------------------------------------------------- health
+def _checks_index(store: StateStore) -> int:
+    return store.table_index("checks")
+
+
+def health_node(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    name = args["node"]
+    if ws is not None:
+        ws.add(("node", name))
+    checks = [check_view(c) for c in store.catalog.node_checks(name)]
+    return _checks_index(store), _apply_filter(checks, args.get("filter", ""), "health_check")
+
+
+def health_checks(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    name = args["service"]
+    if ws is not None:
+        ws.add(("svc", name))
+    catalog = store.catalog
+    pairs = args.get("node_meta", [])
+    checks = []
+    for svc in catalog.service_instances(name):
+        if not _meta_ok(catalog.nodes.get(svc["Node"]), pairs):
+            continue
+        for check in catalog.node_checks(svc["Node"]):
+            if check.get("ServiceID") == svc["ID"]:
+                checks.append(check_view(check))
+    return _checks_index(store), _apply_filter(checks, args.get("filter", ""), "health_check")
+
+
+def health_state(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    state = args["state"]
+    if ws is not None:
+        ws.add(("t", "checks"))
+        if args.get("node_meta"):
+            ws.add(("t", "nodes"))
+    catalog = store.catalog
+    pairs = args.get("node_meta", [])
+    checks = [
+        check_view(c)
+        for key, c in sorted(catalog.checks.items())
+        if (state == "any" or c["Status"] == state) and _meta_ok(catalog.nodes.get(key[0]), pairs)
+    ]
+    return _checks_index(store), _apply_filter(checks, args.get("filter", ""), "health_check")
+
+
+def health_service(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    name = args["service"]
+    if ws is not None:
+        ws.add(("svc", name))
+        ws.add(("svc_extinction",))
+    catalog = store.catalog
+    instances = _instances(store, name, args.get("connect", False))
+    index = _service_index(store, name, bool(instances))
+    tags = args.get("tags", [])
+    pairs = args.get("node_meta", [])
+    passing_only = args.get("passing", False)
+    entries = []
+    for svc in instances:
+        node = catalog.nodes.get(svc["Node"])
+        if node is None or not _has_tags(svc, tags) or not _meta_ok(node, pairs):
+            continue
+        checks = [
+            c
+            for c in catalog.node_checks(svc["Node"])
+            if not c.get("ServiceID") or c.get("ServiceID") == svc["ID"]
+        ]
+        if passing_only and any(c["Status"] != "passing" for c in checks):
+            continue
+        entries.append(service_entry_view(node, svc, checks))
+    return index, _apply_filter(entries, args.get("filter", ""), "service_entry")
+
+
+READS.update(
+    {
+        "Catalog.ListNodes": catalog_nodes,
+        "Catalog.ListServices": catalog_services,
+        "Catalog.ServiceNodes": catalog_service,
+        "Catalog.NodeServices": catalog_node,
+        "Health.NodeChecks": health_node,
+        "Health.ServiceChecks": health_checks,
+        "Health.ChecksInState": health_state,
+        "Health.ServiceNodes": health_service,
+    }
+)

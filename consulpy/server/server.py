@@ -18,7 +18,7 @@ from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
 from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import CONSISTENT, STALE, QueryMeta, QueryOptions
-from consulpy.server.reads import READS
+from consulpy.server.reads import READS, ReadError
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
 from consulpy.state.store import StateStore
@@ -125,7 +125,14 @@ class Server:
         self, name: str, args: dict[str, Any], opts: QueryOptions
     ) -> tuple[QueryMeta, Any]:
         """Run a named read with Consul's consistency and blocking semantics."""
-        fn = READS[name]
+        try:
+            return await self._read(READS[name], args, opts)
+        except ReadError as exc:
+            raise CommandError(str(exc)) from exc
+
+    async def _read(
+        self, fn: Any, args: dict[str, Any], opts: QueryOptions
+    ) -> tuple[QueryMeta, Any]:
         store = self.store
         if (
             opts.consistency != STALE

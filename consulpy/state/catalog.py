@@ -32,9 +32,14 @@ class CatalogTables:
         self.services_by_node: dict[str, set[str]] = {}
         self.services_by_name: dict[str, set[tuple[str, str]]] = {}
         self.checks_by_node: dict[str, set[str]] = {}
+        # Mesh-capable instances by the service they front: sidecar proxies by
+        # Proxy.DestinationServiceName, Connect-native instances by their own name.
+        self.connect_by_dest: dict[str, set[tuple[str, str]]] = {}
         # Per-service-name index: the raft index of the last change to anything a health query
         # for that name reads (instances, their nodes, their checks).
         self.service_index: dict[str, int] = {}
+        # Per-node index: the last change to the node, its services or its checks.
+        self.node_index: dict[str, int] = {}
 
     # ----------------------------------------------------------------- reads
     def node(self, name: str) -> Row | None:
@@ -63,21 +68,36 @@ class CatalogTables:
         return self.services.get((node, service_id))
 
     # ---------------------------------------------------------------- writes
+    @staticmethod
+    def _bump(txn: WriteTxn, mapping: dict[str, int], key: str) -> None:
+        prev = mapping.get(key)
+        mapping[key] = txn.index
+
+        def undo() -> None:
+            if prev is None:
+                mapping.pop(key, None)
+            else:
+                mapping[key] = prev
+
+        txn.on_undo(undo)
+
     def _bump_service_names(self, txn: WriteTxn, names: set[str]) -> None:
         for name in names:
-            if not name:
-                continue
-            prev = self.service_index.get(name)
-            self.service_index[name] = txn.index
+            if name:
+                self._bump(txn, self.service_index, name)
+                txn.topics.add(("svc", name))
 
-            def undo(name: str = name, prev: int | None = prev) -> None:
-                if prev is None:
-                    self.service_index.pop(name, None)
-                else:
-                    self.service_index[name] = prev
+    def _bump_node(self, txn: WriteTxn, node: str) -> None:
+        self._bump(txn, self.node_index, node)
+        txn.topics.add(("node", node))
 
-            txn.on_undo(undo)
-            txn.topics.add(("svc", name))
+    @staticmethod
+    def connect_destination(svc: Row) -> str | None:
+        if svc.get("Kind") == "connect-proxy":
+            return (svc.get("Proxy") or {}).get("DestinationServiceName") or None
+        if (svc.get("Connect") or {}).get("Native"):
+            return svc["Service"]
+        return None
 
     def _names_on_node(self, node: str) -> set[str]:
         return {self.services[(node, s)]["Service"] for s in self.services_by_node.get(node, ())}
@@ -98,7 +118,8 @@ class CatalogTables:
                 self.nodes[name] = old
 
         txn.on_undo(undo)
-        txn.touch("nodes", ("node", name))
+        txn.touch("nodes")
+        self._bump_node(txn, name)
         self._bump_service_names(txn, self._names_on_node(name))
         return row
 
@@ -121,19 +142,28 @@ class CatalogTables:
                 self.services[key] = old
 
         txn.on_undo(undo)
-        txn.touch("services", ("node", node))
+        txn.touch("services")
+        self._bump_node(txn, node)
         names = {row["Service"]} | ({old["Service"]} if old is not None else set())
+        for svc in (row, old):
+            dest = self.connect_destination(svc) if svc is not None else None
+            if dest:
+                names.add(dest)
         self._bump_service_names(txn, names)
         return row
 
     def _index_service(self, key: tuple[str, str], new: Row | None, old: Row | None) -> None:
         node, sid = key
         if old is not None:
-            members = self.services_by_name.get(old["Service"])
-            if members is not None:
-                members.discard(key)
-                if not members:
-                    del self.services_by_name[old["Service"]]
+            for mapping, name in (
+                (self.services_by_name, old["Service"]),
+                (self.connect_by_dest, self.connect_destination(old)),
+            ):
+                members = mapping.get(name) if name else None
+                if members is not None:
+                    members.discard(key)
+                    if not members:
+                        del mapping[name]  # type: ignore[arg-type]
             by_node = self.services_by_node.get(node)
             if by_node is not None and new is None:
                 by_node.discard(sid)
@@ -142,6 +172,9 @@ class CatalogTables:
         if new is not None:
             self.services_by_name.setdefault(new["Service"], set()).add(key)
             self.services_by_node.setdefault(node, set()).add(sid)
+            dest = self.connect_destination(new)
+            if dest:
+                self.connect_by_dest.setdefault(dest, set()).add(key)
 
     def put_check(self, txn: WriteTxn, row: Row) -> tuple[Row, bool]:
         """Upsert a check. Returns (row, became_critical)."""
@@ -168,7 +201,8 @@ class CatalogTables:
                 self.checks[key] = old
 
         txn.on_undo(undo)
-        txn.touch("checks", ("node", node), ("check", node, cid))
+        txn.touch("checks", ("check", node, cid))
+        self._bump_node(txn, node)
         self._bump_for_check(txn, node, row, old)
         became_critical = row["Status"] == "critical" and (
             old is None or old["Status"] != "critical"
@@ -201,7 +235,8 @@ class CatalogTables:
             self.checks_by_node.setdefault(node, set()).add(cid)
 
         txn.on_undo(undo)
-        txn.touch("checks", ("node", node), ("check", node, cid))
+        txn.touch("checks", ("check", node, cid))
+        self._bump_node(txn, node)
         self._bump_for_check(txn, node, old, None)
         return old
 
@@ -218,8 +253,16 @@ class CatalogTables:
             self._index_service(key, old, None)
 
         txn.on_undo(undo)
-        txn.touch("services", ("node", node))
-        self._bump_service_names(txn, {old["Service"]})
+        # "service_extinction": the last time any instance went away, which is the index a
+        # query for a service with no instances reports (as Consul does).
+        txn.touch("services", ("svc_extinction",))
+        txn.tables.add("service_extinction")
+        self._bump_node(txn, node)
+        names = {old["Service"]}
+        dest = self.connect_destination(old)
+        if dest:
+            names.add(dest)
+        self._bump_service_names(txn, names)
         return old
 
     def delete_node(self, txn: WriteTxn, name: str) -> Row | None:
@@ -231,7 +274,8 @@ class CatalogTables:
             self.nodes[name] = old
 
         txn.on_undo(undo)
-        txn.touch("nodes", ("node", name))
+        txn.touch("nodes")
+        self._bump_node(txn, name)
         return old
 
     # -------------------------------------------------------------- snapshot
@@ -241,6 +285,7 @@ class CatalogTables:
             "services": list(self.services.values()),
             "checks": list(self.checks.values()),
             "service_index": list(self.service_index.items()),
+            "node_index": list(self.node_index.items()),
         }
 
     def frozen_copy(self) -> dict[str, Any]:
@@ -258,3 +303,4 @@ class CatalogTables:
             self.checks[(row["Node"], row["CheckID"])] = row
             self.checks_by_node.setdefault(row["Node"], set()).add(row["CheckID"])
         self.service_index = dict(data.get("service_index", []))
+        self.node_index = dict(data.get("node_index", []))

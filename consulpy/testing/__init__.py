@@ -26,6 +26,7 @@ class DevAgent:
         datacenter: str = "dc1",
         flags: Sequence[str] = (),
         config: dict[str, Any] | None = None,
+        check_min_interval: float | None = None,
     ) -> None:
         argv = [
             "-dev",
@@ -41,6 +42,7 @@ class DevAgent:
         ]
         extra = [config] if config else []
         self.config = load_agent_config(argv, extra_sources=extra)
+        self.check_min_interval = check_min_interval
         self.agent: Agent | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -65,7 +67,7 @@ class DevAgent:
 
     # ------------------------------------------------------- in this loop
     async def start(self) -> DevAgent:
-        self.agent = Agent(self.config)
+        self.agent = Agent(self.config, check_min_interval=self.check_min_interval)
         await self.agent.start()
         return self
 

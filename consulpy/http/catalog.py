@@ -1,0 +1,276 @@
+"""/v1/catalog/*: register, deregister, datacenters, nodes, services, service, connect, node,
+node-services."""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from consulpy.http.decode import DecodeError, Struct, decode_struct, parse_json
+from consulpy.http.endpoint import (
+    HTTPError,
+    agent_of,
+    bad_request,
+    endpoint,
+    query_options,
+    read_body,
+    respond,
+)
+from consulpy.http.specs import DEREGISTER_REQUEST, REGISTER_REQUEST
+from consulpy.state import commands as C
+from consulpy.state.structs import check_row, check_type, definition_view, service_row
+
+MAX_BODY = 1 << 20
+STATUSES = ("passing", "warning", "critical")
+
+
+async def decode_body(req: web.Request, spec: Struct) -> dict[str, Any]:
+    raw = await read_body(req, MAX_BODY, lambda n: f"Request body too large: {n} bytes")
+    if not raw.strip():
+        raise bad_request("Request decode failed: EOF")
+    try:
+        doc = parse_json(raw)
+        if not isinstance(doc, dict):
+            raise DecodeError(
+                f"json: cannot unmarshal array into Go value of type structs.{spec.name}"
+            )
+        return decode_struct(doc, spec)
+    except DecodeError as exc:
+        raise bad_request(f"Request decode failed: {exc}") from exc
+
+
+def _is_any(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False
+
+
+def _enterprise_fields(obj: dict[str, Any], what: str) -> None:
+    for field in ("Namespace", "Partition"):
+        if obj.get(field) not in (None, "", "default"):
+            raise HTTPError(400, f"{field}s are a Consul Enterprise feature ({what})")
+    if obj.get("PeerName"):
+        raise HTTPError(500, "cannot register requests with PeerName in them")
+
+
+def normalize_service(svc: dict[str, Any]) -> dict[str, Any]:
+    """Consul's servicePreApply: default ID, name required with an ID, no 0.0.0.0 address."""
+    _enterprise_fields(svc, "service")
+    name = svc.get("Service") or ""
+    sid = svc.get("ID") or name
+    if sid and not name:
+        raise HTTPError(
+            500, "Must provide service name (Service.Service) when service ID is provided"
+        )
+    address = svc.get("Address") or ""
+    if address and _is_any(address):
+        raise HTTPError(500, "Invalid service address")
+    weights = svc.get("Weights") or {}
+    passing, warning = weights.get("Passing", 1), weights.get("Warning", 1)
+    if not weights or passing is None or passing < 1 or warning is None or warning < 0:
+        passing, warning = 1, 1  # the catalog silently falls back to the defaults
+    return service_row(
+        Kind=svc.get("Kind") or "",
+        ID=sid,
+        Service=name,
+        Tags=list(svc.get("Tags") or []),
+        Address=address,
+        TaggedAddresses=svc.get("TaggedAddresses") or None,
+        Meta=svc.get("Meta") or None,
+        Port=svc.get("Port") or 0,
+        SocketPath=svc.get("SocketPath") or "",
+        Weights={"Passing": passing, "Warning": warning},
+        EnableTagOverride=bool(svc.get("EnableTagOverride")),
+        Proxy=svc.get("Proxy") or None,
+        Connect=svc.get("Connect") or None,
+        Locality=svc.get("Locality"),
+    )
+
+
+def normalize_check(check: dict[str, Any], node: str) -> dict[str, Any]:
+    _enterprise_fields(check, "check")
+    check_node = check.get("Node") or node
+    cid = check.get("CheckID") or check.get("Name") or ""
+    if check_node != node:
+        raise HTTPError(
+            500,
+            f"Node '{check_node}' for check '{cid}' doesn't match register request node '{node}'",
+        )
+    status = check.get("Status") or "critical"
+    if status not in STATUSES:
+        raise HTTPError(500, f"Invalid check status: '{status}'")
+    raw_definition = check.get("Definition") or {}
+    definition = definition_view(raw_definition)
+    return check_row(
+        Node=node,
+        CheckID=cid,
+        Name=check.get("Name") or "",
+        Status=status,
+        Notes=check.get("Notes") or "",
+        Output=check.get("Output") or "",
+        ServiceID=check.get("ServiceID") or "",
+        ServiceName=check.get("ServiceName") or "",
+        ServiceTags=list(check.get("ServiceTags") or []),
+        Type=check.get("Type") or check_type(raw_definition),
+        Interval=check.get("Interval") or definition.get("Interval", ""),
+        Timeout=check.get("Timeout") or definition.get("Timeout", ""),
+        ExposedPort=check.get("ExposedPort") or 0,
+        Definition=definition,
+    )
+
+
+def normalize_register(body: dict[str, Any], datacenter: str) -> dict[str, Any]:
+    """Consul's Catalog.Register checks, with its (500) error texts."""
+    _enterprise_fields(body, "node")
+    node = body.get("Node") or ""
+    if not node:
+        raise HTTPError(500, "Must provide node")
+    skip = bool(body.get("SkipNodeUpdate"))
+    if not body.get("Address") and not skip:
+        raise HTTPError(500, "Must provide address if SkipNodeUpdate is not set")
+    node_id = body.get("ID") or ""
+    if node_id:
+        try:
+            uuid.UUID(node_id)
+        except ValueError as exc:
+            raise HTTPError(500, f"Bad node ID: uuid string is wrong length: {node_id}") from exc
+    dc = body.get("Datacenter") or datacenter
+    if dc != datacenter:
+        raise HTTPError(500, "No path to datacenter")
+    request: dict[str, Any] = {
+        "ID": node_id.lower(),
+        "Node": node,
+        "Address": body.get("Address") or "",
+        "Datacenter": dc,
+        "TaggedAddresses": body.get("TaggedAddresses") or None,
+        "NodeMeta": body.get("NodeMeta") or None,
+        "SkipNodeUpdate": skip,
+    }
+    if body.get("Service"):
+        request["Service"] = normalize_service(body["Service"])
+    checks = list(body.get("Checks") or [])
+    if body.get("Check"):
+        checks.append(body["Check"])
+    request["Checks"] = [normalize_check(c, node) for c in checks if c]
+    return request
+
+
+@endpoint("PUT")
+async def catalog_register(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    body = await decode_body(req, REGISTER_REQUEST)
+    request = normalize_register(body, agent.datacenter)
+    await agent.delegate.write(C.register(request))
+    return respond(req, True)
+
+
+@endpoint("PUT")
+async def catalog_deregister(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    body = await decode_body(req, DEREGISTER_REQUEST)
+    _enterprise_fields(body, "node")
+    node = body.get("Node") or ""
+    if not node:
+        raise HTTPError(500, "Must provide node")
+    dc = body.get("Datacenter") or agent.datacenter
+    if dc != agent.datacenter:
+        raise HTTPError(500, "No path to datacenter")
+    request = {
+        "Node": node,
+        "ServiceID": body.get("ServiceID") or "",
+        "CheckID": body.get("CheckID") or "",
+    }
+    await agent.delegate.write(C.deregister(request))
+    return respond(req, True)
+
+
+@endpoint("GET", check_dc=False)
+async def catalog_datacenters(req: web.Request) -> web.StreamResponse:
+    return respond(req, [agent_of(req).datacenter])
+
+
+def node_meta_param(req: web.Request) -> list[list[str]]:
+    pairs = []
+    for raw in req.query.getall("node-meta", []):
+        key, _, value = raw.partition(":")
+        pairs.append([key, value])
+    return pairs
+
+
+async def _read(req: web.Request, name: str, args: dict[str, Any]) -> web.StreamResponse:
+    opts = query_options(req)
+    args["filter"] = opts.filter
+    meta, result = await agent_of(req).delegate.read(name, args, opts)
+    return respond(req, result, meta=meta, consistency_header=True)
+
+
+@endpoint("GET")
+async def catalog_nodes(req: web.Request) -> web.StreamResponse:
+    return await _read(req, "Catalog.ListNodes", {"node_meta": node_meta_param(req)})
+
+
+@endpoint("GET")
+async def catalog_services(req: web.Request) -> web.StreamResponse:
+    return await _read(req, "Catalog.ListServices", {"node_meta": node_meta_param(req)})
+
+
+def _service_args(req: web.Request, connect: bool) -> dict[str, Any]:
+    name = req.match_info.get("service", "")
+    if not name:
+        raise bad_request("Missing service name")
+    return {
+        "service": name,
+        "tags": req.query.getall("tag", []),
+        "node_meta": node_meta_param(req),
+        "connect": connect,
+    }
+
+
+@endpoint("GET")
+async def catalog_service(req: web.Request) -> web.StreamResponse:
+    return await _read(req, "Catalog.ServiceNodes", _service_args(req, connect=False))
+
+
+@endpoint("GET")
+async def catalog_connect(req: web.Request) -> web.StreamResponse:
+    return await _read(req, "Catalog.ServiceNodes", _service_args(req, connect=True))
+
+
+def _node_name(req: web.Request) -> str:
+    name = req.match_info.get("node", "")
+    if not name:
+        raise bad_request("Missing node name")
+    return name
+
+
+@endpoint("GET")
+async def catalog_node(req: web.Request) -> web.StreamResponse:
+    return await _read(req, "Catalog.NodeServices", {"node": _node_name(req)})
+
+
+@endpoint("GET")
+async def catalog_node_services(req: web.Request) -> web.StreamResponse:
+    opts = query_options(req)
+    args = {"node": _node_name(req), "as_list": True, "filter": opts.filter}
+    meta, result = await agent_of(req).delegate.read("Catalog.NodeServices", args, opts)
+    if result is None:
+        result = {"Node": None, "Services": None}
+    return respond(req, result, meta=meta, consistency_header=True)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.route("*", "/v1/catalog/register", catalog_register),
+        web.route("*", "/v1/catalog/deregister", catalog_deregister),
+        web.route("*", "/v1/catalog/datacenters", catalog_datacenters),
+        web.route("*", "/v1/catalog/nodes", catalog_nodes),
+        web.route("*", "/v1/catalog/services", catalog_services),
+        web.route("*", "/v1/catalog/service/{service:.*}", catalog_service),
+        web.route("*", "/v1/catalog/connect/{service:.*}", catalog_connect),
+        web.route("*", "/v1/catalog/node/{node:.*}", catalog_node),
+        web.route("*", "/v1/catalog/node-services/{node:.*}", catalog_node_services),
+    ]
