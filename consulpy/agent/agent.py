@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import web
 
-from consulpy.config import ConfigError
 from consulpy.agent.checkmgr import CheckManager
 from consulpy.agent.definitions import (
     DefinitionError,
@@ -28,6 +27,7 @@ from consulpy.agent.definitions import (
 )
 from consulpy.agent.local import LocalState
 from consulpy.agent.sync import AntiEntropy
+from consulpy.config import ConfigError
 from consulpy.http.app import build_app
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__

@@ -44,7 +44,7 @@ async def test_prefix_watch_wakes_for_new_keys_and_deletes(http: HTTP) -> None:
     pending = asyncio.ensure_future(http.get(f"/v1/kv/svc/?recurse&index={idx}&wait=30s"))
     await http.put("/v1/kv/other", b"x")
     await http.put("/v1/kv/svc/b", b"2")
-    status, headers, body = await asyncio.wait_for(pending, 5)
+    _, headers, body = await asyncio.wait_for(pending, 5)
     assert [e["Key"] for e in json.loads(body)] == ["svc/a", "svc/b"]
     idx = int(headers["X-Consul-Index"])
     pending = asyncio.ensure_future(http.get(f"/v1/kv/svc/?keys&index={idx}&wait=30s"))

@@ -209,7 +209,7 @@ async def test_blocking_on_service_ignores_other_services(http: HTTP) -> None:
     )
     assert not pending.done()
     await register(http, WEB2)
-    status, headers, body = await asyncio.wait_for(pending, 5)
+    _, headers, body = await asyncio.wait_for(pending, 5)
     assert [r["ServiceID"] for r in json.loads(body)] == ["web-1", "web-2"]
     assert int(headers["X-Consul-Index"]) > idx
 
