@@ -82,6 +82,7 @@ async def test_three_nodes_replicate_read_and_report() -> None:
 
 async def test_five_nodes_leader_kill_and_recovery(tmp_path: Path) -> None:
     nodes, sms = await start_nodes(5, storage=lambda i: str(tmp_path / i))
+    sm_of = {nd.id: sm for nd, sm in zip(nodes, sms, strict=True)}
     try:
         for i in range(50):
             await propose_anywhere(nodes, put(f"a{i}", i))
@@ -103,7 +104,9 @@ async def test_five_nodes_leader_kill_and_recovery(tmp_path: Path) -> None:
         nodes = [*rest, again]
         target = (await propose_anywhere(nodes, put("final", 1)))[0]
         await wait_until(lambda: again.stats()["applied_index"] >= target)
-        assert sm.data == next(s for s, nd in zip(sms, nodes, strict=False) if nd is new).data
+        leader = await leader_of(nodes)
+        await wait_until(lambda: leader.stats()["applied_index"] >= target)
+        assert sm.data == sm_of[leader.id].data
         assert sm.data["b49"] == 49 and sm.data["a0"] == 0
     finally:
         await shutdown_all(nodes)
@@ -210,8 +213,9 @@ async def test_snapshot_install_to_wiped_follower(tmp_path: Path) -> None:
         assert fresh.stats()["last_snapshot_index"] >= 500  # it got a snapshot, not the log
         assert sm.data == leader_sm.data
         assert sm.data["k0"] == big + "0" and sm.data["m299"] == 299
-        snap_files = os.listdir(os.path.join(vdir, "snapshots"))
-        assert any(f.endswith(".snap") for f in snap_files)
+        # The installed snapshot reaches disk asynchronously (restore happens first, in memory).
+        snap_dir = os.path.join(vdir, "snapshots")
+        await wait_until(lambda: any(f.endswith(".snap") for f in os.listdir(snap_dir)))
     finally:
         await shutdown_all(nodes)
 
