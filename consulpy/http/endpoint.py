@@ -57,8 +57,15 @@ _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_
 _indented = json.JSONEncoder(indent=4, ensure_ascii=False, default=_json_default)
 
 
+# Writes answer `true`/`false` on every request; skip the encoder for them.
+_SCALARS = {True: (b"true", b"true\n"), False: (b"false", b"false\n")}
+
+
 def render_json(req: web.Request, obj: Any) -> bytes:
-    if "pretty" in req.query or agent_of(req).pretty_json:
+    pretty = agent_of(req).pretty_json or (bool(req.query_string) and "pretty" in req.query)
+    if obj is True or obj is False:
+        return _SCALARS[obj][pretty]
+    if pretty:
         return (_indented.encode(obj) + "\n").encode()
     return _compact.encode(obj).encode()
 

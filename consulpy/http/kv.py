@@ -94,7 +94,7 @@ async def _get(req: web.Request, key: str) -> web.StreamResponse:
 
 
 def _conflicting(req: web.Request, names: tuple[str, ...]) -> None:
-    if sum(1 for n in names if n in req.query) > 1:
+    if req.query_string and sum(1 for n in names if n in req.query) > 1:
         raise bad_request(f"Conflicting flags: {go_query_encode(req.query)}")
 
 
