@@ -277,7 +277,12 @@ class RaftCore:
 
     def has_lease(self) -> bool:
         """True while a quorum acknowledged a message we sent less than lease_ticks ago."""
-        if not self.committed_in_term or self._transfer_target or self._sent_timeout_now:
+        if (
+            not self.cfg.check_quorum  # without it, followers do not honour the lease
+            or not self.committed_in_term
+            or self._transfer_target
+            or self._sent_timeout_now  # a TimeoutNow in flight may elect someone at any time
+        ):
             return False
         q = self._quorum_acked_seq()
         if q is None:
@@ -854,6 +859,12 @@ class RaftCore:
             elif m.type is MsgType.PRE_VOTE:
                 self._send_after(
                     Message(MsgType.PRE_VOTE_RESP, self.id, m.src, self.term, reject=True)
+                )
+            elif m.type is MsgType.READ_INDEX:
+                self._send_now(
+                    Message(
+                        MsgType.READ_INDEX_RESP, self.id, m.src, self.term, ctx=m.ctx, reject=True
+                    )
                 )
             return
 

@@ -493,6 +493,10 @@ class RaftNode:
             self.sm.restore(rd.snapshot.data)
             self._applied = self._last_snapshot_index = rd.snapshot.meta.index
             self._remember_addresses()
+            for index in [i for i in self._pending if i <= self._applied]:
+                _, fut = self._pending.pop(index)
+                if not fut.done():  # folded into a snapshot from a newer leader: unknown
+                    fut.set_exception(LeadershipLost(f"entry {index} superseded by a snapshot"))
         for e in rd.committed:
             result: Any = None
             error: BaseException | None = None
