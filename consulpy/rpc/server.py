@@ -1,0 +1,96 @@
+"""The RPC server side: one multiplexed connection per caller, each request run as a task.
+
+Handlers are `async fn(args) -> result`. An exception whose class is listed in `error_kinds`
+travels back by kind and text; anything else becomes an "internal" error (and is logged) so a
+bug never kills the connection or the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from consulpy.rpc.codec import MAX_FRAME, FrameError, encode, read_frame
+
+log = structlog.get_logger("consulpy.rpc")
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+class RPCServer:
+    def __init__(
+        self,
+        *,
+        max_frame: int = MAX_FRAME,
+        error_kinds: dict[type[BaseException], str] | None = None,
+    ) -> None:
+        self.handlers: dict[str, Handler] = {}
+        self.max_frame = max_frame
+        self.error_kinds = error_kinds or {}
+        self.connections = 0
+        self.rejected = 0
+
+    def register(self, method: str, handler: Handler) -> None:
+        self.handlers[method] = handler
+
+    def _kind(self, exc: BaseException) -> str | None:
+        for cls in type(exc).__mro__:
+            kind = self.error_kinds.get(cls)
+            if kind is not None:
+                return kind
+        return None
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one connection (its protocol byte has been read already)."""
+        self.connections += 1
+        lock = asyncio.Lock()
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def answer(request: dict[str, Any]) -> None:
+            seq = request["s"]
+            handler = self.handlers.get(request.get("m", ""))
+            if handler is None:
+                reply: dict[str, Any] = {
+                    "s": seq,
+                    "e": "unknown_method",
+                    "t": f"rpc: can't find method {request.get('m')}",
+                }
+            else:
+                try:
+                    reply = {"s": seq, "r": await handler(request.get("a"))}
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    kind = self._kind(exc)
+                    if kind is None:
+                        log.exception("rpc handler failed", method=request.get("m"))
+                        kind = "internal"
+                    reply = {"s": seq, "e": kind, "t": str(exc)}
+            try:
+                frame = encode(reply)
+            except (TypeError, ValueError) as exc:
+                frame = encode({"s": seq, "e": "internal", "t": f"unencodable result: {exc}"})
+            async with lock:
+                writer.write(frame)
+                await writer.drain()
+
+        try:
+            while True:
+                request = await read_frame(reader, self.max_frame)
+                task = asyncio.create_task(answer(request))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except FrameError as exc:
+            self.rejected += 1
+            log.warning("rpc connection dropped", reason=str(exc))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            for task in list(tasks):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*tasks, return_exceptions=True)
