@@ -23,7 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _usage() -> str:
-    lines = ["Usage: consulpy [--version] [--help] <command> [<args>]", "", "Available commands are:"]
+    lines = [
+        "Usage: consulpy [--version] [--help] <command> [<args>]",
+        "",
+        "Available commands are:",
+    ]
     for name, (_, help_text) in sorted(COMMANDS.items()):
         lines.append(f"    {name:<12}{help_text}")
     return "\n".join(lines)
