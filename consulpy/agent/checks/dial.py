@@ -80,8 +80,15 @@ async def dial_tcp(
 
 
 async def close_writer(writer: asyncio.StreamWriter) -> None:
-    """Close a stream without letting a peer that vanished turn into an error."""
+    """Close a stream without waiting on the peer.
+
+    For TLS, close() queues our close_notify and would then wait for the peer's, which many
+    servers never send; a check must not spend its timeout (or hang its stop) on that, so
+    the socket is dropped right after (as Go's tls.Conn.Close does).
+    """
     writer.close()
+    if writer.get_extra_info("ssl_object") is not None:
+        writer.transport.abort()
     try:
         await writer.wait_closed()
     except (OSError, ssl.SSLError):

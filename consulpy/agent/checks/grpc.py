@@ -187,19 +187,19 @@ class GRPCProbe:
                         body += event.data
                         if len(body) > MAX_RESPONSE:
                             raise RPCError(8, "response larger than 1 MiB")
-                        client.conn.acknowledge_received_data(
-                            event.flow_controlled_length, stream
-                        )
+                        client.conn.acknowledge_received_data(event.flow_controlled_length, stream)
                         await client.flush()
                     elif isinstance(event, h2.events.StreamReset):
-                        raise RPCError(13, f"stream terminated by RST_STREAM with error code: "
-                                       f"{event.error_code}")
+                        raise RPCError(
+                            13,
+                            f"stream terminated by RST_STREAM with error code: {event.error_code}",
+                        )
                     elif isinstance(event, h2.events.StreamEnded):
                         return _result(headers, bytes(body))
         except H2ConnectionLost as exc:
             raise RPCError(14, f"error reading from server: {exc}") from None
         except h2.exceptions.ProtocolError as exc:
-            raise RPCError(14, f"connection error: desc = \"http2: {exc}\"") from None
+            raise RPCError(14, f'connection error: desc = "http2: {exc}"') from None
         except OSError as exc:
             raise RPCError(14, f"error reading from server: {exc.strerror or exc}") from None
         finally:
@@ -210,9 +210,7 @@ def _result(headers: dict[str, str], body: bytes) -> int:
     http_status = int(headers.get(":status", "0") or 0)
     if "grpc-status" not in headers:
         code = _HTTP_TO_CODE.get(http_status, 2)
-        raise RPCError(
-            code, f"unexpected HTTP status code received from server: {http_status}"
-        )
+        raise RPCError(code, f"unexpected HTTP status code received from server: {http_status}")
     code = int(headers["grpc-status"])
     if code != 0:
         raise RPCError(code, unquote(headers.get("grpc-message", "")))

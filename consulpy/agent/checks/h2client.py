@@ -67,9 +67,7 @@ class H2Client:
             await self.flush()  # SETTINGS and PING acknowledgements
             for event in events:
                 if isinstance(event, h2.events.ConnectionTerminated):
-                    raise H2ConnectionLost(
-                        f"received GOAWAY (error code {event.error_code})"
-                    )
+                    raise H2ConnectionLost(f"received GOAWAY (error code {event.error_code})")
             if events:
                 return list(events)
 

@@ -89,8 +89,7 @@ class HTTPProbe:
             return CRITICAL, f'parse "{self.url}": {exc}'
         if url.scheme not in ("http", "https"):
             return CRITICAL, (
-                f'{self._op(self.method)} "{self.url}": unsupported protocol scheme '
-                f'"{url.scheme}"'
+                f'{self._op(self.method)} "{self.url}": unsupported protocol scheme "{url.scheme}"'
             )
         if not url.host:
             return CRITICAL, f'{self._op(self.method)} "{self.url}": http: no Host in request URL'

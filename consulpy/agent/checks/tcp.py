@@ -85,16 +85,22 @@ class UDPProbe:
             return CRITICAL, dial_text("udp", self.addr, exc)
         family, _type, proto, _name, sockaddr = infos[0]
         remote = join_host_port(str(sockaddr[0]), int(sockaddr[1]))
+        sock = socket.socket(family, socket.SOCK_DGRAM, proto)
         try:
-            transport, protocol = await loop.create_datagram_endpoint(
-                _UDPReply, remote_addr=sockaddr[:2], family=family, proto=proto
-            )
+            sock.setblocking(False)
+            sock.connect(sockaddr)
+            # asyncio's transport drops empty datagrams, so the probe goes out directly.
+            sock.send(b"")
+            transport, protocol = await loop.create_datagram_endpoint(_UDPReply, sock=sock)
         except OSError as exc:
+            sock.close()
             return CRITICAL, dial_text("udp", remote, exc)
+        except BaseException:
+            sock.close()
+            raise
         try:
             local = transport.get_extra_info("sockname")
             local_text = join_host_port(str(local[0]), int(local[1])) if local else ""
-            transport.sendto(b"")
             try:
                 async with asyncio.timeout(self.timeout):
                     error = await protocol.done
