@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from consulpy.agent.checks import make_runner
+from consulpy.agent.checks import CheckTLS, make_runner
 from consulpy.agent.checks.grpc import decode_response, encode_request, split_target
 from tests.checks.support import Recorder, ZeroRandom, fast, make_tls
 
@@ -22,9 +22,10 @@ SERVING, NOT_SERVING = 1, 2
 STATUSES = {"": SERVING, "good": SERVING, "bad": NOT_SERVING, "a/b": SERVING}
 
 
-async def run_once(body: dict) -> tuple[str, str]:
+async def run_once(body: dict, **kw) -> tuple[str, str]:
     rec = Recorder()
-    runner = make_runner("g", fast({"Name": "g", "Interval": "10s", **body}), rec, rng=ZeroRandom())
+    defn = fast({"Name": "g", "Interval": "10s", **body})
+    runner = make_runner("g", defn, rec, rng=ZeroRandom(), **kw)
     await runner.start()
     try:
         return await rec.first()
@@ -157,6 +158,16 @@ async def test_h2_server_grpc_and_ping(tmp_path: Path) -> None:
         status, output = await run_once({"H2PING": addr})
         assert status == "critical"
         assert output.startswith(f"Failed to dial to {addr}: tls: failed to verify certificate")
+        # verified against the agent's CA, under the certificate's name
+        trusted = CheckTLS(ca_file=str(tls.ca_file))
+        named = {"TLSServerName": "check.example"}
+        assert await run_once({"H2PING": addr, **named}, agent_tls=trusted) == (
+            "passing",
+            "HTTP2 ping was successful",
+        )
+        assert await run_once(
+            {"GRPC": addr + "/good", "GRPCUseTLS": True, **named}, agent_tls=trusted
+        ) == ("passing", f"gRPC check {addr}/good: success")
 
 
 async def test_connection_failures() -> None:

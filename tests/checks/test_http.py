@@ -31,7 +31,15 @@ class Server:
         app.router.add_get("/slow", self.slow)
         app.router.add_get("/big", self.big)
         app.router.add_get("/slowbody", self.slowbody)
+        app.router.add_get("/toggle", self.toggle)
         return app
+
+    code = 200
+    hits = 0
+
+    async def toggle(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        return web.Response(status=self.code, text=f"hit {self.hits}")
 
     async def ok(self, request: web.Request) -> web.Response:
         self.seen.append(
@@ -241,3 +249,35 @@ async def test_runs_repeat_and_only_changes_are_delivered(server: Server) -> Non
         assert len(rec.updates) == 1  # same status and output each time
     finally:
         await runner.stop()
+
+
+async def test_thresholds_on_a_live_endpoint(server: Server) -> None:
+    """passing -> (1 failure) warning -> (2 failures) critical -> (2 successes) passing."""
+    rec = Recorder()
+    defn = fast(
+        {
+            "Name": "h",
+            "HTTP": server.url + "/toggle",
+            "Interval": "20ms",
+            "SuccessBeforePassing": 2,
+            "FailuresBeforeWarning": 1,
+            "FailuresBeforeCritical": 2,
+        }
+    )
+    runner = make_runner("h", defn, rec, rng=ZeroRandom())
+    await runner.start()
+    try:
+        assert (await rec.first())[0] == "passing"
+        server.code = 503
+        await rec.wait(lambda u: u[-1][1] == "critical")
+        server.code = 200
+        await rec.wait(lambda u: u[-1][1] == "passing")
+    finally:
+        await runner.stop()
+    assert _collapse(rec.statuses) == ["passing", "warning", "critical", "passing"]
+    outputs = [o for _, s, o in rec.updates if s == "warning"]
+    assert outputs[0].startswith(f"HTTP GET {server.url}/toggle: 503 Service Unavailable")
+
+
+def _collapse(statuses: list[str]) -> list[str]:
+    return [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s]

@@ -115,3 +115,9 @@ def test_docker_and_os_service_are_refused_clearly() -> None:
     svc = fast({"Name": "o", "OSService": "sshd", "Interval": "1s"})
     with pytest.raises(CheckError, match="systemd"):
         make_runner("o", svc, Recorder())
+
+
+async def test_output_that_is_not_utf8_is_replaced() -> None:
+    script = "import sys; sys.stdout.buffer.write(b'ok \\xff\\xfe done')"
+    status, output = await run_once([PY, "-c", script])
+    assert (status, output) == ("passing", "ok \ufffd\ufffd done")

@@ -14,7 +14,12 @@ from urllib.parse import unquote
 
 from consulpy.agent.checks.definition import CheckDefinition
 from consulpy.agent.checks.dial import DialError
-from consulpy.agent.checks.h2client import H2Client, H2ConnectionLost, header_dict
+from consulpy.agent.checks.h2client import (
+    H2Client,
+    H2ConnectionLost,
+    goaway_text,
+    header_dict,
+)
 from consulpy.agent.checks.runner import Result
 from consulpy.agent.checks.status import CRITICAL, PASSING
 from consulpy.agent.checks.tls import CheckTLS, client_context
@@ -179,6 +184,8 @@ class GRPCProbe:
             body = bytearray()
             while True:
                 for event in await client.events():
+                    if isinstance(event, h2.events.ConnectionTerminated):
+                        raise H2ConnectionLost(goaway_text(event))
                     if getattr(event, "stream_id", stream) != stream:
                         continue
                     if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):

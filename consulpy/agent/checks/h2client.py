@@ -22,7 +22,11 @@ def available() -> bool:
 
 
 class H2ConnectionLost(Exception):
-    """The peer closed the connection or sent GOAWAY; str() says which."""
+    """The peer closed the connection (or sent GOAWAY before we were done)."""
+
+
+def goaway_text(event: Any) -> str:
+    return f"received GOAWAY (error code {event.error_code})"
 
 
 class H2Client:
@@ -56,18 +60,14 @@ class H2Client:
             await self.writer.drain()
 
     async def events(self) -> list[Any]:
-        """Read from the socket until h2 yields events; raises H2ConnectionLost on EOF."""
-        import h2.events
-
+        """Read until h2 yields events (a GOAWAY arrives as ConnectionTerminated, in order
+        with the rest); raises H2ConnectionLost when the peer closes the socket."""
         while True:
             data = await self.reader.read(65536)
             if not data:
                 raise H2ConnectionLost("EOF")
             events = self.conn.receive_data(data)
             await self.flush()  # SETTINGS and PING acknowledgements
-            for event in events:
-                if isinstance(event, h2.events.ConnectionTerminated):
-                    raise H2ConnectionLost(f"received GOAWAY (error code {event.error_code})")
             if events:
                 return list(events)
 

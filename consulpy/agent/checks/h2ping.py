@@ -7,7 +7,7 @@ import os
 
 from consulpy.agent.checks.definition import CheckDefinition
 from consulpy.agent.checks.dial import DialError
-from consulpy.agent.checks.h2client import H2Client, H2ConnectionLost
+from consulpy.agent.checks.h2client import H2Client, H2ConnectionLost, goaway_text
 from consulpy.agent.checks.runner import Result
 from consulpy.agent.checks.status import CRITICAL, PASSING
 from consulpy.agent.checks.tls import CheckTLS, client_context
@@ -47,6 +47,8 @@ class H2PingProbe:
                 await client.flush()
                 while True:
                     for event in await client.events():
+                        if isinstance(event, h2.events.ConnectionTerminated):
+                            raise H2ConnectionLost(goaway_text(event))
                         if (
                             isinstance(event, h2.events.PingAckReceived)
                             and event.ping_data == payload
