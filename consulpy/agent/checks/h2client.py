@@ -8,7 +8,6 @@ lets the factory refuse these check types with a clear error instead.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import ssl
 from collections.abc import Iterable
 from contextlib import suppress
@@ -18,7 +17,11 @@ from consulpy.agent.checks.dial import close_writer, dial_tcp
 
 
 def available() -> bool:
-    return importlib.util.find_spec("h2") is not None
+    try:
+        import h2.connection  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class H2ConnectionLost(Exception):
