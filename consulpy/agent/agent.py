@@ -7,6 +7,7 @@ RPC client on client agents), which exposes write / read / session_renew.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import socket
@@ -78,19 +79,32 @@ class Agent:
                 "client agents forward to servers over RPC, which arrives with the cluster "
                 "work; run with -dev or -server for now"
             )
-        if not config.dev:
-            raise AgentError(
-                "a non-dev server needs the Raft-backed store, which arrives with the cluster "
-                "work; run with -dev for now"
-            )
+        bind_host, server_port = config.rpc_bind()
+        if server_port < 0:
+            raise AgentError("a server needs its server port (ports.server must not be -1)")
+        raft_dir = (
+            None if config.dev or not config.data_dir else os.path.join(config.data_dir, "raft")
+        )
         self.server = Server(
             node_name=self.node_name,
             node_id=self.node_id,
             datacenter=self.datacenter,
             advertise_addr=self.advertise_addr,
-            server_port=self._server_port(),
+            server_port=server_port,
             node_meta=self.node_meta(),
             tagged_addresses=self.tagged_addresses(),
+            raft={
+                "bind_host": bind_host,
+                "bind_port": server_port,
+                "advertise_host": self.advertise_addr,
+                "data_dir": raft_dir,
+                "raft_multiplier": config.performance.raft_multiplier,
+                "snapshot_threshold": config.raft_snapshot_threshold,
+                "snapshot_interval": config.raft_snapshot_interval,
+                "trailing_logs": config.raft_trailing_logs,
+            },
+            bootstrap=bool(config.dev or config.bootstrap),
+            rpc_hold_timeout=config.performance.rpc_hold_timeout,
         )
         self.delegate = self.server
         self.local = LocalState(self.node_name, config.data_dir)
@@ -134,8 +148,7 @@ class Agent:
             raise AgentError(str(exc)) from exc
 
     def _server_port(self) -> int:
-        port = self.config.ports.server
-        return port if port and port > 0 else 8300
+        return self.server.server_port
 
     def node_meta(self) -> dict[str, str]:
         meta = {"consul-network-segment": "", "consul-version": CONSUL_COMPAT_VERSION}
@@ -178,6 +191,19 @@ class Agent:
             server=bool(self.config.server),
             http=[f"{h}:{p}" for h, p in self.http_addresses],
         )
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until a leader is known and this node is in the catalog (what a user would
+        poll for before relying on sessions, which need the node registered)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            leader_id, _ = self.server.applier.leader()
+            if leader_id is not None and self.server.store.catalog.node(self.node_name):
+                return
+            if loop.time() > deadline:
+                raise AgentError("the agent did not become ready: no leader or not registered")
+            await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
         if self._runner is not None:

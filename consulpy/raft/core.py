@@ -269,6 +269,11 @@ class RaftCore:
     def _promotable(self) -> bool:
         return self.configuration.is_voter(self.id)
 
+    def _sole_voter(self) -> bool:
+        """The only voter has nobody to wait for: it may campaign at once (a single-server
+        cluster, e.g. a dev agent, is up in one tick instead of an election timeout)."""
+        return self.configuration.voters() == [self.id]
+
     def ticks(self) -> int:
         return self._ticks
 
@@ -351,7 +356,9 @@ class RaftCore:
             self._tick_leader()
         else:
             self._election_elapsed += 1
-            if self._promotable() and self._election_elapsed >= self._randomized_timeout:
+            if self._promotable() and (
+                self._election_elapsed >= self._randomized_timeout or self._sole_voter()
+            ):
                 self._election_elapsed = 0
                 self._campaign(pre=self.cfg.pre_vote)
 

@@ -13,7 +13,7 @@ import ssl
 from typing import Any
 
 from consulpy.rpc.codec import MAX_FRAME, PROTO_RPC, FrameError, encode, read_frame
-from consulpy.rpc.errors import RPCError, RPCUnavailable
+from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -97,7 +97,7 @@ class RPCClient:
             future.set_result(conn)
             return conn
         except (OSError, TimeoutError, ssl.SSLError, ValueError) as exc:
-            error = RPCUnavailable(f"rpc error dialing {address}: {exc or type(exc).__name__}")
+            error = RPCDialError(f"rpc error dialing {address}: {exc or type(exc).__name__}")
             future.set_exception(error)
             future.exception()  # retrieved: nobody else may be waiting
             raise error from exc

@@ -18,3 +18,7 @@ class RPCUnavailable(RPCError):
 
     def __init__(self, text: str) -> None:
         super().__init__("unavailable", text)
+
+
+class RPCDialError(RPCUnavailable):
+    """The connection could not be made: nothing was sent, so the call is safe to retry."""

@@ -50,3 +50,11 @@ class QueryMeta:
     known_leader: bool = True
     last_contact_ms: int = 0
     consistency: str = "leader"
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "known_leader": self.known_leader,
+            "last_contact_ms": self.last_contact_ms,
+            "consistency": self.consistency,
+        }

@@ -1,23 +1,30 @@
-"""The server role: store + FSM driven by an applier, reads with blocking, leader duties.
+"""The server role: store + FSM driven by consensus, reads with Consul's consistency modes
+and blocking semantics, forwarding to the leader, and the leader's duties.
 
-Everything above (HTTP handlers, the agent) talks to a server through three calls:
-`write(command)`, `read(name, args, options)` and `session_renew(id)`. A client agent will
-implement the same three over RPC, which is what keeps the HTTP layer unaware of where the
-state lives.
+Everything above (HTTP handlers, the agent) talks to a server through `write(command)`,
+`read(name, args, options)` and `session_renew(id)`. A follower forwards writes and non-stale
+reads to the leader over RPC; a client agent's delegate does the same to any server. That is
+what keeps the HTTP layer unaware of where the state lives.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import structlog
 
+from consulpy.rpc.client import RPCClient
+from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
+from consulpy.rpc.server import RPCServer
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
+from consulpy.server.errors import CommandError, NoLeaderError
 from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import CONSISTENT, STALE, QueryMeta, QueryOptions
+from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
 from consulpy.server.reads import READS, ReadError
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
@@ -27,14 +34,25 @@ from consulpy.state.watch import WatchSet
 
 log = structlog.get_logger("consulpy.server")
 
+MAX_HOPS = 3
+# Errors a forwarded call raises again on this side, by kind.
+ERROR_KINDS: dict[type[BaseException], str] = {
+    CommandError: "command",
+    NoLeaderError: "no_leader",
+    NotLeaderError: "not_leader",
+    OutcomeUnknown: "outcome_unknown",
+}
 
-class CommandError(Exception):
-    """A command the FSM refused; the text is what Consul reports (HTTP 500)."""
 
-
-class NoLeaderError(Exception):
-    def __str__(self) -> str:
-        return "No cluster leader"
+def raise_remote(exc: RPCError) -> None:
+    """Turn a remote error back into the exception the remote side raised."""
+    if exc.kind == "command":
+        raise CommandError(exc.text) from exc
+    if exc.kind in ("no_leader", "not_leader"):
+        raise NoLeaderError() from exc
+    if exc.kind == "outcome_unknown":
+        raise CommandError(exc.text) from exc
+    raise CommandError(f"rpc error: {exc.text}") from exc
 
 
 class Server:
@@ -49,21 +67,38 @@ class Server:
         node_meta: dict[str, str] | None = None,
         tagged_addresses: dict[str, str] | None = None,
         applier: Applier | None = None,
+        raft: dict[str, Any] | None = None,
+        bootstrap: bool = False,
+        rpc_hold_timeout: float = 7.0,
         tombstone_ttl: float | None = None,
     ) -> None:
         self.node_name = node_name
         self.node_id = node_id
         self.datacenter = datacenter
         self.advertise_addr = advertise_addr
-        self.server_port = server_port
         self.node_meta = node_meta or {}
         self.tagged_addresses = tagged_addresses
+        self.bootstrap_self = bootstrap
+        self.rpc_hold_timeout = rpc_hold_timeout
         self.store = StateStore()
         self.fsm = FSM(self.store)
-        self.applier: Applier = applier or InMemoryApplier(self.fsm, node_id, self.rpc_address)
+        self.raft: RaftApplier | None = None
+        if applier is not None:
+            self.applier: Applier = applier
+            self.server_port = server_port
+        elif raft is not None:
+            self.raft = RaftApplier(self.fsm, node_id=node_id, **raft)
+            self.applier = self.raft
+            self.server_port = int(self.raft.address.rsplit(":", 1)[1])
+        else:
+            self.server_port = server_port
+            self.applier = InMemoryApplier(self.fsm, node_id, self.rpc_address)
         kwargs = {} if tombstone_ttl is None else {"tombstone_ttl": tombstone_ttl}
         self.leader = LeaderDuties(self, **kwargs)
         self.applier.on_leader_change(self._leader_changed)
+        self.rpc_client = RPCClient()
+        self.rpc_server = RPCServer(error_kinds=ERROR_KINDS)
+        self._register_rpc()
         self._rng = random.Random()
 
     @property
@@ -71,26 +106,80 @@ class Server:
         return f"{self.advertise_addr}:{self.server_port}"
 
     async def start(self) -> None:
-        if isinstance(self.applier, InMemoryApplier):
+        if self.raft is not None:
+            self.raft.transport.register_protocol(0x00, self.rpc_server.serve)
+            await self.raft.start()
+            if self.bootstrap_self:
+                if await self.raft.bootstrap([(self.node_id, self.rpc_address)]):
+                    log.info("bootstrapped a single-server cluster", id=self.node_id)
+        elif isinstance(self.applier, InMemoryApplier):
             self.applier.start()
 
     async def stop(self) -> None:
         self.leader.stop()
+        await self.rpc_client.close()
+        if self.raft is not None:
+            await self.raft.shutdown()
 
     def _leader_changed(self, is_leader: bool) -> None:
+        log.info("leadership changed", leader=is_leader)
         if is_leader:
             self.leader.start()
         else:
             self.leader.stop()
 
-    # ----------------------------------------------------------------- writes
-    async def write(self, cmd: dict[str, Any]) -> Any:
-        """Apply a command through consensus; raise CommandError for a refused one."""
-        if not self.applier.is_leader():
-            leader_id, _ = self.applier.leader()
-            if leader_id is None:
+    # ---------------------------------------------------------------- helpers
+    async def _wait_for_leader(self, deadline: float) -> str | None:
+        """The leader's address once one is known (None: this server leads); raise
+        NoLeaderError at the deadline (Consul holds RPCs up to rpc_hold_timeout)."""
+        while True:
+            if self.applier.is_leader():
+                return None
+            leader_id, address = self.applier.leader()
+            if leader_id is not None and address:
+                return address
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise NoLeaderError()
-        _, result = await self.applier.apply(C.encode(cmd))
+            await asyncio.sleep(min(0.05, remaining))
+
+    # ----------------------------------------------------------------- writes
+    async def write(self, cmd: dict[str, Any], hops: int = 0) -> Any:
+        """Apply a command through consensus (here or on the leader); raise CommandError for
+        a refused one and NoLeaderError when no leader appears within rpc_hold_timeout."""
+        deadline = time.monotonic() + self.rpc_hold_timeout
+        while True:
+            address = await self._wait_for_leader(deadline)
+            if address is None:
+                try:
+                    _, result = await self.applier.apply(C.encode(cmd))
+                except NotLeaderError:
+                    continue  # lost leadership before proposing: find the new leader
+                except OutcomeUnknown as exc:
+                    raise CommandError(str(exc)) from exc
+                return self._after_write(cmd, result)
+            if hops >= MAX_HOPS:
+                raise NoLeaderError()
+            try:
+                return await self.rpc_client.call(
+                    address,
+                    "Server.Write",
+                    {"cmd": cmd, "hops": hops + 1},
+                    timeout=self.rpc_hold_timeout + 30,
+                )
+            except RPCDialError:
+                if time.monotonic() >= deadline:
+                    raise NoLeaderError() from None
+                await asyncio.sleep(0.05)
+            except RPCUnavailable as exc:
+                raise CommandError(f"rpc error: {exc}; the write may or may not apply") from exc
+            except RPCError as exc:
+                if exc.kind in ("no_leader", "not_leader") and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                    continue
+                raise_remote(exc)
+
+    def _after_write(self, cmd: dict[str, Any], result: Any) -> Any:
         if is_error(result):
             raise CommandError(result["Error"])
         kind = cmd["t"]
@@ -100,15 +189,28 @@ class Server:
             self.leader.sessions.cancel(cmd["id"])
         return result
 
-    async def session_renew(self, session_id: str) -> dict[str, Any] | None:
+    async def session_renew(self, session_id: str, hops: int = 0) -> dict[str, Any] | None:
         """Reset a session's TTL timer on the leader (no log entry, as in Consul)."""
-        if not self.applier.is_leader():
+        deadline = time.monotonic() + self.rpc_hold_timeout
+        address = await self._wait_for_leader(deadline)
+        if address is None:
+            session = self.store.sessions.get(session_id)
+            if session is None:
+                return None
+            self.leader.session_renewed(session_id)
+            return session.to_wire()
+        if hops >= MAX_HOPS:
             raise NoLeaderError()
-        session = self.store.sessions.get(session_id)
-        if session is None:
-            return None
-        self.leader.session_renewed(session_id)
-        return session.to_wire()
+        try:
+            return await self.rpc_client.call(
+                address,
+                "Server.SessionRenew",
+                {"id": session_id, "hops": hops + 1},
+                timeout=self.rpc_hold_timeout + 5,
+            )
+        except RPCError as exc:
+            raise_remote(exc)
+            raise
 
     # ------------------------------------------------------------------ reads
     def _meta(self, index: int, opts: QueryOptions) -> QueryMeta:
@@ -117,31 +219,67 @@ class Server:
         return QueryMeta(
             index=max(index, 1),
             known_leader=leader_id is not None,
-            last_contact_ms=self.applier.last_contact_ms(),
+            last_contact_ms=0 if self.applier.is_leader() else self.applier.last_contact_ms(),
             consistency=consistency,
         )
 
+    def _serve_stale_locally(self, opts: QueryOptions) -> bool:
+        if opts.consistency != STALE:
+            return False
+        if opts.max_stale <= 0 or self.applier.is_leader():
+            return True
+        # Consul: a stale read from a server lagging more than max_stale goes to the leader.
+        return self.applier.last_contact_ms() <= opts.max_stale * 1000
+
     async def read(
-        self, name: str, args: dict[str, Any], opts: QueryOptions
+        self, name: str, args: dict[str, Any], opts: QueryOptions, hops: int = 0
     ) -> tuple[QueryMeta, Any]:
         """Run a named read with Consul's consistency and blocking semantics."""
+        fn = READS[name]
+        if not self._serve_stale_locally(opts):
+            deadline = time.monotonic() + self.rpc_hold_timeout
+            address = await self._wait_for_leader(deadline)
+            if address is not None:
+                return await self._forward_read(address, name, args, opts, hops)
+            if opts.consistency == CONSISTENT or not self._has_lease():
+                try:
+                    await self.applier.barrier()
+                except NotLeaderError:
+                    return await self.read(name, args, opts, hops)
         try:
-            return await self._read(READS[name], args, opts)
+            return await self._read_local(fn, args, opts)
         except ReadError as exc:
             raise CommandError(str(exc)) from exc
 
-    async def _read(
+    def _has_lease(self) -> bool:
+        has_lease = getattr(self.applier, "has_lease", None)
+        return True if has_lease is None else bool(has_lease())
+
+    async def _forward_read(
+        self, address: str, name: str, args: dict[str, Any], opts: QueryOptions, hops: int
+    ) -> tuple[QueryMeta, Any]:
+        if hops >= MAX_HOPS:
+            raise NoLeaderError()
+        timeout = opts.blocking_timeout(1.0) + 30 if opts.index else self.rpc_hold_timeout + 30
+        try:
+            reply = await self.rpc_client.call(
+                address,
+                "Server.Read",
+                {"name": name, "args": args, "opts": opts.to_wire(), "hops": hops + 1},
+                timeout=timeout,
+            )
+        except RPCUnavailable as exc:
+            raise NoLeaderError() from exc
+        except RPCError as exc:
+            raise_remote(exc)
+            raise
+        meta = QueryMeta(**reply["meta"])
+        return meta, reply["result"]
+
+    async def _read_local(
         self, fn: Any, args: dict[str, Any], opts: QueryOptions
     ) -> tuple[QueryMeta, Any]:
         store = self.store
-        if (
-            opts.consistency != STALE
-            and not self.applier.is_leader()
-            and self.applier.leader()[0] is None
-        ):
-            raise NoLeaderError()
-        if opts.consistency == CONSISTENT:
-            await self.applier.barrier()
         if opts.index <= 0:
             index, result = fn(store, args, None)
             return self._meta(index, opts), result
@@ -156,13 +294,42 @@ class Server:
             if not await wait_for_change(store.watches, ws, remaining):
                 return self._meta(index, opts), result
 
+    # -------------------------------------------------------------------- RPC
+    def _register_rpc(self) -> None:
+        async def write(args: dict[str, Any]) -> Any:
+            return await self.write(args["cmd"], hops=args.get("hops", 1))
+
+        async def read(args: dict[str, Any]) -> dict[str, Any]:
+            opts = QueryOptions.from_wire(args["opts"])
+            meta, result = await self.read(
+                args["name"], args["args"], opts, hops=args.get("hops", 1)
+            )
+            return {"meta": meta.to_wire(), "result": result}
+
+        async def renew(args: dict[str, Any]) -> Any:
+            return await self.session_renew(args["id"], hops=args.get("hops", 1))
+
+        async def status(_args: Any) -> dict[str, Any]:
+            return {"leader": self.leader_address(), "peers": self.peers()}
+
+        self.rpc_server.register("Server.Write", write)
+        self.rpc_server.register("Server.Read", read)
+        self.rpc_server.register("Server.SessionRenew", renew)
+        self.rpc_server.register("Status.Info", status)
+
     # ----------------------------------------------------------------- status
     def leader_address(self) -> str:
         _, address = self.applier.leader()
         return address or ""
 
     def peers(self) -> list[str]:
-        return [self.rpc_address]
+        if self.raft is None:
+            return [self.rpc_address]
+        return [
+            s["address"]
+            for s in self.raft.node.configuration()
+            if s.get("suffrage", "voter") == "voter"
+        ]
 
     def self_member(self) -> dict[str, Any]:
         """This server as a catalog member (its node, serfHealth and the `consul` service)."""

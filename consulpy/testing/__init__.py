@@ -35,6 +35,7 @@ class DevAgent:
             "-client=127.0.0.1",
             "-bind=127.0.0.1",
             "-http-port=0",
+            "-server-port=0",
             "-dns-port=-1",
             "-grpc-port=-1",
             "-log-level=warn",
@@ -69,6 +70,7 @@ class DevAgent:
     async def start(self) -> DevAgent:
         self.agent = Agent(self.config, check_min_interval=self.check_min_interval)
         await self.agent.start()
+        await self.agent.wait_ready()
         return self
 
     async def stop(self) -> None:

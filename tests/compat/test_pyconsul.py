@@ -143,8 +143,8 @@ def test_txn(c: consul.Consul) -> None:
     assert entry["Value"] == b"1"
 
 
-def test_status_and_agent(c: consul.Consul) -> None:
-    assert c.status.leader().endswith(":8300")
+def test_status_and_agent(c: consul.Consul, dev: DevAgent) -> None:
+    assert c.status.leader() == dev.agent.server.rpc_address
     assert len(c.status.peers()) == 1
     me = c.agent.self()
     assert me["Config"]["Datacenter"] == "dc1"

@@ -7,7 +7,7 @@ from tests.conftest import HTTP
 
 async def test_status_leader_and_peers(http: HTTP, agent) -> None:
     leader = await http.json("GET", "/v1/status/leader")
-    assert leader.endswith(":8300") and leader.startswith("127.0.0.1")
+    assert leader == agent.agent.server.rpc_address and leader.startswith("127.0.0.1:")
     assert await http.json("GET", "/v1/status/peers") == [leader]
     _, headers, _ = await http.get("/v1/status/leader")
     assert "X-Consul-Index" not in headers

@@ -1,0 +1,144 @@
+"""The Applier backed by consulpy/raft: the FSM is the Raft state machine.
+
+Every server (dev mode included, with an in-memory log) runs one `RaftNode` whose state
+machine is the FSM. Snapshots are the store's own snapshot: frozen on the event loop (rows are
+immutable, so that is a shallow copy) and serialised in the Raft library's worker thread.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from consulpy.raft.config import RaftConfig
+from consulpy.raft.errors import LeadershipLost, NotLeader, ShutdownError
+from consulpy.raft.node import RaftNode
+from consulpy.raft.transport import TcpTransport
+from consulpy.raft.types import Server as RaftServer
+from consulpy.state.fsm import FSM
+
+
+class NotLeaderError(Exception):
+    """This server is not the leader; `leader_address` says where to forward (if known)."""
+
+    def __init__(self, leader_address: str | None) -> None:
+        super().__init__(f"not the leader (leader: {leader_address or 'unknown'})")
+        self.leader_address = leader_address
+
+
+class OutcomeUnknown(Exception):
+    """Leadership was lost before the write was known to commit; it may still apply."""
+
+
+class FSMStateMachine:
+    """Adapts the FSM and its store to the Raft library's StateMachine protocol."""
+
+    def __init__(self, fsm: FSM) -> None:
+        self.fsm = fsm
+
+    def apply(self, index: int, data: bytes) -> Any:
+        return self.fsm.apply(index, data)
+
+    def snapshot(self) -> Callable[[], bytes]:
+        return self.fsm.store.snapshot_source()
+
+    def restore(self, data: bytes) -> None:
+        self.fsm.store.restore(data)
+
+
+def bind_server_socket(host: str, port: int) -> socket.socket:
+    """Bind the server port now, so the advertised Raft address carries the real port even
+    when the configured one is 0 (tests)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+class RaftApplier:
+    def __init__(
+        self,
+        fsm: FSM,
+        *,
+        node_id: str,
+        bind_host: str,
+        bind_port: int,
+        advertise_host: str,
+        data_dir: str | None,
+        raft_multiplier: int = 1,
+        snapshot_threshold: int = 16384,
+        snapshot_interval: float = 30.0,
+        trailing_logs: int = 10240,
+        server_ssl: ssl.SSLContext | None = None,
+        client_ssl: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> None:
+        self.fsm = fsm
+        self.sock = bind_server_socket(bind_host, bind_port)
+        port = self.sock.getsockname()[1]
+        self.address = f"{advertise_host}:{port}"
+        self.transport = TcpTransport(
+            sock=self.sock,
+            server_ssl=server_ssl,
+            client_ssl=client_ssl,
+            server_hostname=server_hostname,
+        )
+        config = RaftConfig(
+            id=node_id,
+            address=self.address,
+            tick_interval=0.1 * max(1, raft_multiplier),
+            snapshot_threshold=snapshot_threshold,
+            snapshot_interval=snapshot_interval,
+            trailing_logs=trailing_logs,
+        )
+        self.node = RaftNode(config, FSMStateMachine(fsm), data_dir, self.transport)
+
+    async def start(self) -> None:
+        await self.node.start()
+
+    async def bootstrap(self, servers: list[tuple[str, str]]) -> bool:
+        """Write the first configuration (id, address pairs); False if there is state."""
+        return await self.node.bootstrap([RaftServer(sid, addr) for sid, addr in servers])
+
+    async def shutdown(self) -> None:
+        await self.node.shutdown()
+
+    # --------------------------------------------------------------- Applier
+    async def apply(self, data: bytes) -> tuple[int, Any]:
+        try:
+            return await self.node.propose(data)
+        except NotLeader as exc:
+            raise NotLeaderError(exc.leader_address) from exc
+        except (LeadershipLost, TimeoutError, ShutdownError) as exc:
+            raise OutcomeUnknown(
+                "leadership lost while committing log; the write may or may not apply"
+            ) from exc
+
+    def is_leader(self) -> bool:
+        return self.node.is_leader
+
+    def leader(self) -> tuple[str | None, str | None]:
+        return self.node.leader()
+
+    def last_contact_ms(self) -> int:
+        seconds = self.node.stats().get("last_contact")
+        if seconds is None:
+            return 0
+        return int(seconds * 1000)
+
+    async def barrier(self) -> None:
+        try:
+            await self.node.read_index()
+        except NotLeader as exc:
+            raise NotLeaderError(exc.leader_address) from exc
+
+    def has_lease(self) -> bool:
+        return self.node.has_lease()
+
+    def on_leader_change(self, callback: Callable[[bool], None]) -> None:
+        self.node.on_leader_change(lambda is_leader, _lid, _addr: callback(is_leader))
