@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from consulpy.server.query import CONSISTENT, DEFAULT, STALE, QueryMeta, QueryOptions
 from consulpy.server.errors import CommandError, NoLeaderError
+from consulpy.server.query import CONSISTENT, DEFAULT, STALE, QueryMeta, QueryOptions
 from consulpy.util.durations import DurationError, parse_duration_ns
 
 if TYPE_CHECKING:

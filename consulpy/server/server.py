@@ -109,9 +109,10 @@ class Server:
         if self.raft is not None:
             self.raft.transport.register_protocol(0x00, self.rpc_server.serve)
             await self.raft.start()
-            if self.bootstrap_self:
-                if await self.raft.bootstrap([(self.node_id, self.rpc_address)]):
-                    log.info("bootstrapped a single-server cluster", id=self.node_id)
+            if self.bootstrap_self and await self.raft.bootstrap(
+                [(self.node_id, self.rpc_address)]
+            ):
+                log.info("bootstrapped a single-server cluster", id=self.node_id)
         elif isinstance(self.applier, InMemoryApplier):
             self.applier.start()
 
