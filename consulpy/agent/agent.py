@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import web
 
+from consulpy.agent.alias import AgentAliasSource
 from consulpy.agent.checkmgr import CheckManager
 from consulpy.agent.definitions import (
     DefinitionError,
@@ -111,7 +112,7 @@ class Agent:
         self.checks = CheckManager(self, min_interval=check_min_interval)
         self.sync = AntiEntropy(self, check_update_interval=config.check_update_interval)
         self.local.on_change(self.sync.trigger)
-        self.alias_source: Any = None
+        self.alias_source = AgentAliasSource(self)
 
     # ----------------------------------------------------------- identity
     def _load_node_id(self) -> str:
@@ -236,9 +237,10 @@ class Agent:
         sid = row["ID"]
         check_bodies = service_checks(dict(defn, ID=sid))
         parsed = [(self.checks.parse(b, service_id=sid), b) for b in check_bodies]
+        runners = [self.checks.prepare(check, source=source) for check, _ in parsed]
         self.local.add_service(row, token=defn.get("Token") or token, source=source)
-        for check, check_body in parsed:
-            await self.checks.add(check, check_body, source=source, token=token)
+        for (check, check_body), runner in zip(parsed, runners, strict=True):
+            await self.checks.add(check, check_body, source=source, token=token, runner=runner)
         if replace_existing_checks:
             keep = {check.id for check, _ in parsed}
             for old in self.local.service_checks(sid):
@@ -254,10 +256,7 @@ class Agent:
             await self.checks.remove(check.row["CheckID"])
         self.local.remove_service(service_id)
         self.local.changed()
-        try:
-            await self.sync.remove_service(service_id)
-        except Exception as exc:  # the next full sync removes it
-            log.warning("catalog deregistration deferred", service=service_id, error=str(exc))
+        await self._push_now()
 
     async def register_check(
         self, body: dict[str, Any], *, token: str = "", source: str = "api"
@@ -283,35 +282,25 @@ class Agent:
     async def deregister_check(self, check_id: str) -> None:
         await self.checks.remove(check_id)
         self.local.changed()
-        try:
-            await self.sync.remove_check(check_id)
-        except Exception as exc:
-            log.warning("catalog deregistration deferred", check=check_id, error=str(exc))
+        await self._push_now()
 
     async def update_ttl(self, check_id: str, status: str, output: str) -> None:
+        """A TTL push. A status change reaches the catalog before the call returns (consulpy
+        is stricter than Consul here, whose sync follows shortly after)."""
+        before = self.local.checks[check_id].row["Status"]
         self.checks.ttl_update(check_id, status, output)
+        if before != status:
+            await self._push_now()
 
     async def node_maintenance(self, enable: bool, reason: str) -> None:
         if self.local.node_maintenance(enable, reason):
             self.local.changed()
-            if enable:
-                await self._push_now()
-            else:
-                await self._deregister_check_now("_node_maintenance")
+            await self._push_now()
 
     async def service_maintenance(self, service_id: str, enable: bool, reason: str) -> None:
         if self.local.service_maintenance(service_id, enable, reason):
             self.local.changed()
-            if enable:
-                await self._push_now()
-            else:
-                await self._deregister_check_now(f"_service_maintenance:{service_id}")
-
-    async def _deregister_check_now(self, check_id: str) -> None:
-        try:
-            await self.sync.remove_check(check_id)
-        except Exception as exc:
-            log.warning("catalog deregistration deferred", check=check_id, error=str(exc))
+            await self._push_now()
 
     async def _push_now(self) -> None:
         try:
@@ -341,9 +330,13 @@ class Agent:
                 continue
             await self.checks.add(defn, body, source="api", token=doc.get("token", ""))
             persisted = doc["row"]
-            self.local.update_check(
-                defn.id, persisted.get("Status", "critical"), persisted.get("Output", "")
-            )
+            status = persisted.get("Status", "critical")
+            output = persisted.get("Output", "")
+            if self.checks.is_ttl(defn.id):
+                # Consul persists TTL check state: the check resumes as it was, timer and all.
+                self.checks.ttl_update(defn.id, status, output)
+            else:
+                self.local.update_check(defn.id, status, output)
         if services or checks:
             self.local.changed(persist=False)
 

@@ -1,21 +1,28 @@
 """Runs the health checks registered on this agent and feeds their results into local state.
 
 One runner per check (from `consulpy.agent.checks`); results go to `LocalState.update_check`,
-and a status change triggers an anti-entropy push right away. Also the reaper for
-`DeregisterCriticalServiceAfter`.
+which triggers anti-entropy (a status change is pushed right away, output-only changes wait
+for check_update_interval). Also the loop that deregisters services whose check stayed
+critical past DeregisterCriticalServiceAfter, using the checks package's ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from consulpy.agent.checks.definition import CheckDefinition, parse_check_definition
-from consulpy.agent.checks.errors import CheckError
+from consulpy.agent.checks import (
+    CheckDefinition,
+    CheckError,
+    CriticalReaper,
+    CheckType,
+    make_runner,
+    parse_check_definition,
+)
+from consulpy.agent.checks.reap import REAP_INTERVAL
 from consulpy.agent.definitions import DefinitionError
 from consulpy.agent.local import LocalCheck
 from consulpy.state.structs import check_row
@@ -25,23 +32,16 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("consulpy.agent.checks")
 
-REAP_INTERVAL = 30.0
-DEREGISTER_MIN = 60.0
-
 
 def definition_error(exc: CheckError) -> DefinitionError:
-    """Consul's wrappers for check errors (see CheckError.kind)."""
+    """Consul's wording and status for each kind of check error."""
     kind = exc.kind
-    if kind in ("name", "status"):
+    if kind in ("name", "status", "scripts_disabled", "unsupported"):
         return DefinitionError(str(exc))
     if kind == "decode":
         return DefinitionError(f"Request decode failed: {exc}")
-    if kind == "scripts_disabled":
-        return DefinitionError(str(exc), status=500)
     if kind == "ttl":
         return DefinitionError(str(exc), status=500)
-    if kind == "unsupported":
-        return DefinitionError(str(exc))
     return DefinitionError(f"Invalid check: {exc}")
 
 
@@ -50,12 +50,11 @@ class CheckManager:
         self.agent = agent
         self.runners: dict[str, Any] = {}
         self.min_interval = min_interval
+        self.reaper = CriticalReaper()
         self.reap_interval = REAP_INTERVAL
-        self.deregister_min = DEREGISTER_MIN
-        self._reaper: asyncio.Task[None] | None = None
+        self._reap_task: asyncio.Task[None] | None = None
         self._rng = random.Random()
 
-    # ------------------------------------------------------------ parsing
     def parse(self, body: dict[str, Any], *, service_id: str = "") -> CheckDefinition:
         kwargs: dict[str, Any] = {"service_id": service_id}
         if self.min_interval is not None:
@@ -67,21 +66,48 @@ class CheckManager:
 
     # ----------------------------------------------------------- lifecycle
     def start(self) -> None:
-        self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
+        self._reap_task = asyncio.get_running_loop().create_task(self._reap_loop())
 
     async def stop(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-            self._reaper = None
+        if self._reap_task is not None:
+            self._reap_task.cancel()
+            self._reap_task = None
         runners, self.runners = self.runners, {}
         await asyncio.gather(*(r.stop() for r in runners.values()), return_exceptions=True)
 
     # -------------------------------------------------------------- checks
+    def prepare(self, defn: CheckDefinition, *, source: str) -> Any:
+        """Build (without starting) the runner for a check; raise DefinitionError if this
+        agent cannot run it. Callers prepare every runner before changing any state."""
+        cfg = self.agent.config
+        local_source = source == "config"
+        try:
+            return make_runner(
+                defn.id,
+                defn,
+                self._on_update,
+                enable_script_checks=bool(cfg.enable_script_checks)
+                or (local_source and bool(cfg.enable_local_script_checks)),
+                source="local" if local_source else "remote",
+                alias_source=self.agent.alias_source,
+                rng=self._rng,
+            )
+        except CheckError as exc:
+            raise definition_error(exc) from exc
+
     async def add(
-        self, defn: CheckDefinition, body: dict[str, Any], *, source: str, token: str = ""
+        self,
+        defn: CheckDefinition,
+        body: dict[str, Any],
+        *,
+        source: str,
+        token: str = "",
+        runner: Any = None,
     ) -> None:
         """Register (or replace) a check in local state and (re)start its runner."""
         agent = self.agent
+        if runner is None:
+            runner = self.prepare(defn, source=source)
         old = self.runners.pop(defn.id, None)
         if old is not None:
             await old.stop()
@@ -97,35 +123,22 @@ class CheckManager:
             Timeout=defn.timeout_text,
         )
         agent.local.add_check(
-            LocalCheck(
-                row=row,
-                definition=dict(body),
-                token=token or defn.token,
-                source=source,
-                deregister_after=defn.deregister_critical_service_after,
-            )
+            LocalCheck(row=row, definition=dict(body), token=token or defn.token, source=source)
         )
-        from consulpy.agent.checks import make_runner
-
-        try:
-            runner = make_runner(
-                defn.id,
-                defn,
-                update=self._on_update,
-                enable_script_checks=agent.script_checks_enabled(source),
-                alias_source=agent.alias_source,
-                rng=self._rng,
-            )
-        except CheckError as exc:
-            agent.local.remove_check(defn.id)
-            raise definition_error(exc) from exc
+        self.reaper.track(defn.id, defn.service_id, defn.deregister_critical_service_after)
+        self.reaper.observe(defn.id, agent.local.checks[defn.id].row["Status"], self._now())
         self.runners[defn.id] = runner
         await runner.start()
+
+    def is_ttl(self, check_id: str) -> bool:
+        runner = self.runners.get(check_id)
+        return runner is not None and runner.definition.type == CheckType.TTL
 
     async def remove(self, check_id: str) -> None:
         runner = self.runners.pop(check_id, None)
         if runner is not None:
             await runner.stop()
+        self.reaper.untrack(check_id)
         self.agent.local.remove_check(check_id)
 
     def ttl_update(self, check_id: str, status: str, output: str) -> None:
@@ -139,31 +152,31 @@ class CheckManager:
 
     def _on_update(self, check_id: str, status: str, output: str) -> None:
         local = self.agent.local
-        before = local.checks.get(check_id)
-        old_status = before.row["Status"] if before is not None else None
+        check = local.checks.get(check_id)
+        if check is None:
+            return
+        old_status = check.row["Status"]
+        self.reaper.observe(check_id, status, self._now())
         if local.update_check(check_id, status, output):
-            # A status change is persisted (TTL checks come back as they were) and synced now;
-            # output-only changes wait for check_update_interval.
+            # A status change is persisted (TTL checks come back as they were) and synced at
+            # once; output-only changes wait for check_update_interval.
             local.changed(persist=old_status != status)
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
 
     # -------------------------------------------------------------- reaper
     async def _reap_loop(self) -> None:
         while True:
             await asyncio.sleep(self.reap_interval)
-            await self.reap(time.monotonic())
+            await self.reap()
 
-    async def reap(self, now: float) -> list[str]:
-        """Deregister services whose check has been critical longer than its
-        DeregisterCriticalServiceAfter (at least `deregister_min`)."""
-        doomed: set[str] = set()
-        for check in list(self.agent.local.checks.values()):
-            sid = check.row.get("ServiceID")
-            after = check.deregister_after
-            if not sid or not after or check.critical_since is None:
-                continue
-            if now - check.critical_since >= max(after, self.deregister_min):
-                doomed.add(sid)
-        for sid in sorted(doomed):
-            log.info("deregistering service with a critical check", service=sid)
+    async def reap(self) -> list[str]:
+        """Deregister services whose check has been critical past its
+        DeregisterCriticalServiceAfter (at least one minute, as in Consul)."""
+        doomed = [sid for sid in self.reaper.due(self._now()) if sid in self.agent.local.services]
+        for sid in doomed:
+            log.info("deregistering service with a long-critical check", service=sid)
             await self.agent.deregister_service(sid)
-        return sorted(doomed)
+        return doomed

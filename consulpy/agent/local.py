@@ -53,8 +53,6 @@ class LocalCheck:
     in_sync: bool = False
     # Output-only changes are synced at most once per check_update_interval (Consul).
     output_dirty_since: float | None = None
-    critical_since: float | None = None
-    deregister_after: float = 0.0  # DeregisterCriticalServiceAfter, seconds (0: never)
 
 
 class LocalState:
@@ -63,13 +61,23 @@ class LocalState:
         self.data_dir = data_dir
         self.services: dict[str, LocalService] = {}
         self.checks: dict[str, LocalCheck] = {}
+        # Removed locally, not yet removed from the catalog (anti-entropy does it).
+        self.deleted_services: set[str] = set()
+        self.deleted_checks: set[str] = set()
         self._listeners: list[Callable[[], None]] = []
         self.version = 0  # bumped on every change
         self._waiters: list[asyncio.Future[None]] = []
 
     # ------------------------------------------------------------ notify
-    def on_change(self, callback: Callable[[], None]) -> None:
+    def on_change(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` after every change; returns the function that unsubscribes."""
         self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return unsubscribe
 
     def changed(self, persist: bool = True) -> None:
         self.version += 1
@@ -97,6 +105,7 @@ class LocalState:
     # ----------------------------------------------------------- services
     def add_service(self, row: dict[str, Any], token: str = "", source: str = "api") -> None:
         self.services[row["ID"]] = LocalService(row=row, token=token, source=source)
+        self.deleted_services.discard(row["ID"])
         for check in self.checks.values():
             if check.row.get("ServiceID") == row["ID"]:
                 check.row["ServiceName"] = row["Service"]
@@ -105,7 +114,8 @@ class LocalState:
 
     def remove_service(self, service_id: str) -> list[str]:
         """Remove a service and its checks; returns the removed check IDs."""
-        self.services.pop(service_id, None)
+        if self.services.pop(service_id, None) is not None:
+            self.deleted_services.add(service_id)
         removed = [cid for cid, c in self.checks.items() if c.row.get("ServiceID") == service_id]
         for cid in removed:
             del self.checks[cid]
@@ -122,18 +132,19 @@ class LocalState:
         if old is not None:
             check.row["Status"] = old.row["Status"]
             check.row["Output"] = old.row["Output"]
-            check.critical_since = old.critical_since
         sid = check.row.get("ServiceID")
         if sid and sid in self.services:
             svc = self.services[sid].row
             check.row["ServiceName"] = svc["Service"]
             check.row["ServiceTags"] = list(svc.get("Tags") or [])
-        if check.row["Status"] == "critical" and check.critical_since is None:
-            check.critical_since = time.monotonic()
         self.checks[cid] = check
+        self.deleted_checks.discard(cid)
 
     def remove_check(self, check_id: str) -> bool:
-        return self.checks.pop(check_id, None) is not None
+        if self.checks.pop(check_id, None) is None:
+            return False
+        self.deleted_checks.add(check_id)
+        return True
 
     def update_check(self, check_id: str, status: str, output: str) -> bool:
         """Apply a status/output; returns True if anything changed."""
@@ -148,7 +159,6 @@ class LocalState:
             row["Output"] = output
             check.in_sync = False
             check.output_dirty_since = None
-            check.critical_since = time.monotonic() if status == "critical" else None
         else:
             row["Output"] = output
             if check.output_dirty_since is None:
@@ -171,7 +181,6 @@ class LocalState:
                 Notes=reason or NODE_MAINT_DEFAULT,
                 Status="critical",
             ),
-            critical_since=time.monotonic(),
         )
         return True
 
@@ -195,7 +204,6 @@ class LocalState:
                 ServiceName=svc["Service"],
                 ServiceTags=list(svc.get("Tags") or []),
             ),
-            critical_since=time.monotonic(),
         )
         return True
 

@@ -203,6 +203,12 @@ class AntiEntropy:
         agent = self.agent
         local = agent.local
         now = time.monotonic()
+        for sid in sorted(local.deleted_services):
+            await agent.delegate.write(C.deregister({"Node": agent.node_name, "ServiceID": sid}))
+            local.deleted_services.discard(sid)
+        for cid in sorted(local.deleted_checks):
+            await agent.delegate.write(C.deregister({"Node": agent.node_name, "CheckID": cid}))
+            local.deleted_checks.discard(cid)
         for sid, svc in list(local.services.items()):
             checks = local.service_checks(sid)
             due = [c for c in checks if not c.in_sync or self._output_due(c, now, flush_output)]
@@ -237,16 +243,6 @@ class AntiEntropy:
         if since is None:
             return False
         return flush or now - since >= self.check_update_interval
-
-    async def remove_service(self, service_id: str) -> None:
-        await self.agent.delegate.write(
-            C.deregister({"Node": self.agent.node_name, "ServiceID": service_id})
-        )
-
-    async def remove_check(self, check_id: str) -> None:
-        await self.agent.delegate.write(
-            C.deregister({"Node": self.agent.node_name, "CheckID": check_id})
-        )
 
 
 def _as_catalog_service(row: dict[str, Any]) -> dict[str, Any]:
