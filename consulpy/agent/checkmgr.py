@@ -17,8 +17,8 @@ import structlog
 from consulpy.agent.checks import (
     CheckDefinition,
     CheckError,
-    CriticalReaper,
     CheckType,
+    CriticalReaper,
     make_runner,
     parse_check_definition,
 )
