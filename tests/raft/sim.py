@@ -130,7 +130,7 @@ class Sim:
         self._queue: list[tuple[int, int, str, tuple]] = []
         self.ids = [f"n{i + 1}" for i in range(self.p.nodes)]
         self.nodes = {i: SimNode(i) for i in self.ids}
-        self.groups: dict[str, int] | None = None
+        self.cuts: set[frozenset[str]] = set()
         self.faults = True
         # Invariant bookkeeping.
         self.leaders: dict[int, str] = {}
@@ -291,7 +291,7 @@ class Sim:
             self.at(1 + self.rng.randrange(self.p.max_delay), "deliver", m)
 
     def cut(self, a: str, b: str) -> bool:
-        return self.groups is not None and self.groups.get(a) != self.groups.get(b)
+        return frozenset((a, b)) in self.cuts
 
     def ev_deliver(self, m: Message) -> None:
         node = self.nodes[m.dst]
@@ -369,20 +369,39 @@ class Sim:
     def ev_partition(self) -> None:
         if not self.faults:
             return
-        if self.groups is None:
-            self.groups = {i: self.rng.randrange(2) for i in self.ids}
+        if not self.cuts:
+            self.cuts = self.random_cuts()
             self.stats["partitions"] += 1
-            self.log("partition", self.groups)
+            self.log("partition", sorted(tuple(sorted(c)) for c in self.cuts))
             self.at(100 + self.rng.randrange(self.p.partition_every), "partition")
         else:
-            self.groups = None
+            self.cuts = set()
             self.log("heal partition")
             self.at(self.rng.randrange(self.p.partition_every), "partition")
+
+    def random_cuts(self) -> set[frozenset[str]]:
+        """Symmetric splits, but also non-transitive ones (A-B and B-C up, A-C down), which
+        is where leases and elections get interesting."""
+        ids = self.ids
+        pairs = [frozenset((a, b)) for i, a in enumerate(ids) for b in ids[i + 1 :]]
+        kind = self.rng.choice(["split", "links", "isolate", "bridge"])
+        if kind == "links":
+            return {p for p in pairs if self.rng.random() < 0.35}
+        if kind == "isolate":
+            x = self.rng.choice(ids)
+            return {p for p in pairs if x in p}
+        side = {i: self.rng.randrange(2) for i in ids}
+        bridge = self.rng.choice(ids) if kind == "bridge" else None
+        return {
+            p
+            for p in pairs
+            if len({side[i] for i in p}) == 2 and (bridge is None or bridge not in p)
+        }
 
     def ev_heal(self) -> None:
         self.log("heal: faults off")
         self.faults = False
-        self.groups = None
+        self.cuts = set()
         for nid in self.ids:
             if not self.nodes[nid].up:
                 self.ev_restart(nid)

@@ -338,29 +338,39 @@ def test_conflicting_follower_suffix_is_overwritten_with_fast_backoff() -> None:
 
 
 def test_commit_rule_only_counts_current_term_entries() -> None:
-    net = Net(3, check_quorum=False)
-    net.elect("n1")
-    # An entry from term 2 reaches n2 only; n1 then crashes (Figure 8 setup).
-    net["n1"].propose(b"old")
-    net.deliver(drop=lambda m: m.dst == "n3" or m.type is MsgType.APPEND_RESP)
-    assert net["n1"].commit < 3
-    assert net["n2"].log.last_index == 3
-    net.down.add("n1")
-    net.queue.clear()
-    # n2 wins term 3 (n3's log is behind). Before its no-op is acknowledged, counting replicas
-    # of the term-2 entry must not commit it.
-    core = net["n2"]
+    """Figure 8 of the Raft paper: an old-term entry on a majority is not yet committed."""
+    conf = Configuration(tuple(Server(f"n{i}", f"addr-n{i}") for i in (1, 2, 3)))
+    base = [Entry(1, 1, EntryKind.CONFIG, conf.encode()), Entry(2, 2, EntryKind.NOOP)]
+    logs = {
+        "n1": [*base, Entry(2, 3, EntryKind.NORMAL, b"old")],  # term-2 leader's unreplicated entry
+        "n2": base,
+        "n3": [*base, Entry(3, 3, EntryKind.NORMAL, b"t3")],  # a term-3 leader's entry
+    }
+    net = Net(3)
+    for nid, log in logs.items():
+        core = RaftCore(
+            cfg(nid, max_entries_per_msg=1),
+            random.Random(nid),
+            PersistentState(HardState(3, None, 2), None, log),
+        )
+        core._lease_elapsed = core.cfg.election_ticks
+        net.cores[nid] = core
+    net.down.add("n3")
+    n1 = net["n1"]
     for _ in range(40):
-        core.tick()
-        if core.role is not Role.FOLLOWER:
+        n1.tick()
+        if n1.role is not Role.FOLLOWER:
             break
-    net.deliver(drop=lambda m: m.type is MsgType.APPEND_RESP)
-    assert core.role is Role.LEADER
-    assert core.commit < 3  # entry 3 (term 2) is on a majority, yet not committed
+    # n1 wins term 4 with n2's vote and appends its no-op at 4. Let n2 acknowledge entry 3 (term
+    # 2) but not yet entry 4: entry 3 is now on a majority {n1, n2}, yet must not commit, since n3
+    # (log ending in term 3) could still be elected and overwrite it.
+    net.deliver(drop=lambda m: m.type is MsgType.APPEND_RESP and m.index >= 4)
+    assert n1.role is Role.LEADER and n1.term == 4
+    assert n1.progress["n2"].match == 3
+    assert n1.commit == 2
+    net.tick("n1")
     net.deliver()
-    net.tick("n2")
-    net.deliver()
-    assert core.commit == core.log.last_index  # committed together with the term-3 no-op
+    assert n1.commit == 4  # committed together with the term-4 no-op
 
 
 # ---------------------------------------------------------------------- membership
