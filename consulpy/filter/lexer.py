@@ -151,6 +151,8 @@ def _scan_double_quoted(source: str, start: int) -> Token:
             out += c.encode("utf-8", "surrogatepass")
             i += 1
             continue
+        if i + 1 >= n:
+            raise syntax_error(source, start, "Unterminated string literal")
         i = _decode_escape(source, i, out)
     # \x and octal escapes insert raw bytes, as in Go; bytes that do not form UTF-8 survive as
     # lone surrogates, which (as in Go) never equal any real text.
@@ -160,9 +162,6 @@ def _scan_double_quoted(source: str, start: int) -> Token:
 
 def _decode_escape(source: str, i: int, out: bytearray) -> int:
     """Decode the escape at source[i] (a backslash) into out; return the index after it."""
-    n = len(source)
-    if i + 1 >= n:
-        raise syntax_error(source, i, "Unterminated string literal")
     e = source[i + 1]
     if e in _SIMPLE_ESCAPES:
         out += _SIMPLE_ESCAPES[e].encode()

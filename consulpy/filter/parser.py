@@ -19,7 +19,7 @@ parser does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from consulpy.filter.errors import FilterError, syntax_error
 from consulpy.filter.lexer import WHITESPACE, Kind, Token, tokenize
@@ -71,7 +71,7 @@ class _Parser:
             detail += " (a value holding characters such as '-' must be quoted)"
         return syntax_error(self.source, self.fail_at, detail)
 
-    def _fail(self, *expected: str) -> None:
+    def _fail(self, *expected: str) -> NoReturn:
         offset = self._peek().start
         if offset > self.fail_at:
             self.fail_at = offset
@@ -218,7 +218,6 @@ class _Parser:
                 return MatchOp.NOT_MATCHES
             self._fail('"contains"', '"matches"', '"in"')
         self._fail('"=="', '"!="', '"contains"', '"matches"', '"is"', '"not"', '"in"')
-        raise AssertionError("unreachable")
 
     def _in_operator(self) -> MatchOp:
         if self._at_word("in"):
@@ -231,7 +230,6 @@ class _Parser:
             self.pos += 1
             self._fail('"in"')
         self._fail('"in"', '"not"')
-        raise AssertionError("unreachable")
 
     def _selector(self) -> Selector:
         token = self._peek()
@@ -284,7 +282,6 @@ class _Parser:
         if token.kind is Kind.IDENT:
             return Value(".".join(self._selector().path), "identifier")
         self._fail("value")
-        raise AssertionError("unreachable")
 
 
 def _is_key_token(token: Token) -> bool:

@@ -7,7 +7,6 @@ Every predicate is a callable `(char) -> bool`; the automaton calls it once per 
 
 from __future__ import annotations
 
-import sys
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
@@ -72,32 +71,37 @@ def fold_key(ch: str) -> str:
     return lower if len(lower) == 1 else upper
 
 
+def _reachable(key: str) -> set[str]:
+    variants = {key}
+    for other in (key.upper(), key.lower()):
+        if len(other) == 1:
+            variants.add(other)
+    return variants
+
+
 @cache
-def _fold_orbits() -> dict[str, tuple[str, ...]]:
-    """Characters grouped by fold_key, for orbits that upper()/lower() alone do not connect
-    (the Kelvin sign and k, long s and s, ...). Built once, on first case-insensitive class."""
-    orbits: dict[str, list[str]] = {}
-    for code in range(sys.maxunicode + 1):
+def _odd_variants() -> dict[str, tuple[str, ...]]:
+    """Characters that fold to a key without being its upper or lower case (the Kelvin sign
+    for k, long s for s, final sigma, ...): about 60, all in the Basic Multilingual Plane, so
+    only that plane is scanned (once, on the first case-insensitive class)."""
+    odd: dict[str, list[str]] = {}
+    for code in range(0x10000):
         if 0xD800 <= code <= 0xDFFF:
             continue
         ch = chr(code)
         key = fold_key(ch)
-        if key != ch or ch.upper() != ch:
-            orbits.setdefault(key, [key]).append(ch)
-    return {key: tuple(dict.fromkeys(members)) for key, members in orbits.items()}
+        if ch not in _reachable(key):
+            odd.setdefault(key, []).append(ch)
+    return {key: tuple(chars) for key, chars in odd.items()}
 
 
-def case_variants(ch: str) -> tuple[str, ...]:
+def case_variants(ch: str) -> set[str]:
     """`ch` and every character that matches it case-insensitively."""
     key = fold_key(ch)
-    extra = _fold_orbits().get(key)
-    if extra is not None:
-        return extra
-    variants = {ch, key}
-    for other in (ch.lower(), ch.upper()):
-        if len(other) == 1:
-            variants.add(other)
-    return tuple(variants)
+    variants = _reachable(key)
+    variants.add(ch)
+    variants.update(_odd_variants().get(key, ()))
+    return variants
 
 
 class Literal:

@@ -255,15 +255,13 @@ class _Parser:
             elif c == "-" and not negate:
                 negate = True
                 seen_any = False
-            elif c in ":)" and seen_any:
+            elif c in ":)" and (seen_any or not negate):
                 self.flags = flags
                 self.pos = i + 1
                 return c == ":"
             else:
                 break
             i += 1
-        if i >= len(self.src):
-            raise RegexError("missing closing )", self.src)
         raise RegexError("invalid or unsupported Perl syntax", self.src[start : i + 1])
 
     # -- escapes -----------------------------------------------------------------------------
