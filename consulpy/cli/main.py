@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "members": ("consulpy.cli.members", "Lists the members of a consulpy cluster"),
     "validate": ("consulpy.cli.validate", "Validate config files/directories"),
     "version": ("consulpy.cli.main", "Prints the consulpy version"),
+    "catalog": ("consulpy.cli.catalog:catalog_main", "Interact with the catalog"),
+    "services": ("consulpy.cli.catalog:services_main", "Interact with services"),
+    "maint": ("consulpy.cli.catalog:maint_main", "Controls node or service maintenance mode"),
+    "reload": ("consulpy.cli.catalog:reload_main", "Triggers the agent to reload configuration"),
     "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip)"),
 }
 
@@ -53,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     if entry is None:
         print(f"consulpy: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 1
-    module = importlib.import_module(entry[0])
+    module_name, _, func_name = entry[0].partition(":")
+    func = getattr(importlib.import_module(module_name), func_name or "main")
     try:
-        return int(module.main(rest) or 0)
+        return int(func(rest) or 0)
     except KeyboardInterrupt:
         return 130

@@ -104,3 +104,32 @@ def test_invalid_config_exits_1(tmp_path) -> None:
     out = consulpy("agent", "-dev", f"-config-file={bad}")
     assert out.returncode == 1
     assert "bad.json" in out.stderr and "ports.http" in out.stderr
+
+
+def test_services_catalog_maint_reload(agent: AgentProcess, tmp_path) -> None:
+    a = f"-http-addr={agent.http_addr}"
+    out = consulpy("services", "register", a, "-name=web", "-port=8080", "-tag=v1", "-tag=v2")
+    assert out.returncode == 0 and out.stdout.strip() == "Registered service: web"
+    svc_file = tmp_path / "api.hcl"
+    svc_file.write_text('service {\n  name = "api"\n  port = 9090\n}\n')
+    out = consulpy("services", "register", a, str(svc_file))
+    assert out.stdout.strip() == "Registered service: api"
+    out = consulpy("catalog", "services", a, "-tags")
+    assert "web" in out.stdout and "v1,v2" in out.stdout and "api" in out.stdout
+    out = consulpy("catalog", "nodes", a)
+    assert out.stdout.splitlines()[0].split() == ["Node", "ID", "Address", "DC"]
+    assert "cli-test" in out.stdout
+    assert consulpy("catalog", "datacenters", a).stdout.strip() == "dc1"
+    out = consulpy("maint", a, "-enable", "-reason=upgrading")
+    assert out.stdout.strip() == "Node maintenance is now enabled"
+    out = consulpy("maint", a)
+    assert "upgrading" in out.stdout
+    out = consulpy("maint", a, "-disable", "-service=web")
+    assert out.stdout.strip() == 'Service maintenance is now disabled for "web"'
+    consulpy("maint", a, "-disable")
+    out = consulpy("services", "deregister", a, "-id=web")
+    assert out.stdout.strip() == "Deregistered service: web"
+    out = consulpy("services", "deregister", a, str(svc_file))
+    assert out.stdout.strip() == "Deregistered service: api"
+    out = consulpy("reload", a)
+    assert out.stdout.strip() == "Configuration reload triggered", out.stderr

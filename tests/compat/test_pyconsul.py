@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Iterator
 
 import consul
@@ -149,3 +150,81 @@ def test_status_and_agent(c: consul.Consul, dev: DevAgent) -> None:
     me = c.agent.self()
     assert me["Config"]["Datacenter"] == "dc1"
     assert c.agent.members()[0]["Status"] == 1
+
+
+def test_agent_catalog_health(c: consul.Consul, dev: DevAgent) -> None:
+    node = dev.agent.node_name
+    assert (
+        c.agent.service.register(
+            "web",
+            service_id="web-1",
+            port=8080,
+            tags=["v1"],
+            check=consul.Check.ttl("15s"),
+            enable_tag_override=True,
+        )
+        is True
+    )
+    assert "web-1" in c.agent.services()
+    check_id = "service:web-1"
+    assert c.agent.checks()[check_id]["Status"] == "critical"
+    c.agent.check.ttl_pass(check_id, notes="ok")
+    _, nodes = c.health.service("web", passing=True)
+    assert [n["Service"]["ID"] for n in nodes] == ["web-1"]
+    _, services = c.catalog.services()
+    assert services["web"] == ["v1"]
+    _, rows = c.catalog.service("web")
+    assert rows[0]["Node"] == node and rows[0]["ServicePort"] == 8080
+    _, node_info = c.catalog.node(node)
+    assert "web-1" in node_info["Services"]
+    _, catalog_nodes = c.catalog.nodes()
+    assert node in [n["Node"] for n in catalog_nodes]
+    _, checks = c.health.checks("web")
+    assert checks[0]["CheckID"] == check_id
+    _, state = c.health.state("passing")
+    assert check_id in {s["CheckID"] for s in state}
+    _, node_checks = c.health.node(node)
+    assert {"serfHealth", check_id} <= {s["CheckID"] for s in node_checks}
+    assert c.agent.check.register("disk", consul.Check.ttl("30s"), check_id="disk") is True
+    c.agent.check.ttl_warn("disk", notes="80% full")
+    assert c.agent.checks()["disk"]["Status"] == "warning"
+    assert c.agent.check.deregister("disk") is True
+    c.agent.maintenance(True, "upgrade")
+    _, nodes = c.health.service("web", passing=True)
+    assert nodes == []
+    c.agent.maintenance(False)
+    c.agent.service.maintenance("web-1", True, "deploy")
+    _, nodes = c.health.service("web", passing=True)
+    assert nodes == []
+    c.agent.service.maintenance("web-1", False)
+    assert (
+        c.catalog.register(
+            "ext",
+            "10.1.1.1",
+            service={"Service": "ext-db", "Port": 5432},
+            check={"Name": "ext alive", "Status": "passing", "ServiceID": "ext-db"},
+        )
+        is True
+    )
+    _, ext = c.health.service("ext-db", passing=True)
+    assert ext[0]["Node"]["Address"] == "10.1.1.1"
+    assert c.catalog.deregister("ext") is True
+    assert c.agent.service.deregister("web-1") is True
+    _, rows = c.catalog.service("web")
+    assert rows == []
+
+
+def test_http_check_via_pyconsul(c: consul.Consul, dev: DevAgent) -> None:
+    # An HTTP check pointed at the agent's own status endpoint: passing once it has run.
+    url = f"http://{dev.http_addr}/v1/status/leader"
+    c.agent.service.register("selfcheck", check=consul.Check.http(url, "1s", timeout="2s"))
+    deadline = time.monotonic() + 15
+    while True:
+        _, nodes = c.health.service("selfcheck", passing=True)
+        if nodes:
+            break
+        assert time.monotonic() < deadline, "HTTP check never passed"
+        time.sleep(0.1)
+    out = c.agent.checks()["service:selfcheck"]["Output"]
+    assert out.startswith(f"HTTP GET {url}: 200 OK Output: ")
+    c.agent.service.deregister("selfcheck")
