@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from consulpy.state.store import StateStore
-from consulpy.state.txnops import kv_op
+from consulpy.state.txnops import apply_op
 from consulpy.state.views import (
     catalog_service_view,
     check_view,
@@ -65,7 +65,7 @@ def txn_read(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tu
     txn = store.txn(store.last_index)
     try:
         for op_index, op in enumerate(args["ops"]):
-            outcome = kv_op(store, txn, op["KV"], 0.0)
+            outcome = apply_op(store, txn, op, 0.0)
             if isinstance(outcome, str):
                 errors.append({"OpIndex": op_index, "What": outcome})
             else:

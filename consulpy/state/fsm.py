@@ -17,7 +17,7 @@ from consulpy.state import commands as C
 from consulpy.state.sessions import Session
 from consulpy.state.store import StateStore
 from consulpy.state.txn import WriteTxn
-from consulpy.state.txnops import kv_op
+from consulpy.state.txnops import apply_op
 from consulpy.util.goquote import go_quote
 
 Result = Any
@@ -112,10 +112,7 @@ class FSM:
         errors: list[dict[str, Any]] = []
         now = cmd["ts"]
         for op_index, op in enumerate(cmd["ops"]):
-            if "KV" in op:
-                outcome = kv_op(self.store, txn, op["KV"], now)
-            else:
-                outcome = f"unknown txn operation {sorted(op)!r}"
+            outcome = apply_op(self.store, txn, op, now)
             if isinstance(outcome, str):
                 errors.append({"OpIndex": op_index, "What": outcome})
             else:

@@ -107,3 +107,154 @@ def kv_op(
             return f"failed to delete key {qkey}, index is stale"
         return []
     return f"unknown KV verb {go_quote(verb)}"
+
+
+# ------------------------------------------------------------ catalog operations
+CATALOG_READ_VERBS = frozenset({"get"})
+
+
+def _row_without_indexes(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in ("CreateIndex", "ModifyIndex")}
+
+
+def node_op(
+    store: StateStore, txn: WriteTxn, op: dict[str, Any], now: float
+) -> list[dict[str, Any]] | str:
+    from consulpy.state.views import node_view
+
+    catalog = store.catalog
+    verb = op.get("Verb", "")
+    node = op.get("Node") or {}
+    name = node.get("Node", "")
+    existing = None
+    if node.get("ID"):
+        existing = catalog.node_by_id(node["ID"])
+    if existing is None and name:
+        existing = catalog.node(name)
+    if existing is not None:
+        name = existing["Node"]
+    qname = go_quote(name)
+    index = node.get("ModifyIndex", 0)
+    if verb == "get":
+        if existing is None:
+            return f"node {qname} doesn't exist"
+        return [{"Node": node_view(existing)}]
+    if verb in ("set", "cas"):
+        if not name:
+            return "Must provide node"
+        if verb == "cas" and (
+            (index == 0 and existing is not None)
+            or (index != 0 and (existing is None or existing["ModifyIndex"] != index))
+        ):
+            return f"failed to set node {qname}, index is stale"
+        row = _row_without_indexes(node)
+        row["Node"] = name
+        return [{"Node": node_view(catalog.put_node(txn, row))}]
+    if verb in ("delete", "delete-cas"):
+        if verb == "delete-cas" and (existing is None or existing["ModifyIndex"] != index):
+            return f"failed to delete node {qname}, index is stale"
+        store.delete_node(txn, name, now)
+        return []
+    return f"unknown Node verb {go_quote(verb)}"
+
+
+def service_op(
+    store: StateStore, txn: WriteTxn, op: dict[str, Any], now: float
+) -> list[dict[str, Any]] | str:
+    from consulpy.state.views import node_service_view
+
+    catalog = store.catalog
+    verb = op.get("Verb", "")
+    node = op.get("Node", "")
+    svc = op.get("Service") or {}
+    sid = svc.get("ID", "")
+    existing = catalog.service(node, sid)
+    where = f"service {go_quote(sid)} on node {go_quote(node)}"
+    index = svc.get("ModifyIndex", 0)
+    if verb == "get":
+        if existing is None:
+            return f"{where} doesn't exist"
+        return [{"Service": node_service_view(existing)}]
+    if verb in ("set", "cas"):
+        if catalog.node(node) is None:
+            return f"node {go_quote(node)} doesn't exist"
+        if verb == "cas" and (
+            (index == 0 and existing is not None)
+            or (index != 0 and (existing is None or existing["ModifyIndex"] != index))
+        ):
+            return f"failed to set {where}, index is stale"
+        row = _row_without_indexes(svc)
+        row["Node"] = node
+        return [{"Service": node_service_view(catalog.put_service(txn, row))}]
+    if verb in ("delete", "delete-cas"):
+        if verb == "delete-cas" and (existing is None or existing["ModifyIndex"] != index):
+            return f"failed to delete {where}, index is stale"
+        store.delete_service(txn, node, sid, now)
+        return []
+    return f"unknown Service verb {go_quote(verb)}"
+
+
+def check_op(
+    store: StateStore, txn: WriteTxn, op: dict[str, Any], now: float
+) -> list[dict[str, Any]] | str:
+    from consulpy.state.views import check_view
+
+    catalog = store.catalog
+    verb = op.get("Verb", "")
+    check = op.get("Check") or {}
+    node = check.get("Node", "")
+    cid = check.get("CheckID", "")
+    existing = catalog.check(node, cid)
+    where = f"check {go_quote(cid)} on node {go_quote(node)}"
+    index = check.get("ModifyIndex", 0)
+    if verb == "get":
+        if existing is None:
+            return f"{where} doesn't exist"
+        return [{"Check": check_view(existing)}]
+    if verb in ("set", "cas"):
+        if catalog.node(node) is None:
+            return f"node {go_quote(node)} doesn't exist"
+        if verb == "cas" and (
+            (index == 0 and existing is not None)
+            or (index != 0 and (existing is None or existing["ModifyIndex"] != index))
+        ):
+            return f"failed to set {where}, index is stale"
+        row = _row_without_indexes(check)
+        sid = row.get("ServiceID") or ""
+        if sid:
+            svc = catalog.service(node, sid)
+            if svc is None:
+                return f"Unknown service ID '{sid}' for check ID '{cid}'"
+            row["ServiceName"] = svc["Service"]
+            row["ServiceTags"] = list(svc.get("Tags") or [])
+        store.put_check(txn, row, now)
+        return [{"Check": check_view(catalog.check(node, cid))}]  # type: ignore[arg-type]
+    if verb in ("delete", "delete-cas"):
+        if verb == "delete-cas" and (existing is None or existing["ModifyIndex"] != index):
+            return f"failed to delete {where}, index is stale"
+        store.delete_check(txn, node, cid, now)
+        return []
+    return f"unknown Check verb {go_quote(verb)}"
+
+
+_OPS = {"KV": kv_op, "Node": node_op, "Service": service_op, "Check": check_op}
+
+
+def apply_op(
+    store: StateStore, txn: WriteTxn, op: dict[str, Any], now: float
+) -> list[dict[str, Any]] | str:
+    """One operation of a transaction, whichever kind it is."""
+    for kind, fn in _OPS.items():
+        if kind in op:
+            return fn(store, txn, op[kind], now)
+    return f"unknown txn operation {sorted(op)!r}"
+
+
+def is_read_only(ops: list[dict[str, Any]]) -> bool:
+    for op in ops:
+        if "KV" in op:
+            if op["KV"].get("Verb", "") not in READ_VERBS:
+                return False
+        elif next(iter(op.values())).get("Verb", "") not in CATALOG_READ_VERBS:
+            return False
+    return True

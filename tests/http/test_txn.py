@@ -183,3 +183,87 @@ async def test_limits(http: HTTP) -> None:
     status, _, raw = await http.put("/v1/txn", json.dumps(huge))
     assert status == 413 and raw.startswith(b"Request body too large, max size: 524288 bytes")
     assert (await http.request("GET", "/v1/txn"))[0] == 405
+
+
+async def test_catalog_operations(http: HTTP) -> None:
+    status, _, out = await txn(
+        http,
+        [
+            {"Node": {"Verb": "set", "Node": {"Node": "tx-node", "Address": "10.9.9.9"}}},
+            {
+                "Service": {
+                    "Verb": "set",
+                    "Node": "tx-node",
+                    "Service": {"Service": "tx-svc", "Port": 80},
+                }
+            },
+            {
+                "Check": {
+                    "Verb": "set",
+                    "Check": {
+                        "Node": "tx-node",
+                        "CheckID": "c1",
+                        "Name": "c1",
+                        "ServiceID": "tx-svc",
+                        "Status": "passing",
+                    },
+                }
+            },
+        ],
+    )
+    assert status == 200, out
+    node, svc, check = out["Results"]
+    assert node["Node"]["Address"] == "10.9.9.9" and node["Node"]["Datacenter"] == "dc1"
+    assert svc["Service"]["Port"] == 80 and check["Check"]["ServiceName"] == "tx-svc"
+    [entry] = await http.json("GET", "/v1/health/service/tx-svc?passing")
+    assert entry["Node"]["Node"] == "tx-node"
+    # read-only catalog transaction
+    status, headers, out = await txn(
+        http,
+        [
+            {"Node": {"Verb": "get", "Node": {"Node": "tx-node"}}},
+            {"Service": {"Verb": "get", "Node": "tx-node", "Service": {"ID": "tx-svc"}}},
+            {"Check": {"Verb": "get", "Check": {"Node": "tx-node", "CheckID": "c1"}}},
+        ],
+    )
+    assert status == 200 and "X-Consul-Index" not in headers, out
+    idx = out["Results"][0]["Node"]["ModifyIndex"]
+    status, _, out = await txn(
+        http,
+        [
+            {
+                "Node": {
+                    "Verb": "cas",
+                    "Node": {"Node": "tx-node", "Address": "1.1.1.1", "ModifyIndex": idx + 1000},
+                }
+            },
+            {"Service": {"Verb": "get", "Node": "tx-node", "Service": {"ID": "ghost"}}},
+            {"Check": {"Verb": "explode", "Check": {"Node": "tx-node", "CheckID": "c1"}}},
+        ],
+    )
+    assert status == 409
+    assert [e["What"] for e in out["Errors"]] == [
+        'failed to set node "tx-node", index is stale',
+        'service "ghost" on node "tx-node" doesn\'t exist',
+        'unknown Check verb "explode"',
+    ]
+    status, _, out = await txn(
+        http,
+        [
+            {
+                "Node": {
+                    "Verb": "cas",
+                    "Node": {"Node": "tx-node", "Address": "1.1.1.1", "ModifyIndex": idx},
+                }
+            },
+        ],
+    )
+    assert status == 200 and out["Results"][0]["Node"]["Address"] == "1.1.1.1"
+    status, _, out = await txn(
+        http,
+        [
+            {"Node": {"Verb": "delete", "Node": {"Node": "tx-node"}}},
+        ],
+    )
+    assert status == 200 and out["Results"] == []
+    assert await http.json("GET", "/v1/catalog/service/tx-svc") == []
