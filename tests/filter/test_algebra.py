@@ -104,7 +104,7 @@ def holds(expression, schema, obj):
     return compile_filter(expression, schema).matches(obj)
 
 
-@settings(max_examples=examples(120), deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(expressions, expressions, schemas, objects)
 def test_boolean_algebra(a, b, schema, obj):
     va, vb = holds(a, schema, obj), holds(b, schema, obj)
@@ -129,7 +129,7 @@ def test_negated_operator_is_the_complement_outside_lists(pair, obj):
     assert holds(negative, SCHEMA, obj) is (not holds(positive, SCHEMA, obj))
 
 
-@settings(max_examples=examples(60), deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(expressions, schemas, st.lists(objects, max_size=5))
 def test_apply_and_apply_map_agree_with_matches(expression, schema, objs):
     f = compile_filter(expression, schema)

@@ -250,7 +250,7 @@ _trees = st.recursive(
 )
 
 
-@settings(max_examples=examples(80), deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(_trees)
 def test_render_parse_round_trip(tree):
     assert parse(render(tree)) == tree

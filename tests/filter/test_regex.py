@@ -216,7 +216,7 @@ def _pattern_pairs(draw, depth=0):
     return f"(?:{inner}){op}", f"(?:{py_inner}){op}"
 
 
-@settings(max_examples=examples(150), deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(_pattern_pairs(), st.text("ab \n", max_size=8))
 def test_agrees_with_python_re_on_shared_syntax(pair, text):
     pattern, python_pattern = pair
