@@ -53,14 +53,12 @@ def _filtered(req: web.Request, mapping: dict[str, Any], schema: str) -> dict[st
     expr = req.query.get("filter", "")
     if not expr:
         return mapping
-    from consulpy.server.filtering import filter_items
+    from consulpy.server.filtering import filter_map
 
     try:
-        kept = filter_items(list(mapping.values()), expr, schema)
+        return filter_map(mapping, expr, schema)
     except ValueError as exc:
         raise HTTPError(500, f"Failed to create boolean expression evaluator: {exc}") from exc
-    ids = {id(v) for v in kept}
-    return {k: v for k, v in mapping.items() if id(v) in ids}
 
 
 # ------------------------------------------------------------------- self
@@ -139,7 +137,7 @@ async def agent_services(req: web.Request) -> web.StreamResponse:
         sid: agent_service_view(svc.row, agent.datacenter)
         for sid, svc in sorted(agent.local.services.items())
     }
-    return respond(req, _filtered(req, services, "node_service"))
+    return respond(req, _filtered(req, services, "agent_service"))
 
 
 @endpoint("GET", check_dc=False)

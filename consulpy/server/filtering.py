@@ -14,6 +14,7 @@ SCHEMAS = {
     "node": schemas.NODE,
     "catalog_service": schemas.CATALOG_SERVICE,
     "node_service": schemas.NODE_SERVICE,
+    "agent_service": schemas.AGENT_SERVICE,
     "health_check": schemas.HEALTH_CHECK,
     "service_entry": schemas.SERVICE_ENTRY,
 }
@@ -24,10 +25,18 @@ def _compiled(expr: str, schema: str):  # type: ignore[no-untyped-def]
     return compile_filter(expr, schema=SCHEMAS[schema])
 
 
-def filter_items(items: list[Any], expr: str, schema: str) -> list[Any]:
-    """Raise ValueError (with go-bexpr-like detail) for a bad expression."""
+def _filter(expr: str, schema: str):  # type: ignore[no-untyped-def]
     try:
-        flt = _compiled(expr, schema)
+        return _compiled(expr, schema)
     except FilterError as exc:
         raise ValueError(str(exc)) from exc
-    return flt.apply(items)
+
+
+def filter_items(items: list[Any], expr: str, schema: str) -> list[Any]:
+    """Keep the matching elements; ValueError (go-bexpr-like detail) for a bad expression."""
+    return _filter(expr, schema).apply(items)
+
+
+def filter_map(mapping: dict[str, Any], expr: str, schema: str) -> dict[str, Any]:
+    """Keep the entries whose value matches (agent/services, agent/checks)."""
+    return _filter(expr, schema).apply_map(mapping)
