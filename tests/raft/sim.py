@@ -64,6 +64,7 @@ class SimParams:
     partition_every: int = 900
     membership_every: int = 800
     transfer_every: int = 1500
+    pause_every: int = 800
     lease_reads: bool = True
     snapshot_every: int = 25
     trailing: int = 5
@@ -80,6 +81,7 @@ class SimParams:
         p.crash_every = rng.choice([0, 400, 900])
         p.partition_every = rng.choice([0, 600, 1200])
         p.membership_every = rng.choice([0, 500, 1000])
+        p.pause_every = rng.choice([0, 400, 1000])
         p.snapshot_every = rng.choice([10, 25, 1000])
         p.trailing = rng.choice([0, 3, 20])
         return p
@@ -97,6 +99,9 @@ class Job:
 @dataclass
 class SimNode:
     id: str
+    period: int = TICK  # this node's tick period: clocks drift by up to 10%
+    paused_until: int = 0  # a stalled process (GC pause, overloaded host) handles nothing
+    last_tick: int = 0
     log_store: MemoryLogStore = field(default_factory=MemoryLogStore)
     snap_store: MemorySnapshotStore = field(default_factory=lambda: MemorySnapshotStore(2))
     core: RaftCore | None = None
@@ -129,7 +134,7 @@ class Sim:
         self._seq = 0
         self._queue: list[tuple[int, int, str, tuple]] = []
         self.ids = [f"n{i + 1}" for i in range(self.p.nodes)]
-        self.nodes = {i: SimNode(i) for i in self.ids}
+        self.nodes = {i: SimNode(i, period=self.rng.choice((9, 10, 11))) for i in self.ids}
         self.cuts: set[frozenset[str]] = set()
         self.faults = True
         # Invariant bookkeeping.
@@ -152,6 +157,7 @@ class Sim:
             "snapshots_installed": 0,
             "events": 0,
             "lease_reads": 0,
+            "pauses": 0,
         }
 
     # ---------------------------------------------------------------- plumbing
@@ -223,6 +229,8 @@ class Sim:
             self.at(self.rng.randrange(self.p.membership_every), "membership")
         if self.p.transfer_every:
             self.at(self.rng.randrange(self.p.transfer_every), "transfer")
+        if self.p.pause_every:
+            self.at(self.rng.randrange(self.p.pause_every), "pause")
         self.at(self.p.duration, "heal")
         end = self.p.duration + self.p.settle
         while self._queue and self._queue[0][0] <= end:
@@ -270,13 +278,41 @@ class Sim:
 
     # ---------------------------------------------------------------- events
 
+    def deferred(self, node: SimNode, kind: str, *args: Any) -> bool:
+        """If the node is paused, re-queue the event for a random moment after it resumes."""
+        if node.paused_until > self.time:
+            self._seq += 1
+            heapq.heappush(
+                self._queue,
+                (node.paused_until + self.rng.randrange(6), self._seq, kind, args),
+            )
+            return True
+        return False
+
     def ev_tick(self, nid: str, inc: int) -> None:
         node = self.nodes[nid]
         if node.incarnation != inc or node.core is None:
             return
-        node.core.tick()
+        if self.deferred(node, "tick", nid, inc):
+            return
+        # Like node.py's ticker: catch up missed ticks after a stall, within reason.
+        missed = (self.time - node.last_tick) // node.period if node.last_tick else 1
+        for _ in range(max(1, min(missed, 2 * 10))):
+            node.core.tick()
+        node.last_tick = self.time
         self.process(node)
-        self.at(TICK, "tick", nid, inc)
+        self.at(node.period, "tick", nid, inc)
+
+    def ev_pause(self) -> None:
+        if not self.faults:
+            return
+        live = [n for n in self.nodes.values() if n.up]
+        if live:
+            node = self.rng.choice(live)
+            node.paused_until = self.time + 30 + self.rng.randrange(300)
+            self.stats["pauses"] += 1
+            self.log("pause", node.id, "until", node.paused_until)
+        self.at(self.rng.randrange(2 * self.p.pause_every), "pause")
 
     def send(self, m: Message) -> None:
         self.stats["messages"] += 1
@@ -297,12 +333,16 @@ class Sim:
         node = self.nodes[m.dst]
         if node.core is None or self.cut(m.src, m.dst):
             return
+        if self.deferred(node, "deliver", m):
+            return
         node.core.step(m)
         self.process(node)
 
     def ev_persist_done(self, nid: str, inc: int) -> None:
         node = self.nodes[nid]
         if node.incarnation != inc or node.core is None:
+            return
+        if self.deferred(node, "persist_done", nid, inc):
             return
         group, node.group = node.group, []
         # The whole group is one transaction (group commit), as in node.py.
@@ -363,6 +403,8 @@ class Sim:
             return
         self.log("restart", nid)
         node.core = self.new_core(node)
+        node.last_tick = 0
+        node.paused_until = 0
         self.at(self.rng.randrange(TICK), "tick", nid, node.incarnation)
         self.process(node)
 
@@ -537,6 +579,8 @@ class Sim:
         if node.core is None:
             self.client_retry(c, op, None)
             return
+        if self.deferred(node, "client_request", nid, c, op_id):
+            return
         core = node.core
         if op.kind == "put":
             try:
@@ -546,7 +590,9 @@ class Sim:
                 return
             node.pending_writes[idx] = (term, op.id)
         else:
-            if self.p.lease_reads and core.has_lease() and node.applied >= core.commit:
+            # As node.py: no lease while the ticker is late (the node's sense of time is stale).
+            fresh = self.time - node.last_tick <= node.period * 3 // 2
+            if self.p.lease_reads and fresh and core.has_lease() and node.applied >= core.commit:
                 self.stats["lease_reads"] += 1
                 self.reply(node, op.id, node.kv.get(op.key))
                 return
