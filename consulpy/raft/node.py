@@ -10,9 +10,6 @@ Ordering rules it enforces (see docs/raft.md):
 - committed entries are applied on the loop, in order, exactly once per start.
 """
 
-# The public API takes `timeout=` arguments by contract (the server integration relies on them).
-# ruff: noqa: ASYNC109
-
 from __future__ import annotations
 
 import asyncio
