@@ -118,6 +118,7 @@ class RaftNode:
         self._leader_callbacks: list[LeaderCallback] = []
         self._leader_seen: tuple[bool, str | None] = (False, None)
         self._leader_event = asyncio.Event()
+        self._leader_waiters: list[asyncio.Future] = []
         self._progress_event = asyncio.Event()
         self._last_heard: dict[str, float] = {}
         self._last_tick_time = 0.0
@@ -231,6 +232,19 @@ class RaftNode:
 
     def on_leader_change(self, callback: LeaderCallback) -> None:
         self._leader_callbacks.append(callback)
+
+    async def wait_leader_change(
+        self, timeout: float | None = None
+    ) -> tuple[bool, str | None, str | None]:
+        """Wait for the next leadership change seen by this node: (is_leader, id, address)."""
+        assert self._loop is not None
+        fut: asyncio.Future = self._loop.create_future()
+        self._leader_waiters.append(fut)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            if fut in self._leader_waiters:
+                self._leader_waiters.remove(fut)
 
     async def wait_for_leader(self, timeout: float | None = None) -> tuple[str, str | None]:
         """Wait until some leader is known to this node."""
@@ -562,6 +576,10 @@ class RaftNode:
                     del self._pending[index]
         lid, addr = self.leader()
         log.info("raft %s: leader is now %s (term %d)", self.id, lid, core.term)
+        waiters, self._leader_waiters = self._leader_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result((core.is_leader, lid, addr))
         for cb in list(self._leader_callbacks):
             try:
                 cb(core.is_leader, lid, addr)

@@ -226,7 +226,16 @@ async def test_leadership_transfer_over_tcp() -> None:
         leader = await leader_of(nodes)
         await leader.propose(put("a", 1))
         target = next(nd for nd in nodes if nd is not leader)
+
+        async def became_leader() -> tuple[bool, str | None, str | None]:
+            while True:  # candidate (no leader known) first, then leader
+                change = await target.wait_leader_change(timeout=10)
+                if change[0]:
+                    return change
+
+        watch = asyncio.ensure_future(became_leader())
         got = await leader.transfer_leadership(target.id)
+        assert await watch == (True, target.id, target.config.address)
         assert got == target.id
         await wait_until(lambda: target.is_leader, what="target leads")
         assert not leader.is_leader
