@@ -102,6 +102,7 @@ class SimNode:
     period: int = TICK  # this node's tick period: clocks drift by up to 10%
     paused_until: int = 0  # a stalled process (GC pause, overloaded host) handles nothing
     last_tick: int = 0
+    seen_commit: int = 0
     log_store: MemoryLogStore = field(default_factory=MemoryLogStore)
     snap_store: MemorySnapshotStore = field(default_factory=lambda: MemorySnapshotStore(2))
     core: RaftCore | None = None
@@ -141,6 +142,7 @@ class Sim:
         self.leaders: dict[int, str] = {}
         self.seen: dict[tuple[int, int], tuple[int, bytes, int | None]] = {}
         self.committed: dict[int, tuple[int, int, bytes]] = {}  # index -> (term, kind, data)
+        self.commit_terms: dict[int, int] = {}
         # Client bookkeeping.
         self.ops: dict[int, Op] = {}
         self.history: list[Op] = []
@@ -378,12 +380,24 @@ class Sim:
         if self.faults:
             live = [n for n in self.nodes.values() if n.up]
             if live:
-                node = self.rng.choice(live)
+                # Prefer a node with writes in flight to its disk: that is where loss hides.
+                busy = [n for n in live if n.jobs or n.group]
+                node = self.rng.choice(busy if busy and self.rng.random() < 0.6 else live)
                 self.log("crash", node.id)
                 self.stats["crashes"] += 1
                 self.crash(node)
                 self.at(20 + self.rng.randrange(300), "restart", node.id)
+                if self.rng.random() < 0.3:
+                    self.at(5 + self.rng.randrange(60), "crash_leader")  # correlated failure
             self.at(self.rng.randrange(2 * self.p.crash_every), "crash")
+
+    def ev_crash_leader(self) -> None:
+        leader = self.current_leader()
+        if self.faults and leader is not None:
+            self.log("crash leader", leader.id)
+            self.stats["crashes"] += 1
+            self.crash(leader)
+            self.at(20 + self.rng.randrange(300), "restart", leader.id)
 
     def crash(self, node: SimNode) -> None:
         node.core = None
@@ -396,6 +410,7 @@ class Sim:
         node.pending_reads.clear()
         node.waiting_reads.clear()
         node.role = None
+        node.seen_commit = 0
 
     def ev_restart(self, nid: str) -> None:
         node = self.nodes[nid]
@@ -426,11 +441,13 @@ class Sim:
         is where leases and elections get interesting."""
         ids = self.ids
         pairs = [frozenset((a, b)) for i, a in enumerate(ids) for b in ids[i + 1 :]]
-        kind = self.rng.choice(["split", "links", "isolate", "bridge"])
+        kind = self.rng.choice(["split", "links", "isolate", "isolate", "bridge"])
         if kind == "links":
             return {p for p in pairs if self.rng.random() < 0.35}
         if kind == "isolate":
-            x = self.rng.choice(ids)
+            leader = self.current_leader()
+            x = leader.id if leader is not None and self.rng.random() < 0.7 else None
+            x = x or self.rng.choice(ids)
             return {p for p in pairs if x in p}
         side = {i: self.rng.randrange(2) for i in ids}
         bridge = self.rng.choice(ids) if kind == "bridge" else None
@@ -735,6 +752,13 @@ class Sim:
             if node.role is not Role.LEADER or node.term != core.term:
                 self.check_leader_completeness(node)
         node.role, node.term = core.role, core.term
+        # An upper bound of the term in which each index was committed: the lowest term of any
+        # node seen knowing it committed.
+        for index in range(node.seen_commit + 1, core.commit + 1):
+            old = self.commit_terms.get(index)
+            if old is None or core.term < old:
+                self.commit_terms[index] = core.term
+        node.seen_commit = max(node.seen_commit, core.commit)
         if rd.snapshot is not None:
             m = rd.snapshot.meta
             known = self.committed.get(m.index)
@@ -753,11 +777,16 @@ class Sim:
             raise InvariantViolation(f"{node.id}: commit beyond the end of its log")
 
     def check_leader_completeness(self, node: SimNode) -> None:
+        """Every entry committed in an earlier term is in the new leader's log."""
         core = node.core
         assert core is not None
-        for index, (term, _, _) in self.committed.items():
-            if index <= core.log.base_index:
+        for index, commit_term in self.commit_terms.items():
+            if index <= core.log.base_index or commit_term >= core.term:
                 continue
+            known = self.committed.get(index)
+            if known is None:
+                continue
+            term = known[0]
             if core.log.term(index) != term:
                 raise InvariantViolation(
                     f"leader completeness: {node.id} leads term {core.term} without committed "
