@@ -299,6 +299,19 @@ def test_log_replication_and_batching() -> None:
         assert normal(net.applied[nid]) == [bytes([i]) for i in range(10)]
 
 
+def test_follower_acknowledges_entries_only_after_persisting_them() -> None:
+    net = Net(3)
+    net.elect("n1")
+    net["n1"].propose(b"x")
+    rd = net["n1"].ready()
+    append = next(m for m in rd.messages_now if m.type is MsgType.APPEND and m.dst == "n2")
+    net["n2"].step(append)
+    out = net["n2"].ready()
+    assert out.entries and out.entries[-1].data == b"x"
+    assert not [m for m in out.messages_now if m.type is MsgType.APPEND_RESP]
+    assert [m.index for m in out.messages_after if m.type is MsgType.APPEND_RESP] == [3]
+
+
 def test_pipelining_keeps_several_appends_in_flight() -> None:
     net = Net(2)
     net.elect("n1")
