@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import platform
 import socket
 import time
 import uuid
@@ -21,16 +20,19 @@ from aiohttp import web
 
 from consulpy.agent.alias import AgentAliasSource
 from consulpy.agent.checkmgr import CheckManager
+from consulpy.agent.client import ClientDelegate
 from consulpy.agent.definitions import (
     DefinitionError,
     decode_service_definition,
     service_checks,
     service_from_definition,
 )
+from consulpy.agent.gossip import AgentGossip
 from consulpy.agent.local import LocalState
 from consulpy.agent.sync import AntiEntropy
 from consulpy.config import ConfigError
 from consulpy.http.app import build_app
+from consulpy.server.membership import Membership
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
 
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("consulpy.agent")
 
 # Serf member status codes as Consul renders them in /v1/agent/members.
-MEMBER_ALIVE = 1
 
 
 class AgentError(Exception):
@@ -75,18 +76,47 @@ class Agent:
         self.started_at = time.time()
         self.http_addresses: list[tuple[str, int]] = []
         self._runner: web.AppRunner | None = None
-        if not config.server:
-            raise AgentError(
-                "client agents forward to servers over RPC, which arrives with the cluster "
-                "work; run with -dev or -server for now"
+        self.server: Server | None = None
+        self.client: ClientDelegate | None = None
+        if config.ports.serf_lan < 0:
+            raise AgentError("every agent gossips: ports.serf_lan must not be -1")
+        if config.server:
+            self.server = self._build_server()
+            self.delegate: Any = self.server
+        self.gossip = AgentGossip(self)
+        if self.server is not None:
+            self.membership: Membership | None = Membership(
+                self.server,
+                self.gossip.member_views,
+                bootstrap_expect=config.bootstrap_expect,
+                cleanup_dead_servers=config.autopilot.cleanup_dead_servers,
+                stabilization_time=config.autopilot.server_stabilization_time,
+                min_quorum=config.autopilot.min_quorum,
             )
+            membership = self.membership
+            self.gossip.on_member_event(lambda _event: membership.member_changed())
+            self.server.applier.on_leader_change(lambda _leader: membership.member_changed())
+        else:
+            self.membership = None
+            self.client = ClientDelegate(
+                self.gossip, rpc_hold_timeout=config.performance.rpc_hold_timeout
+            )
+            self.delegate = self.client
+        self.local = LocalState(self.node_name, config.data_dir)
+        self.checks = CheckManager(self, min_interval=check_min_interval)
+        self.sync = AntiEntropy(self, check_update_interval=config.check_update_interval)
+        self.local.on_change(self.sync.trigger)
+        self.alias_source = AgentAliasSource(self)
+
+    def _build_server(self) -> Server:
+        config = self.config
         bind_host, server_port = config.rpc_bind()
         if server_port < 0:
             raise AgentError("a server needs its server port (ports.server must not be -1)")
         raft_dir = (
             None if config.dev or not config.data_dir else os.path.join(config.data_dir, "raft")
         )
-        self.server = Server(
+        return Server(
             node_name=self.node_name,
             node_id=self.node_id,
             datacenter=self.datacenter,
@@ -107,12 +137,6 @@ class Agent:
             bootstrap=bool(config.dev or config.bootstrap),
             rpc_hold_timeout=config.performance.rpc_hold_timeout,
         )
-        self.delegate = self.server
-        self.local = LocalState(self.node_name, config.data_dir)
-        self.checks = CheckManager(self, min_interval=check_min_interval)
-        self.sync = AntiEntropy(self, check_update_interval=config.check_update_interval)
-        self.local.on_change(self.sync.trigger)
-        self.alias_source = AgentAliasSource(self)
 
     # ----------------------------------------------------------- identity
     def _load_node_id(self) -> str:
@@ -149,7 +173,7 @@ class Agent:
             raise AgentError(str(exc)) from exc
 
     def _server_port(self) -> int:
-        return self.server.server_port
+        return self.server.server_port if self.server is not None else self.config.ports.server
 
     def node_meta(self) -> dict[str, str]:
         meta = {"consul-network-segment": "", "consul-version": CONSUL_COMPAT_VERSION}
@@ -169,7 +193,11 @@ class Agent:
 
     # ---------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        await self.server.start()
+        if self.server is not None:
+            await self.server.start()
+        await self.gossip.start()
+        if self.membership is not None:
+            self.membership.start()
         await self._load_local_state()
         self.checks.start()
         self.sync.start()
@@ -191,20 +219,36 @@ class Agent:
             datacenter=self.datacenter,
             server=bool(self.config.server),
             http=[f"{h}:{p}" for h, p in self.http_addresses],
+            serf_lan=f"{self.advertise_addr}:{self.gossip.port}",
         )
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until a leader is known and this node is in the catalog (what a user would
         poll for before relying on sessions, which need the node registered)."""
+        from consulpy.server.query import STALE, QueryOptions
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            leader_id, _ = self.server.applier.leader()
-            if leader_id is not None and self.server.store.catalog.node(self.node_name):
-                return
+            try:
+                info = await self.delegate.status()
+                if info.get("leader"):
+                    _, node = await self.delegate.read(
+                        "Catalog.NodeServices",
+                        {"node": self.node_name},
+                        QueryOptions(consistency=STALE),
+                    )
+                    if node is not None:
+                        return
+            except Exception as exc:  # not ready yet: no servers, no leader
+                log.debug("agent not ready yet", reason=str(exc))
             if loop.time() > deadline:
                 raise AgentError("the agent did not become ready: no leader or not registered")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
+
+    async def leave(self) -> None:
+        """Leave the cluster gracefully (others see `left`, not `failed`)."""
+        await self.gossip.leave()
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -212,7 +256,13 @@ class Agent:
             self._runner = None
         await self.sync.stop()
         await self.checks.stop()
-        await self.server.stop()
+        if self.membership is not None:
+            await self.membership.stop()
+        await self.gossip.shutdown()
+        if self.client is not None:
+            await self.client.close()
+        if self.server is not None:
+            await self.server.stop()
         log.info("agent stopped", node=self.node_name)
 
     # ---------------------------------------------- local services & checks
@@ -369,7 +419,8 @@ class Agent:
         log.info("configuration reloaded", services=len(new.services), checks=len(new.checks))
 
     # ----------------------------------------------------------- views
-    def member(self) -> dict[str, Any]:
+    def member_tags(self) -> dict[str, str]:
+        """The gossip tags Consul agents carry (servers are found by role=consul)."""
         cfg = self.config
         tags = {
             "acls": "0",
@@ -378,101 +429,35 @@ class Agent:
             "ft_fs": "1",
             "ft_si": "1",
             "id": self.node_id,
-            "port": str(self._server_port()),
-            "raft_vsn": "3",
             "role": "consul" if cfg.server else "node",
             "segment": "",
             "vsn": "2",
             "vsn_max": "3",
             "vsn_min": "2",
-            "wan_join_port": str(cfg.ports.serf_wan),
         }
-        if cfg.server and cfg.bootstrap:
-            tags["bootstrap"] = "1"
-        if cfg.server and cfg.bootstrap_expect:
-            tags["expect"] = str(cfg.bootstrap_expect)
-        return {
-            "Name": self.node_name,
-            "Addr": self.advertise_addr,
-            "Port": cfg.ports.serf_lan if cfg.ports.serf_lan > 0 else 8301,
-            "Tags": tags,
-            "Status": MEMBER_ALIVE,
-            "ProtocolMin": 1,
-            "ProtocolMax": 5,
-            "ProtocolCur": 2,
-            "DelegateMin": 2,
-            "DelegateMax": 5,
-            "DelegateCur": 4,
-        }
+        if cfg.server:
+            tags["port"] = str(self._server_port())
+            tags["raft_vsn"] = "3"
+            tags["wan_join_port"] = str(cfg.ports.serf_wan)
+            if cfg.bootstrap or cfg.dev:
+                tags["bootstrap"] = "1"
+            if cfg.bootstrap_expect:
+                tags["expect"] = str(cfg.bootstrap_expect)
+        return tags
+
+    def member(self) -> dict[str, Any]:
+        from consulpy.agent.gossip import member_view
+
+        return member_view(self.gossip.serf.local_member())
 
     def members(self, wan: bool = False) -> list[dict[str, Any]]:
-        member = self.member()
+        members = self.gossip.member_views()
         if wan:
-            member = dict(member, Name=f"{self.node_name}.{self.datacenter}")
-        return [member]
-
-    def version_info(self) -> dict[str, Any]:
-        return {
-            "SHA": "",
-            "BuildDate": "",
-            "HumanVersion": CONSUL_COMPAT_VERSION,
-            "FIPS": "",
-            "consulpy": __version__,
-        }
-
-    def self_info(self) -> dict[str, Any]:
-        cfg = self.config
-        store = self.server.store
-        leader_addr = self.server.leader_address()
-        return {
-            "Config": {
-                "Datacenter": self.datacenter,
-                "PrimaryDatacenter": getattr(cfg, "primary_datacenter", "") or self.datacenter,
-                "NodeName": self.node_name,
-                "NodeID": self.node_id,
-                "Revision": f"consulpy-{__version__}",
-                "Server": bool(cfg.server),
-                "Version": CONSUL_COMPAT_VERSION,
-                "BuildDate": "",
-            },
-            "DebugConfig": cfg.as_debug_dict(),
-            "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05},
-            "Member": self.member(),
-            "Stats": {
-                "agent": {
-                    "check_monitors": "0",
-                    "check_ttls": str(
-                        sum(1 for c in self.local.checks.values() if c.row.get("Type") == "ttl")
-                    ),
-                    "checks": str(len(self.local.checks)),
-                    "services": str(len(self.local.services)),
-                },
-                "build": {
-                    "prerelease": "",
-                    "revision": f"consulpy-{__version__}",
-                    "version": CONSUL_COMPAT_VERSION,
-                    "version_metadata": "",
-                },
-                "consul": {
-                    "acl": "disabled",
-                    "bootstrap": str(bool(cfg.bootstrap)).lower(),
-                    "known_datacenters": "1",
-                    "leader": "true" if self.server.applier.is_leader() else "false",
-                    "leader_addr": leader_addr,
-                    "server": "true",
-                },
-                "raft": {
-                    "applied_index": str(store.last_index),
-                    "commit_index": str(store.last_index),
-                    "state": "Leader" if self.server.applier.is_leader() else "Follower",
-                    "num_peers": "0",
-                },
-                "runtime": {
-                    "arch": platform.machine(),
-                    "os": platform.system().lower(),
-                    "version": f"python{platform.python_version()}",
-                },
-            },
-            "Meta": self.node_meta(),
-            "xDS": None,
-        }
+            # consulpy runs no WAN pool: the servers of this datacenter, named as Consul's
+            # WAN members are (<node>.<dc>).
+            members = [
+                dict(m, Name=f"{m['Name']}.{self.datacenter}")
+                for m in members
+                if m["Tags"].get("role") == "consul"
+            ]
+        return sorted(members, key=lambda m: m["Name"])

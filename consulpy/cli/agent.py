@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from typing import Any
 
 from consulpy.config import AgentConfig, ConfigError, flags_help, load_agent_config
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
 
 
-def _banner(cfg: AgentConfig, agent: object) -> str:
+def _banner(cfg: AgentConfig, agent: Any) -> str:
     http = ", ".join(f"{h}:{p}" for h, p in getattr(agent, "http_addresses", [])) or "disabled"
     ports = cfg.ports
     lines = [
@@ -24,7 +25,9 @@ def _banner(cfg: AgentConfig, agent: object) -> str:
         f"           Client Addr: {cfg.client_addrs} (HTTP: {http}, DNS: {ports.dns}, "
         f"gRPC: {ports.grpc})",
         f"          Cluster Addr: {getattr(agent, 'advertise_addr', '')} "
-        f"(LAN: {ports.serf_lan}, WAN: {ports.serf_wan})",
+        f"(LAN: {agent.gossip.port}, WAN: {ports.serf_wan})",
+        f"           Server Addr: "
+        f"{agent.server.rpc_address if agent.server is not None else 'client agent'}",
         f"     Gossip Encryption: {str(bool(cfg.encrypt)).lower()}",
         "",
         "==> Log data will now stream in as it occurs:",

@@ -64,7 +64,9 @@ def _filtered(req: web.Request, mapping: dict[str, Any], schema: str) -> dict[st
 # ------------------------------------------------------------------- self
 @endpoint("GET", check_dc=False)
 async def agent_self(req: web.Request) -> web.StreamResponse:
-    return respond(req, agent_of(req).self_info())
+    from consulpy.agent.views import self_info
+
+    return respond(req, await self_info(agent_of(req)))
 
 
 @endpoint("GET", check_dc=False)
@@ -79,7 +81,9 @@ async def agent_members(req: web.Request) -> web.StreamResponse:
 
 @endpoint("GET", check_dc=False)
 async def agent_version(req: web.Request) -> web.StreamResponse:
-    return respond(req, agent_of(req).version_info())
+    from consulpy.agent.views import version_info
+
+    return respond(req, version_info())
 
 
 @endpoint("PUT", check_dc=False)

@@ -9,12 +9,12 @@ from consulpy.http.endpoint import agent_of, endpoint, respond
 
 @endpoint("GET")
 async def status_leader(req: web.Request) -> web.StreamResponse:
-    return respond(req, agent_of(req).delegate.leader_address())
+    return respond(req, (await agent_of(req).delegate.status())["leader"])
 
 
 @endpoint("GET")
 async def status_peers(req: web.Request) -> web.StreamResponse:
-    return respond(req, agent_of(req).delegate.peers())
+    return respond(req, (await agent_of(req).delegate.status())["peers"])
 
 
 def routes() -> list[web.RouteDef]:

@@ -5,8 +5,7 @@
   timer with the full TTL, as Consul does.
 - Tombstone reaping: tombstones are kept at least `tombstone_ttl` (longer than the longest
   blocking query) and then reaped in batches.
-- Membership reconciliation: members are registered in the catalog with their `serfHealth`
-  check; until gossip lands, the only member is this server itself.
+(Membership reconciliation and autopilot live in consulpy.server.membership.)
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from consulpy.state import commands as C
-from consulpy.state.structs import check_row
 from consulpy.util.durations import DurationError, parse_duration
 
 if TYPE_CHECKING:
@@ -31,11 +29,6 @@ log = structlog.get_logger("consulpy.leader")
 SESSION_TTL_MULTIPLIER = 2
 TOMBSTONE_TTL = 15 * 60.0
 TOMBSTONE_GRANULARITY = 30.0
-
-SERF_CHECK_ID = "serfHealth"
-SERF_CHECK_NAME = "Serf Health Status"
-SERF_ALIVE_OUTPUT = "Agent alive and reachable"
-SERF_FAILED_OUTPUT = "Agent not live or unreachable"
 
 
 class SessionTimers:
@@ -112,7 +105,6 @@ class LeaderDuties:
         for session in self.server.store.sessions.list():
             self.sessions.arm(session.id, session.ttl)
         self._tasks.append(loop.create_task(self._tombstone_loop()))
-        self._tasks.append(loop.create_task(self._reconcile_self()))
         log.info("leader duties started", sessions_with_ttl=len(self.sessions))
 
     def stop(self) -> None:
@@ -157,47 +149,3 @@ class LeaderDuties:
             upto = self._marks.popleft()[1]
         if upto and any(index <= upto for index in store.kv.tombstones.values()):
             await self.server.write(C.tombstone_reap(upto))
-
-    # ------------------------------------------------------------ membership
-    async def _reconcile_self(self) -> None:
-        await self.reconcile_member(self.server.self_member())
-
-    async def reconcile_member(self, member: dict[str, Any]) -> None:
-        """Make the catalog agree with one member's gossip status (alive here)."""
-        store = self.server.store
-        name = member["Name"]
-        node = store.catalog.node(name)
-        check = store.catalog.check(name, SERF_CHECK_ID)
-        want_service = member.get("Service")
-        has_service = (
-            want_service is None or store.catalog.service(name, want_service["ID"]) is not None
-        )
-        if (
-            node is not None
-            and node.get("Address") == member["Address"]
-            and check is not None
-            and check["Status"] == "passing"
-            and has_service
-        ):
-            return
-        request: dict[str, Any] = {
-            "ID": member.get("ID", ""),
-            "Node": name,
-            "Address": member["Address"],
-            "Datacenter": self.server.datacenter,
-            "TaggedAddresses": member.get("TaggedAddresses"),
-            "NodeMeta": member.get("Meta"),
-            "Checks": [
-                check_row(
-                    Node=name,
-                    CheckID=SERF_CHECK_ID,
-                    Name=SERF_CHECK_NAME,
-                    Status="passing",
-                    Output=SERF_ALIVE_OUTPUT,
-                )
-            ],
-        }
-        if want_service is not None:
-            request["Service"] = want_service
-        await self.server.write(C.register(request))
-        log.info("member registered in catalog", node=name)

@@ -29,7 +29,6 @@ from consulpy.server.reads import READS, ReadError
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
 from consulpy.state.store import StateStore
-from consulpy.state.structs import service_row
 from consulpy.state.watch import WatchSet
 
 log = structlog.get_logger("consulpy.server")
@@ -319,6 +318,10 @@ class Server:
         self.rpc_server.register("Status.Info", status)
 
     # ----------------------------------------------------------------- status
+    async def status(self) -> dict[str, Any]:
+        """What /v1/status/leader and /peers show (this server's own view, as in Consul)."""
+        return {"leader": self.leader_address(), "peers": self.peers()}
+
     def leader_address(self) -> str:
         _, address = self.applier.leader()
         return address or ""
@@ -331,19 +334,3 @@ class Server:
             for s in self.raft.node.configuration()
             if s.get("suffrage", "voter") == "voter"
         ]
-
-    def self_member(self) -> dict[str, Any]:
-        """This server as a catalog member (its node, serfHealth and the `consul` service)."""
-        return {
-            "Name": self.node_name,
-            "ID": self.node_id,
-            "Address": self.advertise_addr,
-            "TaggedAddresses": self.tagged_addresses,
-            "Meta": self.node_meta,
-            "Service": service_row(
-                ID="consul",
-                Service="consul",
-                Port=self.server_port,
-                Meta=None,
-            ),
-        }

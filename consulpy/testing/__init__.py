@@ -36,6 +36,8 @@ class DevAgent:
             "-bind=127.0.0.1",
             "-http-port=0",
             "-server-port=0",
+            "-serf-lan-port=0",
+            "-serf-wan-port=-1",
             "-dns-port=-1",
             "-grpc-port=-1",
             "-log-level=warn",

@@ -1,0 +1,256 @@
+"""The agent's LAN gossip pool: one Serf with Consul's member tags, joins, leave, user events.
+
+Membership events are handed to listeners (the server role bootstraps Raft and reconciles the
+catalog from them). User events travel as Serf user events named `consul:event:<name>` whose
+payload is Consul's UserEvent shape in msgpack; each agent keeps the last 256 it received,
+after applying the node/service/tag filters, for /v1/event/list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import re
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+import structlog
+
+from consulpy.gossip.config import MemberlistConfig
+from consulpy.gossip.events import Member, MemberEvent, MemberStatus, UserEvent
+from consulpy.gossip.serf import JoinError, Serf, SerfConfig
+
+if TYPE_CHECKING:
+    from consulpy.agent.agent import Agent
+
+log = structlog.get_logger("consulpy.agent.gossip")
+
+USER_EVENT_PREFIX = "consul:event:"
+EVENT_RING = 256
+
+
+def member_view(m: Member) -> dict[str, Any]:
+    """A member as /v1/agent/members renders it."""
+    return {
+        "Name": m.name,
+        "Addr": m.addr,
+        "Port": m.port,
+        "Tags": dict(m.tags),
+        "Status": int(m.status),
+        "ProtocolMin": m.protocol_min,
+        "ProtocolMax": m.protocol_max,
+        "ProtocolCur": m.protocol_cur,
+        "DelegateMin": m.delegate_min,
+        "DelegateMax": m.delegate_max,
+        "DelegateCur": m.delegate_cur,
+    }
+
+
+def event_index(event_id: str) -> int:
+    """Consul's event/list index: the two 64-bit halves of the last event's UUID, XORed."""
+    digits = event_id.replace("-", "")
+    if len(digits) != 32:
+        return 1
+    return (int(digits[:16], 16) ^ int(digits[16:], 16)) or 1
+
+
+class AgentGossip:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        cfg = agent.config
+        host, port = cfg.serf_lan_bind_address()
+        keyring_file = None
+        if cfg.data_dir and not cfg.dev:
+            keyring_file = os.path.join(cfg.data_dir, "serf", "local.keyring")
+            os.makedirs(os.path.dirname(keyring_file), exist_ok=True)
+        timings = cfg.gossip_lan
+        memberlist = MemberlistConfig.lan().with_(
+            gossip_nodes=timings.gossip_nodes,
+            gossip_interval=timings.gossip_interval,
+            probe_interval=timings.probe_interval,
+            probe_timeout=timings.probe_timeout,
+            suspicion_mult=timings.suspicion_mult,
+            retransmit_mult=timings.retransmit_mult,
+        )
+        self.serf = Serf(
+            SerfConfig(
+                node_name=agent.node_name,
+                bind_addr=host,
+                bind_port=port,
+                advertise_addr=agent.advertise_addr,
+                tags=agent.member_tags(),
+                encrypt_key=cfg.encrypt,
+                keyring_file=keyring_file,
+                gossip_verify_incoming=cfg.encrypt_verify_incoming,
+                gossip_verify_outgoing=cfg.encrypt_verify_outgoing,
+                memberlist=memberlist,
+            )
+        )
+        self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENT_RING)
+        self._event_waiters: list[asyncio.Future[None]] = []
+        self._member_listeners: list[Callable[[MemberEvent], Any]] = []
+        self._retry_task: asyncio.Task[None] | None = None
+        self.left = False
+
+    # --------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        await self.serf.start()
+        self.serf.add_listener(self._on_event)
+        cfg = self.agent.config
+        if cfg.start_join:
+            await self.join(list(cfg.start_join))
+        if cfg.retry_join:
+            self._retry_task = asyncio.get_running_loop().create_task(
+                self._retry_join(list(cfg.retry_join), cfg.retry_interval, cfg.retry_max)
+            )
+
+    @property
+    def port(self) -> int:
+        return self.serf.bound_port
+
+    async def _retry_join(self, addresses: list[str], interval: float, max_attempts: int) -> None:
+        """Consul's -retry-join: keep trying until one address answers (or retry_max)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                joined = await self.serf.join(addresses)
+                log.info("joined the cluster", joined=joined, attempt=attempt)
+                return
+            except (JoinError, OSError) as exc:
+                log.warning(
+                    "join failed; will retry", error=str(exc), attempt=attempt, retry_in=interval
+                )
+            if max_attempts and attempt >= max_attempts:
+                log.error("giving up joining after retry_max attempts", attempts=attempt)
+                return
+            await asyncio.sleep(interval)
+
+    async def join(self, addresses: list[str]) -> int:
+        return await self.serf.join(addresses)
+
+    async def leave(self) -> None:
+        self.left = True
+        await self.serf.leave()
+
+    async def shutdown(self) -> None:
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+        await self.serf.shutdown()
+
+    # ----------------------------------------------------------------- members
+    def members(self) -> list[Member]:
+        return self.serf.members()
+
+    def member_views(self) -> list[dict[str, Any]]:
+        return [member_view(m) for m in self.members()]
+
+    def servers(self) -> list[Member]:
+        """Alive servers of this datacenter (what client agents send RPCs to)."""
+        dc = self.agent.datacenter
+        return [
+            m
+            for m in self.members()
+            if m.tags.get("role") == "consul"
+            and m.tags.get("dc") == dc
+            and m.status == MemberStatus.ALIVE
+        ]
+
+    def on_member_event(self, listener: Callable[[MemberEvent], Any]) -> None:
+        self._member_listeners.append(listener)
+
+    async def set_tags(self, tags: dict[str, str]) -> None:
+        await self.serf.set_tags(tags)
+
+    async def force_leave(self, node: str, prune: bool) -> None:
+        await self.serf.remove_failed_node(node, prune=prune)
+
+    # ------------------------------------------------------------------ events
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, MemberEvent):
+            for listener in self._member_listeners:
+                result = listener(event)
+                if asyncio.iscoroutine(result):
+                    asyncio.get_running_loop().create_task(result)
+        elif isinstance(event, UserEvent) and event.name.startswith(USER_EVENT_PREFIX):
+            self._receive_user_event(event)
+
+    async def fire(
+        self, name: str, payload: bytes, node: str = "", service: str = "", tag: str = ""
+    ) -> dict[str, Any]:
+        for label, pattern in (("node", node), ("service", service), ("tag", tag)):
+            if pattern:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"Invalid {label} filter: {exc}") from exc
+        if tag and not service:
+            raise ValueError("Cannot provide tag filter without service filter")
+        event = {
+            "ID": str(uuid.uuid4()),
+            "Name": name,
+            "Payload": payload or None,
+            "NodeFilter": node,
+            "ServiceFilter": service,
+            "TagFilter": tag,
+            "Version": 1,
+            "LTime": 0,
+        }
+        body = msgpack.packb({k: v for k, v in event.items() if k != "LTime"}, use_bin_type=True)
+        await self.serf.user_event(USER_EVENT_PREFIX + name, body, coalesce=False)
+        return event
+
+    def _receive_user_event(self, serf_event: UserEvent) -> None:
+        try:
+            event = msgpack.unpackb(serf_event.payload, raw=False)
+            if not isinstance(event, dict) or "ID" not in event:
+                raise ValueError("not a user event")
+        except (ValueError, msgpack.UnpackException):
+            log.warning("dropping malformed user event", name=serf_event.name)
+            return
+        if not self._wanted(event):
+            return
+        event["LTime"] = serf_event.ltime
+        if any(e["ID"] == event["ID"] for e in self.events):
+            return
+        self.events.append(event)
+        waiters, self._event_waiters = self._event_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _wanted(self, event: dict[str, Any]) -> bool:
+        """Consul's filters: node name regex, then service regex (and its tag regex)."""
+        try:
+            if event.get("NodeFilter") and not re.search(event["NodeFilter"], self.agent.node_name):
+                return False
+            service_filter = event.get("ServiceFilter")
+            if service_filter:
+                tag_filter = event.get("TagFilter")
+                for svc in self.agent.local.services.values():
+                    if re.search(service_filter, svc.row["Service"]) and (
+                        not tag_filter
+                        or any(re.search(tag_filter, t) for t in svc.row.get("Tags") or [])
+                    ):
+                        return True
+                return False
+        except re.error:
+            return False
+        return True
+
+    def list_events(self, name: str = "") -> list[dict[str, Any]]:
+        return [e for e in self.events if not name or e["Name"] == name]
+
+    async def wait_event(self, limit: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._event_waiters.append(future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), limit)
+        except TimeoutError:
+            pass
+        finally:
+            if future in self._event_waiters:
+                self._event_waiters.remove(future)
