@@ -94,6 +94,7 @@ class Agent:
                 min_quorum=config.autopilot.min_quorum,
             )
             membership = self.membership
+            self.server.serf_status = self._server_serf_status
             self.gossip.on_member_event(lambda _event: membership.member_changed())
             self.server.applier.on_leader_change(lambda _leader: membership.member_changed())
         else:
@@ -190,6 +191,14 @@ class Agent:
         if _is_ip(wan):
             out[f"wan_{'ipv6' if ':' in wan else 'ipv4'}"] = wan
         return out
+
+    def _server_serf_status(self) -> dict[str, str]:
+        """Gossip status of every server, keyed by node ID (for autopilot health)."""
+        return {
+            m.tags.get("id", ""): m.status.label()
+            for m in self.gossip.members()
+            if m.tags.get("role") == "consul"
+        }
 
     # ---------------------------------------------------------- lifecycle
     async def start(self) -> None:

@@ -99,9 +99,11 @@ class ClientDelegate:
     async def status(self) -> dict[str, Any]:
         return await self._call("Status.Info", None, 10, retry_sent=True)
 
-    async def call_leader(self, method: str, args: Any) -> Any:
+    async def leader_call(self, name: str, args: dict[str, Any]) -> Any:
         """Operator calls: any server forwards them to the leader."""
-        return await self._call(method, args, self.rpc_hold_timeout + 30, retry_sent=False)
+        return await self._call(
+            name, {"args": args, "hops": 0}, self.rpc_hold_timeout + 30, retry_sent=False
+        )
 
     async def close(self) -> None:
         await self.rpc.close()

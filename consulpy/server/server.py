@@ -19,6 +19,7 @@ import structlog
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.server import RPCServer
+from consulpy.server import operator
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
 from consulpy.server.errors import CommandError, NoLeaderError
@@ -95,6 +96,8 @@ class Server:
         kwargs = {} if tombstone_ttl is None else {"tombstone_ttl": tombstone_ttl}
         self.leader = LeaderDuties(self, **kwargs)
         self.applier.on_leader_change(self._leader_changed)
+        # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
+        self.serf_status: Any = dict
         self.rpc_client = RPCClient()
         self.rpc_server = RPCServer(error_kinds=ERROR_KINDS)
         self._register_rpc()
@@ -312,10 +315,51 @@ class Server:
         async def status(_args: Any) -> dict[str, Any]:
             return {"leader": self.leader_address(), "peers": self.peers()}
 
+        operations = {
+            "Operator.RaftConfiguration": lambda _a: operator.raft_configuration(self),
+            "Operator.RaftRemovePeer": lambda a: operator.remove_peer(
+                self, a.get("id", ""), a.get("address", "")
+            ),
+            "Operator.TransferLeader": lambda a: operator.transfer_leader(self, a.get("id", "")),
+            "Operator.AutopilotHealth": lambda _a: operator.autopilot_health(
+                self, self.serf_status()
+            ),
+        }
+
+        def leader_only(name: str) -> Any:
+            async def handler(args: dict[str, Any]) -> Any:
+                return await self.leader_call(
+                    name, args.get("args") or {}, hops=args.get("hops", 1)
+                )
+
+            return handler
+
+        for name in operations:
+            self.rpc_server.register(name, leader_only(name))
+        self._operations = operations
         self.rpc_server.register("Server.Write", write)
         self.rpc_server.register("Server.Read", read)
         self.rpc_server.register("Server.SessionRenew", renew)
         self.rpc_server.register("Status.Info", status)
+
+    async def leader_call(self, name: str, args: dict[str, Any], hops: int = 0) -> Any:
+        """Run an operator call on the leader (here, or forwarded over RPC)."""
+        deadline = time.monotonic() + self.rpc_hold_timeout
+        address = await self._wait_for_leader(deadline)
+        if address is None:
+            result = self._operations[name](args)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return result
+        if hops >= MAX_HOPS:
+            raise NoLeaderError()
+        try:
+            return await self.rpc_client.call(
+                address, name, {"args": args, "hops": hops + 1}, timeout=self.rpc_hold_timeout + 30
+            )
+        except RPCError as exc:
+            raise_remote(exc)
+            raise
 
     # ----------------------------------------------------------------- status
     async def status(self) -> dict[str, Any]:

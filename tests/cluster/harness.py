@@ -1,0 +1,192 @@
+"""Multi-process clusters of real `consulpy agent` processes on 127.0.0.1.
+
+Ports are chosen once per node and kept across restarts (as a real deployment's are): Raft
+remembers servers by address.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.cli.agentproc import AgentProcess
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_udp_tcp_port() -> int:
+    """A port free for both TCP and UDP (gossip uses both)."""
+    while True:
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            try:
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+@dataclass
+class Node:
+    name: str
+    server: bool
+    data_dir: Path
+    http: int = field(default_factory=free_port)
+    rpc: int = field(default_factory=free_port)
+    serf: int = field(default_factory=free_udp_tcp_port)
+    proc: AgentProcess | None = None
+
+    @property
+    def http_addr(self) -> str:
+        return f"127.0.0.1:{self.http}"
+
+    @property
+    def rpc_addr(self) -> str:
+        return f"127.0.0.1:{self.rpc}"
+
+    def flags(self, join: list[str], expect: int) -> list[str]:
+        out = [
+            f"-node={self.name}",
+            f"-data-dir={self.data_dir}",
+            "-bind=127.0.0.1",
+            "-client=127.0.0.1",
+            f"-http-port={self.http}",
+            f"-server-port={self.rpc}",
+            f"-serf-lan-port={self.serf}",
+            "-serf-wan-port=-1",
+            "-dns-port=-1",
+            "-grpc-port=-1",
+            "-log-level=info",
+            "-retry-interval=1s",
+            "-hcl=performance { raft_multiplier = 1 }",
+        ]
+        if self.server:
+            out += ["-server", f"-bootstrap-expect={expect}"]
+        out += [f"-retry-join=127.0.0.1:{port}" for port in join]
+        return out
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, timeout: float = 30
+    ) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(f"http://{self.http_addr}{path}", data=body, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    def json(self, method: str, path: str, body: Any = None) -> Any:
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        status, _, raw = self.request(method, path, data)
+        assert status == 200, (self.name, path, status, raw)
+        return json.loads(raw) if raw else None
+
+    @property
+    def alive(self) -> bool:
+        return (
+            self.proc is not None and self.proc.proc is not None and self.proc.proc.poll() is None
+        )
+
+
+class Cluster:
+    def __init__(self, tmp: Path, servers: int = 3, clients: int = 0) -> None:
+        self.tmp = tmp
+        self.expect = servers
+        self.nodes = [Node(f"s{i}", True, tmp / f"s{i}") for i in range(servers)]
+        self.nodes += [Node(f"c{i}", False, tmp / f"c{i}") for i in range(clients)]
+
+    @property
+    def servers(self) -> list[Node]:
+        return [n for n in self.nodes if n.server]
+
+    @property
+    def clients(self) -> list[Node]:
+        return [n for n in self.nodes if not n.server]
+
+    def start(self, node: Node) -> None:
+        join = [n.serf for n in self.servers if n is not node][:3]
+        node.proc = AgentProcess(*node.flags(join, self.expect)).start(timeout=60)
+
+    def start_all(self) -> None:
+        for node in self.nodes:
+            self.start(node)
+        self.wait_leader()
+
+    def add_server(self, name: str) -> Node:
+        node = Node(name, True, self.tmp / name)
+        self.nodes.append(node)
+        self.start(node)
+        return node
+
+    def stop(self, node: Node) -> None:
+        if node.proc is not None:
+            node.proc.stop()
+
+    def kill(self, node: Node) -> None:
+        if node.proc is not None:
+            node.proc.kill()
+
+    def stop_all(self) -> None:
+        for node in self.nodes:
+            if node.alive:
+                node.proc.kill()  # type: ignore[union-attr]
+
+    def leader(self) -> Node | None:
+        for node in self.servers:
+            if not node.alive:
+                continue
+            try:
+                status, _, raw = node.request("GET", "/v1/status/leader", timeout=5)
+            except OSError:
+                continue
+            if status == 200 and json.loads(raw) == node.rpc_addr:
+                return node
+        return None
+
+    def wait_leader(self, timeout: float = 60, exclude: Node | None = None) -> Node:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            leader = self.leader()
+            if leader is not None and leader is not exclude:
+                # every live node agrees and can serve a consistent read
+                if all(self._sees(n, leader) for n in self.nodes if n.alive):
+                    return leader
+            time.sleep(0.2)
+        raise AssertionError(
+            "no leader agreed on by every node before the deadline:\n"
+            + "\n".join(
+                f"--- {n.name}\n" + (n.proc.output()[-3000:] if n.proc else "") for n in self.nodes
+            )
+        )
+
+    @staticmethod
+    def _sees(node: Node, leader: Node) -> bool:
+        try:
+            status, _, raw = node.request("GET", "/v1/status/leader", timeout=5)
+        except OSError:
+            return False
+        return status == 200 and json.loads(raw) == leader.rpc_addr
+
+
+def eventually(check, timeout: float = 30, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except (OSError, AssertionError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"{what} not met before the deadline (last: {last!r})")
