@@ -13,6 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 INF = float("inf")
+MAX_STEPS = 3_000_000
+
+
+class CheckerGaveUp(Exception):
+    """The search exceeded its step budget: neither proven linearizable nor refuted."""
 
 
 @dataclass(slots=True)
@@ -43,8 +48,12 @@ def _step(state: str | None, op: Op) -> tuple[bool, str | None]:
     return op.value == state, state
 
 
-def check_key(ops: list[Op]) -> bool:
-    """True if the operations on one register admit a linearization."""
+def check_key(ops: list[Op], max_steps: int = MAX_STEPS) -> bool:
+    """True if the operations on one register admit a linearization.
+
+    Raises CheckerGaveUp after max_steps search steps (correct histories of the simulation
+    need a tiny fraction of that; a broken one can make the search explode).
+    """
     if not ops:
         return True
     events: list[tuple[float, int, _Node]] = []
@@ -68,7 +77,11 @@ def check_key(ops: list[Op]) -> bool:
     state: str | None = None
     linearized = 0
     entry = head.next
+    steps = 0
     while head.next is not None:
+        steps += 1
+        if steps > max_steps:
+            raise CheckerGaveUp(f"gave up after {max_steps} steps on {len(ops)} operations")
         assert entry is not None
         if entry.is_call:
             ok, new_state = _step(state, entry.op)

@@ -38,7 +38,7 @@ from consulpy.raft.types import (
     decode_message,
     encode_message,
 )
-from tests.raft.linearizability import INF, Op, check_history
+from tests.raft.linearizability import INF, CheckerGaveUp, Op, check_history
 
 TICK = 10  # time units per tick
 CLIENT_TIMEOUT = 400
@@ -249,7 +249,10 @@ class Sim:
             self.history.append(op)
         # Drop reads that never completed: a read has no effect.
         self.history = [op for op in self.history if not (op.kind == "get" and op.ret == INF)]
-        ok, key = check_history(self.history)
+        try:
+            ok, key = check_history(self.history)
+        except CheckerGaveUp as exc:
+            raise InvariantViolation(f"linearizability check inconclusive: {exc}") from exc
         if not ok:
             raise InvariantViolation(f"history for key {key!r} is not linearizable")
         if self.final_op is None or self.final_op.ret == INF:
