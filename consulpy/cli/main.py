@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "services": ("consulpy.cli.catalog:services_main", "Interact with services"),
     "maint": ("consulpy.cli.catalog:maint_main", "Controls node or service maintenance mode"),
     "reload": ("consulpy.cli.catalog:reload_main", "Triggers the agent to reload configuration"),
+    "operator": ("consulpy.cli.operator:operator_main", "Provides cluster-level tools"),
+    "info": ("consulpy.cli.operator:info_main", "Provides debugging information for operators"),
+    "snapshot": ("consulpy.cli.operator:snapshot_main", "Saves and restores snapshots"),
     "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip)"),
 }
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from consulpy.http import agent as agent_api
-from consulpy.http import catalog, health, kv, operator, session, status, txn
+from consulpy.http import catalog, health, kv, operator, session, snapshot, status, txn
 from consulpy.http.endpoint import AGENT, text_error
 
 if TYPE_CHECKING:
@@ -46,7 +46,17 @@ def build_app(agent: Agent) -> web.Application:
         resp.headers["X-Consul-Default-ACL-Policy"] = policy
 
     app.on_response_prepare.append(add_headers)
-    for module in (kv, session, txn, status, agent_api, catalog, health, operator):
+    for module in (
+        kv,
+        session,
+        txn,
+        status,
+        agent_api,
+        catalog,
+        health,
+        operator,
+        snapshot,
+    ):
         app.add_routes(module.routes())
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app

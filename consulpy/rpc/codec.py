@@ -14,7 +14,9 @@ from typing import Any
 import msgpack
 
 PROTO_RPC = 0x00
-MAX_FRAME = 8 << 20
+# Big enough for a snapshot restore (a 256 MB archive travels in one forwarded write); the
+# length is checked before anything is allocated.
+MAX_FRAME = 300 << 20
 _LEN = struct.Struct(">I")
 
 

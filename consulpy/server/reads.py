@@ -291,8 +291,14 @@ def health_service(store: StateStore, args: dict[str, Any], ws: WatchSet | None)
     return index, _apply_filter(entries, args.get("filter", ""), "service_entry")
 
 
+def snapshot_state(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    """The whole store, serialised (for /v1/snapshot); may be large."""
+    return store.last_index, store.snapshot()
+
+
 READS.update(
     {
+        "Snapshot.State": snapshot_state,
         "Catalog.ListNodes": catalog_nodes,
         "Catalog.ListServices": catalog_services,
         "Catalog.ServiceNodes": catalog_service,

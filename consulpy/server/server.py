@@ -186,7 +186,11 @@ class Server:
         if is_error(result):
             raise CommandError(result["Error"])
         kind = cmd["t"]
-        if kind == C.SESSION_CREATE:
+        if kind == C.RESTORE and self.applier.is_leader():
+            # Sessions (and their TTLs) were replaced wholesale: re-arm from the new state.
+            self.leader.stop()
+            self.leader.start()
+        elif kind == C.SESSION_CREATE:
             self.leader.session_created(result)
         elif kind == C.SESSION_DESTROY:
             self.leader.sessions.cancel(cmd["id"])

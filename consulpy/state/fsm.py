@@ -52,7 +52,11 @@ class FSM:
         store = self.store
         kind = cmd.get("t")
         if kind == C.RESTORE:
-            store.restore(cmd["data"])
+            try:
+                store.restore(cmd["data"])
+            except Exception as exc:  # a bad snapshot leaves the state as it was
+                store.last_index = max(store.last_index, index)
+                return error(f"snapshot restore failed: {exc}")
             store.last_index = max(store.last_index, index)
             return True
         handler = self._handlers.get(kind)  # type: ignore[arg-type]

@@ -189,7 +189,7 @@ class StateStore:
     def restore(self, data: bytes) -> None:
         """Replace the whole state with a snapshot, then wake every blocked query."""
         doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        if doc.get("format") != SNAPSHOT_FORMAT:
+        if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"unsupported state snapshot format {doc.get('format')!r}")
         kv = KVTable()
         kv.load(doc["kv"])

@@ -1,0 +1,57 @@
+"""GET /v1/snapshot (save) and PUT /v1/snapshot (restore, through Raft)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from consulpy.http.endpoint import (
+    HTTPError,
+    agent_of,
+    empty_ok,
+    endpoint,
+    meta_headers,
+    query_options,
+)
+from consulpy.server import snapshot_archive
+from consulpy.state import commands as C
+from consulpy.state.store import StateStore
+
+
+@endpoint("GET", "PUT")
+async def snapshot(req: web.Request) -> web.StreamResponse:
+    agent = agent_of(req)
+    if req.method == "GET":
+        opts = query_options(req)
+        meta, state = await agent.delegate.read("Snapshot.State", {}, opts)
+        term = 0
+        if agent.server is not None and agent.server.raft is not None:
+            term = agent.server.raft.node.stats()["term"]
+        archive = snapshot_archive.build(
+            state, index=meta.index, term=term, datacenter=agent.datacenter
+        )
+        return web.Response(
+            body=archive, content_type="application/x-gzip", headers=meta_headers(meta)
+        )
+    chunks = []
+    size = 0
+    while True:
+        chunk = await req.content.read(1 << 20)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > snapshot_archive.MAX_ARCHIVE:
+            raise HTTPError(
+                413, f"snapshot archive larger than {snapshot_archive.MAX_ARCHIVE} bytes"
+            )
+        chunks.append(chunk)
+    try:
+        _, state = snapshot_archive.read(b"".join(chunks))
+        StateStore().restore(state)  # refuse what the servers could not load
+    except (snapshot_archive.ArchiveError, ValueError, KeyError, TypeError) as exc:
+        raise HTTPError(500, f"Snapshot restore failed: {exc}") from exc
+    await agent.delegate.write(C.restore(state))
+    return empty_ok()
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.route("*", "/v1/snapshot", snapshot)]
