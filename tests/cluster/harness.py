@@ -18,6 +18,9 @@ from typing import Any
 from tests.cli.agentproc import AgentProcess
 
 
+POLL_INTERVAL = 0.2  # how often polling helpers re-check a condition (always with a deadline)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -157,11 +160,14 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             leader = self.leader()
-            if leader is not None and leader is not exclude:
-                # every live node agrees and can serve a consistent read
-                if all(self._sees(n, leader) for n in self.nodes if n.alive):
-                    return leader
-            time.sleep(0.2)
+            # every live node agrees on it
+            if (
+                leader is not None
+                and leader is not exclude
+                and all(self._sees(n, leader) for n in self.nodes if n.alive)
+            ):
+                return leader
+            time.sleep(POLL_INTERVAL)
         raise AssertionError(
             "no leader agreed on by every node before the deadline:\n"
             + "\n".join(
@@ -178,7 +184,8 @@ class Cluster:
         return status == 200 and json.loads(raw) == leader.rpc_addr
 
 
-def eventually(check, timeout: float = 30, interval: float = 0.2, what: str = "condition"):
+def eventually(check, timeout: float = 30, interval: float = POLL_INTERVAL,
+               what: str = "condition"):
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

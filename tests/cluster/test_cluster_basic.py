@@ -54,11 +54,11 @@ def test_writes_through_any_agent_and_reads_in_every_mode(cluster: Cluster) -> N
             path = f"/v1/kv/multi/?recurse{mode}"
 
             def complete(n=node, p=path) -> bool:
-                status, headers, raw = n.request("GET", p)
+                status, _, raw = n.request("GET", p)
                 return status == 200 and len(json.loads(raw)) == len(cluster.nodes)
 
             eventually(complete, what=f"{node.name} {mode or 'default'} read")
-        status, headers, _ = node.request("GET", "/v1/kv/multi/0?stale")
+        _, headers, _ = node.request("GET", "/v1/kv/multi/0?stale")
         assert headers["X-Consul-KnownLeader"] == "true"
         assert int(headers["X-Consul-LastContact"]) >= 0
 
