@@ -1,6 +1,6 @@
 """Seeded simulation sweep (see tests/raft/sim.py).
 
-CI runs RAFT_SIM_SEEDS seeds (default 240) in chunks; set e.g. RAFT_SIM_SEEDS=5000 for a long
+CI runs RAFT_SIM_SEEDS seeds (default 300) in chunks; set e.g. RAFT_SIM_SEEDS=5000 for a long
 sweep and RAFT_SIM_SEED_START to shift the window. A failing seed is printed with the command
 that replays it verbosely.
 """
@@ -13,7 +13,7 @@ import pytest
 
 from tests.raft.sim import InvariantViolation, run_seed
 
-SEEDS = int(os.environ.get("RAFT_SIM_SEEDS", "240"))
+SEEDS = int(os.environ.get("RAFT_SIM_SEEDS", "300"))
 START = int(os.environ.get("RAFT_SIM_SEED_START", "0"))
 CHUNK = 20
 TOTALS: dict[str, int] = {}
