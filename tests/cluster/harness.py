@@ -17,7 +17,6 @@ from typing import Any
 
 from tests.cli.agentproc import AgentProcess
 
-
 POLL_INTERVAL = 0.2  # how often polling helpers re-check a condition (always with a deadline)
 
 
