@@ -51,15 +51,30 @@ class MemberlistConfig:
 
     @classmethod
     def wan(cls) -> MemberlistConfig:
-        return cls(tcp_timeout=30.0, suspicion_mult=6, push_pull_interval=60.0,
-                   probe_timeout=3.0, probe_interval=5.0, gossip_nodes=4,
-                   gossip_interval=0.5, gossip_to_the_dead_time=60.0)
+        return cls(
+            tcp_timeout=30.0,
+            suspicion_mult=6,
+            push_pull_interval=60.0,
+            probe_timeout=3.0,
+            probe_interval=5.0,
+            gossip_nodes=4,
+            gossip_interval=0.5,
+            gossip_to_the_dead_time=60.0,
+        )
 
     @classmethod
     def local(cls) -> MemberlistConfig:
-        return cls(tcp_timeout=1.0, indirect_checks=1, retransmit_mult=2, suspicion_mult=3,
-                   push_pull_interval=15.0, probe_timeout=0.2, probe_interval=1.0,
-                   gossip_interval=0.1, gossip_to_the_dead_time=15.0)
+        return cls(
+            tcp_timeout=1.0,
+            indirect_checks=1,
+            retransmit_mult=2,
+            suspicion_mult=3,
+            push_pull_interval=15.0,
+            probe_timeout=0.2,
+            probe_interval=1.0,
+            gossip_interval=0.1,
+            gossip_to_the_dead_time=15.0,
+        )
 
     @classmethod
     def profile(cls, name: str) -> MemberlistConfig:
@@ -72,9 +87,16 @@ class MemberlistConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def vsn(self) -> bytes:
-        return bytes([PROTOCOL_MIN, PROTOCOL_MAX, self.protocol_version,
-                      self.delegate_protocol_min, self.delegate_protocol_max,
-                      self.delegate_protocol_version])
+        return bytes(
+            [
+                PROTOCOL_MIN,
+                PROTOCOL_MAX,
+                self.protocol_version,
+                self.delegate_protocol_min,
+                self.delegate_protocol_max,
+                self.delegate_protocol_version,
+            ]
+        )
 
 
 def suspicion_timeout(mult: int, n: int, interval: float) -> float:

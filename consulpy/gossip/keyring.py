@@ -100,8 +100,12 @@ def decrypt(keys: Iterable[bytes], msg: bytes, aad: bytes = b"") -> bytes:
 class Keyring:
     """Thread-safe list of keys, primary first. Changes are persisted when a path is set."""
 
-    def __init__(self, keys: Iterable[bytes] = (), primary: bytes | None = None,
-                 path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        keys: Iterable[bytes] = (),
+        primary: bytes | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._keys: list[bytes] = []
         self._path = Path(path) if path else None

@@ -74,8 +74,13 @@ class Ping:
     @classmethod
     def decode(cls, body: bytes) -> Ping:
         m = _map(body, "ping")
-        return cls(get_uint(m, "SeqNo", 32), get_str(m, "Node"), get_bytes(m, "SourceAddr"),
-                   get_uint(m, "SourcePort", 16), get_str(m, "SourceNode"))
+        return cls(
+            get_uint(m, "SeqNo", 32),
+            get_str(m, "Node"),
+            get_bytes(m, "SourceAddr"),
+            get_uint(m, "SourcePort", 16),
+            get_str(m, "SourceNode"),
+        )
 
 
 @dataclass(slots=True)
@@ -90,8 +95,13 @@ class IndirectPing:
     source_node: str = ""
 
     def encode(self) -> bytes:
-        f: dict[str, Any] = {"SeqNo": self.seq_no, "Target": self.target, "Port": self.port,
-                             "Node": text(self.node), "Nack": self.nack}
+        f: dict[str, Any] = {
+            "SeqNo": self.seq_no,
+            "Target": self.target,
+            "Port": self.port,
+            "Node": text(self.node),
+            "Nack": self.nack,
+        }
         if self.source_addr:
             f["SourceAddr"] = self.source_addr
         if self.source_port:
@@ -103,9 +113,16 @@ class IndirectPing:
     @classmethod
     def decode(cls, body: bytes) -> IndirectPing:
         m = _map(body, "indirectPingReq")
-        return cls(get_uint(m, "SeqNo", 32), get_bytes(m, "Target"), get_uint(m, "Port", 16),
-                   get_str(m, "Node"), get_bool(m, "Nack"), get_bytes(m, "SourceAddr"),
-                   get_uint(m, "SourcePort", 16), get_str(m, "SourceNode"))
+        return cls(
+            get_uint(m, "SeqNo", 32),
+            get_bytes(m, "Target"),
+            get_uint(m, "Port", 16),
+            get_str(m, "Node"),
+            get_bool(m, "Nack"),
+            get_bytes(m, "SourceAddr"),
+            get_uint(m, "SourcePort", 16),
+            get_str(m, "SourceNode"),
+        )
 
 
 @dataclass(slots=True)
@@ -114,7 +131,8 @@ class Ack:
     payload: bytes = b""
 
     def encode(self) -> bytes:
-        return bytes([MsgType.ACK]) + _body({"SeqNo": self.seq_no, "Payload": self.payload})
+        # Go sends a nil slice (msgpack nil) for an empty payload.
+        return bytes([MsgType.ACK]) + _body({"SeqNo": self.seq_no, "Payload": self.payload or None})
 
     @classmethod
     def decode(cls, body: bytes) -> Ack:
@@ -154,7 +172,8 @@ class Suspect:
 
     def encode(self) -> bytes:
         return bytes([MsgType.SUSPECT]) + _body(
-            {"Incarnation": self.incarnation, "Node": text(self.node), "From": text(self.from_)})
+            {"Incarnation": self.incarnation, "Node": text(self.node), "From": text(self.from_)}
+        )
 
     @classmethod
     def decode(cls, body: bytes) -> Suspect:
@@ -170,7 +189,8 @@ class Dead:
 
     def encode(self) -> bytes:
         return bytes([MsgType.DEAD]) + _body(
-            {"Incarnation": self.incarnation, "Node": text(self.node), "From": text(self.from_)})
+            {"Incarnation": self.incarnation, "Node": text(self.node), "From": text(self.from_)}
+        )
 
     @classmethod
     def decode(cls, body: bytes) -> Dead:
@@ -188,15 +208,28 @@ class Alive:
     vsn: bytes = b""
 
     def encode(self) -> bytes:
-        return bytes([MsgType.ALIVE]) + _body({
-            "Incarnation": self.incarnation, "Node": text(self.node), "Addr": self.addr,
-            "Port": self.port, "Meta": self.meta, "Vsn": self.vsn})
+        return bytes([MsgType.ALIVE]) + _body(
+            {
+                "Incarnation": self.incarnation,
+                "Node": text(self.node),
+                "Addr": self.addr,
+                "Port": self.port,
+                "Meta": self.meta,
+                "Vsn": self.vsn,
+            }
+        )
 
     @classmethod
     def decode(cls, body: bytes) -> Alive:
         m = _map(body, "alive")
-        return cls(get_uint(m, "Incarnation", 32), get_str(m, "Node"), get_bytes(m, "Addr"),
-                   get_uint(m, "Port", 16), get_bytes(m, "Meta"), get_bytes(m, "Vsn"))
+        return cls(
+            get_uint(m, "Incarnation", 32),
+            get_str(m, "Node"),
+            get_bytes(m, "Addr"),
+            get_uint(m, "Port", 16),
+            get_bytes(m, "Meta"),
+            get_bytes(m, "Vsn"),
+        )
 
 
 @dataclass(slots=True)
@@ -206,8 +239,7 @@ class PushPullHeader:
     join: bool
 
     def encode_body(self) -> bytes:
-        return _body({"Nodes": self.nodes, "UserStateLen": self.user_state_len,
-                      "Join": self.join})
+        return _body({"Nodes": self.nodes, "UserStateLen": self.user_state_len, "Join": self.join})
 
     @classmethod
     def from_map(cls, m: dict[bytes, Any]) -> PushPullHeader:
@@ -229,15 +261,29 @@ class PushNodeState:
     vsn: bytes = b""
 
     def encode_body(self) -> bytes:
-        return _body({"Name": text(self.name), "Addr": self.addr, "Port": self.port,
-                      "Meta": self.meta, "Incarnation": self.incarnation, "State": self.state,
-                      "Vsn": self.vsn})
+        return _body(
+            {
+                "Name": text(self.name),
+                "Addr": self.addr,
+                "Port": self.port,
+                "Meta": self.meta,
+                "Incarnation": self.incarnation,
+                "State": self.state,
+                "Vsn": self.vsn,
+            }
+        )
 
     @classmethod
     def from_map(cls, m: dict[bytes, Any]) -> PushNodeState:
-        return cls(get_str(m, "Name"), get_bytes(m, "Addr"), get_uint(m, "Port", 16),
-                   get_bytes(m, "Meta"), get_uint(m, "Incarnation", 32),
-                   get_uint(m, "State", 8), get_bytes(m, "Vsn"))
+        return cls(
+            get_str(m, "Name"),
+            get_bytes(m, "Addr"),
+            get_uint(m, "Port", 16),
+            get_bytes(m, "Meta"),
+            get_uint(m, "Incarnation", 32),
+            get_uint(m, "State", 8),
+            get_bytes(m, "Vsn"),
+        )
 
 
 @dataclass(slots=True)

@@ -193,10 +193,12 @@ class Serf:
         self._subscribers: list[_Subscriber] = []
         self._callbacks: list[tuple[asyncio.AbstractEventLoop, Callable[[Event], Any]]] = []
         self._sec = wire.Security(
-            keyring=self.keyring, label=config.label.encode(),
+            keyring=self.keyring,
+            label=config.label.encode(),
             verify_incoming=config.gossip_verify_incoming,
             verify_outgoing=config.gossip_verify_outgoing,
-            compression=config.memberlist.enable_compression)
+            compression=config.memberlist.enable_compression,
+        )
         self._push_pulls = 0
         self._shutdown = False
         self.bound_port = 0
@@ -224,10 +226,20 @@ class Serf:
         ipaddress.ip_address(adv_addr)  # must be an IP literal: it goes on the wire
         rng = random.Random(c.rng_seed)
         with self._lock:
-            self._core = SerfCore(c.node_name, adv_addr, adv_port, c.tags, c.memberlist,
-                                  c.timings, self.keyring, rng, loop.time())
-            self._core.ml.packet_overhead = self._sec.label_overhead() + \
-                self._sec.encrypt_overhead()
+            self._core = SerfCore(
+                c.node_name,
+                adv_addr,
+                adv_port,
+                c.tags,
+                c.memberlist,
+                c.timings,
+                self.keyring,
+                rng,
+                loop.time(),
+            )
+            self._core.ml.packet_overhead = (
+                self._sec.label_overhead() + self._sec.encrypt_overhead()
+            )
             self._core.start(loop.time())
         self._touch()
 
@@ -296,7 +308,8 @@ class Serf:
             return [(host, port)]
         except ValueError:
             infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM)
+                host, port, type=socket.SOCK_STREAM
+            )
             return [(i[4][0], port) for i in infos]
 
     async def leave(self) -> None:
@@ -359,8 +372,7 @@ class Serf:
 
     async def user_event(self, name: str, payload: bytes, coalesce: bool = True) -> None:
         """Broadcast a user event; raises SerfError when it is over the size limit."""
-        await self._runner.call(self._locked(lambda: self.core.user_event(name, payload,
-                                                                           coalesce)))
+        await self._runner.call(self._locked(lambda: self.core.user_event(name, payload, coalesce)))
 
     async def remove_failed_node(self, name: str, prune: bool = False) -> None:
         """Force-leave: mark a failed member left (and forget it with ``prune``)."""
@@ -370,7 +382,8 @@ class Serf:
         fut = asyncio.get_running_loop().create_future()
         with self._lock:
             anyone = self.core.remove_failed_node(
-                name, prune, lambda: fut.done() or fut.set_result(None))
+                name, prune, lambda: fut.done() or fut.set_result(None)
+            )
         self._touch()
         if anyone:
             try:
@@ -378,27 +391,52 @@ class Serf:
             except TimeoutError:
                 raise SerfError("timed out broadcasting node removal") from None
 
-    async def query(self, name: str, payload: bytes = b"", *,
-                    filter_nodes: list[str] | None = None,
-                    filter_tags: dict[str, str] | None = None, request_ack: bool = False,
-                    relay_factor: int = 0, timeout: float | None = None,  # noqa: ASYNC109
-                    ) -> QueryResponse:
+    async def query(
+        self,
+        name: str,
+        payload: bytes = b"",
+        *,
+        filter_nodes: list[str] | None = None,
+        filter_tags: dict[str, str] | None = None,
+        request_ack: bool = False,
+        relay_factor: int = 0,
+        timeout: float | None = None,
+    ) -> QueryResponse:
         """Ask the cluster; collect acks and responses until the query's deadline."""
-        if name.startswith(INTERNAL_QUERY_PREFIX) and name[len(INTERNAL_QUERY_PREFIX):] not in (
-                "ping", "conflict", "install-key", "use-key", "remove-key", "list-keys"):
+        if name.startswith(INTERNAL_QUERY_PREFIX) and name[len(INTERNAL_QUERY_PREFIX) :] not in (
+            "ping",
+            "conflict",
+            "install-key",
+            "use-key",
+            "remove-key",
+            "list-keys",
+        ):
             raise SerfError(f"queries cannot contain the {INTERNAL_QUERY_PREFIX!r} prefix")
-        return await self._runner.call(self._query(
-            name, payload, encode_filters(filter_nodes, filter_tags), request_ack,
-            relay_factor, timeout))
+        return await self._runner.call(
+            self._query(
+                name,
+                payload,
+                encode_filters(filter_nodes, filter_tags),
+                request_ack,
+                relay_factor,
+                timeout,
+            )
+        )
 
-    async def _query(self, name: str, payload: bytes, filters: list[bytes], ack: bool,
-                     relay: int, timeout: float | None,  # noqa: ASYNC109
-                     ) -> QueryResponse:
+    async def _query(
+        self,
+        name: str,
+        payload: bytes,
+        filters: list[bytes],
+        ack: bool,
+        relay: int,
+        timeout: float | None,
+    ) -> QueryResponse:
         done = asyncio.Event()
         with self._lock:
-            res: QueryResult = self.core.query(name, payload, filters=filters,
-                                               request_ack=ack, relay_factor=relay,
-                                               timeout=timeout)
+            res: QueryResult = self.core.query(
+                name, payload, filters=filters, request_ack=ack, relay_factor=relay, timeout=timeout
+            )
         res.on_change = lambda: done.set() if res.closed else None
         self._touch()
         await done.wait()
@@ -511,8 +549,9 @@ class Serf:
         payload = wire.encode_stream(wire.encode_push_pull(mine), self._sec)
         msg = await exchange(addr, payload, self._sec, self.config.memberlist.tcp_timeout)
         if msg is None or msg.push_pull is None:
-            raise StreamError(f"expected push-pull reply, got message type "
-                              f"{None if msg is None else msg.type}")
+            raise StreamError(
+                f"expected push-pull reply, got message type {None if msg is None else msg.type}"
+            )
         with self._lock:
             self.core.ml.merge_remote(msg.push_pull, asyncio.get_running_loop().time())
         self._touch()
@@ -542,8 +581,7 @@ class Serf:
             self._core.ml.tcp_ping_result(e.seq, ok, loop.time())
         self._touch()
 
-    async def _on_stream(self, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter) -> None:
+    async def _on_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.memberlist.tcp_timeout
         try:
@@ -605,8 +643,9 @@ class KeyManager:
             except ValueError as exc:
                 raise KeyringError(f"Invalid key: {exc}") from None
             payload = encode_key_request(raw)
-        resp = await self._serf.query(INTERNAL_QUERY_PREFIX + kind, payload,
-                                      relay_factor=relay_factor)
+        resp = await self._serf.query(
+            INTERNAL_QUERY_PREFIX + kind, payload, relay_factor=relay_factor
+        )
         n = sum(1 for m in self._serf.members() if m.status.value in (1, 2))
         messages: dict[str, str] = {}
         keys: dict[str, int] = {}

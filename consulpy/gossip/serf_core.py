@@ -122,8 +122,19 @@ class QueryResult:
 
 
 def _with_status(m: Member, status: MemberStatus) -> Member:
-    return Member(m.name, m.addr, m.port, m.tags, status, m.protocol_min, m.protocol_max,
-                  m.protocol_cur, m.delegate_min, m.delegate_max, m.delegate_cur)
+    return Member(
+        m.name,
+        m.addr,
+        m.port,
+        m.tags,
+        status,
+        m.protocol_min,
+        m.protocol_max,
+        m.protocol_cur,
+        m.delegate_min,
+        m.delegate_max,
+        m.delegate_cur,
+    )
 
 
 def _member_from_node(n: Node, status: MemberStatus) -> Member:
@@ -132,17 +143,24 @@ def _member_from_node(n: Node, status: MemberStatus) -> Member:
         tags = decode_tags(n.meta)
     except DecodeError:
         tags = {}
-    return Member(n.name, ip_text(n.addr), n.port, tags, status, v[0], v[1], v[2], v[3],
-                  v[4], v[5])
+    return Member(n.name, ip_text(n.addr), n.port, tags, status, v[0], v[1], v[2], v[3], v[4], v[5])
 
 
 class SerfCore:
     """Serf's state machine on top of a SwimCore."""
 
-    def __init__(self, name: str, addr: str, port: int, tags: dict[str, str],
-                 ml_config: MemberlistConfig, timings: SerfTimings | None = None,
-                 keyring: Keyring | None = None, rng: random.Random | None = None,
-                 now: float = 0.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        addr: str,
+        port: int,
+        tags: dict[str, str],
+        ml_config: MemberlistConfig,
+        timings: SerfTimings | None = None,
+        keyring: Keyring | None = None,
+        rng: random.Random | None = None,
+        now: float = 0.0,
+    ) -> None:
         self.name = name
         self.timings = timings or SerfTimings()
         self.keyring = keyring
@@ -222,8 +240,7 @@ class SerfCore:
         self.intent_queue.queue(Broadcast(msg.encode(), notify=notify))
         return True
 
-    def remove_failed_node(self, node: str, prune: bool,
-                           notify: Callable[[], None]) -> bool:
+    def remove_failed_node(self, node: str, prune: bool, notify: Callable[[], None]) -> bool:
         """Force a failed member to left (and erase it when ``prune``)."""
         msg = Leave(self.clock.time(), node, prune)
         self.clock.increment()
@@ -244,31 +261,55 @@ class SerfCore:
     def user_event(self, name: str, payload: bytes, coalesce: bool) -> None:
         limit = self.timings.user_event_size_limit
         if len(name) + len(payload) > limit:
-            raise SerfError(f"user event exceeds configured limit of {limit} bytes before "
-                            f"encoding (name and payload are {len(name) + len(payload)} bytes)")
+            raise SerfError(
+                f"user event exceeds configured limit of {limit} bytes before "
+                f"encoding (name and payload are {len(name) + len(payload)} bytes)"
+            )
         msg = UserEventMsg(self.event_clock.time(), name, payload, coalesce)
         raw = msg.encode()
         if len(raw) > limit:
-            raise SerfError(f"encoded user event exceeds configured limit of {limit} bytes "
-                            f"after encoding ({len(raw)} bytes)")
+            raise SerfError(
+                f"encoded user event exceeds configured limit of {limit} bytes "
+                f"after encoding ({len(raw)} bytes)"
+            )
         self.event_clock.increment()
         self._handle_user_event(msg)
         self.event_queue.queue(Broadcast(raw))
 
     def default_query_timeout(self) -> float:
         n = max(1, self.ml.num_nodes())
-        return (self.ml.config.gossip_interval * self.timings.query_timeout_mult
-                * math.ceil(math.log10(n + 1)))
+        return (
+            self.ml.config.gossip_interval
+            * self.timings.query_timeout_mult
+            * math.ceil(math.log10(n + 1))
+        )
 
-    def query(self, name: str, payload: bytes, *, filters: list[bytes] | None = None,
-              request_ack: bool = False, relay_factor: int = 0,
-              timeout: float | None = None) -> QueryResult:
+    def query(
+        self,
+        name: str,
+        payload: bytes,
+        *,
+        filters: list[bytes] | None = None,
+        request_ack: bool = False,
+        relay_factor: int = 0,
+        timeout: float | None = None,
+    ) -> QueryResult:
         timeout = timeout if timeout and timeout > 0 else self.default_query_timeout()
         flags = QUERY_FLAG_ACK if request_ack else 0
         me = self.ml.node_map[self.name]
-        q = QueryMsg(self.query_clock.time(), self.rng.getrandbits(32), me.addr, me.port,
-                     self.name, filters or [], flags, relay_factor,
-                     int(timeout * 1e9), name, payload)
+        q = QueryMsg(
+            self.query_clock.time(),
+            self.rng.getrandbits(32),
+            me.addr,
+            me.port,
+            self.name,
+            filters or [],
+            flags,
+            relay_factor,
+            int(timeout * 1e9),
+            name,
+            payload,
+        )
         raw = q.encode()
         if len(raw) > self.timings.query_size_limit:
             raise SerfError(f"query exceeds limit of {self.timings.query_size_limit} bytes")
@@ -299,8 +340,10 @@ class SerfCore:
         return _member_from_node(self.ml.local_node(), MemberStatus.ALIVE)
 
     def _has_alive_members(self) -> bool:
-        return any(ms.member.status == MemberStatus.ALIVE and n != self.name
-                   for n, ms in self.members.items())
+        return any(
+            ms.member.status == MemberStatus.ALIVE and n != self.name
+            for n, ms in self.members.items()
+        )
 
     def stats(self) -> dict[str, str]:
         return {
@@ -314,8 +357,7 @@ class SerfCore:
             "intent_queue": str(len(self.intent_queue)),
             "event_queue": str(len(self.event_queue)),
             "query_queue": str(len(self.query_queue)),
-            "encrypted": "true" if self.keyring is not None and self.keyring.enabled
-            else "false",
+            "encrypted": "true" if self.keyring is not None and self.keyring.enabled else "false",
         }
 
     # ------------------------------------------------------------ memberlist delegate
@@ -328,6 +370,9 @@ class SerfCore:
 
     def ack_payload(self) -> bytes:
         return b""
+
+    def has_broadcasts(self) -> bool:
+        return bool(self.intent_queue or self.query_queue or self.event_queue)
 
     def get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
         out: list[bytes] = []
@@ -430,7 +475,8 @@ class SerfCore:
         ms.leave_time = self.now
         status = ms.member.status
         if status == MemberStatus.LEAVING or (
-                node.state == NodeStateKind.LEFT and status == MemberStatus.ALIVE):
+            node.state == NodeStateKind.LEFT and status == MemberStatus.ALIVE
+        ):
             # memberlist records a node's own dead-about-self as left: a graceful leave.
             ms.member = _with_status(ms.member, MemberStatus.LEFT)
             self.left.append(node.name)
@@ -449,11 +495,14 @@ class SerfCore:
 
     def notify_conflict(self, existing: Node, other: Node) -> None:
         if existing.name != self.name:
-            self._warn(f"name conflict for {existing.name!r}: {existing.address} vs "
-                       f"{other.address}")
+            self._warn(
+                f"name conflict for {existing.name!r}: {existing.address} vs {other.address}"
+            )
             return
-        self._warn(f"name conflict for ourselves ({self.name!r}) with {other.address}; "
-                   "asking the cluster who owns the name")
+        self._warn(
+            f"name conflict for ourselves ({self.name!r}) with {other.address}; "
+            "asking the cluster who owns the name"
+        )
         me = self.ml.node_map[self.name]
         res = self.query(INTERNAL_QUERY_PREFIX + "conflict", self.name.encode())
 
@@ -535,6 +584,9 @@ class SerfCore:
                 self._prune(ms)
             return True
         if status in (MemberStatus.LEAVING, MemberStatus.LEFT):
+            # Record the newer time so further copies of this intent are not rebroadcast
+            # again and again (each copy would otherwise re-enter the queue).
+            ms.status_ltime = msg.ltime
             if msg.prune:
                 self._prune(ms)
             return True
@@ -544,8 +596,9 @@ class SerfCore:
         name = ms.member.name
         if ms.member.status == MemberStatus.LEAVING:
             delay = self.timings.broadcast_timeout + self.timings.leave_propagate_delay
-            self.ml.call_at(self.now + delay,
-                            lambda _n: self._erase(name) if name in self.members else None)
+            self.ml.call_at(
+                self.now + delay, lambda _n: self._erase(name) if name in self.members else None
+            )
         else:
             self._erase(name)
 
@@ -589,8 +642,9 @@ class SerfCore:
             except DecodeError:
                 return False
             if f[0] == FILTER_NODE:
-                names = [x.decode("utf-8", "surrogateescape") for x in obj or []
-                         if isinstance(x, bytes)]
+                names = [
+                    x.decode("utf-8", "surrogateescape") for x in obj or [] if isinstance(x, bytes)
+                ]
                 if self.name not in names:
                     return False
             elif f[0] == FILTER_TAG:
@@ -638,23 +692,28 @@ class SerfCore:
                 raise SerfError("response is past the deadline")
             raw = QueryResponseMsg(q.ltime, q.id, self.name, 0, payload).encode()
             if len(raw) > self.timings.query_response_size_limit:
-                raise SerfError(f"response exceeds limit of "
-                                f"{self.timings.query_response_size_limit} bytes")
+                raise SerfError(
+                    f"response exceeds limit of {self.timings.query_response_size_limit} bytes"
+                )
             self._send_response(dest, q, raw)
 
         if q.name.startswith(INTERNAL_QUERY_PREFIX):
             self._internal_query(q, respond)
         else:
-            self.events.append(Query(q.name, q.payload, q.ltime, q.id, q.source_node,
-                                     deadline, respond))
+            self.events.append(
+                Query(q.name, q.payload, q.ltime, q.id, q.source_node, deadline, respond)
+            )
         return rebroadcast
 
     def _send_response(self, dest: Addr, q: QueryMsg, raw: bytes) -> None:
         self.ml.send_user(dest, raw)
         if q.relay_factor <= 0:
             return
-        peers = [ms.member for n, ms in self.members.items()
-                 if n not in (self.name, q.source_node) and ms.member.status == MemberStatus.ALIVE]
+        peers = [
+            ms.member
+            for n, ms in self.members.items()
+            if n not in (self.name, q.source_node) and ms.member.status == MemberStatus.ALIVE
+        ]
         for m in self.rng.sample(peers, min(q.relay_factor, len(peers))):
             relay = encode_relay(q.addr, q.port, q.source_node, raw)
             self.ml.send_user((m.addr, m.port), relay)
@@ -674,7 +733,7 @@ class SerfCore:
         res._changed()
 
     def _internal_query(self, q: QueryMsg, respond: Callable[[bytes], None]) -> None:
-        kind = q.name[len(INTERNAL_QUERY_PREFIX):]
+        kind = q.name[len(INTERNAL_QUERY_PREFIX) :]
         if kind == "ping":
             return
         if kind == "conflict":
@@ -686,23 +745,34 @@ class SerfCore:
                 respond(bytes([SerfMsg.CONFLICT_RESPONSE]) + codec.pack(None))
             else:
                 m = ms.member
-                vsn = bytes([m.protocol_min, m.protocol_max, m.protocol_cur, m.delegate_min,
-                             m.delegate_max, m.delegate_cur])
-                respond(encode_member(m.name, ip_bytes(m.addr), m.port, m.tags,
-                                      int(m.status), vsn))
+                vsn = bytes(
+                    [
+                        m.protocol_min,
+                        m.protocol_max,
+                        m.protocol_cur,
+                        m.delegate_min,
+                        m.delegate_max,
+                        m.delegate_cur,
+                    ]
+                )
+                respond(encode_member(m.name, ip_bytes(m.addr), m.port, m.tags, int(m.status), vsn))
             return
         if kind in ("install-key", "use-key", "remove-key", "list-keys"):
             self._respond_key_query(kind, q.payload, respond)
             return
         self._warn(f"unhandled internal query {q.name!r}")
 
-    def _respond_key_query(self, kind: str, payload: bytes,
-                           respond: Callable[[bytes], None]) -> None:
+    def _respond_key_query(
+        self, kind: str, payload: bytes, respond: Callable[[bytes], None]
+    ) -> None:
         ring = self.keyring
         resp = KeyResponse(False)
         if ring is None or not ring.enabled:
-            resp.message = ("Keyring is empty (encryption not enabled)" if kind == "list-keys"
-                            else "No keyring to modify (encryption not enabled)")
+            resp.message = (
+                "Keyring is empty (encryption not enabled)"
+                if kind == "list-keys"
+                else "No keyring to modify (encryption not enabled)"
+            )
         elif kind == "list-keys":
             resp.keys = [base64.b64encode(k).decode() for k in ring]
             primary = ring.primary()
@@ -725,8 +795,9 @@ class SerfCore:
         while kind == "list-keys" and len(raw) > limit and resp.keys:
             total = len(ring.keys()) if ring else 0
             resp.keys = resp.keys[:-1]
-            resp.message = (f"truncated key list response, showing first {len(resp.keys)} "
-                            f"of {total} keys")
+            resp.message = (
+                f"truncated key list response, showing first {len(resp.keys)} of {total} keys"
+            )
             raw = resp.encode()
         try:
             respond(raw)
@@ -753,8 +824,7 @@ class SerfCore:
         self.ml.call_at(now + self.timings.reconnect_interval, self._reconnect_tick)
         if not self.failed or self.state != "alive":
             return
-        alive = sum(1 for ms in self.members.values()
-                    if ms.member.status == MemberStatus.ALIVE) - 1
+        alive = sum(1 for ms in self.members.values() if ms.member.status == MemberStatus.ALIVE) - 1
         prob = len(self.failed) / max(1, alive)
         if self.rng.random() > prob:
             return
@@ -765,8 +835,11 @@ class SerfCore:
     def _queue_tick(self, now: float) -> None:
         t = self.timings
         self.ml.call_at(now + t.queue_check_interval, self._queue_tick)
-        limit = max(t.max_queue_depth, t.min_queue_depth, 2 * len(self.members)) \
-            if t.min_queue_depth else t.max_queue_depth
+        limit = (
+            max(t.max_queue_depth, t.min_queue_depth, 2 * len(self.members))
+            if t.min_queue_depth
+            else t.max_queue_depth
+        )
         for q in (self.intent_queue, self.event_queue, self.query_queue):
             if len(q) > limit:
                 self._warn(f"broadcast queue depth {len(q)} over {limit}; pruning")

@@ -56,8 +56,9 @@ class Leave:
     prune: bool = False
 
     def encode(self) -> bytes:
-        return _enc(SerfMsg.LEAVE, {"LTime": self.ltime, "Node": text(self.node),
-                                    "Prune": self.prune})
+        return _enc(
+            SerfMsg.LEAVE, {"LTime": self.ltime, "Node": text(self.node), "Prune": self.prune}
+        )
 
     @classmethod
     def decode(cls, body: bytes) -> Leave:
@@ -87,14 +88,22 @@ class UserEventMsg:
     cc: bool = False
 
     def encode(self) -> bytes:
-        return _enc(SerfMsg.USER_EVENT, {"LTime": self.ltime, "Name": text(self.name),
-                                         "Payload": self.payload, "CC": self.cc})
+        return _enc(
+            SerfMsg.USER_EVENT,
+            {
+                "LTime": self.ltime,
+                "Name": text(self.name),
+                "Payload": self.payload or None,
+                "CC": self.cc,
+            },
+        )
 
     @classmethod
     def decode(cls, body: bytes) -> UserEventMsg:
         m = _map(body, "userEvent")
-        return cls(get_uint(m, "LTime", 64), get_str(m, "Name"), get_bytes(m, "Payload"),
-                   get_bool(m, "CC"))
+        return cls(
+            get_uint(m, "LTime", 64), get_str(m, "Name"), get_bytes(m, "Payload"), get_bool(m, "CC")
+        )
 
 
 @dataclass(slots=True)
@@ -120,16 +129,23 @@ class SerfPushPull:
             if slot is None:
                 evs.append(None)
             else:
-                evs.append({b"LTime": slot.ltime, b"Events": [
-                    {b"Name": text(n), b"Payload": p} for n, p in slot.events]})
-        return _enc(SerfMsg.PUSH_PULL, {
-            "LTime": self.ltime,
-            "StatusLTimes": {text(k): v for k, v in self.status_ltimes.items()},
-            "LeftMembers": [text(x) for x in self.left_members],
-            "EventLTime": self.event_ltime,
-            "Events": evs,
-            "QueryLTime": self.query_ltime,
-        })
+                evs.append(
+                    {
+                        b"LTime": slot.ltime,
+                        b"Events": [{b"Name": text(n), b"Payload": p} for n, p in slot.events],
+                    }
+                )
+        return _enc(
+            SerfMsg.PUSH_PULL,
+            {
+                "LTime": self.ltime,
+                "StatusLTimes": {text(k): v for k, v in self.status_ltimes.items()},
+                "LeftMembers": [text(x) for x in self.left_members],
+                "EventLTime": self.event_ltime,
+                "Events": evs,
+                "QueryLTime": self.query_ltime,
+            },
+        )
 
     @classmethod
     def decode(cls, body: bytes) -> SerfPushPull:
@@ -162,9 +178,14 @@ class SerfPushPull:
                 im = as_map(it, "userEvent")
                 evs.append((get_str(im, "Name"), get_bytes(im, "Payload")))
             events.append(EventSlot(get_uint(sm, "LTime", 64), evs))
-        return cls(get_uint(m, "LTime", 64), status,
-                   [x.decode("utf-8", "surrogateescape") for x in left_raw],
-                   get_uint(m, "EventLTime", 64), events, get_uint(m, "QueryLTime", 64))
+        return cls(
+            get_uint(m, "LTime", 64),
+            status,
+            [x.decode("utf-8", "surrogateescape") for x in left_raw],
+            get_uint(m, "EventLTime", 64),
+            events,
+            get_uint(m, "QueryLTime", 64),
+        )
 
 
 @dataclass(slots=True)
@@ -182,12 +203,22 @@ class QueryMsg:
     payload: bytes
 
     def encode(self) -> bytes:
-        return _enc(SerfMsg.QUERY, {
-            "LTime": self.ltime, "ID": self.id, "Addr": self.addr, "Port": self.port,
-            "SourceNode": text(self.source_node),
-            "Filters": list(self.filters) if self.filters else None,
-            "Flags": self.flags, "RelayFactor": self.relay_factor,
-            "Timeout": self.timeout_ns, "Name": text(self.name), "Payload": self.payload})
+        return _enc(
+            SerfMsg.QUERY,
+            {
+                "LTime": self.ltime,
+                "ID": self.id,
+                "Addr": self.addr,
+                "Port": self.port,
+                "SourceNode": text(self.source_node),
+                "Filters": list(self.filters) if self.filters else None,
+                "Flags": self.flags,
+                "RelayFactor": self.relay_factor,
+                "Timeout": self.timeout_ns,
+                "Name": text(self.name),
+                "Payload": self.payload or None,
+            },
+        )
 
     @classmethod
     def decode(cls, body: bytes) -> QueryMsg:
@@ -195,10 +226,19 @@ class QueryMsg:
         filters = m.get(b"Filters") or []
         if not isinstance(filters, list) or not all(isinstance(f, bytes) for f in filters):
             raise DecodeError("query: bad Filters")
-        return cls(get_uint(m, "LTime", 64), get_uint(m, "ID", 32), get_bytes(m, "Addr"),
-                   get_uint(m, "Port", 16), get_str(m, "SourceNode"), list(filters),
-                   get_uint(m, "Flags", 32), get_uint(m, "RelayFactor", 8),
-                   get_int(m, "Timeout"), get_str(m, "Name"), get_bytes(m, "Payload"))
+        return cls(
+            get_uint(m, "LTime", 64),
+            get_uint(m, "ID", 32),
+            get_bytes(m, "Addr"),
+            get_uint(m, "Port", 16),
+            get_str(m, "SourceNode"),
+            list(filters),
+            get_uint(m, "Flags", 32),
+            get_uint(m, "RelayFactor", 8),
+            get_int(m, "Timeout"),
+            get_str(m, "Name"),
+            get_bytes(m, "Payload"),
+        )
 
     @property
     def ack(self) -> bool:
@@ -218,15 +258,27 @@ class QueryResponseMsg:
     payload: bytes | None
 
     def encode(self) -> bytes:
-        return _enc(SerfMsg.QUERY_RESPONSE, {
-            "LTime": self.ltime, "ID": self.id, "From": text(self.from_),
-            "Flags": self.flags, "Payload": self.payload})
+        return _enc(
+            SerfMsg.QUERY_RESPONSE,
+            {
+                "LTime": self.ltime,
+                "ID": self.id,
+                "From": text(self.from_),
+                "Flags": self.flags,
+                "Payload": self.payload or None,
+            },
+        )
 
     @classmethod
     def decode(cls, body: bytes) -> QueryResponseMsg:
         m = _map(body, "queryResponse")
-        return cls(get_uint(m, "LTime", 64), get_uint(m, "ID", 32), get_str(m, "From"),
-                   get_uint(m, "Flags", 32), get_bytes(m, "Payload"))
+        return cls(
+            get_uint(m, "LTime", 64),
+            get_uint(m, "ID", 32),
+            get_str(m, "From"),
+            get_uint(m, "Flags", 32),
+            get_bytes(m, "Payload"),
+        )
 
     @property
     def ack(self) -> bool:
@@ -235,8 +287,12 @@ class QueryResponseMsg:
 
 def encode_relay(dest_addr: bytes, dest_port: int, dest_name: str, inner: bytes) -> bytes:
     """``[9][relayHeader][inner message]``: ask a peer to forward a query response."""
-    hdr = codec.pack({b"DestAddr": {b"IP": dest_addr, b"Port": dest_port, b"Zone": b""},
-                      b"DestName": text(dest_name)})
+    hdr = codec.pack(
+        {
+            b"DestAddr": {b"IP": dest_addr, b"Port": dest_port, b"Zone": b""},
+            b"DestName": text(dest_name),
+        }
+    )
     return bytes([SerfMsg.RELAY]) + hdr + inner
 
 
@@ -244,8 +300,12 @@ def decode_relay(body: bytes) -> tuple[bytes, int, str, bytes]:
     obj, used = codec.unpack_prefix(body)
     m = as_map(obj, "relayHeader")
     dest = as_map(m.get(b"DestAddr") or {}, "relayHeader.DestAddr")
-    return (get_bytes(dest, "IP"), get_uint(dest, "Port", 16), get_str(m, "DestName"),
-            bytes(body[used:]))
+    return (
+        get_bytes(dest, "IP"),
+        get_uint(dest, "Port", 16),
+        get_str(m, "DestName"),
+        bytes(body[used:]),
+    )
 
 
 def encode_key_request(key: bytes) -> bytes:
@@ -266,10 +326,15 @@ class KeyResponse:
     primary_key: str = ""
 
     def encode(self) -> bytes:
-        return _enc(SerfMsg.KEY_RESPONSE, {
-            "Result": self.result, "Message": text(self.message),
-            "Keys": [k.encode() for k in self.keys] if self.keys else None,
-            "PrimaryKey": self.primary_key.encode()})
+        return _enc(
+            SerfMsg.KEY_RESPONSE,
+            {
+                "Result": self.result,
+                "Message": text(self.message),
+                "Keys": [k.encode() for k in self.keys] if self.keys else None,
+                "PrimaryKey": self.primary_key.encode(),
+            },
+        )
 
     @classmethod
     def decode(cls, payload: bytes) -> KeyResponse:
@@ -279,19 +344,35 @@ class KeyResponse:
         keys = m.get(b"Keys") or []
         if not isinstance(keys, list):
             raise DecodeError("keyResponse: bad Keys")
-        return cls(get_bool(m, "Result"), get_str(m, "Message"),
-                   [k.decode() for k in keys if isinstance(k, bytes)], get_str(m, "PrimaryKey"))
+        return cls(
+            get_bool(m, "Result"),
+            get_str(m, "Message"),
+            [k.decode() for k in keys if isinstance(k, bytes)],
+            get_str(m, "PrimaryKey"),
+        )
 
 
-def encode_member(name: str, addr: bytes, port: int, tags: dict[str, str], status: int,
-                  vsn: bytes) -> bytes:
+def encode_member(
+    name: str, addr: bytes, port: int, tags: dict[str, str], status: int, vsn: bytes
+) -> bytes:
     """A conflict-query answer: Serf's Member struct."""
     v = list(vsn) + [0] * (6 - len(vsn))
-    return _enc(SerfMsg.CONFLICT_RESPONSE, {
-        "Name": text(name), "Addr": addr, "Port": port,
-        "Tags": {text(k): text(x) for k, x in tags.items()}, "Status": status,
-        "ProtocolMin": v[0], "ProtocolMax": v[1], "ProtocolCur": v[2],
-        "DelegateMin": v[3], "DelegateMax": v[4], "DelegateCur": v[5]})
+    return _enc(
+        SerfMsg.CONFLICT_RESPONSE,
+        {
+            "Name": text(name),
+            "Addr": addr,
+            "Port": port,
+            "Tags": {text(k): text(x) for k, x in tags.items()},
+            "Status": status,
+            "ProtocolMin": v[0],
+            "ProtocolMax": v[1],
+            "ProtocolCur": v[2],
+            "DelegateMin": v[3],
+            "DelegateMax": v[4],
+            "DelegateCur": v[5],
+        },
+    )
 
 
 def decode_member(payload: bytes) -> tuple[str, bytes, int] | None:

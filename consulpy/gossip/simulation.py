@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consulpy.gossip.config import MemberlistConfig
+from consulpy.gossip.events import MemberEvent, MemberStatus
 from consulpy.gossip.messages import NodeStateKind
+from consulpy.gossip.serf_core import SerfCore, SerfTimings
 from consulpy.gossip.swim import (
     Addr,
-    Node,
-    NullDelegate,
     SendPacket,
     StartPushPull,
     StartTcpPing,
@@ -36,29 +36,25 @@ class NetworkModel:
     partitions: list[tuple[frozenset[int], frozenset[int]]] = field(default_factory=list)
 
 
-class Recorder(NullDelegate):
-    """Records join/leave notifications a core makes, with the simulated time."""
-
-    def __init__(self, sim: Simulation, idx: int) -> None:
-        self.sim = sim
-        self.idx = idx
-
-    def notify_join(self, node: Node) -> None:
-        self.sim.log.append((self.sim.now, self.idx, "join", node.name))
-
-    def notify_leave(self, node: Node) -> None:
-        kind = "left" if node.state == NodeStateKind.LEFT else "dead"
-        self.sim.log.append((self.sim.now, self.idx, kind, node.name))
-
-
 class Simulation:
-    def __init__(self, n: int, seed: int, config: MemberlistConfig | None = None,
-                 net: NetworkModel | None = None) -> None:
+    """Each member is a full SerfCore (with its SwimCore as ``cores[i]``)."""
+
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        config: MemberlistConfig | None = None,
+        net: NetworkModel | None = None,
+        timings: SerfTimings | None = None,
+    ) -> None:
         self.rng = random.Random(seed)
         self.config = config or MemberlistConfig.lan()
+        self.timings = timings or SerfTimings()
+        self.serfs: list[SerfCore] = []
         self.net = net or NetworkModel()
         self.now = 0.0
-        self.log: list[tuple[float, int, str, str]] = []
+        # (time, observer index, event type, member name, member status)
+        self.log: list[tuple[float, int, str, str, MemberStatus]] = []
         self.cores: list[SwimCore] = []
         self.crashed: set[int] = set()
         self.addr_index: dict[Addr, int] = {}
@@ -78,19 +74,37 @@ class Simulation:
 
     def add_node(self, i: int) -> SwimCore:
         host, port = self.addr_of(i)
-        core = SwimCore(f"node-{i}", host, port, self.config, Recorder(self, i),
-                        random.Random(self.rng.random()), self.now)
+        serf = SerfCore(
+            f"node-{i}",
+            host,
+            port,
+            {"idx": str(i)},
+            self.config,
+            self.timings,
+            None,
+            random.Random(self.rng.random()),
+            self.now,
+        )
         if i < len(self.cores):
-            self.cores[i] = core
+            self.cores[i] = serf.ml
+            self.serfs[i] = serf
         else:
-            self.cores.append(core)
+            self.cores.append(serf.ml)
+            self.serfs.append(serf)
             self._wake.append(None)
         self.addr_index[(host, port)] = i
-        return core
+        return serf.ml
 
     def start(self, i: int) -> None:
         self.crashed.discard(i)
-        self.cores[i].start(self.now)
+        self.serfs[i].start(self.now)
+        self._after_touch(i)
+
+    def leave(self, i: int) -> None:
+        """Graceful leave: Serf's leave intent, then memberlist's dead-about-self."""
+        serf = self.serfs[i]
+        serf.begin_leave(lambda: None)
+        serf.ml.leave(lambda: None)
         self._after_touch(i)
 
     def restart(self, i: int) -> SwimCore:
@@ -108,6 +122,11 @@ class Simulation:
     def join(self, i: int, j: int) -> None:
         self._push_pull(i, self.addr_of(j), join=True)
 
+    def status(self, i: int, name: str) -> MemberStatus | None:
+        """Serf's view: member status of ``name`` as seen by member ``i``."""
+        ms = self.serfs[i].members.get(name)
+        return None if ms is None else ms.member.status
+
     def partition(self, a: set[int], b: set[int]) -> None:
         self.net.partitions.append((frozenset(a), frozenset(b)))
 
@@ -124,6 +143,12 @@ class Simulation:
         if i in self.crashed:
             return
         core = self.cores[i]
+        serf = self.serfs[i]
+        for ev in serf.events:
+            if isinstance(ev, MemberEvent):
+                for m in ev.members:
+                    self.log.append((self.now, i, ev.type.value, m.name, m.status))
+        serf.events.clear()
         for e in core.pop_effects():
             self._apply(i, e)
         d = core.next_deadline()
@@ -165,8 +190,12 @@ class Simulation:
             self._push_pull(i, e.addr, e.join)
         elif isinstance(e, StartTcpPing):
             j = self.addr_index.get(e.addr)
-            ok = j is not None and not self.blocked(i, j) and j not in self.crashed and (
-                not e.ping.node or self.cores[j].name == e.ping.node)
+            ok = (
+                j is not None
+                and not self.blocked(i, j)
+                and j not in self.crashed
+                and (not e.ping.node or self.cores[j].name == e.ping.node)
+            )
             rtt = 2 * self._latency()
             when = self.now + rtt if ok and self.now + rtt < e.deadline else e.deadline
             seq = e.seq
@@ -197,6 +226,8 @@ class Simulation:
                 if i in self.crashed:
                     return
                 self.cores[i].merge_remote(theirs, self.now)
+                if join:
+                    self.serfs[i].after_join()
                 self._after_touch(i)
 
             self._schedule(self.now + self._latency(), at_initiator)
@@ -210,8 +241,9 @@ class Simulation:
             fn()
         self.now = max(self.now, t)
 
-    def run_until_true(self, cond: Callable[[], bool], limit: float,
-                       step: float = 0.1) -> float | None:
+    def run_until_true(
+        self, cond: Callable[[], bool], limit: float, step: float = 0.1
+    ) -> float | None:
         """Advance in small steps until ``cond()``; return the time, or None at ``limit``."""
         while self.now < limit:
             if cond():
@@ -228,10 +260,23 @@ class Simulation:
     def live(self) -> list[int]:
         return [i for i in range(len(self.cores)) if i not in self.crashed]
 
-    def all_see(self, name: str, states: set[NodeStateKind | None],
-                among: list[int] | None = None) -> bool:
-        return all(self.view(i, name) in states for i in (among or self.live())
-                   if self.cores[i].name != name)
+    def all_status(
+        self, name: str, states: set[MemberStatus | None], among: list[int] | None = None
+    ) -> bool:
+        return all(
+            self.status(i, name) in states
+            for i in (among or self.live())
+            if self.cores[i].name != name
+        )
+
+    def all_see(
+        self, name: str, states: set[NodeStateKind | None], among: list[int] | None = None
+    ) -> bool:
+        return all(
+            self.view(i, name) in states
+            for i in (among or self.live())
+            if self.cores[i].name != name
+        )
 
     def converged(self, among: list[int] | None = None) -> bool:
         """Every member in ``among`` sees every other one alive."""

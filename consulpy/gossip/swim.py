@@ -84,8 +84,16 @@ class Node:
         return self.state in (NodeStateKind.DEAD, NodeStateKind.LEFT)
 
     def copy(self) -> Node:
-        return Node(self.name, self.addr, self.port, self.meta, self.vsn, self.incarnation,
-                    self.state, self.state_change)
+        return Node(
+            self.name,
+            self.addr,
+            self.port,
+            self.meta,
+            self.vsn,
+            self.incarnation,
+            self.state,
+            self.state_change,
+        )
 
 
 # ------------------------------------------------------------------ effects (core -> driver)
@@ -216,8 +224,9 @@ class Suspicion:
             return False
         self.confirmations.add(from_)
         self.n += 1
-        self.deadline = now + max(0.0, remaining_suspicion_time(
-            self.n, self.k, now - self.start, self.lo, self.hi))
+        self.deadline = now + max(
+            0.0, remaining_suspicion_time(self.n, self.k, now - self.start, self.lo, self.hi)
+        )
         return True
 
 
@@ -242,9 +251,16 @@ class VersionMismatch(ValueError):
 class SwimCore:
     """The memberlist state machine. Feed it time and messages; drain ``effects``."""
 
-    def __init__(self, name: str, addr: str, port: int, config: MemberlistConfig,
-                 delegate: Delegate | None = None, rng: random.Random | None = None,
-                 now: float = 0.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        addr: str,
+        port: int,
+        config: MemberlistConfig,
+        delegate: Delegate | None = None,
+        rng: random.Random | None = None,
+        now: float = 0.0,
+    ) -> None:
         self.name = name
         self.addr = ip_bytes(addr)
         self.port = port
@@ -338,8 +354,7 @@ class SwimCore:
 
     def _set_alive(self) -> None:
         meta = self.delegate.node_meta(512)
-        a = Alive(self.next_incarnation(), self.name, self.addr, self.port, meta,
-                  self.config.vsn())
+        a = Alive(self.next_incarnation(), self.name, self.addr, self.port, meta, self.config.vsn())
         self.alive_node(a, None, bootstrap=True)
 
     def update_meta(self, notify: Callable[[], None] | None = None) -> bool:
@@ -347,8 +362,7 @@ class SwimCore:
         meta = self.delegate.node_meta(512)
         if len(meta) > 512:
             raise ValueError("node meta exceeds 512 bytes")
-        a = Alive(self.next_incarnation(), self.name, self.addr, self.port, meta,
-                  self.config.vsn())
+        a = Alive(self.next_incarnation(), self.name, self.addr, self.port, meta, self.config.vsn())
         self.alive_node(a, notify, bootstrap=True)
         return self.any_alive()
 
@@ -397,8 +411,12 @@ class SwimCore:
 
     def send_msgs(self, addr: Addr, msgs: list[bytes]) -> None:
         used = sum(len(m) + wire.COMPOUND_OVERHEAD for m in msgs)
-        avail = (self.config.udp_buffer_size - used - wire.COMPOUND_HEADER_OVERHEAD
-                 - self.packet_overhead)
+        avail = (
+            self.config.udp_buffer_size
+            - used
+            - wire.COMPOUND_HEADER_OVERHEAD
+            - self.packet_overhead
+        )
         extra = self._get_broadcasts(wire.COMPOUND_OVERHEAD, avail)
         self._emit(SendPacket(addr, [*msgs, *extra], self._crc_for(addr)))
 
@@ -465,8 +483,11 @@ class SwimCore:
     def _handle_indirect_ping(self, ind: IndirectPing, frm: Addr) -> None:
         if len(ind.target) not in (4, 16):
             return
-        requester = ((ip_text(ind.source_addr), ind.source_port)
-                     if ind.source_addr and ind.source_port else frm)
+        requester = (
+            (ip_text(ind.source_addr), ind.source_port)
+            if ind.source_addr and ind.source_port
+            else frm
+        )
         seq = self._next_seq()
         ping = Ping(seq, ind.node, self.addr, self.port, self.name)
         answered = [False]
@@ -563,15 +584,19 @@ class SwimCore:
     def _probe_indirect(self, p: _Probe, node: Node, now: float) -> None:
         if p.done:
             return
-        peers = [n for n in self.nodes if n.name not in (self.name, node.name)
-                 and n.state == NodeStateKind.ALIVE]
+        peers = [
+            n
+            for n in self.nodes
+            if n.name not in (self.name, node.name) and n.state == NodeStateKind.ALIVE
+        ]
         k = min(self.config.indirect_checks, len(peers))
         for peer in self.rng.sample(peers, k):
             want_nack = peer.pmax >= 4
             if want_nack:
                 p.expected_nacks += 1
-            ind = IndirectPing(p.seq, node.addr, node.port, node.name, want_nack,
-                               self.addr, self.port, self.name)
+            ind = IndirectPing(
+                p.seq, node.addr, node.port, node.name, want_nack, self.addr, self.port, self.name
+            )
             self.send_msg(peer.address, ind.encode())
         if not self.config.disable_tcp_pings and (node.pmax >= 3 or not node.vsn):
             p.tcp_pending = True
@@ -635,15 +660,23 @@ class SwimCore:
         self.gossip_once()
 
     def gossip_once(self) -> None:
+        pending = getattr(self.delegate, "has_broadcasts", None)
+        if not self.broadcasts and pending is not None and not pending():
+            return  # nothing to say: skip choosing targets
         cutoff = self.now - self.config.gossip_to_the_dead_time
-        candidates = [n for n in self.nodes if n.name != self.name and (
-            n.state in (NodeStateKind.ALIVE, NodeStateKind.SUSPECT)
-            or (n.state == NodeStateKind.DEAD and n.state_change >= cutoff))]
+        candidates = [
+            n
+            for n in self.nodes
+            if n.name != self.name
+            and (
+                n.state in (NodeStateKind.ALIVE, NodeStateKind.SUSPECT)
+                or (n.state == NodeStateKind.DEAD and n.state_change >= cutoff)
+            )
+        ]
         if not candidates:
             return
         targets = self.rng.sample(candidates, min(self.config.gossip_nodes, len(candidates)))
-        avail = (self.config.udp_buffer_size - wire.COMPOUND_HEADER_OVERHEAD
-                 - self.packet_overhead)
+        avail = self.config.udp_buffer_size - wire.COMPOUND_HEADER_OVERHEAD - self.packet_overhead
         for node in targets:
             msgs = self._get_broadcasts(wire.COMPOUND_OVERHEAD, avail)
             if not msgs:
@@ -660,8 +693,10 @@ class SwimCore:
             self._emit(StartPushPull(self.rng.choice(alive).address, join=False))
 
     def local_push_pull(self, join: bool) -> PushPull:
-        nodes = [PushNodeState(n.name, n.addr, n.port, n.meta, n.incarnation, int(n.state),
-                               n.vsn) for n in self.nodes]
+        nodes = [
+            PushNodeState(n.name, n.addr, n.port, n.meta, n.incarnation, int(n.state), n.vsn)
+            for n in self.nodes
+        ]
         return PushPull(join, nodes, self.delegate.local_state(join))
 
     def merge_remote(self, pp: PushPull, now: float | None = None) -> None:
@@ -672,8 +707,11 @@ class SwimCore:
             if len(r.addr) not in (4, 16):
                 continue
             if r.state == NodeStateKind.ALIVE:
-                self.alive_node(Alive(r.incarnation, r.name, r.addr, r.port, r.meta, r.vsn),
-                                None, bootstrap=False)
+                self.alive_node(
+                    Alive(r.incarnation, r.name, r.addr, r.port, r.meta, r.vsn),
+                    None,
+                    bootstrap=False,
+                )
             elif r.state == NodeStateKind.LEFT:
                 self.dead_node(Dead(r.incarnation, r.name, r.name))
             else:
@@ -697,11 +735,13 @@ class SwimCore:
             if not (maxpmin <= r.vsn[2] <= minpmax):
                 raise VersionMismatch(
                     f"node {r.name!r} uses protocol version {r.vsn[2]}, cannot interoperate "
-                    f"(compatible range {maxpmin}..{minpmax})")
+                    f"(compatible range {maxpmin}..{minpmax})"
+                )
             if not (maxdmin <= r.vsn[5] <= mindmax):
                 raise VersionMismatch(
                     f"node {r.name!r} uses delegate protocol version {r.vsn[5]}, cannot "
-                    f"interoperate (compatible range {maxdmin}..{mindmax})")
+                    f"interoperate (compatible range {maxdmin}..{mindmax})"
+                )
 
     # ---------------------------------------------------------------- state transitions
 
@@ -722,22 +762,32 @@ class SwimCore:
         state = self.node_map.get(a.node)
         updates_node = False
         if state is None:
-            state = Node(a.node, a.addr, a.port, a.meta, a.vsn, 0, NodeStateKind.DEAD,
-                         self.now)
+            state = Node(a.node, a.addr, a.port, a.meta, a.vsn, 0, NodeStateKind.DEAD, self.now)
             self.node_map[a.node] = state
             self._by_addr[state.address] = state
             self.nodes.append(state)
             i = self.rng.randrange(len(self.nodes))
             self.nodes[i], self.nodes[-1] = self.nodes[-1], self.nodes[i]
         elif state.addr != a.addr or state.port != a.port:
-            can_reclaim = (self.config.dead_node_reclaim_time > 0 and
-                           self.now - state.state_change > self.config.dead_node_reclaim_time)
+            can_reclaim = (
+                self.config.dead_node_reclaim_time > 0
+                and self.now - state.state_change > self.config.dead_node_reclaim_time
+            )
             if state.state == NodeStateKind.LEFT or (
-                    state.state == NodeStateKind.DEAD and can_reclaim):
+                state.state == NodeStateKind.DEAD and can_reclaim
+            ):
                 updates_node = True
             else:
-                other = Node(a.node, a.addr, a.port, a.meta, a.vsn, a.incarnation,
-                             NodeStateKind.ALIVE, self.now)
+                other = Node(
+                    a.node,
+                    a.addr,
+                    a.port,
+                    a.meta,
+                    a.vsn,
+                    a.incarnation,
+                    NodeStateKind.ALIVE,
+                    self.now,
+                )
                 self.delegate.notify_conflict(state.copy(), other)
                 return
         is_local = state.name == self.name
@@ -751,8 +801,7 @@ class SwimCore:
         old_state = state.state
         old_meta = state.meta
         if not bootstrap and is_local:
-            if a.incarnation == state.incarnation and a.meta == state.meta and (
-                    a.vsn == state.vsn):
+            if a.incarnation == state.incarnation and a.meta == state.meta and (a.vsn == state.vsn):
                 return
             self._refute(state, a.incarnation)
             return
@@ -816,8 +865,7 @@ class SwimCore:
                 return
             del self._suspicions[node]
             st = self.node_map.get(node)
-            if st is not None and st.state == NodeStateKind.SUSPECT and (
-                    st.state_change == change):
+            if st is not None and st.state == NodeStateKind.SUSPECT and (st.state_change == change):
                 self.dead_node(Dead(st.incarnation, node, self.name))
 
         susp.timer = self._at(susp.deadline, fire)

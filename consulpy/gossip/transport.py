@@ -27,8 +27,12 @@ class StreamError(Exception):
     """A TCP exchange with a peer failed (connect, timeout, bad framing, remote error)."""
 
 
-async def read_message(reader: asyncio.StreamReader, sec: Security, deadline: float,
-                       limit: int = wire.MAX_PUSH_STATE_BYTES + 4096) -> StreamMessage:
+async def read_message(
+    reader: asyncio.StreamReader,
+    sec: Security,
+    deadline: float,
+    limit: int = wire.MAX_PUSH_STATE_BYTES + 4096,
+) -> StreamMessage:
     """Read exactly one stream message, whatever its framing, before ``deadline``."""
     loop = asyncio.get_running_loop()
     buf = b""
@@ -51,8 +55,9 @@ async def read_message(reader: asyncio.StreamReader, sec: Security, deadline: fl
         except OSError as exc:
             raise StreamError(str(exc)) from exc
         if not chunk:
-            raise StreamError("connection closed before a complete message" if buf
-                              else "connection closed")
+            raise StreamError(
+                "connection closed before a complete message" if buf else "connection closed"
+            )
         buf += chunk
         if len(buf) > limit:
             raise StreamError("remote message exceeds the size limit")
@@ -76,9 +81,13 @@ class _UDP(asyncio.DatagramProtocol):
 class Transport:
     """Binds UDP and TCP on the same address and port (port 0: one the OS picks)."""
 
-    def __init__(self, host: str, port: int, on_packet: Callable[[bytes, Addr], None],
-                 on_stream: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
-                                     Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        on_packet: Callable[[bytes, Addr], None],
+        on_stream: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    ) -> None:
         self.host = host
         self.port = port
         self._on_packet = on_packet
@@ -91,14 +100,16 @@ class Transport:
         last: OSError | None = None
         # With port 0, the UDP port the OS picks may be busy for TCP: retry a few times.
         for _ in range(10 if self.port == 0 else 1):
-            udp_sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET,
-                                     socket.SOCK_DGRAM)
+            udp_sock = socket.socket(
+                socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM
+            )
             try:
                 udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * 1024 * 1024)
                 udp_sock.bind((self.host, self.port))
                 port = udp_sock.getsockname()[1]
-                tcp = await asyncio.start_server(self._on_stream, self.host, port,
-                                                 reuse_address=True, backlog=128)
+                tcp = await asyncio.start_server(
+                    self._on_stream, self.host, port, reuse_address=True, backlog=128
+                )
             except OSError as exc:
                 udp_sock.close()
                 last = exc
@@ -127,8 +138,9 @@ class Transport:
                 await asyncio.wait_for(self._tcp.wait_closed(), 1.0)
 
 
-async def exchange(addr: Addr, payload: bytes, sec: Security, budget: float,
-                   expect_reply: bool = True) -> StreamMessage | None:
+async def exchange(
+    addr: Addr, payload: bytes, sec: Security, budget: float, expect_reply: bool = True
+) -> StreamMessage | None:
     """Open a stream, send one framed message, optionally read one reply."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget

@@ -89,8 +89,10 @@ def make_compounds(msgs: list[bytes]) -> list[bytes]:
     """Split into compounds of at most 255 parts (a single message is sent bare)."""
     if len(msgs) == 1:
         return [msgs[0]]
-    return [make_compound(msgs[i : i + MAX_COMPOUND_PARTS])
-            for i in range(0, len(msgs), MAX_COMPOUND_PARTS)]
+    return [
+        make_compound(msgs[i : i + MAX_COMPOUND_PARTS])
+        for i in range(0, len(msgs), MAX_COMPOUND_PARTS)
+    ]
 
 
 def split_compound(body: bytes) -> tuple[list[bytes], int]:
@@ -326,8 +328,9 @@ def _parse_inner(buf: bytes) -> tuple[StreamMessage, int]:
 
 
 def _obj(buf: bytes, pos: int) -> tuple[Any, int]:
-    unpacker = msgpack.Unpacker(raw=True, strict_map_key=False,
-                                max_buffer_size=MAX_PUSH_STATE_BYTES + 1024)
+    unpacker = msgpack.Unpacker(
+        raw=True, strict_map_key=False, max_buffer_size=MAX_PUSH_STATE_BYTES + 1024
+    )
     unpacker.feed(buf[pos:])
     try:
         obj = unpacker.unpack()
@@ -344,15 +347,18 @@ def _parse_plain(buf: bytes) -> tuple[StreamMessage, int]:
     t = buf[0]
     if t == MsgType.PUSH_PULL:
         # One Unpacker walks header + node states without re-copying the buffer.
-        unpacker = msgpack.Unpacker(raw=True, strict_map_key=False,
-                                    max_buffer_size=MAX_PUSH_STATE_BYTES + 1024)
+        unpacker = msgpack.Unpacker(
+            raw=True, strict_map_key=False, max_buffer_size=MAX_PUSH_STATE_BYTES + 1024
+        )
         unpacker.feed(buf[1:])
         try:
             hdr = PushPullHeader.from_map(codec.as_map(unpacker.unpack(), "pushPullHeader"))
             if hdr.nodes > MAX_PUSH_NODES or hdr.user_state_len > MAX_PUSH_STATE_BYTES:
                 raise WireError("push-pull state exceeds limits")
-            nodes = [PushNodeState.from_map(codec.as_map(unpacker.unpack(), "pushNodeState"))
-                     for _ in range(hdr.nodes)]
+            nodes = [
+                PushNodeState.from_map(codec.as_map(unpacker.unpack(), "pushNodeState"))
+                for _ in range(hdr.nodes)
+            ]
         except msgpack.OutOfData:
             raise NeedMore from None
         except (ValueError, msgpack.FormatError, msgpack.StackError) as exc:

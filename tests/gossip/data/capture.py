@@ -87,7 +87,8 @@ async def tcp_relay(name: str, real: tuple[str, int], rec: Recorder, counter: li
 async def run(*args: str) -> str:
     """Run a serf CLI command off the loop: the relay must keep forwarding meanwhile."""
     proc = await asyncio.create_subprocess_exec(
-        "serf", *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        "serf", *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     return out.decode()
 
@@ -107,19 +108,33 @@ async def main() -> None:
     await loop.create_datagram_endpoint(lambda: ua, local_addr=("127.0.0.2", pa))
     await loop.create_datagram_endpoint(lambda: ub, local_addr=("127.0.0.3", pb))
     counter = [0]
-    sa = await asyncio.start_server(await tcp_relay("A", ("127.0.0.1", pa), rec, counter),
-                                    "127.0.0.2", pa)
-    sb = await asyncio.start_server(await tcp_relay("B", ("127.0.0.1", pb), rec, counter),
-                                    "127.0.0.3", pb)
+    sa = await asyncio.start_server(
+        await tcp_relay("A", ("127.0.0.1", pa), rec, counter), "127.0.0.2", pa
+    )
+    sb = await asyncio.start_server(
+        await tcp_relay("B", ("127.0.0.1", pb), rec, counter), "127.0.0.3", pb
+    )
     tmp = tempfile.mkdtemp()
     enc = [f"-encrypt={a.encrypt}"] if a.encrypt else []
     procs = []
     for name, port, adv, rpc in (("A", pa, "127.0.0.2", ra), ("B", pb, "127.0.0.3", rb)):
-        procs.append(subprocess.Popen(
-            ["serf", "agent", f"-node=node-{name}", f"-bind=127.0.0.1:{port}",
-             f"-advertise={adv}:{port}", f"-rpc-addr=127.0.0.1:{rpc}", "-tag", f"role={name}",
-             *enc], stdout=open(f"{tmp}/{name}.log", "w"),  # noqa: SIM115
-            stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [
+                    "serf",
+                    "agent",
+                    f"-node=node-{name}",
+                    f"-bind=127.0.0.1:{port}",
+                    f"-advertise={adv}:{port}",
+                    f"-rpc-addr=127.0.0.1:{rpc}",
+                    "-tag",
+                    f"role={name}",
+                    *enc,
+                ],
+                stdout=open(f"{tmp}/{name}.log", "w"),  # noqa: SIM115
+                stderr=subprocess.STDOUT,
+            )
+        )
     await asyncio.sleep(1.5)
     rec.rec(step="join")
     print(await run("join", f"-rpc-addr=127.0.0.1:{rb}", f"127.0.0.2:{pa}"))
