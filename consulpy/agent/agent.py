@@ -75,6 +75,8 @@ class Agent:
         self.advertise_addr = self._advertise_addr()
         self.started_at = time.time()
         self.http_addresses: list[tuple[str, int]] = []
+        # Set when the agent should exit (after /v1/agent/leave); the CLI waits on it.
+        self.shutdown_requested = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.server: Server | None = None
         self.client: ClientDelegate | None = None
@@ -258,6 +260,9 @@ class Agent:
     async def leave(self) -> None:
         """Leave the cluster gracefully (others see `left`, not `failed`)."""
         await self.gossip.leave()
+
+    def request_shutdown(self) -> None:
+        self.shutdown_requested.set()
 
     async def stop(self) -> None:
         if self._runner is not None:

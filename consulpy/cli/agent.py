@@ -63,8 +63,25 @@ async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
         await agent.stop()
         return 1
     print(_banner(cfg, agent), file=sys.stderr, flush=True)
-    await stop.wait()
-    print(f"==> Caught signal: {received[0]}", file=sys.stderr, flush=True)
+    waiters = [
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(agent.shutdown_requested.wait()),
+    ]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    if received:
+        print(f"==> Caught signal: {received[0]}", file=sys.stderr, flush=True)
+        # Consul: SIGTERM leaves when leave_on_terminate; SIGINT leaves unless
+        # skip_leave_on_interrupt (servers skip by default, clients leave).
+        leave = (
+            cfg.leave_on_terminate if received[0] == "SIGTERM" else not cfg.skip_leave_on_interrupt
+        )
+        if leave and not agent.gossip.left:
+            print("==> Gracefully leaving the cluster...", file=sys.stderr, flush=True)
+            await agent.leave()
+    else:
+        print("==> Leave requested through the API", file=sys.stderr, flush=True)
     print("==> Gracefully shutting down agent...", file=sys.stderr, flush=True)
     await agent.stop()
     return 0

@@ -25,6 +25,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "operator": ("consulpy.cli.operator:operator_main", "Provides cluster-level tools"),
     "info": ("consulpy.cli.operator:info_main", "Provides debugging information for operators"),
     "snapshot": ("consulpy.cli.operator:snapshot_main", "Saves and restores snapshots"),
+    "join": ("consulpy.cli.operator:join_main", "Tell the agent to join a cluster"),
+    "leave": ("consulpy.cli.operator:leave_main", "Gracefully leaves the cluster and shuts down"),
+    "force-leave": ("consulpy.cli.operator:force_leave_main", "Forces a member to leave"),
+    "keygen": ("consulpy.cli.operator:keygen_main", "Generates a new gossip encryption key"),
+    "keyring": ("consulpy.cli.operator:keyring_main", "Manages gossip layer encryption keys"),
+    "event": ("consulpy.cli.operator:event_main", "Fire a new event"),
     "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip)"),
 }
 

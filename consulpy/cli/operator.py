@@ -139,3 +139,129 @@ def snapshot_main(argv: list[str]) -> int:
         return fail(f"Error: {exc}")
     except APIError as exc:
         return fail(f"Error: {exc}")
+
+
+# ------------------------------------------------------------ gossip commands
+def join_main(argv: list[str]) -> int:
+    p = _parser("consulpy join")
+    p.add_argument("-wan", "--wan", action="store_true")
+    p.add_argument("addresses", nargs="+")
+    args = p.parse_args(argv)
+    client = Client.from_args(args)
+    joined = 0
+    for address in args.addresses:
+        try:
+            client.request("PUT", f"/v1/agent/join/{address}", {"wan": "1" if args.wan else None})
+            joined += 1
+        except APIError as exc:
+            print(f"Error joining address '{address}': {exc}", file=sys.stderr)
+    if not joined:
+        return fail("Failed to join any nodes.")
+    print(f"Successfully joined cluster by contacting {joined} nodes.")
+    return 0
+
+
+def leave_main(argv: list[str]) -> int:
+    args = _parser("consulpy leave").parse_args(argv)
+    try:
+        Client.from_args(args).request("PUT", "/v1/agent/leave")
+    except APIError as exc:
+        return fail(f"Error leaving: {exc}")
+    print("Graceful leave complete")
+    return 0
+
+
+def force_leave_main(argv: list[str]) -> int:
+    p = _parser("consulpy force-leave")
+    p.add_argument("-prune", "--prune", action="store_true")
+    p.add_argument("node")
+    args = p.parse_args(argv)
+    try:
+        Client.from_args(args).request(
+            "PUT", f"/v1/agent/force-leave/{args.node}", {"prune": True if args.prune else None}
+        )
+    except APIError as exc:
+        return fail(f"Error force leaving: {exc}")
+    return 0
+
+
+def keygen_main(argv: list[str]) -> int:
+    import base64
+    import secrets
+
+    argparse.ArgumentParser(prog="consulpy keygen").parse_args(argv)
+    print(base64.b64encode(secrets.token_bytes(32)).decode())
+    return 0
+
+
+def keyring_main(argv: list[str]) -> int:
+    import json
+
+    p = _parser("consulpy keyring")
+    for name in ("install", "use", "remove"):
+        p.add_argument(f"-{name}", f"--{name}", dest=name, default="")
+    p.add_argument("-list", "--list", dest="list", action="store_true")
+    p.add_argument("-list-primary", "--list-primary", dest="list_primary", action="store_true")
+    p.add_argument("-relay-factor", "--relay-factor", dest="relay", type=int, default=0)
+    args = p.parse_args(argv)
+    chosen = [n for n in ("install", "use", "remove") if getattr(args, n)]
+    if args.list or args.list_primary:
+        chosen.append("list")
+    if len(chosen) != 1:
+        return fail("Exactly one of -list, -install, -use, or -remove must be provided")
+    client = Client.from_args(args)
+    params = {"relay-factor": args.relay or None}
+    try:
+        if chosen[0] == "list":
+            print("==> Gathering installed encryption keys...")
+            for pool in client.request("GET", "/v1/operator/keyring", params).json():
+                label = "WAN" if pool["WAN"] else f"{pool['Datacenter']} (LAN)"
+                print(f"\n{label}:")
+                keys = pool["PrimaryKeys"] if args.list_primary else pool["Keys"]
+                for key, count in sorted(keys.items()):
+                    print(f"  {key} [{count}/{pool['NumNodes']}]")
+            return 0
+        verb = chosen[0]
+        method = {"install": "POST", "use": "PUT", "remove": "DELETE"}[verb]
+        body = json.dumps({"Key": getattr(args, verb)}).encode()
+        message = {
+            "install": "Installing new gossip encryption key...",
+            "use": "Changing primary gossip encryption key...",
+            "remove": "Removing gossip encryption key...",
+        }[verb]
+        print(f"==> {message}")
+        client.request(method, "/v1/operator/keyring", params, body=body)
+        return 0
+    except APIError as exc:
+        return fail(f"error: {exc}")
+
+
+def event_main(argv: list[str]) -> int:
+    p = _parser("consulpy event")
+    p.add_argument("-name", "--name", default="")
+    p.add_argument("-node", "--node", default="")
+    p.add_argument("-service", "--service", default="")
+    p.add_argument("-tag", "--tag", default="")
+    p.add_argument("payload", nargs="?", default="")
+    args = p.parse_args(argv)
+    if not args.name:
+        return fail("Event name must be specified")
+    try:
+        event = (
+            Client.from_args(args)
+            .request(
+                "PUT",
+                f"/v1/event/fire/{args.name}",
+                {
+                    "node": args.node or None,
+                    "service": args.service or None,
+                    "tag": args.tag or None,
+                },
+                body=args.payload.encode(),
+            )
+            .json()
+        )
+    except APIError as exc:
+        return fail(f"Error firing event: {exc}")
+    print(f"Event ID: {event['ID']}")
+    return 0

@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from consulpy.http import agent as agent_api
-from consulpy.http import catalog, health, kv, operator, session, snapshot, status, txn
+from consulpy.http import (
+    catalog,
+    gossip_api,
+    health,
+    kv,
+    operator,
+    session,
+    snapshot,
+    status,
+    txn,
+)
 from consulpy.http.endpoint import AGENT, text_error
 
 if TYPE_CHECKING:
@@ -56,6 +66,7 @@ def build_app(agent: Agent) -> web.Application:
         health,
         operator,
         snapshot,
+        gossip_api,
     ):
         app.add_routes(module.routes())
     app.router.add_route("*", "/{tail:.*}", _not_found)

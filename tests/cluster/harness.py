@@ -47,6 +47,7 @@ class Node:
     rpc: int = field(default_factory=free_port)
     serf: int = field(default_factory=free_udp_tcp_port)
     proc: AgentProcess | None = None
+    extra: list[str] = field(default_factory=list)
 
     @property
     def http_addr(self) -> str:
@@ -75,7 +76,7 @@ class Node:
         if self.server:
             out += ["-server", f"-bootstrap-expect={expect}"]
         out += [f"-retry-join=127.0.0.1:{port}" for port in join]
-        return out
+        return out + self.extra
 
     def request(
         self, method: str, path: str, body: bytes | None = None, timeout: float = 30
@@ -183,8 +184,9 @@ class Cluster:
         return status == 200 and json.loads(raw) == leader.rpc_addr
 
 
-def eventually(check, timeout: float = 30, interval: float = POLL_INTERVAL,
-               what: str = "condition"):
+def eventually(
+    check, timeout: float = 30, interval: float = POLL_INTERVAL, what: str = "condition"
+):
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
