@@ -32,6 +32,7 @@ from consulpy.agent.local import LocalState
 from consulpy.agent.sync import AntiEntropy
 from consulpy.config import ConfigError
 from consulpy.http.app import build_app
+from consulpy.rpc import tls as rpc_tls
 from consulpy.server.membership import Membership
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
@@ -80,6 +81,10 @@ class Agent:
         self._runner: web.AppRunner | None = None
         self.server: Server | None = None
         self.client: ClientDelegate | None = None
+        try:
+            self.tls = rpc_tls.build(config.tls, config.datacenter, config.domain)
+        except rpc_tls.TLSConfigError as exc:
+            raise AgentError(f"TLS configuration: {exc}") from exc
         if config.ports.serf_lan < 0:
             raise AgentError("every agent gossips: ports.serf_lan must not be -1")
         if config.server:
@@ -102,7 +107,7 @@ class Agent:
         else:
             self.membership = None
             self.client = ClientDelegate(
-                self.gossip, rpc_hold_timeout=config.performance.rpc_hold_timeout
+                self.gossip, rpc_hold_timeout=config.performance.rpc_hold_timeout, tls=self.tls
             )
             self.delegate = self.client
         self.local = LocalState(self.node_name, config.data_dir)
@@ -139,6 +144,7 @@ class Agent:
             },
             bootstrap=bool(config.dev or config.bootstrap),
             rpc_hold_timeout=config.performance.rpc_hold_timeout,
+            tls=self.tls,
         )
 
     # ----------------------------------------------------------- identity

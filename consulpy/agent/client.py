@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
+from consulpy.rpc.tls import RPCTLS
 from consulpy.server.errors import CommandError, NoLeaderError
 from consulpy.server.query import QueryMeta, QueryOptions
 from consulpy.server.server import raise_remote
@@ -24,9 +25,14 @@ class NoServersError(CommandError):
 
 
 class ClientDelegate:
-    def __init__(self, gossip: AgentGossip, *, rpc_hold_timeout: float = 7.0) -> None:
+    def __init__(
+        self, gossip: AgentGossip, *, rpc_hold_timeout: float = 7.0, tls: RPCTLS | None = None
+    ) -> None:
         self.gossip = gossip
-        self.rpc = RPCClient()
+        self.rpc = RPCClient(
+            ssl_context=tls.client if tls else None,
+            server_hostname=tls.server_hostname if tls else None,
+        )
         self.rpc_hold_timeout = rpc_hold_timeout
         self._preferred: str | None = None
         self._rng = random.Random()

@@ -19,6 +19,7 @@ import structlog
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.server import RPCServer
+from consulpy.rpc.tls import RPCTLS
 from consulpy.server import operator
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
@@ -71,6 +72,7 @@ class Server:
         bootstrap: bool = False,
         rpc_hold_timeout: float = 7.0,
         tombstone_ttl: float | None = None,
+        tls: RPCTLS | None = None,
     ) -> None:
         self.node_name = node_name
         self.node_id = node_id
@@ -87,7 +89,14 @@ class Server:
             self.applier: Applier = applier
             self.server_port = server_port
         elif raft is not None:
-            self.raft = RaftApplier(self.fsm, node_id=node_id, **raft)
+            self.raft = RaftApplier(
+                self.fsm,
+                node_id=node_id,
+                server_ssl=tls.server if tls else None,
+                client_ssl=tls.client if tls else None,
+                server_hostname=tls.server_hostname if tls else None,
+                **raft,
+            )
             self.applier = self.raft
             self.server_port = int(self.raft.address.rsplit(":", 1)[1])
         else:
@@ -98,7 +107,10 @@ class Server:
         self.applier.on_leader_change(self._leader_changed)
         # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
         self.serf_status: Any = dict
-        self.rpc_client = RPCClient()
+        self.rpc_client = RPCClient(
+            ssl_context=tls.client if tls else None,
+            server_hostname=tls.server_hostname if tls else None,
+        )
         self.rpc_server = RPCServer(error_kinds=ERROR_KINDS)
         self._register_rpc()
         self._rng = random.Random()
