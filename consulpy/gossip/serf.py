@@ -431,13 +431,19 @@ class Serf:
         ack: bool,
         relay: int,
         timeout: float | None,
+        expect: int | None = None,
     ) -> QueryResponse:
         done = asyncio.Event()
         with self._lock:
             res: QueryResult = self.core.query(
                 name, payload, filters=filters, request_ack=ack, relay_factor=relay, timeout=timeout
             )
-        res.on_change = lambda: done.set() if res.closed else None
+
+        def changed() -> None:
+            if res.closed or (expect is not None and len(res.responses) >= expect):
+                done.set()
+
+        res.on_change = changed
         self._touch()
         await done.wait()
         return QueryResponse(tuple(res.acks), dict(res.responses))
@@ -643,10 +649,12 @@ class KeyManager:
             except ValueError as exc:
                 raise KeyringError(f"Invalid key: {exc}") from None
             payload = encode_key_request(raw)
-        resp = await self._serf.query(
-            INTERNAL_QUERY_PREFIX + kind, payload, relay_factor=relay_factor
-        )
         n = sum(1 for m in self._serf.members() if m.status.value in (1, 2))
+        # Stop waiting as soon as every live member has answered.
+        serf = self._serf
+        resp = await serf._runner.call(
+            serf._query(INTERNAL_QUERY_PREFIX + kind, payload, [], False, relay_factor, None, n)
+        )
         messages: dict[str, str] = {}
         keys: dict[str, int] = {}
         primary: dict[str, int] = {}

@@ -774,7 +774,7 @@ class SerfCore:
                 else "No keyring to modify (encryption not enabled)"
             )
         elif kind == "list-keys":
-            resp.keys = [base64.b64encode(k).decode() for k in ring.keys()]
+            resp.keys = [base64.b64encode(k).decode() for k in ring.keys()]  # noqa: SIM118
             primary = ring.primary()
             resp.primary_key = base64.b64encode(primary).decode() if primary else ""
             resp.result = True
