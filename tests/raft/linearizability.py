@@ -24,7 +24,7 @@ class CheckerGaveUp(Exception):
 class Op:
     id: int
     client: int
-    kind: str  # "put" or "get"
+    kind: str  # "put", "get", or a compare-and-set kind (see _step)
     key: str
     value: str | None  # put: the value written; get: the value read
     call: float
@@ -43,9 +43,23 @@ class _Node:
 
 
 def _step(state: str | None, op: Op) -> tuple[bool, str | None]:
-    if op.kind == "put":
+    """The register's semantics. Besides put/get, compare-and-set in three flavours (value is
+    "expected\x00new", expected "" meaning absent): "cas_ok" applied, "cas_fail" was refused,
+    "cas_unknown" (no answer) applies iff its precondition holds wherever it is placed."""
+    kind = op.kind
+    if kind == "put":
         return True, op.value
-    return op.value == state, state
+    if kind == "get":
+        return op.value == state, state
+    expected, _, new = (op.value or "").partition("\x00")
+    holds = (state or "") == expected
+    if kind == "cas_ok":
+        return holds, new if holds else state
+    if kind == "cas_fail":
+        return not holds, state
+    if kind == "cas_unknown":
+        return True, new if holds else state
+    raise ValueError(f"unknown operation kind {kind!r}")
 
 
 def check_key(ops: list[Op], max_steps: int = MAX_STEPS) -> bool:
