@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -30,6 +31,8 @@ SERF_REFERENCE = {  # medians measured on this machine when the issue was filed
     10: {"convergence": 0.24, "user_event": 0.31, "detection": 5.8, "leave": 0.74},
     30: {"convergence": 0.46, "user_event": 0.42, "detection": 7.5, "leave": 0.90},
 }
+# The source tree, so child processes import this same consulpy.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METRICS = ("convergence", "user_event", "detection", "leave")
 
 
@@ -215,6 +218,120 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- ack latency under HTTP load
+
+_PINGER = r"""
+import socket, sys, time
+from consulpy.gossip import wire
+from consulpy.gossip.messages import Ack, Ping, decode_message
+host, port, name, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+sec = wire.Security()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.settimeout(2.0)
+rtts, lost, seq = [], 0, 0
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    seq += 1
+    t0 = time.monotonic()
+    s.sendto(wire.encode_packet(Ping(seq, name).encode(), sec, False), (host, port))
+    while True:
+        try:
+            data, _ = s.recvfrom(65536)
+        except socket.timeout:
+            lost += 1
+            break
+        msgs = [decode_message(m) for m in wire.decode_packet(data, sec)]
+        if any(isinstance(m, Ack) and m.seq_no == seq for m in msgs):
+            rtts.append(time.monotonic() - t0)
+            break
+    time.sleep(0.05)
+rtts.sort()
+q = lambda f: rtts[min(len(rtts) - 1, int(f * len(rtts)))] * 1000 if rtts else float("nan")
+print(f"{len(rtts)} {lost} {q(0.5):.1f} {q(0.99):.1f} {q(1.0):.1f}")
+"""
+
+
+async def ack_latency(seconds: float, handler_ms: float) -> int:
+    """Ack round trips to a Serf sharing its process with a loaded aiohttp server."""
+    import shutil
+
+    from aiohttp import web
+
+    from consulpy.gossip.procs import free_port
+    from consulpy.gossip.serf import Serf, SerfConfig
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 1
+
+    async def fast(_req: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def cpu(_req: web.Request) -> web.Response:
+        end = time.perf_counter() + handler_ms / 1000
+        while time.perf_counter() < end:  # a handler that holds the loop (and the GIL)
+            pass
+        return web.Response(text="ok")
+
+    print(
+        f"ack round trips while wrk loads an aiohttp server in the same process "
+        f"({seconds:.0f}s each; /cpu holds the loop {handler_ms:.0f} ms per request)"
+    )
+    print(
+        f"{'gossip runs on':<22}{'load':<10}{'acks':>6}{'lost':>6}{'p50 ms':>9}"
+        f"{'p99 ms':>9}{'max ms':>9}"
+    )
+    env = dict(os.environ, PYTHONPATH=_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for own_thread in (False, True):
+        for path in ("none", "/", "/cpu"):
+            serf = Serf(
+                SerfConfig(
+                    node_name="target", bind_addr="127.0.0.1", bind_port=0, own_thread=own_thread
+                )
+            )
+            await serf.start()
+            app = web.Application()
+            app.router.add_get("/", fast)
+            app.router.add_get("/cpu", cpu)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            http_port = free_port()
+            await web.TCPSite(runner, "127.0.0.1", http_port).start()
+            pinger = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                _PINGER,
+                "127.0.0.1",
+                str(serf.bound_port),
+                "target",
+                str(seconds),
+                stdout=asyncio.subprocess.PIPE,
+                env=env,
+            )
+            load = None
+            if path != "none":
+                load = await asyncio.create_subprocess_exec(
+                    wrk,
+                    "-t1",
+                    "-c32",
+                    f"-d{int(seconds)}s",
+                    f"http://127.0.0.1:{http_port}{path}",
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            out, _ = await pinger.communicate()
+            if load is not None:
+                await load.wait()
+            await runner.cleanup()
+            await serf.shutdown()
+            n, lost, p50, p99, mx = out.decode().split()
+            where = "own thread" if own_thread else "application loop"
+            print(f"{where:<22}{path:<10}{n:>6}{lost:>6}{p50:>9}{p99:>9}{mx:>9}", flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(
         prog="consulpy bench gossip",
@@ -225,7 +342,21 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--kind", choices=["both", "serf", "consulpy"], default="both")
     ap.add_argument("--poll", type=float, default=0.05, help="membership poll interval (s)")
+    ap.add_argument(
+        "--ack-latency",
+        action="store_true",
+        help="instead: measure ack latency under HTTP load in the same process",
+    )
+    ap.add_argument("--seconds", type=float, default=10.0, help="per --ack-latency run")
+    ap.add_argument(
+        "--handler-ms",
+        type=float,
+        default=50.0,
+        help="CPU time of the /cpu handler in --ack-latency runs",
+    )
     args = ap.parse_args(argv)
+    if args.ack_latency:
+        return asyncio.run(ack_latency(args.seconds, args.handler_ms))
     if args.n < 3:
         ap.error("-n must be at least 3")
     return asyncio.run(run(args))
