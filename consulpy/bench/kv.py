@@ -83,9 +83,53 @@ def spawn_dev(workdir: Path) -> Target:
     return target
 
 
-# How to start each kind of target. A `--spawn cluster` entry goes here: a function that starts
-# the servers and returns a Target with their HTTP addresses (wrk drives addrs[0]).
-SPAWNERS: dict[str, Callable[[Path], Target]] = {"dev": spawn_dev}
+def spawn_cluster(workdir: Path, servers: int = 3) -> Target:
+    """Start a `servers`-server consulpy cluster (real Raft, fsync on, raft_multiplier 1) and
+    return it with the leader's HTTP address first (wrk drives addrs[0])."""
+    ports = [free_ports(3) for _ in range(servers)]  # http, server, serf_lan per server
+    target = Target(name=f"consulpy-{servers}", api="consul", addrs=[])
+    for i, (http_port, server_port, lan_port) in enumerate(ports):
+        data_dir = workdir / f"consulpy-s{i}"
+        argv = [
+            sys.executable,
+            "-m",
+            "consulpy",
+            "agent",
+            "-server",
+            f"-bootstrap-expect={servers}",
+            f"-node=bench-s{i}",
+            f"-data-dir={data_dir}",
+            "-bind=127.0.0.1",
+            "-client=127.0.0.1",
+            f"-http-port={http_port}",
+            f"-server-port={server_port}",
+            f"-serf-lan-port={lan_port}",
+            "-serf-wan-port=-1",
+            "-dns-port=-1",
+            "-grpc-port=-1",
+            "-log-level=warn",
+            "-hcl=performance { raft_multiplier = 1 }",
+            *(f"-retry-join=127.0.0.1:{p[2]}" for j, p in enumerate(ports) if j != i),
+        ]
+        target.procs.append(spawn(f"consulpy-s{i}", argv, workdir / f"consulpy-s{i}.log"))
+        target.addrs.append(f"127.0.0.1:{http_port}")
+        target.cleanups.append(lambda d=data_dir: shutil.rmtree(d, ignore_errors=True))
+    try:
+        for addr in target.addrs:
+            wait_for_consul_leader(addr, target.procs)
+        _, leader = http_json(f"http://{target.addrs[0]}/v1/status/leader")
+        for i, (_, server_port, _) in enumerate(ports):
+            if leader == f"127.0.0.1:{server_port}":
+                target.addrs.insert(0, target.addrs.pop(i))
+                break
+    except BaseException:
+        target.stop()
+        raise
+    return target
+
+
+# How to start each kind of target; each returns a Target with its HTTP addresses.
+SPAWNERS: dict[str, Callable[[Path], Target]] = {"dev": spawn_dev, "cluster": spawn_cluster}
 
 REFERENCES: dict[str, Callable[[Path], Target]] = {
     "aiohttp": start_aiohttp,
