@@ -53,8 +53,8 @@ def test_failure_detected_by_every_member_within_bound(seed: int) -> None:
     # With 100+ independent probers, confirmations arrive fast and the timeout decays to
     # the minimum: detection is close to the best case, far below the bound.
     first = min(e[0] for e in sim.log if e[3] == name and e[2] == "member-failed")
-    assert first - t0 <= lo + 3 * LAN.probe_interval
-    assert t - t0 <= lo + 4 * LAN.probe_interval
+    assert first - t0 <= lo + 5 * LAN.probe_interval
+    assert t - t0 <= lo + 6 * LAN.probe_interval
 
 
 @pytest.mark.parametrize("seed", SEEDS)
