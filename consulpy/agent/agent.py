@@ -29,6 +29,8 @@ from consulpy.agent.definitions import (
 )
 from consulpy.agent.gossip import AgentGossip
 from consulpy.agent.local import LocalState
+from consulpy.agent.sidecar import expand as expand_sidecar
+from consulpy.agent.sidecar import sidecar_id
 from consulpy.agent.sync import AntiEntropy
 from consulpy.config import ConfigError
 from consulpy.http.app import build_app
@@ -308,6 +310,9 @@ class Agent:
         check_bodies = service_checks(dict(defn, ID=sid))
         parsed = [(self.checks.parse(b, service_id=sid), b) for b in check_bodies]
         runners = [self.checks.prepare(check, source=source) for check, _ in parsed]
+        sidecar = self._sidecar_for(defn, sid)
+        if sidecar is not None:
+            service_from_definition(sidecar)  # refuse a bad sidecar before changing anything
         self.local.add_service(row, token=defn.get("Token") or token, source=source)
         for (check, check_body), runner in zip(parsed, runners, strict=True):
             await self.checks.add(check, check_body, source=source, token=token, runner=runner)
@@ -317,16 +322,42 @@ class Agent:
                 cid = old.row["CheckID"]
                 if cid not in keep and not cid.startswith("_service_maintenance:"):
                     await self.checks.remove(cid)
+        if sidecar is not None:
+            await self.register_service(sidecar, token=token, source=source)
+        elif sidecar_id(sid) in self.local.services and not defn.get("Kind"):
+            await self._remove_service(sidecar_id(sid))
         self.local.changed()
         await self._push_now()
         return sid
 
     async def deregister_service(self, service_id: str) -> None:
+        """Remove a service, its checks and its sidecar, here and in the catalog."""
+        await self._remove_service(service_id)
+        if sidecar_id(service_id) in self.local.services:
+            await self._remove_service(sidecar_id(service_id))
+        self.local.changed()
+        await self._push_now()
+
+    async def _remove_service(self, service_id: str) -> None:
         for check in self.local.service_checks(service_id):
             await self.checks.remove(check.row["CheckID"])
         self.local.remove_service(service_id)
-        self.local.changed()
-        await self._push_now()
+
+    def _sidecar_for(self, defn: dict[str, Any], parent_id: str) -> dict[str, Any] | None:
+        """Expand Connect.SidecarService with this agent's port bookkeeping."""
+        previous = self.local.services.get(sidecar_id(parent_id))
+        used = {
+            svc.row.get("Port")
+            for sid, svc in self.local.services.items()
+            if svc.row.get("Kind") == "connect-proxy" and sid != sidecar_id(parent_id)
+        }
+        ports = self.config.ports
+        return expand_sidecar(
+            dict(defn, ID=parent_id),
+            previous_port=previous.row.get("Port") if previous is not None else None,
+            used_ports={p for p in used if p},
+            port_range=(ports.sidecar_min_port, ports.sidecar_max_port),
+        )
 
     async def register_check(
         self, body: dict[str, Any], *, token: str = "", source: str = "api"

@@ -80,6 +80,45 @@ CHECK_TYPE = Struct(
 )
 
 SERVICE_ADDRESS = Struct("ServiceAddress", {"Address": "string", "Port": "int"})
+MESH_GATEWAY = Struct("MeshGatewayConfig", {"Mode": "string"})
+UPSTREAM = Struct(
+    "Upstream",
+    {
+        "DestinationType": "string",
+        "DestinationNamespace": "string",
+        "DestinationPartition": "string",
+        "DestinationPeer": "string",
+        "DestinationName": "string",
+        "Datacenter": "string",
+        "LocalBindAddress": "string",
+        "LocalBindPort": "int",
+        "LocalBindSocketPath": "string",
+        "LocalBindSocketMode": "string",
+        "Config": MapOf("any"),
+        "MeshGateway": MESH_GATEWAY,
+        "CentrallyConfigured": "bool",
+    },
+)
+PROXY = Struct(
+    "ConnectProxyConfig",
+    {
+        "DestinationServiceName": "string",
+        "DestinationServiceID": "string",
+        "LocalServiceAddress": "string",
+        "LocalServicePort": "int",
+        "LocalServiceSocketPath": "string",
+        "Mode": "string",
+        "TransparentProxy": MapOf("any"),
+        "Config": MapOf("any"),
+        "Upstreams": ListOf(UPSTREAM),
+        "MeshGateway": MESH_GATEWAY,
+        "Expose": MapOf("any"),
+        "AccessLogs": MapOf("any"),
+        "EnvoyExtensions": ListOf("any"),
+        "MutualTLSMode": "string",
+    },
+)
+CONNECT = Struct("ServiceConnect", {"Native": "bool", "SidecarService": MapOf("any")})
 WEIGHTS = Struct("Weights", {"Passing": "int", "Warning": "int"})
 
 SERVICE_DEFINITION = Struct(
@@ -99,8 +138,8 @@ SERVICE_DEFINITION = Struct(
         "Token": "string",
         "Check": CHECK_TYPE,
         "Checks": ListOf(CHECK_TYPE),
-        "Proxy": "any",
-        "Connect": "any",
+        "Proxy": PROXY,
+        "Connect": CONNECT,
         "Locality": "any",
         "Namespace": "string",
         "Partition": "string",
@@ -178,7 +217,8 @@ def service_from_definition(defn: dict[str, Any]) -> dict[str, Any]:
             raise DefinitionError("Invalid Weights: weights must be lower than 65536")
         weights = {"Passing": passing, "Warning": warning}
     proxy = defn.get("Proxy")
-    connect = defn.get("Connect") or None
+    connect = dict(defn.get("Connect") or {})
+    connect.pop("SidecarService", None)  # expanded into its own service, never stored
     if kind == "connect-proxy":
         if not isinstance(proxy, dict) or not proxy.get("DestinationServiceName"):
             raise DefinitionError(
@@ -189,15 +229,13 @@ def service_from_definition(defn: dict[str, Any]) -> dict[str, Any]:
             raise DefinitionError(
                 "Validation failed: Port or SocketPath must be set for a Connect proxy"
             )
-    elif proxy:
+        if connect.get("Native"):
+            raise DefinitionError(
+                "Validation failed: A Proxy cannot also be Connect Native, only typical services"
+            )
+    elif proxy and kind == "":
         raise DefinitionError(
             "Validation failed: Proxy is only valid for connect-proxy and gateway services"
-        )
-    if isinstance(connect, dict) and connect.get("SidecarService") is not None:
-        raise DefinitionError(
-            "Connect.SidecarService registration is not supported yet: register the sidecar "
-            "proxy as its own service with Kind connect-proxy",
-            status=400,
         )
     port = defn.get("Port") or 0
     tagged: dict[str, Any] = dict(defn.get("TaggedAddresses") or {})
@@ -219,15 +257,28 @@ def service_from_definition(defn: dict[str, Any]) -> dict[str, Any]:
         Weights=weights,
         EnableTagOverride=bool(defn.get("EnableTagOverride")),
         Proxy=_proxy(proxy) if kind else None,
-        Connect=connect,
+        Connect=connect or None,
         Locality=defn.get("Locality"),
     )
 
 
 def _proxy(proxy: Any) -> dict[str, Any]:
-    out = {"Mode": "", "MeshGateway": {}, "Expose": {}}
+    """A proxy's configuration with Consul's defaults (upstreams default to `service`)."""
+    out: dict[str, Any] = {"Mode": "", "MeshGateway": {}, "Expose": {}}
     if isinstance(proxy, dict):
-        out.update(proxy)
+        out.update({k: v for k, v in proxy.items() if v is not None})
+        upstreams = []
+        for upstream in proxy.get("Upstreams") or []:
+            upstream = dict(upstream)
+            upstream.setdefault("DestinationType", "service")
+            if not upstream.get("DestinationType"):
+                upstream["DestinationType"] = "service"
+            upstream.setdefault("MeshGateway", {})
+            upstreams.append(upstream)
+        if upstreams:
+            out["Upstreams"] = upstreams
+        elif "Upstreams" in out:
+            del out["Upstreams"]
     return out
 
 
