@@ -28,6 +28,7 @@ from consulpy.agent.definitions import (
     service_from_definition,
 )
 from consulpy.agent.gossip import AgentGossip
+from consulpy.agent.leafcert import LeafCerts
 from consulpy.agent.local import LocalState
 from consulpy.agent.sidecar import expand as expand_sidecar
 from consulpy.agent.sidecar import sidecar_id
@@ -117,6 +118,7 @@ class Agent:
         self.sync = AntiEntropy(self, check_update_interval=config.check_update_interval)
         self.local.on_change(self.sync.trigger)
         self.alias_source = AgentAliasSource(self)
+        self.leaf_certs = LeafCerts(self)
 
     def _build_server(self) -> Server:
         config = self.config
@@ -147,6 +149,11 @@ class Agent:
             bootstrap=bool(config.dev or config.bootstrap),
             rpc_hold_timeout=config.performance.rpc_hold_timeout,
             tls=self.tls,
+            connect={
+                "enabled": config.connect.enabled,
+                "provider": config.connect.ca_provider,
+                "config": config.connect.ca_config,
+            },
         )
 
     # ----------------------------------------------------------- identity
@@ -277,6 +284,7 @@ class Agent:
             await self._runner.cleanup()
             self._runner = None
         await self.sync.stop()
+        await self.leaf_certs.stop()
         await self.checks.stop()
         if self.membership is not None:
             await self.membership.stop()

@@ -9,6 +9,8 @@ from aiohttp import web
 from consulpy.http import agent as agent_api
 from consulpy.http import (
     catalog,
+    config_entries,
+    connect,
     gossip_api,
     health,
     kv,
@@ -67,6 +69,8 @@ def build_app(agent: Agent) -> web.Application:
         operator,
         snapshot,
         gossip_api,
+        connect,
+        config_entries,
     ):
         app.add_routes(module.routes())
     app.router.add_route("*", "/{tail:.*}", _not_found)

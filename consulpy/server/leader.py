@@ -94,6 +94,8 @@ class LeaderDuties:
         self.tombstone_granularity = tombstone_granularity
         self._marks: collections.deque[tuple[float, int]] = collections.deque()
         self._tasks: list[asyncio.Task[Any]] = []
+        # Other leader duties (the CA's bootstrap, ...) run once per leadership term.
+        self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.active = False
 
     # ------------------------------------------------------------- lifecycle
@@ -105,6 +107,10 @@ class LeaderDuties:
         for session in self.server.store.sessions.list():
             self.sessions.arm(session.id, session.ttl)
         self._tasks.append(loop.create_task(self._tombstone_loop()))
+        for hook in self.on_start:
+            task = loop.create_task(hook())
+            task.add_done_callback(_log_task_error)
+            self._tasks.append(task)
         log.info("leader duties started", sessions_with_ttl=len(self.sessions))
 
     def stop(self) -> None:

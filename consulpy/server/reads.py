@@ -309,3 +309,152 @@ READS.update(
         "Health.ServiceNodes": health_service,
     }
 )
+
+
+# ------------------------------------------------------------------ connect
+def _ce_index(store: StateStore) -> int:
+    return store.table_index("config_entries")
+
+
+def config_entry_get(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    kind, name = args["kind"], args["name"]
+    if ws is not None:
+        ws.add(("ce", kind, name))
+    return _ce_index(store), store.connect.entry(kind, name)
+
+
+def config_entry_list(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    kind = args.get("kind")
+    if ws is not None:
+        ws.add(("ce", kind) if kind else ("t", "config_entries"))
+    return _ce_index(store), store.connect.list_entries(kind)
+
+
+def _intentions(store: StateStore) -> list[dict[str, Any]]:
+    from consulpy.connect import intentions as ix
+
+    return ix.from_entries(store.connect.list_entries("service-intentions"))
+
+
+def intention_list(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    if ws is not None:
+        ws.add(("ce", "service-intentions"))
+    items = _intentions(store)
+    expr = args.get("filter", "")
+    if expr:
+        from consulpy.filter import FilterError, compile_filter
+
+        try:
+            items = compile_filter(expr).apply(items)
+        except FilterError as exc:
+            raise ReadError(f"Failed to create boolean expression evaluator: {exc}") from exc
+    return _ce_index(store), items
+
+
+def intention_match(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    from consulpy.connect import intentions as ix
+
+    if ws is not None:
+        ws.add(("ce", "service-intentions"))
+    return _ce_index(store), ix.match(_intentions(store), args["by"], args["names"])
+
+
+def intention_exact(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    from consulpy.connect import intentions as ix
+
+    if ws is not None:
+        ws.add(("ce", "service-intentions"))
+    src = ix.parse_target(args["source"])
+    dst = ix.parse_target(args["destination"])
+    for intention in _intentions(store):
+        if (intention["SourceNS"], intention["SourceName"]) == src and (
+            intention["DestinationNS"],
+            intention["DestinationName"],
+        ) == dst:
+            return _ce_index(store), intention
+    return _ce_index(store), None
+
+
+def intention_by_id(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    if ws is not None:
+        ws.add(("ce", "service-intentions"))
+    for intention in _intentions(store):
+        if intention.get("ID") == args["id"]:
+            return _ce_index(store), intention
+    return _ce_index(store), None
+
+
+def intention_decide(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    from consulpy.connect import intentions as ix
+
+    if ws is not None:
+        ws.add(("ce", "service-intentions"))
+    allowed, reason = ix.decide(
+        _intentions(store),
+        args["source"],
+        args["destination"],
+        default_allow=args.get("default_allow", True),
+    )
+    return _ce_index(store), {"Allowed": allowed, "Reason": reason}
+
+
+def ca_roots(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    from consulpy.connect import ca, spiffe
+
+    if ws is not None:
+        ws.add(("t", "connect_ca"))
+    connect = store.connect
+    config = connect.ca_config or {}
+    active = connect.active_root()
+    cluster_id = config.get("ClusterID", "")
+    return store.table_index("connect_ca"), {
+        "ActiveRootID": active["ID"] if active else "",
+        "TrustDomain": spiffe.trust_domain(cluster_id) if cluster_id else "",
+        "Roots": [ca.public_root(r) for r in connect.ca_roots],
+    }
+
+
+_SECRET_CA_KEYS = ("PrivateKey", "RootCert")
+
+
+def ca_config(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    if ws is not None:
+        ws.add(("t", "connect_ca"))
+    config = store.connect.ca_config
+    if config is None:
+        return store.table_index("connect_ca"), None
+    return store.table_index("connect_ca"), {
+        "Provider": config["Provider"],
+        "Config": {k: v for k, v in config["Config"].items() if k not in _SECRET_CA_KEYS},
+        "State": None,
+        "ForceWithoutCrossSigning": bool(config.get("ForceWithoutCrossSigning")),
+        "CreateIndex": config["CreateIndex"],
+        "ModifyIndex": config["ModifyIndex"],
+    }
+
+
+READS.update(
+    {
+        "ConfigEntry.Get": config_entry_get,
+        "ConfigEntry.List": config_entry_list,
+        "Intention.List": intention_list,
+        "Intention.Match": intention_match,
+        "Intention.Exact": intention_exact,
+        "Intention.Get": intention_by_id,
+        "Intention.Decide": intention_decide,
+        "ConnectCA.Roots": ca_roots,
+        "ConnectCA.Config": ca_config,
+    }
+)

@@ -23,6 +23,7 @@ from consulpy.rpc.tls import RPCTLS
 from consulpy.server import operator
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
+from consulpy.server.connect_ca import CAManager, ConnectNotEnabled
 from consulpy.server.errors import CommandError, NoLeaderError
 from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import CONSISTENT, STALE, QueryMeta, QueryOptions
@@ -73,6 +74,7 @@ class Server:
         rpc_hold_timeout: float = 7.0,
         tombstone_ttl: float | None = None,
         tls: RPCTLS | None = None,
+        connect: dict[str, Any] | None = None,
     ) -> None:
         self.node_name = node_name
         self.node_id = node_id
@@ -104,6 +106,14 @@ class Server:
             self.applier = InMemoryApplier(self.fsm, node_id, self.rpc_address)
         kwargs = {} if tombstone_ttl is None else {"tombstone_ttl": tombstone_ttl}
         self.leader = LeaderDuties(self, **kwargs)
+        connect = connect or {}
+        self.ca = CAManager(
+            self,
+            enabled=bool(connect.get("enabled")),
+            provider=connect.get("provider") or "consul",
+            config=connect.get("config"),
+        )
+        self.leader.on_start.append(self.ca.bootstrap)
         self.applier.on_leader_change(self._leader_changed)
         # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
         self.serf_status: Any = dict
@@ -357,6 +367,16 @@ class Server:
         self.rpc_server.register("Server.Read", read)
         self.rpc_server.register("Server.SessionRenew", renew)
         self.rpc_server.register("Status.Info", status)
+
+    @staticmethod
+    async def _ca_call(fn: Any, *args: Any) -> Any:
+        """CA refusals (bad CSR, bad configuration, Connect disabled) are CommandErrors."""
+        from consulpy.connect.ca import CAError
+
+        try:
+            return await fn(*args)
+        except (CAError, ConnectNotEnabled) as exc:
+            raise CommandError(str(exc)) from exc
 
     async def leader_call(self, name: str, args: dict[str, Any], hops: int = 0) -> Any:
         """Run an operator call on the leader (here, or forwarded over RPC)."""

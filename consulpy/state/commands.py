@@ -23,6 +23,10 @@ TOMBSTONE_REAP = "tombstone_reap"
 REGISTER = "register"
 DEREGISTER = "deregister"
 RESTORE = "restore"
+CONFIG_ENTRY_SET = "config_entry_set"
+CONFIG_ENTRY_DELETE = "config_entry_delete"
+CA_SET = "ca_set"
+CA_SERIAL = "ca_serial"
 
 # KV verbs accepted by the `kv` command (a subset of the txn verbs: the writes).
 KV_WRITE_VERBS = ("set", "cas", "lock", "unlock", "delete", "delete-cas", "delete-tree")
@@ -78,6 +82,24 @@ def deregister(request: dict[str, Any]) -> Command:
 
 def restore(snapshot: bytes) -> Command:
     return {"t": RESTORE, "data": snapshot, "ts": _now()}
+
+
+def config_entry_set(entry: dict[str, Any], cas: int | None = None) -> Command:
+    return {"t": CONFIG_ENTRY_SET, "entry": entry, "cas": cas, "ts": _now()}
+
+
+def config_entry_delete(kind: str, name: str, cas: int | None = None) -> Command:
+    return {"t": CONFIG_ENTRY_DELETE, "kind": kind, "name": name, "cas": cas, "ts": _now()}
+
+
+def ca_set(config: dict[str, Any], roots: list[dict[str, Any]], cas: int | None = None) -> Command:
+    """Replace the CA configuration and roots (bootstrap, rotation); `cas` guards against a
+    concurrent change (the ModifyIndex of the configuration read before)."""
+    return {"t": CA_SET, "config": config, "roots": roots, "cas": cas, "ts": _now()}
+
+
+def ca_serial() -> Command:
+    return {"t": CA_SERIAL, "ts": _now()}
 
 
 def encode(cmd: Command) -> bytes:

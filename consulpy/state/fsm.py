@@ -42,6 +42,10 @@ class FSM:
             C.TOMBSTONE_REAP: self._tombstone_reap,
             C.REGISTER: self._register,
             C.DEREGISTER: self._deregister,
+            C.CONFIG_ENTRY_SET: self._config_entry_set,
+            C.CONFIG_ENTRY_DELETE: self._config_entry_delete,
+            C.CA_SET: self._ca_set,
+            C.CA_SERIAL: self._ca_serial,
         }
 
     def apply(self, index: int, data: bytes) -> Result:
@@ -232,3 +236,53 @@ class FSM:
         else:
             store.delete_node(txn, node, now)
         return True
+
+    # -------------------------------------------------------------- connect
+    def _config_entry_set(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        """Store a (validated) config entry; with `cas`, only at that ModifyIndex (0: only if
+        absent). Cross-entry rules are checked here, against this exact state."""
+        from consulpy.connect import config_entries as ce
+
+        connect = self.store.connect
+        entry = cmd["entry"]
+        existing = connect.entry(entry["Kind"], entry["Name"])
+        cas = cmd.get("cas")
+        if cas is not None and (
+            (cas == 0 and existing is not None)
+            or (cas != 0 and (existing is None or existing["ModifyIndex"] != cas))
+        ):
+            return False
+        try:
+            ce.check_graph(entry, connect.entry)
+        except ce.GraphError as exc:
+            return error(str(exc))
+        connect.put_entry(txn, entry)
+        return True
+
+    def _config_entry_delete(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        from consulpy.connect import config_entries as ce
+
+        connect = self.store.connect
+        existing = connect.entry(cmd["kind"], cmd["name"])
+        cas = cmd.get("cas")
+        if cas is not None and (existing is None or existing["ModifyIndex"] != cas):
+            return False
+        if existing is not None:
+            try:
+                ce.check_graph(existing, connect.entry, deleting=True)
+            except ce.GraphError as exc:
+                return error(str(exc))
+            connect.delete_entry(txn, cmd["kind"], cmd["name"])
+        return True
+
+    def _ca_set(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        connect = self.store.connect
+        cas = cmd.get("cas")
+        current = connect.ca_config
+        if cas is not None and (current is None or current["ModifyIndex"] != cas):
+            return error("CA configuration changed concurrently; try again")
+        connect.set_ca(txn, cmd["config"], cmd["roots"])
+        return True
+
+    def _ca_serial(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        return self.store.connect.next_serial(txn)

@@ -15,6 +15,7 @@ from typing import Any
 import msgpack
 
 from consulpy.state.catalog import CatalogTables
+from consulpy.state.connect import ConnectTables
 from consulpy.state.kv import MAX_LOCK_DELAY_NS, KVEntry, KVTable
 from consulpy.state.sessions import BEHAVIOR_DELETE, Session, SessionTable
 from consulpy.state.txn import WriteTxn
@@ -28,6 +29,7 @@ class StateStore:
         self.kv = KVTable()
         self.sessions = SessionTable()
         self.catalog = CatalogTables()
+        self.connect = ConnectTables()
         self.indexes: dict[str, int] = {}
         self.last_index = 0
         self.watches = WatchRegistry()
@@ -168,6 +170,7 @@ class StateStore:
             "kv": self.kv.frozen_copy(),
             "sessions": self.sessions.frozen_copy(),
             "catalog": self.catalog.frozen_copy(),
+            "connect": self.connect.frozen_copy(),
         }
 
         def serialise() -> bytes:
@@ -197,7 +200,9 @@ class StateStore:
         sessions.load(doc["sessions"])
         catalog = CatalogTables()
         catalog.load(doc["catalog"])
-        self.kv, self.sessions, self.catalog = kv, sessions, catalog
+        connect = ConnectTables()
+        connect.load(doc.get("connect") or {})
+        self.kv, self.sessions, self.catalog, self.connect = kv, sessions, catalog, connect
         self.indexes = dict(doc["indexes"])
         self.last_index = int(doc["last_index"])
         self.watches.notify_all()
