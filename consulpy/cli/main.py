@@ -31,6 +31,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keygen": ("consulpy.cli.operator:keygen_main", "Generates a new gossip encryption key"),
     "keyring": ("consulpy.cli.operator:keyring_main", "Manages gossip layer encryption keys"),
     "event": ("consulpy.cli.operator:event_main", "Fire a new event"),
+    "intention": ("consulpy.cli.connect:intention_main", "Interact with Connect intentions"),
+    "connect": ("consulpy.cli.connect:connect_main", "Interact with Consul Connect"),
+    "config": ("consulpy.cli.connect:config_main", "Interact with config entries"),
     "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip)"),
 }
 
