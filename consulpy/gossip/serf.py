@@ -83,18 +83,17 @@ class SerfConfig:
     rng_seed: int | None = None
 
     def build_keyring(self) -> Keyring | None:
+        """The keyring file if it exists (it survives rotations), else ``encrypt_key``."""
         from pathlib import Path
 
         if self.keyring_file and Path(self.keyring_file).exists():
             return Keyring.load(self.keyring_file)
-        if self.encrypt_key:
-            ring = Keyring([decode_key(self.encrypt_key)], path=self.keyring_file)
-            if self.keyring_file:
-                ring.save()
-            return ring
-        if self.keyring_file:
+        if not self.encrypt_key:
             return None
-        return None
+        ring = Keyring([decode_key(self.encrypt_key)], path=self.keyring_file)
+        if self.keyring_file:
+            ring.save()
+        return ring
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +260,12 @@ class Serf:
                 self._core.state = "shutdown"
         if self._timer is not None:
             self._timer.cancel()
-        for t in list(self._tasks):
+        me = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not me]
+        for t in tasks:
             t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
         if self._transport is not None:
             await self._transport.close()
 
@@ -481,10 +484,13 @@ class Serf:
 
     def _deliver(self, events: list[Event]) -> None:
         for ev in events:
-            for s in self._subscribers:
-                s.loop.call_soon_threadsafe(s.queue.put_nowait, ev)
-            for loop, fn in self._callbacks:
-                loop.call_soon_threadsafe(fn, ev)
+            for s in list(self._subscribers):
+                # A subscriber whose loop has closed is simply gone.
+                with contextlib.suppress(RuntimeError):
+                    s.loop.call_soon_threadsafe(s.queue.put_nowait, ev)
+            for loop, fn in list(self._callbacks):
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(fn, ev)
 
     # ------------------------------------------------------------ the driver (gossip loop)
 
