@@ -81,7 +81,15 @@ def test_every_captured_message_decodes_and_reencodes_identically(cap, sec) -> N
             assert m.payload[0] == 1
             assert b"Vec" in codec.unpack(m.payload[1:])
         assert m.encode() == raw, type(m)
-    assert {MsgType.PING, MsgType.ACK, MsgType.ALIVE, MsgType.DEAD} <= seen_types
+    assert {
+        MsgType.PING,
+        MsgType.INDIRECT_PING,
+        MsgType.ACK,
+        MsgType.NACK,
+        MsgType.SUSPECT,
+        MsgType.ALIVE,
+        MsgType.DEAD,
+    } <= seen_types
     assert {
         SerfMsg.JOIN,
         SerfMsg.LEAVE,
@@ -97,7 +105,13 @@ def test_captured_values() -> None:
     assert isinstance(a, Alive)
     assert a.vsn == bytes([1, 5, 2, 2, 5, 5])
     assert len(a.addr) == 4
-    assert decode_tags(a.meta)["role"] in ("A", "B")
+    assert decode_tags(a.meta)["role"] in ("A", "B", "C")
+    # The paused member was suspected and refuted with a higher incarnation.
+    suspects = [
+        decode_message(m) for m in all_messages(PLAIN, SEC_PLAIN) if m[0] == MsgType.SUSPECT
+    ]
+    assert suspects and all(isinstance(x, Suspect) and x.node == "node-C" for x in suspects)
+    assert max(x.incarnation for x in alive if x.node == "node-C") > suspects[0].incarnation
     events = [
         UserEventMsg.decode(m[2:])
         for m in all_messages(PLAIN, SEC_PLAIN)
@@ -127,20 +141,29 @@ def test_packet_layers_seen_on_the_wire() -> None:
     ("cap", "sec"), [(PLAIN, SEC_PLAIN), (ENC, SEC_ENC)], ids=["plain", "encrypted"]
 )
 def test_captured_push_pull_streams(cap, sec) -> None:
-    assert cap.streams
+    kinds = set()
     for data in cap.streams.values():
         msg, used = wire.parse_stream(data, sec)
         assert used == len(data)
-        pp = msg.push_pull
-        assert pp is not None and pp.join is True
-        assert [n.vsn for n in pp.nodes] == [bytes([1, 5, 2, 2, 5, 5])]
-        assert pp.user_state[0] == SerfMsg.PUSH_PULL
-        spp = SerfPushPull.decode(pp.user_state[1:])
-        assert len(spp.events) == 512 and all(e is None for e in spp.events)
+        kinds.add(msg.type)
+        if msg.type == MsgType.PING:
+            assert msg.ping is not None and msg.ping.node == "node-C"  # TCP fallback probe
+        elif msg.type == MsgType.ACK:
+            assert msg.ack is not None
+        else:
+            assert msg.type == MsgType.PUSH_PULL
+            pp = msg.push_pull
+            assert pp is not None and pp.join is True
+            assert all(n.vsn == bytes([1, 5, 2, 2, 5, 5]) for n in pp.nodes)
+            assert pp.user_state[0] == SerfMsg.PUSH_PULL
+            spp = SerfPushPull.decode(pp.user_state[1:])
+            assert len(spp.events) == 512
+            assert wire.encode_push_pull(pp)[0] == MsgType.PUSH_PULL
         # Every strict prefix is "need more", never an error.
         for cut in (1, 3, len(data) // 2, len(data) - 1):
             with pytest.raises(NeedMore):
                 wire.parse_stream(data[:cut], sec)
+    assert kinds == {MsgType.PUSH_PULL, MsgType.PING, MsgType.ACK}
 
 
 def test_encrypted_capture_rejected_with_wrong_key_or_without_key() -> None:

@@ -1,13 +1,14 @@
 """Capture real Serf 0.9.4 wire traffic between two Debian ``serf agent`` processes.
 
-How: agent A binds 127.0.0.1:PA and advertises 127.0.0.2:PA; agent B binds 127.0.0.1:PB and
-advertises 127.0.0.3:PB. This script owns both advertised addresses (UDP and TCP). A datagram
-for A's advertised address is forwarded to A's real socket *from B's advertised address* (and
-the other way round), so each agent sees its peer at the peer's advertised address and every
+How: agents A, B and C bind 127.0.0.1 (each its own port) and advertise 127.0.0.2, .3 and .4
+with the same ports. This script owns the advertised addresses (UDP and TCP). A datagram for
+an agent's advertised address is forwarded to that agent's real socket *from the sender's
+advertised address*, so every agent sees its peers at their advertised addresses and every
 byte passes through here, where it is recorded as hex in a JSON-lines file.
 
 Run: ``python tests/gossip/data/capture.py OUT.jsonl [--encrypt BASE64KEY]``. The scenario is
-join, a user event each way, a query, ``serf keys -list`` (when encrypted), B leaving.
+B and C join A, user events, a query, ``serf keys -list`` (when encrypted), C paused for
+3 s (suspicion, indirect pings, nacks, refutation), B leaving.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -40,21 +42,25 @@ class Recorder:
 
 
 class UDPRelay(asyncio.DatagramProtocol):
-    def __init__(self, name: str, rec: Recorder) -> None:
+    """The advertised UDP address of one agent."""
+
+    def __init__(self, name: str, rec: Recorder, relays: dict[int, UDPRelay]) -> None:
         self.name = name
         self.rec = rec
+        self.relays = relays  # real port of each agent -> that agent's relay
         self.transport: asyncio.DatagramTransport | None = None
-        self.peer: UDPRelay | None = None
         self.real: tuple[str, int] = ("", 0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        # Addressed to this agent: record, then deliver from the *other* advertised address.
-        assert self.peer is not None and self.peer.transport is not None
-        self.rec.rec(proto="udp", to=self.name, hex=data.hex())
-        self.peer.transport.sendto(data, self.real)
+        # Addressed to this agent: record, then deliver from the sender's advertised address.
+        sender = self.relays.get(addr[1])
+        if sender is None or sender.transport is None:
+            return
+        self.rec.rec(proto="udp", to=self.name, frm=sender.name, hex=data.hex())
+        sender.transport.sendto(data, self.real)
 
 
 async def tcp_relay(name: str, real: tuple[str, int], rec: Recorder, counter: list[int]):
@@ -100,64 +106,72 @@ async def main() -> None:
     a = ap.parse_args()
     rec = Recorder(a.out)
     loop = asyncio.get_running_loop()
-    pa, pb = free_port(), free_port()
-    ra, rb = free_port(), free_port()
-    ua, ub = UDPRelay("A", rec), UDPRelay("B", rec)
-    ua.real, ub.real = ("127.0.0.1", pa), ("127.0.0.1", pb)
-    ua.peer, ub.peer = ub, ua
-    await loop.create_datagram_endpoint(lambda: ua, local_addr=("127.0.0.2", pa))
-    await loop.create_datagram_endpoint(lambda: ub, local_addr=("127.0.0.3", pb))
+    names = ["A", "B", "C"]
+    ports = {n: free_port() for n in names}
+    rpcs = {n: free_port() for n in names}
+    adv = {n: f"127.0.0.{2 + i}" for i, n in enumerate(names)}
+    relays: dict[int, UDPRelay] = {}
+    servers = []
     counter = [0]
-    sa = await asyncio.start_server(
-        await tcp_relay("A", ("127.0.0.1", pa), rec, counter), "127.0.0.2", pa
-    )
-    sb = await asyncio.start_server(
-        await tcp_relay("B", ("127.0.0.1", pb), rec, counter), "127.0.0.3", pb
-    )
+    for n in names:
+        r = UDPRelay(n, rec, relays)
+        r.real = ("127.0.0.1", ports[n])
+        relays[ports[n]] = r
+        await loop.create_datagram_endpoint(lambda r=r: r, local_addr=(adv[n], ports[n]))
+        handler = await tcp_relay(n, ("127.0.0.1", ports[n]), rec, counter)
+        servers.append(await asyncio.start_server(handler, adv[n], ports[n]))
     tmp = tempfile.mkdtemp()
     enc = [f"-encrypt={a.encrypt}"] if a.encrypt else []
-    procs = []
-    for name, port, adv, rpc in (("A", pa, "127.0.0.2", ra), ("B", pb, "127.0.0.3", rb)):
-        procs.append(
-            subprocess.Popen(
-                [
-                    "serf",
-                    "agent",
-                    f"-node=node-{name}",
-                    f"-bind=127.0.0.1:{port}",
-                    f"-advertise={adv}:{port}",
-                    f"-rpc-addr=127.0.0.1:{rpc}",
-                    "-tag",
-                    f"role={name}",
-                    *enc,
-                ],
-                stdout=open(f"{tmp}/{name}.log", "w"),  # noqa: SIM115
-                stderr=subprocess.STDOUT,
-            )
+    procs = {}
+    for n in names:
+        procs[n] = subprocess.Popen(
+            [
+                "serf",
+                "agent",
+                f"-node=node-{n}",
+                f"-bind=127.0.0.1:{ports[n]}",
+                f"-advertise={adv[n]}:{ports[n]}",
+                f"-rpc-addr=127.0.0.1:{rpcs[n]}",
+                "-tag",
+                f"role={n}",
+                *enc,
+            ],
+            stdout=open(f"{tmp}/{n}.log", "w"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
         )
     await asyncio.sleep(1.5)
     rec.rec(step="join")
-    print(await run("join", f"-rpc-addr=127.0.0.1:{rb}", f"127.0.0.2:{pa}"))
+    for n in ("B", "C"):
+        print(await run("join", f"-rpc-addr=127.0.0.1:{rpcs[n]}", f"{adv['A']}:{ports['A']}"))
     await asyncio.sleep(4)
     rec.rec(step="event")
-    await run("event", f"-rpc-addr=127.0.0.1:{ra}", "-coalesce=false", "deploy", "v1-payload")
-    await run("event", f"-rpc-addr=127.0.0.1:{rb}", "hello", "")
+    await run(
+        "event", f"-rpc-addr=127.0.0.1:{rpcs['A']}", "-coalesce=false", "deploy", "v1-payload"
+    )
+    await run("event", f"-rpc-addr=127.0.0.1:{rpcs['B']}", "hello", "")
     await asyncio.sleep(2)
     rec.rec(step="query")
-    print(await run("query", f"-rpc-addr=127.0.0.1:{ra}", "-timeout=2s", "uptime", "x"))
+    print(await run("query", f"-rpc-addr=127.0.0.1:{rpcs['A']}", "-timeout=2s", "uptime", "x"))
     if a.encrypt:
         rec.rec(step="keys")
-        print(await run("keys", f"-rpc-addr=127.0.0.1:{ra}", "-list"))
+        print(await run("keys", f"-rpc-addr=127.0.0.1:{rpcs['A']}", "-list"))
     await asyncio.sleep(2)
-    rec.rec(step="leave")
-    await run("leave", f"-rpc-addr=127.0.0.1:{rb}")
+    # C stops answering for a while: probes fail, indirect probes and nacks, suspicion;
+    # when it resumes it refutes with a higher incarnation.
+    rec.rec(step="pause")
+    procs["C"].send_signal(signal.SIGSTOP)
     await asyncio.sleep(3)
-    print(await run("members", f"-rpc-addr=127.0.0.1:{ra}"))
-    for p in procs:
+    procs["C"].send_signal(signal.SIGCONT)
+    await asyncio.sleep(3)
+    rec.rec(step="leave")
+    await run("leave", f"-rpc-addr=127.0.0.1:{rpcs['B']}")
+    await asyncio.sleep(3)
+    print(await run("members", f"-rpc-addr=127.0.0.1:{rpcs['A']}"))
+    for p in procs.values():
         p.terminate()
         p.wait()
-    sa.close()
-    sb.close()
+    for srv in servers:
+        srv.close()
     rec.rec(step="done", logs=tmp)
 
 
