@@ -1,0 +1,1 @@
+"""Service mesh (Connect) logic: the built-in CA, SPIFFE identities and intention matching."""
