@@ -63,7 +63,9 @@ class CAManager:
             if self.server.store.connect.ca_config is not None:
                 return
             cluster_id = str(uuid.uuid4())
-            normalized = ca.normalize_config(self.provider, self.initial_config)
+            normalized = ca.normalize_config(
+                self.provider, self.initial_config, cluster_id=cluster_id
+            )
             root = await self._run(
                 ca.generate_root,
                 cluster_id,
@@ -77,6 +79,8 @@ class CAManager:
 
     # ------------------------------------------------------------ config/rotate
     async def set_config(self, body: dict[str, Any]) -> None:
+        """Apply a new CA configuration; a new key means a new root, cross-signed by the old
+        one (unless ForceWithoutCrossSigning) so existing leaves keep verifying."""
         self._require()
         from consulpy.connect import ca
 
@@ -88,16 +92,19 @@ class CAManager:
             provider = body.get("Provider") or ""
             if not provider:
                 raise ca.CAError("Provider is required")
-            normalized = ca.normalize_config(provider, body.get("Config") or {}, existing=current)
+            normalized = ca.normalize_config(
+                provider,
+                body.get("Config") or {},
+                existing=current,
+                cluster_id=current["ClusterID"],
+            )
+            force = bool(body.get("ForceWithoutCrossSigning"))
             config = dict(
-                normalized,
-                ClusterID=current["ClusterID"],
-                ForceWithoutCrossSigning=bool(body.get("ForceWithoutCrossSigning")),
+                normalized, ClusterID=current["ClusterID"], ForceWithoutCrossSigning=force
             )
             roots = [dict(r) for r in connect.ca_roots]
             now = time.time()
             if ca.needs_new_root(current, config):
-                old = connect.active_root()
                 new_root = await self._run(
                     ca.generate_root,
                     current["ClusterID"],
@@ -105,20 +112,16 @@ class CAManager:
                     serial=await self._serial(),
                     now=now,
                 )
-                if old is not None:
-                    cross = await self._run(
-                        ca.cross_sign, old, new_root, serial=await self._serial(), now=now
-                    )
-                    new_root["IntermediateCerts"] = [cross]
-                roots = [ca.deactivate(r, now) if r.get("Active") else r for r in roots]
-                roots.append(new_root)
-                log.info(
-                    "connect CA root rotated",
-                    new_root=new_root["ID"],
-                    old_root=old["ID"] if old else None,
+                roots = await self._run(
+                    ca.rotate,
+                    roots,
+                    new_root,
+                    serial=await self._serial(),
+                    now=now,
+                    cross_signed=not force,
                 )
-            leaf_ttl = _leaf_ttl_seconds(config)
-            roots = ca.prune_roots(roots, leaf_ttl_s=leaf_ttl, now=now)
+                log.info("connect CA root rotated", new_root=new_root["ID"])
+            roots = ca.prune_roots(roots, leaf_ttl_s=ca.leaf_cert_ttl(config["Config"]), now=now)
             await self.server.write(C.ca_set(config, roots, cas=current["ModifyIndex"]))
 
     # ----------------------------------------------------------------- signing
@@ -138,7 +141,7 @@ class CAManager:
             csr_pem,
             trust_domain=spiffe.trust_domain(config["ClusterID"]),
             datacenter=self.server.datacenter,
-            leaf_ttl_s=_leaf_ttl_seconds(config),
+            leaf_ttl_s=ca.leaf_cert_ttl(config["Config"]),
             serial=serial,
             now=time.time(),
         )
@@ -146,9 +149,3 @@ class CAManager:
         leaf["CreateIndex"] = leaf["ModifyIndex"] = index
         leaf["SigningKeyID"] = root["SigningKeyID"]
         return leaf
-
-
-def _leaf_ttl_seconds(config: dict[str, Any]) -> float:
-    from consulpy.util.durations import parse_duration
-
-    return parse_duration(str(config["Config"].get("LeafCertTTL", "72h")))

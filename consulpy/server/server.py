@@ -350,6 +350,8 @@ class Server:
             "Operator.AutopilotHealth": lambda _a: operator.autopilot_health(
                 self, self.serf_status()
             ),
+            "ConnectCA.Sign": lambda a: self._ca_call(self.ca.sign, a["csr"]),
+            "ConnectCA.ConfigurationSet": lambda a: self._ca_call(self.ca.set_config, a),
         }
 
         def leader_only(name: str) -> Any:
