@@ -30,6 +30,7 @@ from consulpy.agent.definitions import (
 from consulpy.agent.gossip import AgentGossip
 from consulpy.agent.leafcert import LeafCerts
 from consulpy.agent.local import LocalState
+from consulpy.agent.proxycfg import ProxyConfig
 from consulpy.agent.sidecar import expand as expand_sidecar
 from consulpy.agent.sidecar import sidecar_id
 from consulpy.agent.sync import AntiEntropy
@@ -119,6 +120,8 @@ class Agent:
         self.local.on_change(self.sync.trigger)
         self.alias_source = AgentAliasSource(self)
         self.leaf_certs = LeafCerts(self)
+        self.proxy_config = ProxyConfig(self)
+        self.local.on_change(self.proxy_config.local_changed)
 
     def _build_server(self) -> Server:
         config = self.config
@@ -284,6 +287,7 @@ class Agent:
             await self._runner.cleanup()
             self._runner = None
         await self.sync.stop()
+        await self.proxy_config.stop()
         await self.leaf_certs.stop()
         await self.checks.stop()
         if self.membership is not None:

@@ -1,0 +1,421 @@
+"""Proxy configuration: for every sidecar registered on this agent, keep an immutable snapshot
+of everything its Envoy needs, rebuilt whenever any input changes.
+
+Inputs are blocking queries, the same ones any Consul client would make: CA roots, the leaf
+certificate of the proxied service (from the agent's leaf cache), intentions whose destination
+is that service, config entries (protocol, router, splitter, resolver), and the healthy
+connect endpoints of every upstream target. A snapshot is published only when all of them have
+been fetched once, and only when it differs from the last one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from consulpy.server.query import STALE, QueryOptions
+
+if TYPE_CHECKING:
+    from consulpy.agent.agent import Agent
+
+log = structlog.get_logger("consulpy.agent.proxycfg")
+
+WAIT = 300.0
+HTTP_LIKE = frozenset({"http", "http2", "grpc"})
+
+
+def _duration_s(value: Any, default: float) -> float:
+    if not value:
+        return default
+    from consulpy.util.durations import duration_from_json
+
+    try:
+        return duration_from_json(value) / 1e9
+    except ValueError:
+        return default
+
+
+@dataclass
+class _State:
+    roots: dict[str, Any] | None = None
+    leaf: dict[str, Any] | None = None
+    intentions: list[dict[str, Any]] | None = None
+    entries: list[dict[str, Any]] | None = None
+    endpoints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+class ProxyWatch:
+    """The watches of one proxy and the snapshots built from them."""
+
+    def __init__(self, manager: ProxyConfig, proxy_id: str) -> None:
+        self.manager = manager
+        self.agent = manager.agent
+        self.proxy_id = proxy_id
+        self.state = _State()
+        self.changed = asyncio.Event()
+        self.snapshot: Any = None
+        self.version = 0
+        self.subscribers: set[asyncio.Queue[Any]] = set()
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._builder: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        service = self._service_row()
+        destination = (service.get("Proxy") or {}).get("DestinationServiceName", "")
+        self._spawn("roots", self._watch_roots())
+        self._spawn("leaf", self._watch_leaf(destination))
+        self._spawn("intentions", self._watch_intentions(destination))
+        self._spawn("entries", self._watch_entries())
+        self._builder = asyncio.get_running_loop().create_task(self._build_loop())
+
+    async def stop(self) -> None:
+        tasks = list(self.tasks.values())
+        if self._builder is not None:
+            tasks.append(self._builder)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self.tasks.clear()
+
+    def _spawn(self, name: str, coro: Awaitable[None]) -> None:
+        self.tasks[name] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+
+    def _service_row(self) -> dict[str, Any]:
+        svc = self.agent.local.services.get(self.proxy_id)
+        return svc.row if svc is not None else {}
+
+    # -------------------------------------------------------------- watches
+    async def _blocking(
+        self, name: str, args: dict[str, Any], store: Callable[[Any], None]
+    ) -> None:
+        index = 0
+        while True:
+            try:
+                meta, result = await self.agent.delegate.read(
+                    name, args, QueryOptions(index=index, wait=WAIT, consistency=STALE)
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("proxycfg watch failed; retrying", watch=name, error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            if meta.index < index:
+                index = 0  # the index went backwards (a snapshot restore): start over
+            if index == 0 or meta.index > index:
+                store(result)
+                self.changed.set()
+            index = meta.index
+
+    async def _watch_roots(self) -> None:
+        await self._blocking("ConnectCA.Roots", {}, lambda r: setattr(self.state, "roots", r))
+
+    async def _watch_intentions(self, destination: str) -> None:
+        def store(result: Any) -> None:
+            self.state.intentions = list((result or {}).get(destination) or [])
+
+        await self._blocking(
+            "Intention.Match", {"by": "destination", "names": [destination]}, store
+        )
+
+    async def _watch_entries(self) -> None:
+        await self._blocking(
+            "ConfigEntry.List",
+            {"kind": None},
+            lambda r: setattr(self.state, "entries", list(r or [])),
+        )
+
+    async def _watch_endpoints(self, service: str) -> None:
+        def store(result: Any) -> None:
+            self.state.endpoints[service] = list(result or [])
+
+        await self._blocking(
+            "Health.ServiceNodes",
+            {"service": service, "connect": True, "tags": [], "node_meta": [], "passing": False},
+            store,
+        )
+
+    async def _watch_leaf(self, service: str) -> None:
+        index = 0
+        while True:
+            try:
+                cert = await self.agent.leaf_certs.get(service, min_index=index, wait=WAIT)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("leaf watch failed; retrying", service=service, error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            if cert["ModifyIndex"] != index:
+                index = cert["ModifyIndex"]
+                self.state.leaf = cert
+                self.changed.set()
+
+    def _ensure_endpoint_watches(self, services: set[str]) -> None:
+        for service in services:
+            key = f"endpoints:{service}"
+            if key not in self.tasks:
+                self._spawn(key, self._watch_endpoints(service))
+        for key in [k for k in self.tasks if k.startswith("endpoints:")]:
+            if key.removeprefix("endpoints:") not in services:
+                self.tasks.pop(key).cancel()
+                self.state.endpoints.pop(key.removeprefix("endpoints:"), None)
+
+    # ------------------------------------------------------------- building
+    async def _build_loop(self) -> None:
+        while True:
+            await self.changed.wait()
+            self.changed.clear()
+            try:
+                snapshot = self._build()
+            except Exception:
+                log.exception("building the proxy snapshot failed", proxy=self.proxy_id)
+                continue
+            if snapshot is None or snapshot == self.snapshot:
+                continue
+            self.snapshot = snapshot
+            for queue in list(self.subscribers):
+                if queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(snapshot)
+
+    def _lookup(self, kind: str, name: str) -> dict[str, Any] | None:
+        for entry in self.state.entries or ():
+            if entry.get("Kind") == kind and entry.get("Name") == name:
+                return entry
+        return None
+
+    def _protocol(self, service: str) -> str:
+        defaults = self._lookup("service-defaults", service)
+        if defaults and defaults.get("Protocol"):
+            return str(defaults["Protocol"]).lower()
+        proxy_defaults = self._lookup("proxy-defaults", "global")
+        protocol = ((proxy_defaults or {}).get("Config") or {}).get("protocol")
+        return str(protocol).lower() if protocol else "tcp"
+
+    def _build(self) -> Any:
+        from consulpy.xds import snapshot as xs
+
+        st = self.state
+        row = self._service_row()
+        if (
+            not row
+            or st.roots is None
+            or st.leaf is None
+            or st.intentions is None
+            or st.entries is None
+            or not st.roots.get("TrustDomain")
+        ):
+            return None
+        proxy = row.get("Proxy") or {}
+        destination = proxy.get("DestinationServiceName", "")
+        config = proxy.get("Config") or {}
+        agent = self.agent
+        trust_domain = st.roots["TrustDomain"]
+        dc = agent.datacenter
+        upstreams = []
+        wanted: set[str] = set()
+        for upstream in proxy.get("Upstreams") or []:
+            if upstream.get("DestinationType", "service") != "service":
+                continue
+            compiled = self._compile_upstream(upstream, trust_domain, dc, xs)
+            upstreams.append(compiled)
+            wanted.update(t.service for t in compiled.targets)
+        self._ensure_endpoint_watches(wanted)
+        if any(service not in st.endpoints for service in wanted):
+            return None  # an upstream's endpoints are not known yet
+        upstreams = [self._with_endpoints(u, xs) for u in upstreams]
+        roots_pem: list[str] = []
+        for root in st.roots.get("Roots") or []:
+            roots_pem.append(root["RootCert"])
+            roots_pem.extend(root.get("IntermediateCerts") or [])
+        self.version += 1
+        return xs.ProxySnapshot(
+            proxy_id=self.proxy_id,
+            service=destination,
+            datacenter=dc,
+            trust_domain=trust_domain,
+            public_address=config.get("bind_address") or row.get("Address") or "",
+            public_port=int(config.get("bind_port") or row.get("Port") or 0),
+            local_address=proxy.get("LocalServiceAddress") or "127.0.0.1",
+            local_port=int(proxy.get("LocalServicePort") or 0),
+            protocol=str(config.get("protocol") or self._protocol(destination)).lower(),
+            roots_pem=tuple(roots_pem),
+            leaf_cert_pem=st.leaf["CertPEM"],
+            leaf_key_pem=st.leaf["PrivateKeyPEM"],
+            intentions=tuple(st.intentions),
+            default_allow=agent.config.acl.default_policy != "deny",
+            upstreams=tuple(upstreams),
+            local_connect_timeout_s=float(config.get("local_connect_timeout_ms") or 5000) / 1000,
+            local_request_timeout_s=float(config.get("local_request_timeout_ms") or 0) / 1000,
+        )
+
+    # -------------------------------------------------- discovery chain (v1)
+    def _target(
+        self, service: str, subset: str, trust_domain: str, dc: str, xs: Any, timeout: float
+    ) -> Any:
+        name = xs.cluster_name(service, dc, trust_domain, subset)
+        return xs.Target(
+            service=service,
+            subset=subset,
+            cluster_name=name,
+            sni=name,
+            spiffe_id=xs.spiffe_id(trust_domain, dc, service),
+            connect_timeout_s=timeout,
+        )
+
+    def _resolve(self, service: str) -> tuple[str, float]:
+        """Follow a resolver redirect one hop; return (service, connect timeout)."""
+        resolver = self._lookup("service-resolver", service) or {}
+        redirect = (resolver.get("Redirect") or {}).get("Service")
+        timeout = _duration_s(resolver.get("ConnectTimeout"), 5.0)
+        if redirect and redirect != service:
+            return self._resolve(redirect)[0], timeout
+        return service, timeout
+
+    def _split_targets(self, service: str, td: str, dc: str, xs: Any) -> list[tuple[Any, float]]:
+        splitter = self._lookup("service-splitter", service)
+        if splitter and self._protocol(service) in HTTP_LIKE:
+            out = []
+            for split in splitter.get("Splits") or []:
+                target_service, timeout = self._resolve(split.get("Service") or service)
+                target = self._target(
+                    target_service, split.get("ServiceSubset") or "", td, dc, xs, timeout
+                )
+                out.append((target, float(split.get("Weight") or 0)))
+            return out
+        target_service, timeout = self._resolve(service)
+        return [(self._target(target_service, "", td, dc, xs, timeout), 100.0)]
+
+    def _compile_upstream(self, upstream: dict[str, Any], td: str, dc: str, xs: Any) -> Any:
+        destination = upstream.get("DestinationName", "")
+        protocol = str(
+            (upstream.get("Config") or {}).get("protocol") or self._protocol(destination)
+        ).lower()
+        targets: dict[str, Any] = {}
+        routes = []
+        router = self._lookup("service-router", destination)
+        if protocol in HTTP_LIKE and (router or self._lookup("service-splitter", destination)):
+            rules = list((router or {}).get("Routes") or [])
+            rules.append(
+                {"Match": {"HTTP": {"PathPrefix": "/"}}, "Destination": {"Service": destination}}
+            )
+            for rule in rules:
+                http = (rule.get("Match") or {}).get("HTTP") or {}
+                dest = rule.get("Destination") or {}
+                splits = self._split_targets(dest.get("Service") or destination, td, dc, xs)
+                for target, _ in splits:
+                    targets[target.cluster_name] = target
+                routes.append(
+                    xs.Route(
+                        path_exact=http.get("PathExact") or "",
+                        path_prefix=http.get("PathPrefix")
+                        or ("" if http.get("PathExact") or http.get("PathRegex") else "/"),
+                        path_regex=http.get("PathRegex") or "",
+                        methods=tuple(http.get("Methods") or ()),
+                        headers=tuple(http.get("Header") or ()),
+                        splits=tuple((t.cluster_name, w) for t, w in splits)
+                        if len(splits) > 1
+                        else (),
+                        cluster=splits[0][0].cluster_name if len(splits) == 1 else "",
+                        prefix_rewrite=dest.get("PrefixRewrite") or "",
+                        timeout_s=_duration_s(dest.get("RequestTimeout"), 0.0),
+                        num_retries=int(dest.get("NumRetries") or 0),
+                    )
+                )
+        else:
+            for target, _ in self._split_targets(destination, td, dc, xs)[:1]:
+                targets[target.cluster_name] = target
+        upstream_id = destination + (
+            f"?dc={upstream['Datacenter']}" if upstream.get("Datacenter") else ""
+        )
+        return xs.Upstream(
+            id=upstream_id,
+            destination=destination,
+            local_bind_address=upstream.get("LocalBindAddress") or "127.0.0.1",
+            local_bind_port=int(upstream.get("LocalBindPort") or 0),
+            protocol=protocol,
+            targets=tuple(targets.values()),
+            routes=tuple(routes),
+        )
+
+    def _with_endpoints(self, upstream: Any, xs: Any) -> Any:
+        import dataclasses
+
+        targets = []
+        for target in upstream.targets:
+            endpoints = []
+            for entry in self.state.endpoints.get(target.service, ()):
+                svc, node = entry["Service"], entry["Node"]
+                statuses = [c["Status"] for c in entry["Checks"]]
+                healthy = "critical" not in statuses
+                weights = svc.get("Weights") or {"Passing": 1, "Warning": 1}
+                weight = weights["Warning"] if "warning" in statuses else weights["Passing"]
+                endpoints.append(
+                    xs.Endpoint(
+                        address=svc.get("Address") or node["Address"],
+                        port=int(svc.get("Port") or 0),
+                        healthy=healthy and weight > 0,
+                        weight=max(1, min(128, int(weight or 1))),
+                    )
+                )
+            endpoints.sort(key=lambda e: (e.address, e.port))
+            targets.append(dataclasses.replace(target, endpoints=tuple(endpoints)))
+        return dataclasses.replace(upstream, targets=tuple(targets))
+
+    # ---------------------------------------------------------- subscribers
+    async def snapshots(self) -> AsyncIterator[Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+        self.subscribers.add(queue)
+        try:
+            if self.snapshot is not None:
+                queue.put_nowait(self.snapshot)
+            while True:
+                yield await queue.get()
+        finally:
+            self.subscribers.discard(queue)
+
+
+class ProxyConfig:
+    """All proxies of this agent; what the xDS server looks proxies up in."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.watches: dict[str, ProxyWatch] = {}
+
+    def is_proxy(self, proxy_id: str) -> bool:
+        svc = self.agent.local.services.get(proxy_id)
+        return svc is not None and svc.row.get("Kind") == "connect-proxy"
+
+    def watch_for(self, proxy_id: str) -> ProxyWatch:
+        watch = self.watches.get(proxy_id)
+        if watch is None:
+            watch = self.watches[proxy_id] = ProxyWatch(self, proxy_id)
+            watch.start()
+        return watch
+
+    def local_changed(self) -> None:
+        """Local services changed: proxies rebuild (upstreams may have changed), and watches of
+        deregistered proxies stop."""
+        for watch in self.watches.values():
+            watch.changed.set()
+        if any(not self.is_proxy(p) for p in self.watches):
+            asyncio.get_running_loop().create_task(self.sync())
+
+    async def sync(self) -> None:
+        """Stop watching proxies that were deregistered."""
+        for proxy_id in [p for p in self.watches if not self.is_proxy(p)]:
+            await self.watches.pop(proxy_id).stop()
+
+    async def stop(self) -> None:
+        for watch in self.watches.values():
+            await watch.stop()
+        self.watches.clear()
