@@ -219,8 +219,8 @@ def filter_intentions(
     intentions: Iterable[Mapping[str, Any]], expression: str
 ) -> list[Mapping[str, Any]]:
     """`GET /v1/connect/intentions?filter=`: the intentions the bexpr expression selects, order
-    kept. Absent fields compare as Go's zero values. Raises consulpy.filter.FilterError
-    (Consul: 400 `Failed to create boolean expression evaluator: <err>`)."""
+    kept. Absent fields compare as Go's zero values. Raises consulpy.filter.FilterError, to be
+    answered like every `?filter=` error (docs/filtering.md)."""
     compiled = compile_filter(expression, INTENTION_FILTER_SCHEMA)
     return [ixn for ixn in intentions if compiled.matches({**_FILTER_ZERO, **ixn})]
 

@@ -243,6 +243,11 @@ def test_decide_exact_beats_wildcard(mesh: list[dict]) -> None:
         "Matched L4 intention: default/ops => default/* (Precedence: 6, Action: ALLOW)",
     )
     assert ix.decide(mesh, "x", "anything", default_allow=True)[0] is False
+    # The exact destination outranks a source-only match (docs/intentions.md's example).
+    assert ix.decide(mesh, "ops", "db", default_allow=True) == (
+        False,
+        "Matched L4 intention: default/* => default/db (Precedence: 8, Action: DENY)",
+    )
 
 
 @pytest.mark.parametrize("default_allow", [True, False])
