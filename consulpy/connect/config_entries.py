@@ -220,6 +220,9 @@ class _Bool(_Type):
         return False
 
 
+_INT_MIN, _INT_MAX, _UINT_MAX = -(1 << 63), (1 << 63) - 1, (1 << 64) - 1
+
+
 class _Int(_Type):
     def __init__(self, unsigned: bool = False) -> None:
         self.unsigned = unsigned
@@ -257,6 +260,10 @@ class _Int(_Type):
             return 0
         if self.unsigned and number < 0:
             ctx.errors.append(f"cannot parse '{path}', {number} overflows uint")
+            return 0
+        if not _INT_MIN <= number <= (_UINT_MAX if self.unsigned else _INT_MAX):
+            kind = "uint" if self.unsigned else "int"
+            ctx.errors.append(f"cannot parse '{path}', {number} overflows {kind}")
             return 0
         return number
 
@@ -303,11 +310,17 @@ class _Duration(_Type):
     def decode(self, value: Any, path: str, ctx: _Ctx) -> Any:
         if value is None or value == "":
             return 0
+        if isinstance(value, float) and not math.isfinite(value):
+            value = repr(value)  # reported below as an invalid duration
         try:
-            return duration_from_json(value)
+            ns = duration_from_json(value)
         except DurationError as err:
             ctx.errors.append(f"error decoding '{path}': {err}")
             return 0
+        if not _INT_MIN <= ns <= _INT_MAX:
+            ctx.errors.append(f"error decoding '{path}': time: invalid duration {value!r}")
+            return 0
+        return ns
 
     def emit(self, value: Any) -> Any:
         return format_duration_ns(value) if self.as_string else value

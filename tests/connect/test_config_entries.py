@@ -5,13 +5,20 @@ directions (writing a router over tcp, and making a routed service tcp)."""
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterable
 from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from consulpy.connect import config_entries as ce
+from consulpy.connect import intentions as ix
+
+# CONSULPY_CONNECT_EXAMPLES_SCALE=50 (say) runs a long local sweep of the property test.
+EXAMPLES = 200 * max(1, int(os.environ.get("CONSULPY_CONNECT_EXAMPLES_SCALE", "1")))
 
 # Each kind, written once with Consul's JSON field names and once as `consul config write`
 # users write HCL (snake_case keys), must decode to the same canonical entry.
@@ -1257,3 +1264,56 @@ def test_effective_protocol_precedence() -> None:
     store.put({"Kind": "service-defaults", "Name": "web", "Protocol": "grpc"})
     assert ce.effective_protocol("web", store.lookup) == "grpc"
     assert ce.effective_protocol("other", store.lookup) == "http2"
+
+
+# --------------------------------------------------------------------------------------------
+# Any body: either a canonical, stable, msgpack-encodable entry or an EntryError
+
+
+_KEYS = st.sampled_from(
+    [
+        "Name", "name", "Protocol", "Sources", "Action", "Permissions", "HTTP", "PathPrefix",
+        "PathExact", "PathRegex", "Methods", "Header", "Routes", "Match", "Destination",
+        "Service", "ServiceSubset", "Splits", "Weight", "Subsets", "Filter", "Redirect",
+        "Failover", "Datacenters", "Targets", "ConnectTimeout", "RequestTimeout", "LoadBalancer",
+        "Policy", "HashPolicies", "Field", "FieldValue", "Config", "Meta", "Listeners", "Port",
+        "Services", "Hosts", "TLS", "Enabled", "UpstreamConfig", "Overrides", "Defaults",
+        "Limits", "Addresses", "Type", "Description", "Peer", "LegacyID", "DefaultSubset",
+        "Present", "Exact", "Regex", "NumRetries", "Foo",
+    ]
+)  # fmt: skip
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(1 << 70), 1 << 70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["", "web", "*", "/", "/a", "GET", "allow", "deny", "http", "5s", "v1"]),
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=4)),
+    max_leaves=20,
+)
+_BODIES = st.builds(
+    lambda kind, fields: {**fields, "Kind": kind},
+    st.sampled_from(ce.KINDS),
+    st.dictionaries(_KEYS, _JSON, max_size=6),
+)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_BODIES)
+def test_any_body_is_stored_canonically_or_refused(body: dict) -> None:
+    try:
+        entry = ce.normalize(body)
+    except ce.EntryError:
+        return
+    assert msgpack.unpackb(msgpack.packb(entry)) == entry
+    assert ce.normalize(copy.deepcopy(entry)) == entry
+    try:
+        ce.check_graph(entry, lambda kind, name: None)
+    except ce.GraphError:
+        pass
+    if entry["Kind"] == "service-intentions":
+        for intention in ix.from_entries([entry]):
+            ix.decide([intention], "web", intention["DestinationName"], default_allow=False)
