@@ -46,7 +46,8 @@ async def config_write(req: web.Request) -> web.StreamResponse:
     try:
         entry = ce.normalize(doc)
     except ce.EntryError as exc:
-        raise bad_request(f"Request decoding failed: {exc}") from exc
+        prefix = "Request decoding failed: " if getattr(exc, "decoding", False) else ""
+        raise bad_request(f"{prefix}{exc}") from exc
     result = await agent_of(req).delegate.write(C.config_entry_set(entry, cas=_cas(req)))
     return respond(req, bool(result))
 

@@ -271,15 +271,17 @@ async def intention_by_id(req: web.Request) -> web.StreamResponse:
     if req.method == "GET":
         return respond(req, current, meta=meta)
     destination = current["DestinationName"]
-    if req.method == "PUT":
-        body = await _body(req)
-        now = _now_rfc3339()
-        await _update_entry(
-            req, destination, lambda entry: ix.update_legacy(entry, intention_id, body, now=now)
-        )
-        return respond(req, None)
-    await _update_entry(req, destination, lambda entry: ix.delete_legacy(entry, intention_id))
-    return respond(req, True)
+    now = _now_rfc3339()
+    body = await _body(req) if req.method == "PUT" else {}
+
+    def change(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+        entries = [entry] if entry is not None else []
+        if req.method == "PUT":
+            return ix.update_legacy(entries, intention_id, body, now=now)
+        return ix.delete_legacy(entries, intention_id)[1]
+
+    await _update_entry(req, destination, change)
+    return respond(req, None if req.method == "PUT" else True)
 
 
 @endpoint("GET")

@@ -346,10 +346,11 @@ def intention_list(store: StateStore, args: dict[str, Any], ws: WatchSet | None)
     items = _intentions(store)
     expr = args.get("filter", "")
     if expr:
-        from consulpy.filter import FilterError, compile_filter
+        from consulpy.connect import intentions as ix
+        from consulpy.filter import FilterError
 
         try:
-            items = compile_filter(expr).apply(items)
+            items = ix.filter_intentions(items, expr)
         except FilterError as exc:
             raise ReadError(f"Failed to create boolean expression evaluator: {exc}") from exc
     return _ce_index(store), items
@@ -388,10 +389,10 @@ def intention_by_id(
 ) -> tuple[int, Any]:
     if ws is not None:
         ws.add(("ce", "service-intentions"))
-    for intention in _intentions(store):
-        if intention.get("ID") == args["id"]:
-            return _ce_index(store), intention
-    return _ce_index(store), None
+    from consulpy.connect import intentions as ix
+
+    entries = store.connect.list_entries("service-intentions")
+    return _ce_index(store), ix.find_legacy(entries, args["id"])
 
 
 def intention_decide(

@@ -253,7 +253,7 @@ class FSM:
         ):
             return False
         try:
-            ce.check_graph(entry, connect.entry)
+            ce.check_graph(entry, connect.entry, list_entries=connect.list_entries)
         except ce.GraphError as exc:
             return error(str(exc))
         connect.put_entry(txn, entry)
@@ -269,7 +269,9 @@ class FSM:
             return False
         if existing is not None:
             try:
-                ce.check_graph(existing, connect.entry, deleting=True)
+                ce.check_graph(
+                    existing, connect.entry, deleting=True, list_entries=connect.list_entries
+                )
             except ce.GraphError as exc:
                 return error(str(exc))
             connect.delete_entry(txn, cmd["kind"], cmd["name"])

@@ -228,3 +228,28 @@ def test_http_check_via_pyconsul(c: consul.Consul, dev: DevAgent) -> None:
     out = c.agent.checks()["service:selfcheck"]["Output"]
     assert out.startswith(f"HTTP GET {url}: 200 OK Output: ")
     c.agent.service.deregister("selfcheck")
+
+
+def test_connect_ca_intentions_and_config(c: consul.Consul, dev: DevAgent) -> None:
+    deadline = time.monotonic() + 20
+    while not c.connect.ca.roots()["Roots"]:
+        assert time.monotonic() < deadline, "the CA never initialised"
+        time.sleep(0.1)
+    roots = c.connect.ca.roots()
+    assert roots["ActiveRootID"] and roots["TrustDomain"].endswith(".consul")
+    assert c.connect.ca.configuration()["Provider"] == "consul"
+    assert c.connect.intentions.upsert("web", "db", action="allow") is True
+    assert c.connect.intentions.upsert("*", "db", action="deny") is True
+    got = c.connect.intentions.read("web", "db")
+    assert got["Action"] == "allow" and got["Precedence"] == 9
+    assert [i["SourceName"] for i in c.connect.intentions.list()] == ["web", "*"]
+    assert c.connect.intentions.check("web", "db") is True
+    assert c.connect.intentions.check("api", "db") is False
+    assert c.connect.intentions.delete("web", "db") is True
+    assert c.connect.intentions.check("web", "db") is False
+    assert c.connect.intentions.delete("*", "db") is True
+    assert c.config.set("service-defaults", "web", {"Protocol": "http"}) is True
+    assert c.config.get("service-defaults", "web")["Protocol"] == "http"
+    assert [e["Name"] for e in c.config.list("service-defaults")] == ["web"]
+    c.config.delete("service-defaults", "web")
+    assert c.config.get("service-defaults", "web") is None  # py-consul maps the 404 to None
