@@ -133,3 +133,40 @@ def test_services_catalog_maint_reload(agent: AgentProcess, tmp_path) -> None:
     assert out.stdout.strip() == "Deregistered service: api"
     out = consulpy("reload", a)
     assert out.stdout.strip() == "Configuration reload triggered", out.stderr
+
+
+def test_intention_config_and_ca_commands(agent: AgentProcess, tmp_path) -> None:
+    a = f"-http-addr={agent.http_addr}"
+    out = consulpy("intention", "create", a, "-deny", "web", "db")
+    assert out.stdout.strip() == "Created: web => db (deny)", out.stderr
+    out = consulpy("intention", "create", a, "-allow", "web", "db")
+    assert out.returncode == 1 and "already exists" in out.stderr
+    assert consulpy("intention", "create", a, "-allow", "-replace", "web", "db").returncode == 0
+    out = consulpy("intention", "check", a, "web", "db")
+    assert (out.returncode, out.stdout.strip()) == (0, "Allowed")
+    consulpy("intention", "create", a, "-deny", "*", "db")
+    out = consulpy("intention", "check", a, "api", "db")
+    assert (out.returncode, out.stdout.strip()) == (2, "Denied")
+    out = consulpy("intention", "list", a)
+    assert out.stdout.splitlines()[0].split() == ["ID", "Source", "Action", "Destination",
+                                                 "Precedence"]
+    out = consulpy("intention", "match", a, "db")
+    assert out.stdout.splitlines() == ["web => db (allow)", "* => db (deny)"]
+    out = consulpy("intention", "get", a, "web", "db")
+    assert "Precedence:" in out.stdout and "allow" in out.stdout
+    assert consulpy("intention", "delete", a, "web", "db").stdout.strip() == "Intention deleted."
+    entry = tmp_path / "defaults.hcl"
+    entry.write_text('Kind = "service-defaults"\nName = "web"\nProtocol = "http"\n')
+    out = consulpy("config", "write", a, str(entry))
+    assert out.stdout.strip() == "Config entry written: service-defaults/web", out.stderr
+    out = consulpy("config", "read", a, "-kind=service-defaults", "-name=web")
+    assert '"Protocol": "http"' in out.stdout
+    assert consulpy("config", "list", a, "-kind=service-defaults").stdout.strip() == "web"
+    out = consulpy("config", "delete", a, "-kind=service-defaults", "-name=web")
+    assert out.stdout.strip() == "Config entry deleted: service-defaults/web"
+    out = consulpy("connect", "ca", "get-config", a)
+    assert '"Provider": "consul"' in out.stdout
+    ca_conf = tmp_path / "ca.json"
+    ca_conf.write_text('{"Provider": "consul", "Config": {"LeafCertTTL": "24h"}}')
+    out = consulpy("connect", "ca", "set-config", a, f"-config-file={ca_conf}")
+    assert out.stdout.strip() == "Configuration updated!", out.stderr

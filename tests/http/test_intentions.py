@@ -79,7 +79,7 @@ async def test_intention_views(http: HTTP) -> None:
     assert len(filtered) == 2
     entry = await http.json("GET", "/v1/config/service-intentions/db")
     assert [s["Name"] for s in entry["Sources"]] == ["web", "*"]
-    status, _, raw = await http.delete("/v1/connect/intentions/exact?source=web&destination=db")
+    status, _, _ = await http.delete("/v1/connect/intentions/exact?source=web&destination=db")
     assert status == 200
     assert (await http.get("/v1/connect/intentions/exact?source=web&destination=db"))[0] == 404
 
