@@ -184,10 +184,19 @@ class Agent:
             reply(seq, f"Unsupported command: {cmd}")
 
     async def query(self, seq: int, body: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        """Stream acks and responses as they arrive (the serf CLI stops at its deadline)."""
         p = msgpack.Packer(use_bin_type=True)
         writer.write(p.pack({"Seq": seq, "Error": ""}))
+
+        def record(kind: str, frm: str, payload: bytes | None) -> None:
+            if not writer.is_closing():
+                writer.write(
+                    p.pack({"Seq": seq, "Error": ""})
+                    + p.pack({"Type": kind, "From": frm, "Payload": payload})
+                )
+
         timeout = (body.get("Timeout") or 0) / 1e9 or None
-        resp = await self.serf.query(
+        await self.serf.query(
             body.get("Name", ""),
             bytes(body.get("Payload") or b""),
             filter_nodes=body.get("FilterNodes") or None,
@@ -195,21 +204,10 @@ class Agent:
             request_ack=bool(body.get("RequestAck")),
             relay_factor=int(body.get("RelayFactor") or 0),
             timeout=timeout,
+            on_ack=lambda frm: record("ack", frm, None),
+            on_response=lambda frm, payload: record("response", frm, payload),
         )
-        for a in resp.acks:
-            writer.write(
-                p.pack({"Seq": seq, "Error": ""})
-                + p.pack({"Type": "ack", "From": a, "Payload": None})
-            )
-        for frm, payload in resp.responses.items():
-            writer.write(
-                p.pack({"Seq": seq, "Error": ""})
-                + p.pack({"Type": "response", "From": frm, "Payload": payload})
-            )
-        writer.write(
-            p.pack({"Seq": seq, "Error": ""})
-            + p.pack({"Type": "done", "From": "", "Payload": None})
-        )
+        record("done", "", None)
 
 
 async def run(args: argparse.Namespace) -> int:

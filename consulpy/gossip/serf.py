@@ -404,8 +404,14 @@ class Serf:
         request_ack: bool = False,
         relay_factor: int = 0,
         timeout: float | None = None,
+        on_ack: Callable[[str], Any] | None = None,
+        on_response: Callable[[str, bytes], Any] | None = None,
     ) -> QueryResponse:
-        """Ask the cluster; collect acks and responses until the query's deadline."""
+        """Ask the cluster; collect acks and responses until the query's deadline.
+
+        ``on_ack``/``on_response`` are called on the caller's loop as answers arrive (to
+        stream them, as Serf's RPC does); the full collection is returned at the deadline.
+        """
         if name.startswith(INTERNAL_QUERY_PREFIX) and name[len(INTERNAL_QUERY_PREFIX) :] not in (
             "ping",
             "conflict",
@@ -423,8 +429,29 @@ class Serf:
                 request_ack,
                 relay_factor,
                 timeout,
+                None,
+                self._relay_callbacks(on_ack, on_response),
             )
         )
+
+    @staticmethod
+    def _relay_callbacks(
+        on_ack: Callable[[str], Any] | None, on_response: Callable[[str, bytes], Any] | None
+    ) -> Callable[[QueryResult, int, int], None] | None:
+        """Forward new answers to the caller's loop (we run on the gossip loop)."""
+        if on_ack is None and on_response is None:
+            return None
+        loop = asyncio.get_running_loop()
+
+        def relay(res: QueryResult, acks_seen: int, resps_seen: int) -> None:
+            for frm in res.acks[acks_seen:]:
+                if on_ack is not None:
+                    loop.call_soon_threadsafe(on_ack, frm)
+            for frm, payload in res.responses[resps_seen:]:
+                if on_response is not None:
+                    loop.call_soon_threadsafe(on_response, frm, payload)
+
+        return relay
 
     async def _query(
         self,
@@ -435,6 +462,7 @@ class Serf:
         relay: int,
         timeout: float | None,
         expect: int | None = None,
+        forward: Callable[[QueryResult, int, int], None] | None = None,
     ) -> QueryResponse:
         done = asyncio.Event()
         with self._lock:
@@ -442,7 +470,12 @@ class Serf:
                 name, payload, filters=filters, request_ack=ack, relay_factor=relay, timeout=timeout
             )
 
+        seen = [0, 0]
+
         def changed() -> None:
+            if forward is not None:
+                forward(res, seen[0], seen[1])
+                seen[0], seen[1] = len(res.acks), len(res.responses)
             if res.closed or (expect is not None and len(res.responses) >= expect):
                 done.set()
 

@@ -10,6 +10,7 @@ reconnect, queue checks, query deadlines) run on the SWIM core's clock.
 from __future__ import annotations
 
 import base64
+import logging
 import math
 import random
 import re
@@ -56,6 +57,7 @@ from consulpy.gossip.serf_messages import (
 from consulpy.gossip.swim import Addr, Node, StartPushPull, SwimCore, ip_bytes, ip_text
 
 INTERNAL_QUERY_PREFIX = "_serf_"
+log = logging.getLogger("consulpy.gossip.serf")
 
 
 class SerfError(Exception):
@@ -662,6 +664,7 @@ class SerfCore:
         return True
 
     def _handle_query(self, q: QueryMsg) -> bool:
+        log.debug("query %r ltime=%d id=%d from %s", q.name, q.ltime, q.id, q.source_node)
         self.query_clock.witness(q.ltime)
         cur = self.query_clock.time()
         size = len(self.query_ring)
@@ -720,6 +723,14 @@ class SerfCore:
 
     def _handle_query_response(self, r: QueryResponseMsg) -> None:
         res = self.queries.get(r.ltime)
+        log.debug(
+            "query response ltime=%d id=%d from=%s ack=%s known=%s",
+            r.ltime,
+            r.id,
+            r.from_,
+            r.ack,
+            res is not None and res.id == r.id,
+        )
         if res is None or res.id != r.id or res.closed:
             return
         if r.ack:

@@ -421,8 +421,12 @@ class SwimCore:
         self._emit(SendPacket(addr, [*msgs, *extra], self._crc_for(addr)))
 
     def send_user(self, addr: Addr, payload: bytes) -> None:
-        """A best-effort user message (Serf query responses use this)."""
-        self.send_msg(addr, bytes([MsgType.USER]) + payload)
+        """A best-effort user message (Serf query responses use this).
+
+        Like memberlist's SendTo it carries no piggybacked broadcasts: a query's answer to
+        ourselves must not use up the query's own retransmissions.
+        """
+        self._emit(SendPacket(addr, [bytes([MsgType.USER]) + payload], self._crc_for(addr)))
 
     def _get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
         msgs = self.broadcasts.get(overhead, limit)

@@ -50,7 +50,7 @@ async def test_join_both_ways_and_alive_past_push_pull() -> None:
         await go1.start(join=[py1.gossip_addr])  # a real serf joins us
         await py2.start(join=[go1.gossip_addr])  # we join a real serf
         names = ["py1", "go1", "py2"]
-        await eventually(all_see(agents, names), 20, "every member alive everywhere")
+        await eventually(all_see(agents, names), 35, "every member alive everywhere")
         # Stay alive through push-pull rounds (full state exchange both ways).
         loop = asyncio.get_running_loop()
         end = loop.time() + PUSH_PULL + 2
@@ -70,7 +70,7 @@ async def test_kill9_detected_as_failed_on_both_sides() -> None:
         await py1.start()
         for a in (go1, go2, py2):
             await a.start(join=[py1.gossip_addr])
-        await eventually(all_see(agents, ["py1", "py2", "go1", "go2"]), 20, "convergence")
+        await eventually(all_see(agents, ["py1", "py2", "go1", "go2"]), 35, "convergence")
         go2.kill9()
         py2.kill9()
         await eventually(
@@ -91,7 +91,7 @@ async def test_graceful_leave_shows_left_both_ways() -> None:
         await py1.start()
         for a in (go1, go2, py2):
             await a.start(join=[py1.gossip_addr])
-        await eventually(all_see(agents, ["py1", "py2", "go1", "go2"]), 20, "convergence")
+        await eventually(all_see(agents, ["py1", "py2", "go1", "go2"]), 35, "convergence")
         assert "Graceful leave complete" in serf_cli("leave", f"-rpc-addr={py2.rpc_addr}")
         assert "Graceful leave complete" in serf_cli("leave", f"-rpc-addr={go2.rpc_addr}")
         await eventually(
@@ -104,7 +104,7 @@ async def test_user_events_cross_both_ways() -> None:
     async with cluster(py1, go1) as agents:
         await py1.start()
         await go1.start(join=[py1.gossip_addr])
-        await eventually(all_see(agents, ["py1", "go1"]), 20, "convergence")
+        await eventually(all_see(agents, ["py1", "go1"]), 35, "convergence")
         got: dict[str, list[tuple[str, bytes]]] = {"py1": [], "go1": []}
 
         async def listen(a: AgentProcess) -> None:
@@ -132,7 +132,7 @@ async def test_serf_query_is_acked_by_consulpy_members() -> None:
     async with cluster(py1, go1) as agents:
         await py1.start()
         await go1.start(join=[py1.gossip_addr])
-        await eventually(all_see(agents, ["py1", "go1"]), 20, "convergence")
+        await eventually(all_see(agents, ["py1", "go1"]), 35, "convergence")
         out = serf_cli("query", f"-rpc-addr={go1.rpc_addr}", "-timeout=2s", "uptime", "x")
         assert "Ack from 'py1'" in out and "Total Acks: 2" in out
         out = serf_cli("query", f"-rpc-addr={py1.rpc_addr}", "-timeout=2s", "uptime", "x")
@@ -151,7 +151,7 @@ async def test_encryption_same_key_joins_other_key_does_not_and_keys_work() -> N
         await py1.start()
         await go1.start(join=[py1.gossip_addr])
         await py2.start(join=[go1.gossip_addr])
-        await eventually(all_see([py1, go1, py2], ["py1", "go1", "py2"]), 20, "convergence")
+        await eventually(all_see([py1, go1, py2], ["py1", "go1", "py2"]), 35, "convergence")
         for outsider in (bad_go, bad_py, plain):
             await outsider.start()
             c = await outsider.client()
