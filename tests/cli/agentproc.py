@@ -23,7 +23,7 @@ class AgentProcess:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self.http_addr = ""
 
-    def start(self, timeout: float = 30) -> AgentProcess:
+    def start(self, timeout: float = 60) -> AgentProcess:
         self.proc = subprocess.Popen(
             self.argv,
             stdout=subprocess.PIPE,
