@@ -175,3 +175,19 @@ async def test_join_failure_is_a_clear_error() -> None:
             await s.join(["127.0.0.1:1"])
     finally:
         await s.shutdown()
+
+
+async def test_name_conflict_newcomer_loses_and_shuts_down() -> None:
+    a = await start("dup")
+    b = await start("other")
+    c = await start("dup")  # same name, another port
+    try:
+        assert await b.join([f"127.0.0.1:{a.bound_port}"]) == 1
+        await wait_until(converged([a, b]), 10, "a and b converged")
+        # c joins through b: b already knows "dup" at a's address and says so when asked.
+        await c.join([f"127.0.0.1:{b.bound_port}"])
+        await wait_until(lambda: c.state == "shutdown", 15, "the newcomer to give up")
+        assert a.state != "shutdown"
+        assert {m.port for m in b.members() if m.name == "dup"} == {a.bound_port}
+    finally:
+        await asyncio.gather(*(s.shutdown() for s in (a, b, c)))
