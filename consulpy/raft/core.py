@@ -271,8 +271,11 @@ class RaftCore:
 
     def _sole_voter(self) -> bool:
         """The only voter has nobody to wait for: it may campaign at once (a single-server
-        cluster, e.g. a dev agent, is up in one tick instead of an election timeout)."""
-        return self.configuration.voters() == [self.id]
+        cluster, e.g. a dev agent, is up in one tick instead of an election timeout).
+
+        Not while it follows a leader, though: that can only be a removed or demoted leader
+        finishing its last change, which may hold a lease on this voter's acknowledgements."""
+        return self.lead is None and self.configuration.voters() == [self.id]
 
     def ticks(self) -> int:
         return self._ticks

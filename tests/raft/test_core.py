@@ -150,6 +150,22 @@ def test_single_node_elects_itself_and_commits() -> None:
     assert normal(net.applied["n1"]) == [b"x"]
 
 
+def test_sole_voter_campaigns_at_once_but_not_while_following_a_leader() -> None:
+    core = RaftCore(cfg("n1"), random.Random(0))
+    core.bootstrap(Configuration((Server("n1", "a"),)))
+    core.ready()
+    core.tick()
+    assert core.role is Role.LEADER  # nobody to wait for
+    # A sole voter that still follows (a removed leader finishing its last change) waits: that
+    # leader may hold a lease on this voter's acknowledgements.
+    other = RaftCore(cfg("n2"), random.Random(0))
+    other.bootstrap(Configuration((Server("n2", "b"),)))
+    other.ready()
+    other.step(Message(MsgType.HEARTBEAT, "n1", "n2", 1))
+    other.tick()
+    assert other.role is Role.FOLLOWER and other.lead == "n1"
+
+
 def test_election_with_prevote_and_leader_known_everywhere() -> None:
     net = Net(3)
     net.elect("n2")
