@@ -157,7 +157,13 @@ class _Runner:
         ready.wait()
 
     async def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        assert self.loop is not None
+        if (
+            self.loop is None
+            or self.loop.is_closed()
+            or (self.own_thread and not self.loop.is_running())
+        ):
+            coro.close()
+            raise SerfError("Serf is not running (not started, or shut down)")
         if not self.own_thread:
             return await coro
         fut: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -200,6 +206,7 @@ class Serf:
         )
         self._push_pulls = 0
         self._shutdown = False
+        self._conflict_stop = False  # we gave up our name; shutdown() still cleans up
         self.bound_port = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -247,11 +254,12 @@ class Serf:
         if self._shutdown:
             return
         self._shutdown = True
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(RuntimeError, SerfError):
             await self._runner.call(self._stop())
         self._runner.stop()
         for s in self._subscribers:
-            s.loop.call_soon_threadsafe(s.queue.put_nowait, None)
+            with contextlib.suppress(RuntimeError):
+                s.loop.call_soon_threadsafe(s.queue.put_nowait, None)
 
     async def _stop(self) -> None:
         with self._lock:
@@ -359,7 +367,9 @@ class Serf:
 
     @property
     def state(self) -> str:
-        return "shutdown" if self._shutdown else (self._core.state if self._core else "init")
+        if self._shutdown or self._conflict_stop:
+            return "shutdown"
+        return self._core.state if self._core else "init"
 
     async def set_tags(self, tags: dict[str, str]) -> None:
         await self._runner.call(self._set_tags(tags))
@@ -541,10 +551,10 @@ class Serf:
             self._carry_out(e)
         if events:
             self._deliver(events)
-        if lost:
+        if lost and not self._conflict_stop:
             log.error("lost a name conflict for %r; shutting down", self.config.node_name)
+            self._conflict_stop = True
             self._spawn(self._stop())
-            self._shutdown = True
             return
         if deadline is not None and (self._timer is None or deadline < self._timer_when):
             if self._timer is not None:
