@@ -8,24 +8,11 @@ import json
 import sys
 from typing import Any
 
-from consulpy.cli.client import APIError, Client, add_http_flags, fail
-
-
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False)
-    add_http_flags(parser)
-    return parser
+from consulpy.cli.client import APIError, Client, fail, make_parser, table
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
     parser.add_argument(f"-{name}", f"--{name}", dest=name.replace("-", "_"), **kwargs)
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
 
 
 # ------------------------------------------------------------------ catalog
@@ -35,7 +22,7 @@ def catalog_main(argv: list[str]) -> int:
         print(usage, file=sys.stderr)
         return 1
     sub, rest = argv[0], argv[1:]
-    p = _parser(f"consulpy catalog {sub}")
+    p = make_parser(f"consulpy catalog {sub}")
     if sub == "nodes":
         _flag(p, "detailed", action="store_true")
         _flag(p, "service", default="")
@@ -98,7 +85,7 @@ def _catalog_nodes(client: Client, args: argparse.Namespace) -> int:
         rows.append(row)
     if args.detailed:
         rows[0] = [*header, "TaggedAddresses", "Meta"]
-    print(_table(rows))
+    print(table(rows))
     return 0
 
 
@@ -121,7 +108,7 @@ def _catalog_services(client: Client, args: argparse.Namespace) -> int:
         return fail("No services match the given query.")
     if args.tags:
         print(
-            _table([[name, ",".join(sorted(set(tags)))] for name, tags in sorted(services.items())])
+            table([[name, ",".join(sorted(set(tags)))] for name, tags in sorted(services.items())])
         )
     else:
         for name in sorted(services):
@@ -146,7 +133,7 @@ def services_main(argv: list[str]) -> int:
         print(usage, file=sys.stderr)
         return 1
     sub, rest = argv[0], argv[1:]
-    p = _parser(f"consulpy services {sub}")
+    p = make_parser(f"consulpy services {sub}")
     _flag(p, "id", default="")
     if sub == "register":
         _flag(p, "name", default="")
@@ -198,7 +185,7 @@ def services_main(argv: list[str]) -> int:
 
 # -------------------------------------------------------------------- maint
 def maint_main(argv: list[str]) -> int:
-    p = _parser("consulpy maint")
+    p = make_parser("consulpy maint")
     _flag(p, "enable", action="store_true")
     _flag(p, "disable", action="store_true")
     _flag(p, "reason", default="")
@@ -236,7 +223,7 @@ def _maint_list(client: Client) -> int:
 
 # ------------------------------------------------------------------- reload
 def reload_main(argv: list[str]) -> int:
-    args = _parser("consulpy reload").parse_args(argv)
+    args = make_parser("consulpy reload").parse_args(argv)
     try:
         Client.from_args(args).request("PUT", "/v1/agent/reload")
     except APIError as exc:

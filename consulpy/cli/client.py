@@ -113,6 +113,21 @@ class Client:
             raise APIError(0, f"Error connecting to agent at {self.base}: {exc.reason}") from exc
 
 
+def make_parser(prog: str) -> argparse.ArgumentParser:
+    """A subcommand's parser with the common HTTP flags."""
+    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False)
+    add_http_flags(parser)
+    return parser
+
+
+def table(rows: list[list[str]]) -> str:
+    """Left-aligned columns separated by two spaces, as consul's CLI prints them."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
 def fail(message: str) -> int:
     print(message, file=sys.stderr)
     return 1

@@ -8,21 +8,7 @@ import json
 import sys
 from typing import Any
 
-from consulpy.cli.client import APIError, Client, add_http_flags, fail
-
-
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False)
-    add_http_flags(parser)
-    return parser
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
-
+from consulpy.cli.client import APIError, Client, fail, make_parser, table
 
 # ---------------------------------------------------------------- intentions
 INTENTION_USAGE = "Usage: consulpy intention <create|delete|get|list|check|match> [options]"
@@ -33,7 +19,7 @@ def intention_main(argv: list[str]) -> int:
         print(INTENTION_USAGE, file=sys.stderr)
         return 1
     sub, rest = argv[0], argv[1:]
-    p = _parser(f"consulpy intention {sub}")
+    p = make_parser(f"consulpy intention {sub}")
     if sub == "create":
         p.add_argument("-allow", "--allow", action="store_true")
         p.add_argument("-deny", "--deny", action="store_true")
@@ -129,7 +115,7 @@ def _intention_get(client: Client, args: argparse.Namespace) -> int:
         rows.insert(0, ["ID:", intention["ID"]])
     if intention.get("Description"):
         rows.append(["Description:", intention["Description"]])
-    print(_table(rows))
+    print(table(rows))
     return 0
 
 
@@ -149,7 +135,7 @@ def _intention_list(client: Client, args: argparse.Namespace) -> int:
                 str(i["Precedence"]),
             ]
         )
-    print(_table(rows))
+    print(table(rows))
     return 0
 
 
@@ -192,7 +178,7 @@ def connect_main(argv: list[str]) -> int:
         print(usage, file=sys.stderr)
         return 1
     sub, rest = argv[1], argv[2:]
-    p = _parser(f"consulpy connect ca {sub}")
+    p = make_parser(f"consulpy connect ca {sub}")
     if sub == "set-config":
         p.add_argument("-config-file", "--config-file", dest="config_file", required=True)
     args = p.parse_args(rest)
@@ -219,7 +205,7 @@ def config_main(argv: list[str]) -> int:
         print(usage, file=sys.stderr)
         return 1
     sub, rest = argv[0], argv[1:]
-    p = _parser(f"consulpy config {sub}")
+    p = make_parser(f"consulpy config {sub}")
     if sub in ("read", "list", "delete"):
         p.add_argument("-kind", "--kind", default="")
     if sub in ("read", "delete"):

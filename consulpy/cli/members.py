@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from consulpy.cli.client import APIError, Client, add_http_flags, fail
+from consulpy.cli.client import APIError, Client, add_http_flags, fail, table
 
 STATUS = {0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
 
 
 def main(argv: list[str]) -> int:
@@ -64,5 +57,5 @@ def main(argv: list[str]) -> int:
                     "<all>" if kind == "server" else tags.get("segment", "") or "<default>",
                 ]
             )
-    print(_table(rows))
+    print(table(rows))
     return 0

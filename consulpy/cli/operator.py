@@ -6,20 +6,7 @@ import argparse
 import os
 import sys
 
-from consulpy.cli.client import APIError, Client, add_http_flags, fail
-
-
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False)
-    add_http_flags(parser)
-    return parser
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
+from consulpy.cli.client import APIError, Client, fail, make_parser, table
 
 
 # ------------------------------------------------------------------ operator
@@ -33,7 +20,7 @@ def operator_main(argv: list[str]) -> int:
         print(usage, file=sys.stderr)
         return 1
     sub, rest = argv[1], argv[2:]
-    p = _parser(f"consulpy operator raft {sub}")
+    p = make_parser(f"consulpy operator raft {sub}")
     if sub in ("remove-peer", "transfer-leader"):
         p.add_argument("-id", "--id", dest="id", default="")
     if sub == "remove-peer":
@@ -55,7 +42,7 @@ def operator_main(argv: list[str]) -> int:
                         s["ProtocolVersion"],
                     ]
                 )
-            print(_table(rows))
+            print(table(rows))
             return 0
         if sub == "remove-peer":
             if bool(args.id) == bool(args.address):
@@ -77,7 +64,7 @@ def operator_main(argv: list[str]) -> int:
 
 # ---------------------------------------------------------------------- info
 def info_main(argv: list[str]) -> int:
-    args = _parser("consulpy info").parse_args(argv)
+    args = make_parser("consulpy info").parse_args(argv)
     try:
         me = Client.from_args(args).request("GET", "/v1/agent/self").json()
     except APIError as exc:
@@ -96,7 +83,7 @@ def snapshot_main(argv: list[str]) -> int:
         print(usage, file=sys.stderr)
         return 1
     sub, rest = argv[0], argv[1:]
-    p = _parser(f"consulpy snapshot {sub}")
+    p = make_parser(f"consulpy snapshot {sub}")
     p.add_argument("file")
     args = p.parse_args(rest)
     from consulpy.server import snapshot_archive
@@ -116,7 +103,7 @@ def snapshot_main(argv: list[str]) -> int:
             ["Datacenter", meta["Datacenter"]],
             ["Created", meta["CreatedAt"]],
         ]
-        print(_table(rows))
+        print(table(rows))
         return 0
     client = Client.from_args(args)
     client.timeout = 600
@@ -143,7 +130,7 @@ def snapshot_main(argv: list[str]) -> int:
 
 # ------------------------------------------------------------ gossip commands
 def join_main(argv: list[str]) -> int:
-    p = _parser("consulpy join")
+    p = make_parser("consulpy join")
     p.add_argument("-wan", "--wan", action="store_true")
     p.add_argument("addresses", nargs="+")
     args = p.parse_args(argv)
@@ -162,7 +149,7 @@ def join_main(argv: list[str]) -> int:
 
 
 def leave_main(argv: list[str]) -> int:
-    args = _parser("consulpy leave").parse_args(argv)
+    args = make_parser("consulpy leave").parse_args(argv)
     try:
         Client.from_args(args).request("PUT", "/v1/agent/leave")
     except APIError as exc:
@@ -172,7 +159,7 @@ def leave_main(argv: list[str]) -> int:
 
 
 def force_leave_main(argv: list[str]) -> int:
-    p = _parser("consulpy force-leave")
+    p = make_parser("consulpy force-leave")
     p.add_argument("-prune", "--prune", action="store_true")
     p.add_argument("node")
     args = p.parse_args(argv)
@@ -197,7 +184,7 @@ def keygen_main(argv: list[str]) -> int:
 def keyring_main(argv: list[str]) -> int:
     import json
 
-    p = _parser("consulpy keyring")
+    p = make_parser("consulpy keyring")
     for name in ("install", "use", "remove"):
         p.add_argument(f"-{name}", f"--{name}", dest=name, default="")
     p.add_argument("-list", "--list", dest="list", action="store_true")
@@ -237,7 +224,7 @@ def keyring_main(argv: list[str]) -> int:
 
 
 def event_main(argv: list[str]) -> int:
-    p = _parser("consulpy event")
+    p = make_parser("consulpy event")
     p.add_argument("-name", "--name", default="")
     p.add_argument("-node", "--node", default="")
     p.add_argument("-service", "--service", default="")

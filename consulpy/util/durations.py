@@ -18,7 +18,7 @@ _UNITS_NS = {
     "m": 60 * 1_000_000_000,
     "h": 3600 * 1_000_000_000,
 }
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_PART = re.compile(r"(\d+\.?\d*|\.\d+)([^\d.]*)")
 MAX_NS = (1 << 63) - 1
 
 
@@ -45,11 +45,13 @@ def parse_duration_ns(text: str) -> int:
     while pos < len(text):
         match = _PART.match(text, pos)
         if match is None:
-            if re.match(r"(\d+\.?\d*|\.\d+)$", text[pos:]):
-                raise DurationError(f'time: missing unit in duration "{original}"')
             raise DurationError(f'time: invalid duration "{original}"')
         number, unit = match.groups()
-        scale = _UNITS_NS[unit]
+        if not unit:
+            raise DurationError(f'time: missing unit in duration "{original}"')
+        scale = _UNITS_NS.get(unit)
+        if scale is None:
+            raise DurationError(f'time: unknown unit "{unit}" in duration "{original}"')
         if "." in number:
             total += float(number) * scale
         else:

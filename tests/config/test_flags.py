@@ -172,7 +172,7 @@ def test_every_documented_flag_is_known():
         ),
         (["-server=yes"], 'Invalid value "yes" for flag -server: expected true or false'),
         (["-node"], "Flag -node needs a value"),
-        (["-retry-interval=5"], "for flag -retry-interval: retry_interval: missing unit"),
+        (["-retry-interval=5"], "for flag -retry-interval: retry_interval: time: missing unit"),
         (["-bind=not-an-ip"], "for flag -bind: bind_addr: invalid ip address"),
         (["-log-level=loud"], "for flag -log-level: log_level: must be one of"),
         (["-encrypt=c2hvcnQ="], "for flag -encrypt: encrypt: invalid key"),

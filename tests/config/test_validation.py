@@ -14,7 +14,7 @@ BAD_VALUES = [
     ('{"server": "yes"}', "server", 'expected a boolean (true or false), got "yes"'),
     ('{"retry_interval": "10"}', "retry_interval", "missing unit"),
     ('{"retry_interval": 10}', "retry_interval", 'expected a duration string like "10s"'),
-    ('{"session_ttl_min": "1q"}', "session_ttl_min", "unknown unit 'q'"),
+    ('{"session_ttl_min": "1q"}', "session_ttl_min", 'unknown unit "q"'),
     ('{"bind_addr": "{{ GetPrivateIP }}"}', "bind_addr", "go-sockaddr templates are not supported"),
     ('{"bind_addr": "10.0.0.1 10.0.0.2"}', "bind_addr", "cannot contain multiple addresses"),
     ('{"bind_addr": "300.1.1.1"}', "bind_addr", "invalid ip address"),
