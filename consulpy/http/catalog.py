@@ -15,6 +15,7 @@ from consulpy.http.endpoint import (
     agent_of,
     bad_request,
     endpoint,
+    filtered_read,
     query_options,
     read_body,
     respond,
@@ -201,21 +202,14 @@ def node_meta_param(req: web.Request) -> list[list[str]]:
     return pairs
 
 
-async def _read(req: web.Request, name: str, args: dict[str, Any]) -> web.StreamResponse:
-    opts = query_options(req)
-    args["filter"] = opts.filter
-    meta, result = await agent_of(req).delegate.read(name, args, opts)
-    return respond(req, result, meta=meta, consistency_header=True)
-
-
 @endpoint("GET")
 async def catalog_nodes(req: web.Request) -> web.StreamResponse:
-    return await _read(req, "Catalog.ListNodes", {"node_meta": node_meta_param(req)})
+    return await filtered_read(req, "Catalog.ListNodes", {"node_meta": node_meta_param(req)})
 
 
 @endpoint("GET")
 async def catalog_services(req: web.Request) -> web.StreamResponse:
-    return await _read(req, "Catalog.ListServices", {"node_meta": node_meta_param(req)})
+    return await filtered_read(req, "Catalog.ListServices", {"node_meta": node_meta_param(req)})
 
 
 def _service_args(req: web.Request, connect: bool) -> dict[str, Any]:
@@ -232,12 +226,12 @@ def _service_args(req: web.Request, connect: bool) -> dict[str, Any]:
 
 @endpoint("GET")
 async def catalog_service(req: web.Request) -> web.StreamResponse:
-    return await _read(req, "Catalog.ServiceNodes", _service_args(req, connect=False))
+    return await filtered_read(req, "Catalog.ServiceNodes", _service_args(req, connect=False))
 
 
 @endpoint("GET")
 async def catalog_connect(req: web.Request) -> web.StreamResponse:
-    return await _read(req, "Catalog.ServiceNodes", _service_args(req, connect=True))
+    return await filtered_read(req, "Catalog.ServiceNodes", _service_args(req, connect=True))
 
 
 def _node_name(req: web.Request) -> str:
@@ -249,7 +243,7 @@ def _node_name(req: web.Request) -> str:
 
 @endpoint("GET")
 async def catalog_node(req: web.Request) -> web.StreamResponse:
-    return await _read(req, "Catalog.NodeServices", {"node": _node_name(req)})
+    return await filtered_read(req, "Catalog.NodeServices", {"node": _node_name(req)})
 
 
 @endpoint("GET")

@@ -99,6 +99,14 @@ def respond(
     )
 
 
+async def filtered_read(req: web.Request, name: str, args: dict[str, Any]) -> web.StreamResponse:
+    """A named read that honours ?filter and the blocking/consistency query options."""
+    opts = query_options(req)
+    args["filter"] = opts.filter
+    meta, result = await agent_of(req).delegate.read(name, args, opts)
+    return respond(req, result, meta=meta, consistency_header=True)
+
+
 def empty_ok() -> web.Response:
     return web.Response(status=200)
 

@@ -8,20 +8,11 @@ from aiohttp import web
 
 from consulpy.http.catalog import node_meta_param
 from consulpy.http.endpoint import (
-    agent_of,
     bad_request,
     endpoint,
-    query_options,
-    respond,
+    filtered_read,
 )
 from consulpy.util.goparse import parse_bool
-
-
-async def _read(req: web.Request, name: str, args: dict[str, Any]) -> web.StreamResponse:
-    opts = query_options(req)
-    args["filter"] = opts.filter
-    meta, result = await agent_of(req).delegate.read(name, args, opts)
-    return respond(req, result, meta=meta, consistency_header=True)
 
 
 def _segment(req: web.Request, name: str, missing: str) -> str:
@@ -33,7 +24,7 @@ def _segment(req: web.Request, name: str, missing: str) -> str:
 
 @endpoint("GET")
 async def health_node(req: web.Request) -> web.StreamResponse:
-    return await _read(
+    return await filtered_read(
         req, "Health.NodeChecks", {"node": _segment(req, "node", "Missing node name")}
     )
 
@@ -41,7 +32,7 @@ async def health_node(req: web.Request) -> web.StreamResponse:
 @endpoint("GET")
 async def health_checks(req: web.Request) -> web.StreamResponse:
     service = _segment(req, "service", "Missing service name")
-    return await _read(
+    return await filtered_read(
         req, "Health.ServiceChecks", {"service": service, "node_meta": node_meta_param(req)}
     )
 
@@ -49,7 +40,7 @@ async def health_checks(req: web.Request) -> web.StreamResponse:
 @endpoint("GET")
 async def health_state(req: web.Request) -> web.StreamResponse:
     state = _segment(req, "state", "Missing check state")
-    return await _read(
+    return await filtered_read(
         req, "Health.ChecksInState", {"state": state, "node_meta": node_meta_param(req)}
     )
 
@@ -79,12 +70,12 @@ def _service_args(req: web.Request, connect: bool) -> dict[str, Any]:
 
 @endpoint("GET")
 async def health_service(req: web.Request) -> web.StreamResponse:
-    return await _read(req, "Health.ServiceNodes", _service_args(req, connect=False))
+    return await filtered_read(req, "Health.ServiceNodes", _service_args(req, connect=False))
 
 
 @endpoint("GET")
 async def health_connect(req: web.Request) -> web.StreamResponse:
-    return await _read(req, "Health.ServiceNodes", _service_args(req, connect=True))
+    return await filtered_read(req, "Health.ServiceNodes", _service_args(req, connect=True))
 
 
 def routes() -> list[web.RouteDef]:

@@ -7,6 +7,7 @@ or the error text Consul reports for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from consulpy.state.kv import LOCK_DELAYED, KVEntry
@@ -117,6 +118,43 @@ def _row_without_indexes(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in ("CreateIndex", "ModifyIndex")}
 
 
+def _stale(verb: str, index: int, existing: dict[str, Any] | None) -> bool:
+    """Whether a cas/delete-cas op loses: index 0 on cas means "only if absent"."""
+    if verb == "cas" and index == 0:
+        return existing is not None
+    if verb in ("cas", "delete-cas"):
+        return existing is None or existing["ModifyIndex"] != index
+    return False
+
+
+def _catalog_op(
+    kind: str,
+    verb: str,
+    where: str,
+    existing: dict[str, Any] | None,
+    index: int,
+    view: Callable[[dict[str, Any]], dict[str, Any]],
+    put: Callable[[], dict[str, Any] | str],
+    delete: Callable[[], None],
+) -> list[dict[str, Any]] | str:
+    """The verb dispatch shared by Node, Service and Check ops; `put` runs after the CAS check."""
+    if verb == "get":
+        if existing is None:
+            return f"{where} doesn't exist"
+        return [{kind: view(existing)}]
+    if verb in ("set", "cas"):
+        if _stale(verb, index, existing):
+            return f"failed to set {where}, index is stale"
+        row = put()
+        return row if isinstance(row, str) else [{kind: view(row)}]
+    if verb in ("delete", "delete-cas"):
+        if _stale(verb, index, existing):
+            return f"failed to delete {where}, index is stale"
+        delete()
+        return []
+    return f"unknown {kind} verb {go_quote(verb)}"
+
+
 def node_op(
     store: StateStore, txn: WriteTxn, op: dict[str, Any], now: float
 ) -> list[dict[str, Any]] | str:
@@ -133,29 +171,24 @@ def node_op(
         existing = catalog.node(name)
     if existing is not None:
         name = existing["Node"]
-    qname = go_quote(name)
-    index = node.get("ModifyIndex", 0)
-    if verb == "get":
-        if existing is None:
-            return f"node {qname} doesn't exist"
-        return [{"Node": node_view(existing)}]
-    if verb in ("set", "cas"):
-        if not name:
-            return "Must provide node"
-        if verb == "cas" and (
-            (index == 0 and existing is not None)
-            or (index != 0 and (existing is None or existing["ModifyIndex"] != index))
-        ):
-            return f"failed to set node {qname}, index is stale"
+    if verb in ("set", "cas") and not name:
+        return "Must provide node"
+
+    def put() -> dict[str, Any]:
         row = _row_without_indexes(node)
         row["Node"] = name
-        return [{"Node": node_view(catalog.put_node(txn, row))}]
-    if verb in ("delete", "delete-cas"):
-        if verb == "delete-cas" and (existing is None or existing["ModifyIndex"] != index):
-            return f"failed to delete node {qname}, index is stale"
-        store.delete_node(txn, name, now)
-        return []
-    return f"unknown Node verb {go_quote(verb)}"
+        return catalog.put_node(txn, row)
+
+    return _catalog_op(
+        "Node",
+        verb,
+        f"node {go_quote(name)}",
+        existing,
+        node.get("ModifyIndex", 0),
+        node_view,
+        put,
+        lambda: store.delete_node(txn, name, now),
+    )
 
 
 def service_op(
@@ -168,30 +201,24 @@ def service_op(
     node = op.get("Node", "")
     svc = op.get("Service") or {}
     sid = svc.get("ID", "")
-    existing = catalog.service(node, sid)
-    where = f"service {go_quote(sid)} on node {go_quote(node)}"
-    index = svc.get("ModifyIndex", 0)
-    if verb == "get":
-        if existing is None:
-            return f"{where} doesn't exist"
-        return [{"Service": node_service_view(existing)}]
-    if verb in ("set", "cas"):
-        if catalog.node(node) is None:
-            return f"node {go_quote(node)} doesn't exist"
-        if verb == "cas" and (
-            (index == 0 and existing is not None)
-            or (index != 0 and (existing is None or existing["ModifyIndex"] != index))
-        ):
-            return f"failed to set {where}, index is stale"
+    if verb in ("set", "cas") and catalog.node(node) is None:
+        return f"node {go_quote(node)} doesn't exist"
+
+    def put() -> dict[str, Any]:
         row = _row_without_indexes(svc)
         row["Node"] = node
-        return [{"Service": node_service_view(catalog.put_service(txn, row))}]
-    if verb in ("delete", "delete-cas"):
-        if verb == "delete-cas" and (existing is None or existing["ModifyIndex"] != index):
-            return f"failed to delete {where}, index is stale"
-        store.delete_service(txn, node, sid, now)
-        return []
-    return f"unknown Service verb {go_quote(verb)}"
+        return catalog.put_service(txn, row)
+
+    return _catalog_op(
+        "Service",
+        verb,
+        f"service {go_quote(sid)} on node {go_quote(node)}",
+        catalog.service(node, sid),
+        svc.get("ModifyIndex", 0),
+        node_service_view,
+        put,
+        lambda: store.delete_service(txn, node, sid, now),
+    )
 
 
 def check_op(
@@ -204,21 +231,10 @@ def check_op(
     check = op.get("Check") or {}
     node = check.get("Node", "")
     cid = check.get("CheckID", "")
-    existing = catalog.check(node, cid)
-    where = f"check {go_quote(cid)} on node {go_quote(node)}"
-    index = check.get("ModifyIndex", 0)
-    if verb == "get":
-        if existing is None:
-            return f"{where} doesn't exist"
-        return [{"Check": check_view(existing)}]
-    if verb in ("set", "cas"):
-        if catalog.node(node) is None:
-            return f"node {go_quote(node)} doesn't exist"
-        if verb == "cas" and (
-            (index == 0 and existing is not None)
-            or (index != 0 and (existing is None or existing["ModifyIndex"] != index))
-        ):
-            return f"failed to set {where}, index is stale"
+    if verb in ("set", "cas") and catalog.node(node) is None:
+        return f"node {go_quote(node)} doesn't exist"
+
+    def put() -> dict[str, Any] | str:
         row = _row_without_indexes(check)
         sid = row.get("ServiceID") or ""
         if sid:
@@ -228,13 +244,18 @@ def check_op(
             row["ServiceName"] = svc["Service"]
             row["ServiceTags"] = list(svc.get("Tags") or [])
         store.put_check(txn, row, now)
-        return [{"Check": check_view(catalog.check(node, cid))}]  # type: ignore[arg-type]
-    if verb in ("delete", "delete-cas"):
-        if verb == "delete-cas" and (existing is None or existing["ModifyIndex"] != index):
-            return f"failed to delete {where}, index is stale"
-        store.delete_check(txn, node, cid, now)
-        return []
-    return f"unknown Check verb {go_quote(verb)}"
+        return catalog.check(node, cid)  # type: ignore[return-value]
+
+    return _catalog_op(
+        "Check",
+        verb,
+        f"check {go_quote(cid)} on node {go_quote(node)}",
+        catalog.check(node, cid),
+        check.get("ModifyIndex", 0),
+        check_view,
+        put,
+        lambda: store.delete_check(txn, node, cid, now),
+    )
 
 
 _OPS = {"KV": kv_op, "Node": node_op, "Service": service_op, "Check": check_op}
