@@ -20,7 +20,7 @@ from consulpy.xds.listeners import build_listeners
 from consulpy.xds.naming import upstream_listener_name
 from consulpy.xds.protoutil import TYPE_PREFIX
 from consulpy.xds.routes import build_routes, uses_rds
-from consulpy.xds.snapshot import ProxySnapshot
+from consulpy.xds.snapshot import PROTOCOLS, ProxySnapshot
 
 CLUSTER = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
 ENDPOINT = TYPE_PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
@@ -76,11 +76,24 @@ class Resources:
                 yield type_url, res
 
 
+def check(snapshot: ProxySnapshot) -> None:
+    """Refuse a snapshot Envoy could only reject: missing certificates, unknown protocols."""
+    if not snapshot.roots_pem or not snapshot.leaf_cert_pem or not snapshot.leaf_key_pem:
+        raise ValueError(f"snapshot of {snapshot.proxy_id!r} lacks CA roots or its leaf")
+    for what, protocol in [("service", snapshot.protocol)] + [
+        (f"upstream {u.id!r}", u.protocol) for u in snapshot.upstreams
+    ]:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"{what} has unknown protocol {protocol!r}")
+
+
 def build(snapshot: ProxySnapshot) -> Resources:
     """Every cluster, endpoint assignment, listener and route configuration of ``snapshot``.
 
-    Raises ValueError for a snapshot that cannot be expressed (an upstream without targets).
+    Raises ValueError for a snapshot that cannot be expressed (no leaf or roots, an unknown
+    protocol, an upstream without targets).
     """
+    check(snapshot)
     clusters = {
         c.name: Resource.of(c.name, c, [c.name] if c.HasField("eds_cluster_config") else [])
         for c in build_clusters(snapshot)

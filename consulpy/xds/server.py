@@ -312,7 +312,7 @@ class XDSServer:
                 )
             if kind == _FAILED:
                 code = getattr(grpc.StatusCode, getattr(item, "grpc_code", "INTERNAL"))
-                await context.abort(code, str(item))
+                await context.abort(code, f"cannot follow the proxy's configuration: {item}")
             if kind == _REQUEST:
                 await self._authorize(status.proxy_id, context)
                 last_auth = time.monotonic()
@@ -381,6 +381,10 @@ class XDSServer:
         except asyncio.CancelledError:
             raise
         except AccessError as exc:
+            queue.put_nowait((_FAILED, exc))
+            return
+        except Exception as exc:  # a broken lookup: fail this stream loudly, not silently
+            log.exception("xds snapshot watch failed", proxy_id=proxy_id)
             queue.put_nowait((_FAILED, exc))
             return
         queue.put_nowait((_GONE, None))

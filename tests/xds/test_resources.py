@@ -174,6 +174,17 @@ def test_upstream_without_targets_is_refused() -> None:
         build(samples.base(upstreams=(bad,)))
 
 
+def test_incomplete_snapshots_are_refused() -> None:
+    with pytest.raises(ValueError, match="lacks CA roots or its leaf"):
+        build(samples.base(roots_pem=()))
+    with pytest.raises(ValueError, match="lacks CA roots or its leaf"):
+        build(samples.base(leaf_key_pem=""))
+    with pytest.raises(ValueError, match="unknown protocol 'udp'"):
+        build(samples.base(protocol="udp"))
+    with pytest.raises(ValueError, match="upstream 'api' has unknown protocol"):
+        build(samples.base(upstreams=(samples.api_upstream("h3"),)))
+
+
 def test_duration_format() -> None:
     assert duration(5) == "5s"
     assert duration(0.25) == "0.25s"

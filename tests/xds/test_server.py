@@ -343,3 +343,24 @@ async def test_sotw_stream(env) -> None:
     )
     assert await server.wait_applied(PROXY, "1", READ_TIMEOUT)
     assert server.streams(PROXY)[0].protocol == "sotw"
+
+
+async def test_broken_lookup_fails_the_stream() -> None:
+    class Broken(MemoryLookup):
+        async def watch(self, proxy_id: str):
+            raise RuntimeError("catalog unavailable")
+            yield  # an async generator
+
+    lookup = Broken()
+    lookup.register(PROXY)
+    server = XDSServer(lookup)
+    port = await server.start("127.0.0.1", 0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            client = Client(channel)
+            await client.send(dreq(CLUSTER, first=True))
+            err = await client.error()
+            assert err.code() == grpc.StatusCode.INTERNAL
+            assert "catalog unavailable" in err.details()
+    finally:
+        await server.stop()
