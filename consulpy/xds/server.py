@@ -4,7 +4,8 @@ One stream per Envoy. The first request names the proxy (``node.id`` = proxy ser
 carries the ACL token in the ``x-consul-token`` metadata; the lookup decides whether that
 token may fetch that proxy's config. The stream then follows the proxy's snapshots: each one
 is turned into resources once (shared by every stream of the proxy) and the protocol session
-(Delta or SotW) says what to push, one type at a time, waiting for each ACK.
+(Delta or SotW) says what to push and in which order, holding back what must wait for
+Envoy's ACKs.
 
 Everything a stream does happens in its own handler task, fed by one queue (Envoy's
 requests, new snapshots, the end of either), so a stream's state has one owner and no locks.

@@ -70,9 +70,9 @@ def test_initial_push_order_and_nonces() -> None:
     first = s.next_response()
     assert first.type_url == CLUSTER and first.nonce == "00000001"
     assert sorted(names(first)) == sorted(["local_app", API, V1, V2])
-    assert s.next_response() is None  # one response in flight
+    assert s.next_response() is None  # CDS in flight; EDS not subscribed; LDS waits
     assert s.on_request(dreq(CLUSTER, nonce="00000001")).kind == ACK
-    # Listeners wait: Envoy has not subscribed to the endpoints yet, but nothing blocks LDS.
+    # No endpoint is subscribed (so none is in flight): nothing holds the listeners back.
     lds = s.next_response()
     assert lds.type_url == LISTENER and lds.nonce == "00000002"
     s.on_request(dreq(LISTENER, nonce="00000002"))
