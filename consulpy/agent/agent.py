@@ -30,6 +30,7 @@ from consulpy.agent.definitions import (
 from consulpy.agent.gossip import AgentGossip
 from consulpy.agent.leafcert import LeafCerts
 from consulpy.agent.local import LocalState
+from consulpy.agent.mesh import Mesh, MeshError
 from consulpy.agent.proxycfg import ProxyConfig
 from consulpy.agent.sidecar import expand as expand_sidecar
 from consulpy.agent.sidecar import sidecar_id
@@ -121,6 +122,7 @@ class Agent:
         self.alias_source = AgentAliasSource(self)
         self.leaf_certs = LeafCerts(self)
         self.proxy_config = ProxyConfig(self)
+        self.mesh = Mesh(self)
         self.local.on_change(self.proxy_config.local_changed)
 
     def _build_server(self) -> Server:
@@ -157,6 +159,7 @@ class Agent:
                 "provider": config.connect.ca_provider,
                 "config": config.connect.ca_config,
             },
+            config_entries=config.config_entries_bootstrap,
         )
 
     # ----------------------------------------------------------- identity
@@ -230,6 +233,11 @@ class Agent:
         await self._load_local_state()
         self.checks.start()
         self.sync.start()
+        await self.proxy_config.start()
+        try:
+            await self.mesh.start()
+        except (MeshError, OSError) as exc:
+            raise AgentError(f"gRPC (xDS) listener: {exc}") from exc
         listeners = self.config.http_addresses()
         if listeners:
             app = build_app(self)
@@ -248,6 +256,7 @@ class Agent:
             datacenter=self.datacenter,
             server=bool(self.config.server),
             http=[f"{h}:{p}" for h, p in self.http_addresses],
+            grpc=self.mesh.plaintext_port,
             serf_lan=f"{self.advertise_addr}:{self.gossip.port}",
         )
 
@@ -286,6 +295,7 @@ class Agent:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.mesh.stop()
         await self.sync.stop()
         await self.proxy_config.stop()
         await self.leaf_certs.stop()

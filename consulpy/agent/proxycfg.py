@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,14 +61,16 @@ class ProxyWatch:
         self.changed = asyncio.Event()
         self.snapshot: Any = None
         self.version = 0
-        self.subscribers: set[asyncio.Queue[Any]] = set()
+        self.destination = self.configured_destination()
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._builder: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ lifecycle
+    def configured_destination(self) -> str:
+        return str((self._service_row().get("Proxy") or {}).get("DestinationServiceName", ""))
+
     def start(self) -> None:
-        service = self._service_row()
-        destination = (service.get("Proxy") or {}).get("DestinationServiceName", "")
+        destination = self.destination
         self._spawn("roots", self._watch_roots())
         self._spawn("leaf", self._watch_leaf(destination))
         self._spawn("intentions", self._watch_intentions(destination))
@@ -179,13 +182,15 @@ class ProxyWatch:
             except Exception:
                 log.exception("building the proxy snapshot failed", proxy=self.proxy_id)
                 continue
-            if snapshot is None or snapshot == self.snapshot:
+            if snapshot is None:
                 continue
+            previous = self.snapshot
+            if previous is not None and dataclasses.replace(previous, version="") == snapshot:
+                continue
+            self.version += 1
+            snapshot = dataclasses.replace(snapshot, version=str(self.version))
             self.snapshot = snapshot
-            for queue in list(self.subscribers):
-                if queue.full():
-                    queue.get_nowait()
-                queue.put_nowait(snapshot)
+            self.manager.lookup.publish(snapshot)
 
     def _lookup(self, kind: str, name: str) -> dict[str, Any] | None:
         for entry in self.state.entries or ():
@@ -237,7 +242,6 @@ class ProxyWatch:
         for root in st.roots.get("Roots") or []:
             roots_pem.append(root["RootCert"])
             roots_pem.extend(root.get("IntermediateCerts") or [])
-        self.version += 1
         return xs.ProxySnapshot(
             proxy_id=self.proxy_id,
             service=destination,
@@ -348,8 +352,6 @@ class ProxyWatch:
         )
 
     def _with_endpoints(self, upstream: Any, xs: Any) -> Any:
-        import dataclasses
-
         targets = []
         for target in upstream.targets:
             endpoints = []
@@ -371,51 +373,65 @@ class ProxyWatch:
             targets.append(dataclasses.replace(target, endpoints=tuple(endpoints)))
         return dataclasses.replace(upstream, targets=tuple(targets))
 
-    # ---------------------------------------------------------- subscribers
-    async def snapshots(self) -> AsyncIterator[Any]:
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
-        self.subscribers.add(queue)
-        try:
-            if self.snapshot is not None:
-                queue.put_nowait(self.snapshot)
-            while True:
-                yield await queue.get()
-        finally:
-            self.subscribers.discard(queue)
-
 
 class ProxyConfig:
-    """All proxies of this agent; what the xDS server looks proxies up in."""
+    """Every sidecar registered on this agent, watched from the agent's start to its stop.
+
+    It owns the ``MemoryLookup`` the xDS server reads: each proxy is registered there as soon
+    as it is registered locally (so its Envoy may connect early), gets a snapshot once all of
+    its inputs are known, and is removed (closing its streams) when it is deregistered.
+    """
 
     def __init__(self, agent: Agent) -> None:
+        from consulpy.xds.lookup import MemoryLookup
+
         self.agent = agent
+        self.lookup = MemoryLookup()
         self.watches: dict[str, ProxyWatch] = {}
+        self._running = False
+        self._sync_lock = asyncio.Lock()
 
     def is_proxy(self, proxy_id: str) -> bool:
         svc = self.agent.local.services.get(proxy_id)
         return svc is not None and svc.row.get("Kind") == "connect-proxy"
 
-    def watch_for(self, proxy_id: str) -> ProxyWatch:
-        watch = self.watches.get(proxy_id)
-        if watch is None:
-            watch = self.watches[proxy_id] = ProxyWatch(self, proxy_id)
-            watch.start()
-        return watch
+    def _local_proxies(self) -> list[str]:
+        return [sid for sid in self.agent.local.services if self.is_proxy(sid)]
+
+    async def start(self) -> None:
+        self._running = True
+        await self.sync()
 
     def local_changed(self) -> None:
-        """Local services changed: proxies rebuild (upstreams may have changed), and watches of
-        deregistered proxies stop."""
+        """Local services changed: proxies rebuild (their upstreams may have changed), and
+        proxies are added or removed to match the local registrations."""
         for watch in self.watches.values():
             watch.changed.set()
-        if any(not self.is_proxy(p) for p in self.watches):
+        if self._running:
             asyncio.get_running_loop().create_task(self.sync())
 
     async def sync(self) -> None:
-        """Stop watching proxies that were deregistered."""
-        for proxy_id in [p for p in self.watches if not self.is_proxy(p)]:
-            await self.watches.pop(proxy_id).stop()
+        """Match the watched proxies to the locally registered ones."""
+        async with self._sync_lock:
+            if not self._running:
+                return
+            wanted = set(self._local_proxies())
+            for proxy_id in list(self.watches):
+                watch = self.watches[proxy_id]
+                if proxy_id not in wanted or watch.configured_destination() != watch.destination:
+                    del self.watches[proxy_id]
+                    await watch.stop()
+                    if proxy_id not in wanted:
+                        self.lookup.deregister(proxy_id)
+            for proxy_id in sorted(wanted - set(self.watches)):
+                self.lookup.register(proxy_id)
+                watch = self.watches[proxy_id] = ProxyWatch(self, proxy_id)
+                watch.start()
 
     async def stop(self) -> None:
-        for watch in self.watches.values():
-            await watch.stop()
-        self.watches.clear()
+        async with self._sync_lock:
+            self._running = False
+            for proxy_id, watch in list(self.watches.items()):
+                await watch.stop()
+                self.lookup.deregister(proxy_id)
+            self.watches.clear()

@@ -96,5 +96,5 @@ async def self_info(agent: Agent) -> dict[str, Any]:
             },
         },
         "Meta": agent.node_meta(),
-        "xDS": None,
+        "xDS": agent.mesh.self_view(),
     }

@@ -23,7 +23,7 @@ def _banner(cfg: AgentConfig, agent: Any) -> str:
         f"                Server: {str(bool(cfg.server)).lower()} "
         f"(Bootstrap: {str(bool(cfg.bootstrap)).lower()})",
         f"           Client Addr: {cfg.client_addrs} (HTTP: {http}, DNS: {ports.dns}, "
-        f"gRPC: {ports.grpc})",
+        f"gRPC: {agent.mesh.plaintext_port}, gRPC-TLS: {agent.mesh.tls_port})",
         f"          Cluster Addr: {getattr(agent, 'advertise_addr', '')} "
         f"(LAN: {agent.gossip.port}, WAN: {ports.serf_wan})",
         f"           Server Addr: "

@@ -173,7 +173,14 @@ _INTENTION_COMMANDS = {
 
 # ------------------------------------------------------------------ connect
 def connect_main(argv: list[str]) -> int:
-    usage = "Usage: consulpy connect ca <get-config|set-config> [options]"
+    usage = (
+        "Usage: consulpy connect ca <get-config|set-config> [options]\n"
+        "       consulpy connect envoy [-sidecar-for ID | -proxy-id ID] [options] [-- envoy args]"
+    )
+    if argv and argv[0] == "envoy":
+        from consulpy.cli.envoy import envoy_main
+
+        return envoy_main(argv[1:])
     if len(argv) < 2 or argv[0] != "ca" or argv[1] not in ("get-config", "set-config"):
         print(usage, file=sys.stderr)
         return 1

@@ -144,6 +144,7 @@ def build_agent_config(
             "'connect.enable_mesh_gateway_wan_federation=true' requires 'connect.enabled=true'",
         )
 
+    bootstrap_entries = _bootstrap_entries(s)
     if s.errors:
         raise ConfigError(s.errors)
 
@@ -250,10 +251,28 @@ def build_agent_config(
         services=list(g("services", [])),
         checks=list(g("checks", [])),
         watches=list(g("watches", [])),
-        config_entries_bootstrap=list(g("config_entries.bootstrap", [])),
+        config_entries_bootstrap=bootstrap_entries,
         config_files=list(config_files),
         warnings=warnings,
     )
+
+
+def _bootstrap_entries(s: _Settings) -> list[dict[str, Any]]:
+    """`config_entries.bootstrap`, each decoded and validated as `consulpy config write` would
+    (so a bad entry stops the agent at start, not the leader at election)."""
+    from consulpy.connect import config_entries as ce
+
+    out: list[dict[str, Any]] = []
+    for i, raw in enumerate(s.get("config_entries.bootstrap", None) or []):
+        path = f"config_entries.bootstrap[{i}]"
+        if not isinstance(raw, dict):
+            s.error(path, "must be an object")
+            continue
+        try:
+            out.append(ce.normalize(raw))
+        except ce.EntryError as exc:
+            s.error(path, str(exc))
+    return out
 
 
 def _bool_or(value: Any, default: bool) -> bool:

@@ -28,6 +28,9 @@ class Provenance:
             found = self._origin.get(path)
             if found is not None:
                 return found
+            if path.endswith("]"):  # a list element: the list's origin
+                path = path[: path.rindex("[")]
+                continue
             path = path.rpartition(".")[0]
         return None
 

@@ -330,6 +330,9 @@ class AgentConfig:
     def grpc_addresses(self) -> list[tuple[str, int]]:
         return self._client_listeners(self.addresses.grpc, self.ports.grpc)
 
+    def grpc_tls_addresses(self) -> list[tuple[str, int]]:
+        return self._client_listeners(self.addresses.grpc_tls, self.ports.grpc_tls)
+
     def rpc_bind(self) -> tuple[str, int]:
         """Where the server RPC/Raft listener binds."""
         return (self.bind_addr, self.ports.server)

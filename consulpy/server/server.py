@@ -75,6 +75,7 @@ class Server:
         tombstone_ttl: float | None = None,
         tls: RPCTLS | None = None,
         connect: dict[str, Any] | None = None,
+        config_entries: list[dict[str, Any]] | None = None,
     ) -> None:
         self.node_name = node_name
         self.node_id = node_id
@@ -114,6 +115,8 @@ class Server:
             config=connect.get("config"),
         )
         self.leader.on_start.append(self.ca.bootstrap)
+        self.bootstrap_entries = list(config_entries or [])
+        self.leader.on_start.append(self._bootstrap_config_entries)
         self.applier.on_leader_change(self._leader_changed)
         # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
         self.serf_status: Any = dict
@@ -128,6 +131,24 @@ class Server:
     @property
     def rpc_address(self) -> str:
         return f"{self.advertise_addr}:{self.server_port}"
+
+    async def _bootstrap_config_entries(self) -> None:
+        """On leadership: write the configured `config_entries.bootstrap` entries that do
+        not exist yet (an entry changed through the API since is left alone)."""
+        for entry in self.bootstrap_entries:
+            if self.store.connect.entry(entry["Kind"], entry["Name"]) is not None:
+                continue
+            try:
+                await self.write(C.config_entry_set(entry, cas=0))
+            except CommandError as exc:
+                log.warning(
+                    "bootstrap config entry refused",
+                    kind=entry["Kind"],
+                    name=entry["Name"],
+                    error=str(exc),
+                )
+            else:
+                log.info("bootstrap config entry written", kind=entry["Kind"], name=entry["Name"])
 
     async def start(self) -> None:
         if self.raft is not None:

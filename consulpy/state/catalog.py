@@ -99,8 +99,17 @@ class CatalogTables:
             return svc["Service"]
         return None
 
+    def _names_of(self, svc: Row) -> set[str]:
+        """The names whose health listings show ``svc``: its own, and for a proxy (or a
+        native service) the destination's, which /v1/health/connect/<dest> lists."""
+        dest = self.connect_destination(svc)
+        return {svc["Service"], dest} if dest else {svc["Service"]}
+
     def _names_on_node(self, node: str) -> set[str]:
-        return {self.services[(node, s)]["Service"] for s in self.services_by_node.get(node, ())}
+        names: set[str] = set()
+        for sid in self.services_by_node.get(node, ()):
+            names |= self._names_of(self.services[(node, sid)])
+        return names
 
     def put_node(self, txn: WriteTxn, row: Row) -> Row:
         name = row["Node"]
@@ -214,6 +223,9 @@ class CatalogTables:
             names = {row.get("ServiceName", "")}
             if old is not None:
                 names.add(old.get("ServiceName", ""))
+            svc = self.services.get((node, row["ServiceID"]))
+            if svc is not None:
+                names |= self._names_of(svc)
         else:
             # A node-level check changes the health of every service on the node.
             names = self._names_on_node(node)

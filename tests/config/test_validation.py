@@ -38,6 +38,7 @@ BAD_VALUES = [
     ('{"ports": 8500}', "ports", "expected a map, got 8500"),
     ('{"serf_lan_allowed_cidrs": ["10.0.0.0/33"]}', "serf_lan_allowed_cidrs[0]", "invalid CIDR"),
     ('{"services": [{"name": "a", "port": "80"}]}', "services[0].port", "expected an integer"),
+
     ('{"service": {"check": {"interval": "often"}}}', "service.check.interval", "invalid duration"),
     ('{"dns_config": {"udp_answer_limit": -1}}', "dns_config.udp_answer_limit", "must be >= 0"),
 ]
@@ -128,9 +129,10 @@ def test_accepted_real_consul_keys_load(write, data_dir):
     cfg = load_agent_config(["-config-file", path])
     assert cfg.dns_config["service_ttl"] == {"*": 5.0}
     assert cfg.connect.ca_config == {"leaf_cert_ttl": "72h"}
-    assert cfg.config_entries_bootstrap == [
-        {"kind": "proxy-defaults", "name": "global", "config": {"protocol": "http"}}
-    ]
+    # decoded as `consulpy config write` would: API spelling, defaults filled in
+    (entry,) = cfg.config_entries_bootstrap
+    assert entry["Kind"] == "proxy-defaults" and entry["Name"] == "global"
+    assert entry["Config"] == {"protocol": "http"}
     assert cfg.watches == [{"type": "key", "key": "a", "args": ["/bin/true"]}]
     assert cfg.addresses.http == "127.0.0.1"
     assert cfg.reconnect_timeout == 8 * 3600
@@ -178,6 +180,18 @@ def test_accepted_real_consul_keys_load(write, data_dir):
             '{"ports": {"serf_lan": 8300}}',
             "Invalid configuration in {path}: ports.serf_lan: "
             "port 8300 already used by ports.server",
+        ),
+        (
+            [],
+            '{"config_entries": {"bootstrap": [{"kind": "nope", "name": "x"}]}}',
+            "Invalid configuration in {path}: config_entries.bootstrap[0]: "
+            "invalid config entry kind: nope",
+        ),
+        (
+            [],
+            '{"config_entries": {"bootstrap": [{"kind": "service-defaults"}]}}',
+            "Invalid configuration in {path}: config_entries.bootstrap[0]: "
+            "Name is required",
         ),
         (
             [],

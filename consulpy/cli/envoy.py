@@ -1,0 +1,196 @@
+"""`consulpy connect envoy`: bootstrap (and by default exec) an Envoy sidecar for a proxy
+registered on the local agent, with the flags of `consul connect envoy`.
+
+The agent is asked which proxy serves the service (-sidecar-for) or about the named proxy
+(-proxy-id), its datacenter, and its gRPC (xDS) port; the bootstrap is built by
+``consulpy.xds.bootstrap``. Envoy reads it from an in-memory file passed as /dev/fd/N, so
+the token inside never touches the disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import urllib.parse
+from typing import Any
+
+from consulpy.cli.client import APIError, Client, fail, make_parser
+
+HOT_RESTART_FLAGS = (
+    "--base-id",
+    "--restart-epoch",
+    "--disable-hot-restart",
+    "--use-dynamic-base-id",
+)
+
+
+class EnvoyCLIError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = make_parser("consulpy connect envoy")
+    p.add_argument("-sidecar-for", "--sidecar-for", dest="sidecar_for", default="")
+    p.add_argument("-proxy-id", "--proxy-id", dest="proxy_id", default="")
+    p.add_argument("-bootstrap", "--bootstrap", action="store_true")
+    p.add_argument("-admin-bind", "--admin-bind", dest="admin_bind", default="localhost:19000")
+    p.add_argument(
+        "-admin-access-log-path", "--admin-access-log-path", dest="admin_log", default="/dev/null"
+    )
+    p.add_argument("-grpc-addr", "--grpc-addr", dest="grpc_addr", default=None)
+    p.add_argument("-grpc-ca-file", "--grpc-ca-file", dest="grpc_ca_file", default=None)
+    p.add_argument("-envoy-binary", "--envoy-binary", dest="envoy_binary", default=None)
+    return p
+
+
+def find_proxy(client: Client, sidecar_for: str, proxy_id: str) -> dict[str, Any]:
+    """The agent's registration of the proxy to bootstrap."""
+    if proxy_id:
+        resp = client.request("GET", f"/v1/agent/service/{proxy_id}", ok=(200, 404))
+        if resp.status == 404:
+            raise EnvoyCLIError(f"No service with ID {proxy_id!r} is registered on this agent")
+        service: dict[str, Any] = resp.json()
+        if service.get("Kind") != "connect-proxy":
+            raise EnvoyCLIError(f"Service {proxy_id!r} is not a connect-proxy")
+        return service
+    if not sidecar_for:
+        raise EnvoyCLIError("No proxy ID specified. One of -proxy-id or -sidecar-for is required")
+    services: dict[str, dict[str, Any]] = client.request("GET", "/v1/agent/services").json()
+    matches = sorted(
+        (
+            svc
+            for svc in services.values()
+            if svc.get("Kind") == "connect-proxy"
+            and str((svc.get("Proxy") or {}).get("DestinationServiceID", "")).lower()
+            == sidecar_for.lower()
+        ),
+        key=lambda svc: svc["ID"],
+    )
+    if not matches:
+        raise EnvoyCLIError(f"No sidecar proxy registered for {sidecar_for}")
+    if len(matches) > 1:
+        ids = ", ".join(svc["ID"] for svc in matches)
+        raise EnvoyCLIError(
+            f"More than one sidecar proxy registered for {sidecar_for}. Start proxy with "
+            f"-proxy-id and one of the following IDs: {ids}"
+        )
+    return matches[0]
+
+
+def grpc_target(
+    flag: str | None, http_base: str, xds: dict[str, Any] | None, ca_file: str | None
+) -> tuple[str, int, str | None]:
+    """(host, port, CA PEM or None) of the agent's xDS listener."""
+    raw = flag or os.environ.get("CONSUL_GRPC_ADDR") or ""
+    ca_file = ca_file or os.environ.get("CONSUL_GRPC_CACERT") or None
+    if raw.startswith("unix://"):
+        return raw, 0, None
+    if not raw:
+        host = urllib.parse.urlsplit(http_base).hostname or "127.0.0.1"
+        ports = (xds or {}).get("Ports") or {}
+        if int(ports.get("TLS") or -1) > 0:
+            raw = f"https://{host}:{ports['TLS']}"
+        elif int(ports.get("Plaintext") or -1) > 0:
+            raw = f"http://{host}:{ports['Plaintext']}"
+        else:
+            print(
+                "Warning: the agent reports no gRPC (xDS) port; trying localhost:8502",
+                file=sys.stderr,
+            )
+            raw = "http://127.0.0.1:8502"
+    if "://" not in raw:
+        raw = "http://" + raw
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.port is None:
+        raise EnvoyCLIError(f"invalid -grpc-addr {flag!r}: want [http[s]://]host:port")
+    ca_pem = None
+    if parts.scheme == "https":
+        if not ca_file:
+            raise EnvoyCLIError("a TLS gRPC address needs -grpc-ca-file (or CONSUL_GRPC_CACERT)")
+        try:
+            with open(ca_file, encoding="utf-8") as fh:
+                ca_pem = fh.read()
+        except OSError as exc:
+            raise EnvoyCLIError(f"reading the gRPC CA file: {exc}") from exc
+    host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
+    return host, parts.port, ca_pem
+
+
+def build_bootstrap(client: Client, args: argparse.Namespace) -> dict[str, Any]:
+    from consulpy.xds.bootstrap import bootstrap_config
+
+    proxy = find_proxy(client, args.sidecar_for, args.proxy_id)
+    info = client.request("GET", "/v1/agent/self").json()
+    host, port, ca_pem = grpc_target(
+        args.grpc_addr, client.base, info.get("xDS"), args.grpc_ca_file
+    )
+    destination = (proxy.get("Proxy") or {}).get("DestinationServiceName") or proxy["Service"]
+    try:
+        return bootstrap_config(
+            proxy["ID"],
+            destination,
+            agent_grpc_host=host,
+            agent_grpc_port=port,
+            admin_bind=args.admin_bind,
+            token=client.token,
+            ca_pem=ca_pem,
+            datacenter=info["Config"]["Datacenter"],
+            admin_access_log_path=args.admin_log,
+        )
+    except ValueError as exc:
+        raise EnvoyCLIError(str(exc)) from exc
+
+
+def _config_fd(document: bytes) -> int:
+    """An inheritable fd holding the bootstrap (memfd where there is one, else an unlinked
+    temporary file)."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("envoy-bootstrap", 0)
+    else:
+        fd, path = tempfile.mkstemp(prefix="envoy-bootstrap-")
+        os.unlink(path)
+    os.write(fd, document)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    return fd
+
+
+def exec_envoy(binary: str, bootstrap: dict[str, Any], extra: list[str]) -> None:
+    """Replace this process with Envoy reading ``bootstrap``."""
+    fd = _config_fd(json.dumps(bootstrap).encode())
+    argv = [binary, "--config-path", f"/dev/fd/{fd}"]
+    # Several sidecars share a host; hot restart's shared memory would make them collide.
+    if not any(a.split("=", 1)[0] in HOT_RESTART_FLAGS for a in extra):
+        argv.append("--disable-hot-restart")
+    os.execv(binary, argv + extra)
+
+
+def envoy_main(argv: list[str]) -> int:
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    args = _parser().parse_args(argv)
+    client = Client.from_args(args)
+    try:
+        bootstrap = build_bootstrap(client, args)
+    except (APIError, EnvoyCLIError) as exc:
+        return fail(f"Error: {exc}")
+    if args.bootstrap:
+        print(json.dumps(bootstrap, indent=2))
+        return 0
+    from consulpy.xds.bootstrap import envoy_binary
+
+    try:
+        binary = args.envoy_binary or envoy_binary()
+    except FileNotFoundError as exc:
+        return fail(f"Error: {exc}")
+    sys.stdout.flush()
+    try:
+        exec_envoy(binary, bootstrap, extra)
+    except OSError as exc:
+        return fail(f"Error: starting Envoy ({binary}): {exc}")
+    return 1  # not reached: exec replaced the process

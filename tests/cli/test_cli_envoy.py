@@ -1,0 +1,125 @@
+"""`consulpy connect envoy`: which proxy it picks, what it prints, how it fails."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cli.agentproc import AgentProcess, consulpy
+from tests.cli.test_cli_kv import DEV_FLAGS
+
+
+def _put(addr: str, path: str, body: dict) -> None:
+    req = urllib.request.Request(
+        f"http://{addr}{path}", data=json.dumps(body).encode(), method="PUT"
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200
+
+
+@pytest.fixture(scope="module")
+def agent() -> Iterator[AgentProcess]:
+    proc = AgentProcess(*DEV_FLAGS, "-grpc-port=0").start()
+    try:
+        _put(
+            proc.http_addr,
+            "/v1/agent/service/register",
+            {
+                "Name": "web",
+                "Port": 8080,
+                "Connect": {
+                    "SidecarService": {
+                        "Proxy": {"Upstreams": [{"DestinationName": "api", "LocalBindPort": 9191}]}
+                    }
+                },
+            },
+        )
+        _put(proc.http_addr, "/v1/agent/service/register", {"Name": "plain", "Port": 1})
+        yield proc
+    finally:
+        proc.kill()
+
+
+def _self(addr: str) -> dict:
+    with urllib.request.urlopen(f"http://{addr}/v1/agent/self", timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def test_agent_self_reports_the_xds_port(agent: AgentProcess) -> None:
+    xds = _self(agent.http_addr)["xDS"]
+    port = xds["Ports"]["Plaintext"]
+    assert port > 0 and xds["Port"] == port and xds["Ports"]["TLS"] == -1
+    assert xds["SupportedProxies"]["envoy"]
+
+
+def test_bootstrap_for_sidecar(agent: AgentProcess) -> None:
+    out = consulpy(
+        "connect",
+        "envoy",
+        "-sidecar-for",
+        "web",
+        "-bootstrap",
+        "-http-addr",
+        agent.http_addr,
+        "-admin-bind",
+        "127.0.0.1:19555",
+    )
+    assert out.returncode == 0, out.stderr
+    boot = json.loads(out.stdout)
+    assert boot["node"]["id"] == "web-sidecar-proxy"
+    assert boot["node"]["cluster"] == "web"
+    assert boot["admin"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 19555,
+    }
+    (agent_cluster,) = boot["static_resources"]["clusters"]
+    address = agent_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    grpc_port = _self(agent.http_addr)["xDS"]["Ports"]["Plaintext"]
+    assert address["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": grpc_port}
+    ads = boot["dynamic_resources"]["ads_config"]
+    assert ads["api_type"] == "DELTA_GRPC"
+
+
+def test_proxy_id_and_grpc_addr_flags(agent: AgentProcess) -> None:
+    out = consulpy(
+        "connect",
+        "envoy",
+        "-proxy-id",
+        "web-sidecar-proxy",
+        "-bootstrap",
+        "-grpc-addr",
+        "localhost:9999",
+        "-token",
+        "secret",
+        "-http-addr",
+        agent.http_addr,
+    )
+    assert out.returncode == 0, out.stderr
+    boot = json.loads(out.stdout)
+    endpoint = boot["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]
+    assert endpoint["lb_endpoints"][0]["endpoint"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 9999,
+    }
+    metadata = boot["dynamic_resources"]["ads_config"]["grpc_services"][0]["initial_metadata"]
+    assert {"key": "x-consul-token", "value": "secret"} in metadata
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-sidecar-for", "nope"], "No sidecar proxy registered for nope"),
+        (["-proxy-id", "plain"], "is not a connect-proxy"),
+        (["-proxy-id", "ghost"], "No service with ID 'ghost'"),
+        ([], "One of -proxy-id or -sidecar-for is required"),
+        (["-sidecar-for", "web", "-grpc-addr", "https://127.0.0.1:1"], "-grpc-ca-file"),
+        (["-sidecar-for", "web", "-grpc-addr", "ftp://x:1"], "invalid -grpc-addr"),
+    ],
+)
+def test_errors(agent: AgentProcess, args: list[str], message: str) -> None:
+    out = consulpy("connect", "envoy", "-bootstrap", "-http-addr", agent.http_addr, *args)
+    assert out.returncode == 1
+    assert message in out.stderr, out.stderr
