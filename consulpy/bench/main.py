@@ -9,6 +9,7 @@ BENCHES = {
     "kv": "consulpy.bench.kv",
     "raft": "consulpy.bench.raft",
     "gossip": "consulpy.bench.gossip",
+    "xds": "consulpy.bench.xds",
 }
 
 

@@ -165,6 +165,11 @@ def exec_envoy(binary: str, bootstrap: dict[str, Any], extra: list[str]) -> None
     # Several sidecars share a host; hot restart's shared memory would make them collide.
     if not any(a.split("=", 1)[0] in HOT_RESTART_FLAGS for a in extra):
         argv.append("--disable-hot-restart")
+    # An intention change replaces the public listener; Envoy drains the old one. "immediate"
+    # asks every kept-alive connection to close at its next response, so a new deny applies
+    # from the next connection instead of lingering on pooled ones for the gradual drain.
+    if not any(a.split("=", 1)[0] == "--drain-strategy" for a in extra):
+        argv += ["--drain-strategy", "immediate"]
     os.execv(binary, argv + extra)
 
 
