@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "connect": ("consulpy.cli.connect:connect_main", "Interact with Consul Connect"),
     "config": ("consulpy.cli.connect:config_main", "Interact with config entries"),
     "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip)"),
+    "demo": ("consulpy.cli.demo", "Runs the dev cluster's demo services (api, web)"),
 }
 
 
