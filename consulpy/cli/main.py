@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("consulpy.cli.connect:config_main", "Interact with config entries"),
     "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip)"),
     "demo": ("consulpy.cli.demo", "Runs the dev cluster's demo services (api, web)"),
+    "dev-cluster": ("consulpy.cli.devcluster", "Runs the dev cluster as local processes"),
 }
 
 

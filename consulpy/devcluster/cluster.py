@@ -1,0 +1,708 @@
+"""The docker-free twin of docker-compose.yml: the topology of `topology.py` as local processes.
+
+Every process runs the command compose runs (`consulpy agent`, `consulpy demo`, `consulpy
+connect envoy`), built by `topology.py` from the same `configs/` files, with these differences,
+all about where things listen:
+
+* everything binds 127.0.0.1, on ports the OS picks once and that are kept in the state file
+  (Raft knows servers by address, so a restarted server must come back on its old ports);
+* agents get flags that override their files: `-data-dir`, `-bind`, `-client`, and the ports
+  (`-http-port`, `-server-port`, `-serf-lan-port`, `-grpc-port`; WAN gossip and DNS off);
+* the service definitions the clients load are configs/services/*.hcl rewritten to
+  <data-dir>/config/<agent>/<service>.json with only the ports changed (the app's port, its
+  check URLs and its upstreams' local bind ports), the sidecar's port set, and the sidecar's
+  public listener bound to 127.0.0.1 (`proxy.config.bind_address`).
+
+State (ports, pids, commands) lives in <data-dir>/cluster.json; data and logs under
+<data-dir>/<name> and <data-dir>/logs/<name>.log. `up` starts whatever is not running (so it
+also restarts a killed server) and returns once the cluster serves: a leader every agent
+agrees on, all members alive, config entries written, apps healthy, sidecars configured and
+web -> api answering through them. `down` stops everything (SIGTERM, SIGKILL after a deadline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import shutil
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from consulpy.devcluster import procs
+from consulpy.devcluster import topology as topo
+
+STATE_FILE = "cluster.json"
+DEFAULT_DATA_DIR = ".consulpy-dev"
+LOOPBACK = "127.0.0.1"
+POLL = 0.1
+
+Component = topo.Agent | topo.App | topo.Sidecar
+
+
+class DevClusterError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------- locations
+def find_configs_dir(explicit: str | Path | None = None) -> Path:
+    """`explicit`, else ./configs, else the configs/ of the checkout this package runs from."""
+    candidates = (
+        [Path(explicit)]
+        if explicit
+        else [Path.cwd() / "configs", Path(__file__).resolve().parents[2] / "configs"]
+    )
+    for candidate in candidates:
+        if (candidate / "server.hcl").is_file():
+            return candidate.resolve()
+    where = ", ".join(str(c) for c in candidates)
+    raise DevClusterError(
+        f"no configs directory with server.hcl found (looked in {where}); run from a consulpy "
+        "checkout or pass -configs-dir"
+    )
+
+
+def check_configs(configs: Path) -> None:
+    needed = {path for a in topo.AGENTS for path in a.config_files}
+    needed |= {a.service_file for a in topo.APPS}
+    missing = sorted(p for p in needed if not (configs / p).is_file())
+    if missing:
+        raise DevClusterError(f"missing in {configs}: {', '.join(missing)}")
+
+
+def config_entry_files(configs: Path, writer: topo.ConfigWriter = topo.CONFIG_WRITER) -> list[Path]:
+    """The files the one-shot writes, in the shell glob's order (sorted by name)."""
+    return sorted((configs / writer.directory).glob(writer.pattern))
+
+
+# -------------------------------------------------------------------------- ports
+def _free_port(taken: set[int], udp_too: bool = False) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((LOOPBACK, 0))
+            port = s.getsockname()[1]
+        if port in taken:
+            continue
+        if udp_too:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind((LOOPBACK, port))
+                except OSError:
+                    continue
+        taken.add(port)
+        return port
+
+
+def port_names(component: Component) -> list[str]:
+    """The ports a component needs in the twin (keys of its entry in the state's ports)."""
+    if isinstance(component, topo.Agent):
+        names = ["http", "server", "serf_lan"]
+        return names if component.server else [*names, "grpc"]
+    if isinstance(component, topo.App):
+        return ["port", *(f"upstream:{service}" for service, _ in component.upstreams)]
+    return ["public", "admin"]
+
+
+def allocate_ports(saved: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Keep saved ports, pick free ones for anything missing."""
+    taken = {p for ports in saved.values() for p in ports.values()}
+    out: dict[str, dict[str, int]] = {}
+    for component in (*topo.AGENTS, *topo.APPS, *topo.SIDECARS):
+        mine = dict(saved.get(component.name, {}))
+        for key in port_names(component):
+            if key not in mine:
+                mine[key] = _free_port(taken, udp_too=key == "serf_lan")
+        out[component.name] = mine
+    return out
+
+
+class TwinPlaces:
+    """Where things are in the twin: 127.0.0.1, the allocated ports, generated service files."""
+
+    def __init__(
+        self,
+        configs: Path,
+        ports: dict[str, dict[str, int]],
+        generated: dict[tuple[str, str], Path],
+    ) -> None:
+        self.configs = configs
+        self.ports = ports
+        self.generated = generated
+
+    def config_file(self, agent: topo.Agent, path: str) -> str:
+        return str(self.generated.get((agent.name, path)) or self.configs / path)
+
+    def join_address(self, agent: topo.Agent) -> str:
+        return f"{LOOPBACK}:{self.ports[agent.name]['serf_lan']}"
+
+    def http_address(self, agent: topo.Agent, local: bool) -> str:
+        return f"{LOOPBACK}:{self.ports[agent.name]['http']}"
+
+    def grpc_address(self, agent: topo.Agent) -> str:
+        return f"{LOOPBACK}:{self.ports[agent.name]['grpc']}"
+
+    def app_bind(self, app: topo.App) -> str:
+        return LOOPBACK
+
+    def app_port(self, app: topo.App) -> int:
+        return self.ports[app.name]["port"]
+
+    def upstream_port(self, app: topo.App, service: str, port: int) -> int:
+        return self.ports[app.name][f"upstream:{service}"]
+
+    def admin_bind(self, sidecar: topo.Sidecar) -> str:
+        return f"{LOOPBACK}:{self.ports[sidecar.name]['admin']}"
+
+
+def agent_overrides(agent: topo.Agent, ports: dict[str, int], data_dir: Path) -> list[str]:
+    """The flags the twin adds to an agent's command: paths, addresses and ports only."""
+    return [
+        f"-data-dir={data_dir / agent.name}",
+        f"-bind={LOOPBACK}",
+        f"-client={LOOPBACK}",
+        f"-http-port={ports['http']}",
+        f"-server-port={ports['server']}",
+        f"-serf-lan-port={ports['serf_lan']}",
+        "-serf-wan-port=-1",
+        "-dns-port=-1",
+        f"-grpc-port={ports.get('grpc', -1)}",
+    ]
+
+
+# ----------------------------------------------------------- service definitions
+_PORT_KEYS = ("Port", "LocalServicePort", "LocalBindPort")
+_ADDRESS_KEYS = ("HTTP", "TCP", "UDP", "GRPC", "H2PING")
+_HOST_PORT = re.compile(
+    r"^(?P<head>(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?(?:\[[^\]]*\]|[^/:\[\]]*)):(?P<port>\d+)(?P<tail>(?:[/?#].*)?)$"
+)
+
+
+def _map_address(text: str, port_map: dict[int, int]) -> str:
+    match = _HOST_PORT.match(text)
+    if match is None or int(match["port"]) not in port_map:
+        return text
+    return f"{match['head']}:{port_map[int(match['port'])]}{match['tail']}"
+
+
+def map_ports(value: Any, port_map: dict[int, int]) -> Any:
+    """A copy of a definition with every port of `port_map` replaced (ports, check targets)."""
+    if isinstance(value, list):
+        return [map_ports(item, port_map) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in _PORT_KEYS and isinstance(item, int) and item in port_map:
+            out[key] = port_map[item]
+        elif key in _ADDRESS_KEYS and isinstance(item, str):
+            out[key] = _map_address(item, port_map)
+        else:
+            out[key] = map_ports(item, port_map)
+    return out
+
+
+def twin_service_definitions(
+    source: Path, port_map: dict[int, int], sidecar_port: int | None
+) -> dict[str, Any]:
+    """configs/services/<x>.hcl as the twin's agent loads it: ports mapped, the sidecar on
+    `sidecar_port` with its public listener on 127.0.0.1."""
+    from consulpy.config import ConfigError, load_config_files
+
+    try:
+        sources = load_config_files([str(source)])
+    except ConfigError as exc:
+        raise DevClusterError(str(exc)) from exc
+    out: dict[str, list[Any]] = {"services": [], "checks": []}
+    for src in sources:
+        other = set(src.data) - set(out)
+        if other:
+            raise DevClusterError(
+                f"{source}: the dev cluster rewrites service files and supports only services "
+                f"and checks in them, not {', '.join(sorted(other))}"
+            )
+        for key in out:
+            out[key].extend(map_ports(src.data.get(key, []), port_map))
+    for service in out["services"]:
+        sidecar = (service.get("Connect") or {}).get("SidecarService")
+        if sidecar is None:
+            continue
+        if sidecar_port is not None:
+            sidecar["Port"] = sidecar_port
+        proxy = sidecar.setdefault("Proxy", {})
+        proxy.setdefault("Config", {}).setdefault("bind_address", LOOPBACK)
+    return {key: value for key, value in out.items() if value}
+
+
+# --------------------------------------------------------------------- HTTP probes
+def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return 0, str(exc).encode()
+
+
+def _get_json(url: str) -> Any:
+    status, body = _get(url)
+    if status != 200:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------ cluster
+class DevCluster:
+    def __init__(
+        self,
+        data_dir: str | Path = DEFAULT_DATA_DIR,
+        configs_dir: str | Path | None = None,
+        out: TextIO | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.state_path = self.data_dir / STATE_FILE
+        self.out = out or sys.stdout
+        self.python = python
+        self.state = self._load()
+        self._configs_arg = configs_dir
+        self._popens: dict[str, Any] = {}
+        self._expected: list[str] = []  # what this `up` has started or found running
+
+    # ------------------------------------------------------------------ state
+    def _load(self) -> dict[str, Any]:
+        try:
+            state = json.loads(self.state_path.read_text())
+        except FileNotFoundError:
+            return {"version": 1, "ports": {}, "processes": {}}
+        except (OSError, ValueError) as exc:
+            raise DevClusterError(f"cannot read {self.state_path}: {exc}") from exc
+        state.setdefault("ports", {})
+        state.setdefault("processes", {})
+        return state
+
+    def _save(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.state_path)
+
+    @property
+    def exists(self) -> bool:
+        return self.state_path.is_file()
+
+    @property
+    def ports(self) -> dict[str, dict[str, int]]:
+        return self.state["ports"]
+
+    def tracked(self, name: str) -> procs.Tracked | None:
+        record = self.state["processes"].get(name)
+        if not record or not record.get("pid"):
+            return None
+        return procs.Tracked(name, record["pid"], record.get("started"))
+
+    def running(self, name: str) -> bool:
+        popen = self._popens.get(name)
+        if popen is not None:
+            return popen.poll() is None
+        tracked = self.tracked(name)
+        return tracked is not None and tracked.running()
+
+    def log_path(self, name: str) -> Path:
+        return self.data_dir / "logs" / f"{name}.log"
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    # --------------------------------------------------------------- commands
+    def configs(self) -> Path:
+        configs = find_configs_dir(self._configs_arg or self.state.get("configs_dir"))
+        check_configs(configs)
+        return configs
+
+    def places(self) -> TwinPlaces:
+        configs = Path(self.state["configs_dir"])
+        generated = {
+            (app.agent, app.service_file): self._service_file_path(app) for app in topo.APPS
+        }
+        return TwinPlaces(configs, self.ports, generated)
+
+    def _service_file_path(self, app: topo.App) -> Path:
+        return self.data_dir / "config" / app.agent / (Path(app.service_file).stem + ".json")
+
+    def _write_service_files(self, configs: Path) -> None:
+        for app in topo.APPS:
+            ports = self.ports[app.name]
+            port_map = {app.port: ports["port"]}
+            for service, bind_port in app.upstreams:
+                port_map[bind_port] = ports[f"upstream:{service}"]
+            sidecar = next((s for s in topo.SIDECARS if s.service_id == app.name), None)
+            sidecar_port = self.ports[sidecar.name]["public"] if sidecar else None
+            definitions = twin_service_definitions(
+                configs / app.service_file, port_map, sidecar_port
+            )
+            path = self._service_file_path(app)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(definitions, indent=2) + "\n")
+
+    def command(self, component: Component) -> list[str]:
+        """The `consulpy` arguments of a component in the twin."""
+        places = self.places()
+        if isinstance(component, topo.Agent):
+            return [
+                *topo.agent_command(component, places),
+                *agent_overrides(component, self.ports[component.name], self.data_dir),
+            ]
+        if isinstance(component, topo.App):
+            return topo.app_command(component, places)
+        return topo.sidecar_command(component, places)
+
+    # --------------------------------------------------------------------- up
+    def prepare(self) -> Path:
+        """Find configs/, pick the ports still missing, write the twin's service definitions
+        and the state file; after this `command()` gives every process's arguments."""
+        configs = self.configs()
+        self.state["configs_dir"] = str(configs)
+        self.state["ports"] = allocate_ports(self.ports)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._write_service_files(configs)
+        self._save()
+        return configs
+
+    def up(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        configs = self.prepare()
+        self._say(f"==> Starting the dev cluster in {self.data_dir} (configs: {configs})")
+        for component in (*topo.AGENTS, *topo.APPS):
+            self._ensure(component)
+        self._wait("every agent answers HTTP", self._agents_answer, deadline)
+        leader = self._wait("a leader that every agent agrees on", self._leader, deadline)
+        self._say(f"    leader: {leader}")
+        self._wait("every agent to see all members alive", self._members_alive, deadline)
+        self._write_config_entries(configs, deadline)
+        self._wait("the sidecar proxies to be registered", self._proxies_registered, deadline)
+        for sidecar in topo.SIDECARS:
+            self._ensure(sidecar)
+        self._wait("the apps' /health", self._apps_healthy, deadline)
+        self._wait("the Envoy sidecars to be configured (/ready)", self._sidecars_ready, deadline)
+        self._wait("web -> api through the sidecars", self._mesh_works, deadline)
+        self._say("==> The dev cluster is up.")
+        self.print_summary()
+
+    def _ensure(self, component: Component) -> None:
+        name = component.name
+        self._expected.append(name)
+        if self.running(name):
+            self._say(f"    {name}: already running (pid {self.state['processes'][name]['pid']})")
+            return
+        argv = self.command(component)
+        workdir = self.data_dir / name if isinstance(component, topo.Agent) else self.data_dir
+        workdir.mkdir(parents=True, exist_ok=True)
+        tracked, popen = procs.spawn(
+            name, [self.python, "-m", "consulpy", *argv], self.log_path(name), cwd=workdir
+        )
+        self._popens[name] = popen
+        self.state["processes"][name] = {
+            "pid": tracked.pid,
+            "started": tracked.started,
+            "kind": component.kind,
+            "argv": ["consulpy", *argv],
+            "log": str(self.log_path(name)),
+        }
+        self._save()
+        self._say(f"    {name}: started (pid {tracked.pid}): consulpy {' '.join(argv)}")
+
+    def _wait(self, what: str, check: Callable[[], Any], deadline: float) -> Any:
+        self._say(f"    waiting for {what}...")
+        last: Any = None
+        while True:
+            dead = [name for name in self._expected if not self.running(name)]
+            if dead:
+                raise DevClusterError(
+                    "\n".join(
+                        f"{name} is not running; last lines of {self.log_path(name)}:\n"
+                        + self.log_tail(name)
+                        for name in dead
+                    )
+                )
+            try:
+                result = check()
+            except Exception as exc:
+                result, last = None, exc
+            else:
+                if result:
+                    return result
+                last = result
+            if time.monotonic() >= deadline:
+                detail = f" (last: {last})" if isinstance(last, Exception) else ""
+                raise DevClusterError(f"timed out waiting for {what}{detail}")
+            time.sleep(POLL)
+
+    def log_tail(self, name: str, lines: int = 25) -> str:
+        try:
+            text = self.log_path(name).read_text(errors="replace")
+        except OSError:
+            return "    (no log)"
+        return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
+    # -------------------------------------------------------------- readiness
+    def http_url(self, agent_name: str) -> str:
+        return f"http://{LOOPBACK}:{self.ports[agent_name]['http']}"
+
+    def _live_agents(self) -> list[topo.Agent]:
+        return [a for a in topo.AGENTS if self.running(a.name)]
+
+    def _agents_answer(self) -> bool:
+        return all(_get(self.http_url(a.name) + "/v1/agent/self")[0] == 200 for a in topo.AGENTS)
+
+    def leader_name(self, via: Iterable[topo.Agent] | None = None) -> str | None:
+        """The server every given (default: running) agent names as leader, or None."""
+        by_address = {f"{LOOPBACK}:{self.ports[s.name]['server']}": s.name for s in topo.SERVERS}
+        seen = set()
+        for agent in via if via is not None else self._live_agents():
+            leader = _get_json(self.http_url(agent.name) + "/v1/status/leader")
+            seen.add(by_address.get(leader) if isinstance(leader, str) else None)
+        if len(seen) == 1:
+            return seen.pop()
+        return None
+
+    def _leader(self) -> str | None:
+        return self.leader_name()
+
+    def members(self, agent_name: str) -> dict[str, int] | None:
+        """name -> status (1 = alive) as `agent_name` sees the LAN members."""
+        members = _get_json(self.http_url(agent_name) + "/v1/agent/members")
+        if not isinstance(members, list):
+            return None
+        return {m.get("Name"): m.get("Status") for m in members}
+
+    def _members_alive(self) -> bool:
+        names = {a.name for a in topo.AGENTS}
+        for agent in topo.AGENTS:
+            members = self.members(agent.name)
+            if members is None or any(members.get(n) != 1 for n in names):
+                return False
+        return True
+
+    def _write_config_entries(self, configs: Path, deadline: float) -> None:
+        from consulpy.cli.connect import config_main
+
+        writer = topo.CONFIG_WRITER
+        places = self.places()
+        for path in config_entry_files(configs, writer):
+            argv = topo.config_write_command(writer, places, str(path))
+
+            def write(argv: list[str] = argv) -> bool:
+                out, err = io.StringIO(), io.StringIO()
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    status = config_main(argv[1:])
+                if status != 0:
+                    raise DevClusterError(err.getvalue().strip() or out.getvalue().strip())
+                self._say(f"    {out.getvalue().strip()} (consulpy {' '.join(argv)})")
+                return True
+
+            self._wait(f"consulpy config write {path.name}", write, deadline)
+
+    def _proxies_registered(self) -> bool:
+        for sidecar in topo.SIDECARS:
+            url = f"{self.http_url(sidecar.agent)}/v1/agent/service/{sidecar.proxy_id}"
+            if _get(url)[0] != 200:
+                return False
+        return True
+
+    def app_url(self, app_name: str) -> str:
+        return f"http://{LOOPBACK}:{self.ports[app_name]['port']}"
+
+    def admin_url(self, sidecar_name: str) -> str:
+        return f"http://{LOOPBACK}:{self.ports[sidecar_name]['admin']}"
+
+    def _apps_healthy(self) -> bool:
+        return all(_get(self.app_url(a.name) + "/health")[0] == 200 for a in topo.APPS)
+
+    def _sidecars_ready(self) -> bool:
+        return all(_get(self.admin_url(s.name) + "/ready")[0] == 200 for s in topo.SIDECARS)
+
+    def _mesh_works(self) -> bool:
+        for app in topo.APPS:
+            if app.upstreams and _get(self.app_url(app.name) + "/", timeout=6)[0] != 200:
+                return False
+        return True
+
+    # -------------------------------------------------------------- reporting
+    def listens(self, component: Component) -> str:
+        ports = self.ports.get(component.name, {})
+        if not ports:
+            return ""
+        if isinstance(component, topo.Agent):
+            parts = [f"HTTP {LOOPBACK}:{ports['http']}"]
+            if "grpc" in ports:
+                parts.append(f"gRPC {LOOPBACK}:{ports['grpc']}")
+            if component.server:
+                parts.append(f"RPC {LOOPBACK}:{ports['server']}")
+            parts.append(f"gossip {LOOPBACK}:{ports['serf_lan']}")
+            return ", ".join(parts)
+        if isinstance(component, topo.App):
+            text = self.app_url(component.name)
+            for service, _ in component.upstreams:
+                text += f" (calls {service} via 127.0.0.1:{ports[f'upstream:{service}']})"
+            return text
+        return f"public {LOOPBACK}:{ports['public']}, admin {self.admin_url(component.name)}"
+
+    def process_rows(self) -> list[list[str]]:
+        rows = [["NAME", "KIND", "PID", "STATE", "LISTENS ON"]]
+        for component in (*topo.AGENTS, *topo.APPS, *topo.SIDECARS):
+            record = self.state["processes"].get(component.name) or {}
+            pid = record.get("pid")
+            state = "running" if self.running(component.name) else "stopped"
+            if pid and state == "stopped":
+                state = "exited"
+            rows.append(
+                [component.name, component.kind, str(pid or "-"), state, self.listens(component)]
+            )
+        return rows
+
+    def env(self) -> dict[str, str]:
+        """Shell variables that point the walkthrough's commands at this cluster."""
+        user_agent = next(
+            a for a in topo.AGENTS if any(p.endswith(f":{topo.HTTP_PORT}") for p in a.publish)
+        )
+        out = {"CONSUL_HTTP_ADDR": f"{LOOPBACK}:{self.ports[user_agent.name]['http']}"}
+        for app in topo.APPS:
+            if app.public:
+                out[f"{app.name.upper()}_URL"] = self.app_url(app.name)
+        for sidecar in topo.SIDECARS:
+            out[f"{sidecar.name.upper().replace('-', '_')}_ADMIN"] = self.admin_url(sidecar.name)
+        return out
+
+    def print_summary(self) -> None:
+        from consulpy.cli.client import table
+
+        self._say("")
+        self._say(table(self.process_rows()))
+        self._say("")
+        self._say('Point your shell at it (`eval "$(consulpy dev-cluster env)"` does this):')
+        for key, value in self.env().items():
+            self._say(f"    export {key}={value}")
+        env = self.env()
+        self._say("Then try:")
+        self._say("    consulpy members")
+        if "WEB_URL" in env:
+            self._say(f"    curl {env['WEB_URL']}/        # web -> api through the sidecars")
+        self._say(f"Logs: {self.data_dir / 'logs'}/<name>.log")
+        flag = (
+            f" -data-dir={self.data_dir}"
+            if self.data_dir != Path(DEFAULT_DATA_DIR).resolve()
+            else ""
+        )
+        self._say(f"Stop it: consulpy dev-cluster down{flag}")
+
+    def status(self) -> bool:
+        """Print processes, members and leader; True when all run and there is a leader."""
+        from consulpy.cli.client import table
+
+        if not self.exists:
+            self._say(
+                f"No dev cluster in {self.data_dir} (start one with `consulpy dev-cluster up`)."
+            )
+            return False
+        rows = self.process_rows()
+        self._say(table(rows))
+        all_running = all(row[3] == "running" for row in rows[1:])
+        live = self._live_agents()
+        leader = self.leader_name(live) if live else None
+        self._say("")
+        self._say(f"Leader: {leader or '(none agreed on by the running agents)'}")
+        view = next((a for a in live if self.members(a.name) is not None), None)
+        if view is not None:
+            members = _get_json(self.http_url(view.name) + "/v1/agent/members") or []
+            statuses = {0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
+            member_rows = [["Node", "Address", "Status", "Type"]]
+            for m in sorted(members, key=lambda m: m.get("Name", "")):
+                member_rows.append(
+                    [
+                        m.get("Name", ""),
+                        f"{m.get('Addr', '')}:{m.get('Port', '')}",
+                        statuses.get(m.get("Status"), str(m.get("Status"))),
+                        "server" if (m.get("Tags") or {}).get("role") == "consul" else "client",
+                    ]
+                )
+            self._say(f"Members (as {view.name} sees them):")
+            self._say(table(member_rows))
+        return all_running and leader is not None
+
+    # ------------------------------------------------------------------- down
+    @staticmethod
+    def _kind(name: str) -> str:
+        for component in (*topo.AGENTS, *topo.APPS, *topo.SIDECARS):
+            if component.name == name:
+                return component.kind
+        raise KeyError(name)
+
+    def _select(self, names: Iterable[str]) -> list[str]:
+        known = topo.names()
+        chosen = list(names) or known
+        unknown = [n for n in chosen if n not in known]
+        if unknown:
+            raise DevClusterError(
+                f"unknown name(s): {', '.join(unknown)} (known: {', '.join(known)})"
+            )
+        return chosen
+
+    def down(self, names: Iterable[str] = (), timeout: float = 20.0, purge: bool = False) -> None:
+        if not self.exists:
+            self._say(f"No dev cluster in {self.data_dir}.")
+            return
+        names = list(names)
+        chosen = self._select(names)
+        # In phases, as dependencies go: sidecars and apps, then clients (which leave the
+        # cluster while the servers are still there to hear it), then servers.
+        running: list[str] = []
+        left: list[procs.Tracked] = []
+        deadline = time.monotonic() + timeout
+        for kinds in (("sidecar", "app"), ("client",), ("server",)):
+            phase = [
+                t
+                for n in chosen
+                if self._kind(n) in kinds and (t := self.tracked(n)) is not None and t.leftovers()
+            ]
+            running += [t.name for t in phase]
+            killed, stuck = procs.stop(phase, max(deadline - time.monotonic(), 1.0))
+            for t in killed:
+                self._say(f"{t.name} did not stop within {timeout:g}s of SIGTERM: sent SIGKILL")
+            left += stuck
+        if left:
+            raise DevClusterError(
+                "still running after SIGKILL: " + ", ".join(f"{t.name} (pid {t.pid})" for t in left)
+            )
+        for name in chosen:
+            record = self.state["processes"].get(name)
+            if record:
+                record["pid"] = None
+                record["started"] = None
+        self._save()
+        self._say(
+            f"Stopped {len(running)} process(es){': ' + ', '.join(running) if running else ''}."
+        )
+        if purge and not names:
+            shutil.rmtree(self.data_dir)
+            self._say(f"Removed {self.data_dir}.")
+
+    def kill(self, names: Iterable[str], sig: int) -> None:
+        chosen = self._select(names)
+        for name in chosen:
+            tracked = self.tracked(name)
+            if tracked is None or not tracked.running():
+                self._say(f"{name}: not running")
+                continue
+            tracked.signal(sig)
+            self._say(f"{name}: sent signal {sig} to process group {tracked.pid}")

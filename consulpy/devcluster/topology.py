@@ -1,0 +1,300 @@
+"""The dev cluster, described once.
+
+docker-compose.yml and the docker-free twin (`consulpy dev-cluster up`) run this topology:
+three servers, two client agents, the `api` and `web` demo services, each next to a client
+agent and with an Envoy sidecar, and a one-shot that writes the config entries of
+`configs/intentions/`. Every process is a `consulpy` command built here from the same
+`configs/` files; only addresses, ports and paths differ between the two, and they come from
+a `Places`:
+
+* in compose (`ComposePlaces`) every agent is a container named after it, listening on
+  Consul's default ports, with `configs/` mounted at /consul/config; an app and its sidecar
+  share their agent's network namespace (`network_mode: service:<agent>`), so they reach it,
+  and each other, on 127.0.0.1, exactly as processes on one host do;
+* in the twin (`consulpy.devcluster.cluster`) everything is a process on 127.0.0.1 with ports
+  chosen by the OS, and the agents get extra flags (data directory, 127.0.0.1, ports).
+
+tests/devcluster/test_compose.py renders this topology with `ComposePlaces` and checks that
+docker-compose.yml runs exactly those commands, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Protocol
+
+CONFIG_MOUNT = "/consul/config"
+"""Where docker-compose.yml mounts ./configs (read-only) in every container."""
+
+DATA_MOUNT = "/consul/data"
+"""The agents' data_dir in containers (set in configs/server.hcl and configs/client.hcl)."""
+
+# Consul's default ports, which the containers use.
+HTTP_PORT = 8500
+GRPC_PORT = 8502
+ENVOY_ADMIN_PORT = 19000
+
+ENVOY_ARGS: tuple[str, ...] = (
+    "--disable-hot-restart",
+    "--concurrency",
+    "1",
+    "--drain-time-s",
+    "1",
+)
+"""Extra Envoy arguments (after `--`). Hot restart is off so that several Envoys can run on
+one host; one worker thread is plenty for a demo. A changed intention changes the RBAC rules
+of the destination's public listener, and Envoy lets connections opened on the old listener
+go on under the old rules while it drains them, for up to `--drain-time-s` (600 s by
+default): pooled connections from other sidecars could keep a just-denied caller allowed for
+minutes. One second bounds that, whatever drain strategy the launcher picks."""
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A `consulpy agent`: a server, or a client that hosts apps and their sidecars."""
+
+    name: str  # node name, compose service and container host name
+    server: bool
+    config_files: tuple[str, ...]  # relative to configs/, loaded in this order
+    retry_join: tuple[str, ...]  # agents to join (never itself: see SERVERS)
+    publish: tuple[str, ...] = ()  # compose `ports:` (host:container) of this network namespace
+
+    @property
+    def kind(self) -> str:
+        return "server" if self.server else "client"
+
+
+@dataclass(frozen=True)
+class App:
+    """A demo service (`consulpy demo <name>`), registered by its agent from `service_file`."""
+
+    name: str  # service name, service ID and compose service
+    agent: str
+    port: int  # in compose and in the service definition
+    service_file: str  # relative to configs/
+    upstreams: tuple[tuple[str, int], ...] = ()  # (service, local bind port of its sidecar)
+    public: bool = False  # compose publishes it, so it listens on all interfaces there
+
+    kind = "app"
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """The Envoy sidecar of an app, started by `consulpy connect envoy -sidecar-for`."""
+
+    name: str  # compose service
+    service_id: str
+    agent: str
+
+    kind = "sidecar"
+
+    @property
+    def proxy_id(self) -> str:
+        return f"{self.service_id}-sidecar-proxy"
+
+
+@dataclass(frozen=True)
+class ConfigWriter:
+    """Writes every `pattern` file of `directory` with `consulpy config write`, once the
+    cluster has a leader (compose: a one-shot container; the twin: `dev-cluster up`)."""
+
+    name: str  # compose service
+    agent: str  # the agent whose HTTP API it writes through
+    directory: str  # relative to configs/
+    pattern: str = "*.hcl"
+
+
+SERVER_NAMES = ("consul-server-1", "consul-server-2", "consul-server-3")
+
+# Each server joins the other two, never itself: a server that could join only itself would
+# count that as success and stop retrying, and three servers starting at the same instant
+# could then stay three one-node clusters. Each one retrying the others until one answers
+# always ends in a single cluster.
+SERVERS = tuple(
+    Agent(
+        name,
+        server=True,
+        config_files=("server.hcl", "encrypt.hcl"),
+        retry_join=tuple(other for other in SERVER_NAMES if other != name),
+    )
+    for name in SERVER_NAMES
+)
+
+CLIENTS = (
+    Agent(
+        "consul-client-1",
+        server=False,
+        config_files=("client.hcl", "encrypt.hcl", "services/web.hcl"),
+        retry_join=SERVER_NAMES,
+        # The HTTP API, web, and web's sidecar's Envoy admin page.
+        publish=(f"{HTTP_PORT}:{HTTP_PORT}", "8080:8080", f"19000:{ENVOY_ADMIN_PORT}"),
+    ),
+    Agent(
+        "consul-client-2",
+        server=False,
+        config_files=("client.hcl", "encrypt.hcl", "services/api.hcl"),
+        retry_join=SERVER_NAMES,
+        # api's sidecar's Envoy admin page. api itself is reachable through the mesh only.
+        publish=(f"19001:{ENVOY_ADMIN_PORT}",),
+    ),
+)
+
+AGENTS = SERVERS + CLIENTS
+
+APPS = (
+    App("api", agent="consul-client-2", port=9090, service_file="services/api.hcl"),
+    App(
+        "web",
+        agent="consul-client-1",
+        port=8080,
+        service_file="services/web.hcl",
+        upstreams=(("api", 9191),),
+        public=True,
+    ),
+)
+
+SIDECARS = (
+    Sidecar("api-sidecar", service_id="api", agent="consul-client-2"),
+    Sidecar("web-sidecar", service_id="web", agent="consul-client-1"),
+)
+
+CONFIG_WRITER = ConfigWriter("consul-config", agent="consul-client-1", directory="intentions")
+
+
+def agent_named(name: str) -> Agent:
+    for candidate in AGENTS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
+
+
+def app_named(name: str) -> App:
+    for candidate in APPS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
+
+
+def names() -> list[str]:
+    """Every long-running process, in start order."""
+    return [c.name for c in (*AGENTS, *APPS, *SIDECARS)]
+
+
+# ----------------------------------------------------------------------- commands
+class Places(Protocol):
+    """Where things are: the only thing that differs between compose and the twin."""
+
+    def config_file(self, agent: Agent, path: str) -> str:
+        """The path an agent loads for configs/<path>."""
+        ...
+
+    def join_address(self, agent: Agent) -> str:
+        """What others pass to -retry-join to reach `agent`'s gossip port."""
+        ...
+
+    def http_address(self, agent: Agent, local: bool) -> str:
+        """host:port of `agent`'s HTTP API; `local`: seen from its own host."""
+        ...
+
+    def grpc_address(self, agent: Agent) -> str:
+        """host:port of `agent`'s gRPC (xDS) port, seen from its own host."""
+        ...
+
+    def app_bind(self, app: App) -> str: ...
+
+    def app_port(self, app: App) -> int: ...
+
+    def upstream_port(self, app: App, service: str, port: int) -> int:
+        """The sidecar's local bind port for an upstream (`port` in the service file)."""
+        ...
+
+    def admin_bind(self, sidecar: Sidecar) -> str: ...
+
+
+def agent_command(agent: Agent, places: Places) -> list[str]:
+    """`consulpy agent ...` for one agent (the twin appends its own flags)."""
+    return [
+        "agent",
+        *(f"-config-file={places.config_file(agent, path)}" for path in agent.config_files),
+        f"-node={agent.name}",
+        *(f"-retry-join={places.join_address(agent_named(n))}" for n in agent.retry_join),
+    ]
+
+
+def app_command(app: App, places: Places) -> list[str]:
+    command = [
+        "demo",
+        app.name,
+        f"--bind={places.app_bind(app)}",
+        f"--port={places.app_port(app)}",
+    ]
+    for service, port in app.upstreams:
+        command.append(f"--upstream=http://127.0.0.1:{places.upstream_port(app, service, port)}")
+    return command
+
+
+def sidecar_command(sidecar: Sidecar, places: Places) -> list[str]:
+    """Consul's `connect envoy` flags: find the proxy of `service_id` on the local agent,
+    bootstrap Envoy against its gRPC port and exec Envoy."""
+    host = agent_named(sidecar.agent)
+    return [
+        "connect",
+        "envoy",
+        "-sidecar-for",
+        sidecar.service_id,
+        "-grpc-addr",
+        places.grpc_address(host),
+        "-http-addr",
+        places.http_address(host, local=True),
+        "-admin-bind",
+        places.admin_bind(sidecar),
+        "--",
+        *ENVOY_ARGS,
+    ]
+
+
+def config_write_command(writer: ConfigWriter, places: Places, path: str) -> list[str]:
+    """`consulpy config write` of one file (a path as the writer sees it)."""
+    return [
+        "config",
+        "write",
+        f"-http-addr={places.http_address(agent_named(writer.agent), local=False)}",
+        path,
+    ]
+
+
+def config_writer_script(writer: ConfigWriter = CONFIG_WRITER) -> str:
+    """The compose one-shot's `sh -c` script: every file of the directory, in name order
+    (the shell's glob order, which is also the twin's)."""
+    pattern = str(PurePosixPath(CONFIG_MOUNT) / writer.directory / writer.pattern)
+    write = " ".join(config_write_command(writer, ComposePlaces(), '"$f"'))
+    return f"for f in {pattern}; do consulpy {write} || exit 1; done"
+
+
+class ComposePlaces:
+    """docker-compose.yml: containers named after the topology, Consul's default ports."""
+
+    def config_file(self, agent: Agent, path: str) -> str:
+        return str(PurePosixPath(CONFIG_MOUNT) / path)
+
+    def join_address(self, agent: Agent) -> str:
+        return agent.name  # resolved by compose's DNS; the default gossip port (8301)
+
+    def http_address(self, agent: Agent, local: bool) -> str:
+        return f"127.0.0.1:{HTTP_PORT}" if local else f"{agent.name}:{HTTP_PORT}"
+
+    def grpc_address(self, agent: Agent) -> str:
+        return f"127.0.0.1:{GRPC_PORT}"
+
+    def app_bind(self, app: App) -> str:
+        return "0.0.0.0" if app.public else "127.0.0.1"
+
+    def app_port(self, app: App) -> int:
+        return app.port
+
+    def upstream_port(self, app: App, service: str, port: int) -> int:
+        return port
+
+    def admin_bind(self, sidecar: Sidecar) -> str:
+        return f"0.0.0.0:{ENVOY_ADMIN_PORT}"
