@@ -1,0 +1,41 @@
+# Server agent of the dev cluster: docker-compose.yml runs three of these, and so does
+# `consulpy dev-cluster up` (as local processes). Each is started as
+#
+#   consulpy agent -config-file=server.hcl -config-file=encrypt.hcl -node=<name> \
+#     -retry-join=<other server> -retry-join=<other server>
+#
+# The twin (`consulpy dev-cluster`) adds flags for the data directory, 127.0.0.1 and free
+# ports; flags win over this file.
+
+# The datacenter every agent of the cluster belongs to. Change it on all agents at once.
+datacenter = "dc1"
+
+# Where Raft's log and snapshots, the node ID and the gossip keyring live. In compose this
+# is a named volume per server; the twin uses <data-dir>/<node name>.
+data_dir = "/consul/data"
+
+server = true
+
+# How many servers to wait for before electing the first leader. Use 3 or 5 (never an even
+# number); change it together with the number of servers in docker-compose.yml.
+bootstrap_expect = 3
+
+# Where the HTTP API (and DNS) listen. 0.0.0.0 so that other containers can reach it;
+# restrict it on a real host.
+client_addr = "0.0.0.0"
+
+# Dev cluster timings: try to join every second (Consul's default is 30s), and the fastest
+# Raft timings (raft_multiplier = 1, production grade on decent hardware; the default, 5,
+# is gentler on slow machines but makes failover five times slower).
+retry_interval = "1s"
+performance {
+  raft_multiplier = 1
+}
+
+# Connect: the built-in CA signs the sidecars' certificates; servers run it.
+connect {
+  enabled = true
+}
+
+# Log level: trace, debug, info, warn or error.
+log_level = "info"
