@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "intention": ("consulpy.cli.connect:intention_main", "Interact with Connect intentions"),
     "connect": ("consulpy.cli.connect:connect_main", "Interact with Consul Connect"),
     "config": ("consulpy.cli.connect:config_main", "Interact with config entries"),
-    "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip)"),
+    "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip, xds)"),
     "demo": ("consulpy.cli.demo", "Runs the dev cluster's demo services (api, web)"),
     "dev-cluster": ("consulpy.cli.devcluster", "Runs the dev cluster as local processes"),
 }
