@@ -23,9 +23,8 @@ async def snapshot(req: web.Request) -> web.StreamResponse:
     if req.method == "GET":
         opts = query_options(req)
         meta, state = await agent.delegate.read("Snapshot.State", {}, opts)
-        term = 0
-        if agent.server is not None and agent.server.raft is not None:
-            term = agent.server.raft.node.stats()["term"]
+        # the term of a server (through a client agent, the one that answers)
+        term = int((await agent.delegate.status()).get("term") or 0)
         archive = snapshot_archive.build(
             state, index=meta.index, term=term, datacenter=agent.datacenter
         )

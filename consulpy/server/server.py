@@ -360,7 +360,7 @@ class Server:
             return await self.session_renew(args["id"], hops=args.get("hops", 1))
 
         async def status(_args: Any) -> dict[str, Any]:
-            return {"leader": self.leader_address(), "peers": self.peers()}
+            return await self.status()
 
         operations = {
             "Operator.RaftConfiguration": lambda _a: operator.raft_configuration(self),
@@ -422,8 +422,10 @@ class Server:
 
     # ----------------------------------------------------------------- status
     async def status(self) -> dict[str, Any]:
-        """What /v1/status/leader and /peers show (this server's own view, as in Consul)."""
-        return {"leader": self.leader_address(), "peers": self.peers()}
+        """What /v1/status/leader and /peers show (this server's own view, as in Consul),
+        and its Raft term (for snapshot metadata)."""
+        term = self.raft.node.stats()["term"] if self.raft is not None else 0
+        return {"leader": self.leader_address(), "peers": self.peers(), "term": term}
 
     def leader_address(self) -> str:
         _, address = self.applier.leader()

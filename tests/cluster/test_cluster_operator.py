@@ -61,6 +61,8 @@ def test_snapshot_save_wipe_restore(tmp_path: Path) -> None:
         assert out.stdout.startswith("Saved and verified snapshot to index"), out.stderr
         out = consulpy("snapshot", "inspect", str(snap))
         assert "Index" in out.stdout and "Term" in out.stdout
+        (term,) = [line.split()[-1] for line in out.stdout.splitlines() if line.startswith("Term")]
+        assert int(term) > 0, out.stdout
     finally:
         first.stop_all()
     # a brand-new cluster: nothing in it until the restore
