@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.xds.mesh import _die_with_parent, eventually, free_port
+from tests.xds.mesh import Envoy, _die_with_parent, eventually, free_port
 
 BANNER_HTTP = re.compile(r"HTTP: (\d+\.\d+\.\d+\.\d+:\d+)")
 BANNER_GRPC = re.compile(r"gRPC: (-?\d+)")
@@ -118,20 +118,13 @@ class AgentProc:
             await self._pump
 
 
-class Sidecar:
+class Sidecar(Envoy):
     """An Envoy started the way a user starts one: `consulpy connect envoy -sidecar-for`."""
 
     def __init__(self, workdir: Path, service_id: str, agent: AgentProc) -> None:
-        self.dir = workdir / f"envoy-{service_id}"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(workdir, f"envoy-{service_id}", bootstrap={})
         self.service_id = service_id
         self.agent = agent
-        self.proc: asyncio.subprocess.Process | None = None
-        self.admin = ""
-
-    @property
-    def log_path(self) -> Path:
-        return self.dir / "envoy.log"
 
     async def start(self) -> None:
         address_file = self.dir / "admin.address"
@@ -177,32 +170,15 @@ class Sidecar:
         )
 
     def logs(self) -> str:
-        out = []
-        for path in (self.dir / "stderr.log", self.log_path):
-            try:
-                out.append(path.read_text()[-3000:])
-            except OSError:
-                pass
-        return "\n".join(out)
-
-    async def stop(self, sig: int = signal.SIGTERM) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.returncode is not None:
-            return
-        proc.send_signal(sig)
         try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-    async def admin_get(self, path: str) -> str:
-        async with aiohttp.ClientSession() as session, session.get(self.admin + path) as resp:
-            return await resp.text()
+            stderr = (self.dir / "stderr.log").read_text()[-3000:]
+        except OSError:
+            stderr = ""
+        return f"{stderr}\n{super().logs()}"
 
     async def healthy_endpoints(self, cluster_prefix: str) -> set[int]:
         """Ports of the healthy hosts of clusters whose name starts with ``cluster_prefix``."""
-        data = json.loads(await self.admin_get("/clusters?format=json"))
+        data = json.loads(await self.get("/clusters?format=json"))
         ports: set[int] = set()
         for cluster in data.get("cluster_statuses", []):
             if not cluster["name"].startswith(cluster_prefix):
@@ -212,14 +188,6 @@ class Sidecar:
                 if health.get("eds_health_status", "HEALTHY") == "HEALTHY":
                     ports.add(host["address"]["socket_address"]["port_value"])
         return ports
-
-
-async def start_app(app: web.Application, port: int = 0) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
 class ApiApp:

@@ -19,10 +19,9 @@ from tests.mesh.harness import (
     Sidecar,
     free_ports,
     service_file,
-    start_app,
     web_app,
 )
-from tests.xds.mesh import eventually
+from tests.xds.mesh import eventually, start_app
 
 DEADLINE = 30.0
 
@@ -56,8 +55,8 @@ class Mesh:
         out = [f"call: {await self.call()}"]
         out.append(f"health: {await self.agent.request('GET', '/v1/health/connect/api')}")
         for sid, sidecar in self.sidecars.items():
-            out.append(f"--- {sid} clusters:\n{await sidecar.admin_get('/clusters')}")
-            out.append(f"--- {sid} listeners:\n{await sidecar.admin_get('/listeners')}")
+            out.append(f"--- {sid} clusters:\n{await sidecar.get('/clusters')}")
+            out.append(f"--- {sid} listeners:\n{await sidecar.get('/listeners')}")
             out.append(f"--- {sid} logs:\n{sidecar.logs()}")
         out.append(f"--- agent:\n{self.agent.output()[-6000:]}")
         return "\n".join(out)
@@ -239,7 +238,7 @@ async def _trust_root_everywhere(mesh: Mesh, roots: dict) -> None:
         sidecar = mesh.sidecars[sid]
 
         async def trusts(sidecar: Sidecar = sidecar) -> bool:
-            return marker in await sidecar.admin_get("/config_dump")
+            return marker in await sidecar.get("/config_dump")
 
         await eventually(trusts, timeout=DEADLINE, what=f"{sid} trusts root {active['ID']}")
 
