@@ -390,6 +390,7 @@ class ProxyConfig:
         self.watches: dict[str, ProxyWatch] = {}
         self._running = False
         self._sync_lock = asyncio.Lock()
+        self._syncs: set[asyncio.Task[None]] = set()
 
     def is_proxy(self, proxy_id: str) -> bool:
         svc = self.agent.local.services.get(proxy_id)
@@ -408,7 +409,9 @@ class ProxyConfig:
         for watch in self.watches.values():
             watch.changed.set()
         if self._running:
-            asyncio.get_running_loop().create_task(self.sync())
+            task = asyncio.get_running_loop().create_task(self.sync())
+            self._syncs.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._syncs.discard)
 
     async def sync(self) -> None:
         """Match the watched proxies to the locally registered ones."""
