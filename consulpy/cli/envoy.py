@@ -91,9 +91,11 @@ def grpc_target(
     if not raw:
         host = urllib.parse.urlsplit(http_base).hostname or "127.0.0.1"
         ports = (xds or {}).get("Ports") or {}
-        if int(ports.get("TLS") or -1) > 0:
-            raw = f"https://{host}:{ports['TLS']}"
-        elif int(ports.get("Plaintext") or -1) > 0:
+        tls, plain = int(ports.get("TLS") or -1), int(ports.get("Plaintext") or -1)
+        # TLS is preferred, as in Consul, when we can verify it (a CA) or it is all there is
+        if tls > 0 and (ca_file or plain <= 0):
+            raw = f"https://{host}:{tls}"
+        elif plain > 0:
             raw = f"http://{host}:{ports['Plaintext']}"
         else:
             print(
@@ -104,8 +106,12 @@ def grpc_target(
     if "://" not in raw:
         raw = "http://" + raw
     parts = urllib.parse.urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.port is None:
-        raise EnvoyCLIError(f"invalid -grpc-addr {flag!r}: want [http[s]://]host:port")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise EnvoyCLIError(f"invalid -grpc-addr {raw!r}: want [http[s]://]host:port")
     ca_pem = None
     if parts.scheme == "https":
         if not ca_file:
@@ -116,7 +122,7 @@ def grpc_target(
         except OSError as exc:
             raise EnvoyCLIError(f"reading the gRPC CA file: {exc}") from exc
     host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
-    return host, parts.port, ca_pem
+    return host, port, ca_pem
 
 
 def build_bootstrap(client: Client, args: argparse.Namespace) -> dict[str, Any]:

@@ -117,9 +117,25 @@ def test_proxy_id_and_grpc_addr_flags(agent: AgentProcess) -> None:
         ([], "One of -proxy-id or -sidecar-for is required"),
         (["-sidecar-for", "web", "-grpc-addr", "https://127.0.0.1:1"], "-grpc-ca-file"),
         (["-sidecar-for", "web", "-grpc-addr", "ftp://x:1"], "invalid -grpc-addr"),
+        (["-sidecar-for", "web", "-grpc-addr", "127.0.0.1:port"], "invalid -grpc-addr"),
     ],
 )
 def test_errors(agent: AgentProcess, args: list[str], message: str) -> None:
     out = consulpy("connect", "envoy", "-bootstrap", "-http-addr", agent.http_addr, *args)
     assert out.returncode == 1
     assert message in out.stderr, out.stderr
+
+
+def test_grpc_target_prefers_tls_when_it_can_verify_it(tmp_path) -> None:
+    from consulpy.cli.envoy import grpc_target
+
+    both = {"Ports": {"Plaintext": 8502, "TLS": 8503}}
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert grpc_target(None, "http://127.0.0.1:8500", both, str(ca)) == (
+        "127.0.0.1",
+        8503,
+        "-----BEGIN CERTIFICATE-----\n",
+    )
+    assert grpc_target(None, "http://127.0.0.1:8500", both, None) == ("127.0.0.1", 8502, None)
+    assert grpc_target("unix:///run/xds.sock", "", None, None) == ("unix:///run/xds.sock", 0, None)
