@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from consulpy.server.query import STALE, QueryOptions
+from consulpy.util.aio import wait_event
 
 if TYPE_CHECKING:
     from consulpy.agent.agent import Agent
@@ -67,10 +68,7 @@ class LeafCerts:
         assert leaf.cert is not None
         if min_index and leaf.cert["ModifyIndex"] <= min_index and wait > 0:
             leaf.changed.clear()
-            try:
-                await asyncio.wait_for(leaf.changed.wait(), wait)
-            except TimeoutError:
-                pass
+            await wait_event(leaf.changed, wait)
             await self._ensure_fresh(leaf)
         return leaf.cert
 

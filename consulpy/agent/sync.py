@@ -24,6 +24,7 @@ import structlog
 
 from consulpy.server.query import STALE, QueryOptions
 from consulpy.state import commands as C
+from consulpy.util.aio import wait_event
 
 if TYPE_CHECKING:
     from consulpy.agent.agent import Agent
@@ -108,10 +109,7 @@ class AntiEntropy:
                 self._wake.set()
                 continue
             timeout = max(0.0, min(next_full, self._next_output_flush()) - time.monotonic())
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, timeout)
             self._wake.clear()
 
     def _next_output_flush(self) -> float:

@@ -43,6 +43,7 @@ from consulpy.raft.types import (
     SnapshotMeta,
     Suffrage,
 )
+from consulpy.util.aio import wait_event
 
 log = logging.getLogger("consulpy.raft")
 
@@ -342,8 +343,7 @@ class RaftNode:
                 if left <= 0:
                     raise
                 self._progress_event.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._progress_event.wait(), left)
+                await wait_event(self._progress_event, left)
         self._remember_addresses()
         await self._await_entry(index, term, max(0.0, deadline - self._loop.time()))
         return index

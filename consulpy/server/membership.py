@@ -28,6 +28,7 @@ import structlog
 from consulpy.rpc.errors import RPCError
 from consulpy.state import commands as C
 from consulpy.state.structs import check_row, service_row
+from consulpy.util.aio import wait_event
 
 if TYPE_CHECKING:
     from consulpy.server.server import Server
@@ -92,10 +93,7 @@ class Membership:
                 raise
             except Exception as exc:
                 log.warning("membership step failed; will retry", error=str(exc))
-            try:
-                await asyncio.wait_for(self._kick.wait(), AUTOPILOT_INTERVAL)
-            except TimeoutError:
-                pass
+            await wait_event(self._kick, AUTOPILOT_INTERVAL)
             self._kick.clear()
 
     async def step(self) -> None:

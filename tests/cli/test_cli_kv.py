@@ -148,8 +148,13 @@ def test_intention_config_and_ca_commands(agent: AgentProcess, tmp_path) -> None
     out = consulpy("intention", "check", a, "api", "db")
     assert (out.returncode, out.stdout.strip()) == (2, "Denied")
     out = consulpy("intention", "list", a)
-    assert out.stdout.splitlines()[0].split() == ["ID", "Source", "Action", "Destination",
-                                                 "Precedence"]
+    assert out.stdout.splitlines()[0].split() == [
+        "ID",
+        "Source",
+        "Action",
+        "Destination",
+        "Precedence",
+    ]
     out = consulpy("intention", "match", a, "db")
     assert out.stdout.splitlines() == ["web => db (allow)", "* => db (deny)"]
     out = consulpy("intention", "get", a, "web", "db")
