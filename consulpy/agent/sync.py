@@ -65,6 +65,7 @@ class AntiEntropy:
         self._wake = asyncio.Event()
         self._full = True
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.last_full_sync: float | None = None
         self.syncs = 0
 
@@ -73,6 +74,9 @@ class AntiEntropy:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # the flag ends the loop even if a cancel is lost inside a wait (see util.aio)
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
             try:
                 await self._task
@@ -87,7 +91,7 @@ class AntiEntropy:
     async def _run(self) -> None:
         backoff = 0.1
         next_full = time.monotonic()
-        while True:
+        while not self._stopping:
             now = time.monotonic()
             if now >= next_full:
                 self._full = True

@@ -67,6 +67,7 @@ class Membership:
         self._healthy_since: dict[str, float] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._kick = asyncio.Event()
 
     # --------------------------------------------------------------- lifecycle
@@ -75,6 +76,8 @@ class Membership:
 
     async def stop(self) -> None:
         if self._task is not None:
+            self._stopping = True  # ends the loop even if a cancel is lost (see util.aio)
+            self._kick.set()
             self._task.cancel()
             try:
                 await self._task
@@ -86,7 +89,7 @@ class Membership:
         self._kick.set()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.step()
             except asyncio.CancelledError:
