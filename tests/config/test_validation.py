@@ -38,7 +38,6 @@ BAD_VALUES = [
     ('{"ports": 8500}', "ports", "expected a map, got 8500"),
     ('{"serf_lan_allowed_cidrs": ["10.0.0.0/33"]}', "serf_lan_allowed_cidrs[0]", "invalid CIDR"),
     ('{"services": [{"name": "a", "port": "80"}]}', "services[0].port", "expected an integer"),
-
     ('{"service": {"check": {"interval": "often"}}}', "service.check.interval", "invalid duration"),
     ('{"dns_config": {"udp_answer_limit": -1}}', "dns_config.udp_answer_limit", "must be >= 0"),
 ]
@@ -190,8 +189,7 @@ def test_accepted_real_consul_keys_load(write, data_dir):
         (
             [],
             '{"config_entries": {"bootstrap": [{"kind": "service-defaults"}]}}',
-            "Invalid configuration in {path}: config_entries.bootstrap[0]: "
-            "Name is required",
+            "Invalid configuration in {path}: config_entries.bootstrap[0]: Name is required",
         ),
         (
             [],
