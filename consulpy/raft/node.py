@@ -43,7 +43,6 @@ from consulpy.raft.types import (
     SnapshotMeta,
     Suffrage,
 )
-from consulpy.util.aio import wait_event
 
 log = logging.getLogger("consulpy.raft")
 
@@ -343,7 +342,10 @@ class RaftNode:
                 if left <= 0:
                     raise
                 self._progress_event.clear()
-                await wait_event(self._progress_event, left)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        await self._progress_event.wait()
         self._remember_addresses()
         await self._await_entry(index, term, max(0.0, deadline - self._loop.time()))
         return index
