@@ -1,5 +1,5 @@
 """gRPC health checks and H2PING checks, against grpcio's server (the reference
-implementation, when installed) and against a small `h2` server."""
+implementation, a dependency) and against a small `h2` server."""
 
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ import pytest_asyncio
 
 from consulpy.agent.checks import CheckTLS, make_runner
 from consulpy.agent.checks.grpc import decode_response, encode_request, split_target
+from tests.checks.h2server import H2TestServer
 from tests.checks.support import Recorder, ZeroRandom, fast, make_tls
-
-pytest.importorskip("h2")
-
-from tests.checks.h2server import H2TestServer  # needs h2, checked above
 
 SERVING, NOT_SERVING = 1, 2
 STATUSES = {"": SERVING, "good": SERVING, "bad": NOT_SERVING, "a/b": SERVING}
@@ -53,7 +50,7 @@ def test_health_messages_round_trip() -> None:
 
 @pytest_asyncio.fixture(params=["plain", "tls"])
 async def grpc_server(request, tmp_path: Path) -> AsyncIterator[tuple[str, bool]]:
-    grpc = pytest.importorskip("grpc")
+    import grpc
 
     async def check(req: bytes, context) -> bytes:
         service = _service(req)

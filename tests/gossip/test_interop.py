@@ -15,11 +15,9 @@ import subprocess
 import pytest
 
 from consulpy.gossip.keyring import generate_key
-from consulpy.gossip.procs import SERF_BIN, AgentProcess, serf_available
+from consulpy.gossip.procs import SERF_BIN, AgentProcess
 from consulpy.gossip.rpc import RPCError
 from tests.gossip.helpers import all_see, cluster, eventually, sees
-
-pytestmark = pytest.mark.skipif(not serf_available(), reason="Debian's serf is not installed")
 
 PROFILE = "local"
 PUSH_PULL = 15.0  # memberlist DefaultLocalConfig PushPullInterval

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import signal
 import socket
@@ -281,11 +280,3 @@ def deny(source: str, destination: str) -> dict[str, Any]:
         "Action": "deny",
         "Precedence": 9 if source != "*" else 8,
     }
-
-
-def envoy_available() -> bool:
-    try:
-        envoy_binary()
-    except FileNotFoundError:
-        return False
-    return os.access(envoy_binary(), os.X_OK)

@@ -29,7 +29,6 @@ from tests.xds.mesh import (
     Envoy,
     api_app,
     deny,
-    envoy_available,
     eventually,
     free_port,
     sidecar_bootstrap,
@@ -38,8 +37,6 @@ from tests.xds.mesh import (
     upstream_to,
     web_app,
 )
-
-pytestmark = pytest.mark.skipif(not envoy_available(), reason="no envoy binary")
 
 WEB, API = "web-sidecar-proxy", "api-sidecar-proxy"
 APPLY_TIMEOUT = 15.0
