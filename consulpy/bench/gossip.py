@@ -111,16 +111,19 @@ class Cluster:
         received: dict[str, float] = {}
         streams = []
 
+        ready = {a.name: asyncio.Event() for a in self.agents}
+
         async def listen(a: AgentProcess) -> None:
             c = await a.client()
             streams.append(c)
-            async for rec in c.stream("user"):
+            async for rec in c.stream("user", ready[a.name]):
                 if rec.get("Name") == name:
                     received[a.name] = time.monotonic()
                     return
 
         tasks = [asyncio.create_task(listen(a)) for a in self.agents]
-        await asyncio.sleep(0.5)  # subscriptions registered
+        for event in ready.values():  # every subscription acknowledged
+            await asyncio.wait_for(event.wait(), 30)
         sender = self.agents[idx % len(self.agents)]
         t0 = time.monotonic()
         await self.clients[sender.name].call(

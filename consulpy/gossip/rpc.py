@@ -153,14 +153,19 @@ class RPCClient:
     async def members(self) -> list[dict[str, Any]]:
         return (await self.call("members"))["Members"]
 
-    async def stream(self, types: str) -> AsyncIterator[dict[str, Any]]:
-        """Records of a ``stream`` subscription (e.g. "member-join,user")."""
+    async def stream(
+        self, types: str, ready: asyncio.Event | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Records of a ``stream`` subscription (e.g. "member-join,user"); ``ready`` is set
+        once the agent has acknowledged it, so events fired after that are delivered."""
         seq = self._send("stream", {"Type": types}, expect_body=False)
         self._streams[seq] = False
         q = self._pending[seq]
         hdr, _ = await q.get()  # the acknowledgement carries no record
         if hdr.get("Error"):
             raise RPCError(hdr["Error"])
+        if ready is not None:
+            ready.set()
         try:
             while True:
                 hdr, rec = await q.get()

@@ -105,14 +105,17 @@ async def test_user_events_cross_both_ways() -> None:
         await eventually(all_see(agents, ["py1", "go1"]), 35, "convergence")
         got: dict[str, list[tuple[str, bytes]]] = {"py1": [], "go1": []}
 
+        ready = {a.name: asyncio.Event() for a in agents}
+
         async def listen(a: AgentProcess) -> None:
             c = await a.client()
-            async for rec in c.stream("user"):
+            async for rec in c.stream("user", ready[a.name]):
                 got[a.name].append((rec["Name"], rec["Payload"]))
 
         tasks = [asyncio.create_task(listen(a)) for a in agents]
         try:
-            await asyncio.sleep(0.3)  # let both streams register before firing
+            for event in ready.values():  # both subscriptions acknowledged before firing
+                await asyncio.wait_for(event.wait(), 10)
             serf_cli("event", f"-rpc-addr={go1.rpc_addr}", "-coalesce=false", "from-go", "g")
             serf_cli("event", f"-rpc-addr={py1.rpc_addr}", "-coalesce=false", "from-py", "p")
 

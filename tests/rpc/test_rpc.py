@@ -113,11 +113,18 @@ async def test_garbage_and_oversized_frames_are_dropped_and_server_keeps_serving
 
 
 async def test_connection_loss_fails_calls_in_flight(served) -> None:
-    transport, _ = served
+    transport, server = served
+    arrived = asyncio.Event()
+
+    async def park(_args: object) -> None:
+        arrived.set()
+        await asyncio.sleep(30)
+
+    server.register("park", park)
     client = RPCClient()
     try:
-        pending = asyncio.ensure_future(client.call(transport.address, "slow", 30))
-        await asyncio.sleep(0.1)  # let the request reach the server before the cut
+        pending = asyncio.ensure_future(client.call(transport.address, "park", None))
+        await asyncio.wait_for(arrived.wait(), 10)  # the request reached the server
         await transport.close()
         with pytest.raises(RPCUnavailable):
             await asyncio.wait_for(pending, 10)
