@@ -8,13 +8,20 @@ from collections.abc import Awaitable, Callable
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05
-) -> None:
-    """Poll an async condition until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> float:
+    """Poll ``check`` (sync or async) until it holds; returns the seconds it took. Raises
+    AssertionError naming ``what`` when the deadline passes."""
+    start = time.monotonic()
     while True:
-        if await check():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"{what} not met within {timeout}s")
         await asyncio.sleep(interval)

@@ -20,7 +20,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.xds.mesh import Envoy, _die_with_parent, eventually, free_port
+from tests.helpers import eventually
+from tests.xds.mesh import Envoy, _die_with_parent, free_port
 
 BANNER_HTTP = re.compile(r"HTTP: (\d+\.\d+\.\d+\.\d+:\d+)")
 BANNER_GRPC = re.compile(r"gRPC: (-?\d+)")

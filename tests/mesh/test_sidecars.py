@@ -13,6 +13,7 @@ import aiohttp
 import pytest_asyncio
 from aiohttp import web
 
+from tests.helpers import eventually
 from tests.mesh.harness import (
     AgentProc,
     ApiApp,
@@ -21,7 +22,7 @@ from tests.mesh.harness import (
     service_file,
     web_app,
 )
-from tests.xds.mesh import eventually, start_app
+from tests.xds.mesh import start_app
 
 DEADLINE = 30.0
 

@@ -13,7 +13,6 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +27,9 @@ from consulpy.xds.snapshot import (
     Upstream,
     default_target,
 )
+from tests.helpers import eventually
 
 DC = "dc1"
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
-    timeout: float = 10.0,
-    interval: float = 0.02,
-    what: str = "condition",
-) -> float:
-    """Poll ``check`` until it holds; returns the seconds it took. Raises on the deadline."""
-    start = time.monotonic()
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 def free_port() -> int:

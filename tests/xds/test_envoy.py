@@ -24,12 +24,12 @@ from consulpy.xds.lookup import MemoryLookup
 from consulpy.xds.resources import ROUTE
 from consulpy.xds.server import XDSServer
 from consulpy.xds.snapshot import Endpoint, ProxySnapshot, Route
+from tests.helpers import eventually
 from tests.xds.mesh import (
     Certs,
     Envoy,
     api_app,
     deny,
-    eventually,
     free_port,
     sidecar_bootstrap,
     sidecar_snapshot,

@@ -18,8 +18,8 @@ from consulpy.xds.lookup import MemoryLookup, PermissionDenied, Unauthenticated
 from consulpy.xds.resources import CLUSTER, ENDPOINT, LISTENER
 from consulpy.xds.server import XDSServer
 from consulpy.xds.snapshot import Endpoint
+from tests.helpers import eventually
 from tests.xds import samples
-from tests.xds.mesh import eventually
 
 PROXY = "web-sidecar-proxy"
 API = f"api.default.dc1.internal.{samples.TD}"
