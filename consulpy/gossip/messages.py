@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from consulpy.gossip import codec
 from consulpy.gossip.codec import DecodeError, get_bool, get_bytes, get_str, get_uint, text
@@ -165,37 +165,37 @@ class ErrResp:
 
 
 @dataclass(slots=True)
-class Suspect:
+class _Accusation:
+    """A claim about a node at an incarnation, made by ``from_`` (suspect and dead share
+    memberlist's wire shape and differ only in their type byte)."""
+
     incarnation: int
     node: str
     from_: str
+    TYPE: ClassVar[MsgType]
+    NAME: ClassVar[str]
 
     def encode(self) -> bytes:
-        return bytes([MsgType.SUSPECT]) + _body(
+        return bytes([self.TYPE]) + _body(
             {"Incarnation": self.incarnation, "Node": text(self.node), "From": text(self.from_)}
         )
 
     @classmethod
-    def decode(cls, body: bytes) -> Suspect:
-        m = _map(body, "suspect")
+    def decode(cls, body: bytes) -> Self:
+        m = _map(body, cls.NAME)
         return cls(get_uint(m, "Incarnation", 32), get_str(m, "Node"), get_str(m, "From"))
 
 
-@dataclass(slots=True)
-class Dead:
-    incarnation: int
-    node: str
-    from_: str
+class Suspect(_Accusation):
+    __slots__ = ()
+    TYPE = MsgType.SUSPECT
+    NAME = "suspect"
 
-    def encode(self) -> bytes:
-        return bytes([MsgType.DEAD]) + _body(
-            {"Incarnation": self.incarnation, "Node": text(self.node), "From": text(self.from_)}
-        )
 
-    @classmethod
-    def decode(cls, body: bytes) -> Dead:
-        m = _map(body, "dead")
-        return cls(get_uint(m, "Incarnation", 32), get_str(m, "Node"), get_str(m, "From"))
+class Dead(_Accusation):
+    __slots__ = ()
+    TYPE = MsgType.DEAD
+    NAME = "dead"
 
 
 @dataclass(slots=True)
