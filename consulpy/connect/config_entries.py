@@ -629,24 +629,21 @@ _JWT_REQUIREMENT = _Obj(
         ),
     )
 )
+# One header condition, shared by L7 intention permissions and service-router matches.
+_HEADER_MATCH = _Obj(
+    F("Name", STR, always=True),
+    F("Present", BOOL),
+    F("Exact", STR),
+    F("Prefix", STR),
+    F("Suffix", STR),
+    F("Regex", STR),
+    F("Invert", BOOL),
+)
 _INTENTION_HTTP = _Obj(
     F("PathExact", STR),
     F("PathPrefix", STR),
     F("PathRegex", STR),
-    F(
-        "Header",
-        _List(
-            _Obj(
-                F("Name", STR, always=True),
-                F("Present", BOOL),
-                F("Exact", STR),
-                F("Prefix", STR),
-                F("Suffix", STR),
-                F("Regex", STR),
-                F("Invert", BOOL),
-            )
-        ),
-    ),
+    F("Header", _List(_HEADER_MATCH)),
     F("Methods", STR_LIST),
 )
 INTENTION_PERMISSION_SCHEMA = _Obj(
@@ -694,20 +691,7 @@ _ROUTE_HTTP_MATCH = _Obj(
     F("PathExact", STR),
     F("PathPrefix", STR),
     F("PathRegex", STR),
-    F(
-        "Header",
-        _List(
-            _Obj(
-                F("Name", STR, always=True),
-                F("Present", BOOL),
-                F("Exact", STR),
-                F("Prefix", STR),
-                F("Suffix", STR),
-                F("Regex", STR),
-                F("Invert", BOOL),
-            )
-        ),
-    ),
+    F("Header", _List(_HEADER_MATCH)),
     F(
         "QueryParam",
         _List(
