@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import grpc
 import structlog
 
-from consulpy.xds.server import XDSServer
-
 if TYPE_CHECKING:
+    import grpc
+
     from consulpy.agent.agent import Agent
+    from consulpy.xds.server import XDSServer
 
 log = structlog.get_logger("consulpy.agent.mesh")
 
@@ -33,6 +33,8 @@ def _read(path: str) -> bytes:
 
 
 def _tls_credentials(agent: Agent) -> grpc.ServerCredentials:
+    import grpc
+
     tls = agent.config.tls.grpc
     if not (tls.cert_file and tls.key_file):
         raise MeshError("ports.grpc_tls needs tls.grpc (or tls.defaults) cert_file and key_file")
@@ -66,6 +68,10 @@ class Mesh:
 
     async def start(self) -> None:
         config = self.agent.config
+        if not config.grpc_addresses() and not config.grpc_tls_addresses():
+            return
+        from consulpy.xds.server import XDSServer  # gRPC and the Envoy protos: only when used
+
         lookup = self.agent.proxy_config.lookup
         plain = config.grpc_addresses()
         if plain:

@@ -14,27 +14,40 @@ Import submodules as ``consulpy.xds.<name>``: the Envoy protobuf packages own th
 names ``envoy``, ``xds``, ``udpa``, ``validate`` and ``google``.
 """
 
-from consulpy.xds.bootstrap import bootstrap_config, envoy_binary
-from consulpy.xds.lookup import (
-    AccessError,
-    MemoryLookup,
-    PermissionDenied,
-    ProxyLookup,
-    Unauthenticated,
-    UnknownProxy,
-)
-from consulpy.xds.resources import Resources, build
-from consulpy.xds.server import XDSServer
-from consulpy.xds.snapshot import (
-    Endpoint,
-    ProxySnapshot,
-    Route,
-    Target,
-    Upstream,
-    cluster_name,
-    default_target,
-    spiffe_id,
-)
+import importlib
+from typing import Any
+
+# Resolved on first use, so that importing one submodule (the agent's proxy config needs only
+# ``consulpy.xds.lookup``) does not load gRPC and every Envoy protobuf module.
+_EXPORTS = {
+    "bootstrap_config": "bootstrap",
+    "envoy_binary": "bootstrap",
+    "AccessError": "lookup",
+    "MemoryLookup": "lookup",
+    "PermissionDenied": "lookup",
+    "ProxyLookup": "lookup",
+    "Unauthenticated": "lookup",
+    "UnknownProxy": "lookup",
+    "Resources": "resources",
+    "build": "resources",
+    "XDSServer": "server",
+    "Endpoint": "snapshot",
+    "ProxySnapshot": "snapshot",
+    "Route": "snapshot",
+    "Target": "snapshot",
+    "Upstream": "snapshot",
+    "cluster_name": "snapshot",
+    "default_target": "snapshot",
+    "spiffe_id": "snapshot",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "AccessError",
