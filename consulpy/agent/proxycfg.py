@@ -222,7 +222,9 @@ class ProxyWatch:
                 )
                 return None
             chains.append((upstream, chain))
-            wanted.update(t.service for t in chain.targets.values() if not t.peer)
+            wanted.update(
+                t.service for t in chain.targets.values() if not t.peer and t.datacenter == dc
+            )
         self._ensure_endpoint_watches(wanted)
         if any(service not in st.endpoints for service in wanted):
             return None  # an upstream's endpoints are not known yet
@@ -276,6 +278,8 @@ class ProxyWatch:
         from consulpy.server.filtering import filter_items
         from consulpy.xds.snapshot import Endpoint
 
+        if target.peer or target.datacenter != self.agent.datacenter:
+            return ()  # only this datacenter's catalog is watched
         entries = list(self.state.endpoints.get(target.service, ()))
         expr = str(target.subset_def.get("Filter") or "")
         if expr:

@@ -2,16 +2,22 @@
 and targets of one upstream. The compiling happens in `connect/`; this module only maps
 nodes to Envoy concepts: a router's routes become RDS routes, a splitter becomes
 weighted_clusters, every retained chain target becomes one EDS cluster named by the target's
-`Name` (its SNI), as Consul names them."""
+`Name` (its SNI), as Consul names them. A resolver with failover becomes an aggregate cluster
+of that name over `failover-target~<i>~<name>` EDS clusters (the primary first), as Consul's
+are."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from consulpy.connect.config_entries.chain import ROUTER, SPLITTER, CompiledChain
 from consulpy.util.durations import DurationError, duration_from_json
 from consulpy.xds.snapshot import HTTP_PROTOCOLS, Endpoint, Route, Target, Upstream, spiffe_id
+
+# Consul's names for the members of a failover aggregate: failover-target~<i>~<target name>.
+FAILOVER_PREFIX = "failover-target~"
 
 
 def _seconds(value: Any) -> float:
@@ -61,23 +67,40 @@ def render_upstream(
     target ID to its instances (already filtered by the target's subset)."""
     start = chain.nodes[chain.start_node]
     first = chain.resolver_targets(chain.start_node)[0][0] if start.type != ROUTER else ""
-    order = sorted(chain.targets, key=lambda tid: (tid != first, tid))
-    targets = []
+    resolvers = [n.resolver for n in chain.nodes.values() if n.resolver is not None]
+    resolvers.sort(key=lambda r: (r.target != first, r.target))
+    targets: list[Target] = []
     names: dict[str, str] = {}
-    for tid in order:
+
+    def target(tid: str, cluster_name: str) -> Target:
         t = chain.targets[tid]
-        names[tid] = t.name
-        targets.append(
-            Target(
-                service=t.service,
-                subset=t.subset,
-                cluster_name=t.name,
-                sni=t.sni,
-                spiffe_id=spiffe_id(trust_domain, t.datacenter, t.service),
-                endpoints=tuple(endpoints.get(tid, ())),
-                connect_timeout_s=t.connect_timeout_ns / 1e9,
-            )
+        return Target(
+            service=t.service,
+            subset=t.subset,
+            cluster_name=cluster_name,
+            sni=t.sni,
+            spiffe_id=spiffe_id(trust_domain, t.datacenter, t.service),
+            endpoints=tuple(endpoints.get(tid, ())),
+            connect_timeout_s=t.connect_timeout_ns / 1e9,
         )
+
+    for resolver in resolvers:
+        primary = chain.targets[resolver.target]
+        names[resolver.target] = primary.name
+        if not resolver.failover:
+            targets.append(target(resolver.target, primary.name))
+            continue
+        members = [
+            target(tid, f"{FAILOVER_PREFIX}{i}~{chain.targets[tid].name}")
+            for i, tid in enumerate([resolver.target, *resolver.failover])
+        ]
+        aggregate = replace(
+            members[0],
+            cluster_name=primary.name,
+            endpoints=(),
+            aggregate=tuple(m.cluster_name for m in members),
+        )
+        targets += [aggregate, *members]
     routes: list[Route] = []
     if chain.protocol in HTTP_PROTOCOLS:
         if start.type == ROUTER:
