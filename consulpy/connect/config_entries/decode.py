@@ -23,9 +23,6 @@ from consulpy.connect.config_entries.kinds import (
 )
 from consulpy.util.durations import DurationError, duration_from_json, format_duration_ns
 
-# --------------------------------------------------------------------------------------------
-# The decoder: a schema per kind, mapstructure-like key matching and weak typing.
-
 
 class _Ctx:
     """Collects what one decode found: unknown keys (strict mode) and type errors."""

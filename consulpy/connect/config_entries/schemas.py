@@ -22,9 +22,6 @@ from consulpy.connect.config_entries.decode import (
     _Obj,
 )
 
-# --------------------------------------------------------------------------------------------
-# Schemas (field names and JSON shape as Consul prints them).
-
 _MESH_GATEWAY = _Obj(F("Mode", STR))
 _TPROXY = _Obj(F("OutboundListenerPort", INT), F("DialedDirectly", BOOL))
 _EXPOSE = _Obj(
