@@ -78,3 +78,11 @@ def test_upstream_settings_are_compile_overrides() -> None:
     assert target["ConnectTimeout"] == "1.5s"
     assert target["MeshGateway"] == {"Mode": "remote"}
     assert len(chain["CustomizationHash"]) == 8
+
+
+def test_the_read_needs_an_initialized_ca() -> None:
+    from consulpy.server.reads import READS, ReadError
+    from consulpy.state.store import StateStore
+
+    with pytest.raises(ReadError, match=r"^no cluster ca config setup$"):
+        READS["DiscoveryChain.Get"](StateStore(), {"name": "web", "compile_dc": "dc1"}, None)

@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.conftest import HTTP
 from tests.connect.chain_scenario import ENTRIES, ROUTES, TARGETS, routes_of, sni
+from tests.helpers import eventually
 
 
 async def write(http: HTTP, entry: dict[str, Any]) -> None:
@@ -26,7 +27,15 @@ async def chain(http: HTTP, path: str, body: Any = None) -> tuple[dict[str, Any]
 
 
 async def trust_domain(http: HTTP) -> str:
-    return (await http.json("GET", "/v1/connect/ca/roots"))["TrustDomain"]
+    """The cluster's trust domain, once the leader has initialized the CA (chains need it)."""
+    found: list[str] = []
+
+    async def initialized() -> bool:
+        found.append((await http.json("GET", "/v1/connect/ca/roots"))["TrustDomain"])
+        return bool(found[-1])
+
+    await eventually(initialized, what="the CA is initialized")
+    return found[-1]
 
 
 async def test_default_chain_has_consuls_shape(http: HTTP) -> None:
@@ -102,6 +111,7 @@ async def test_router_nested_splitters_subsets_and_failover(http: HTTP) -> None:
 
 
 async def test_post_overrides(http: HTTP) -> None:
+    await trust_domain(http)
     for entry in ENTRIES:
         await write(http, entry)
     plain, _ = await chain(http, "/v1/discovery-chain/api", {})
@@ -127,6 +137,7 @@ async def test_post_overrides(http: HTTP) -> None:
 
 
 async def test_bad_requests(http: HTTP) -> None:
+    await trust_domain(http)
     cases = [
         ("GET", "/v1/discovery-chain/", None, 400, "Missing chain name"),
         ("POST", "/v1/discovery-chain/api", "{", 400, "Request decoding failed: "),
@@ -161,6 +172,7 @@ async def test_bad_requests(http: HTTP) -> None:
 
 
 async def test_blocking_query_wakes_on_a_config_entry_change(http: HTTP) -> None:
+    await trust_domain(http)
     _, headers = await chain(http, "/v1/discovery-chain/api")
     index = int(headers["X-Consul-Index"])
     pending = asyncio.ensure_future(http.get(f"/v1/discovery-chain/api?index={index}&wait=30s"))
@@ -173,6 +185,7 @@ async def test_blocking_query_wakes_on_a_config_entry_change(http: HTTP) -> None
 
 
 async def test_splitter_loop_is_refused_at_write_time_with_consuls_error(http: HTTP) -> None:
+    await trust_domain(http)
     await write(http, {"Kind": "proxy-defaults", "Name": "global", "Config": {"protocol": "http"}})
     await write(
         http,
