@@ -11,6 +11,7 @@ from consulpy.http import (
     catalog,
     config_entries,
     connect,
+    discovery_chain,
     gossip_api,
     health,
     kv,
@@ -71,6 +72,7 @@ def build_app(agent: Agent) -> web.Application:
         gossip_api,
         connect,
         config_entries,
+        discovery_chain,
     ):
         app.add_routes(module.routes())
     app.router.add_route("*", "/{tail:.*}", _not_found)
