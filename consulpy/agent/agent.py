@@ -81,6 +81,7 @@ class Agent:
         self.advertise_addr = self._advertise_addr()
         self.started_at = time.time()
         self.http_addresses: list[tuple[str, int]] = []
+        self.dns: Any = None  # the DNS server (consulpy.dns.DNSServer) once started
         # Set when the agent should exit (after /v1/agent/leave); the CLI waits on it.
         self.shutdown_requested = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -249,6 +250,7 @@ class Agent:
                 for sock in site._server.sockets if site._server else ():  # type: ignore[union-attr]
                     bound = sock.getsockname()
                     self.http_addresses.append((bound[0], bound[1]))
+        await self._start_dns()
         log.info(
             "agent started",
             node=self.node_name,
@@ -256,9 +258,33 @@ class Agent:
             datacenter=self.datacenter,
             server=bool(self.config.server),
             http=[f"{h}:{p}" for h, p in self.http_addresses],
+            dns=self.dns_addresses,
             grpc=self.mesh.plaintext_port,
             serf_lan=f"{self.advertise_addr}:{self.gossip.port}",
         )
+
+    # ---------------------------------------------------------------- DNS
+    # This block moves to the composition root (consulpy/runtime.py) with the HTTP app.
+    async def _start_dns(self) -> None:
+        listeners = self.config.dns_addresses()
+        if not listeners:
+            return
+        from consulpy.dns import DNSServer, DNSSettings
+
+        self.dns = DNSServer(self.delegate, DNSSettings.from_agent_config(self.config))
+        try:
+            await self.dns.start(listeners)
+        except OSError as exc:
+            raise AgentError(f"DNS listener: {exc}") from exc
+
+    @property
+    def dns_addresses(self) -> list[str]:
+        return [f"{h}:{p}" for h, p in self.dns.addresses] if self.dns is not None else []
+
+    async def _stop_dns(self) -> None:
+        if self.dns is not None:
+            await self.dns.stop()
+            self.dns = None
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until a leader is known and this node is in the catalog (what a user would
@@ -292,6 +318,7 @@ class Agent:
         self.shutdown_requested.set()
 
     async def stop(self) -> None:
+        await self._stop_dns()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
