@@ -116,9 +116,10 @@ class Client:
         tcp: bool = False,
         payload: int | None = None,
     ) -> dns.message.Message:
-        query = dns.message.make_query(
-            name, rdtype, use_edns=0 if payload else None, payload=payload or 1232
-        )
+        if payload:
+            query = dns.message.make_query(name, rdtype, use_edns=0, payload=payload)
+        else:
+            query = dns.message.make_query(name, rdtype)  # no EDNS: the 512-byte rules
         if tcp:
             return await dns.asyncquery.tcp(query, self.host, port=self.port, timeout=5)
         return await dns.asyncquery.udp(query, self.host, port=self.port, timeout=5)
