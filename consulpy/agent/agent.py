@@ -281,6 +281,12 @@ class Agent:
     def dns_addresses(self) -> list[str]:
         return [f"{h}:{p}" for h, p in self.dns.addresses] if self.dns is not None else []
 
+    def _reload_dns(self) -> None:
+        if self.dns is not None:
+            from consulpy.dns import DNSSettings
+
+            self.dns.reload(DNSSettings.from_agent_config(self.config))
+
     async def _stop_dns(self) -> None:
         if self.dns is not None:
             await self.dns.stop()
@@ -512,6 +518,7 @@ class Agent:
             if check.source == "config":
                 await self.deregister_check(cid)
         self.config = new
+        self._reload_dns()
         for body in new.services:
             await self._register_logged(self.register_service(body, source="config"), body)
         for body in new.checks:

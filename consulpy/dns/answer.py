@@ -70,6 +70,8 @@ class Responder:
         base_flags = dns.flags.QR | (request.flags & (dns.flags.RD | dns.flags.CD))
         if request.opcode() != dns.opcode.QUERY:
             return self._fixed(request, base_flags, dns.rcode.NOTIMP)
+        if request.edns > 0:  # only EDNS version 0 exists (RFC 6891)
+            return self._fixed(request, base_flags, dns.rcode.BADVERS)
         if not request.question:
             return self._fixed(request, base_flags, dns.rcode.REFUSED)
         q = request.question[0]
@@ -97,14 +99,15 @@ class Responder:
 
     def _draft(self, request: dns.message.Message, flags: int, rcode: int) -> Draft:
         question = request.question[0] if request.question else None
-        draft = Draft(id=request.id, flags=flags | dns.rcode.to_flags(rcode)[0], question=question)
+        rcode_flags, ednsflags = dns.rcode.to_flags(rcode)
+        draft = Draft(id=request.id, flags=flags | rcode_flags, question=question)
         if request.edns >= 0:
             options = []
             for option in request.options:
                 if isinstance(option, dns.edns.ECSOption):
                     options.append(dns.edns.ECSOption(option.address, option.srclen, 0))
             echo = dns.message.Message()
-            echo.use_edns(0, 0, max(request.payload, 512), options=options)
+            echo.use_edns(0, ednsflags, max(request.payload, 512), options=options)
             draft.opt = echo.opt
         return draft
 

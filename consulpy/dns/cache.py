@@ -46,6 +46,9 @@ class AnswerCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def get(self, key: bytes) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None:

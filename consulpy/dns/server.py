@@ -29,25 +29,35 @@ from consulpy.dns.truncate import Draft, encode, fit
 log = structlog.get_logger("consulpy.dns")
 
 TCP_IDLE_TIMEOUT = 30.0
+# Requests that missed the cache and are being looked up; UDP beyond this is dropped (clients
+# retry), so a flood of distinct names cannot grow memory without bound.
+MAX_PENDING = 2000
 _HEADER = 12
 
 
 class DNSServer:
     def __init__(self, delegate: Reader, settings: DNSSettings) -> None:
-        self.settings = settings
+        self.delegate = delegate
         self.lookups = Lookups(delegate, settings)
+        self.watch = CatalogWatch(self.lookups)
+        self.cache = AnswerCache(lambda: self.watch.generation)
+        self.reload(settings)
+        self.addresses: list[tuple[str, int]] = []
+        self._udp: list[asyncio.DatagramTransport] = []
+        self._tcp: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def reload(self, settings: DNSSettings) -> None:
+        """Apply new settings (all but the listeners); cached answers are dropped."""
+        self.settings = settings
+        self.lookups.settings = settings
         self.recursors = Recursors(
             settings.recursors,
             strategy=settings.recursor_strategy,
             timeout=settings.recursor_timeout,
         )
         self.responder = Responder(self.lookups, settings, self.recursors)
-        self.watch = CatalogWatch(self.lookups)
-        self.cache = AnswerCache(lambda: self.watch.generation)
-        self.addresses: list[tuple[str, int]] = []
-        self._udp: list[asyncio.DatagramTransport] = []
-        self._tcp: list[asyncio.Server] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.cache.clear()
 
     # ------------------------------------------------------------ lifecycle
     async def start(self, addresses: list[tuple[str, int]]) -> None:
@@ -184,7 +194,8 @@ class _UDP(asyncio.DatagramProtocol):
         if hit is not None:
             self.transport.sendto(hit, addr)
             return
-        self.server._spawn(self.server._answer_udp(self.transport, data, addr))
+        if len(self.server._tasks) < MAX_PENDING:
+            self.server._spawn(self.server._answer_udp(self.transport, data, addr))
 
     def error_received(self, exc: Exception) -> None:
         log.debug("dns udp error", error=str(exc))

@@ -168,3 +168,11 @@ async def test_random_and_mutated_packets_never_stop_the_server(client: Client) 
     await eventually(answers, timeout=10, what="the server answers after the flood")
     resp = await client.ask("web.service.consul", "SRV", tcp=True)
     assert len(rdatas(resp.answer)) == 3
+
+
+async def test_unknown_edns_version_gets_badvers(client: Client) -> None:
+    query = dns.message.make_query("web.service.consul", "A", use_edns=1)
+    reply = await client.raw_udp(query.to_wire())
+    assert reply is not None
+    resp = dns.message.from_wire(reply)
+    assert resp.rcode() == dns.rcode.BADVERS

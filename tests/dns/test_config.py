@@ -170,3 +170,16 @@ async def test_udp_without_edns_stays_under_512_bytes() -> None:
         resp = await c.ask("web.service.consul", "SRV")
         assert len(resp.wire) <= 512  # type: ignore[attr-defined]
         assert 1 <= len(rdatas(resp.answer)) <= 8
+
+
+async def test_reload_applies_new_settings() -> None:
+    from consulpy.config import load_agent_config
+    from consulpy.dns.settings import DNSSettings
+
+    async with dns_agent() as c:
+        resp = await c.ask("n1.node.consul", "A")
+        assert {r.ttl for r in resp.answer} == {0}
+        new = load_agent_config(["-dev"], [{"dns_config": {"node_ttl": "42s"}}])
+        c.dev.agent.dns.reload(DNSSettings.from_agent_config(new))  # type: ignore[union-attr]
+        resp = await c.ask("n1.node.consul", "A")
+        assert {r.ttl for r in resp.answer} == {42}
