@@ -176,3 +176,16 @@ async def test_unknown_edns_version_gets_badvers(client: Client) -> None:
     assert reply is not None
     resp = dns.message.from_wire(reply)
     assert resp.rcode() == dns.rcode.BADVERS
+
+
+async def test_client_subnet_is_echoed_with_scope_zero(client: Client) -> None:
+    import dns.edns
+
+    ecs = dns.edns.ECSOption("192.0.2.0", 24)
+    query = dns.message.make_query("web.service.consul", "A", use_edns=0, options=[ecs])
+    reply = await client.raw_udp(query.to_wire())
+    assert reply is not None
+    resp = dns.message.from_wire(reply)
+    echoed = [o for o in resp.options if isinstance(o, dns.edns.ECSOption)]
+    assert len(echoed) == 1
+    assert (echoed[0].address, echoed[0].srclen, echoed[0].scopelen) == ("192.0.2.0", 24, 0)
