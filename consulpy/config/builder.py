@@ -260,7 +260,7 @@ def build_agent_config(
 
 
 def _dns(s: _Settings) -> tuple[str, str | None, list[str]]:
-    """Normalised domain, alt_domain and recursors; errors for unusable DNS settings."""
+    """Normalised domain and alt_domain, checked recursors; errors for unusable DNS settings."""
     domain = "consul."
     try:
         domain = dns_checks.normalise_domain(s.get("domain") or "consul.")
@@ -274,9 +274,10 @@ def _dns(s: _Settings) -> tuple[str, str | None, list[str]]:
             s.error("alt_domain", str(exc))
         if alt_domain == domain:
             s.error("alt_domain", "alt_domain must differ from domain")
-    recursors: list[str] = []
+    # Kept as written (as Consul's runtime config does); the DNS server normalises them.
+    recursors = list(s.get("recursors", []))
     try:
-        recursors = dns_checks.normalise_recursors(list(s.get("recursors", [])))
+        dns_checks.normalise_recursors(recursors)
     except ValueError as exc:
         s.error("recursors", str(exc))
     for key, message in dns_checks.check_dns_config(dict(s.get("dns_config", {}))):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from consulpy.config.dns import normalise_recursors
+
 if TYPE_CHECKING:
     from consulpy.config import AgentConfig
 
@@ -54,7 +56,9 @@ class DNSSettings:
             datacenter=config.datacenter.lower(),
             domain=config.domain,
             alt_domain=config.alt_domain,
-            recursors=tuple(_split_hostport(r) for r in config.recursors),
+            recursors=tuple(
+                _split_hostport(r) for r in normalise_recursors(list(config.recursors))
+            ),
             allow_stale=bool(dc.get("allow_stale", True)),
             max_stale=float(dc.get("max_stale", 87600 * 3600.0)),
             node_ttl=int(dc.get("node_ttl", 0)),
