@@ -212,7 +212,7 @@ class Responder:
         found = await self.lookups.node(name)
         if found is not None:
             return found["Node"]
-        nodes = await self.lookups.nodes()
+        nodes = await self.lookups.nodes_index()
         for node in nodes:
             if node["Node"].lower() == name:
                 return node
@@ -431,18 +431,14 @@ class Responder:
         if ip is None:
             return None
         s = self.settings
-        for node in await self.lookups.nodes():
-            if _same_ip(node.get("Address", ""), ip):
-                target = self._fqdn(node["Node"].lower(), "node", s.datacenter, s.domain)
-                if target is not None:
-                    return Sections(answer=[rec.ptr_rr(q.name, target)])
-        for service in sorted(await self.lookups.service_names()):
-            for row in await self.lookups.service_instances(service):
-                if _same_ip(row.get("ServiceAddress", ""), ip):
-                    target = self._fqdn(service.lower(), "service", s.datacenter, s.domain)
-                    if target is not None:
-                        return Sections(answer=[rec.ptr_rr(q.name, target)])
-        return None
+        nodes, services = await self.lookups.address_index()
+        if ip in nodes:
+            target = self._fqdn(nodes[ip].lower(), "node", s.datacenter, s.domain)
+        elif ip in services:
+            target = self._fqdn(services[ip].lower(), "service", s.datacenter, s.domain)
+        else:
+            return None
+        return Sections(answer=[rec.ptr_rr(q.name, target)]) if target is not None else None
 
 
 class _Shuffled:
@@ -463,11 +459,3 @@ def _retarget(rrsets: list[RRset], ttl: int) -> list[RRset]:
             copy.add(rdata, ttl)
             out.append(copy)
     return out
-
-
-def _same_ip(text: str, ip: str) -> bool:
-    if not text or rec.ip_family(text) == 0:
-        return False
-    import ipaddress
-
-    return ipaddress.ip_address(text) == ipaddress.ip_address(ip)

@@ -6,13 +6,17 @@ client agent (forwarded to a server) exactly as on a server. Consistency follows
 leader is older than `max_stale`.
 
 `CatalogWatch` keeps a generation number that moves whenever the catalog's nodes, services or
-checks change (two long-running blocking reads); the answer cache keys on it.
+checks change (two long-running blocking reads); the answer cache keys on it, and so do the two
+whole-catalog indexes here (addresses for PTR, the node list), built at most once per
+generation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import structlog
@@ -39,6 +43,9 @@ class Lookups:
     def __init__(self, delegate: Reader, settings: DNSSettings) -> None:
         self.delegate = delegate
         self.settings = settings
+        # The catalog generation (CatalogWatch), for the whole-catalog indexes below.
+        self.generation: Callable[[], int | None] = lambda: None
+        self._indexes: dict[str, tuple[int, Any]] = {}
 
     def _opts(self, index: int = 0, wait: float = 0.0) -> QueryOptions:
         s = self.settings
@@ -70,6 +77,41 @@ class Lookups:
         """Catalog.ServiceNodes rows (flattened node + service), for reverse lookups."""
         return list(await self._read("Catalog.ServiceNodes", {"service": service}) or [])
 
+    async def _indexed(self, name: str, build: Callable[[], Awaitable[Any]]) -> Any:
+        """A whole-catalog index, built at most once per catalog generation."""
+        generation = self.generation()
+        cached = self._indexes.get(name)
+        if generation is not None and cached is not None and cached[0] == generation:
+            return cached[1]
+        value = await build()
+        if generation is not None:
+            self._indexes[name] = (generation, value)
+        return value
+
+    async def nodes_index(self) -> list[Row]:
+        """Every node (for case-insensitive names and node-ID prefixes)."""
+        return await self._indexed("nodes", self.nodes)
+
+    async def address_index(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(node address -> node name, service address -> service name), first match kept in
+        name order, for reverse lookups. One read per service, yielding between them so a
+        large catalog never holds the event loop for long."""
+
+        async def build() -> tuple[dict[str, str], dict[str, str]]:
+            nodes: dict[str, str] = {}
+            for node in await self.nodes():
+                nodes.setdefault(_ip_key(node.get("Address", "")), node["Node"])
+            services: dict[str, str] = {}
+            for name in sorted(await self.service_names()):
+                await asyncio.sleep(0)
+                for row in await self.service_instances(name):
+                    services.setdefault(_ip_key(row.get("ServiceAddress", "")), name)
+            nodes.pop("", None)
+            services.pop("", None)
+            return nodes, services
+
+        return await self._indexed("addresses", build)
+
     async def wait_catalog(self, index: int, wait: float) -> int:
         """Block until the nodes or services tables move past `index`; returns the new index."""
         meta, _ = await self.delegate.read(
@@ -83,6 +125,14 @@ class Lookups:
             "Health.ChecksInState", {"state": "critical"}, self._opts(index, wait)
         )
         return int(meta.index)
+
+
+def _ip_key(text: str) -> str:
+    """The canonical text of an IP address; "" for anything else."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return ""
 
 
 class CatalogWatch:

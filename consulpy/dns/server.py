@@ -41,6 +41,7 @@ class DNSServer:
         self.lookups = Lookups(delegate, settings)
         self.watch = CatalogWatch(self.lookups)
         self.cache = AnswerCache(lambda: self.watch.generation)
+        self.lookups.generation = lambda: self.watch.generation
         self.reload(settings)
         self.addresses: list[tuple[str, int]] = []
         self._udp: list[asyncio.DatagramTransport] = []
