@@ -147,6 +147,7 @@ def build_agent_config(
 
     bootstrap_entries = _bootstrap_entries(s)
     domain, alt_domain, recursors = _dns(s)
+    warnings.extend(dns_checks.dns_config_warnings(dict(g("dns_config", {}))))
     if s.errors:
         raise ConfigError(s.errors)
 

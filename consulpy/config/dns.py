@@ -72,3 +72,16 @@ def check_dns_config(config: dict[str, Any]) -> list[tuple[str, str]]:
     if config.get("recursor_timeout", 1) == 0:
         errors.append(("dns_config.recursor_timeout", "must be greater than 0"))
     return errors
+
+
+def dns_config_warnings(config: dict[str, Any]) -> list[str]:
+    """What the user should know about accepted keys that change nothing in consulpy."""
+    out = []
+    if config.get("use_cache") or config.get("cache_max_age"):
+        out.append(
+            "dns_config.use_cache/cache_max_age: consulpy always answers DNS from its own cache, "
+            "dropped as soon as the catalog changes, so answers are never older than that"
+        )
+    if config.get("prefer_namespace"):
+        out.append("dns_config.prefer_namespace is deprecated and has no effect outside Enterprise")
+    return out

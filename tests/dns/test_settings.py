@@ -76,3 +76,12 @@ def test_bad_dns_config_is_refused(config: dict[str, object], message: str) -> N
 def test_same_alt_domain_is_refused() -> None:
     with pytest.raises(ConfigError, match="alt_domain"):
         load("-alt-domain=consul")
+
+
+def test_keys_without_effect_warn() -> None:
+    cfg = load_agent_config(
+        ["-dev"], [{"dns_config": {"use_cache": True, "prefer_namespace": True}}]
+    )
+    assert any("use_cache" in w for w in cfg.warnings)
+    assert any("prefer_namespace" in w for w in cfg.warnings)
+    assert not any("dns_config" in w for w in load_agent_config(["-dev"]).warnings)
