@@ -385,7 +385,7 @@ class Agent:
         self, body: dict[str, Any], *, token: str = "", source: str = "api"
     ) -> str:
         from consulpy.agent.definitions import CHECK_TYPE
-        from consulpy.http.decode import DecodeError, decode_struct
+        from consulpy.util.decode import DecodeError, decode_struct
 
         try:
             decoded = decode_struct(body, CHECK_TYPE)

@@ -6,7 +6,6 @@ from typing import Any
 
 from aiohttp import web
 
-from consulpy.http.decode import DecodeError, parse_json
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -17,6 +16,7 @@ from consulpy.http.endpoint import (
     respond,
 )
 from consulpy.state import commands as C
+from consulpy.util.decode import DecodeError, parse_json
 
 MAX_BODY = 1 << 20
 
