@@ -17,6 +17,7 @@ from typing import Any
 
 from consulpy.agent.agent import Agent
 from consulpy.config import load_agent_config
+from consulpy.runtime import Runtime
 
 
 class DevAgent:
@@ -46,6 +47,7 @@ class DevAgent:
         extra = [config] if config else []
         self.config = load_agent_config(argv, extra_sources=extra)
         self.check_min_interval = check_min_interval
+        self.runtime: Runtime | None = None
         self.agent: Agent | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -70,14 +72,15 @@ class DevAgent:
 
     # ------------------------------------------------------- in this loop
     async def start(self) -> DevAgent:
-        self.agent = Agent(self.config, check_min_interval=self.check_min_interval)
-        await self.agent.start()
+        self.runtime = Runtime(self.config, check_min_interval=self.check_min_interval)
+        self.agent = self.runtime.agent
+        await self.runtime.start()
         await self.agent.wait_ready()
         return self
 
     async def stop(self) -> None:
-        if self.agent is not None:
-            await self.agent.stop()
+        if self.runtime is not None:
+            await self.runtime.stop()
 
     async def __aenter__(self) -> DevAgent:
         return await self.start()
