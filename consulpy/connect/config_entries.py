@@ -32,6 +32,7 @@ from typing import Any
 from consulpy.filter import FilterError, compile_filter
 from consulpy.filter.regex import RegexError, compile_regex
 from consulpy.util.durations import DurationError, duration_from_json, format_duration_ns
+from consulpy.util.goquote import go_quote
 
 PROXY_DEFAULTS = "proxy-defaults"
 SERVICE_DEFAULTS = "service-defaults"
@@ -90,24 +91,6 @@ class GraphError(ValueError):
 
 # --------------------------------------------------------------------------------------------
 # Small Go-isms used in error texts.
-
-
-def go_quote(text: str) -> str:
-    """Go's `%q` for the strings that appear in Consul's messages."""
-    out = ['"']
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\u{ord(ch):04x}")
-    out.append('"')
-    return "".join(out)
 
 
 def multierror(errors: list[str]) -> str:
