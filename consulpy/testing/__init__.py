@@ -18,6 +18,7 @@ from typing import Any
 from consulpy.agent.agent import Agent
 from consulpy.config import load_agent_config
 from consulpy.runtime import Runtime
+from consulpy.util.hostport import join_host_port, split_host_port
 
 
 class DevAgent:
@@ -56,7 +57,7 @@ class DevAgent:
     def http_addr(self) -> str:
         assert self.agent is not None and self.agent.http_addresses, "agent not started"
         host, port = self.agent.http_addresses[0]
-        return f"{host}:{port}"
+        return join_host_port(host, port)
 
     @property
     def url(self) -> str:
@@ -64,11 +65,11 @@ class DevAgent:
 
     @property
     def host(self) -> str:
-        return self.http_addr.rsplit(":", 1)[0]
+        return split_host_port(self.http_addr)[0]
 
     @property
     def port(self) -> int:
-        return int(self.http_addr.rsplit(":", 1)[1])
+        return split_host_port(self.http_addr)[1]
 
     # ------------------------------------------------------- in this loop
     async def start(self) -> DevAgent:
