@@ -3,10 +3,9 @@ the HTTP listeners that serve it. The composition root (`consulpy.runtime`) buil
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
+from consulpy.agent.agent import Agent
 from consulpy.http import agent as agent_api
 from consulpy.http import (
     catalog,
@@ -22,9 +21,6 @@ from consulpy.http import (
     txn,
 )
 from consulpy.http.endpoint import AGENT, text_error
-
-if TYPE_CHECKING:
-    from consulpy.agent.agent import Agent
 
 # Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
 # Consul's error texts before this one could trigger.
