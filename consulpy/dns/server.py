@@ -61,11 +61,15 @@ class DNSServer:
         self.cache.clear()
 
     # ------------------------------------------------------------ lifecycle
-    async def start(self, addresses: list[tuple[str, int]]) -> None:
-        """Bind UDP then TCP on the same port for each address (port 0: a free one)."""
+    async def start(self, addresses: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Bind UDP then TCP on the same port for each address (port 0: a free one); returns
+        the bound addresses. Without addresses (DNS disabled) nothing runs."""
+        if not addresses:
+            return []
         self.watch.start()
         for host, port in addresses:
             await self._bind(host, port)
+        return list(self.addresses)
 
     async def _bind(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
@@ -101,6 +105,7 @@ class DNSServer:
         for task in list(self._tasks):
             task.cancel()
         self._udp, self._tcp = [], []
+        self.addresses = []
 
     # ------------------------------------------------------------- requests
     def cached(self, data: bytes, tcp: bool) -> bytes | None:

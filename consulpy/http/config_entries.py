@@ -6,7 +6,6 @@ from typing import Any
 
 from aiohttp import web
 
-from consulpy.http.decode import DecodeError, parse_json
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -17,6 +16,8 @@ from consulpy.http.endpoint import (
     respond,
 )
 from consulpy.state import commands as C
+from consulpy.util.decode import DecodeError, parse_json
+from consulpy.util.goquote import go_quote
 
 MAX_BODY = 1 << 20
 
@@ -27,7 +28,7 @@ def _cas(req: web.Request) -> int | None:
         return None
     if not raw.isdigit():
         raise bad_request(
-            f"Error parsing cas value: strconv.ParseUint: parsing {raw!r}: invalid syntax"
+            f"Error parsing cas value: strconv.ParseUint: parsing {go_quote(raw)}: invalid syntax"
         )
     return int(raw)
 

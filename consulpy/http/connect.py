@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from consulpy.http.decode import DecodeError, Struct, decode_struct, parse_json
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -20,6 +19,7 @@ from consulpy.http.endpoint import (
 )
 from consulpy.server.query import QueryOptions
 from consulpy.state import commands as C
+from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
 
 MAX_BODY = 1 << 20
 CAS_RETRIES = 5

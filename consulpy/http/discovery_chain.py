@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from consulpy.http.decode import DecodeError, parse_json
 from consulpy.http.endpoint import (
     agent_of,
     bad_request,
@@ -16,6 +15,7 @@ from consulpy.http.endpoint import (
     read_body,
     respond,
 )
+from consulpy.util.decode import DecodeError, parse_json
 from consulpy.util.durations import DurationError, duration_from_json
 
 MAX_BODY = 64 * 1024

@@ -8,13 +8,6 @@ from typing import Any
 
 from aiohttp import web
 
-from consulpy.http.decode import (
-    DecodeError,
-    ListOf,
-    Struct,
-    decode_struct,
-    parse_json,
-)
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -25,6 +18,13 @@ from consulpy.http.endpoint import (
     respond,
 )
 from consulpy.state import commands as C
+from consulpy.util.decode import (
+    DecodeError,
+    ListOf,
+    Struct,
+    decode_struct,
+    parse_json,
+)
 from consulpy.util.durations import DurationError, format_duration_ns, parse_duration_ns
 
 DEFAULT_LOCK_DELAY_NS = 15 * 1_000_000_000

@@ -98,7 +98,7 @@ async def dns_agent(
         if catalog:
             await load_catalog(dev, extra_web)
         assert dev.agent is not None
-        host, port = dev.agent.dns.addresses[0]
+        host, port = dev.agent.dns_addresses[0]
         yield Client(host, port, dev)
 
 

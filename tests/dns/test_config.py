@@ -174,12 +174,16 @@ async def test_udp_without_edns_stays_under_512_bytes() -> None:
 
 async def test_reload_applies_new_settings() -> None:
     from consulpy.config import load_agent_config
-    from consulpy.dns.settings import DNSSettings
 
     async with dns_agent() as c:
         resp = await c.ask("n1.node.consul", "A")
         assert {r.ttl for r in resp.answer} == {0}
-        new = load_agent_config(["-dev"], [{"dns_config": {"node_ttl": "42s"}}])
-        c.dev.agent.dns.reload(DNSSettings.from_agent_config(new))  # type: ignore[union-attr]
+        new = load_agent_config(
+            ["-dev", "-node=consulpy-test"], [{"dns_config": {"node_ttl": "42s"}}]
+        )
+        agent = c.dev.agent
+        assert agent is not None
+        agent.reload_config = lambda: new  # what `consulpy reload` re-reads
+        await agent.reload()
         resp = await c.ask("n1.node.consul", "A")
         assert {r.ttl for r in resp.answer} == {42}

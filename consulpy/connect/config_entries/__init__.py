@@ -77,7 +77,6 @@ from consulpy.connect.config_entries.kinds import (
     GraphError,
     ListEntries,
     Lookup,
-    go_quote,
     is_http_like,
     multierror,
 )
@@ -174,7 +173,6 @@ __all__ = [
     "decode",
     "effective_protocol",
     "entry_kind",
-    "go_quote",
     "intention_count_exact",
     "intention_precedence",
     "is_http_like",

@@ -33,11 +33,11 @@ from consulpy.connect.config_entries.kinds import (
     GraphError,
     ListEntries,
     Lookup,
-    go_quote,
     is_http_like,
 )
 from consulpy.connect.config_entries.validate import scale_weight
 from consulpy.util.durations import DurationError, duration_from_json, format_duration_ns
+from consulpy.util.goquote import go_quote
 
 DEFAULT_PARTITION = "default"
 DEFAULT_CONNECT_TIMEOUT_NS = 5_000_000_000

@@ -18,10 +18,10 @@ from consulpy.connect.config_entries.kinds import (
     EntryError,
     _go_kind,
     _snake,
-    go_quote,
     multierror,
 )
 from consulpy.util.durations import DurationError, duration_from_json, format_duration_ns
+from consulpy.util.goquote import go_quote
 
 
 class _Ctx:

@@ -66,24 +66,6 @@ class GraphError(ValueError):
 # Small Go-isms used in error texts.
 
 
-def go_quote(text: str) -> str:
-    """Go's `%q` for the strings that appear in Consul's messages."""
-    out = ['"']
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\u{ord(ch):04x}")
-    out.append('"')
-    return "".join(out)
-
-
 def multierror(errors: list[str]) -> str:
     """hashicorp/go-multierror's text for a list of errors (Consul returns these as is)."""
     if len(errors) == 1:

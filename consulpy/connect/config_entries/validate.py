@@ -33,7 +33,6 @@ from consulpy.connect.config_entries.kinds import (
     WILDCARD,
     EntryError,
     _go_kind,
-    go_quote,
     is_http_like,
     multierror,
 )
@@ -51,6 +50,7 @@ from consulpy.connect.config_entries.schemas import (
 from consulpy.filter import FilterError, compile_filter
 from consulpy.filter.regex import RegexError, compile_regex
 from consulpy.util.durations import format_duration_ns
+from consulpy.util.goquote import go_quote
 
 # --------------------------------------------------------------------------------------------
 # Shared validation helpers.
