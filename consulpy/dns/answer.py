@@ -107,7 +107,7 @@ class Responder:
                 if isinstance(option, dns.edns.ECSOption):
                     options.append(dns.edns.ECSOption(option.address, option.srclen, 0))
             echo = dns.message.Message()
-            echo.use_edns(0, ednsflags, max(request.payload, 512), options=options)
+            echo.use_edns(0, ednsflags, request.payload, options=options)
             draft.opt = echo.opt
         return draft
 
