@@ -159,6 +159,13 @@ class Network:
         host = self.hosts[name] = Host(name, ns, ip, veth)
         return host
 
+    def set_addresses(self, host: Host, addresses: list[str]) -> None:
+        """Replace eth0's addresses (each a /24); host.ip becomes the first, if any."""
+        _ip("-n", host.ns, "addr", "flush", "dev", "eth0")
+        for address in addresses:
+            _ip("-n", host.ns, "addr", "add", f"{address}/24", "dev", "eth0")
+        host.ip = addresses[0] if addresses else ""
+
     def link(self, host: Host, up: bool) -> None:
         """Connect (up) or cut (down) a host's link to the bridge: a network partition."""
         _ip("-n", self.bridge_ns, "link", "set", host.veth, "up" if up else "down")

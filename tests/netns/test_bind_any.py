@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,3 +204,20 @@ def test_cluster_of_bind_any_servers_forms_fails_over_and_serves_a_client(
     eventually(client_writes, what="the client writes through the new leader")
     status, raw = survivors[0].host.http("GET", "/v1/kv/netns/b?raw&stale")
     assert (status, raw) == (200, b"two")
+
+
+@pytest.mark.parametrize("extra", [["second"], []], ids=["two-private-ips", "no-private-ip"])
+def test_bind_any_without_advertise_refuses_when_the_address_is_not_clear(
+    net: Network, tmp_path: Path, extra: list[str]
+) -> None:
+    host = net.add_host("s1")
+    addresses = [host.ip, f"{net.subnet}.200"] if extra else []
+    net.set_addresses(host, addresses)
+    argv = NsAgent(net, host, tmp_path, ["-server", "-bootstrap-expect=1"]).proc.argv
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    if extra:
+        assert "Multiple private IPv4 addresses found" in done.stderr
+    else:
+        assert "No private IPv4 address found" in done.stderr
+    assert "advertise" in done.stderr  # says what to set
