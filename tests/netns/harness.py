@@ -16,11 +16,13 @@ Needs root and iproute2; `available()` says whether this machine has them.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import threading
 import urllib.error
@@ -128,6 +130,7 @@ class Network:
     )
     hosts: dict[str, Host] = field(default_factory=dict)
     _namespaces: list[str] = field(default_factory=list)
+    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.bridge_ns = f"{self.prefix}-br"
@@ -175,6 +178,28 @@ class Network:
         """argv run inside the host's namespace."""
         return ["ip", "netns", "exec", host.ns, *argv]
 
+    def spawn(self, host: Host, argv: list[str], log: str) -> subprocess.Popen[bytes]:
+        """Start argv in the host's namespace (own session, output to `log`); killed by
+        close() if still running."""
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                self.command(host, argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._procs.append(proc)
+        return proc
+
+    @staticmethod
+    def kill(proc: subprocess.Popen[Any]) -> None:
+        """SIGKILL a spawned process and everything in its session."""
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
     def run(self, host: Host, argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             self.command(host, argv), capture_output=True, text=True, check=False, **kw
@@ -182,7 +207,10 @@ class Network:
 
     def close(self) -> None:
         """Delete every namespace (their links go with them). Processes still running in
-        one keep it alive until they exit: stop them first."""
+        one keep it alive until they exit: spawned ones are killed first."""
+        for proc in self._procs:
+            self.kill(proc)
+        self._procs.clear()
         for ns in reversed(self._namespaces):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self._namespaces.clear()

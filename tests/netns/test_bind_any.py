@@ -11,134 +11,23 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.cli.agentproc import AgentProcess
-from tests.netns.harness import Host, Network, available
-
-pytestmark = pytest.mark.slow
-
-_why_not = available()
-if _why_not is not None:
-    pytestmark = [pytest.mark.slow, pytest.mark.skip(reason=_why_not)]
-
-POLL = 0.2  # re-check interval of eventually(); every wait has a deadline
-
-
-def eventually(check: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (OSError, AssertionError, ValueError) as exc:
-            last = exc
-        time.sleep(POLL)
-    raise AssertionError(f"{what} not met before the deadline (last: {last!r})")
-
-
-class NsAgent:
-    """A `consulpy agent` process inside a host namespace, on Consul's default ports."""
-
-    def __init__(self, net: Network, host: Host, data: Path, flags: list[str]) -> None:
-        self.host = host
-        self.proc = AgentProcess(
-            f"-node={host.name}",
-            f"-data-dir={data / host.name}",
-            "-bind=0.0.0.0",
-            "-client=127.0.0.1",
-            "-serf-wan-port=-1",
-            "-dns-port=-1",
-            "-grpc-port=-1",
-            "-retry-interval=1s",
-            "-hcl=performance { raft_multiplier = 1 }",
-            *flags,
-        )
-        self.proc.argv = net.command(host, self.proc.argv)
-
-    def start(self) -> NsAgent:
-        self.proc.start(timeout=60)
-        return self
-
-    def kill(self) -> None:
-        self.proc.kill()
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.proc is not None and self.proc.proc.poll() is None
-
-
-@pytest.fixture
-def net() -> Iterator[Network]:
-    network = Network()
-    agents: list[NsAgent] = []
-    network.agents = agents  # type: ignore[attr-defined]
-    try:
-        yield network
-    finally:
-        for agent in agents:
-            agent.kill()
-        network.close()
-
-
-def start_cluster(net: Network, tmp: Path) -> tuple[list[NsAgent], NsAgent]:
-    hosts = [net.add_host(f"s{i}") for i in (1, 2, 3)]
-    client_host = net.add_host("c1")
-    agents: list[NsAgent] = net.agents  # type: ignore[attr-defined]
-    servers = []
-    for host in hosts:
-        join = [f"-retry-join={h.ip}" for h in hosts if h is not host]
-        # s3 sets no -advertise: with bind 0.0.0.0 it must pick its one private address.
-        advertise = [] if host.name == "s3" else [f"-advertise={host.ip}"]
-        agent = NsAgent(net, host, tmp, ["-server", "-bootstrap-expect=3", *advertise, *join])
-        agents.append(agent)
-        servers.append(agent)
-    for agent in servers:
-        agent.start()
-    client = NsAgent(
-        net,
-        client_host,
-        tmp,
-        [f"-advertise={client_host.ip}", *[f"-retry-join={h.ip}" for h in hosts]],
-    )
-    agents.append(client)
-    client.start()
-    return servers, client
-
-
-def raft_config(host: Host) -> dict[str, Any]:
-    return host.json("GET", "/v1/operator/raft/configuration")
-
-
-def formed(servers: list[NsAgent], expected: set[str]) -> str | None:
-    """The leader's address once every live server reports the same configuration, made of
-    the advertised addresses, with a leader."""
-    leaders = set()
-    for agent in servers:
-        if not agent.alive:
-            continue
-        cfg = raft_config(agent.host)
-        addresses = {s["Address"] for s in cfg["Servers"]}
-        if addresses != expected or not all(s["Voter"] for s in cfg["Servers"]):
-            return None
-        leader = [s["Address"] for s in cfg["Servers"] if s["Leader"]]
-        if len(leader) != 1:
-            return None
-        leaders.add(leader[0])
-    return leaders.pop() if len(leaders) == 1 else None
+from tests.netns.agents import NsAgent, eventually, formed, start_servers
+from tests.netns.harness import Network
 
 
 def test_cluster_of_bind_any_servers_forms_fails_over_and_serves_a_client(
-    net: Network, tmp_path: Path
+    net: Network, agents: list[NsAgent], tmp_path: Path
 ) -> None:
-    servers, client = start_cluster(net, tmp_path)
+    servers = start_servers(net, tmp_path, agents)
+    client_host = net.add_host("c1")
+    join = [f"-retry-join={a.host.ip}" for a in servers]
+    client = NsAgent(net, client_host, tmp_path, [f"-advertise={client_host.ip}", *join])
+    agents.append(client)
+    client.start()
     expected = {f"{a.host.ip}:8300" for a in servers}
 
     leader_addr = eventually(
