@@ -234,7 +234,8 @@ class TcpTransport:
             self._address = self._bound
         else:
             adv_host, adv_port = split_address(self.advertise)
-            self._address = join_address(adv_host, adv_port or bound[1])
+            # Verbatim when complete: peers compare addresses as strings.
+            self._address = self.advertise if adv_port else join_address(adv_host, bound[1])
 
     def send(self, address: str, message: Message) -> None:
         peer = self._peers.get(address)

@@ -15,7 +15,7 @@ from typing import Any
 from consulpy.raft.config import RaftConfig
 from consulpy.raft.errors import LeadershipLost, NotLeader, ShutdownError
 from consulpy.raft.node import RaftNode
-from consulpy.raft.transport import TcpTransport, join_address
+from consulpy.raft.transport import TcpTransport
 from consulpy.raft.types import Server as RaftServer
 from consulpy.state.fsm import FSM
 
@@ -82,7 +82,8 @@ class RaftApplier:
         self.sock = bind_server_socket(bind_host, bind_port)
         port = self.sock.getsockname()[1]
         # Peers know this server by its advertised address; the bound one may be 0.0.0.0.
-        self.address = join_address(advertise_host, port)
+        # Same spelling as Server.rpc_address and the gossip-derived addresses (membership).
+        self.address = f"{advertise_host}:{port}"
         self.transport = TcpTransport(
             sock=self.sock,
             advertise=self.address,
