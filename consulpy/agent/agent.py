@@ -2,7 +2,7 @@
 
 It owns this node's identity (name, ID), the HTTP listeners and, on servers, the server role.
 HTTP handlers reach the replicated state only through `agent.delegate` (the server here; an
-RPC client on client agents), which exposes write / read / session_renew.
+RPC client on client agents), which exposes the server endpoints: apply / read / status.
 """
 
 from __future__ import annotations

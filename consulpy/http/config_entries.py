@@ -16,7 +16,8 @@ from consulpy.http.endpoint import (
     read_body,
     respond,
 )
-from consulpy.state import commands as C
+from consulpy.http.tokens import request_token
+from consulpy.server.endpoints.config_entry import ConfigEntryApply, ConfigEntryDelete
 
 MAX_BODY = 1 << 20
 
@@ -34,8 +35,8 @@ def _cas(req: web.Request) -> int | None:
 
 @endpoint("PUT")
 async def config_write(req: web.Request) -> web.StreamResponse:
-    from consulpy.connect import config_entries as ce
-
+    """The entry is decoded, normalized and validated by the ConfigEntry.Apply endpoint on
+    the leader; here only the JSON is parsed."""
     raw = await read_body(req, MAX_BODY, lambda n: f"Request body too large: {n} bytes")
     try:
         doc = parse_json(raw)
@@ -43,12 +44,8 @@ async def config_write(req: web.Request) -> web.StreamResponse:
         raise bad_request(f"Request decoding failed: {exc}") from exc
     if not isinstance(doc, dict):
         raise bad_request("Request decoding failed: expected a JSON object")
-    try:
-        entry = ce.normalize(doc)
-    except ce.EntryError as exc:
-        prefix = "Request decoding failed: " if getattr(exc, "decoding", False) else ""
-        raise bad_request(f"{prefix}{exc}") from exc
-    result = await agent_of(req).delegate.write(C.config_entry_set(entry, cas=_cas(req)))
+    payload = ConfigEntryApply(doc, cas=_cas(req))
+    result = await agent_of(req).delegate.apply("ConfigEntry.Apply", payload, request_token(req))
     return respond(req, bool(result))
 
 
@@ -87,7 +84,8 @@ async def config_entry(req: web.Request) -> web.StreamResponse:
     cas = _cas(req)
     if cas == 0:
         raise bad_request("cas value must be greater than 0 when deleting")
-    result: Any = await delegate.write(C.config_entry_delete(kind, name, cas=cas))
+    payload = ConfigEntryDelete(kind, name, cas=cas)
+    result: Any = await delegate.apply("ConfigEntry.Delete", payload, request_token(req))
     return respond(req, bool(result) if cas is not None else {})
 
 

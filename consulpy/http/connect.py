@@ -18,8 +18,10 @@ from consulpy.http.endpoint import (
     read_body,
     respond,
 )
+from consulpy.http.tokens import request_token
+from consulpy.server.endpoints.connect_ca import CAConfigurationSet
+from consulpy.server.endpoints.intention import IntentionApply
 from consulpy.server.query import QueryOptions
-from consulpy.state import commands as C
 
 MAX_BODY = 1 << 20
 CAS_RETRIES = 5
@@ -88,14 +90,12 @@ async def ca_configuration(req: web.Request) -> web.StreamResponse:
         raise bad_request(f"Request decode failed: {exc}") from exc
     if not isinstance(body.get("Config") or {}, dict):
         raise bad_request("Request decode failed: Config must be an object")
-    await agent.delegate.leader_call(
-        "ConnectCA.ConfigurationSet",
-        {
-            "Provider": body.get("Provider") or "",
-            "Config": body.get("Config") or {},
-            "ForceWithoutCrossSigning": bool(body.get("ForceWithoutCrossSigning")),
-        },
+    payload = CAConfigurationSet(
+        provider=body.get("Provider") or "",
+        config=body.get("Config") or {},
+        force_without_cross_signing=bool(body.get("ForceWithoutCrossSigning")),
     )
+    await agent.delegate.apply("ConnectCA.ConfigurationSet", payload, request_token(req))
     return respond(req, None)
 
 
@@ -172,9 +172,12 @@ def _targets(req: web.Request) -> tuple[str, str]:
     return source, destination
 
 
-async def _update_entry(req: web.Request, destination_name: str, change: Any) -> None:
+async def _update_entry(
+    req: web.Request, destination_name: str, change: Any, *, legacy: bool = False
+) -> None:
     """Read-modify-write the destination's service-intentions entry with CAS, retrying when
-    another writer got there first."""
+    another writer got there first. `legacy`: the change comes from the legacy ID-based API
+    (Intention.Apply validates it with that API's rules)."""
     from consulpy.connect import intentions as ix
 
     delegate = agent_of(req).delegate
@@ -189,15 +192,10 @@ async def _update_entry(req: web.Request, destination_name: str, change: Any) ->
         except ix.IntentionError as exc:
             raise bad_request(str(exc)) from exc
         cas = entry["ModifyIndex"] if entry is not None else 0
-        if new_entry is None:
-            if entry is None:
-                return
-            ok = await delegate.write(
-                C.config_entry_delete("service-intentions", destination_name, cas=cas)
-            )
-        else:
-            ok = await delegate.write(C.config_entry_set(new_entry, cas=cas))
-        if ok:
+        if new_entry is None and entry is None:
+            return
+        payload = IntentionApply(destination_name, new_entry, cas, legacy=legacy)
+        if await delegate.apply("Intention.Apply", payload, request_token(req)):
             return
     raise HTTPError(500, "intention changed concurrently too many times; try again")
 
@@ -251,7 +249,7 @@ async def intentions_list(req: web.Request) -> web.StreamResponse:
     def create(entry: dict[str, Any] | None) -> dict[str, Any]:
         return ix.create_legacy({destination: entry} if entry else {}, body, new_id=new_id, now=now)
 
-    await _update_entry(req, destination, create)
+    await _update_entry(req, destination, create, legacy=True)
     return respond(req, {"ID": new_id})
 
 
@@ -280,7 +278,7 @@ async def intention_by_id(req: web.Request) -> web.StreamResponse:
             return ix.update_legacy(entries, intention_id, body, now=now)
         return ix.delete_legacy(entries, intention_id)[1]
 
-    await _update_entry(req, destination, change)
+    await _update_entry(req, destination, change, legacy=True)
     return respond(req, None if req.method == "PUT" else True)
 
 

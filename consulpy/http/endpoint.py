@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from consulpy.server.errors import CommandError, NoLeaderError
+from consulpy.server.errors import CommandError, NoLeaderError, RequestError
 from consulpy.server.query import CONSISTENT, DEFAULT, STALE, QueryMeta, QueryOptions
 from consulpy.util.durations import DurationError, parse_duration_ns
 
@@ -224,6 +224,8 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
                 return await fn(req)
             except HTTPError as exc:
                 return text_error(exc.status, exc.text, exc.headers)
+            except RequestError as exc:  # refused by a server endpoint's validation
+                return text_error(400, str(exc))
             except CommandError as exc:
                 return text_error(500, str(exc))
             except NoLeaderError as exc:

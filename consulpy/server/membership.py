@@ -220,7 +220,7 @@ class Membership:
             request["NodeMeta"] = self.server.node_meta
         if service is not None:
             request["Service"] = service
-        await self.server.write(C.register(request))
+        await self.server.propose(C.register(request, ts=self.server.now()))
         log.info("member registered in catalog", node=name)
 
     async def _failed(self, m: Member) -> None:
@@ -248,7 +248,7 @@ class Membership:
                 )
             ],
         }
-        await self.server.write(C.register(request))
+        await self.server.propose(C.register(request, ts=self.server.now()))
         log.info("member failed; serfHealth critical", node=name)
 
     async def _left(self, name: str) -> None:
@@ -256,7 +256,7 @@ class Membership:
             return
         if self.server.store.catalog.node(name) is None:
             return
-        await self.server.write(C.deregister({"Node": name}))
+        await self.server.propose(C.deregister({"Node": name}, ts=self.server.now()))
         log.info("member left; deregistered", node=name)
 
     # ------------------------------------------------------------- autopilot
