@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from consulpy.rpc.errors import RPCError
+from consulpy.server.endpoints.request import Empty
 from consulpy.state import commands as C
 from consulpy.state.structs import check_row, service_row
 from consulpy.util.aio import wait_event
@@ -141,8 +142,8 @@ class Membership:
             if m["Name"] == self.server.node_name:
                 continue
             try:
-                info = await self.server.rpc_client.call(
-                    self._rpc_address(m), "Status.Info", None, timeout=5
+                info = await self.server.call_server(
+                    self._rpc_address(m), "Status.Info", Empty(), timeout=5
                 )
             except RPCError as exc:
                 log.info("cannot ask a server for its peers yet", server=m["Name"], error=str(exc))

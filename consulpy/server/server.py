@@ -26,6 +26,7 @@ from consulpy.server.blocking import wait_for_change
 from consulpy.server.connect_ca import CAManager
 from consulpy.server.endpoints import REGISTRY, Args, Endpoint, Kind, Request
 from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.request import decode_payload, payload_to_wire
 from consulpy.server.errors import CommandError, NoLeaderError, RequestError
 from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import CONSISTENT, STALE, QueryMeta, QueryOptions
@@ -231,7 +232,9 @@ class Server:
             raise CommandError(f"{name} is a read")
         if not isinstance(payload, ep.payload):
             raise CommandError(f"{name} takes {ep.payload.__name__}, not {type(payload).__name__}")
-        request = Request(payload=payload, datacenter=self.datacenter, token=token)
+        # The same field checks as a request that came over RPC.
+        checked = decode_payload(ep.payload, payload_to_wire(payload))
+        request = Request(payload=checked, datacenter=self.datacenter, token=token)
         return await self._apply(ep, request, 0)
 
     async def _apply(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
@@ -296,7 +299,8 @@ class Server:
         ep = self._endpoint(name)
         if ep.kind is not Kind.READ:
             raise CommandError(f"{name} is not a read")
-        request = Request(payload=Args(args), datacenter=self.datacenter, token=token, options=opts)
+        payload = decode_payload(Args, {"args": args})
+        request = Request(payload=payload, datacenter=self.datacenter, token=token, options=opts)
         return await self._read(ep, request, 0)
 
     async def _read(self, ep: Endpoint, request: Request[Args], hops: int) -> tuple[QueryMeta, Any]:
@@ -362,6 +366,13 @@ class Server:
                 return self._meta(index, opts), result
 
     # -------------------------------------------------------------------- RPC
+    async def call_server(self, address: str, name: str, payload: Any, timeout: float) -> Any:
+        """Call endpoint `name` on the server at `address` itself (no forwarding)."""
+        request = Request(payload=payload, datacenter=self.datacenter)
+        return await self.rpc_client.call(
+            address, name, {"req": request.to_wire(), "hops": 0}, timeout=timeout
+        )
+
     def _register_rpc(self) -> None:
         """Serve exactly the registered endpoints over RPC, by name (nothing else: there is
         no way to hand a server a raw FSM command)."""
