@@ -10,8 +10,10 @@ dependency list as it is; if payloads grow nested typed records, msgspec.convert
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -70,24 +72,31 @@ class Request(typing.Generic[P]):
 
 
 def payload_to_wire(payload: Any) -> dict[str, Any]:
-    return {f.name: getattr(payload, f.name) for f in dataclasses.fields(payload)}
+    return {name: getattr(payload, name) for name in _checkers(type(payload))}
 
 
-def _matches(value: Any, hint: Any) -> bool:
+def _checker(hint: Any) -> Callable[[Any], bool]:
+    """A predicate for values of the annotated type (the few shapes payloads use)."""
     if hint is Any:
-        return True
+        return lambda _v: True
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, h) for h in typing.get_args(hint))
+        parts = [_checker(h) for h in typing.get_args(hint)]
+        return lambda v: any(check(v) for check in parts)
     if hint is type(None):
-        return value is None
-    if origin is not None:
-        hint = origin
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
+        return lambda v: v is None
+    base = origin if origin is not None else hint
+    if base is float:
+        return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if base is int:
+        return lambda v: isinstance(v, int) and not isinstance(v, bool)
+    return lambda v: isinstance(v, base)
+
+
+@functools.cache
+def _checkers(payload_type: type) -> dict[str, Callable[[Any], bool]]:
+    hints = typing.get_type_hints(payload_type)
+    return {f.name: _checker(hints[f.name]) for f in dataclasses.fields(payload_type)}
 
 
 def decode_payload(payload_type: type[P], data: Any) -> P:
@@ -95,13 +104,12 @@ def decode_payload(payload_type: type[P], data: Any) -> P:
     (a raw RPC client can send anything)."""
     if not isinstance(data, dict):
         raise RequestError(f"malformed {payload_type.__name__}: expected a map")
-    hints = typing.get_type_hints(payload_type)
-    fields = {f.name for f in dataclasses.fields(payload_type)}  # type: ignore[arg-type]
-    extra = set(data) - fields
-    if extra:
-        raise RequestError(f"malformed {payload_type.__name__}: unknown fields {sorted(extra)}")
+    checkers = _checkers(payload_type)
     for name, value in data.items():
-        if not _matches(value, hints[name]):
+        check = checkers.get(name)
+        if check is None:
+            raise RequestError(f"malformed {payload_type.__name__}: unknown field {name!r}")
+        if not check(value):
             raise RequestError(
                 f"malformed {payload_type.__name__}: field {name} has type {type(value).__name__}"
             )
