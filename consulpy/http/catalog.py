@@ -249,7 +249,9 @@ async def catalog_node(req: web.Request) -> web.StreamResponse:
 async def catalog_node_services(req: web.Request) -> web.StreamResponse:
     opts = query_options(req)
     args = {"node": _node_name(req), "as_list": True, "filter": opts.filter}
-    meta, result = await agent_of(req).delegate.read("Catalog.NodeServices", args, opts)
+    meta, result = await agent_of(req).delegate.read(
+        "Catalog.NodeServices", args, opts, token=request_token(req)
+    )
     if result is None:
         result = {"Node": None, "Services": None}
     return respond(req, result, meta=meta, consistency_header=True)

@@ -62,7 +62,7 @@ def _kind(req: web.Request) -> str:
 async def config_list(req: web.Request) -> web.StreamResponse:
     kind = _kind(req)
     meta, entries = await agent_of(req).delegate.read(
-        "ConfigEntry.List", {"kind": kind}, query_options(req)
+        "ConfigEntry.List", {"kind": kind}, query_options(req), token=request_token(req)
     )
     return respond(req, entries, meta=meta)
 
@@ -76,7 +76,10 @@ async def config_entry(req: web.Request) -> web.StreamResponse:
     delegate = agent_of(req).delegate
     if req.method == "GET":
         meta, entry = await delegate.read(
-            "ConfigEntry.Get", {"kind": kind, "name": name}, query_options(req)
+            "ConfigEntry.Get",
+            {"kind": kind, "name": name},
+            query_options(req),
+            token=request_token(req),
         )
         if entry is None:
             raise HTTPError(404, f'Config entry not found for "{kind}" / "{name}"')

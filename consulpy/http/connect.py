@@ -48,7 +48,9 @@ def _default_allow(req: web.Request) -> bool:
 # --------------------------------------------------------------------- CA
 @endpoint("GET")
 async def ca_roots(req: web.Request) -> web.StreamResponse:
-    meta, roots = await agent_of(req).delegate.read("ConnectCA.Roots", {}, query_options(req))
+    meta, roots = await agent_of(req).delegate.read(
+        "ConnectCA.Roots", {}, query_options(req), token=request_token(req)
+    )
     if req.query.get("pem", "").lower() in ("true", "1"):
         pems = []
         for root in roots["Roots"]:
@@ -80,7 +82,9 @@ CA_CONFIG_BODY = Struct(
 async def ca_configuration(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     if req.method == "GET":
-        meta, config = await agent.delegate.read("ConnectCA.Config", {}, query_options(req))
+        meta, config = await agent.delegate.read(
+            "ConnectCA.Config", {}, query_options(req), token=request_token(req)
+        )
         if config is None:
             raise HTTPError(500, "Connect CA not initialized yet")
         return respond(req, config, meta=meta)
@@ -143,7 +147,9 @@ async def agent_authorize(req: web.Request) -> web.StreamResponse:
         raise bad_request("ClientCertURI not a valid Connect identifier") from exc
     if not isinstance(identity, spiffe.ServiceID):
         raise bad_request("ClientCertURI not a valid Service identifier")
-    _, roots = await agent_of(req).delegate.read("ConnectCA.Roots", {}, QueryOptions())
+    _, roots = await agent_of(req).delegate.read(
+        "ConnectCA.Roots", {}, QueryOptions(), token=request_token(req)
+    )
     trust_domain = (roots or {}).get("TrustDomain", "")
     if trust_domain and identity.host.lower() != trust_domain.lower():
         return respond(
@@ -157,6 +163,7 @@ async def agent_authorize(req: web.Request) -> web.StreamResponse:
         "Intention.Decide",
         {"source": identity.service, "destination": target, "default_allow": _default_allow(req)},
         QueryOptions(),
+        token=request_token(req),
     )
     return respond(req, {"Authorized": decision["Allowed"], "Reason": decision["Reason"]})
 
@@ -186,6 +193,7 @@ async def _update_entry(
             "ConfigEntry.Get",
             {"kind": "service-intentions", "name": destination_name},
             QueryOptions(),
+            token=request_token(req),
         )
         try:
             new_entry = change(entry)
@@ -213,7 +221,10 @@ async def intentions_exact(req: web.Request) -> web.StreamResponse:
     delegate = agent_of(req).delegate
     if req.method == "GET":
         meta, intention = await delegate.read(
-            "Intention.Exact", {"source": source, "destination": destination}, query_options(req)
+            "Intention.Exact",
+            {"source": source, "destination": destination},
+            query_options(req),
+            token=request_token(req),
         )
         if intention is None:
             raise HTTPError(404, "Intention not found")
@@ -237,7 +248,9 @@ async def intentions_list(req: web.Request) -> web.StreamResponse:
     delegate = agent_of(req).delegate
     if req.method == "GET":
         opts = query_options(req)
-        meta, items = await delegate.read("Intention.List", {"filter": opts.filter}, opts)
+        meta, items = await delegate.read(
+            "Intention.List", {"filter": opts.filter}, opts, token=request_token(req)
+        )
         return respond(req, items, meta=meta)
     body = await _body(req)
     new_id = str(uuid.uuid4())
@@ -263,6 +276,7 @@ async def intention_by_id(req: web.Request) -> web.StreamResponse:
         "Intention.Get",
         {"id": intention_id},
         query_options(req) if req.method == "GET" else QueryOptions(),
+        token=request_token(req),
     )
     if current is None:
         raise HTTPError(404, "Intention not found")
@@ -291,7 +305,7 @@ async def intentions_match(req: web.Request) -> web.StreamResponse:
     if not names:
         raise bad_request("required query parameter 'name' not set")
     meta, result = await agent_of(req).delegate.read(
-        "Intention.Match", {"by": by, "names": names}, query_options(req)
+        "Intention.Match", {"by": by, "names": names}, query_options(req), token=request_token(req)
     )
     return respond(req, result, meta=meta)
 
@@ -303,6 +317,7 @@ async def intentions_check(req: web.Request) -> web.StreamResponse:
         "Intention.Decide",
         {"source": source, "destination": destination, "default_allow": _default_allow(req)},
         query_options(req),
+        token=request_token(req),
     )
     return respond(req, {"Allowed": decision["Allowed"]}, meta=meta)
 

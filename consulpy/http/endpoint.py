@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from consulpy.http.tokens import request_token
 from consulpy.server.errors import CommandError, NoLeaderError, RequestError
 from consulpy.server.query import CONSISTENT, DEFAULT, STALE, QueryMeta, QueryOptions
 from consulpy.util.durations import DurationError, parse_duration_ns
@@ -103,7 +104,7 @@ async def filtered_read(req: web.Request, name: str, args: dict[str, Any]) -> we
     """A named read that honours ?filter and the blocking/consistency query options."""
     opts = query_options(req)
     args["filter"] = opts.filter
-    meta, result = await agent_of(req).delegate.read(name, args, opts)
+    meta, result = await agent_of(req).delegate.read(name, args, opts, token=request_token(req))
     return respond(req, result, meta=meta, consistency_header=True)
 
 

@@ -70,18 +70,22 @@ async def _get(req: web.Request, key: str) -> web.StreamResponse:
     delegate = agent_of(req).delegate
     if "keys" in q:
         separator = q.get("separator", q.get("seperator", ""))
-        meta, keys = await delegate.read("KVS.ListKeys", {"key": key, "separator": separator}, opts)
+        meta, keys = await delegate.read(
+            "KVS.ListKeys", {"key": key, "separator": separator}, opts, token=request_token(req)
+        )
         if keys is None:
             return web.Response(status=404, headers=meta_headers(meta))
         return respond(req, keys, meta=meta)
     if "recurse" in q:
-        meta, entries = await delegate.read("KVS.List", {"key": key}, opts)
+        meta, entries = await delegate.read(
+            "KVS.List", {"key": key}, opts, token=request_token(req)
+        )
         if entries is None:
             return web.Response(status=404, headers=meta_headers(meta))
         return respond(req, entries, meta=meta)
     if not key:
         raise bad_request("Missing key name")
-    meta, entries = await delegate.read("KVS.Get", {"key": key}, opts)
+    meta, entries = await delegate.read("KVS.Get", {"key": key}, opts, token=request_token(req))
     if entries is None:
         return web.Response(status=404, headers=meta_headers(meta))
     if "raw" in q:

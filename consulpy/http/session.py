@@ -164,7 +164,7 @@ async def session_info(req: web.Request) -> web.StreamResponse:
     session_id = _path_id(req, "Missing session")
     check_uuid(session_id)
     meta, result = await agent_of(req).delegate.read(
-        "Session.Get", {"id": session_id}, query_options(req)
+        "Session.Get", {"id": session_id}, query_options(req), token=request_token(req)
     )
     return respond(req, result, meta=meta)
 
@@ -175,14 +175,16 @@ async def session_node(req: web.Request) -> web.StreamResponse:
     if not node:
         raise bad_request("Missing node name")
     meta, result = await agent_of(req).delegate.read(
-        "Session.NodeSessions", {"node": node}, query_options(req)
+        "Session.NodeSessions", {"node": node}, query_options(req), token=request_token(req)
     )
     return respond(req, result, meta=meta)
 
 
 @endpoint("GET")
 async def session_list(req: web.Request) -> web.StreamResponse:
-    meta, result = await agent_of(req).delegate.read("Session.List", {}, query_options(req))
+    meta, result = await agent_of(req).delegate.read(
+        "Session.List", {}, query_options(req), token=request_token(req)
+    )
     return respond(req, result, meta=meta)
 
 

@@ -22,7 +22,9 @@ async def snapshot(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     if req.method == "GET":
         opts = query_options(req)
-        meta, state = await agent.delegate.read("Snapshot.State", {}, opts)
+        meta, state = await agent.delegate.read(
+            "Snapshot.State", {}, opts, token=request_token(req)
+        )
         # the term of a server (through a client agent, the one that answers)
         term = int((await agent.delegate.status()).get("term") or 0)
         archive = snapshot_archive.build(

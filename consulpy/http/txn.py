@@ -177,7 +177,9 @@ async def txn_endpoint(req: web.Request) -> web.StreamResponse:
                 f"({len(value)} > {limits.kv_max_value_size} bytes)",
             )
     if is_read_only(ops):
-        meta, result = await agent.delegate.read("Txn.Read", {"ops": ops}, query_options(req))
+        meta, result = await agent.delegate.read(
+            "Txn.Read", {"ops": ops}, query_options(req), token=request_token(req)
+        )
         status = 409 if result["Errors"] else 200
         return respond(req, result, status=status, headers=meta_headers(meta, with_index=False))
     result = await agent.delegate.apply("Txn.Apply", TxnApply(ops), request_token(req))
