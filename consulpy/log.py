@@ -8,6 +8,8 @@ import sys
 
 import structlog
 
+from consulpy.util.goquote import go_quote
+
 LEVELS = {
     "trace": logging.DEBUG,
     "debug": logging.DEBUG,
@@ -21,7 +23,7 @@ LEVELS = {
 def _value(value: object) -> str:
     text = str(value)
     if not text or any(c in text for c in ' "=\n'):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return go_quote(text)  # hclog quotes such values with strconv.Quote
     return text
 
 

@@ -1,8 +1,10 @@
 """The agent: what `consulpy agent` runs on every host.
 
-It owns this node's identity (name, ID), the HTTP listeners and, on servers, the server role.
-HTTP handlers reach the replicated state only through `agent.delegate` (the server here; an
-RPC client on client agents), which exposes the server endpoints: apply / read / status.
+It owns this node's identity (name, ID), its local services and checks, gossip and, on
+servers, the server role. HTTP handlers reach the replicated state only through
+`agent.delegate` (the server here; an RPC client on client agents), which calls the server
+endpoints (apply / read / status). The agent serves nothing itself: `consulpy.runtime` builds
+it together with its HTTP and xDS listeners, and tells it the addresses they bound.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from aiohttp import web
 
 from consulpy.agent.alias import AgentAliasSource
 from consulpy.agent.checkmgr import CheckManager
@@ -30,13 +31,11 @@ from consulpy.agent.definitions import (
 from consulpy.agent.gossip import AgentGossip
 from consulpy.agent.leafcert import LeafCerts
 from consulpy.agent.local import LocalState
-from consulpy.agent.mesh import Mesh, MeshError
 from consulpy.agent.proxycfg import ProxyConfig
 from consulpy.agent.sidecar import expand as expand_sidecar
 from consulpy.agent.sidecar import sidecar_id
 from consulpy.agent.sync import AntiEntropy
 from consulpy.config import ConfigError
-from consulpy.http.app import build_app
 from consulpy.rpc import tls as rpc_tls
 from consulpy.server.membership import Membership
 from consulpy.server.server import Server
@@ -52,6 +51,28 @@ log = structlog.get_logger("consulpy.agent")
 
 class AgentError(Exception):
     """The agent cannot start with this configuration (message for the user)."""
+
+
+class MeshPorts(Protocol):
+    """What the agent shows of its xDS listeners (/v1/agent/self, the startup banner)."""
+
+    @property
+    def plaintext_port(self) -> int: ...
+
+    @property
+    def tls_port(self) -> int: ...
+
+    def self_view(self) -> dict[str, Any] | None: ...
+
+
+class NoMesh:
+    """No gRPC port open (until the composition root attaches the real listeners)."""
+
+    plaintext_port = -1
+    tls_port = -1
+
+    def self_view(self) -> dict[str, Any] | None:
+        return None
 
 
 def _is_ip(text: str) -> bool:
@@ -80,10 +101,11 @@ class Agent:
         self.node_id = self._load_node_id()
         self.advertise_addr = self._advertise_addr()
         self.started_at = time.time()
+        # Filled by the composition root once its listeners are bound.
         self.http_addresses: list[tuple[str, int]] = []
+        self.mesh: MeshPorts = NoMesh()
         # Set when the agent should exit (after /v1/agent/leave); the CLI waits on it.
         self.shutdown_requested = asyncio.Event()
-        self._runner: web.AppRunner | None = None
         self.server: Server | None = None
         self.client: ClientDelegate | None = None
         try:
@@ -122,7 +144,6 @@ class Agent:
         self.alias_source = AgentAliasSource(self)
         self.leaf_certs = LeafCerts(self)
         self.proxy_config = ProxyConfig(self)
-        self.mesh = Mesh(self)
         self.local.on_change(self.proxy_config.local_changed)
 
     def _build_server(self) -> Server:
@@ -234,31 +255,6 @@ class Agent:
         self.checks.start()
         self.sync.start()
         await self.proxy_config.start()
-        try:
-            await self.mesh.start()
-        except (MeshError, OSError) as exc:
-            raise AgentError(f"gRPC (xDS) listener: {exc}") from exc
-        listeners = self.config.http_addresses()
-        if listeners:
-            app = build_app(self)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await self._runner.setup()
-            for host, port in listeners:
-                site = web.TCPSite(self._runner, host, port, reuse_address=True)
-                await site.start()
-                for sock in site._server.sockets if site._server else ():  # type: ignore[union-attr]
-                    bound = sock.getsockname()
-                    self.http_addresses.append((bound[0], bound[1]))
-        log.info(
-            "agent started",
-            node=self.node_name,
-            node_id=self.node_id,
-            datacenter=self.datacenter,
-            server=bool(self.config.server),
-            http=[f"{h}:{p}" for h, p in self.http_addresses],
-            grpc=self.mesh.plaintext_port,
-            serf_lan=f"{self.advertise_addr}:{self.gossip.port}",
-        )
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until a leader is known and this node is in the catalog (what a user would
@@ -292,10 +288,6 @@ class Agent:
         self.shutdown_requested.set()
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        await self.mesh.stop()
         await self.sync.stop()
         await self.proxy_config.stop()
         await self.leaf_certs.stop()
@@ -385,7 +377,7 @@ class Agent:
         self, body: dict[str, Any], *, token: str = "", source: str = "api"
     ) -> str:
         from consulpy.agent.definitions import CHECK_TYPE
-        from consulpy.http.decode import DecodeError, decode_struct
+        from consulpy.util.decode import DecodeError, decode_struct
 
         try:
             decoded = decode_struct(body, CHECK_TYPE)

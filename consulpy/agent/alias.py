@@ -8,16 +8,41 @@ from the store's watches on the checks and services tables.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from consulpy.server.query import STALE, QueryOptions
+from consulpy.server.query import STALE, QueryMeta, QueryOptions
 
 if TYPE_CHECKING:
-    from consulpy.agent.agent import Agent
+    from consulpy.agent.local import LocalState
+    from consulpy.state.store import StateStore
+
+
+class CatalogReader(Protocol):
+    """The agent's delegate (the server in-process, or the RPC client): reads only."""
+
+    async def read(
+        self, name: str, args: dict[str, Any], opts: QueryOptions
+    ) -> tuple[QueryMeta, Any]: ...
+
+
+class StoreHolder(Protocol):
+    """A server: its store's watches tell alias checks when remote health changed."""
+
+    @property
+    def store(self) -> StateStore: ...
+
+
+class AliasHost(Protocol):
+    """What the alias source reads of the agent."""
+
+    node_name: str
+    local: LocalState
+    delegate: CatalogReader
+    server: StoreHolder | None
 
 
 class AgentAliasSource:
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: AliasHost) -> None:
         self.agent = agent
 
     async def checks_for(
@@ -49,7 +74,7 @@ class AgentAliasSource:
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
         agent = self.agent
         unsubscribe_local = agent.local.on_change(callback)
-        server = getattr(agent, "server", None)
+        server = agent.server
         topics = [("t", "checks"), ("t", "services"), ("t", "nodes")]
         if server is not None:
             server.store.watches.register(topics, callback)

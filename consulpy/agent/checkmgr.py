@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -28,7 +28,9 @@ from consulpy.agent.local import LocalCheck
 from consulpy.state.structs import check_row
 
 if TYPE_CHECKING:
-    from consulpy.agent.agent import Agent
+    from consulpy.agent.checks import AliasSource
+    from consulpy.agent.local import LocalState
+    from consulpy.config import AgentConfig
 
 log = structlog.get_logger("consulpy.agent.checks")
 
@@ -45,8 +47,20 @@ def definition_error(exc: CheckError) -> DefinitionError:
     return DefinitionError(f"Invalid check: {exc}")
 
 
+class CheckHost(Protocol):
+    """What the check manager needs of the agent: the script-check settings, where results
+    go, where alias checks read, and how a reaped service is deregistered."""
+
+    config: AgentConfig
+    node_name: str
+    local: LocalState
+    alias_source: AliasSource
+
+    async def deregister_service(self, service_id: str) -> None: ...
+
+
 class CheckManager:
-    def __init__(self, agent: Agent, *, min_interval: float | None = None) -> None:
+    def __init__(self, agent: CheckHost, *, min_interval: float | None = None) -> None:
         self.agent = agent
         self.runners: dict[str, Any] = {}
         self.min_interval = min_interval

@@ -11,8 +11,8 @@ import ipaddress
 import re
 from typing import Any
 
-from consulpy.http.decode import DecodeError, ListOf, MapOf, Struct, decode_struct
 from consulpy.state.structs import service_row
+from consulpy.util.decode import DecodeError, ListOf, MapOf, Struct, decode_struct
 
 META_MAX_PAIRS = 64
 META_KEY_MAX = 128

@@ -14,7 +14,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 import structlog
@@ -24,7 +24,8 @@ from consulpy.gossip.events import Member, MemberEvent, MemberStatus, UserEvent
 from consulpy.gossip.serf import JoinError, Serf, SerfConfig
 
 if TYPE_CHECKING:
-    from consulpy.agent.agent import Agent
+    from consulpy.agent.local import LocalState
+    from consulpy.config import AgentConfig
 
 log = structlog.get_logger("consulpy.agent.gossip")
 
@@ -57,8 +58,21 @@ def event_index(event_id: str) -> int:
     return (int(digits[:16], 16) ^ int(digits[16:], 16)) or 1
 
 
+class GossipHost(Protocol):
+    """What the gossip pool needs of the agent: its identity and tags to announce, and (for
+    user events filtered by service or tag) its local services, read only when one arrives."""
+
+    config: AgentConfig
+    node_name: str
+    datacenter: str
+    advertise_addr: str
+    local: LocalState
+
+    def member_tags(self) -> dict[str, str]: ...
+
+
 class AgentGossip:
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: GossipHost) -> None:
         self.agent = agent
         cfg = agent.config
         host, port = cfg.serf_lan_bind_address()

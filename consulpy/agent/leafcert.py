@@ -13,16 +13,13 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
 from consulpy.server.endpoints.connect_ca import CASign
-from consulpy.server.query import STALE, QueryOptions
+from consulpy.server.query import STALE, QueryMeta, QueryOptions
 from consulpy.util.aio import wait_event
-
-if TYPE_CHECKING:
-    from consulpy.agent.agent import Agent
 
 log = structlog.get_logger("consulpy.agent.leafcert")
 
@@ -40,8 +37,25 @@ class _Leaf:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+class CAClient(Protocol):
+    """The agent's delegate as the leaf cache uses it: CA roots, and signing on the leader."""
+
+    async def read(
+        self, name: str, args: dict[str, Any], opts: QueryOptions
+    ) -> tuple[QueryMeta, Any]: ...
+
+    async def apply(self, name: str, payload: Any, token: str = "") -> Any: ...
+
+
+class LeafHost(Protocol):
+    """What the leaf cache needs of the agent (the datacenter goes into the SPIFFE ID)."""
+
+    datacenter: str
+    delegate: CAClient
+
+
 class LeafCerts:
-    def __init__(self, agent: Agent, *, rng: random.Random | None = None) -> None:
+    def __init__(self, agent: LeafHost, *, rng: random.Random | None = None) -> None:
         self.agent = agent
         self.rng = rng or random.Random()
         self.root_change_jitter = ROOT_CHANGE_JITTER

@@ -4,8 +4,12 @@ of everything its Envoy needs, rebuilt whenever any input changes.
 Inputs are blocking queries, the same ones any Consul client would make: CA roots, the leaf
 certificate of the proxied service (from the agent's leaf cache), intentions whose destination
 is that service, config entries (protocol, router, splitter, resolver), and the healthy
-connect endpoints of every upstream target. A snapshot is published only when all of them have
-been fetched once, and only when it differs from the last one.
+connect endpoints of every upstream target. A snapshot is published only when all of them
+have been fetched once, and only when it differs from the last one.
+
+Each upstream's discovery chain is compiled by the one compiler in
+`consulpy.connect.config_entries.chain` (the same one that validates writes and answers
+`/v1/discovery-chain`); `consulpy.xds.chain` renders it into routes and clusters.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from consulpy.connect import config_entries as ce
 from consulpy.server.query import STALE, QueryOptions
 
 if TYPE_CHECKING:
@@ -27,18 +32,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("consulpy.agent.proxycfg")
 
 WAIT = 300.0
-HTTP_LIKE = frozenset({"http", "http2", "grpc"})
-
-
-def _duration_s(value: Any, default: float) -> float:
-    if not value:
-        return default
-    from consulpy.util.durations import duration_from_json
-
-    try:
-        return duration_from_json(value) / 1e9
-    except ValueError:
-        return default
 
 
 @dataclass
@@ -192,20 +185,6 @@ class ProxyWatch:
             self.snapshot = snapshot
             self.manager.lookup.publish(snapshot)
 
-    def _lookup(self, kind: str, name: str) -> dict[str, Any] | None:
-        for entry in self.state.entries or ():
-            if entry.get("Kind") == kind and entry.get("Name") == name:
-                return entry
-        return None
-
-    def _protocol(self, service: str) -> str:
-        defaults = self._lookup("service-defaults", service)
-        if defaults and defaults.get("Protocol"):
-            return str(defaults["Protocol"]).lower()
-        proxy_defaults = self._lookup("proxy-defaults", "global")
-        protocol = ((proxy_defaults or {}).get("Config") or {}).get("protocol")
-        return str(protocol).lower() if protocol else "tcp"
-
     def _build(self) -> Any:
         from consulpy.xds import snapshot as xs
 
@@ -226,18 +205,30 @@ class ProxyWatch:
         agent = self.agent
         trust_domain = st.roots["TrustDomain"]
         dc = agent.datacenter
-        upstreams = []
+        lookup = ce.lookup_in(st.entries)
+        chains: list[tuple[dict[str, Any], ce.CompiledChain]] = []
         wanted: set[str] = set()
         for upstream in proxy.get("Upstreams") or []:
             if upstream.get("DestinationType", "service") != "service":
                 continue
-            compiled = self._compile_upstream(upstream, trust_domain, dc, xs)
-            upstreams.append(compiled)
-            wanted.update(t.service for t in compiled.targets)
+            try:
+                chain = compile_upstream(upstream, lookup, dc, trust_domain)
+            except (ce.GraphError, ValueError) as exc:
+                log.warning(
+                    "upstream discovery chain does not compile; keeping the last snapshot",
+                    proxy=self.proxy_id,
+                    upstream=upstream.get("DestinationName", ""),
+                    error=str(exc),
+                )
+                return None
+            chains.append((upstream, chain))
+            wanted.update(
+                t.service for t in chain.targets.values() if not t.peer and t.datacenter == dc
+            )
         self._ensure_endpoint_watches(wanted)
         if any(service not in st.endpoints for service in wanted):
             return None  # an upstream's endpoints are not known yet
-        upstreams = [self._with_endpoints(u, xs) for u in upstreams]
+        upstreams = [self._render(upstream, chain, trust_domain) for upstream, chain in chains]
         roots_pem: list[str] = []
         for root in st.roots.get("Roots") or []:
             roots_pem.append(root["RootCert"])
@@ -251,7 +242,9 @@ class ProxyWatch:
             public_port=int(config.get("bind_port") or row.get("Port") or 0),
             local_address=proxy.get("LocalServiceAddress") or "127.0.0.1",
             local_port=int(proxy.get("LocalServicePort") or 0),
-            protocol=str(config.get("protocol") or self._protocol(destination)).lower(),
+            protocol=str(
+                config.get("protocol") or ce.effective_protocol(destination, lookup)
+            ).lower(),
             roots_pem=tuple(roots_pem),
             leaf_cert_pem=st.leaf["CertPEM"],
             leaf_key_pem=st.leaf["PrivateKeyPEM"],
@@ -262,116 +255,81 @@ class ProxyWatch:
             local_request_timeout_s=float(config.get("local_request_timeout_ms") or 0) / 1000,
         )
 
-    # -------------------------------------------------- discovery chain (v1)
-    def _target(
-        self, service: str, subset: str, trust_domain: str, dc: str, xs: Any, timeout: float
-    ) -> Any:
-        name = xs.cluster_name(service, dc, trust_domain, subset)
-        return xs.Target(
-            service=service,
-            subset=subset,
-            cluster_name=name,
-            sni=name,
-            spiffe_id=xs.spiffe_id(trust_domain, dc, service),
-            connect_timeout_s=timeout,
-        )
+    # ------------------------------------------------------- discovery chain
+    def _render(self, upstream: dict[str, Any], chain: ce.CompiledChain, td: str) -> Any:
+        from consulpy.xds.chain import render_upstream
 
-    def _resolve(self, service: str) -> tuple[str, float]:
-        """Follow a resolver redirect one hop; return (service, connect timeout)."""
-        resolver = self._lookup("service-resolver", service) or {}
-        redirect = (resolver.get("Redirect") or {}).get("Service")
-        timeout = _duration_s(resolver.get("ConnectTimeout"), 5.0)
-        if redirect and redirect != service:
-            return self._resolve(redirect)[0], timeout
-        return service, timeout
-
-    def _split_targets(self, service: str, td: str, dc: str, xs: Any) -> list[tuple[Any, float]]:
-        splitter = self._lookup("service-splitter", service)
-        if splitter and self._protocol(service) in HTTP_LIKE:
-            out = []
-            for split in splitter.get("Splits") or []:
-                target_service, timeout = self._resolve(split.get("Service") or service)
-                target = self._target(
-                    target_service, split.get("ServiceSubset") or "", td, dc, xs, timeout
-                )
-                out.append((target, float(split.get("Weight") or 0)))
-            return out
-        target_service, timeout = self._resolve(service)
-        return [(self._target(target_service, "", td, dc, xs, timeout), 100.0)]
-
-    def _compile_upstream(self, upstream: dict[str, Any], td: str, dc: str, xs: Any) -> Any:
-        destination = upstream.get("DestinationName", "")
-        protocol = str(
-            (upstream.get("Config") or {}).get("protocol") or self._protocol(destination)
-        ).lower()
-        targets: dict[str, Any] = {}
-        routes = []
-        router = self._lookup("service-router", destination)
-        if protocol in HTTP_LIKE and (router or self._lookup("service-splitter", destination)):
-            rules = list((router or {}).get("Routes") or [])
-            rules.append(
-                {"Match": {"HTTP": {"PathPrefix": "/"}}, "Destination": {"Service": destination}}
-            )
-            for rule in rules:
-                http = (rule.get("Match") or {}).get("HTTP") or {}
-                dest = rule.get("Destination") or {}
-                splits = self._split_targets(dest.get("Service") or destination, td, dc, xs)
-                for target, _ in splits:
-                    targets[target.cluster_name] = target
-                routes.append(
-                    xs.Route(
-                        path_exact=http.get("PathExact") or "",
-                        path_prefix=http.get("PathPrefix")
-                        or ("" if http.get("PathExact") or http.get("PathRegex") else "/"),
-                        path_regex=http.get("PathRegex") or "",
-                        methods=tuple(http.get("Methods") or ()),
-                        headers=tuple(http.get("Header") or ()),
-                        splits=tuple((t.cluster_name, w) for t, w in splits)
-                        if len(splits) > 1
-                        else (),
-                        cluster=splits[0][0].cluster_name if len(splits) == 1 else "",
-                        prefix_rewrite=dest.get("PrefixRewrite") or "",
-                        timeout_s=_duration_s(dest.get("RequestTimeout"), 0.0),
-                        num_retries=int(dest.get("NumRetries") or 0),
-                    )
-                )
-        else:
-            for target, _ in self._split_targets(destination, td, dc, xs)[:1]:
-                targets[target.cluster_name] = target
-        upstream_id = destination + (
+        endpoints = {tid: self._endpoints(target) for tid, target in chain.targets.items()}
+        upstream_id = upstream.get("DestinationName", "") + (
             f"?dc={upstream['Datacenter']}" if upstream.get("Datacenter") else ""
         )
-        return xs.Upstream(
-            id=upstream_id,
-            destination=destination,
+        return render_upstream(
+            chain,
+            upstream_id=upstream_id,
             local_bind_address=upstream.get("LocalBindAddress") or "127.0.0.1",
             local_bind_port=int(upstream.get("LocalBindPort") or 0),
-            protocol=protocol,
-            targets=tuple(targets.values()),
-            routes=tuple(routes),
+            trust_domain=td,
+            endpoints=endpoints,
         )
 
-    def _with_endpoints(self, upstream: Any, xs: Any) -> Any:
-        targets = []
-        for target in upstream.targets:
-            endpoints = []
-            for entry in self.state.endpoints.get(target.service, ()):
-                svc, node = entry["Service"], entry["Node"]
-                statuses = [c["Status"] for c in entry["Checks"]]
-                healthy = "critical" not in statuses
-                weights = svc.get("Weights") or {"Passing": 1, "Warning": 1}
-                weight = weights["Warning"] if "warning" in statuses else weights["Passing"]
-                endpoints.append(
-                    xs.Endpoint(
-                        address=svc.get("Address") or node["Address"],
-                        port=int(svc.get("Port") or 0),
-                        healthy=healthy and weight > 0,
-                        weight=max(1, min(128, int(weight or 1))),
-                    )
+    def _endpoints(self, target: ce.ChainTarget) -> tuple[Any, ...]:
+        """The target's instances: its service's connect endpoints narrowed by the resolver
+        subset (`Filter` over the service entry, `OnlyPassing`)."""
+        from consulpy.server.filtering import filter_items
+        from consulpy.xds.snapshot import Endpoint
+
+        if target.peer or target.datacenter != self.agent.datacenter:
+            return ()  # only this datacenter's catalog is watched
+        entries = list(self.state.endpoints.get(target.service, ()))
+        expr = str(target.subset_def.get("Filter") or "")
+        if expr:
+            try:
+                entries = filter_items(entries, expr, "service_entry")
+            except ValueError as exc:
+                log.warning("subset filter failed", subset=target.id, error=str(exc))
+                entries = []
+        only_passing = bool(target.subset_def.get("OnlyPassing"))
+        endpoints = []
+        for entry in entries:
+            svc, node = entry["Service"], entry["Node"]
+            statuses = [c["Status"] for c in entry["Checks"]]
+            healthy = "critical" not in statuses and not (only_passing and "warning" in statuses)
+            weights = svc.get("Weights") or {"Passing": 1, "Warning": 1}
+            weight = weights["Warning"] if "warning" in statuses else weights["Passing"]
+            endpoints.append(
+                Endpoint(
+                    address=svc.get("Address") or node["Address"],
+                    port=int(svc.get("Port") or 0),
+                    healthy=healthy and weight > 0,
+                    weight=max(1, min(128, int(weight or 1))),
                 )
-            endpoints.sort(key=lambda e: (e.address, e.port))
-            targets.append(dataclasses.replace(target, endpoints=tuple(endpoints)))
-        return dataclasses.replace(upstream, targets=tuple(targets))
+            )
+        endpoints.sort(key=lambda e: (e.address, e.port))
+        return tuple(endpoints)
+
+
+def compile_upstream(
+    upstream: dict[str, Any], lookup: ce.Lookup, dc: str, trust_domain: str
+) -> ce.CompiledChain:
+    """An upstream's chain, with the upstream's own settings as compile overrides (as
+    Consul's proxycfg does): `Config.protocol`, `Config.connect_timeout_ms`, `MeshGateway`."""
+    config = upstream.get("Config") or {}
+    try:
+        timeout_ms = int(config.get("connect_timeout_ms") or 0)
+    except (TypeError, ValueError):
+        timeout_ms = 0
+    overrides = ce.Overrides(
+        protocol=str(config.get("protocol") or "").lower(),
+        connect_timeout_ns=timeout_ms * 1_000_000,
+        mesh_gateway_mode=str((upstream.get("MeshGateway") or {}).get("Mode") or ""),
+    )
+    return ce.compile_chain(
+        upstream.get("DestinationName", ""),
+        lookup,
+        datacenter=upstream.get("Datacenter") or dc,
+        trust_domain=trust_domain,
+        overrides=overrides,
+    )
 
 
 class ProxyConfig:

@@ -18,16 +18,16 @@ import asyncio
 import math
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
 from consulpy.server.endpoints.catalog import CatalogDeregister, CatalogRegister
-from consulpy.server.query import STALE, QueryOptions
+from consulpy.server.query import STALE, QueryMeta, QueryOptions
 from consulpy.util.aio import wait_event
 
 if TYPE_CHECKING:
-    from consulpy.agent.agent import Agent
+    from consulpy.agent.local import LocalState
 
 log = structlog.get_logger("consulpy.agent.sync")
 
@@ -49,10 +49,35 @@ def ae_interval(cluster_size: int, base: float = AE_INTERVAL) -> float:
     return base * (math.ceil(math.log2(cluster_size) - math.log2(128)) + 1)
 
 
+class CatalogClient(Protocol):
+    """The agent's delegate as anti-entropy uses it: read this node's catalog entry, write it."""
+
+    async def read(
+        self, name: str, args: dict[str, Any], opts: QueryOptions
+    ) -> tuple[QueryMeta, Any]: ...
+
+    async def apply(self, name: str, payload: Any, token: str = "") -> Any: ...
+
+
+class SyncHost(Protocol):
+    """What anti-entropy needs of the agent: the node's identity and local state."""
+
+    node_id: str
+    node_name: str
+    datacenter: str
+    advertise_addr: str
+    local: LocalState
+    delegate: CatalogClient
+
+    def tagged_addresses(self) -> dict[str, str]: ...
+
+    def node_meta(self) -> dict[str, str]: ...
+
+
 class AntiEntropy:
     def __init__(
         self,
-        agent: Agent,
+        agent: SyncHost,
         *,
         interval: float = AE_INTERVAL,
         check_update_interval: float = 300.0,

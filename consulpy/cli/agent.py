@@ -1,4 +1,5 @@
-"""`consulpy agent`: load the configuration, start an agent, stop it cleanly on a signal."""
+"""`consulpy agent`: load the configuration, start an agent (through the composition root,
+`consulpy.runtime`), stop it cleanly on a signal."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def _banner(cfg: AgentConfig, agent: Any) -> str:
 
 
 async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
-    from consulpy.agent.agent import Agent, AgentError
+    from consulpy.agent.agent import AgentError
+    from consulpy.runtime import Runtime
 
     # Signals are handled before anything is announced, so a supervisor that stops us as
     # soon as the banner appears still gets a graceful shutdown.
@@ -52,15 +54,15 @@ async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
     try:
-        agent = Agent(cfg, reload_config=lambda: load_agent_config(argv or []))
+        runtime = Runtime(cfg, reload_config=lambda: load_agent_config(argv or []))
     except AgentError as exc:
         print(f"==> {exc}", file=sys.stderr)
         return 1
+    agent = runtime.agent
     try:
-        await agent.start()
-    except OSError as exc:
+        await runtime.start()  # stops what it started when it fails
+    except (OSError, AgentError) as exc:
         print(f"==> Error starting agent: {exc}", file=sys.stderr)
-        await agent.stop()
         return 1
     print(_banner(cfg, agent), file=sys.stderr, flush=True)
     waiters = [
@@ -83,7 +85,7 @@ async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
     else:
         print("==> Leave requested through the API", file=sys.stderr, flush=True)
     print("==> Gracefully shutting down agent...", file=sys.stderr, flush=True)
-    await agent.stop()
+    await runtime.stop()
     return 0
 
 

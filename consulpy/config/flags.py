@@ -7,11 +7,11 @@ with the same schema as files, so a flag and a file key can never disagree on me
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from consulpy.config.errors import ConfigError
+from consulpy.util.goquote import go_quote
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def _apply(result: AgentFlags, name: str, flag: Flag, value: str) -> None:
             typed = int(value, 0)
         except ValueError:
             raise ConfigError(
-                f"Invalid value {json.dumps(value)} for flag -{name}: expected an integer"
+                f"Invalid value {go_quote(value)} for flag -{name}: expected an integer"
             ) from None
     elif flag.kind == "list":
         typed = [value]
@@ -206,7 +206,7 @@ def _bool(name: str, value: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ConfigError(f"Invalid value {json.dumps(value)} for flag -{name}: expected true or false")
+    raise ConfigError(f"Invalid value {go_quote(value)} for flag -{name}: expected true or false")
 
 
 def _nest(path: str, value: Any) -> dict[str, Any]:

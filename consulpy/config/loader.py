@@ -13,7 +13,6 @@ Sources are merged in Consul's order, later winning:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from consulpy.config.merge import Provenance, merge_into
 from consulpy.config.model import AgentConfig
 from consulpy.config.schema import Ctx
 from consulpy.config.sources import ConfigSource, parse_fragment, read_sources
+from consulpy.util.goquote import go_quote
 
 
 def load_agent_config(
@@ -91,7 +91,7 @@ class _Collector:
         self.add(
             f"flag -{source.flag}",
             source.data,
-            f"Invalid value {json.dumps(source.raw)} for flag -{source.flag}",
+            f"Invalid value {go_quote(source.raw)} for flag -{source.flag}",
         )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from consulpy.connect import config_entries as ce
 from consulpy.filter import ListOf, MapOf, compile_filter, struct
+from consulpy.util.goquote import go_quote
 
 WILDCARD = ce.WILDCARD
 DEFAULT_NAMESPACE = ce.DEFAULT_NAMESPACE
@@ -71,14 +72,14 @@ def _namespace(ns: str, what: str) -> str:
     if ns == "" or ns.lower() == DEFAULT_NAMESPACE:
         return DEFAULT_NAMESPACE
     raise IntentionError(
-        f"Invalid {what} {ce.go_quote(ns)}: Namespaces is a Consul Enterprise feature"
+        f"Invalid {what} {go_quote(ns)}: Namespaces is a Consul Enterprise feature"
     )
 
 
 def _partition(partition: str, what: str) -> None:
     if partition and partition.lower() != "default":
         raise IntentionError(
-            f"Invalid {what} {ce.go_quote(partition)}: Partitions is a Consul Enterprise feature"
+            f"Invalid {what} {go_quote(partition)}: Partitions is a Consul Enterprise feature"
         )
 
 
@@ -94,7 +95,7 @@ def parse_target(text: str) -> tuple[str, str]:
     ns, name = (parts[0], parts[1]) if len(parts) == 2 else ("", parts[0])
     ns = _namespace(ns, "namespace")
     if not name:
-        raise IntentionError(f"Invalid intention target {ce.go_quote(text)}: no service name")
+        raise IntentionError(f"Invalid intention target {go_quote(text)}: no service name")
     problem = ce.wildcard_error(name, ns)
     if problem is not None:
         raise IntentionError(problem)
@@ -436,7 +437,7 @@ def _check_legacy_allowed(entry: Mapping[str, Any]) -> None:
         return
     raise IntentionError(
         "cannot use legacy intention API to edit intentions with a destination of "
-        f"{ce.go_quote(entry.get('Name', ''))} after editing them via a service-intentions "
+        f"{go_quote(entry.get('Name', ''))} after editing them via a service-intentions "
         "config entry"
     )
 

@@ -10,7 +10,6 @@ from typing import Any
 from aiohttp import web
 
 from consulpy.agent.definitions import DefinitionError
-from consulpy.http.decode import DecodeError, Struct, decode_struct, parse_json
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -24,6 +23,7 @@ from consulpy.http.endpoint import (
 )
 from consulpy.http.tokens import request_token
 from consulpy.state.views import aggregated_status
+from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
 from consulpy.util.goparse import parse_bool
 
 MAX_BODY = 1 << 20

@@ -1,16 +1,17 @@
-"""The aiohttp application: every /v1 route, Consul's 404s, and the always-present headers."""
+"""The aiohttp application (every /v1 route, Consul's 404s, the always-present headers) and
+the HTTP listeners that serve it. The composition root (`consulpy.runtime`) builds both."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
+from consulpy.agent.agent import Agent
 from consulpy.http import agent as agent_api
 from consulpy.http import (
     catalog,
     config_entries,
     connect,
+    discovery_chain,
     gossip_api,
     health,
     kv,
@@ -21,9 +22,6 @@ from consulpy.http import (
     txn,
 )
 from consulpy.http.endpoint import AGENT, text_error
-
-if TYPE_CHECKING:
-    from consulpy.agent.agent import Agent
 
 # Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
 # Consul's error texts before this one could trigger.
@@ -71,7 +69,37 @@ def build_app(agent: Agent) -> web.Application:
         gossip_api,
         connect,
         config_entries,
+        discovery_chain,
     ):
         app.add_routes(module.routes())
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
+
+
+class HTTPListeners:
+    """The agent's HTTP listeners: one aiohttp runner, a site per configured address."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.addresses: list[tuple[str, int]] = []
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, listeners: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Bind every (host, port) (port 0: the OS picks); return the addresses bound."""
+        if not listeners:
+            return []
+        self._runner = web.AppRunner(build_app(self.agent), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        for host, port in listeners:
+            site = web.TCPSite(self._runner, host, port, reuse_address=True)
+            await site.start()
+            for sock in site._server.sockets if site._server else ():  # type: ignore[union-attr]
+                bound = sock.getsockname()
+                self.addresses.append((bound[0], bound[1]))
+        return list(self.addresses)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.addresses.clear()

@@ -9,7 +9,6 @@ from typing import Any
 
 from aiohttp import web
 
-from consulpy.http.decode import DecodeError, Struct, decode_struct, parse_json
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -24,6 +23,7 @@ from consulpy.http.specs import DEREGISTER_REQUEST, REGISTER_REQUEST
 from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.catalog import CatalogDeregister, CatalogRegister
 from consulpy.state.structs import check_row, check_type, definition_view, service_row
+from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
 
 MAX_BODY = 1 << 20
 STATUSES = ("passing", "warning", "critical")

@@ -6,7 +6,6 @@ from typing import Any
 
 from aiohttp import web
 
-from consulpy.http.decode import DecodeError, parse_json
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -18,6 +17,8 @@ from consulpy.http.endpoint import (
 )
 from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.config_entry import ConfigEntryApply, ConfigEntryDelete
+from consulpy.util.decode import DecodeError, parse_json
+from consulpy.util.goquote import go_quote
 
 MAX_BODY = 1 << 20
 
@@ -28,7 +29,7 @@ def _cas(req: web.Request) -> int | None:
         return None
     if not raw.isdigit():
         raise bad_request(
-            f"Error parsing cas value: strconv.ParseUint: parsing {raw!r}: invalid syntax"
+            f"Error parsing cas value: strconv.ParseUint: parsing {go_quote(raw)}: invalid syntax"
         )
     return int(raw)
 

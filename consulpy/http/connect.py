@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from consulpy.http.decode import DecodeError, Struct, decode_struct, parse_json
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -22,6 +21,7 @@ from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.connect_ca import CAConfigurationSet
 from consulpy.server.endpoints.intention import IntentionApply
 from consulpy.server.query import QueryOptions
+from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
 
 MAX_BODY = 1 << 20
 CAS_RETRIES = 5

@@ -12,19 +12,19 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from consulpy.agent.agent import Agent
 from consulpy.http.tokens import request_token
 from consulpy.server.errors import CommandError, NoLeaderError, RequestError
 from consulpy.server.query import CONSISTENT, DEFAULT, STALE, QueryMeta, QueryOptions
 from consulpy.util.durations import DurationError, parse_duration_ns
 
-if TYPE_CHECKING:
-    from consulpy.agent.agent import Agent
-
-AGENT: web.AppKey[Agent] = web.AppKey("agent")
+# The agent the app serves (set by `build_app`). consulpy/http depends on consulpy/agent, never
+# the reverse, so this import is an ordinary one.
+AGENT: web.AppKey[Agent] = web.AppKey("agent", Agent)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

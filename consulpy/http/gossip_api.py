@@ -13,7 +13,6 @@ from aiohttp import web
 from consulpy.agent.gossip import event_index
 from consulpy.gossip.keyring import KeyringError
 from consulpy.gossip.serf import JoinError, SerfError
-from consulpy.http.decode import DecodeError, Struct, decode_struct, parse_json
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -24,6 +23,7 @@ from consulpy.http.endpoint import (
     read_body,
     respond,
 )
+from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
 
 EVENT_MAX_WAIT = 600.0
 

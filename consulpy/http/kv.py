@@ -30,8 +30,8 @@ def _parse_u64(raw: str) -> int:
         value = int(raw)
         if value < 1 << 64:
             return value
-        raise HTTPError(500, f'strconv.ParseUint: parsing "{raw}": value out of range')
-    raise HTTPError(500, f'strconv.ParseUint: parsing "{raw}": invalid syntax')
+        raise HTTPError(500, f"strconv.ParseUint: parsing {go_quote(raw)}: value out of range")
+    raise HTTPError(500, f"strconv.ParseUint: parsing {go_quote(raw)}: invalid syntax")
 
 
 def validate_key(req: web.Request, key: str) -> None:

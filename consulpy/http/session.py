@@ -7,13 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from consulpy.http.decode import (
-    DecodeError,
-    ListOf,
-    Struct,
-    decode_struct,
-    parse_json,
-)
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -25,6 +18,13 @@ from consulpy.http.endpoint import (
 )
 from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.session import SessionApply, SessionRenew
+from consulpy.util.decode import (
+    DecodeError,
+    ListOf,
+    Struct,
+    decode_struct,
+    parse_json,
+)
 from consulpy.util.durations import DurationError, format_duration_ns, parse_duration_ns
 
 DEFAULT_LOCK_DELAY_NS = 15 * 1_000_000_000

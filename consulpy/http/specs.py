@@ -1,4 +1,4 @@
-"""Go struct shapes of catalog request bodies, for `consulpy.http.decode`.
+"""Go struct shapes of catalog request bodies, for `consulpy.util.decode`.
 
 Catalog registration is decoded leniently (unknown fields ignored: py-consul sends an extra
 `WriteRequest` object), but with Go's type checks, so a wrong type still gets a 400.
@@ -6,7 +6,7 @@ Catalog registration is decoded leniently (unknown fields ignored: py-consul sen
 
 from __future__ import annotations
 
-from consulpy.http.decode import ListOf, MapOf, Struct
+from consulpy.util.decode import ListOf, MapOf, Struct
 
 SERVICE_ADDRESS = Struct("ServiceAddress", {"Address": "string", "Port": "int"}, strict=False)
 WEIGHTS = Struct("Weights", {"Passing": "int", "Warning": "int"}, strict=False)

@@ -11,7 +11,6 @@ from typing import Any
 from aiohttp import web
 
 from consulpy.http.catalog import normalize_check, normalize_service
-from consulpy.http.decode import DecodeError, MapOf, Struct, decode_struct, parse_json
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -25,6 +24,7 @@ from consulpy.http.specs import HEALTH_CHECK, NODE_SERVICE
 from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.txn import TxnApply
 from consulpy.state.txnops import is_read_only
+from consulpy.util.decode import DecodeError, MapOf, Struct, decode_struct, parse_json
 from consulpy.util.goquote import go_quote
 
 KV_OP = Struct(

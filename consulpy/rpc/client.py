@@ -14,11 +14,7 @@ from typing import Any
 
 from consulpy.rpc.codec import MAX_FRAME, PROTO_RPC, FrameError, encode, read_frame
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
-
-
-def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
+from consulpy.util.hostport import split_host_port
 
 
 class _Connection:
@@ -83,7 +79,7 @@ class RPCClient:
         future: asyncio.Future[_Connection] = asyncio.get_running_loop().create_future()
         self._connecting[address] = future
         try:
-            host, port = split_address(address)
+            host, port = split_host_port(address)
             kwargs: dict[str, Any] = {}
             if self.ssl_context is not None:
                 kwargs["ssl"] = self.ssl_context

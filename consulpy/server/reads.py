@@ -446,6 +446,38 @@ def ca_config(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> t
     }
 
 
+def discovery_chain_get(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    """The compiled discovery chain of `name` (`{"Chain": ...}`), for `compile_dc`."""
+    from consulpy.connect import config_entries as ce
+    from consulpy.connect import spiffe
+
+    if ws is not None:
+        ws.add(("t", "config_entries"))
+        ws.add(("t", "connect_ca"))
+    cluster_id = (store.connect.ca_config or {}).get("ClusterID", "")
+    if not cluster_id:
+        raise ReadError("no cluster ca config setup")
+    overrides = ce.Overrides(
+        protocol=args.get("override_protocol", ""),
+        connect_timeout_ns=args.get("override_connect_timeout_ns", 0),
+        mesh_gateway_mode=args.get("override_mesh_gateway_mode", ""),
+    )
+    try:
+        chain = ce.compile_chain(
+            args["name"],
+            store.connect.entry,
+            datacenter=args["compile_dc"],
+            trust_domain=spiffe.trust_domain(cluster_id),
+            overrides=overrides,
+        )
+    except ce.GraphError as exc:
+        raise ReadError(str(exc)) from exc
+    index = max(_ce_index(store), store.table_index("connect_ca"))
+    return index, {"Chain": chain.to_api()}
+
+
 READS.update(
     {
         "ConfigEntry.Get": config_entry_get,
@@ -457,5 +489,6 @@ READS.update(
         "Intention.Decide": intention_decide,
         "ConnectCA.Roots": ca_roots,
         "ConnectCA.Config": ca_config,
+        "DiscoveryChain.Get": discovery_chain_get,
     }
 )

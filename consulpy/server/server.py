@@ -36,6 +36,7 @@ from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
 from consulpy.state.store import StateStore
 from consulpy.state.watch import WatchSet
+from consulpy.util.hostport import split_host_port
 
 log = structlog.get_logger("consulpy.server")
 
@@ -107,7 +108,7 @@ class Server:
                 **raft,
             )
             self.applier = self.raft
-            self.server_port = int(self.raft.address.rsplit(":", 1)[1])
+            self.server_port = split_host_port(self.raft.address)[1]
         else:
             self.server_port = server_port
             self.applier = InMemoryApplier(self.fsm, node_id, self.rpc_address)

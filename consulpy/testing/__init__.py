@@ -17,6 +17,8 @@ from typing import Any
 
 from consulpy.agent.agent import Agent
 from consulpy.config import load_agent_config
+from consulpy.runtime import Runtime
+from consulpy.util.hostport import join_host_port, split_host_port
 
 
 class DevAgent:
@@ -46,6 +48,7 @@ class DevAgent:
         extra = [config] if config else []
         self.config = load_agent_config(argv, extra_sources=extra)
         self.check_min_interval = check_min_interval
+        self.runtime: Runtime | None = None
         self.agent: Agent | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -54,7 +57,7 @@ class DevAgent:
     def http_addr(self) -> str:
         assert self.agent is not None and self.agent.http_addresses, "agent not started"
         host, port = self.agent.http_addresses[0]
-        return f"{host}:{port}"
+        return join_host_port(host, port)
 
     @property
     def url(self) -> str:
@@ -62,22 +65,23 @@ class DevAgent:
 
     @property
     def host(self) -> str:
-        return self.http_addr.rsplit(":", 1)[0]
+        return split_host_port(self.http_addr)[0]
 
     @property
     def port(self) -> int:
-        return int(self.http_addr.rsplit(":", 1)[1])
+        return split_host_port(self.http_addr)[1]
 
     # ------------------------------------------------------- in this loop
     async def start(self) -> DevAgent:
-        self.agent = Agent(self.config, check_min_interval=self.check_min_interval)
-        await self.agent.start()
+        self.runtime = Runtime(self.config, check_min_interval=self.check_min_interval)
+        self.agent = self.runtime.agent
+        await self.runtime.start()
         await self.agent.wait_ready()
         return self
 
     async def stop(self) -> None:
-        if self.agent is not None:
-            await self.agent.stop()
+        if self.runtime is not None:
+            await self.runtime.stop()
 
     async def __aenter__(self) -> DevAgent:
         return await self.start()

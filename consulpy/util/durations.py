@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from consulpy.util.goquote import go_quote
+
 _UNITS_NS = {
     "ns": 1,
     "us": 1_000,
@@ -30,7 +32,7 @@ def parse_duration_ns(text: str) -> int:
     """Parse a Go duration string into integer nanoseconds (raises DurationError)."""
     original = text
     if not text:
-        raise DurationError(f'time: invalid duration "{original}"')
+        raise DurationError(f"time: invalid duration {go_quote(original)}")
     sign = 1
     if text[0] in "+-":
         sign = -1 if text[0] == "-" else 1
@@ -38,20 +40,22 @@ def parse_duration_ns(text: str) -> int:
     if text == "0":
         return 0
     if not text:
-        raise DurationError(f'time: invalid duration "{original}"')
+        raise DurationError(f"time: invalid duration {go_quote(original)}")
     pos = 0
     total = 0.0
     exact = 0
     while pos < len(text):
         match = _PART.match(text, pos)
         if match is None:
-            raise DurationError(f'time: invalid duration "{original}"')
+            raise DurationError(f"time: invalid duration {go_quote(original)}")
         number, unit = match.groups()
         if not unit:
-            raise DurationError(f'time: missing unit in duration "{original}"')
+            raise DurationError(f"time: missing unit in duration {go_quote(original)}")
         scale = _UNITS_NS.get(unit)
         if scale is None:
-            raise DurationError(f'time: unknown unit "{unit}" in duration "{original}"')
+            raise DurationError(
+                f"time: unknown unit {go_quote(unit)} in duration {go_quote(original)}"
+            )
         if "." in number:
             total += float(number) * scale
         else:
@@ -59,7 +63,7 @@ def parse_duration_ns(text: str) -> int:
         pos = match.end()
     result = exact + round(total)
     if result > MAX_NS:
-        raise DurationError(f'time: invalid duration "{original}"')
+        raise DurationError(f"time: invalid duration {go_quote(original)}")
     return sign * result
 
 

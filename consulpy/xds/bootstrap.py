@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from consulpy.util.hostport import split_host_port
 from consulpy.xds.protoutil import FILE_ACCESS_LOG, http2_protocol_options, typed
 from consulpy.xds.tls import TRANSPORT_SOCKET
 
@@ -101,14 +102,12 @@ def stats_tags(
     return tags
 
 
-def _split_host_port(bind: str) -> tuple[str, int]:
-    host, sep, port = bind.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"invalid address {bind!r}: want host:port")
-    host = host.strip("[]") or "127.0.0.1"
-    if host == "localhost":
+def _admin_host_port(bind: str) -> tuple[str, int]:
+    """Envoy's admin bind: an empty host or `localhost` is 127.0.0.1."""
+    host, port = split_host_port(bind)
+    if host in ("", "localhost"):
         host = "127.0.0.1"
-    return host, int(port)
+    return host, port
 
 
 def _agent_address(host: str, port: int) -> dict[str, Any]:
@@ -138,7 +137,7 @@ def bootstrap_config(
     reached over TLS, verified against that CA. ``token`` goes in every ADS request as
     ``x-consul-token``.
     """
-    admin_host, admin_port = _split_host_port(admin_bind)
+    admin_host, admin_port = _admin_host_port(admin_bind)
     local_agent: dict[str, Any] = {
         "name": LOCAL_AGENT,
         "type": "STATIC",

@@ -8,6 +8,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 
 from consulpy.xds.protoutil import (
     duration,
+    extension,
     http2_protocol_options,
     socket_address,
     to_message,
@@ -16,6 +17,8 @@ from consulpy.xds.snapshot import ProxySnapshot, Target, Upstream
 from consulpy.xds.tls import upstream_socket
 
 LOCAL_APP = "local_app"
+AGGREGATE = "envoy.clusters.aggregate"
+AGGREGATE_CONFIG = "envoy.extensions.clusters.aggregate.v3.ClusterConfig"
 HTTP2_PROTOCOLS = ("http2", "grpc")
 
 
@@ -55,6 +58,8 @@ def upstream_cluster(
     Panic mode is off (threshold 0): Envoy never sends traffic to instances the catalog
     marked unhealthy, even when all of them are.
     """
+    if target.aggregate:
+        return aggregate_cluster(target)
     data: dict[str, Any] = {
         "name": target.cluster_name,
         "alt_stat_name": target.cluster_name,
@@ -68,6 +73,20 @@ def upstream_cluster(
     }
     if upstream.protocol in HTTP2_PROTOCOLS:
         data["typed_extension_protocol_options"] = http2_protocol_options()
+    return to_message(data, cluster_pb2.Cluster())
+
+
+def aggregate_cluster(target: Target) -> cluster_pb2.Cluster:
+    """A resolver with failover: Envoy's aggregate cluster tries its clusters in order (the
+    primary, then each failover target) and uses the first with healthy hosts."""
+    config = {"clusters": list(target.aggregate)}
+    data: dict[str, Any] = {
+        "name": target.cluster_name,
+        "alt_stat_name": target.cluster_name,
+        "connect_timeout": duration(target.connect_timeout_s),
+        "lb_policy": "CLUSTER_PROVIDED",
+        "cluster_type": extension(AGGREGATE, AGGREGATE_CONFIG, config),
+    }
     return to_message(data, cluster_pb2.Cluster())
 
 

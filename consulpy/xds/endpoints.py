@@ -37,6 +37,8 @@ def build_endpoints(snapshot: ProxySnapshot) -> list[endpoint_pb2.ClusterLoadAss
     seen: set[str] = set()
     for upstream in snapshot.upstreams:
         for target in upstream.targets:
+            if target.aggregate:
+                continue  # its member clusters carry the endpoints
             if target.cluster_name not in seen:
                 seen.add(target.cluster_name)
                 out.append(load_assignment(target))

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 # Registration imports: ParseDict resolves "@type" names through the default descriptor pool.
 from envoy.extensions.access_loggers.file.v3 import file_pb2  # noqa: F401
+from envoy.extensions.clusters.aggregate.v3 import cluster_pb2 as _aggregate  # noqa: F401
 from envoy.extensions.filters.http.grpc_http1_bridge.v3 import config_pb2 as _bridge  # noqa: F401
 from envoy.extensions.filters.http.grpc_stats.v3 import config_pb2 as _gstats  # noqa: F401
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as _http_rbac  # noqa: F401

@@ -45,6 +45,9 @@ class Target:
     spiffe_id: str
     endpoints: tuple[Endpoint, ...] = ()
     connect_timeout_s: float = 5.0
+    # Non-empty for a resolver with failover: this target's cluster is an aggregate over
+    # these cluster names (the primary first), each an EDS target of its own.
+    aggregate: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -107,7 +107,7 @@ def test_tls_and_unix_socket_agent() -> None:
     assert address == {"pipe": {"path": "/run/consul.sock"}}
     tls = agent["transport_socket"]["typed_config"]
     assert tls["common_tls_context"]["validation_context"]["trusted_ca"] == {"inline_string": "CA"}
-    with pytest.raises(ValueError, match="host:port"):
+    with pytest.raises(ValueError, match="address nope: missing port in address"):
         bootstrap_config("p", "s", admin_bind="nope")
 
 

@@ -445,3 +445,46 @@ async def test_upstream_removed_and_added_back(mesh: Mesh) -> None:
     mesh.publish_web()
     await mesh.applied(WEB)
     assert (await mesh.call())[0] == 200
+
+
+async def test_resolver_failover_through_an_aggregate_cluster(mesh: Mesh) -> None:
+    """The compiled chain's failover, rendered: the v1 subset has no instance, so Envoy's
+    aggregate cluster sends the request to the failover target (v2, api's sidecar)."""
+    from consulpy.connect import config_entries as ce
+    from consulpy.xds.chain import render_upstream
+
+    entries = [
+        ce.normalize(e)
+        for e in (
+            {"Kind": "service-defaults", "Name": "api", "Protocol": "http"},
+            {
+                "Kind": "service-resolver",
+                "Name": "api",
+                "DefaultSubset": "v1",
+                "Subsets": {"v1": {"Filter": "Service.Meta.v == 1"}, "v2": {}},
+                "Failover": {"v1": {"ServiceSubset": "v2"}},
+            },
+        )
+    ]
+    chain = ce.compile_chain(
+        "api", ce.lookup_in(entries), datacenter="dc1", trust_domain=mesh.certs.trust_domain
+    )
+    v2 = "v2.api.default.default.dc1"
+    upstream = render_upstream(
+        chain,
+        upstream_id="api",
+        local_bind_address="127.0.0.1",
+        local_bind_port=mesh.web_upstream,
+        trust_domain=mesh.certs.trust_domain,
+        endpoints={v2: (Endpoint("127.0.0.1", mesh.api_public),)},
+    )
+    primary = upstream.targets[0]
+    assert primary.cluster_name.startswith("v1.api.default.dc1.internal.")
+    assert [n.split("~")[1] for n in primary.aggregate] == ["0", "1"]
+    mesh.publish_web(upstreams=(upstream,))
+    await mesh.applied(WEB)
+    status, body = await mesh.call()
+    assert status == 200, body
+    assert json.loads(body)["service"] == "api"
+    clusters = await mesh.envoys[WEB].get("/clusters")
+    assert f"failover-target~1~v2.api.default.dc1.internal.{mesh.certs.trust_domain}" in clusters

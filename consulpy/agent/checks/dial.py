@@ -11,12 +11,10 @@ import socket
 import ssl
 
 from consulpy.agent.checks.goerrors import (
-    AddressError,
     dial_text,
-    join_host_port,
-    split_host_port,
     tls_text,
 )
+from consulpy.util.hostport import AddressError, join_host_port, split_host_port
 
 
 class DialError(Exception):

@@ -12,6 +12,8 @@ import os
 import socket
 import ssl
 
+from consulpy.util.hostport import AddressError, split_host_port
+
 _ERRNO_TEXT = {
     errno.ECONNREFUSED: "connection refused",
     errno.ECONNRESET: "connection reset by peer",
@@ -21,39 +23,6 @@ _ERRNO_TEXT = {
     errno.ETIMEDOUT: "connection timed out",
     errno.EPIPE: "broken pipe",
 }
-
-
-class AddressError(ValueError):
-    """A host:port that does not split; the message is Go's net.SplitHostPort text."""
-
-
-def split_host_port(addr: str) -> tuple[str, int]:
-    """Go's net.SplitHostPort plus a numeric port; "[::1]:80" -> ("::1", 80)."""
-    if addr.startswith("["):
-        end = addr.find("]")
-        if end < 0:
-            raise AddressError(f"address {addr}: missing ']' in address")
-        host, rest = addr[1:end], addr[end + 1 :]
-        if not rest.startswith(":"):
-            raise AddressError(f"address {addr}: missing port in address")
-        port_text = rest[1:]
-    else:
-        if ":" not in addr:
-            raise AddressError(f"address {addr}: missing port in address")
-        host, port_text = addr.rsplit(":", 1)
-        if ":" in host:
-            raise AddressError(f"address {addr}: too many colons in address")
-    try:
-        port = int(port_text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise AddressError(f"address {addr}: invalid port")
-    return host, port
-
-
-def join_host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def syscall_text(exc: OSError) -> str:

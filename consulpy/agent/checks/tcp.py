@@ -9,15 +9,13 @@ import socket
 from consulpy.agent.checks.definition import CheckDefinition
 from consulpy.agent.checks.dial import DialError, close_writer, dial_tcp
 from consulpy.agent.checks.goerrors import (
-    AddressError,
     dial_text,
-    join_host_port,
-    split_host_port,
     syscall_text,
 )
 from consulpy.agent.checks.runner import Result
 from consulpy.agent.checks.status import CRITICAL, PASSING
 from consulpy.agent.checks.tls import CheckTLS, client_context
+from consulpy.util.hostport import AddressError, join_host_port, split_host_port
 
 
 class TCPProbe:

@@ -1,8 +1,9 @@
 """The agent's xDS listeners: plaintext gRPC on ``ports.grpc`` and TLS on ``ports.grpc_tls``.
 
-Both serve the same ``ProxyConfig.lookup``, so a sidecar sees the same snapshots whichever
-port its bootstrap names. Only proxies registered on this agent may open a stream (the node ID
-Envoy sends is the proxy's service ID).
+Both serve the same lookup (the agent's ``ProxyConfig.lookup``), so a sidecar sees the same
+snapshots whichever port its bootstrap names. Only proxies registered on this agent may open a
+stream (the node ID Envoy sends is the proxy's service ID). The composition root
+(``consulpy.runtime``) builds and starts these; the agent only reads their ports.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import structlog
 if TYPE_CHECKING:
     import grpc
 
-    from consulpy.agent.agent import Agent
+    from consulpy.config import AgentConfig
+    from consulpy.xds.lookup import ProxyLookup
     from consulpy.xds.server import XDSServer
 
-log = structlog.get_logger("consulpy.agent.mesh")
+log = structlog.get_logger("consulpy.xds.mesh")
 
 # The Envoy releases the mesh tests run against (reported in /v1/agent/self).
 SUPPORTED_ENVOY = ["1.40.0"]
@@ -32,10 +34,10 @@ def _read(path: str) -> bytes:
         return fh.read()
 
 
-def _tls_credentials(agent: Agent) -> grpc.ServerCredentials:
+def _tls_credentials(config: AgentConfig) -> grpc.ServerCredentials:
     import grpc
 
-    tls = agent.config.tls.grpc
+    tls = config.tls.grpc
     if not (tls.cert_file and tls.key_file):
         raise MeshError("ports.grpc_tls needs tls.grpc (or tls.defaults) cert_file and key_file")
     try:
@@ -53,8 +55,9 @@ def _tls_credentials(agent: Agent) -> grpc.ServerCredentials:
 class Mesh:
     """Owns the xDS servers of one agent."""
 
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
+    def __init__(self, config: AgentConfig, lookup: ProxyLookup) -> None:
+        self.config = config
+        self.lookup = lookup
         self.plaintext: XDSServer | None = None
         self.tls: XDSServer | None = None
 
@@ -67,12 +70,12 @@ class Mesh:
         return self.tls.port if self.tls is not None else -1
 
     async def start(self) -> None:
-        config = self.agent.config
+        config = self.config
         if not config.grpc_addresses() and not config.grpc_tls_addresses():
             return
         from consulpy.xds.server import XDSServer  # gRPC and the Envoy protos: only when used
 
-        lookup = self.agent.proxy_config.lookup
+        lookup = self.lookup
         plain = config.grpc_addresses()
         if plain:
             self.plaintext = XDSServer(lookup)
@@ -80,7 +83,7 @@ class Mesh:
             await self.plaintext.start(host, port)
         secure = config.grpc_tls_addresses()
         if secure:
-            credentials = _tls_credentials(self.agent)
+            credentials = _tls_credentials(config)
             self.tls = XDSServer(lookup)
             host, port = secure[0]
             await self.tls.start(host, port, credentials)
