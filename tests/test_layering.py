@@ -1,11 +1,18 @@
-"""The layering of docs/architecture.md, checked on the source with `ast` (nothing is imported,
-so function-level and `if TYPE_CHECKING:` imports count as much as module-level ones)."""
+"""The layering of docs/architecture.md and docs/server-endpoints.md, checked on the source with
+`ast` (nothing is imported, so function-level and `if TYPE_CHECKING:` imports count as much as
+module-level ones).
+
+To forbid an import, append to RULES: (importer prefix, imported prefix, why); to reserve a
+module for some packages, add it to ONLY_FROM.
+"""
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "consulpy"
 
@@ -17,10 +24,12 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _consulpy_imports(path: Path) -> Iterator[tuple[int, str]]:
-    """(line, dotted module) of every consulpy import in one file, wherever it sits."""
+def _consulpy_imports(path: Path, text: str | None = None) -> Iterator[tuple[int, str]]:
+    """(line, dotted module) of every consulpy import in one file (or in `text`, as if it
+    were that file), wherever it sits."""
     module = _module_name(path)
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    source = path.read_text(encoding="utf-8") if text is None else text
+    for node in ast.walk(ast.parse(source, str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name
@@ -110,3 +119,69 @@ def test_the_layering_checks_see_function_level_imports() -> None:
     sample = PACKAGE / "agent" / "agent.py"
     found = {target for _, target in _consulpy_imports(sample)}
     assert "consulpy.util.decode" in found  # imported inside Agent.register_check
+
+
+# (modules under this prefix, must not import this prefix, why)
+RULES: list[tuple[str, str, str]] = [
+    (
+        "consulpy.http",
+        "consulpy.state.commands",
+        "HTTP handlers build typed endpoint requests; only the server endpoints build FSM commands",
+    ),
+    (
+        "consulpy.agent",
+        "consulpy.state.commands",
+        "agent parts call server endpoints; only the server endpoints build FSM commands",
+    ),
+]
+
+# Only these packages may import the module (the FSM command format stays on the servers).
+ONLY_FROM: dict[str, tuple[str, ...]] = {
+    "consulpy.state.commands": ("consulpy.state", "consulpy.server"),
+}
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def _violations(edges: dict[str, set[str]]) -> list[str]:
+    out = []
+    for importer, imported in sorted(edges.items()):
+        for target in sorted(imported):
+            for src, dst, why in RULES:
+                if _under(importer, src) and _under(target, dst):
+                    out.append(f"{importer} imports {target}: {why}")
+            for dst, allowed in ONLY_FROM.items():
+                if _under(target, dst) and not any(_under(importer, a) for a in allowed):
+                    out.append(f"{importer} imports {target}: only {', '.join(allowed)} may")
+    return out
+
+
+def _module_graph() -> dict[str, set[str]]:
+    return {
+        _module_name(p): {target for _, target in _consulpy_imports(p)}
+        for p in sorted(PACKAGE.rglob("*.py"))
+    }
+
+
+def test_fsm_commands_are_built_only_on_the_servers() -> None:
+    """consulpy.state.commands (the FSM command format) is imported by consulpy/state and
+    consulpy/server only: HTTP handlers and agent parts call server endpoints by name."""
+    assert _violations(_module_graph()) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from consulpy.state import commands as C\n",
+        "import consulpy.state.commands\n",
+        "def f():\n    from consulpy.state.commands import kv\n",
+        "from ..state import commands\n",
+    ],
+)
+def test_every_spelling_of_the_commands_import_is_caught(source: str) -> None:
+    probe = PACKAGE / "http" / "_layering_probe.py"
+    edges = _module_graph()
+    edges[_module_name(probe)] = {target for _, target in _consulpy_imports(probe, source)}
+    assert any(v.startswith("consulpy.http._layering_probe ") for v in _violations(edges))

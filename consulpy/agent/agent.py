@@ -2,9 +2,9 @@
 
 It owns this node's identity (name, ID), its local services and checks, gossip and, on
 servers, the server role. HTTP handlers reach the replicated state only through
-`agent.delegate` (the server here; an RPC client on client agents), which exposes write / read /
-session_renew. The agent serves nothing itself: `consulpy.runtime` builds it together with its
-HTTP and xDS listeners, and tells it the addresses they bound.
+`agent.delegate` (the server here; an RPC client on client agents), which calls the server
+endpoints (apply / read / status). The agent serves nothing itself: `consulpy.runtime` builds
+it together with its HTTP and xDS listeners, and tells it the addresses they bound.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""A client agent's delegate: the same write / read / session_renew / status calls a server
-offers, sent over RPC to a server found through gossip, failing over to the next one."""
+"""A client agent's delegate: the same endpoint calls a server offers in-process (`apply`,
+`read`, `status`), sent over RPC by endpoint name to a server found through gossip, failing
+over to the next one. Nothing here builds FSM commands or stamps times: the leader does."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.tls import RPCTLS
+from consulpy.server.endpoints.request import Args, Empty, Request
 from consulpy.server.errors import CommandError, NoLeaderError
 from consulpy.server.query import QueryMeta, QueryOptions
 from consulpy.server.server import raise_remote
@@ -26,9 +28,15 @@ class NoServersError(CommandError):
 
 class ClientDelegate:
     def __init__(
-        self, gossip: AgentGossip, *, rpc_hold_timeout: float = 7.0, tls: RPCTLS | None = None
+        self,
+        gossip: AgentGossip,
+        *,
+        datacenter: str = "",  # "": the servers' own
+        rpc_hold_timeout: float = 7.0,
+        tls: RPCTLS | None = None,
     ) -> None:
         self.gossip = gossip
+        self.datacenter = datacenter
         self.rpc = RPCClient(
             ssl_context=tls.client if tls else None,
             server_hostname=tls.server_hostname if tls else None,
@@ -77,38 +85,31 @@ class ClientDelegate:
             if time.monotonic() >= deadline:
                 raise NoLeaderError()
 
-    async def write(self, cmd: dict[str, Any]) -> Any:
+    async def apply(self, name: str, payload: Any, token: str = "") -> Any:
+        """Call a write or leader endpoint on a server (which forwards it to the leader);
+        never retried once sent, since its outcome would then be unknown."""
+        request = Request(payload=payload, datacenter=self.datacenter, token=token)
         return await self._call(
-            "Server.Write", {"cmd": cmd, "hops": 0}, self.rpc_hold_timeout + 30, retry_sent=False
+            name,
+            {"req": request.to_wire(), "hops": 0},
+            self.rpc_hold_timeout + 30,
+            retry_sent=False,
         )
 
     async def read(
-        self, name: str, args: dict[str, Any], opts: QueryOptions
+        self, name: str, args: dict[str, Any], opts: QueryOptions, token: str = ""
     ) -> tuple[QueryMeta, Any]:
+        request = Request(payload=Args(args), datacenter=self.datacenter, token=token, options=opts)
         timeout = (opts.blocking_timeout(1.0) if opts.index else 0) + self.rpc_hold_timeout + 30
         reply = await self._call(
-            "Server.Read",
-            {"name": name, "args": args, "opts": opts.to_wire(), "hops": 0},
-            timeout,
-            retry_sent=True,
+            name, {"req": request.to_wire(), "hops": 0}, timeout, retry_sent=True
         )
         return QueryMeta(**reply["meta"]), reply["result"]
 
-    async def session_renew(self, session_id: str) -> dict[str, Any] | None:
-        return await self._call(
-            "Server.SessionRenew",
-            {"id": session_id, "hops": 0},
-            self.rpc_hold_timeout + 5,
-            retry_sent=True,
-        )
-
     async def status(self) -> dict[str, Any]:
-        return await self._call("Status.Info", None, 10, retry_sent=True)
-
-    async def leader_call(self, name: str, args: dict[str, Any]) -> Any:
-        """Operator calls: any server forwards them to the leader."""
+        request = Request(payload=Empty(), datacenter=self.datacenter)
         return await self._call(
-            name, {"args": args, "hops": 0}, self.rpc_hold_timeout + 30, retry_sent=False
+            "Status.Info", {"req": request.to_wire(), "hops": 0}, 10, retry_sent=True
         )
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from consulpy.server.endpoints.connect_ca import CASign
 from consulpy.server.query import STALE, QueryMeta, QueryOptions
 from consulpy.util.aio import wait_event
 
@@ -43,7 +44,7 @@ class CAClient(Protocol):
         self, name: str, args: dict[str, Any], opts: QueryOptions
     ) -> tuple[QueryMeta, Any]: ...
 
-    async def leader_call(self, name: str, args: dict[str, Any]) -> Any: ...
+    async def apply(self, name: str, payload: Any, token: str = "") -> Any: ...
 
 
 class LeafHost(Protocol):
@@ -110,7 +111,7 @@ class LeafCerts:
         uri = spiffe.service_uri(trust_domain, agent.datacenter, leaf.service)
         loop = asyncio.get_running_loop()
         key_pem, csr_pem = await loop.run_in_executor(None, ca.make_csr, uri)
-        signed = await agent.delegate.leader_call("ConnectCA.Sign", {"csr": csr_pem})
+        signed = await agent.delegate.apply("ConnectCA.Sign", CASign(csr_pem))
         cert = {
             "SerialNumber": signed["SerialNumber"],
             "CertPEM": signed["CertPEM"],

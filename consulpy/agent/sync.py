@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from consulpy.server.endpoints.catalog import CatalogDeregister, CatalogRegister
 from consulpy.server.query import STALE, QueryMeta, QueryOptions
-from consulpy.state import commands as C
 from consulpy.util.aio import wait_event
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class CatalogClient(Protocol):
         self, name: str, args: dict[str, Any], opts: QueryOptions
     ) -> tuple[QueryMeta, Any]: ...
 
-    async def write(self, cmd: dict[str, Any]) -> Any: ...
+    async def apply(self, name: str, payload: Any, token: str = "") -> Any: ...
 
 
 class SyncHost(Protocol):
@@ -161,6 +161,13 @@ class AntiEntropy:
             "SkipNodeUpdate": False,
         }
 
+    async def _register(self, request: dict[str, Any]) -> None:
+        await self.agent.delegate.apply("Catalog.Register", CatalogRegister(request))
+
+    async def _deregister(self, *, service_id: str = "", check_id: str = "") -> None:
+        payload = CatalogDeregister(self.agent.node_name, service_id=service_id, check_id=check_id)
+        await self.agent.delegate.apply("Catalog.Deregister", payload)
+
     async def full_sync(self) -> None:
         """Compare with the catalog, mark what differs, then push."""
         agent = self.agent
@@ -217,11 +224,11 @@ class AntiEntropy:
             if cid not in local.checks and cid not in SERVER_OWNED_CHECKS
         ]
         for sid in stale_services:
-            await agent.delegate.write(C.deregister({"Node": agent.node_name, "ServiceID": sid}))
+            await self._deregister(service_id=sid)
         for cid in stale_checks:
-            await agent.delegate.write(C.deregister({"Node": agent.node_name, "CheckID": cid}))
+            await self._deregister(check_id=cid)
         if not node_ok:
-            await agent.delegate.write(C.register(self._node_request()))
+            await self._register(self._node_request())
         await self.push()
         self.last_full_sync = time.monotonic()
 
@@ -231,10 +238,10 @@ class AntiEntropy:
         local = agent.local
         now = time.monotonic()
         for sid in sorted(local.deleted_services):
-            await agent.delegate.write(C.deregister({"Node": agent.node_name, "ServiceID": sid}))
+            await self._deregister(service_id=sid)
             local.deleted_services.discard(sid)
         for cid in sorted(local.deleted_checks):
-            await agent.delegate.write(C.deregister({"Node": agent.node_name, "CheckID": cid}))
+            await self._deregister(check_id=cid)
             local.deleted_checks.discard(cid)
         for sid, svc in list(local.services.items()):
             checks = local.service_checks(sid)
@@ -244,7 +251,7 @@ class AntiEntropy:
             request = self._node_request()
             request["Service"] = dict(svc.row)
             request["Checks"] = [dict(c.row) for c in due]
-            await agent.delegate.write(C.register(request))
+            await self._register(request)
             svc.in_sync = True
             for check in due:
                 check.in_sync = True
@@ -259,7 +266,7 @@ class AntiEntropy:
         if node_checks:
             request = self._node_request()
             request["Checks"] = [dict(c.row) for c in node_checks]
-            await agent.delegate.write(C.register(request))
+            await self._register(request)
             for check in node_checks:
                 check.in_sync = True
                 check.output_dirty_since = None

@@ -12,6 +12,21 @@ from consulpy.config import AgentConfig, ConfigError, flags_help, load_agent_con
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
 
 
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _server_addr(agent: Any) -> str:
+    """Advertised and bound RPC/Raft address: they differ when binding 0.0.0.0."""
+    server = getattr(agent, "server", None)
+    if server is None:
+        return "client agent"
+    raft = getattr(server, "raft", None)
+    if raft is None:
+        return str(server.rpc_address)
+    return f"{raft.node.config.address} (bound: {raft.transport.bound_address})"
+
+
 def _banner(cfg: AgentConfig, agent: Any) -> str:
     http = ", ".join(f"{h}:{p}" for h, p in getattr(agent, "http_addresses", [])) or "disabled"
     ports = cfg.ports
@@ -29,8 +44,8 @@ def _banner(cfg: AgentConfig, agent: Any) -> str:
         f"gRPC: {agent.mesh.plaintext_port}, gRPC-TLS: {agent.mesh.tls_port})",
         f"          Cluster Addr: {getattr(agent, 'advertise_addr', '')} "
         f"(LAN: {agent.gossip.port}, WAN: {ports.serf_wan})",
-        f"           Server Addr: "
-        f"{agent.server.rpc_address if agent.server is not None else 'client agent'}",
+        f"          Cluster Bind: {_join(cfg.serf_lan_bind_address()[0], agent.gossip.port)}",
+        f"           Server Addr: {_server_addr(agent)}",
         f"     Gossip Encryption: {str(bool(cfg.encrypt)).lower()}",
         "",
         "==> Log data will now stream in as it occurs:",

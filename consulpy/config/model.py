@@ -356,6 +356,12 @@ class AgentConfig:
             out[_PORT_DEBUG_NAMES[name]] = getattr(self.ports, name)
         out["ACLsEnabled"] = self.acl.enabled
         out["ConnectEnabled"] = self.connect.enabled
+        # As in Consul, the resolved addresses (what peers are told), not only what was set.
+        try:
+            out["AdvertiseAddrLAN"] = self.effective_advertise()
+            out["AdvertiseAddrWAN"] = self.effective_advertise_wan()
+        except ConfigError:
+            pass  # the agent refused to start with this configuration anyway
         return out
 
 

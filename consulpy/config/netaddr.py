@@ -6,10 +6,10 @@ evaluate templates and say so clearly instead of failing later with a confusing 
 
 from __future__ import annotations
 
-import fcntl
+import ctypes
+import ctypes.util
 import ipaddress
 import socket
-import struct
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -17,8 +17,6 @@ _PRIVATE_V4 = tuple(
     ipaddress.ip_network(n)
     for n in ("10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16")
 )
-_SIOCGIFFLAGS = 0x8913
-_SIOCGIFADDR = 0x8915
 _IFF_UP = 0x1
 
 
@@ -55,31 +53,57 @@ def is_unspecified(text: str) -> bool:
     return parse_ip(text).is_unspecified
 
 
-def private_ipv4_addresses() -> list[str]:
-    """Private IPv4 addresses of interfaces that are up (what Consul advertises for 0.0.0.0).
+class _IfAddrs(ctypes.Structure):
+    pass
 
-    Read with ioctls on a local socket; nothing is sent anywhere. Returns [] where the ioctls
-    are unavailable.
+
+_IfAddrs._fields_ = [
+    ("ifa_next", ctypes.POINTER(_IfAddrs)),
+    ("ifa_name", ctypes.c_char_p),
+    ("ifa_flags", ctypes.c_uint),
+    ("ifa_addr", ctypes.c_void_p),
+    ("ifa_netmask", ctypes.c_void_p),
+    ("ifa_ifu", ctypes.c_void_p),
+    ("ifa_data", ctypes.c_void_p),
+]
+
+
+def _interface_ipv4_addresses() -> list[str]:
+    """Every IPv4 address of every interface that is up (getifaddrs(3): unlike the
+    SIOCGIFADDR ioctl it also lists an interface's secondary addresses)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    head = ctypes.POINTER(_IfAddrs)()
+    if libc.getifaddrs(ctypes.byref(head)) != 0:
+        return []
+    found: list[str] = []
+    try:
+        node = head
+        while node:
+            ifa = node.contents
+            if ifa.ifa_addr and ifa.ifa_flags & _IFF_UP:
+                family = ctypes.c_ushort.from_address(ifa.ifa_addr).value
+                if family == socket.AF_INET:
+                    raw = ctypes.string_at(ifa.ifa_addr + 4, 4)  # sockaddr_in.sin_addr
+                    found.append(str(ipaddress.IPv4Address(raw)))
+            node = ifa.ifa_next
+    finally:
+        libc.freeifaddrs(head)
+    return found
+
+
+def private_ipv4_addresses() -> list[str]:
+    """Private IPv4 addresses of interfaces that are up (what Consul advertises for 0.0.0.0),
+    secondary addresses included: two of them make the choice ambiguous, as in Consul.
+
+    Read locally with getifaddrs(3); nothing is sent anywhere. [] where it is unavailable.
     """
     found: list[str] = []
     try:
-        names = [name for _, name in socket.if_nameindex()]
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    except OSError:
+        addresses = _interface_ipv4_addresses()
+    except (OSError, AttributeError):
         return found
-    with sock:
-        for name in names:
-            packed = struct.pack("256s", name.encode()[:15])
-            try:
-                flags = struct.unpack(
-                    "H", fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, packed)[16:18]
-                )[0]
-                if not flags & _IFF_UP:
-                    continue
-                raw = fcntl.ioctl(sock.fileno(), _SIOCGIFADDR, packed)[20:24]
-            except OSError:
-                continue
-            addr = ipaddress.IPv4Address(raw)
-            if any(addr in net for net in _PRIVATE_V4) and str(addr) not in found:
-                found.append(str(addr))
+    for text in addresses:
+        addr = ipaddress.IPv4Address(text)
+        if any(addr in net for net in _PRIVATE_V4) and text not in found:
+            found.append(text)
     return found

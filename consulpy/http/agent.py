@@ -21,6 +21,7 @@ from consulpy.http.endpoint import (
     respond,
     text_error,
 )
+from consulpy.http.tokens import request_token
 from consulpy.state.views import aggregated_status
 from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
 from consulpy.util.goparse import parse_bool
@@ -178,7 +179,7 @@ def _replace_existing(req: web.Request) -> bool:
 async def agent_service_register(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     body = await _json_body(req)
-    token = _request_token(req)
+    token = request_token(req)
     try:
         await agent.register_service(
             body, replace_existing_checks=_replace_existing(req), token=token
@@ -186,16 +187,6 @@ async def agent_service_register(req: web.Request) -> web.StreamResponse:
     except DefinitionError as exc:
         raise _definition_error(exc) from exc
     return empty_ok()
-
-
-def _request_token(req: web.Request) -> str:
-    """The caller's ACL token, as Consul reads it: ?token=, X-Consul-Token, or a bearer
-    Authorization header (stored with what it registers, for anti-entropy)."""
-    token = req.query.get("token", "") or req.headers.get("X-Consul-Token", "")
-    auth = req.headers.get("Authorization", "")
-    if not token and auth[:7].lower() == "bearer ":
-        token = auth[7:].strip()
-    return token
 
 
 def _unknown_service(sid: str) -> HTTPError:
@@ -267,7 +258,7 @@ async def agent_checks(req: web.Request) -> web.StreamResponse:
 async def agent_check_register(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     body = await _json_body(req)
-    token = _request_token(req)
+    token = request_token(req)
     try:
         await agent.register_check(body, token=token)
     except DefinitionError as exc:

@@ -20,7 +20,8 @@ from consulpy.http.endpoint import (
     respond,
 )
 from consulpy.http.specs import DEREGISTER_REQUEST, REGISTER_REQUEST
-from consulpy.state import commands as C
+from consulpy.http.tokens import request_token
+from consulpy.server.endpoints.catalog import CatalogDeregister, CatalogRegister
 from consulpy.state.structs import check_row, check_type, definition_view, service_row
 from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
 
@@ -165,7 +166,7 @@ async def catalog_register(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     body = await decode_body(req, REGISTER_REQUEST)
     request = normalize_register(body, agent.datacenter)
-    await agent.delegate.write(C.register(request))
+    await agent.delegate.apply("Catalog.Register", CatalogRegister(request), request_token(req))
     return respond(req, True)
 
 
@@ -180,12 +181,10 @@ async def catalog_deregister(req: web.Request) -> web.StreamResponse:
     dc = body.get("Datacenter") or agent.datacenter
     if dc != agent.datacenter:
         raise HTTPError(500, "No path to datacenter")
-    request = {
-        "Node": node,
-        "ServiceID": body.get("ServiceID") or "",
-        "CheckID": body.get("CheckID") or "",
-    }
-    await agent.delegate.write(C.deregister(request))
+    payload = CatalogDeregister(
+        node, service_id=body.get("ServiceID") or "", check_id=body.get("CheckID") or ""
+    )
+    await agent.delegate.apply("Catalog.Deregister", payload, request_token(req))
     return respond(req, True)
 
 
@@ -250,7 +249,9 @@ async def catalog_node(req: web.Request) -> web.StreamResponse:
 async def catalog_node_services(req: web.Request) -> web.StreamResponse:
     opts = query_options(req)
     args = {"node": _node_name(req), "as_list": True, "filter": opts.filter}
-    meta, result = await agent_of(req).delegate.read("Catalog.NodeServices", args, opts)
+    meta, result = await agent_of(req).delegate.read(
+        "Catalog.NodeServices", args, opts, token=request_token(req)
+    )
     if result is None:
         result = {"Node": None, "Services": None}
     return respond(req, result, meta=meta, consistency_header=True)

@@ -15,7 +15,8 @@ from consulpy.http.endpoint import (
     read_body,
     respond,
 )
-from consulpy.state import commands as C
+from consulpy.http.tokens import request_token
+from consulpy.server.endpoints.config_entry import ConfigEntryApply, ConfigEntryDelete
 from consulpy.util.decode import DecodeError, parse_json
 from consulpy.util.goquote import go_quote
 
@@ -35,8 +36,8 @@ def _cas(req: web.Request) -> int | None:
 
 @endpoint("PUT")
 async def config_write(req: web.Request) -> web.StreamResponse:
-    from consulpy.connect import config_entries as ce
-
+    """The entry is decoded, normalized and validated by the ConfigEntry.Apply endpoint on
+    the leader; here only the JSON is parsed."""
     raw = await read_body(req, MAX_BODY, lambda n: f"Request body too large: {n} bytes")
     try:
         doc = parse_json(raw)
@@ -44,12 +45,8 @@ async def config_write(req: web.Request) -> web.StreamResponse:
         raise bad_request(f"Request decoding failed: {exc}") from exc
     if not isinstance(doc, dict):
         raise bad_request("Request decoding failed: expected a JSON object")
-    try:
-        entry = ce.normalize(doc)
-    except ce.EntryError as exc:
-        prefix = "Request decoding failed: " if getattr(exc, "decoding", False) else ""
-        raise bad_request(f"{prefix}{exc}") from exc
-    result = await agent_of(req).delegate.write(C.config_entry_set(entry, cas=_cas(req)))
+    payload = ConfigEntryApply(doc, cas=_cas(req))
+    result = await agent_of(req).delegate.apply("ConfigEntry.Apply", payload, request_token(req))
     return respond(req, bool(result))
 
 
@@ -66,7 +63,7 @@ def _kind(req: web.Request) -> str:
 async def config_list(req: web.Request) -> web.StreamResponse:
     kind = _kind(req)
     meta, entries = await agent_of(req).delegate.read(
-        "ConfigEntry.List", {"kind": kind}, query_options(req)
+        "ConfigEntry.List", {"kind": kind}, query_options(req), token=request_token(req)
     )
     return respond(req, entries, meta=meta)
 
@@ -80,7 +77,10 @@ async def config_entry(req: web.Request) -> web.StreamResponse:
     delegate = agent_of(req).delegate
     if req.method == "GET":
         meta, entry = await delegate.read(
-            "ConfigEntry.Get", {"kind": kind, "name": name}, query_options(req)
+            "ConfigEntry.Get",
+            {"kind": kind, "name": name},
+            query_options(req),
+            token=request_token(req),
         )
         if entry is None:
             raise HTTPError(404, f'Config entry not found for "{kind}" / "{name}"')
@@ -88,7 +88,8 @@ async def config_entry(req: web.Request) -> web.StreamResponse:
     cas = _cas(req)
     if cas == 0:
         raise bad_request("cas value must be greater than 0 when deleting")
-    result: Any = await delegate.write(C.config_entry_delete(kind, name, cas=cas))
+    payload = ConfigEntryDelete(kind, name, cas=cas)
+    result: Any = await delegate.apply("ConfigEntry.Delete", payload, request_token(req))
     return respond(req, bool(result) if cas is not None else {})
 
 

@@ -17,8 +17,10 @@ from consulpy.http.endpoint import (
     read_body,
     respond,
 )
+from consulpy.http.tokens import request_token
+from consulpy.server.endpoints.connect_ca import CAConfigurationSet
+from consulpy.server.endpoints.intention import IntentionApply
 from consulpy.server.query import QueryOptions
-from consulpy.state import commands as C
 from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
 
 MAX_BODY = 1 << 20
@@ -46,7 +48,9 @@ def _default_allow(req: web.Request) -> bool:
 # --------------------------------------------------------------------- CA
 @endpoint("GET")
 async def ca_roots(req: web.Request) -> web.StreamResponse:
-    meta, roots = await agent_of(req).delegate.read("ConnectCA.Roots", {}, query_options(req))
+    meta, roots = await agent_of(req).delegate.read(
+        "ConnectCA.Roots", {}, query_options(req), token=request_token(req)
+    )
     if req.query.get("pem", "").lower() in ("true", "1"):
         pems = []
         for root in roots["Roots"]:
@@ -78,7 +82,9 @@ CA_CONFIG_BODY = Struct(
 async def ca_configuration(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     if req.method == "GET":
-        meta, config = await agent.delegate.read("ConnectCA.Config", {}, query_options(req))
+        meta, config = await agent.delegate.read(
+            "ConnectCA.Config", {}, query_options(req), token=request_token(req)
+        )
         if config is None:
             raise HTTPError(500, "Connect CA not initialized yet")
         return respond(req, config, meta=meta)
@@ -88,14 +94,12 @@ async def ca_configuration(req: web.Request) -> web.StreamResponse:
         raise bad_request(f"Request decode failed: {exc}") from exc
     if not isinstance(body.get("Config") or {}, dict):
         raise bad_request("Request decode failed: Config must be an object")
-    await agent.delegate.leader_call(
-        "ConnectCA.ConfigurationSet",
-        {
-            "Provider": body.get("Provider") or "",
-            "Config": body.get("Config") or {},
-            "ForceWithoutCrossSigning": bool(body.get("ForceWithoutCrossSigning")),
-        },
+    payload = CAConfigurationSet(
+        provider=body.get("Provider") or "",
+        config=body.get("Config") or {},
+        force_without_cross_signing=bool(body.get("ForceWithoutCrossSigning")),
     )
+    await agent.delegate.apply("ConnectCA.ConfigurationSet", payload, request_token(req))
     return respond(req, None)
 
 
@@ -143,7 +147,9 @@ async def agent_authorize(req: web.Request) -> web.StreamResponse:
         raise bad_request("ClientCertURI not a valid Connect identifier") from exc
     if not isinstance(identity, spiffe.ServiceID):
         raise bad_request("ClientCertURI not a valid Service identifier")
-    _, roots = await agent_of(req).delegate.read("ConnectCA.Roots", {}, QueryOptions())
+    _, roots = await agent_of(req).delegate.read(
+        "ConnectCA.Roots", {}, QueryOptions(), token=request_token(req)
+    )
     trust_domain = (roots or {}).get("TrustDomain", "")
     if trust_domain and identity.host.lower() != trust_domain.lower():
         return respond(
@@ -157,6 +163,7 @@ async def agent_authorize(req: web.Request) -> web.StreamResponse:
         "Intention.Decide",
         {"source": identity.service, "destination": target, "default_allow": _default_allow(req)},
         QueryOptions(),
+        token=request_token(req),
     )
     return respond(req, {"Authorized": decision["Allowed"], "Reason": decision["Reason"]})
 
@@ -172,9 +179,12 @@ def _targets(req: web.Request) -> tuple[str, str]:
     return source, destination
 
 
-async def _update_entry(req: web.Request, destination_name: str, change: Any) -> None:
+async def _update_entry(
+    req: web.Request, destination_name: str, change: Any, *, legacy: bool = False
+) -> None:
     """Read-modify-write the destination's service-intentions entry with CAS, retrying when
-    another writer got there first."""
+    another writer got there first. `legacy`: the change comes from the legacy ID-based API
+    (Intention.Apply validates it with that API's rules)."""
     from consulpy.connect import intentions as ix
 
     delegate = agent_of(req).delegate
@@ -183,21 +193,17 @@ async def _update_entry(req: web.Request, destination_name: str, change: Any) ->
             "ConfigEntry.Get",
             {"kind": "service-intentions", "name": destination_name},
             QueryOptions(),
+            token=request_token(req),
         )
         try:
             new_entry = change(entry)
         except ix.IntentionError as exc:
             raise bad_request(str(exc)) from exc
         cas = entry["ModifyIndex"] if entry is not None else 0
-        if new_entry is None:
-            if entry is None:
-                return
-            ok = await delegate.write(
-                C.config_entry_delete("service-intentions", destination_name, cas=cas)
-            )
-        else:
-            ok = await delegate.write(C.config_entry_set(new_entry, cas=cas))
-        if ok:
+        if new_entry is None and entry is None:
+            return
+        payload = IntentionApply(destination_name, new_entry, cas, legacy=legacy)
+        if await delegate.apply("Intention.Apply", payload, request_token(req)):
             return
     raise HTTPError(500, "intention changed concurrently too many times; try again")
 
@@ -215,7 +221,10 @@ async def intentions_exact(req: web.Request) -> web.StreamResponse:
     delegate = agent_of(req).delegate
     if req.method == "GET":
         meta, intention = await delegate.read(
-            "Intention.Exact", {"source": source, "destination": destination}, query_options(req)
+            "Intention.Exact",
+            {"source": source, "destination": destination},
+            query_options(req),
+            token=request_token(req),
         )
         if intention is None:
             raise HTTPError(404, "Intention not found")
@@ -239,7 +248,9 @@ async def intentions_list(req: web.Request) -> web.StreamResponse:
     delegate = agent_of(req).delegate
     if req.method == "GET":
         opts = query_options(req)
-        meta, items = await delegate.read("Intention.List", {"filter": opts.filter}, opts)
+        meta, items = await delegate.read(
+            "Intention.List", {"filter": opts.filter}, opts, token=request_token(req)
+        )
         return respond(req, items, meta=meta)
     body = await _body(req)
     new_id = str(uuid.uuid4())
@@ -251,7 +262,7 @@ async def intentions_list(req: web.Request) -> web.StreamResponse:
     def create(entry: dict[str, Any] | None) -> dict[str, Any]:
         return ix.create_legacy({destination: entry} if entry else {}, body, new_id=new_id, now=now)
 
-    await _update_entry(req, destination, create)
+    await _update_entry(req, destination, create, legacy=True)
     return respond(req, {"ID": new_id})
 
 
@@ -265,6 +276,7 @@ async def intention_by_id(req: web.Request) -> web.StreamResponse:
         "Intention.Get",
         {"id": intention_id},
         query_options(req) if req.method == "GET" else QueryOptions(),
+        token=request_token(req),
     )
     if current is None:
         raise HTTPError(404, "Intention not found")
@@ -280,7 +292,7 @@ async def intention_by_id(req: web.Request) -> web.StreamResponse:
             return ix.update_legacy(entries, intention_id, body, now=now)
         return ix.delete_legacy(entries, intention_id)[1]
 
-    await _update_entry(req, destination, change)
+    await _update_entry(req, destination, change, legacy=True)
     return respond(req, None if req.method == "PUT" else True)
 
 
@@ -293,7 +305,7 @@ async def intentions_match(req: web.Request) -> web.StreamResponse:
     if not names:
         raise bad_request("required query parameter 'name' not set")
     meta, result = await agent_of(req).delegate.read(
-        "Intention.Match", {"by": by, "names": names}, query_options(req)
+        "Intention.Match", {"by": by, "names": names}, query_options(req), token=request_token(req)
     )
     return respond(req, result, meta=meta)
 
@@ -305,6 +317,7 @@ async def intentions_check(req: web.Request) -> web.StreamResponse:
         "Intention.Decide",
         {"source": source, "destination": destination, "default_allow": _default_allow(req)},
         query_options(req),
+        token=request_token(req),
     )
     return respond(req, {"Allowed": decision["Allowed"]}, meta=meta)
 

@@ -15,6 +15,7 @@ from consulpy.http.endpoint import (
     read_body,
     respond,
 )
+from consulpy.http.tokens import request_token
 from consulpy.util.decode import DecodeError, parse_json
 from consulpy.util.durations import DurationError, duration_from_json
 
@@ -104,7 +105,9 @@ async def discovery_chain(req: web.Request) -> web.StreamResponse:
             except DecodeError as exc:
                 raise _decoding_failed(str(exc)) from exc
             args.update(_overrides(doc))
-    meta, result = await agent.delegate.read("DiscoveryChain.Get", args, opts)
+    meta, result = await agent.delegate.read(
+        "DiscoveryChain.Get", args, opts, token=request_token(req)
+    )
     return respond(req, result, meta=meta)
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from consulpy.agent.agent import Agent
-from consulpy.server.errors import CommandError, NoLeaderError
+from consulpy.http.tokens import request_token
+from consulpy.server.errors import CommandError, NoLeaderError, RequestError
 from consulpy.server.query import CONSISTENT, DEFAULT, STALE, QueryMeta, QueryOptions
 from consulpy.util.durations import DurationError, parse_duration_ns
 
@@ -103,7 +104,7 @@ async def filtered_read(req: web.Request, name: str, args: dict[str, Any]) -> we
     """A named read that honours ?filter and the blocking/consistency query options."""
     opts = query_options(req)
     args["filter"] = opts.filter
-    meta, result = await agent_of(req).delegate.read(name, args, opts)
+    meta, result = await agent_of(req).delegate.read(name, args, opts, token=request_token(req))
     return respond(req, result, meta=meta, consistency_header=True)
 
 
@@ -224,6 +225,8 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
                 return await fn(req)
             except HTTPError as exc:
                 return text_error(exc.status, exc.text, exc.headers)
+            except RequestError as exc:  # refused by a server endpoint's validation
+                return text_error(400, str(exc))
             except CommandError as exc:
                 return text_error(500, str(exc))
             except NoLeaderError as exc:

@@ -14,7 +14,8 @@ from consulpy.http.endpoint import (
     read_body,
     respond,
 )
-from consulpy.state import commands as C
+from consulpy.http.tokens import request_token
+from consulpy.server.endpoints.kvs import KVSApply
 from consulpy.util.goquery import go_query_encode
 from consulpy.util.goquote import go_quote
 
@@ -69,18 +70,22 @@ async def _get(req: web.Request, key: str) -> web.StreamResponse:
     delegate = agent_of(req).delegate
     if "keys" in q:
         separator = q.get("separator", q.get("seperator", ""))
-        meta, keys = await delegate.read("KVS.ListKeys", {"key": key, "separator": separator}, opts)
+        meta, keys = await delegate.read(
+            "KVS.ListKeys", {"key": key, "separator": separator}, opts, token=request_token(req)
+        )
         if keys is None:
             return web.Response(status=404, headers=meta_headers(meta))
         return respond(req, keys, meta=meta)
     if "recurse" in q:
-        meta, entries = await delegate.read("KVS.List", {"key": key}, opts)
+        meta, entries = await delegate.read(
+            "KVS.List", {"key": key}, opts, token=request_token(req)
+        )
         if entries is None:
             return web.Response(status=404, headers=meta_headers(meta))
         return respond(req, entries, meta=meta)
     if not key:
         raise bad_request("Missing key name")
-    meta, entries = await delegate.read("KVS.Get", {"key": key}, opts)
+    meta, entries = await delegate.read("KVS.Get", {"key": key}, opts, token=request_token(req))
     if entries is None:
         return web.Response(status=404, headers=meta_headers(meta))
     if "raw" in q:
@@ -112,14 +117,14 @@ async def _put(req: web.Request, key: str) -> web.StreamResponse:
         lambda n: f"Request body({n} bytes) too large, max size: {limit} bytes. See {KV_DOCS_URL}.",
     )
     if "cas" in q:
-        cmd = C.kv("cas", key, value, flags, index=_parse_u64(q["cas"]))
+        op = KVSApply("cas", key, value, flags, index=_parse_u64(q["cas"]))
     elif "acquire" in q:
-        cmd = C.kv("lock", key, value, flags, session=q["acquire"])
+        op = KVSApply("lock", key, value, flags, session=q["acquire"])
     elif "release" in q:
-        cmd = C.kv("unlock", key, value, flags, session=q["release"])
+        op = KVSApply("unlock", key, value, flags, session=q["release"])
     else:
-        cmd = C.kv("set", key, value, flags)
-    result = await agent.delegate.write(cmd)
+        op = KVSApply("set", key, value, flags)
+    result = await agent.delegate.apply("KVS.Apply", op, request_token(req))
     return respond(req, bool(result))
 
 
@@ -127,15 +132,15 @@ async def _delete(req: web.Request, key: str) -> web.StreamResponse:
     q = req.query
     _conflicting(req, ("recurse", "cas"))
     if "recurse" in q:
-        cmd = C.kv("delete-tree", key)
+        op = KVSApply("delete-tree", key)
     else:
         if not key:
             raise bad_request("Missing key name")
         if "cas" in q:
-            cmd = C.kv("delete-cas", key, index=_parse_u64(q["cas"]))
+            op = KVSApply("delete-cas", key, index=_parse_u64(q["cas"]))
         else:
-            cmd = C.kv("delete", key)
-    result = await agent_of(req).delegate.write(cmd)
+            op = KVSApply("delete", key)
+    result = await agent_of(req).delegate.apply("KVS.Apply", op, request_token(req))
     return respond(req, bool(result))
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from consulpy.http.endpoint import agent_of, bad_request, empty_ok, endpoint, respond
+from consulpy.http.endpoint import agent_of, empty_ok, endpoint, respond
+from consulpy.http.tokens import request_token
+from consulpy.server.endpoints.operator import RaftRemovePeer, TransferLeader
+from consulpy.server.endpoints.request import Empty
 
 
-async def _leader_call(req: web.Request, name: str, args: dict[str, object]) -> object:
-    return await agent_of(req).delegate.leader_call(name, args)
+async def _leader_call(req: web.Request, name: str, payload: object) -> object:
+    return await agent_of(req).delegate.apply(name, payload, request_token(req))
 
 
 @endpoint("GET")
@@ -18,33 +21,26 @@ async def raft_configuration(req: web.Request) -> web.StreamResponse:
         from consulpy.server.operator import raft_configuration as local_configuration
 
         return respond(req, local_configuration(agent.server))
-    return respond(req, await _leader_call(req, "Operator.RaftConfiguration", {}))
+    return respond(req, await _leader_call(req, "Operator.RaftConfiguration", Empty()))
 
 
 @endpoint("DELETE")
 async def raft_peer(req: web.Request) -> web.StreamResponse:
-    peer_id = req.query.get("id", "")
-    address = req.query.get("address", "")
-    if not peer_id and not address:
-        raise bad_request(
-            "Must specify either ?id with the server's ID or ?address with IP:port of peer "
-            "to remove"
-        )
-    if peer_id and address:
-        raise bad_request("Must specify only one of ?id or ?address")
-    await _leader_call(req, "Operator.RaftRemovePeer", {"id": peer_id, "address": address})
+    payload = RaftRemovePeer(id=req.query.get("id", ""), address=req.query.get("address", ""))
+    await _leader_call(req, "Operator.RaftRemovePeer", payload)
     return empty_ok()
 
 
 @endpoint("POST")
 async def transfer_leader(req: web.Request) -> web.StreamResponse:
-    result = await _leader_call(req, "Operator.TransferLeader", {"id": req.query.get("id", "")})
+    payload = TransferLeader(id=req.query.get("id", ""))
+    result = await _leader_call(req, "Operator.TransferLeader", payload)
     return respond(req, result)
 
 
 @endpoint("GET")
 async def autopilot_health(req: web.Request) -> web.StreamResponse:
-    health = await _leader_call(req, "Operator.AutopilotHealth", {})
+    health = await _leader_call(req, "Operator.AutopilotHealth", Empty())
     return respond(req, health, status=200 if health["Healthy"] else 429)  # type: ignore[index]
 
 

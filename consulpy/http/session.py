@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +16,8 @@ from consulpy.http.endpoint import (
     read_body,
     respond,
 )
-from consulpy.state import commands as C
+from consulpy.http.tokens import request_token
+from consulpy.server.endpoints.session import SessionApply, SessionRenew
 from consulpy.util.decode import (
     DecodeError,
     ListOf,
@@ -111,7 +111,6 @@ def build_session(body: dict[str, Any], node_name: str, ttl_min_s: float) -> dic
         checks = None
     service_checks = body.get("ServiceChecks")
     return {
-        "ID": str(uuid.uuid4()),
         "Name": body.get("Name") or "",
         "Node": body.get("Node") or node_name,
         "LockDelay": _lock_delay(body.get("LockDelay")),
@@ -137,7 +136,9 @@ async def session_create(req: web.Request) -> web.StreamResponse:
         except DecodeError as exc:
             raise bad_request(f"Request decode failed: {exc}") from exc
     session = build_session(body, agent.node_name, agent.config.session_ttl_min)
-    session_id = await agent.delegate.write(C.session_create(session))
+    session_id = await agent.delegate.apply(
+        "Session.Apply", SessionApply("create", session=session), request_token(req)
+    )
     return respond(req, {"ID": session_id})
 
 
@@ -152,7 +153,9 @@ def _path_id(req: web.Request, missing: str) -> str:
 async def session_destroy(req: web.Request) -> web.StreamResponse:
     session_id = _path_id(req, "Missing session")
     check_uuid(session_id)
-    await agent_of(req).delegate.write(C.session_destroy(session_id))
+    await agent_of(req).delegate.apply(
+        "Session.Apply", SessionApply("destroy", id=session_id), request_token(req)
+    )
     return respond(req, True)
 
 
@@ -161,7 +164,7 @@ async def session_info(req: web.Request) -> web.StreamResponse:
     session_id = _path_id(req, "Missing session")
     check_uuid(session_id)
     meta, result = await agent_of(req).delegate.read(
-        "Session.Get", {"id": session_id}, query_options(req)
+        "Session.Get", {"id": session_id}, query_options(req), token=request_token(req)
     )
     return respond(req, result, meta=meta)
 
@@ -172,14 +175,16 @@ async def session_node(req: web.Request) -> web.StreamResponse:
     if not node:
         raise bad_request("Missing node name")
     meta, result = await agent_of(req).delegate.read(
-        "Session.NodeSessions", {"node": node}, query_options(req)
+        "Session.NodeSessions", {"node": node}, query_options(req), token=request_token(req)
     )
     return respond(req, result, meta=meta)
 
 
 @endpoint("GET")
 async def session_list(req: web.Request) -> web.StreamResponse:
-    meta, result = await agent_of(req).delegate.read("Session.List", {}, query_options(req))
+    meta, result = await agent_of(req).delegate.read(
+        "Session.List", {}, query_options(req), token=request_token(req)
+    )
     return respond(req, result, meta=meta)
 
 
@@ -187,7 +192,9 @@ async def session_list(req: web.Request) -> web.StreamResponse:
 async def session_renew(req: web.Request) -> web.StreamResponse:
     session_id = _path_id(req, "Missing session")
     check_uuid(session_id)
-    session = await agent_of(req).delegate.session_renew(session_id)
+    session = await agent_of(req).delegate.apply(
+        "Session.Renew", SessionRenew(session_id), request_token(req)
+    )
     if session is None:
         raise HTTPError(404, f"Session id '{session_id}' not found")
     return respond(req, [session])

@@ -12,9 +12,9 @@ from consulpy.http.endpoint import (
     meta_headers,
     query_options,
 )
+from consulpy.http.tokens import request_token
 from consulpy.server import snapshot_archive
-from consulpy.state import commands as C
-from consulpy.state.store import StateStore
+from consulpy.server.endpoints.snapshot import SnapshotRestore
 
 
 @endpoint("GET", "PUT")
@@ -22,7 +22,9 @@ async def snapshot(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     if req.method == "GET":
         opts = query_options(req)
-        meta, state = await agent.delegate.read("Snapshot.State", {}, opts)
+        meta, state = await agent.delegate.read(
+            "Snapshot.State", {}, opts, token=request_token(req)
+        )
         # the term of a server (through a client agent, the one that answers)
         term = int((await agent.delegate.status()).get("term") or 0)
         archive = snapshot_archive.build(
@@ -45,10 +47,10 @@ async def snapshot(req: web.Request) -> web.StreamResponse:
         chunks.append(chunk)
     try:
         _, state = snapshot_archive.read(b"".join(chunks))
-        StateStore().restore(state)  # refuse what the servers could not load
     except (snapshot_archive.ArchiveError, ValueError, KeyError, TypeError) as exc:
         raise HTTPError(500, f"Snapshot restore failed: {exc}") from exc
-    await agent.delegate.write(C.restore(state))
+    # The Snapshot.Restore endpoint checks that the state loads before proposing it.
+    await agent.delegate.apply("Snapshot.Restore", SnapshotRestore(state), request_token(req))
     return empty_ok()
 
 

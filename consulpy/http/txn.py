@@ -21,7 +21,8 @@ from consulpy.http.endpoint import (
     respond,
 )
 from consulpy.http.specs import HEALTH_CHECK, NODE_SERVICE
-from consulpy.state import commands as C
+from consulpy.http.tokens import request_token
+from consulpy.server.endpoints.txn import TxnApply
 from consulpy.state.txnops import is_read_only
 from consulpy.util.decode import DecodeError, MapOf, Struct, decode_struct, parse_json
 from consulpy.util.goquote import go_quote
@@ -176,10 +177,12 @@ async def txn_endpoint(req: web.Request) -> web.StreamResponse:
                 f"({len(value)} > {limits.kv_max_value_size} bytes)",
             )
     if is_read_only(ops):
-        meta, result = await agent.delegate.read("Txn.Read", {"ops": ops}, query_options(req))
+        meta, result = await agent.delegate.read(
+            "Txn.Read", {"ops": ops}, query_options(req), token=request_token(req)
+        )
         status = 409 if result["Errors"] else 200
         return respond(req, result, status=status, headers=meta_headers(meta, with_index=False))
-    result = await agent.delegate.write(C.txn(ops))
+    result = await agent.delegate.apply("Txn.Apply", TxnApply(ops), request_token(req))
     status = 409 if result["Errors"] else 200
     return respond(req, result, status=status)
 

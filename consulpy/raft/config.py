@@ -15,7 +15,11 @@ class RaftConfig:
     """
 
     id: str
+    # Where the node's own transport binds when RaftNode creates it; replaced on start() by the
+    # transport's advertised address (what peers dial and what the configuration stores).
     address: str = "127.0.0.1:0"
+    # host:port peers dial when `address` binds 0.0.0.0/[::] (port 0: the bound port).
+    advertise: str | None = None
     tick_interval: float = 0.1
     heartbeat_ticks: int = 1
     election_ticks: int = 10

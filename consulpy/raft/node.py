@@ -160,8 +160,9 @@ class RaftNode:
         )
         if self.transport is None:
             host, port = split_address(self.config.address)
-            self.transport = TcpTransport(host, port)
+            self.transport = TcpTransport(host, port, advertise=self.config.advertise)
         await self.transport.start(self._on_message)
+        # The advertised address, never the bound one: peers store and dial what we say here.
         self.config.address = self.transport.address
         self._remember_addresses()
         self._started = True

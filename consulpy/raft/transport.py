@@ -3,10 +3,11 @@
 Every connection begins with one protocol byte. 0x01 is Raft; register_protocol() lets another
 protocol (consulpy's RPC) share the same listener on another byte. A Raft connection is one-way:
 the dialer streams frames and never reads; answers travel on the answerer's own connection. Each
-frame is a 4-byte big-endian length then msgpack [sender's listen address, [message, ...]]
+frame is a 4-byte big-endian length then msgpack [sender's advertised address, [message, ...]]
 (several messages queued together leave as one frame, one write; the address lets a new server
-answer a leader it has no configuration for yet). Frames above max_frame_size close the
-connection before anything is allocated for them.
+answer a leader it has no configuration for yet). The advertised address is never the bound one
+when that is 0.0.0.0 or [::]: a peer answering "0.0.0.0:8300" would be talking to itself.
+Frames above max_frame_size close the connection before anything is allocated for them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ class Transport(Protocol):
     """What RaftNode needs from a transport."""
 
     @property
-    def address(self) -> str: ...
+    def address(self) -> str:
+        """The host:port peers reach this node at (valid after start())."""
+        ...
+
     async def start(self, on_message: MessageHandler) -> None: ...
     def send(self, address: str, message: Message) -> None: ...
     async def close(self) -> None: ...
@@ -48,6 +52,15 @@ def split_address(address: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise ValueError(f"bad address {address!r}, expected host:port")
     return host.strip("[]"), int(port)
+
+
+def join_address(host: str, port: int) -> str:
+    host = host.strip("[]")
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _is_unspecified(host: str) -> bool:
+    return host.strip("[]") in ("", "0.0.0.0", "::", "0:0:0:0:0:0:0:0")
 
 
 class _Peer:
@@ -150,7 +163,15 @@ class TcpTransport:
         connect_timeout: float = 2.0,
         min_backoff: float = 0.02,
         max_backoff: float = 1.0,
+        advertise: str | None = None,
     ) -> None:
+        """advertise: the host:port peers dial and that every frame names as its sender
+        (port 0: the bound port). Needed when binding 0.0.0.0/[::]; default: the bound address."""
+        if advertise is not None:
+            adv_host, _ = split_address(advertise)
+            if _is_unspecified(adv_host):
+                raise ValueError(f"cannot advertise {advertise!r}: peers cannot dial it")
+        self.advertise = advertise
         self.host = host
         self.port = port
         self._sock = sock
@@ -168,13 +189,21 @@ class TcpTransport:
         self._peers: dict[str, _Peer] = {}
         self._conns: dict[asyncio.Task, asyncio.StreamWriter] = {}
         self._address: str | None = None
+        self._bound: str | None = None
 
     @property
     def address(self) -> str:
-        """host:port actually bound (valid after start())."""
+        """host:port peers reach us at: the advertised address (valid after start())."""
         if self._address is None:
             raise RuntimeError("transport not started")
         return self._address
+
+    @property
+    def bound_address(self) -> str:
+        """host:port actually bound (valid after start()); may be 0.0.0.0:port."""
+        if self._bound is None:
+            raise RuntimeError("transport not started")
+        return self._bound
 
     def register_protocol(self, byte: int, handler: ProtocolHandler) -> None:
         """Route connections whose first byte is `byte` to handler(reader, writer)."""
@@ -184,6 +213,8 @@ class TcpTransport:
 
     async def start(self, on_message: MessageHandler) -> None:
         self._on_message = on_message
+        if self._sock is None and self.advertise is None and _is_unspecified(self.host):
+            raise ValueError(f"binding {self.host!r} needs an advertise address peers can dial")
         if self._sock is not None:
             self._server = await asyncio.start_server(
                 self._accept, sock=self._sock, ssl=self.server_ssl
@@ -193,8 +224,18 @@ class TcpTransport:
                 self._accept, self.host, self.port, ssl=self.server_ssl
             )
         bound = self._server.sockets[0].getsockname()
-        host = bound[0]
-        self._address = f"[{host}]:{bound[1]}" if ":" in host else f"{host}:{bound[1]}"
+        self._bound = join_address(bound[0], bound[1])
+        if self.advertise is None:
+            if _is_unspecified(bound[0]):
+                self._server.close()
+                raise ValueError(
+                    f"bound to {self._bound}, which peers cannot dial: give an advertise address"
+                )
+            self._address = self._bound
+        else:
+            adv_host, adv_port = split_address(self.advertise)
+            # Verbatim when complete: peers compare addresses as strings.
+            self._address = self.advertise if adv_port else join_address(adv_host, bound[1])
 
     def send(self, address: str, message: Message) -> None:
         peer = self._peers.get(address)

@@ -50,7 +50,7 @@ class CAManager:
         return await loop.run_in_executor(None, lambda: fn(*args, **kwargs))
 
     async def _serial(self) -> int:
-        return int(await self.server.write(C.ca_serial()))
+        return int(await self.server.propose(C.ca_serial(ts=self.server.now())))
 
     # ------------------------------------------------------------- bootstrap
     async def bootstrap(self) -> None:
@@ -74,7 +74,7 @@ class CAManager:
                 now=time.time(),
             )
             config = dict(normalized, ClusterID=cluster_id, ForceWithoutCrossSigning=False)
-            await self.server.write(C.ca_set(config, [root]))
+            await self.server.propose(C.ca_set(config, [root], ts=self.server.now()))
             log.info("connect CA initialized", trust_domain=f"{cluster_id}.consul", root=root["ID"])
 
     # ------------------------------------------------------------ config/rotate
@@ -122,7 +122,9 @@ class CAManager:
                 )
                 log.info("connect CA root rotated", new_root=new_root["ID"])
             roots = ca.prune_roots(roots, leaf_ttl_s=ca.leaf_cert_ttl(config["Config"]), now=now)
-            await self.server.write(C.ca_set(config, roots, cas=current["ModifyIndex"]))
+            await self.server.propose(
+                C.ca_set(config, roots, cas=current["ModifyIndex"], ts=self.server.now())
+            )
 
     # ----------------------------------------------------------------- signing
     async def sign(self, csr_pem: str) -> dict[str, Any]:

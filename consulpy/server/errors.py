@@ -12,3 +12,8 @@ class NoLeaderError(Exception):
 
     def __str__(self) -> str:
         return "No cluster leader"
+
+
+class RequestError(CommandError):
+    """A request refused before it reaches the log because it is malformed or invalid
+    (HTTP 400 with the text, as Consul answers a bad request)."""

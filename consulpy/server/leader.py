@@ -128,7 +128,7 @@ class LeaderDuties:
         if not self.active or self.server.store.sessions.get(session_id) is None:
             return
         log.info("session TTL expired", session=session_id)
-        await self.server.write(C.session_destroy(session_id))
+        await self.server.propose(C.session_destroy(session_id, ts=self.server.now()))
 
     def session_created(self, session_id: str) -> None:
         session = self.server.store.sessions.get(session_id)
@@ -154,4 +154,4 @@ class LeaderDuties:
         while self._marks and now - self._marks[0][0] >= self.tombstone_ttl:
             upto = self._marks.popleft()[1]
         if upto and any(index <= upto for index in store.kv.tombstones.values()):
-            await self.server.write(C.tombstone_reap(upto))
+            await self.server.propose(C.tombstone_reap(upto, ts=self.server.now()))

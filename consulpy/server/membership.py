@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from consulpy.rpc.errors import RPCError
+from consulpy.server.endpoints.request import Empty
 from consulpy.state import commands as C
 from consulpy.state.structs import check_row, service_row
 from consulpy.util.aio import wait_event
@@ -141,8 +142,8 @@ class Membership:
             if m["Name"] == self.server.node_name:
                 continue
             try:
-                info = await self.server.rpc_client.call(
-                    self._rpc_address(m), "Status.Info", None, timeout=5
+                info = await self.server.call_server(
+                    self._rpc_address(m), "Status.Info", Empty(), timeout=5
                 )
             except RPCError as exc:
                 log.info("cannot ask a server for its peers yet", server=m["Name"], error=str(exc))
@@ -220,7 +221,7 @@ class Membership:
             request["NodeMeta"] = self.server.node_meta
         if service is not None:
             request["Service"] = service
-        await self.server.write(C.register(request))
+        await self.server.propose(C.register(request, ts=self.server.now()))
         log.info("member registered in catalog", node=name)
 
     async def _failed(self, m: Member) -> None:
@@ -248,7 +249,7 @@ class Membership:
                 )
             ],
         }
-        await self.server.write(C.register(request))
+        await self.server.propose(C.register(request, ts=self.server.now()))
         log.info("member failed; serfHealth critical", node=name)
 
     async def _left(self, name: str) -> None:
@@ -256,7 +257,7 @@ class Membership:
             return
         if self.server.store.catalog.node(name) is None:
             return
-        await self.server.write(C.deregister({"Node": name}))
+        await self.server.propose(C.deregister({"Node": name}, ts=self.server.now()))
         log.info("member left; deregistered", node=name)
 
     # ------------------------------------------------------------- autopilot

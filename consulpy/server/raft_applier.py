@@ -81,9 +81,12 @@ class RaftApplier:
         self.fsm = fsm
         self.sock = bind_server_socket(bind_host, bind_port)
         port = self.sock.getsockname()[1]
+        # Peers know this server by its advertised address; the bound one may be 0.0.0.0.
+        # Same spelling as Server.rpc_address and the gossip-derived addresses (membership).
         self.address = f"{advertise_host}:{port}"
         self.transport = TcpTransport(
             sock=self.sock,
+            advertise=self.address,
             server_ssl=server_ssl,
             client_ssl=client_ssl,
             server_hostname=server_hostname,

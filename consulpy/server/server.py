@@ -1,10 +1,11 @@
 """The server role: store + FSM driven by consensus, reads with Consul's consistency modes
 and blocking semantics, forwarding to the leader, and the leader's duties.
 
-Everything above (HTTP handlers, the agent) talks to a server through `write(command)`,
-`read(name, args, options)` and `session_renew(id)`. A follower forwards writes and non-stale
-reads to the leader over RPC; a client agent's delegate does the same to any server. That is
-what keeps the HTTP layer unaware of where the state lives.
+Everything above (HTTP handlers, the agent) calls a server's endpoints by name, with a typed
+payload: `apply(name, payload, token)` for writes and leader calls, `read(name, args, options)`
+for reads (consulpy/server/endpoints holds them). A follower forwards writes and non-stale
+reads to the leader over RPC by the same endpoint name; a client agent's delegate sends the
+same calls to any server. The RPC dispatcher serves the endpoint registry and nothing else.
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.server import RPCServer
 from consulpy.rpc.tls import RPCTLS
-from consulpy.server import operator
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
-from consulpy.server.connect_ca import CAManager, ConnectNotEnabled
-from consulpy.server.errors import CommandError, NoLeaderError
+from consulpy.server.connect_ca import CAManager
+from consulpy.server.endpoints import REGISTRY, Args, Endpoint, Kind, Request
+from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.request import decode_payload, payload_to_wire
+from consulpy.server.errors import CommandError, NoLeaderError, RequestError
 from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import CONSISTENT, STALE, QueryMeta, QueryOptions
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
-from consulpy.server.reads import READS, ReadError
+from consulpy.server.reads import ReadError
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
 from consulpy.state.store import StateStore
@@ -40,6 +43,7 @@ log = structlog.get_logger("consulpy.server")
 MAX_HOPS = 3
 # Errors a forwarded call raises again on this side, by kind.
 ERROR_KINDS: dict[type[BaseException], str] = {
+    RequestError: "bad_request",
     CommandError: "command",
     NoLeaderError: "no_leader",
     NotLeaderError: "not_leader",
@@ -49,6 +53,8 @@ ERROR_KINDS: dict[type[BaseException], str] = {
 
 def raise_remote(exc: RPCError) -> None:
     """Turn a remote error back into the exception the remote side raised."""
+    if exc.kind == "bad_request":
+        raise RequestError(exc.text) from exc
     if exc.kind == "command":
         raise CommandError(exc.text) from exc
     if exc.kind in ("no_leader", "not_leader"):
@@ -125,6 +131,8 @@ class Server:
             ssl_context=tls.client if tls else None,
             server_hostname=tls.server_hostname if tls else None,
         )
+        self.clock = time.time
+        self.endpoints = REGISTRY
         self.rpc_server = RPCServer(error_kinds=ERROR_KINDS)
         self._register_rpc()
         self._rng = random.Random()
@@ -140,7 +148,7 @@ class Server:
             if self.store.connect.entry(entry["Kind"], entry["Name"]) is not None:
                 continue
             try:
-                await self.write(C.config_entry_set(entry, cas=0))
+                await self.propose(C.config_entry_set(entry, cas=0, ts=self.now()))
             except CommandError as exc:
                 log.warning(
                     "bootstrap config entry refused",
@@ -190,28 +198,67 @@ class Server:
                 raise NoLeaderError()
             await asyncio.sleep(min(0.05, remaining))
 
-    # ----------------------------------------------------------------- writes
-    async def write(self, cmd: dict[str, Any], hops: int = 0) -> Any:
-        """Apply a command through consensus (here or on the leader); raise CommandError for
-        a refused one and NoLeaderError when no leader appears within rpc_hold_timeout."""
+    # ---------------------------------------------------------------- proposals
+    def now(self) -> float:
+        """The wall clock stamped into commands (`ts`); only the leader proposes, so every
+        time rule (lock-delay, check timestamps) follows the leader's clock."""
+        return self.clock()
+
+    async def propose(self, cmd: dict[str, Any]) -> Any:
+        """Apply a command through consensus on this server, which must lead (endpoints run
+        on the leader; leader duties only while leading). Raise CommandError for a refused
+        command and NoLeaderError when leadership was lost before proposing."""
+        try:
+            _, result = await self.applier.apply(C.encode(cmd))
+        except NotLeaderError as exc:
+            raise NoLeaderError() from exc
+        except OutcomeUnknown as exc:
+            raise CommandError(str(exc)) from exc
+        if is_error(result):
+            raise CommandError(result["Error"])
+        return result
+
+    # --------------------------------------------------------------- endpoints
+    def _endpoint(self, name: str) -> Endpoint:
+        ep = self.endpoints.get(name)
+        if ep is None:
+            raise CommandError(f"rpc: can't find method {name}")
+        return ep
+
+    async def apply(self, name: str, payload: Any, token: str = "") -> Any:
+        """Call a write, leader or local endpoint in-process (a server or dev agent's
+        delegate): `payload` is the endpoint's typed payload."""
+        ep = self._endpoint(name)
+        if ep.kind is Kind.READ:
+            raise CommandError(f"{name} is a read")
+        if not isinstance(payload, ep.payload):
+            raise CommandError(f"{name} takes {ep.payload.__name__}, not {type(payload).__name__}")
+        # The same field checks as a request that came over RPC.
+        checked = decode_payload(ep.payload, payload_to_wire(payload))
+        request = Request(payload=checked, datacenter=self.datacenter, token=token)
+        return await self._apply(ep, request, 0)
+
+    async def _apply(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
+        assert ep.handler is not None
+        if ep.kind is Kind.LOCAL:
+            return await ep.handler(self, request)
         deadline = time.monotonic() + self.rpc_hold_timeout
         while True:
             address = await self._wait_for_leader(deadline)
             if address is None:
                 try:
-                    _, result = await self.applier.apply(C.encode(cmd))
-                except NotLeaderError:
+                    return await ep.handler(self, request)
+                except NoLeaderError:
+                    if time.monotonic() >= deadline:
+                        raise
                     continue  # lost leadership before proposing: find the new leader
-                except OutcomeUnknown as exc:
-                    raise CommandError(str(exc)) from exc
-                return self._after_write(cmd, result)
             if hops >= MAX_HOPS:
                 raise NoLeaderError()
             try:
                 return await self.rpc_client.call(
                     address,
-                    "Server.Write",
-                    {"cmd": cmd, "hops": hops + 1},
+                    ep.name,
+                    {"req": request.to_wire(), "hops": hops + 1},
                     timeout=self.rpc_hold_timeout + 30,
                 )
             except RPCDialError:
@@ -225,43 +272,6 @@ class Server:
                     await asyncio.sleep(0.05)
                     continue
                 raise_remote(exc)
-
-    def _after_write(self, cmd: dict[str, Any], result: Any) -> Any:
-        if is_error(result):
-            raise CommandError(result["Error"])
-        kind = cmd["t"]
-        if kind == C.RESTORE and self.applier.is_leader():
-            # Sessions (and their TTLs) were replaced wholesale: re-arm from the new state.
-            self.leader.stop()
-            self.leader.start()
-        elif kind == C.SESSION_CREATE:
-            self.leader.session_created(result)
-        elif kind == C.SESSION_DESTROY:
-            self.leader.sessions.cancel(cmd["id"])
-        return result
-
-    async def session_renew(self, session_id: str, hops: int = 0) -> dict[str, Any] | None:
-        """Reset a session's TTL timer on the leader (no log entry, as in Consul)."""
-        deadline = time.monotonic() + self.rpc_hold_timeout
-        address = await self._wait_for_leader(deadline)
-        if address is None:
-            session = self.store.sessions.get(session_id)
-            if session is None:
-                return None
-            self.leader.session_renewed(session_id)
-            return session.to_wire()
-        if hops >= MAX_HOPS:
-            raise NoLeaderError()
-        try:
-            return await self.rpc_client.call(
-                address,
-                "Server.SessionRenew",
-                {"id": session_id, "hops": hops + 1},
-                timeout=self.rpc_hold_timeout + 5,
-            )
-        except RPCError as exc:
-            raise_remote(exc)
-            raise
 
     # ------------------------------------------------------------------ reads
     def _meta(self, index: int, opts: QueryOptions) -> QueryMeta:
@@ -283,41 +293,52 @@ class Server:
         return self.applier.last_contact_ms() <= opts.max_stale * 1000
 
     async def read(
-        self, name: str, args: dict[str, Any], opts: QueryOptions, hops: int = 0
+        self, name: str, args: dict[str, Any], opts: QueryOptions, token: str = ""
     ) -> tuple[QueryMeta, Any]:
-        """Run a named read with Consul's consistency and blocking semantics."""
-        fn = READS[name]
+        """Call a read endpoint in-process, with Consul's consistency and blocking
+        semantics."""
+        ep = self._endpoint(name)
+        if ep.kind is not Kind.READ:
+            raise CommandError(f"{name} is not a read")
+        payload = decode_payload(Args, {"args": args})
+        request = Request(payload=payload, datacenter=self.datacenter, token=token, options=opts)
+        return await self._read(ep, request, 0)
+
+    async def _read(self, ep: Endpoint, request: Request[Args], hops: int) -> tuple[QueryMeta, Any]:
+        assert ep.read is not None
+        opts = request.options
         if not self._serve_stale_locally(opts):
             deadline = time.monotonic() + self.rpc_hold_timeout
             address = await self._wait_for_leader(deadline)
             if address is not None:
-                return await self._forward_read(address, name, args, opts, hops)
+                return await self._forward_read(address, ep.name, request, hops)
             if opts.consistency == CONSISTENT or not self._has_lease():
                 try:
                     await self.applier.barrier()
                 except NotLeaderError:
-                    return await self.read(name, args, opts, hops)
+                    return await self._read(ep, request, hops)
+        authorize(request.token, ep.name, "read")
         try:
-            return await self._read_local(fn, args, opts)
+            return await self._read_local(ep.read, request.payload.args, opts)
         except ReadError as exc:
             raise CommandError(str(exc)) from exc
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
 
     def _has_lease(self) -> bool:
         has_lease = getattr(self.applier, "has_lease", None)
         return True if has_lease is None else bool(has_lease())
 
     async def _forward_read(
-        self, address: str, name: str, args: dict[str, Any], opts: QueryOptions, hops: int
+        self, address: str, name: str, request: Request[Args], hops: int
     ) -> tuple[QueryMeta, Any]:
+        opts = request.options
         if hops >= MAX_HOPS:
             raise NoLeaderError()
         timeout = opts.blocking_timeout(1.0) + 30 if opts.index else self.rpc_hold_timeout + 30
         try:
             reply = await self.rpc_client.call(
-                address,
-                "Server.Read",
-                {"name": name, "args": args, "opts": opts.to_wire(), "hops": hops + 1},
-                timeout=timeout,
+                address, name, {"req": request.to_wire(), "hops": hops + 1}, timeout=timeout
             )
         except RPCUnavailable as exc:
             raise NoLeaderError() from exc
@@ -346,80 +367,35 @@ class Server:
                 return self._meta(index, opts), result
 
     # -------------------------------------------------------------------- RPC
+    async def call_server(self, address: str, name: str, payload: Any, timeout: float) -> Any:
+        """Call endpoint `name` on the server at `address` itself (no forwarding)."""
+        request = Request(payload=payload, datacenter=self.datacenter)
+        return await self.rpc_client.call(
+            address, name, {"req": request.to_wire(), "hops": 0}, timeout=timeout
+        )
+
     def _register_rpc(self) -> None:
-        async def write(args: dict[str, Any]) -> Any:
-            return await self.write(args["cmd"], hops=args.get("hops", 1))
+        """Serve exactly the registered endpoints over RPC, by name (nothing else: there is
+        no way to hand a server a raw FSM command)."""
+        for ep in self.endpoints.values():
+            self.rpc_server.register(ep.name, self._rpc_handler(ep))
 
-        async def read(args: dict[str, Any]) -> dict[str, Any]:
-            opts = QueryOptions.from_wire(args["opts"])
-            meta, result = await self.read(
-                args["name"], args["args"], opts, hops=args.get("hops", 1)
-            )
-            return {"meta": meta.to_wire(), "result": result}
+    def _rpc_handler(self, ep: Endpoint) -> Any:
+        async def handler(args: Any) -> Any:
+            if not isinstance(args, dict) or set(args) - {"req", "hops"}:
+                raise RequestError(f"malformed {ep.name} call: expected {{req, hops}}")
+            hops = args.get("hops", 1)
+            if not isinstance(hops, int) or isinstance(hops, bool) or hops < 0:
+                raise RequestError(f"malformed {ep.name} call: hops must be a count")
+            request = Request.from_wire(args.get("req"), ep.payload)
+            if request.datacenter not in ("", self.datacenter):
+                raise CommandError("No path to datacenter")
+            if ep.kind is Kind.READ:
+                meta, result = await self._read(ep, request, hops)
+                return {"meta": meta.to_wire(), "result": result}
+            return await self._apply(ep, request, hops)
 
-        async def renew(args: dict[str, Any]) -> Any:
-            return await self.session_renew(args["id"], hops=args.get("hops", 1))
-
-        async def status(_args: Any) -> dict[str, Any]:
-            return await self.status()
-
-        operations = {
-            "Operator.RaftConfiguration": lambda _a: operator.raft_configuration(self),
-            "Operator.RaftRemovePeer": lambda a: operator.remove_peer(
-                self, a.get("id", ""), a.get("address", "")
-            ),
-            "Operator.TransferLeader": lambda a: operator.transfer_leader(self, a.get("id", "")),
-            "Operator.AutopilotHealth": lambda _a: operator.autopilot_health(
-                self, self.serf_status()
-            ),
-            "ConnectCA.Sign": lambda a: self._ca_call(self.ca.sign, a["csr"]),
-            "ConnectCA.ConfigurationSet": lambda a: self._ca_call(self.ca.set_config, a),
-        }
-
-        def leader_only(name: str) -> Any:
-            async def handler(args: dict[str, Any]) -> Any:
-                return await self.leader_call(
-                    name, args.get("args") or {}, hops=args.get("hops", 1)
-                )
-
-            return handler
-
-        for name in operations:
-            self.rpc_server.register(name, leader_only(name))
-        self._operations = operations
-        self.rpc_server.register("Server.Write", write)
-        self.rpc_server.register("Server.Read", read)
-        self.rpc_server.register("Server.SessionRenew", renew)
-        self.rpc_server.register("Status.Info", status)
-
-    @staticmethod
-    async def _ca_call(fn: Any, *args: Any) -> Any:
-        """CA refusals (bad CSR, bad configuration, Connect disabled) are CommandErrors."""
-        from consulpy.connect.ca import CAError
-
-        try:
-            return await fn(*args)
-        except (CAError, ConnectNotEnabled) as exc:
-            raise CommandError(str(exc)) from exc
-
-    async def leader_call(self, name: str, args: dict[str, Any], hops: int = 0) -> Any:
-        """Run an operator call on the leader (here, or forwarded over RPC)."""
-        deadline = time.monotonic() + self.rpc_hold_timeout
-        address = await self._wait_for_leader(deadline)
-        if address is None:
-            result = self._operations[name](args)
-            if asyncio.iscoroutine(result):
-                result = await result
-            return result
-        if hops >= MAX_HOPS:
-            raise NoLeaderError()
-        try:
-            return await self.rpc_client.call(
-                address, name, {"args": args, "hops": hops + 1}, timeout=self.rpc_hold_timeout + 30
-            )
-        except RPCError as exc:
-            raise_remote(exc)
-            raise
+        return handler
 
     # ----------------------------------------------------------------- status
     async def status(self) -> dict[str, Any]:

@@ -1,14 +1,14 @@
 """The commands the FSM applies, as msgpack-encodable dicts, and their builders.
 
 Proposers build commands only through these functions so that the shapes live in one place.
-Every command carries `ts`, the proposer's wall clock (unix seconds): rules that depend on
-time (lock-delay) use it instead of the applying server's clock, so every replica computes
-the same result.
+Only the server role builds them (consulpy/server/endpoints for requests, the leader's own
+duties), always on the leader. Every command carries `ts`, the leader's wall clock (unix
+seconds), passed in explicitly: rules that depend on time (lock-delay, check timestamps) use it
+instead of the applying server's clock, so every replica computes the same result.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgpack
@@ -32,10 +32,6 @@ CA_SERIAL = "ca_serial"
 KV_WRITE_VERBS = ("set", "cas", "lock", "unlock", "delete", "delete-cas", "delete-tree")
 
 
-def _now() -> float:
-    return time.time()
-
-
 def kv(
     verb: str,
     key: str,
@@ -43,6 +39,8 @@ def kv(
     flags: int = 0,
     index: int = 0,
     session: str = "",
+    *,
+    ts: float,
 ) -> Command:
     return {
         "t": KV,
@@ -52,54 +50,56 @@ def kv(
         "flags": flags,
         "index": index,
         "session": session,
-        "ts": _now(),
+        "ts": ts,
     }
 
 
-def txn(ops: list[dict[str, Any]]) -> Command:
-    return {"t": TXN, "ops": ops, "ts": _now()}
+def txn(ops: list[dict[str, Any]], *, ts: float) -> Command:
+    return {"t": TXN, "ops": ops, "ts": ts}
 
 
-def session_create(session: dict[str, Any]) -> Command:
-    return {"t": SESSION_CREATE, "session": session, "ts": _now()}
+def session_create(session: dict[str, Any], *, ts: float) -> Command:
+    return {"t": SESSION_CREATE, "session": session, "ts": ts}
 
 
-def session_destroy(session_id: str) -> Command:
-    return {"t": SESSION_DESTROY, "id": session_id, "ts": _now()}
+def session_destroy(session_id: str, *, ts: float) -> Command:
+    return {"t": SESSION_DESTROY, "id": session_id, "ts": ts}
 
 
-def tombstone_reap(upto: int) -> Command:
-    return {"t": TOMBSTONE_REAP, "upto": upto, "ts": _now()}
+def tombstone_reap(upto: int, *, ts: float) -> Command:
+    return {"t": TOMBSTONE_REAP, "upto": upto, "ts": ts}
 
 
-def register(request: dict[str, Any]) -> Command:
-    return {"t": REGISTER, "req": request, "ts": _now()}
+def register(request: dict[str, Any], *, ts: float) -> Command:
+    return {"t": REGISTER, "req": request, "ts": ts}
 
 
-def deregister(request: dict[str, Any]) -> Command:
-    return {"t": DEREGISTER, "req": request, "ts": _now()}
+def deregister(request: dict[str, Any], *, ts: float) -> Command:
+    return {"t": DEREGISTER, "req": request, "ts": ts}
 
 
-def restore(snapshot: bytes) -> Command:
-    return {"t": RESTORE, "data": snapshot, "ts": _now()}
+def restore(snapshot: bytes, *, ts: float) -> Command:
+    return {"t": RESTORE, "data": snapshot, "ts": ts}
 
 
-def config_entry_set(entry: dict[str, Any], cas: int | None = None) -> Command:
-    return {"t": CONFIG_ENTRY_SET, "entry": entry, "cas": cas, "ts": _now()}
+def config_entry_set(entry: dict[str, Any], cas: int | None = None, *, ts: float) -> Command:
+    return {"t": CONFIG_ENTRY_SET, "entry": entry, "cas": cas, "ts": ts}
 
 
-def config_entry_delete(kind: str, name: str, cas: int | None = None) -> Command:
-    return {"t": CONFIG_ENTRY_DELETE, "kind": kind, "name": name, "cas": cas, "ts": _now()}
+def config_entry_delete(kind: str, name: str, cas: int | None = None, *, ts: float) -> Command:
+    return {"t": CONFIG_ENTRY_DELETE, "kind": kind, "name": name, "cas": cas, "ts": ts}
 
 
-def ca_set(config: dict[str, Any], roots: list[dict[str, Any]], cas: int | None = None) -> Command:
+def ca_set(
+    config: dict[str, Any], roots: list[dict[str, Any]], cas: int | None = None, *, ts: float
+) -> Command:
     """Replace the CA configuration and roots (bootstrap, rotation); `cas` guards against a
     concurrent change (the ModifyIndex of the configuration read before)."""
-    return {"t": CA_SET, "config": config, "roots": roots, "cas": cas, "ts": _now()}
+    return {"t": CA_SET, "config": config, "roots": roots, "cas": cas, "ts": ts}
 
 
-def ca_serial() -> Command:
-    return {"t": CA_SERIAL, "ts": _now()}
+def ca_serial(*, ts: float) -> Command:
+    return {"t": CA_SERIAL, "ts": ts}
 
 
 def encode(cmd: Command) -> bytes:

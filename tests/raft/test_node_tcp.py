@@ -297,3 +297,17 @@ async def test_api_refuses_when_not_started() -> None:
     node = RaftNode(fast_config("s1"), KV(), None)
     with pytest.raises(RaftError):
         await node.propose(b"x")
+
+
+async def test_node_is_known_by_its_advertised_address() -> None:
+    config = fast_config("s1")
+    config.advertise = "127.0.0.9:0"
+    node = RaftNode(config, KV(), None)
+    await node.start()
+    try:
+        bound = node.transport.bound_address  # type: ignore[union-attr]
+        port = bound.rsplit(":", 1)[1]
+        assert node.config.address == f"127.0.0.9:{port}"
+        assert node.stats()["address"] == f"127.0.0.9:{port}"
+    finally:
+        await node.shutdown()

@@ -224,3 +224,33 @@ async def test_reconnects_after_peer_restart() -> None:
     finally:
         await a.close()
         await b2.close()
+
+
+async def test_frames_name_the_advertised_address_not_the_bound_one() -> None:
+    # A peer that answers the sender of a frame must reach us there, even when we bind 0.0.0.0.
+    a = TcpTransport("127.0.0.1", 0, advertise="127.0.0.9:0")
+    b = TcpTransport()
+    inbox = Inbox()
+    await a.start(Inbox())
+    await b.start(inbox)
+    try:
+        port = split_address(a.bound_address)[1]
+        assert a.bound_address == f"127.0.0.1:{port}"
+        assert a.address == f"127.0.0.9:{port}"  # port 0 in advertise: the bound port
+        a.send(b.address, sample())
+        await wait_until(lambda: len(inbox.got) == 1)
+        assert inbox.addrs == [f"127.0.0.9:{port}"]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_unspecified_addresses_are_never_advertised() -> None:
+    with pytest.raises(ValueError, match="cannot dial"):
+        TcpTransport(advertise="0.0.0.0:8300")
+    with pytest.raises(ValueError, match="cannot dial"):
+        TcpTransport(advertise="[::]:8300")
+    t = TcpTransport("0.0.0.0", 0)
+    with pytest.raises(ValueError, match="advertise"):
+        await t.start(Inbox())
+    await t.close()

@@ -179,7 +179,8 @@ def test_store_matches_model(steps: list[Any]) -> None:
                         "Node": NODE,
                         "Address": "127.0.0.1",
                         "Checks": [check_row(Node=NODE, CheckID="serfHealth", Status="passing")],
-                    }
+                    },
+                    ts=0.0,
                 ),
             )
         ),
@@ -195,7 +196,9 @@ def test_store_matches_model(steps: list[Any]) -> None:
         if kind == "kv":
             verb, key, value, flags, index, sess = args[0]
             sid = SESSION_IDS[sess]
-            result = fsm.apply(idx, C.encode(_cmd(now, C.kv(verb, key, value, flags, index, sid))))
+            result = fsm.apply(
+                idx, C.encode(_cmd(now, C.kv(verb, key, value, flags, index, sid, ts=0.0)))
+            )
             expected = model.apply_kv(idx, verb, key, value, flags, index, sid, now)
             if expected == "error":
                 assert is_error(result)
@@ -216,7 +219,8 @@ def test_store_matches_model(steps: list[Any]) -> None:
                                 "LockDelay": int(LOCK_DELAY_S * 1e9),
                                 "Behavior": behavior,
                                 "NodeChecks": ["serfHealth"],
-                            }
+                            },
+                            ts=0.0,
                         ),
                     )
                 ),
@@ -228,7 +232,7 @@ def test_store_matches_model(steps: list[Any]) -> None:
                 model.sessions[sid] = behavior
         elif kind == "destroy":
             sid = SESSION_IDS[args[0]]
-            fsm.apply(idx, C.encode(_cmd(now, C.session_destroy(sid))))
+            fsm.apply(idx, C.encode(_cmd(now, C.session_destroy(sid, ts=0.0))))
             model.destroy(idx, sid, now, LOCK_DELAY_S)
         elif kind == "txn":
             ops = []
@@ -257,7 +261,7 @@ def test_store_matches_model(steps: list[Any]) -> None:
                 )
                 if outcome is not True:
                     ok = False
-            result = fsm.apply(idx, C.encode(_cmd(now, C.txn(ops))))
+            result = fsm.apply(idx, C.encode(_cmd(now, C.txn(ops, ts=0.0))))
             if not ok:
                 model.kv = before
                 model.delays = delays_before

@@ -1,0 +1,15 @@
+"""The caller's ACL token, read once per request the way Consul reads it, so that every
+handler passes the same token to the server endpoints (which authorize)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+def request_token(req: web.Request) -> str:
+    """?token=, X-Consul-Token, or a bearer Authorization header."""
+    token = req.query.get("token", "") or req.headers.get("X-Consul-Token", "")
+    auth = req.headers.get("Authorization", "")
+    if not token and auth[:7].lower() == "bearer ":
+        token = auth[7:].strip()
+    return token

@@ -1,0 +1,59 @@
+"""The server endpoints: one module per Consul RPC endpoint family.
+
+HTTP handlers and agent parts build a typed `Request` and call an endpoint by name through
+the agent's delegate: in-process on a server or dev agent, over RPC from a client agent. The
+server looks the name up in `REGISTRY` (the same table its RPC dispatcher serves, nothing
+else), validates, authorizes (`authz.authorize`), stamps the leader's clock and only then
+builds the FSM command. See docs/server-endpoints.md.
+
+Coordinate has no endpoint: consulpy keeps no network coordinates yet.
+"""
+
+from __future__ import annotations
+
+from consulpy.server.endpoints import (
+    catalog,
+    config_entry,
+    connect_ca,
+    discovery_chain,
+    health,
+    intention,
+    kvs,
+    operator,
+    session,
+    snapshot,
+    status,
+    txn,
+)
+from consulpy.server.endpoints.base import Endpoint, Kind
+from consulpy.server.endpoints.request import Args, Empty, Request
+
+FAMILIES = (
+    kvs,
+    session,
+    txn,
+    catalog,
+    health,
+    config_entry,
+    intention,
+    connect_ca,
+    discovery_chain,
+    operator,
+    snapshot,
+    status,
+)
+
+
+def _registry() -> dict[str, Endpoint]:
+    out: dict[str, Endpoint] = {}
+    for family in FAMILIES:
+        for ep in family.ENDPOINTS:
+            if ep.name in out:
+                raise RuntimeError(f"endpoint {ep.name} registered twice")
+            out[ep.name] = ep
+    return out
+
+
+REGISTRY: dict[str, Endpoint] = _registry()
+
+__all__ = ["REGISTRY", "Args", "Empty", "Endpoint", "Kind", "Request"]

@@ -1,0 +1,63 @@
+"""Intention: Intention.Apply and the intention reads.
+
+Intentions are stored as service-intentions config entries. The HTTP intention APIs compute
+the destination's new entry (read-modify-write with CAS); Intention.Apply validates that entry
+again here, on the leader, with the rules of the API that built it (the legacy ID-based API
+keeps IDs and timestamps the config-entry API refuses), then stores or deletes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from consulpy.server import reads
+from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.base import read, write
+from consulpy.server.endpoints.config_entry import entry_error
+from consulpy.server.endpoints.request import Request
+from consulpy.server.errors import RequestError
+from consulpy.state import commands as C
+
+if TYPE_CHECKING:
+    from consulpy.server.server import Server
+
+
+@dataclass(frozen=True, slots=True)
+class IntentionApply:
+    destination: str
+    entry: dict[str, Any] | None  # None: the destination has no intentions left
+    cas: int  # ModifyIndex of the entry read before (0: it did not exist)
+    legacy: bool = False
+
+
+async def apply(server: Server, req: Request[IntentionApply]) -> bool:
+    from consulpy.connect import config_entries as ce
+
+    p = req.payload
+    if not p.destination or p.cas < 0:
+        raise RequestError("Intention.Apply needs a destination and a non-negative cas")
+    authorize(req.token, f"intention:{p.destination}", "write")
+    if p.entry is None:
+        cmd = C.config_entry_delete(
+            ce.SERVICE_INTENTIONS, p.destination, cas=p.cas, ts=server.now()
+        )
+        return bool(await server.propose(cmd))
+    try:
+        entry = ce.normalize_intentions(p.entry, legacy=p.legacy)
+    except ce.EntryError as exc:
+        raise entry_error(exc) from exc
+    if entry.get("Name") != p.destination:
+        raise RequestError("Intention.Apply: the entry does not belong to the destination")
+    cmd = C.config_entry_set(entry, cas=p.cas, ts=server.now())
+    return bool(await server.propose(cmd))
+
+
+ENDPOINTS = [
+    write("Intention.Apply", IntentionApply, apply),
+    read("Intention.List", reads.intention_list),
+    read("Intention.Match", reads.intention_match),
+    read("Intention.Exact", reads.intention_exact),
+    read("Intention.Get", reads.intention_by_id),
+    read("Intention.Decide", reads.intention_decide),
+]

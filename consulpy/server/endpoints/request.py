@@ -1,0 +1,119 @@
+"""The typed request every endpoint takes, and its msgpack wire form.
+
+Requests are frozen dataclasses, not msgspec Structs: the payloads are flat records of a few
+str/int/bytes/dict fields, msgpack is already the codec of the RPC wire, and the type check a
+server needs on untrusted input (`decode_payload`, below) is a few lines. That keeps the
+dependency list as it is; if payloads grow nested typed records, msgspec.convert would replace
+`decode_payload` without changing the callers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from consulpy.server.errors import RequestError
+from consulpy.server.query import QueryOptions
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Args:
+    """The payload of a read: its named arguments (key, node, service, filter, ...)."""
+
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Empty:
+    """The payload of an endpoint that takes no arguments."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request(typing.Generic[P]):
+    """What an endpoint receives: who asks (token), where (datacenter), how to read
+    (options: consistency, blocking index and wait, filter) and the endpoint's payload."""
+
+    payload: P
+    datacenter: str = ""
+    token: str = ""
+    options: QueryOptions = field(default_factory=QueryOptions)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "dc": self.datacenter,
+            "token": self.token,
+            "opts": self.options.to_wire(),
+            "payload": payload_to_wire(self.payload),
+        }
+
+    @classmethod
+    def from_wire(cls, wire: Any, payload_type: type[P]) -> Request[P]:
+        if not isinstance(wire, dict):
+            raise RequestError("malformed request: expected a map")
+        extra = set(wire) - {"dc", "token", "opts", "payload"}
+        if extra:
+            raise RequestError(f"malformed request: unknown fields {sorted(extra)}")
+        dc, token, opts = wire.get("dc", ""), wire.get("token", ""), wire.get("opts") or {}
+        if not isinstance(dc, str) or not isinstance(token, str) or not isinstance(opts, dict):
+            raise RequestError("malformed request: dc and token must be strings, opts a map")
+        return cls(
+            payload=decode_payload(payload_type, wire.get("payload")),
+            datacenter=dc,
+            token=token,
+            options=decode_payload(QueryOptions, opts),
+        )
+
+
+def payload_to_wire(payload: Any) -> dict[str, Any]:
+    return {name: getattr(payload, name) for name in _checkers(type(payload))}
+
+
+def _checker(hint: Any) -> Callable[[Any], bool]:
+    """A predicate for values of the annotated type (the few shapes payloads use)."""
+    if hint is Any:
+        return lambda _v: True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_checker(h) for h in typing.get_args(hint)]
+        return lambda v: any(check(v) for check in parts)
+    if hint is type(None):
+        return lambda v: v is None
+    base = origin if origin is not None else hint
+    if base is float:
+        return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if base is int:
+        return lambda v: isinstance(v, int) and not isinstance(v, bool)
+    return lambda v: isinstance(v, base)
+
+
+@functools.cache
+def _checkers(payload_type: type) -> dict[str, Callable[[Any], bool]]:
+    hints = typing.get_type_hints(payload_type)
+    return {f.name: _checker(hints[f.name]) for f in dataclasses.fields(payload_type)}
+
+
+def decode_payload(payload_type: type[P], data: Any) -> P:
+    """Build a payload from its wire map, refusing unknown fields and wrongly typed values
+    (a raw RPC client can send anything)."""
+    if not isinstance(data, dict):
+        raise RequestError(f"malformed {payload_type.__name__}: expected a map")
+    checkers = _checkers(payload_type)
+    for name, value in data.items():
+        check = checkers.get(name)
+        if check is None:
+            raise RequestError(f"malformed {payload_type.__name__}: unknown field {name!r}")
+        if not check(value):
+            raise RequestError(
+                f"malformed {payload_type.__name__}: field {name} has type {type(value).__name__}"
+            )
+    try:
+        return payload_type(**data)
+    except TypeError as exc:
+        raise RequestError(f"malformed {payload_type.__name__}: {exc}") from exc

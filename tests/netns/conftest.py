@@ -1,0 +1,40 @@
+"""Fixtures for tests/netns: a fresh Network per test, always torn down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.netns.agents import NsAgent
+from tests.netns.harness import Network, available
+
+_why_not = available()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/netns/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.slow)
+            if _why_not is not None:
+                item.add_marker(pytest.mark.skip(reason=_why_not))
+
+
+@pytest.fixture
+def net() -> Iterator[Network]:
+    network = Network()
+    try:
+        yield network
+    finally:
+        network.close()
+
+
+@pytest.fixture
+def agents(net: Network) -> Iterator[list[NsAgent]]:
+    """Agents to kill at the end (before the namespaces go)."""
+    started: list[NsAgent] = []
+    try:
+        yield started
+    finally:
+        for agent in started:
+            agent.kill()
