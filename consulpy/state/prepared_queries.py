@@ -3,8 +3,8 @@
 Pure functions over the stored JSON shape (`ID`, `Name`, `Session`, `Token`, `Template`,
 `Service`, `DNS`, `CreateIndex`, `ModifyIndex`), so the FSM command that stores them, the HTTP
 API and the DNS `.query` lookup can share one implementation. Not wired yet: the table, the
-FSM command, `/v1/query` and `<name>.query.<domain>` arrive with the server endpoint layer
-(see docs/compatibility.md). Error texts are Consul's (clients match on them).
+FSM command, the `PreparedQuery.*` endpoints, `/v1/query` and `<name>.query.<domain>` (see
+docs/compatibility.md). Error texts are Consul's (clients match on them).
 """
 
 from __future__ import annotations
