@@ -116,6 +116,7 @@ class Authorizer:
         self.enable_key_list_policy = enable_key_list_policy
         self._global: dict[str, str] = {}
         self._tables: dict[str, _Table] = {r: _Table() for r in RESOURCES if r not in UNLABELLED}
+        explicit = _Table()
         for policy in policies:
             for rule in policy.rules:
                 if rule.resource in UNLABELLED:
@@ -124,10 +125,15 @@ class Authorizer:
                     )
                     continue
                 self._tables[rule.resource].add(rule.segment, rule.prefix, rule.access)
-                if rule.resource == "service":
-                    self._tables["intention"].add(
-                        rule.segment, rule.prefix, _intentions_of(rule.access, rule.intentions)
-                    )
+                if rule.resource == "service" and rule.intentions is not None:
+                    explicit.add(rule.segment, rule.prefix, rule.intentions)
+        # As in Consul, explicit `intentions` merge on their own; a merged service rule without
+        # any takes its intentions from the merged service disposition.
+        services, intentions = self._tables["service"], self._tables["intention"]
+        for prefix, rules in ((False, services.exact), (True, services.prefix)):
+            given = explicit.prefix if prefix else explicit.exact
+            for segment, access in rules.items():
+                intentions.add(segment, prefix, given.get(segment) or _intentions_of(access))
         for table in self._tables.values():
             table.seal()
 
@@ -251,10 +257,8 @@ class Authorizer:
         return self.allowed("session", node, WRITE)
 
 
-def _intentions_of(policy: str, intentions: str | None) -> str:
+def _intentions_of(policy: str) -> str:
     """A service rule without `intentions` gives read on them (deny when the rule denies)."""
-    if intentions is not None:
-        return intentions
     return DENY if policy == DENY else READ
 
 

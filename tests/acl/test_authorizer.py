@@ -225,3 +225,16 @@ def test_the_longest_matching_prefix_decides(key: str, prefixes: list[tuple[str,
     winner = max((d for p, d in matching if len(p) == longest), key=ranks.__getitem__)
     assert a.key_write(key) == (winner == "write")
     assert a.key_read(key) == (winner != "deny")
+
+
+def test_explicit_intentions_merge_apart_from_the_service_disposition() -> None:
+    """As Consul merges policies: the strongest explicit `intentions` wins; only a merged rule
+    with none takes them from its (merged) service disposition."""
+    a = authz(
+        'service "web" { policy = "deny" }',
+        'service "web" { policy = "read" intentions = "write" }',
+    )
+    assert not a.service_read("web")
+    assert a.intention_write("web")
+    b = authz('service "web" { policy = "write" }', 'service "web" { policy = "deny" }')
+    assert not b.intention_read("web")
