@@ -165,6 +165,7 @@ class Resolver:
         self._compiled: dict[tuple[Any, ...], Authorizer] = {}
         self._parsed: dict[tuple[str, int, str], PolicyRules] = {}
         self._refreshing: set[tuple[int, str]] = set()
+        self._inflight: dict[tuple[int, str], asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._invalidated_at = 0
         self.fetches = 0  # lookups made (tests and metrics)
@@ -279,15 +280,35 @@ class Resolver:
             self._refresh_later(cache, key, fetch)
             return entry.value  # type: ignore[no-any-return]
         try:
-            value = await fetch(key)
+            value = await self._fetch_once(cache, key, fetch)
         except ACLUnreachable:
             if entry is not None and self.down_policy in ("extend-cache", "async-cache"):
                 return entry.value  # type: ignore[no-any-return]
             raise _Down() from None
-        self.fetches += 1
-        if cache.ttl > 0:
-            cache.entries[key] = _Entry(value, now)
         return value
+
+    async def _fetch_once(self, cache: _Cache, key: str, fetch: Callable[[str], Awaitable[T]]) -> T:
+        """One lookup per key at a time: concurrent requests with the same token share it."""
+        marker = (id(cache), key)
+        pending = self._inflight.get(marker)
+        if pending is not None:
+            return await asyncio.shield(pending)  # type: ignore[no-any-return]
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[marker] = future
+        try:
+            value = await fetch(key)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        else:
+            future.set_result(value)
+            self.fetches += 1
+            if cache.ttl > 0:
+                cache.entries[key] = _Entry(value, self._clock())
+            return value
+        finally:
+            del self._inflight[marker]
 
     def _refresh_later(
         self, cache: _Cache, key: str, fetch: Callable[[str], Awaitable[Any]]

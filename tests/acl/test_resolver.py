@@ -3,6 +3,7 @@ expiry and down_policy, with an injected clock and an in-memory lookup."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -259,3 +260,25 @@ async def test_down_policy_async_cache_serves_stale_and_refreshes(
 def test_bad_down_policy_is_refused(store: FakeLookup, clock: Clock) -> None:
     with pytest.raises(ValueError, match="down_policy"):
         resolver(store, clock, down_policy="maybe")
+
+
+async def test_concurrent_resolutions_of_one_token_share_the_lookups(
+    store: FakeLookup, clock: Clock
+) -> None:
+    store.add_token("s1", policy_ids=("p-kv",))
+    gate, entered = asyncio.Event(), asyncio.Event()
+    original = store.token_by_secret
+
+    async def slow(secret: str) -> TokenInfo | None:
+        entered.set()
+        await gate.wait()
+        return await original(secret)
+
+    store.token_by_secret = slow  # type: ignore[method-assign]
+    r = resolver(store, clock)
+    tasks = [asyncio.create_task(r.resolve("s1")) for _ in range(20)]
+    await entered.wait()  # the first task holds the lookup; the others were queued before us
+    gate.set()
+    results = await asyncio.gather(*tasks)
+    assert all(res.authorizer.key_write("app/a") for res in results)
+    assert store.calls == 2  # one token lookup, one policy lookup
