@@ -34,6 +34,9 @@ from consulpy.acl.identities import (
 from consulpy.acl.rules import PolicyRules, parse_rules
 
 DOWN_POLICIES = ("allow", "deny", "extend-cache", "async-cache")
+_MANAGEMENT = ManagementAuthorizer()
+_ALLOW_ALL = AllowAllAuthorizer()
+_DENY_ALL = DenyAllAuthorizer()
 T = TypeVar("T")
 
 
@@ -151,6 +154,8 @@ class Resolver:
         datacenter: str = "dc1",
         enable_key_list_policy: bool = False,
     ) -> None:
+        if default_policy not in ("allow", "deny"):
+            raise ValueError("default_policy must be allow or deny")
         if down_policy not in DOWN_POLICIES:
             raise ValueError(f"down_policy must be one of {', '.join(DOWN_POLICIES)}")
         self._lookup = lookup
@@ -192,16 +197,14 @@ class Resolver:
 
     # Resolution
     async def resolve(self, secret_id: str | None) -> Resolved:
-        """The identity behind a secret; no secret = the anonymous token. Raises ACLNotFound
-        for an unknown or expired secret."""
+        """The identity behind a secret; no secret = the anonymous token (an agent substitutes
+        its `acl.tokens.default` before calling). Raises ACLNotFound for an unknown or expired
+        secret."""
         secret = secret_id or ANONYMOUS_TOKEN_SECRET_ID
         try:
             return await self._resolve(secret)
         except _Down:
-            authorizer: Authorizer = (
-                AllowAllAuthorizer() if self.down_policy == "allow" else DenyAllAuthorizer()
-            )
-            return Resolved("", authorizer)
+            return Resolved("", _ALLOW_ALL if self.down_policy == "allow" else _DENY_ALL)
 
     async def _resolve(self, secret: str) -> Resolved:
         token = await self._cached(self._tokens, secret, self._lookup.token_by_secret)
@@ -220,7 +223,7 @@ class Resolver:
             service_ids.extend(role.service_identities)
             node_ids.extend(role.node_identities)
         if GLOBAL_MANAGEMENT_POLICY_ID in policy_ids:
-            return Resolved(token.accessor_id, ManagementAuthorizer(), token)
+            return Resolved(token.accessor_id, _MANAGEMENT, token)
         policies: list[PolicyInfo] = []
         for policy_id in dict.fromkeys(policy_ids):
             policy = await self._cached(self._policies, policy_id, self._lookup.policy_by_id)

@@ -257,9 +257,11 @@ async def test_down_policy_async_cache_serves_stale_and_refreshes(
     assert (await r.resolve("s1")).authorizer.service_write("db")
 
 
-def test_bad_down_policy_is_refused(store: FakeLookup, clock: Clock) -> None:
+def test_bad_down_or_default_policy_is_refused(store: FakeLookup, clock: Clock) -> None:
     with pytest.raises(ValueError, match="down_policy"):
         resolver(store, clock, down_policy="maybe")
+    with pytest.raises(ValueError, match="default_policy"):
+        resolver(store, clock, default_policy="permit")
 
 
 async def test_concurrent_resolutions_of_one_token_share_the_lookups(
