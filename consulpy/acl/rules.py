@@ -30,6 +30,18 @@ LABELLED = ("agent", "event", "key", "node", "query", "service", "session")
 ENTERPRISE = ("namespace", "namespace_prefix", "partition", "partition_prefix")
 
 
+# The field a rule's label lands in, as Consul names it in its `Invalid ... policy` texts.
+_LABEL_FIELD = {
+    "agent": "Node",
+    "event": "Event",
+    "key": "Prefix",
+    "node": "Name",
+    "query": "Prefix",
+    "service": "Name",
+    "session": "Node",
+}
+
+
 class RuleError(ValueError):
     """Policy text that is not valid; `str()` is the text a user sees (HTTP 400)."""
 
@@ -128,7 +140,7 @@ def _labelled(kind: str, value: Any) -> list[Rule]:
 
 
 def _labelled_rule(kind: str, resource: str, prefix: bool, segment: str, body: Any) -> Rule:
-    label = "Prefix" if prefix else "Name"
+    label = _LABEL_FIELD[resource]
     if not isinstance(body, dict):
         raise RuleError(
             f'Failed to parse ACL rules: {kind} "{segment}" needs a body, as in '
