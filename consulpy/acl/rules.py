@@ -76,7 +76,8 @@ def parse_rules(text: str) -> PolicyRules:
     rules: list[Rule] = []
     for kind, value in data.items():
         if kind in UNLABELLED:
-            rules.append(_unlabelled(kind, value))
+            if value != "":  # Consul reads an empty disposition here as "no rule"
+                rules.append(_unlabelled(kind, value))
         elif kind in LABELLED or (kind.endswith("_prefix") and kind[: -len("_prefix")] in LABELLED):
             rules.extend(_labelled(kind, value))
         elif kind in ENTERPRISE:

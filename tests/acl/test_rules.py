@@ -58,6 +58,7 @@ def test_empty_text_is_an_empty_policy() -> None:
     assert parse_rules("") == PolicyRules()
     assert parse_rules("  \n") == PolicyRules()
     assert parse_rules("{}") == PolicyRules()
+    assert parse_rules('acl = ""\noperator = ""') == PolicyRules()  # unset, as in Consul
 
 
 def test_list_is_only_for_keys() -> None:
