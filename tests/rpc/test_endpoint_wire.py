@@ -122,7 +122,7 @@ def test_only_endpoints_are_served_and_bad_calls_change_nothing(server: Node) ->
         # The same connection still serves a valid call.
         reply = rpc.call("KVS.Apply", request({"verb": "set", "key": "fine", "value": b"ok"}))
         assert reply == {"s": rpc.seq, "r": True}
-        reply = rpc.call("KVS.Get", request({"args": {"key": "fine"}}))
+        reply = rpc.call("KVS.Get", request({"key": "fine"}))
         assert reply["r"]["result"][0]["Value"] == b"ok"
     finally:
         rpc.close()
