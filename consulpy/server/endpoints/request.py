@@ -68,24 +68,24 @@ def payload_to_wire(payload: Any) -> dict[str, Any]:
     return {name: getattr(payload, name) for name in _checkers(type(payload))}
 
 
-def _checker(hint: Any) -> Callable[[Any], bool]:
+def type_checker(hint: Any) -> Callable[[Any], bool]:
     """A predicate for values of the annotated type (the few shapes payloads use); lists
     and maps check their elements too."""
     if hint is Any:
         return lambda _v: True
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        parts = [_checker(h) for h in typing.get_args(hint)]
+        parts = [type_checker(h) for h in typing.get_args(hint)]
         return lambda v: any(check(v) for check in parts)
     if hint is type(None):
         return lambda v: v is None
     if origin is list and typing.get_args(hint):
         (item_hint,) = typing.get_args(hint)
-        item = _checker(item_hint)
+        item = type_checker(item_hint)
         return lambda v: isinstance(v, list) and all(item(x) for x in v)
     if origin is dict and typing.get_args(hint):
         key_hint, value_hint = typing.get_args(hint)
-        key, value = _checker(key_hint), _checker(value_hint)
+        key, value = type_checker(key_hint), type_checker(value_hint)
         return lambda v: isinstance(v, dict) and all(key(k) and value(x) for k, x in v.items())
     base = origin if origin is not None else hint
     if base is float:
@@ -120,7 +120,7 @@ def _bad_text(value: Any) -> str | None:
 @functools.cache
 def _checkers(payload_type: type) -> dict[str, Callable[[Any], bool]]:
     hints = typing.get_type_hints(payload_type)
-    return {f.name: _checker(hints[f.name]) for f in dataclasses.fields(payload_type)}
+    return {f.name: type_checker(hints[f.name]) for f in dataclasses.fields(payload_type)}
 
 
 def decode_payload(payload_type: type[P], data: Any) -> P:

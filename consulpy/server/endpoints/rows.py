@@ -12,7 +12,7 @@ import ipaddress
 import uuid
 from typing import Any
 
-from consulpy.server.endpoints.request import _checker
+from consulpy.server.endpoints.request import type_checker
 from consulpy.server.errors import CommandError, RequestError
 
 U64 = 1 << 64
@@ -77,7 +77,9 @@ KV: _Schema = {
     "Session": str,
 }
 STATUSES = ("passing", "warning", "critical")
-_CHECKERS: dict[int, dict[str, Any]] = {}
+# A delete/get op names the service by ID only.
+SERVICE_REF: _Schema = {"ID": str, "ModifyIndex": int}
+_CHECKERS: dict[int, dict[str, Any]] = {}  # by id() of the module-level schemas above
 
 
 def check_fields(row: Any, schema: _Schema, what: str) -> dict[str, Any]:
@@ -86,7 +88,7 @@ def check_fields(row: Any, schema: _Schema, what: str) -> dict[str, Any]:
         raise RequestError(f"malformed {what}: expected an object")
     checkers = _CHECKERS.get(id(schema))
     if checkers is None:
-        checkers = _CHECKERS[id(schema)] = {k: _checker(h) for k, h in schema.items()}
+        checkers = _CHECKERS[id(schema)] = {k: type_checker(h) for k, h in schema.items()}
     for name, value in row.items():
         check = checkers.get(name)
         if check is None:

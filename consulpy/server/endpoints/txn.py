@@ -17,7 +17,15 @@ from consulpy.server.endpoints.base import read, write
 from consulpy.server.endpoints.kvs import check_value_size
 from consulpy.server.endpoints.limits import Limits
 from consulpy.server.endpoints.request import Request
-from consulpy.server.endpoints.rows import CHECK, KV, NODE, check_check, check_fields, check_service
+from consulpy.server.endpoints.rows import (
+    CHECK,
+    KV,
+    NODE,
+    SERVICE_REF,
+    check_check,
+    check_fields,
+    check_service,
+)
 from consulpy.server.errors import RequestError
 from consulpy.state import commands as C
 from consulpy.state.store import StateStore
@@ -65,9 +73,10 @@ def _check_op(index: int, kind: str, body: dict[str, Any], limits: Limits) -> No
         if not isinstance(body.get("Node", ""), str):
             raise RequestError(f"malformed {where}: Node must be a string")
         svc = body.get("Service") or {}
-        check_service(svc, where) if writes else check_fields(
-            svc, {"ID": str, "ModifyIndex": int}, where
-        )
+        if writes:
+            check_service(svc, where)
+        else:
+            check_fields(svc, SERVICE_REF, where)
     else:
         check = body.get("Check") or {}
         if writes:
