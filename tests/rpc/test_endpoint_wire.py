@@ -317,3 +317,41 @@ def test_lone_surrogate_in_a_name_is_refused(server: Node) -> None:
     finally:
         rpc.close()
     assert catalog_nodes(server) == nodes_before
+
+
+def test_server_completes_minimal_rows_instead_of_logging_them(server: Node) -> None:
+    """A hand-made register with a bare service and check (no ID, no status) is normalized
+    on the server as an agent would have done, so every server's FSM can apply it."""
+    rpc = RawRPC(server.rpc_addr)
+    try:
+        reply = rpc.call(
+            "Catalog.Register",
+            request(
+                {
+                    "request": {
+                        "Node": "bare",
+                        "Address": "10.0.0.7",
+                        "Service": {"Service": "bare-svc", "Weights": {"Passing": 0}},
+                        "Checks": [{"Name": "bare-check", "ServiceID": "bare-svc"}],
+                    }
+                }
+            ),
+        )
+        assert "e" not in reply, reply
+        reply = rpc.call(
+            "Txn.Apply",
+            request(
+                {"ops": [{"Service": {"Verb": "set", "Node": "bare", "Service": {"Service": "t"}}}]}
+            ),
+        )
+        assert "e" not in reply and reply["r"]["Errors"] is None, reply
+    finally:
+        rpc.close()
+    status, _, raw = server.request("GET", "/v1/health/service/bare-svc")
+    assert status == 200, raw
+    (entry,) = json.loads(raw)
+    assert entry["Service"]["ID"] == "bare-svc"
+    assert entry["Service"]["Weights"] == {"Passing": 1, "Warning": 1}
+    assert [(c["CheckID"], c["Status"]) for c in entry["Checks"]] == [("bare-check", "critical")]
+    status, _, raw = server.request("GET", "/v1/catalog/service/t")
+    assert status == 200 and json.loads(raw)[0]["ServiceID"] == "t", raw

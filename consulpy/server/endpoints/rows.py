@@ -1,9 +1,12 @@
-"""Shape checks for the catalog and KV rows a request carries (Catalog.Register, Txn.Apply).
+"""Shape checks and normalization of the catalog and KV rows a request carries
+(Catalog.Register, Txn.Apply).
 
 The agent that received an HTTP call decodes and normalizes these rows; a server cannot rely
 on that (a client agent, or anything on the RPC port, can send a hand-made payload), so it
-checks every field's type here before a command is built: a row that would make the FSM
-fail (a `Connect: 1`, a `Key: null`) is refused with a clear error and reaches no log.
+checks every field's type here and fills the defaults the FSM relies on (a service's ID, a
+check's status...) before a command is built: a row that would make the FSM fail (a
+`Connect: 1`, a `Key: null`, a service without an ID) is refused or completed, never logged
+as is. Normalizing an already normalized row changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from consulpy.server.endpoints.request import type_checker
 from consulpy.server.errors import CommandError, RequestError
+from consulpy.state.structs import check_row, service_row
 
 U64 = 1 << 64
 _Schema = dict[str, Any]
@@ -110,7 +114,8 @@ def _is_any(address: str) -> bool:
 
 
 def check_service(svc: Any, what: str = "Service") -> dict[str, Any]:
-    """A service row and Consul's servicePreApply rules (its 500 texts)."""
+    """A service row with Consul's servicePreApply rules (its 500 texts), normalized: the
+    ID defaults to the name, weights out of range fall back to 1/1 (as the catalog does)."""
     svc = check_fields(svc, SERVICE, what)
     if svc.get("ID") and not svc.get("Service"):
         raise CommandError(
@@ -118,25 +123,47 @@ def check_service(svc: Any, what: str = "Service") -> dict[str, Any]:
         )
     if svc.get("Address") and _is_any(svc["Address"]):
         raise CommandError("Invalid service address")
-    return svc
+    weights = svc.get("Weights") or {}
+    passing, warning = weights.get("Passing", 1), weights.get("Warning", 1)
+    if not weights or passing < 1 or warning < 0:
+        passing, warning = 1, 1
+    return service_row(**dict(svc, Weights={"Passing": passing, "Warning": warning}))
 
 
 def check_check(check: Any, node: str, what: str = "Check") -> dict[str, Any]:
+    """A check row with Catalog.Register's rules, normalized (its node, CheckID defaulting
+    to the name, status defaulting to critical)."""
     check = check_fields(check, CHECK, what)
     cid = check.get("CheckID") or check.get("Name") or ""
-    if check.get("Node", node) != node:
+    if (check.get("Node") or node) != node:
         raise CommandError(
             f"Node '{check.get('Node')}' for check '{cid}' doesn't match register request "
             f"node '{node}'"
         )
-    if check.get("Status", "critical") not in STATUSES:
-        raise CommandError(f"Invalid check status: '{check.get('Status')}'")
-    return check
+    status = check.get("Status") or "critical"
+    if status not in STATUSES:
+        raise CommandError(f"Invalid check status: '{status}'")
+    return check_row(**dict(check, Node=node, CheckID=cid, Status=status))
+
+
+def check_node(row: Any, datacenter: str, what: str = "Node") -> dict[str, Any]:
+    """A txn Node row, normalized (lower-case ID, the datacenter)."""
+    row = check_fields(row, NODE, what)
+    return {
+        "ID": (row.get("ID") or "").lower(),
+        "Node": row.get("Node") or "",
+        "Address": row.get("Address") or "",
+        "Datacenter": row.get("Datacenter") or datacenter,
+        "TaggedAddresses": row.get("TaggedAddresses") or None,
+        "Meta": row.get("Meta") or None,
+        "ModifyIndex": row.get("ModifyIndex") or 0,
+    }
 
 
 def check_register(request: Any, datacenter: str) -> dict[str, Any]:
-    """A RegisterRequest in the normalized form agents send, with Consul's Catalog.Register
-    rules; returns it with the datacenter filled in."""
+    """A RegisterRequest in the form agents send, with Consul's Catalog.Register rules;
+    returns it normalized (datacenter, lower-case node ID, complete service and check
+    rows)."""
     if not isinstance(request, dict):
         raise RequestError("malformed RegisterRequest: expected an object")
     top = {k: v for k, v in request.items() if k not in ("Service", "Checks")}
@@ -156,11 +183,13 @@ def check_register(request: Any, datacenter: str) -> dict[str, Any]:
     dc = request.get("Datacenter") or datacenter
     if dc != datacenter:
         raise CommandError("No path to datacenter")
-    if request.get("Service") is not None:
-        check_service(request["Service"], "RegisterRequest.Service")
+    out = dict(request, Datacenter=dc, ID=(request.get("ID") or "").lower())
+    if request.get("Service"):
+        out["Service"] = check_service(request["Service"], "RegisterRequest.Service")
+    else:
+        out.pop("Service", None)
     checks = request.get("Checks")
     if checks is not None and not isinstance(checks, list):
         raise RequestError("malformed RegisterRequest: Checks must be a list")
-    for check in checks or ():
-        check_check(check, node, "RegisterRequest.Checks")
-    return dict(request, Datacenter=dc)
+    out["Checks"] = [check_check(c, node, "RegisterRequest.Checks") for c in checks or ()]
+    return out

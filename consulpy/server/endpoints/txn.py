@@ -20,10 +20,10 @@ from consulpy.server.endpoints.request import Request
 from consulpy.server.endpoints.rows import (
     CHECK,
     KV,
-    NODE,
     SERVICE_REF,
     check_check,
     check_fields,
+    check_node,
     check_service,
 )
 from consulpy.server.errors import RequestError
@@ -56,45 +56,53 @@ def _op(index: int, op: Any) -> tuple[str, dict[str, Any]]:
     return kind, body
 
 
-def _check_op(index: int, kind: str, body: dict[str, Any], limits: Limits) -> None:
+def _check_op(
+    index: int, kind: str, body: dict[str, Any], limits: Limits, datacenter: str
+) -> dict[str, Any]:
+    """The op, checked and (catalog rows) normalized."""
     where = f"transaction operation {index} ({kind})"
     verb = body.get("Verb", "")
     if kind == "KV":
         # An unknown verb or an empty key is the op's own error, reported by the FSM (409).
         check_fields(body, KV, where)
         check_value_size(body.get("Key", ""), body.get("Value") or b"", limits.kv_max_value_size)
-        return
+        return {"KV": body}
     if set(body) - {"Verb", kind, "Node"} or not isinstance(verb, str):
         raise RequestError(f"malformed {where}")
     writes = verb in ("set", "cas")
     if kind == "Node":
-        check_fields(body.get("Node") or {}, NODE, where)
-    elif kind == "Service":
-        if not isinstance(body.get("Node", ""), str):
+        return {"Node": {"Verb": verb, "Node": check_node(body.get("Node") or {}, datacenter)}}
+    if kind == "Service":
+        node = body.get("Node", "")
+        if not isinstance(node, str):
             raise RequestError(f"malformed {where}: Node must be a string")
         svc = body.get("Service") or {}
-        if writes:
-            check_service(svc, where)
-        else:
-            check_fields(svc, SERVICE_REF, where)
+        row = check_service(svc, where) if writes else dict(check_fields(svc, SERVICE_REF, where))
+        row["ModifyIndex"] = svc.get("ModifyIndex") or 0
+        return {"Service": {"Verb": verb, "Node": node, "Service": row}}
+    check = body.get("Check") or {}
+    if writes:
+        node = check.get("Node") if isinstance(check, dict) else None
+        row = check_check(check, node if isinstance(node, str) else "", where)
     else:
-        check = body.get("Check") or {}
-        if writes:
-            check_check(check, check.get("Node", "") if isinstance(check, dict) else "", where)
-        else:
-            check_fields(check, CHECK, where)
+        row = dict(check_fields(check, CHECK, where))
+    row["ModifyIndex"] = check.get("ModifyIndex") or 0
+    return {"Check": {"Verb": verb, "Check": row}}
 
 
-def validate(ops: Any, limits: Limits) -> None:
+def validate(ops: Any, limits: Limits, datacenter: str) -> list[dict[str, Any]]:
+    """The ops, checked and normalized (RequestError / CommandError on the first bad one)."""
     if not isinstance(ops, list):
         raise RequestError("malformed transaction: ops must be a list")
     if len(ops) > limits.txn_max_ops:
         raise RequestError(
             f"Transaction contains too many operations ({len(ops)} > {limits.txn_max_ops})"
         )
+    out = []
     for index, op in enumerate(ops):
         kind, body = _op(index, op)
-        _check_op(index, kind, body, limits)
+        out.append(_check_op(index, kind, body, limits, datacenter))
+    return out
 
 
 def needs(store: StateStore, ops: list[dict[str, Any]]) -> list[Need]:
@@ -127,14 +135,14 @@ def needs(store: StateStore, ops: list[dict[str, Any]]) -> list[Need]:
 
 
 async def apply(server: Server, req: Request[TxnApply]) -> Any:
-    validate(req.payload.ops, server.limits)
-    for need in needs(server.store, req.payload.ops):
+    ops = validate(req.payload.ops, server.limits, server.datacenter)
+    for need in needs(server.store, ops):
         authorize(req.token, need.resource, need.segment, need.access)
-    return await server.propose(C.txn(req.payload.ops, ts=server.now()))
+    return await server.propose(C.txn(ops, ts=server.now()))
 
 
 def check_read(limits: Limits, p: TxnRead) -> None:
-    validate(p.ops, limits)
+    validate(p.ops, limits, "")
     for op in p.ops:
         ((kind, body),) = op.items()
         verbs = READ_VERBS if kind == "KV" else CATALOG_READ_VERBS
