@@ -5,9 +5,9 @@ Everything above (HTTP handlers, the agent) calls a server's endpoints by name, 
 payload: `apply(name, payload, token)` for writes and leader calls, `read(name, args, options,
 token)` for reads (`args`: the read's typed payload, or its fields as a map; token None: the
 agent's own token, for anti-entropy and other agent-internal calls); consulpy/server/endpoints
-holds them. A follower forwards writes and non-stale
-reads to the leader over RPC by the same endpoint name; a client agent's delegate sends the
-same calls to any server. The RPC dispatcher serves the endpoint registry and nothing else.
+holds them. A follower forwards writes and non-stale reads to the leader over RPC by the same
+endpoint name; a client agent's delegate sends the same calls to any server. The RPC
+dispatcher serves the endpoint registry and nothing else.
 """
 
 from __future__ import annotations
