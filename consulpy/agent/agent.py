@@ -37,6 +37,7 @@ from consulpy.agent.sidecar import sidecar_id
 from consulpy.agent.sync import AntiEntropy
 from consulpy.config import ConfigError
 from consulpy.rpc import tls as rpc_tls
+from consulpy.server.endpoints.limits import Limits
 from consulpy.server.membership import Membership
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
@@ -137,7 +138,10 @@ class Agent:
         else:
             self.membership = None
             self.client = ClientDelegate(
-                self.gossip, rpc_hold_timeout=config.performance.rpc_hold_timeout, tls=self.tls
+                self.gossip,
+                rpc_hold_timeout=config.performance.rpc_hold_timeout,
+                tls=self.tls,
+                agent_token=self._agent_token(),
             )
             self.delegate = self.client
         self.local = LocalState(self.node_name, config.data_dir)
@@ -184,7 +188,18 @@ class Agent:
                 "config": config.connect.ca_config,
             },
             config_entries=config.config_entries_bootstrap,
+            limits=Limits(
+                kv_max_value_size=config.limits.kv_max_value_size,
+                txn_max_ops=config.limits.txn_max_ops,
+                session_ttl_min=config.session_ttl_min,
+            ),
+            agent_token=self._agent_token(),
         )
+
+    def _agent_token(self) -> str:
+        """The token of this agent's own calls: acl.tokens.agent, else acl.tokens.default."""
+        tokens = self.config.acl.tokens
+        return tokens.get("agent") or tokens.get("default") or ""
 
     # ----------------------------------------------------------- identity
     def _load_node_id(self) -> str:
