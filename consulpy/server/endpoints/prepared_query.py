@@ -1,0 +1,181 @@
+"""PreparedQuery: Apply (create, update, delete) and the reads Get, List, Execute, Explain.
+
+The ID of a new query is chosen here, on the leader, as Consul's PreparedQuery.Apply does.
+Every rule is checked before the log (the definition alone, then against the leader's store);
+the FSM checks the cross-row rules again against the state it applies to, so a race between
+two writers still cannot store two queries with one name.
+Execute is a read: it runs on the leader (or any server with ?stale) over that server's
+catalog, so a client agent gets the same answer as a server.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.base import read, write
+from consulpy.server.endpoints.request import Request
+from consulpy.server.errors import CommandError, RequestError
+from consulpy.server.prepared_query import execute as run_query
+from consulpy.server.reads import ReadError, health_service
+from consulpy.state import commands as C
+from consulpy.state import prepared_queries as pq
+from consulpy.state.store import StateStore
+from consulpy.state.watch import WatchSet
+from consulpy.util.decode import DecodeError
+
+if TYPE_CHECKING:
+    from consulpy.server.server import Server
+
+CREATE, UPDATE, DELETE = C.PREPARED_QUERY_OPS
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedQueryApply:
+    op: str
+    query: dict[str, Any] = field(default_factory=dict)  # the definition (update/delete: ID)
+
+
+def _check_node_meta(meta: dict[str, str]) -> object:
+    from consulpy.config.checks import node_meta_entry
+
+    return node_meta_entry(meta)
+
+
+def _validate(store: StateStore, op: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The definition to store, or CommandError with Consul's text (HTTP 500)."""
+    try:
+        query = pq.normalize(body)
+    except DecodeError as exc:
+        raise RequestError(f"Request decode failed: {exc}") from exc
+    table = store.prepared_queries
+    if op == CREATE:
+        try:
+            pq.validate(query, creating=True, check_node_meta=_check_node_meta)
+        except pq.QueryError as exc:
+            raise CommandError(str(exc)) from exc
+        query["ID"] = str(uuid.uuid4())
+        while table.get(query["ID"]) is not None:  # as Consul: draw again on a collision
+            query["ID"] = str(uuid.uuid4())
+    else:
+        if not query["ID"]:
+            raise CommandError("Prepared query ID is required")
+        if table.get(query["ID"]) is None:
+            raise CommandError(f"Cannot modify non-existent prepared query: '{query['ID']}'")
+        if op == DELETE:
+            return {"ID": query["ID"]}
+        try:
+            pq.validate(query, creating=False, check_node_meta=_check_node_meta)
+        except pq.QueryError as exc:
+            raise CommandError(str(exc)) from exc
+    try:
+        pq.check_against(query, table.others(query["ID"]))
+    except pq.QueryError as exc:
+        raise CommandError(str(exc)) from exc
+    session = query["Session"]
+    if session:
+        problem = pq.uuid_problem(session)
+        if problem:
+            raise CommandError(f"invalid session: {problem}")
+        if store.sessions.get(session) is None:
+            raise CommandError(f'invalid session "{session}"')
+    try:
+        pq.compile_template(query)
+    except pq.QueryError as exc:
+        raise CommandError(str(exc)) from exc
+    return query
+
+
+async def apply(server: Server, req: Request[PreparedQueryApply]) -> Any:
+    p = req.payload
+    if p.op not in C.PREPARED_QUERY_OPS:
+        raise RequestError(f"Unknown prepared query operation: {p.op}")
+    query = _validate(server.store, p.op, p.query)
+    # Consul: write on the Name prefix (and the old name when it changes).
+    authorize(req.token, f"query:{query.get('Name', '')}", "write")
+    if p.op != CREATE:
+        old = server.store.prepared_queries.get(query["ID"]) or {}
+        authorize(req.token, f"query:{old.get('Name') or ''}", "write")
+    result = await server.propose(C.prepared_query(p.op, query, ts=server.now()))
+    return query["ID"] if p.op == CREATE else result
+
+
+# ------------------------------------------------------------------- reads
+def get(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    """[query] by ID, or None (Query not found)."""
+    query_id = args["id"]
+    problem = pq.uuid_problem(query_id)
+    if problem:
+        raise ReadError(problem)
+    index, row = store.prepared_query_get(ws, query_id)
+    return index, ([row] if row is not None else None)
+
+
+def list_queries(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    return store.prepared_query_list(ws)
+
+
+def _resolve(store: StateStore, name: str, ws: WatchSet | None) -> tuple[int, Any]:
+    try:
+        return store.prepared_query_resolve(ws, name)
+    except pq.QueryError as exc:
+        raise ReadError(str(exc)) from exc
+
+
+def explain(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    """{"Query": the rendered query}, or None."""
+    index, query = _resolve(store, args["query"], ws)
+    return index, ({"Query": query} if query is not None else None)
+
+
+def _near_node(store: StateStore, near: str, args: dict[str, Any]) -> str:
+    """A node name for `near`: `_agent` is the asking agent, `_ip` the node whose address
+    is the caller's source IP ("" = none, no sort)."""
+    if near == "_agent":
+        return str(args.get("agent") or "")
+    if near == "_ip":
+        source = args.get("source_ip") or ""
+        if source:
+            for node in store.catalog.nodes.values():
+                if node.get("Address") == source:
+                    return str(node["Node"])
+        return ""
+    return near
+
+
+def execute(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    """The execute response of spec 7.6 in the local datacenter, or None (not found)."""
+    index, query = _resolve(store, args["query"], ws)
+    if query is None:
+        return index, None
+    service = query["Service"]
+    connect = bool(args.get("connect")) or bool((service.get("Connect") or {}).get("Enabled"))
+    svc_index, rows = health_service(
+        store, {"service": service.get("Service") or "", "connect": connect}, ws
+    )
+    near = _near_node(store, args.get("near") or service.get("Near") or "", args)
+    result = run_query(
+        query,
+        list(rows or ()),
+        near=near,
+        limit=int(args.get("limit") or 0),
+        datacenter=str(args.get("dc") or "dc1"),
+    )
+    out = result.to_api()
+    # Failover in one datacenter: listed datacenters are unknown and skipped; peer targets
+    # are counted as tried and give nothing (spec 7.8).
+    if not out["Nodes"]:
+        targets = (service.get("Failover") or {}).get("Targets") or ()
+        out["Failovers"] = sum(1 for t in targets if t.get("Peer"))
+    return max(index, svc_index), out
+
+
+ENDPOINTS = [
+    write("PreparedQuery.Apply", PreparedQueryApply, apply),
+    read("PreparedQuery.Get", get),
+    read("PreparedQuery.List", list_queries),
+    read("PreparedQuery.Explain", explain),
+    read("PreparedQuery.Execute", execute),
+]
