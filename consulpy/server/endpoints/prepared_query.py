@@ -4,8 +4,9 @@ The ID of a new query is chosen here, on the leader, as Consul's PreparedQuery.A
 Every rule is checked before the log (the definition alone, then against the leader's store);
 the FSM checks the cross-row rules again against the state it applies to, so a race between
 two writers still cannot store two queries with one name.
-Execute is a read: it runs on the leader (or any server with ?stale) over that server's
-catalog, so a client agent gets the same answer as a server.
+The reads live in server/reads.py with the others. Execute is a read: it runs on the leader
+(or any server with ?stale) over that server's catalog, so a client agent gets the same answer
+as a server.
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from consulpy.server import reads
 from consulpy.server.endpoints.authz import authorize
 from consulpy.server.endpoints.base import read, write
 from consulpy.server.endpoints.request import Request
 from consulpy.server.errors import CommandError, RequestError
-from consulpy.server.prepared_query import execute as run_query
-from consulpy.server.reads import ReadError, health_service
 from consulpy.state import commands as C
 from consulpy.state import prepared_queries as pq
 from consulpy.state.store import StateStore
-from consulpy.state.watch import WatchSet
 from consulpy.util.decode import DecodeError
 
 if TYPE_CHECKING:
@@ -102,80 +101,10 @@ async def apply(server: Server, req: Request[PreparedQueryApply]) -> Any:
     return query["ID"] if p.op == CREATE else result
 
 
-# ------------------------------------------------------------------- reads
-def get(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
-    """[query] by ID, or None (Query not found)."""
-    query_id = args["id"]
-    problem = pq.uuid_problem(query_id)
-    if problem:
-        raise ReadError(problem)
-    index, row = store.prepared_query_get(ws, query_id)
-    return index, ([row] if row is not None else None)
-
-
-def list_queries(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
-    return store.prepared_query_list(ws)
-
-
-def _resolve(store: StateStore, name: str, ws: WatchSet | None) -> tuple[int, Any]:
-    try:
-        return store.prepared_query_resolve(ws, name)
-    except pq.QueryError as exc:
-        raise ReadError(str(exc)) from exc
-
-
-def explain(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
-    """{"Query": the rendered query}, or None."""
-    index, query = _resolve(store, args["query"], ws)
-    return index, ({"Query": query} if query is not None else None)
-
-
-def _near_node(store: StateStore, near: str, args: dict[str, Any]) -> str:
-    """A node name for `near`: `_agent` is the asking agent, `_ip` the node whose address
-    is the caller's source IP ("" = none, no sort)."""
-    if near == "_agent":
-        return str(args.get("agent") or "")
-    if near == "_ip":
-        source = args.get("source_ip") or ""
-        if source:
-            for node in store.catalog.nodes.values():
-                if node.get("Address") == source:
-                    return str(node["Node"])
-        return ""
-    return near
-
-
-def execute(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
-    """The execute response of spec 7.6 in the local datacenter, or None (not found)."""
-    index, query = _resolve(store, args["query"], ws)
-    if query is None:
-        return index, None
-    service = query["Service"]
-    connect = bool(args.get("connect")) or bool((service.get("Connect") or {}).get("Enabled"))
-    svc_index, rows = health_service(
-        store, {"service": service.get("Service") or "", "connect": connect}, ws
-    )
-    near = _near_node(store, args.get("near") or service.get("Near") or "", args)
-    result = run_query(
-        query,
-        list(rows or ()),
-        near=near,
-        limit=int(args.get("limit") or 0),
-        datacenter=str(args.get("dc") or "dc1"),
-    )
-    out = result.to_api()
-    # Failover in one datacenter: listed datacenters are unknown and skipped; peer targets
-    # are counted as tried and give nothing (spec 7.8).
-    if not out["Nodes"]:
-        targets = (service.get("Failover") or {}).get("Targets") or ()
-        out["Failovers"] = sum(1 for t in targets if t.get("Peer"))
-    return max(index, svc_index), out
-
-
 ENDPOINTS = [
     write("PreparedQuery.Apply", PreparedQueryApply, apply),
-    read("PreparedQuery.Get", get),
-    read("PreparedQuery.List", list_queries),
-    read("PreparedQuery.Explain", explain),
-    read("PreparedQuery.Execute", execute),
+    read("PreparedQuery.Get", reads.prepared_query_get),
+    read("PreparedQuery.List", reads.prepared_query_list),
+    read("PreparedQuery.Explain", reads.prepared_query_explain),
+    read("PreparedQuery.Execute", reads.prepared_query_execute),
 ]
