@@ -467,3 +467,19 @@ async def test_query_goes_when_its_session_is_invalidated_by_a_check(api: Api) -
     assert status == 200
     status, _, _ = await api.call("GET", f"/v1/query/{query_id}")
     assert status == 404
+
+
+async def test_snapshot_save_and_restore_brings_queries_back(api: Api) -> None:
+    query_id = await api.create({"Name": "snap-q", "Service": {"Service": "db"}})
+    async with api.http.get(api.url + "/v1/snapshot") as resp:
+        assert resp.status == 200
+        archive = await resp.read()
+    status, _, _ = await api.call("DELETE", f"/v1/query/{query_id}")
+    assert status == 200
+    assert is_nxdomain_soa(await api.client.ask("snap-q.query.consul", "A"))
+    status, text, _ = await api.call("PUT", "/v1/snapshot", raw=archive)
+    assert status == 200, text
+    status, got, _ = await api.call("GET", f"/v1/query/{query_id}")
+    assert status == 200 and got[0]["Name"] == "snap-q"
+    resp = await api.client.ask("snap-q.query.consul", "A")
+    assert rdatas(resp.answer) == {"A 10.0.0.1"}
