@@ -68,7 +68,7 @@ class Responder:
         self.zones = tuple(zones)
 
     # ------------------------------------------------------------------ entry
-    async def resolve(self, request: dns.message.Message, *, tcp: bool) -> Plan:
+    async def resolve(self, request: dns.message.Message, *, tcp: bool, source: str = "") -> Plan:
         base_flags = dns.flags.QR | (request.flags & (dns.flags.RD | dns.flags.CD))
         if request.opcode() != dns.opcode.QUERY:
             return self._fixed(request, base_flags, dns.rcode.NOTIMP)
@@ -96,7 +96,10 @@ class Responder:
             zone = self.settings.domain
         else:
             zone, rest = hit
-            sections = await self._in_zone(q.name, q.rdtype, rest, zone, depth=0)
+            for option in request.options:  # EDNS Client Subnet names the real client
+                if isinstance(option, dns.edns.ECSOption):
+                    source = str(option.address)
+            sections = await self._in_zone(q.name, q.rdtype, rest, zone, depth=0, source=source)
         return self._plan(request, flags, sections, zone)
 
     def _draft(self, request: dns.message.Message, flags: int, rcode: int) -> Draft:
@@ -166,6 +169,7 @@ class Responder:
         rest: tuple[str, ...],
         zone: str,
         depth: int,
+        source: str = "",
     ) -> Sections | _Shuffled:
         if qtype in (RT.SOA, RT.NS):
             return await self._apex(qtype, zone)
@@ -186,7 +190,7 @@ class Responder:
             # No virtual IPs exist in consulpy yet: Consul's answer for a service without one.
             return Sections()
         if kind == "query":
-            return await self._query(qname, qtype, parsed, depth)
+            return await self._query(qname, qtype, parsed, depth, source)
         # ingress (no gateways yet): unknown names.
         return Sections(rcode=dns.rcode.NXDOMAIN, soa=True)
 
@@ -320,10 +324,12 @@ class Responder:
         ttl: int,
         zone: str,
         hostnames: dict[str, Sections],
+        shuffle: bool = True,
     ) -> Sections:
         s = self.settings
         rows = list(rows)
-        random.shuffle(rows)
+        if shuffle:
+            random.shuffle(rows)
         out = Sections()
         if qtype == RT.SRV:
             seen: set[tuple[str, str, int]] = set()
@@ -423,7 +429,7 @@ class Responder:
 
     # ---------------------------------------------------------- prepared query
     async def _query(
-        self, qname: dns.name.Name, qtype: int, parsed: names.Parsed, depth: int
+        self, qname: dns.name.Name, qtype: int, parsed: names.Parsed, depth: int, source: str
     ) -> Sections:
         """`<name-or-id>.query.<domain>` (spec 4.7): the query executed on the servers, its
         nodes rendered as a service lookup, TTL from the query's DNS.TTL. Never cached: a
@@ -431,7 +437,7 @@ class Responder:
         parts = list(parsed.parts)
         if len(parts) >= 2 and parts[0].startswith("_") and parts[-1].startswith("_"):
             parts = [parts[0][1:], *parts[1:-1]]  # RFC 2782: the protocol label is ignored
-        result = await self.lookups.execute_query(".".join(parts))
+        result = await self.lookups.execute_query(".".join(parts), source)
         nodes = (result or {}).get("Nodes") or []
         if not nodes:
             return Sections(rcode=dns.rcode.NXDOMAIN, soa=True, cacheable=False)
@@ -447,7 +453,10 @@ class Responder:
                 sub = Sections()
                 await self._cname(qname, ttl, address, sub, depth)
                 hostnames[address] = sub
-        out = self._render_service(qname, qtype, nodes, ttl, parsed.domain, hostnames)
+        # Kept in the execution's order: it shuffled, then moved the near node first.
+        out = self._render_service(
+            qname, qtype, nodes, ttl, parsed.domain, hostnames, shuffle=False
+        )
         out.cacheable = False
         return out
 

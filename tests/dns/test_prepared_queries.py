@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import dns.asyncquery
+import dns.edns
+import dns.message
 import dns.rcode
 import pytest
 import pytest_asyncio
@@ -483,3 +486,19 @@ async def test_snapshot_save_and_restore_brings_queries_back(api: Api) -> None:
     assert status == 200 and got[0]["Name"] == "snap-q"
     resp = await api.client.ask("snap-q.query.consul", "A")
     assert rdatas(resp.answer) == {"A 10.0.0.1"}
+
+
+async def test_dns_near_ip_sorts_by_the_client_subnet(api: Api) -> None:
+    await api.create({"Name": "web-near", "Service": {"Service": "web", "Near": "_ip"}})
+    client = api.client
+    for _ in range(8):
+        query = dns.message.make_query(
+            "web-near.query.consul",
+            "SRV",
+            use_edns=0,
+            payload=4096,
+            options=[dns.edns.ECSOption("2001:db8::3", 128)],
+        )
+        resp = await dns.asyncquery.udp(query, client.host, port=client.port, timeout=5)
+        first = next(iter(resp.answer[0]))
+        assert first.target.to_text() == "n3.node.dc1.consul."
