@@ -24,6 +24,7 @@ from consulpy.state import commands as C
 from consulpy.state import prepared_queries as pq
 from consulpy.state.store import StateStore
 from consulpy.util.decode import DecodeError
+from consulpy.util.goquote import go_quote
 
 if TYPE_CHECKING:
     from consulpy.server.server import Server
@@ -79,7 +80,7 @@ def _validate(store: StateStore, op: str, body: dict[str, Any]) -> dict[str, Any
         if problem:
             raise CommandError(f"invalid session: {problem}")
         if store.sessions.get(session) is None:
-            raise CommandError(f'invalid session "{session}"')
+            raise CommandError(f"invalid session {go_quote(session)}")
     try:
         pq.compile_template(query)
     except pq.QueryError as exc:
@@ -92,8 +93,9 @@ async def apply(server: Server, req: Request[PreparedQueryApply]) -> Any:
     if p.op not in C.PREPARED_QUERY_OPS:
         raise RequestError(f"Unknown prepared query operation: {p.op}")
     query = _validate(server.store, p.op, p.query)
-    # Consul: write on the Name prefix (and the old name when it changes).
-    authorize(req.token, f"query:{query.get('Name', '')}", "write")
+    # Consul: write on the new Name prefix, and on the stored one for an update or delete.
+    if p.op != DELETE:
+        authorize(req.token, f"query:{query['Name']}", "write")
     if p.op != CREATE:
         old = server.store.prepared_queries.get(query["ID"]) or {}
         authorize(req.token, f"query:{old.get('Name') or ''}", "write")
