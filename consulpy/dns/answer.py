@@ -438,11 +438,11 @@ class Responder:
         if len(parts) >= 2 and parts[0].startswith("_") and parts[-1].startswith("_"):
             parts = [parts[0][1:], *parts[1:-1]]  # RFC 2782: the protocol label is ignored
         result = await self.lookups.execute_query(".".join(parts), source)
-        nodes = (result or {}).get("Nodes") or []
-        if not nodes:
+        if result is None or not result.get("Nodes"):
             return Sections(rcode=dns.rcode.NXDOMAIN, soa=True, cacheable=False)
-        ttl_text = (result.get("DNS") or {}).get("TTL") or ""  # type: ignore[union-attr]
-        service = str(result.get("Service") or "")  # type: ignore[union-attr]
+        nodes = result["Nodes"]
+        ttl_text = (result.get("DNS") or {}).get("TTL") or ""
+        service = str(result.get("Service") or "")
         ttl = _query_ttl(ttl_text) if ttl_text else self.settings.service_ttl_for(service)
         hostnames: dict[str, Sections] = {}
         for row in nodes:
