@@ -16,6 +16,7 @@ from consulpy.http import (
     health,
     kv,
     operator,
+    prepared_query,
     session,
     snapshot,
     status,
@@ -72,6 +73,7 @@ def build_app(agent: Agent) -> web.Application:
         discovery_chain,
     ):
         app.add_routes(module.routes())
+    app.add_routes(prepared_query.routes())
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
 

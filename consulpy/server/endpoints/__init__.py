@@ -20,6 +20,7 @@ from consulpy.server.endpoints import (
     intention,
     kvs,
     operator,
+    prepared_query,
     session,
     snapshot,
     status,
@@ -42,6 +43,7 @@ FAMILIES = (
     snapshot,
     status,
 )
+FAMILIES += (prepared_query,)
 
 
 def _registry() -> dict[str, Endpoint]:
