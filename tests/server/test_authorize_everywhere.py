@@ -62,6 +62,11 @@ CALLS: dict[str, dict[str, Any]] = {
     "Snapshot.State": {},
     "Snapshot.Restore": {"state": b"not a snapshot"},
     "Status.Info": {},
+    "PreparedQuery.Apply": {"op": "create", "query": {"Name": "q1", "Service": {"Service": "web"}}},
+    "PreparedQuery.Get": {"id": SESSION},
+    "PreparedQuery.List": {},
+    "PreparedQuery.Explain": {"query": "q1"},
+    "PreparedQuery.Execute": {"query": "q1", "dc": "dc1"},
 }
 # The (resource, segment, access) each call must at least ask for.
 EXPECTED: dict[str, tuple[Resource, str, Access]] = {
@@ -83,6 +88,8 @@ EXPECTED: dict[str, tuple[Resource, str, Access]] = {
     "DiscoveryChain.Get": (Resource.SERVICE, "web", Access.READ),
     "Operator.RaftRemovePeer": (Resource.OPERATOR, "", Access.WRITE),
     "Snapshot.Restore": (Resource.ACL, "", Access.WRITE),
+    "PreparedQuery.Apply": (Resource.QUERY, "q1", Access.WRITE),
+    "PreparedQuery.Explain": (Resource.QUERY, "q1", Access.READ),
 }
 
 

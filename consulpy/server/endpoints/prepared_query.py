@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from consulpy.server import reads
-from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
-from consulpy.server.endpoints.request import Request
+from consulpy.server.endpoints.request import Empty, Request
 from consulpy.server.errors import CommandError, RequestError
 from consulpy.state import commands as C
 from consulpy.state import prepared_queries as pq
@@ -30,6 +30,27 @@ if TYPE_CHECKING:
     from consulpy.server.server import Server
 
 CREATE, UPDATE, DELETE = C.PREPARED_QUERY_OPS
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedQueryGet:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedQueryExplain:
+    query: str  # an ID or a name (templates match by prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedQueryExecute:
+    query: str
+    dc: str
+    near: str = ""
+    limit: int = 0
+    connect: bool = False
+    agent: str = ""  # the asking agent's node, for Near "_agent"
+    source_ip: str = ""  # the caller's address, for Near "_ip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,18 +116,45 @@ async def apply(server: Server, req: Request[PreparedQueryApply]) -> Any:
     query = _validate(server.store, p.op, p.query)
     # Consul: write on the new Name prefix, and on the stored one for an update or delete.
     if p.op != DELETE:
-        authorize(req.token, f"query:{query['Name']}", "write")
+        authorize(req.token, Resource.QUERY, query["Name"], Access.WRITE)
     if p.op != CREATE:
         old = server.store.prepared_queries.get(query["ID"]) or {}
-        authorize(req.token, f"query:{old.get('Name') or ''}", "write")
+        authorize(req.token, Resource.QUERY, old.get("Name") or "", Access.WRITE)
     result = await server.propose(C.prepared_query(p.op, query, ts=server.now()))
     return query["ID"] if p.op == CREATE else result
 
 
+def _stored_name(store: StateStore, query_id: str) -> str:
+    row = store.prepared_queries.get(query_id)
+    return str(row.get("Name") or "") if row else ""
+
+
+# Consul: reading a definition needs query read on its name; lists are filtered per query;
+# execution results are filtered by what the token may read of the service.
 ENDPOINTS = [
     write("PreparedQuery.Apply", PreparedQueryApply, apply),
-    read("PreparedQuery.Get", reads.prepared_query_get),
-    read("PreparedQuery.List", reads.prepared_query_list),
-    read("PreparedQuery.Explain", reads.prepared_query_explain),
-    read("PreparedQuery.Execute", reads.prepared_query_execute),
+    read(
+        "PreparedQuery.Get",
+        PreparedQueryGet,
+        reads.prepared_query_get,
+        lambda s, p: [Need(Resource.QUERY, _stored_name(s, p.id), Access.READ)],
+    ),
+    read(
+        "PreparedQuery.List",
+        Empty,
+        reads.prepared_query_list,
+        lambda _s, _p: [Need(Resource.QUERY, "", Access.READ, filtered=True)],
+    ),
+    read(
+        "PreparedQuery.Explain",
+        PreparedQueryExplain,
+        reads.prepared_query_explain,
+        lambda _s, p: [Need(Resource.QUERY, p.query, Access.READ)],
+    ),
+    read(
+        "PreparedQuery.Execute",
+        PreparedQueryExecute,
+        reads.prepared_query_execute,
+        lambda _s, _p: [Need(Resource.SERVICE, "", Access.READ, filtered=True)],
+    ),
 ]
