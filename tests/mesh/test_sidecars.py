@@ -73,7 +73,7 @@ class Mesh:
 async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
     api = ApiApp("api-1")
     api_runner, api_port = await start_app(api.app)
-    upstream_port, api_public, web_public, grpc_port, http_port = free_ports(5)
+    upstream_port, api_public, web_public = free_ports(3)
     web_runner, web_port = await start_app(web_app(upstream_port))
     config_dir = tmp_path / "config"
     config_dir.mkdir()
@@ -94,7 +94,7 @@ async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
             }
         )
     )
-    agent = AgentProc(tmp_path, config_dir, grpc_port, http_port)
+    agent = AgentProc(tmp_path, config_dir)  # HTTP and gRPC on ports the agent picks
     m = Mesh(tmp_path, agent, api, upstream_port, api_public, web_port)
     m.runners += [api_runner, web_runner]
     try:
