@@ -13,7 +13,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from consulpy.agent.checks import CheckTLS, make_runner
-from tests.checks.support import Recorder, ZeroRandom, fast, make_tls, until
+from tests.checks.support import Recorder, ZeroRandom, fast, make_tls
+from tests.helpers import eventually
 
 
 class Server:
@@ -245,7 +246,7 @@ async def test_runs_repeat_and_only_changes_are_delivered(server: Server) -> Non
     await runner.start()
     try:
         await rec.first()
-        await until(lambda: len(server.seen) >= 4)
+        await eventually(lambda: len(server.seen) >= 4, interval=0.01)
         assert len(rec.updates) == 1  # same status and output each time
     finally:
         await runner.stop()
