@@ -225,7 +225,7 @@ def _san(cert: x509.Certificate | x509.CertificateSigningRequest) -> list[x509.G
     A list rather than the extension object: `cryptography` (since 51) can neither build an
     empty SubjectAlternativeName nor parse one, while Go (Consul) reads an empty SAN as "no
     names", so an empty one must reach the same "invalid number of URIs: 0" answer. Any other
-    unreadable extension is a CAError (a 400), never an unhandled ValueError.
+    unreadable extension is a CAError (a refusal with its reason), never an unhandled ValueError.
     """
     try:
         return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
