@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from consulpy.connect import ca, spiffe
+from consulpy.server.endpoints.connect_ca import CASign
 from consulpy.server.errors import CommandError
 from consulpy.testing import DevAgent
 from tests.connect.test_ca import custom_csr, empty_san_csr
@@ -37,7 +38,7 @@ async def test_sign_without_uri_san_answers_consuls_error(
     await _ca_ready(agent)
     assert agent.agent is not None
     with pytest.raises(CommandError, match="CSR SAN contains an invalid number of URIs: 0"):
-        await agent.agent.delegate.leader_call("ConnectCA.Sign", {"csr": make()})
+        await agent.agent.delegate.apply("ConnectCA.Sign", CASign(make()))
 
 
 async def test_sign_still_signs_a_good_csr(agent: DevAgent) -> None:
@@ -45,5 +46,5 @@ async def test_sign_still_signs_a_good_csr(agent: DevAgent) -> None:
     assert agent.agent is not None
     uri = spiffe.service_uri(spiffe.trust_domain(config["ClusterID"]), "dc1", "web")
     _, csr = ca.make_csr(uri)
-    leaf = await agent.agent.delegate.leader_call("ConnectCA.Sign", {"csr": csr})
+    leaf = await agent.agent.delegate.apply("ConnectCA.Sign", CASign(csr))
     assert leaf["ServiceURI"] == uri
