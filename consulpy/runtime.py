@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from consulpy.agent.agent import Agent, AgentError
+from consulpy.agent.watches import AgentWatches, WatchError, install_watches
 from consulpy.http.app import HTTPListeners
 from consulpy.xds.mesh import Mesh, MeshError
 
@@ -49,6 +50,7 @@ class Runtime:
         # DNS goes here when consulpy/dns/ exists: built from the agent like the listeners
         # above, started after xDS and before HTTP, stopped in reverse.
         self.agent.mesh = self.xds
+        self.watches: AgentWatches | None = None
 
     async def start(self) -> None:
         """Start the agent, then its listeners. On failure what started is stopped again, and
@@ -61,6 +63,10 @@ class Runtime:
             except (MeshError, OSError) as exc:
                 raise AgentError(f"gRPC (xDS) listener: {exc}") from exc
             agent.http_addresses = await self.http.start(agent.config.http_addresses())
+            try:
+                self.watches = install_watches(agent)
+            except WatchError as exc:
+                raise AgentError(str(exc)) from exc
         except Exception:
             await self.stop()
             raise
@@ -76,6 +82,8 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        if self.watches is not None:
+            await self.watches.stop()
         await self.http.stop()
         await self.xds.stop()
         await self.agent.stop()
