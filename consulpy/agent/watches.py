@@ -350,7 +350,7 @@ async def run_watch(
                     ok = await run_script(plan, index, payload) == 0
                     if not ok:
                         log.error("watch handler failed", type=plan.type)
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 ok = False
                 log.error("watch handler failed", type=plan.type, error=str(exc))
             if not ok and stop_on_handler_error:

@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import sys
 from typing import Any
 
 from consulpy.cli.client import Client, add_http_flags, fail
@@ -32,9 +31,7 @@ def split_bool_flags(argv: list[str], names: dict[str, bool]) -> tuple[dict[str,
             break
         name, eq, value = arg.lstrip("-").partition("=")
         if name in values:
-            if not eq:
-                values[name] = True
-            elif value in BOOL_TRUE:
+            if not eq or value in BOOL_TRUE:
                 values[name] = True
             elif value in BOOL_FALSE:
                 values[name] = False
