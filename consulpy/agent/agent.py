@@ -37,6 +37,7 @@ from consulpy.agent.sidecar import sidecar_id
 from consulpy.agent.sync import AntiEntropy
 from consulpy.config import ConfigError
 from consulpy.rpc import tls as rpc_tls
+from consulpy.rpc.ratelimit import TokenBucket
 from consulpy.server.membership import Membership
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
@@ -154,7 +155,7 @@ class Agent:
         raft_dir = (
             None if config.dev or not config.data_dir else os.path.join(config.data_dir, "raft")
         )
-        return Server(
+        server = Server(
             node_name=self.node_name,
             node_id=self.node_id,
             datacenter=self.datacenter,
@@ -182,6 +183,8 @@ class Agent:
             },
             config_entries=config.config_entries_bootstrap,
         )
+        server.rpc_server.limiter = TokenBucket(config.limits.rpc_rate, config.limits.rpc_max_burst)
+        return server
 
     # ----------------------------------------------------------- identity
     def _load_node_id(self) -> str:

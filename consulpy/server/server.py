@@ -19,6 +19,7 @@ import structlog
 
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
+from consulpy.rpc.ratelimit import RATE_LIMITED
 from consulpy.rpc.server import RPCServer
 from consulpy.rpc.tls import RPCTLS
 from consulpy.server.applier import Applier, InMemoryApplier
@@ -27,7 +28,7 @@ from consulpy.server.connect_ca import CAManager
 from consulpy.server.endpoints import REGISTRY, Args, Endpoint, Kind, Request
 from consulpy.server.endpoints.authz import authorize
 from consulpy.server.endpoints.request import decode_payload, payload_to_wire
-from consulpy.server.errors import CommandError, NoLeaderError, RequestError
+from consulpy.server.errors import CommandError, NoLeaderError, RateLimitExceeded, RequestError
 from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import CONSISTENT, STALE, QueryMeta, QueryOptions
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
@@ -61,6 +62,8 @@ def raise_remote(exc: RPCError) -> None:
         raise NoLeaderError() from exc
     if exc.kind == "outcome_unknown":
         raise CommandError(exc.text) from exc
+    if exc.kind == RATE_LIMITED:
+        raise RateLimitExceeded(exc.text) from exc
     raise CommandError(f"rpc error: {exc.text}") from exc
 
 
