@@ -2,6 +2,7 @@
 
 - `limits.http_max_conns_per_client`: concurrent connections per client IP; one more is
   answered `429 Too Many Requests` and closed (as Consul's connection limiter does).
+- `http_config.block_endpoints`: paths starting with one of these prefixes get 403.
 - `http_config.allow_write_http_from`: requests other than GET from addresses outside these
   CIDRs get 403.
 - `http_config.response_headers`: added to every response.
@@ -63,9 +64,12 @@ def install(app: web.Application, config: AgentConfig, max_body: int) -> None:
     """Add the write restriction, body-size check and response headers to `app`."""
     allowed = _networks(list(config.http_config.get("allow_write_http_from") or []))
     headers = dict(config.http_config.get("response_headers") or {})
+    blocked = tuple(config.http_config.get("block_endpoints") or ())
 
     @web.middleware
     async def limits(req: web.Request, handler: Handler) -> web.StreamResponse:
+        if blocked and req.path.startswith(blocked):
+            return text_error(403, "Endpoint is blocked by agent configuration")
         if allowed and req.method != "GET":
             ip = _client_ip(req)
             if ip is not None and not any(ip in net for net in allowed):

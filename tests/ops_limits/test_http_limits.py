@@ -19,6 +19,7 @@ CONFIG = {
     "http_config": {
         "response_headers": {"X-Frame-Options": "DENY", "Access-Control-Allow-Origin": "*"},
         "allow_write_http_from": ["127.0.0.1/32"],
+        "block_endpoints": ["/v1/agent/self", "/v1/operator"],
     },
 }
 
@@ -145,4 +146,13 @@ def test_header_size_limit(agent: AgentProcess) -> None:
     status, _, _ = request(agent, "GET", "/v1/status/leader", extra=f"X-Big: {'a' * 20000}\r\n")
     assert status in (400, 431)
     status, _, _ = request(agent, "GET", "/v1/status/leader", extra=f"X-Ok: {'a' * 8000}\r\n")
+    assert status == 200
+
+
+def test_blocked_endpoints_get_403(agent: AgentProcess) -> None:
+    for path in ("/v1/agent/self", "/v1/operator/raft/configuration"):
+        status, headers, body = request(agent, "GET", path)
+        assert status == 403 and b"Endpoint is blocked by agent configuration" in body
+        assert headers["x-frame-options"] == "DENY"
+    status, _, _ = request(agent, "GET", "/v1/agent/members")
     assert status == 200
