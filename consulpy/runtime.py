@@ -16,6 +16,7 @@ the agent can answer it. Stop is the reverse: listeners close before the agent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,7 @@ class Runtime:
                 self.watches = install_watches(agent)
             except WatchError as exc:
                 raise AgentError(str(exc)) from exc
+            agent.reload_hooks.append(self._apply_rpc_limits)
         except Exception:
             await self.stop()
             raise
@@ -80,6 +82,15 @@ class Runtime:
             grpc=self.xds.plaintext_port,
             serf_lan=f"{agent.advertise_addr}:{agent.gossip.port}",
         )
+
+    def _apply_rpc_limits(self, config: AgentConfig) -> asyncio.Future[None]:
+        """Reload hook: limits.rpc_rate and rpc_max_burst apply at run time, as in Consul."""
+        server = self.agent.server
+        if server is not None and server.rpc_server.limiter is not None:
+            server.rpc_server.limiter.update(config.limits.rpc_rate, config.limits.rpc_max_burst)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     async def stop(self) -> None:
         if self.watches is not None:

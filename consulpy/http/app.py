@@ -51,7 +51,7 @@ def build_app(agent: Agent) -> web.Application:
         client_max_size=max_body, handler_args=http_limits.header_limits(agent.config)
     )
     app[AGENT] = agent
-    http_limits.install(app, agent.config, max_body)
+    http_limits.install(app, lambda: agent.config, max_body)
     policy = agent.config.acl.default_policy
 
     async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
@@ -92,7 +92,7 @@ class HTTPListeners:
             return []
         self._runner = web.AppRunner(build_app(self.agent), access_log=None, handle_signals=False)
         await self._runner.setup()
-        http_limits.limit_connections(self._runner, self.agent.config)
+        http_limits.limit_connections(self._runner, lambda: self.agent.config)
         for host, port in listeners:
             site = web.TCPSite(self._runner, host, port, reuse_address=True)
             await site.start()

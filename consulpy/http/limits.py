@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -60,33 +61,56 @@ def _client_ip(req: web.Request) -> ipaddress.IPv4Address | ipaddress.IPv6Addres
     return addr
 
 
-def install(app: web.Application, config: AgentConfig, max_body: int) -> None:
-    """Add the write restriction, body-size check and response headers to `app`."""
-    allowed = _networks(list(config.http_config.get("allow_write_http_from") or []))
-    headers = dict(config.http_config.get("response_headers") or {})
-    blocked = tuple(config.http_config.get("block_endpoints") or ())
+@dataclass(frozen=True)
+class HTTPRules:
+    """The request rules of one `http_config` (rebuilt when a reload replaces it)."""
+
+    allowed: tuple[Network, ...]
+    headers: tuple[tuple[str, str], ...]
+    blocked: tuple[str, ...]
+
+    @classmethod
+    def of(cls, http_config: dict[str, Any]) -> HTTPRules:
+        return cls(
+            allowed=tuple(_networks(list(http_config.get("allow_write_http_from") or []))),
+            headers=tuple(
+                (str(k), str(v)) for k, v in (http_config.get("response_headers") or {}).items()
+            ),
+            blocked=tuple(http_config.get("block_endpoints") or ()),
+        )
+
+
+def install(app: web.Application, config_of: Callable[[], AgentConfig], max_body: int) -> None:
+    """Add the write restriction, blocked endpoints, body-size check and response headers to
+    `app`. They follow the agent's current config, so a reload applies them."""
+    cache: list[tuple[dict[str, Any], HTTPRules]] = []
+
+    def rules() -> HTTPRules:
+        http_config = config_of().http_config
+        if not cache or cache[0][0] is not http_config:
+            cache[:] = [(http_config, HTTPRules.of(http_config))]
+        return cache[0][1]
 
     @web.middleware
     async def limits(req: web.Request, handler: Handler) -> web.StreamResponse:
-        if blocked and req.path.startswith(blocked):
+        r = rules()
+        if r.blocked and req.path.startswith(r.blocked):
             return text_error(403, "Endpoint is blocked by agent configuration")
-        if allowed and req.method != "GET":
+        if r.allowed and req.method != "GET":
             ip = _client_ip(req)
-            if ip is not None and not any(ip in net for net in allowed):
+            if ip is not None and not any(ip in net for net in r.allowed):
                 return text_error(403, "Access is restricted")
         length = req.content_length
         if length is not None and length > max_body and not req.path.startswith(STREAMING_PATHS):
             return text_error(413, f"Request body too large: {length} bytes (limit {max_body})")
         return await handler(req)
 
+    async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
+        for name, value in rules().headers:
+            resp.headers[name] = value
+
     app.middlewares.append(limits)
-    if headers:
-
-        async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
-            for name, value in headers.items():
-                resp.headers[name] = value
-
-        app.on_response_prepare.append(add_headers)
+    app.on_response_prepare.append(add_headers)
 
 
 class _LimitedHandler(RequestHandler):
@@ -119,9 +143,9 @@ class ConnectionLimiter:
     """Stands in for the runner's protocol factory (aiohttp's `Server`), counting the open
     connections of each client IP; a connection over the limit gets a bare 429 and is closed."""
 
-    def __init__(self, inner: Any, limit: int) -> None:
+    def __init__(self, inner: Any, limit_of: Callable[[], int]) -> None:
         self._inner = inner
-        self.limit = limit
+        self.limit_of = limit_of
         self.open: dict[str, int] = {}
         self.refused = 0
 
@@ -136,12 +160,13 @@ class ConnectionLimiter:
 
     def opened(self, handler: _LimitedHandler, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
-        if not peer or not self.limit:
+        limit = self.limit_of()
+        if not peer:
             return
         ip = str(peer[0])
-        if self.open.get(ip, 0) >= self.limit:
+        if limit and self.open.get(ip, 0) >= limit:
             self.refused += 1
-            log.warning("too many connections from one client", client=ip, limit=self.limit)
+            log.warning("too many connections from one client", client=ip, limit=limit)
             # Answer, stop writing, and drop what the client sends until it hangs up (or the
             # linger time passes): closing at once would reset the connection and lose the 429.
             assert isinstance(transport, asyncio.WriteTransport)
@@ -165,8 +190,13 @@ class ConnectionLimiter:
             self.open.pop(ip, None)
 
 
-def limit_connections(runner: web.AppRunner, config: AgentConfig) -> ConnectionLimiter:
-    """Wrap the runner's protocol factory (after setup, before sites start)."""
-    limiter = ConnectionLimiter(runner._server, config.limits.http_max_conns_per_client)
+def limit_connections(
+    runner: web.AppRunner, config_of: Callable[[], AgentConfig]
+) -> ConnectionLimiter:
+    """Wrap the runner's protocol factory (after setup, before sites start); the limit
+    follows the agent's current config."""
+    limiter = ConnectionLimiter(
+        runner._server, lambda: config_of().limits.http_max_conns_per_client
+    )
     runner._server = limiter  # type: ignore[assignment]
     return limiter

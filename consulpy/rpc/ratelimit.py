@@ -23,7 +23,10 @@ class TokenBucket:
         self.update(rate, burst)
 
     def update(self, rate: float, burst: int) -> None:
-        """Change the limits (on reload); the bucket starts full."""
+        """Change the limits (on reload; unchanged limits keep the bucket as it is)."""
+        new_rate = math.inf if rate < 0 else rate
+        if getattr(self, "rate", None) == new_rate and getattr(self, "burst", None) == burst:
+            return
         self.rate = math.inf if rate < 0 else rate
         self.burst = max(int(burst), 0)
         self.tokens = float(self.burst)
