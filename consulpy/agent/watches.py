@@ -375,10 +375,9 @@ class AgentWatches:
                 raise WatchError(f"Failed to parse watch #{n + 1}: {exc}") from exc
         return plans
 
-    def apply(self, config: AgentConfig) -> asyncio.Future[None]:
+    def apply(self, config: AgentConfig) -> None:
         """Check every watch of `config`, then stop the running ones and start these. A bad
-        definition raises WatchError and leaves the running watches alone. Returns a finished
-        future so callers may call it or await it."""
+        definition raises WatchError and leaves the running watches alone."""
         plans = self.plans(config)
         base = self._base_url()
         if plans and base is None:
@@ -389,9 +388,6 @@ class AgentWatches:
             self._tasks.append(asyncio.get_running_loop().create_task(run_watch(base, plan)))
         if plans:
             log.info("watches started", count=len(plans))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
 
     def _cancel(self) -> None:
         for task in self._tasks:
@@ -424,10 +420,6 @@ def install_watches(agent: Any) -> AgentWatches:
     reload hooks, so a reload replaces them."""
     watches = AgentWatches(lambda: local_base_url(agent.http_addresses))
     watches.apply(agent.config)
-    hooks = getattr(agent, "reload_hooks", None)
-    if hooks is None:
-        hooks = []
-        agent.reload_hooks = hooks
-    hooks.append(watches.apply)
+    agent.reload_hooks.append(watches.apply)
     agent.apply_watches = watches.apply
     return watches

@@ -33,26 +33,24 @@ ENTERPRISE_OR_CLOUD: tuple[str, ...] = (
     "autopilot.disable_upgrade_migration",
     "acl.msp_disable_bootstrap",
     "acl.tokens.managed_service_provider",
-    "dns_config.prefer_namespace",
 )
 
 # Implemented in branches being merged now; the list is emptied at merge. Until then the keys
 # are warned about like NOT_YET_USED.
 IMPLEMENTED_IN_A_PARALLEL_BRANCH: tuple[str, ...] = (
-    "tls.",
+    "tls.https.",
     "ports.https",
     "addresses.https",
+    "tls.defaults.tls_cipher_suites",
+    "tls.internal_rpc.tls_cipher_suites",
+    "tls.grpc.tls_cipher_suites",
     "log_file",
     "log_rotate_bytes",
     "log_rotate_duration",
     "log_rotate_max_files",
-    "log_json",
     "enable_syslog",
     "syslog_facility",
-    "leave_on_terminate",
-    "skip_leave_on_interrupt",
     "acl.",
-    "dns_config.",
 )
 
 # Telemetry is not implemented yet: accepted (refusing would break existing configs) and warned
@@ -66,10 +64,11 @@ NOT_YET_USED: dict[str, str] = {
     "advertise_addr_wan_ipv4": "no WAN gossip pool",
     "advertise_addr_wan_ipv6": "no WAN gossip pool",
     "advertise_reconnect_timeout": "not implemented",
-    "alt_domain": "not implemented",
-    "recursors": "DNS recursion is not implemented",
     "auto_config": "auto-config is not implemented",
     "auto_encrypt.": "auto-encrypt is not implemented",
+    "tls.defaults.use_auto_cert": "auto-encrypt is not implemented",
+    "tls.internal_rpc.use_auto_cert": "auto-encrypt is not implemented",
+    "tls.grpc.use_auto_cert": "auto-encrypt is not implemented",
     "auto_reload_config": "config files are not watched; use SIGHUP or consulpy reload",
     "autopilot.last_contact_threshold": "autopilot health uses a fixed 200ms threshold",
     "autopilot.max_trailing_logs": "autopilot does not check trailing logs",

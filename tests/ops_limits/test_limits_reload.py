@@ -28,7 +28,7 @@ async def test_http_rules_and_rpc_rate_follow_a_reload() -> None:
             )
             agent.config = new  # what Agent.reload does with the re-read config
             for hook in agent.reload_hooks:
-                await hook(new)
+                hook(new)
             async with http.get(f"{dev.url}/v1/status/leader") as resp:
                 assert resp.headers["X-Reloaded"] == "yes"
             async with http.get(f"{dev.url}/v1/kv/a") as resp:

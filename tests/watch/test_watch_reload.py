@@ -34,7 +34,7 @@ async def test_apply_watches_replaces_the_running_watches(tmp_path: Path) -> Non
         with pytest.raises(WatchError, match="Must specify a single key"):
             agent.apply_watches(bad_cfg)
         for hook in agent.reload_hooks:
-            await hook(new_cfg)  # awaitable as well as callable
+            hook(new_cfg)
         await eventually(lambda: records(tmp_path / "new.jsonl"), what="first fire of new watch")
         async with aiohttp.ClientSession() as http:
             for key in ("a", "b"):
