@@ -122,6 +122,11 @@ NOT_YET_USED: dict[str, str] = {
     "ui_config.metrics_proxy": "the web UI is not served",
     "ui_config.dashboard_url_templates": "the web UI is not served",
     "xds.update_max_per_second": "xDS updates are not rate limited",
+    "gossip_wan.": "no WAN gossip pool",
+    "protocol": "the gossip protocol version is fixed",
+    "ui_config.enabled": "the web UI is not served",
+    "ui_config.dir": "the web UI is not served",
+    "unix_sockets.": "unix socket listeners are not supported",
 }
 
 # What these keys ask for holds in consulpy without reading them.

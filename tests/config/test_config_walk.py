@@ -26,9 +26,15 @@ def _sources_outside_config() -> str:
 
 
 def _read_somewhere(path: str, text: str) -> bool:
-    """The key's last name used as an attribute (`.name`) or a dict key (`"name"`)."""
-    name = re.escape(path.rsplit(".", 1)[-1])
-    return re.search(rf"\.{name}\b|[\"']{name}[\"']", text) is not None
+    """The key's top-level name and its last name both used as an attribute (`.name`) or a
+    dict key (`"name"`). A heuristic: generic names (`protocol`, `mode`) can hide an unread
+    key, so such keys are listed explicitly when found."""
+    parts = path.split(".")
+    for part in {parts[0], parts[-1]}:
+        name = re.escape(part)
+        if re.search(rf"\.{name}\b|[\"']{name}[\"']", text) is None:
+            return False
+    return True
 
 
 def test_every_key_is_read_or_listed() -> None:
