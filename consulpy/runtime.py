@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from consulpy.agent.agent import Agent, AgentError
+from consulpy.agent.watches import AgentWatches, WatchError, install_watches
 from consulpy.dns import DNSServer, DNSSettings
 from consulpy.http.app import HTTPListeners
 from consulpy.xds.mesh import Mesh, MeshError
@@ -52,6 +53,7 @@ class Runtime:
             lambda new: self.dns.reload(DNSSettings.from_agent_config(new))
         )
         self.agent.mesh = self.xds
+        self.watches: AgentWatches | None = None
 
     async def start(self) -> None:
         """Start the agent, then its listeners. On failure what started is stopped again, and
@@ -68,6 +70,11 @@ class Runtime:
             except OSError as exc:
                 raise AgentError(f"DNS listener: {exc}") from exc
             agent.http_addresses = await self.http.start(agent.config.http_addresses())
+            try:
+                self.watches = install_watches(agent)
+            except WatchError as exc:
+                raise AgentError(str(exc)) from exc
+            agent.reload_hooks.append(self._apply_rpc_limits)
         except Exception:
             await self.stop()
             raise
@@ -83,7 +90,15 @@ class Runtime:
             serf_lan=f"{agent.advertise_addr}:{agent.gossip.port}",
         )
 
+    def _apply_rpc_limits(self, config: AgentConfig) -> None:
+        """Reload hook: limits.rpc_rate and rpc_max_burst apply at run time, as in Consul."""
+        server = self.agent.server
+        if server is not None and server.rpc_server.limiter is not None:
+            server.rpc_server.limiter.update(config.limits.rpc_rate, config.limits.rpc_max_burst)
+
     async def stop(self) -> None:
+        if self.watches is not None:
+            await self.watches.stop()
         await self.http.stop()
         await self.dns.stop()
         await self.xds.stop()

@@ -37,6 +37,7 @@ from consulpy.agent.sidecar import sidecar_id
 from consulpy.agent.sync import AntiEntropy
 from consulpy.config import ConfigError
 from consulpy.rpc import tls as rpc_tls
+from consulpy.rpc.ratelimit import TokenBucket
 from consulpy.server.endpoints.limits import Limits
 from consulpy.server.membership import Membership
 from consulpy.server.server import Server
@@ -161,7 +162,7 @@ class Agent:
         raft_dir = (
             None if config.dev or not config.data_dir else os.path.join(config.data_dir, "raft")
         )
-        return Server(
+        server = Server(
             node_name=self.node_name,
             node_id=self.node_id,
             datacenter=self.datacenter,
@@ -195,6 +196,8 @@ class Agent:
             ),
             agent_token=self._agent_token(),
         )
+        server.rpc_server.limiter = TokenBucket(config.limits.rpc_rate, config.limits.rpc_max_burst)
+        return server
 
     def _agent_token(self) -> str:
         """The token of this agent's own calls: acl.tokens.agent, else acl.tokens.default."""

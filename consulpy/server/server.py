@@ -21,6 +21,7 @@ import structlog
 
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
+from consulpy.rpc.ratelimit import RATE_LIMITED
 from consulpy.rpc.server import RPCServer
 from consulpy.rpc.tls import RPCTLS
 from consulpy.server.applier import Applier, InMemoryApplier
@@ -30,7 +31,7 @@ from consulpy.server.endpoints import REGISTRY, Endpoint, Kind, Request
 from consulpy.server.endpoints.authz import authorize
 from consulpy.server.endpoints.limits import Limits
 from consulpy.server.endpoints.request import decode_payload, payload_to_wire
-from consulpy.server.errors import CommandError, NoLeaderError, RequestError
+from consulpy.server.errors import CommandError, NoLeaderError, RateLimitExceeded, RequestError
 from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import CONSISTENT, STALE, QueryMeta, QueryOptions
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
@@ -64,6 +65,8 @@ def raise_remote(exc: RPCError) -> None:
         raise NoLeaderError() from exc
     if exc.kind == "outcome_unknown":
         raise CommandError(exc.text) from exc
+    if exc.kind == RATE_LIMITED:
+        raise RateLimitExceeded(exc.text) from exc
     raise CommandError(f"rpc error: {exc.text}") from exc
 
 
