@@ -14,6 +14,7 @@ from typing import Any
 
 import msgpack
 
+from consulpy.state.acl import ACLTables
 from consulpy.state.catalog import CatalogTables
 from consulpy.state.connect import ConnectTables
 from consulpy.state.kv import MAX_LOCK_DELAY_NS, KVEntry, KVTable
@@ -30,6 +31,7 @@ class StateStore:
         self.sessions = SessionTable()
         self.catalog = CatalogTables()
         self.connect = ConnectTables()
+        self.acl = ACLTables()
         self.indexes: dict[str, int] = {}
         self.last_index = 0
         self.watches = WatchRegistry()
@@ -171,6 +173,7 @@ class StateStore:
             "sessions": self.sessions.frozen_copy(),
             "catalog": self.catalog.frozen_copy(),
             "connect": self.connect.frozen_copy(),
+            "acl": self.acl.frozen_copy(),
         }
 
         def serialise() -> bytes:
@@ -202,7 +205,10 @@ class StateStore:
         catalog.load(doc["catalog"])
         connect = ConnectTables()
         connect.load(doc.get("connect") or {})
+        acl = ACLTables()
+        acl.load(doc.get("acl") or {})
         self.kv, self.sessions, self.catalog, self.connect = kv, sessions, catalog, connect
+        self.acl = acl
         self.indexes = dict(doc["indexes"])
         self.last_index = int(doc["last_index"])
         self.watches.notify_all()
