@@ -181,6 +181,11 @@ class Agent:
                 "config": config.connect.ca_config,
             },
             config_entries=config.config_entries_bootstrap,
+            acl={
+                "enabled": config.acl.enabled,
+                "initial_management": config.acl.tokens.get("initial_management", ""),
+                "data_dir": config.data_dir,
+            },
         )
 
     # ----------------------------------------------------------- identity

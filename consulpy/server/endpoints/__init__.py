@@ -12,6 +12,7 @@ Coordinate has no endpoint: consulpy keeps no network coordinates yet.
 from __future__ import annotations
 
 from consulpy.server.endpoints import (
+    acl,
     catalog,
     config_entry,
     connect_ca,
@@ -41,6 +42,7 @@ FAMILIES = (
     operator,
     snapshot,
     status,
+    acl,
 )
 
 
