@@ -38,16 +38,25 @@ class ACLHTTP(HTTP):
 
 
 def acl_config(**extra: Any) -> dict[str, Any]:
-    return {"acl": {"enabled": True, "default_policy": "deny", "tokens": {"initial_management": MGMT}, **extra}}
+    return {
+        "acl": {
+            "enabled": True,
+            "default_policy": "deny",
+            "tokens": {"initial_management": MGMT},
+            **extra,
+        }
+    }
 
 
 async def ready(dev: DevAgent) -> None:
     assert dev.agent is not None
     server = dev.agent.server
     await eventually(
-        lambda: server.store.acl.tokens.get_unique(MGMT) is not None
-        and server.store.acl.policies.get_unique("builtin/global-read-only") is not None
-        and server.store.acl.tokens.get("00000000-0000-0000-0000-000000000002") is not None,
+        lambda: (
+            server.store.acl.tokens.get_unique(MGMT) is not None
+            and server.store.acl.policies.get_unique("builtin/global-read-only") is not None
+            and server.store.acl.tokens.get("00000000-0000-0000-0000-000000000002") is not None
+        ),
         what="ACL built-ins",
     )
 

@@ -50,10 +50,9 @@ def test_tokens_replicate_and_survive_failover(tmp_path: Path) -> None:
         token = json.loads(raw)
         for node in cluster.servers:
             eventually(
-                lambda node=node: call(
-                    node, "GET", f"/v1/acl/token/{token['AccessorID']}?stale"
-                )[0]
-                == 200,
+                lambda node=node: (
+                    call(node, "GET", f"/v1/acl/token/{token['AccessorID']}?stale")[0] == 200
+                ),
                 what=f"token on {node.name}",
             )
         status, raw = call(leader, "PUT", "/v1/acl/bootstrap")

@@ -8,7 +8,7 @@ import os
 import aiohttp
 
 from consulpy.testing import DevAgent
-from tests.acl_state.conftest import MGMT, ACLHTTP
+from tests.acl_state.conftest import ACLHTTP, MGMT
 
 GM = "00000000-0000-0000-0000-000000000001"
 ANON = "00000000-0000-0000-0000-000000000002"
@@ -144,7 +144,11 @@ async def test_roles(api: ACLHTTP) -> None:
     r = await api.ok(
         "PUT",
         "/v1/acl/role",
-        {"Name": "ops", "Policies": [{"ID": p["ID"]}], "ServiceIdentities": [{"ServiceName": "db"}]},
+        {
+            "Name": "ops",
+            "Policies": [{"ID": p["ID"]}],
+            "ServiceIdentities": [{"ServiceName": "db"}],
+        },
     )
     assert r["Policies"] == [{"ID": p["ID"], "Name": "pol"}]
     assert await api.ok("GET", "/v1/acl/role/name/ops") == r
@@ -174,7 +178,9 @@ async def test_auth_methods_and_binding_rules(api: ACLHTTP) -> None:
     )
     assert m["Config"] == {"BoundIssuer": "me"} and m["MaxTokenTTL"] == "1h0m0s"
     assert [x["Name"] for x in await api.ok("GET", "/v1/acl/auth-methods")] == ["jwt1"]
-    status, body = await api.fails("PUT", "/v1/acl/auth-method", {"Name": "k", "Type": "kubernetes"})
+    status, body = await api.fails(
+        "PUT", "/v1/acl/auth-method", {"Name": "k", "Type": "kubernetes"}
+    )
     assert body.startswith("Invalid Auth Method: Type should be one of")
     rule = await api.ok(
         "PUT",
@@ -254,15 +260,14 @@ async def test_agent_token_persistence(tmp_path) -> None:
         },
         "data_dir": str(tmp_path),
     }
-    async with DevAgent(config=config) as dev:
-        async with aiohttp.ClientSession() as session:
-            api = ACLHTTP(session, dev.url)
-            status, _, _ = await api.request(
-                "PUT", "/v1/agent/token/agent", json.dumps({"Token": "abc"})
-            )
-            assert status == 200
-            status, _, _ = await api.request("PUT", "/v1/agent/token/bogus", json.dumps({}))
-            assert status == 404
+    async with DevAgent(config=config) as dev, aiohttp.ClientSession() as session:
+        api = ACLHTTP(session, dev.url)
+        status, _, _ = await api.request(
+            "PUT", "/v1/agent/token/agent", json.dumps({"Token": "abc"})
+        )
+        assert status == 200
+        status, _, _ = await api.request("PUT", "/v1/agent/token/bogus", json.dumps({}))
+        assert status == 404
     with open(os.path.join(str(tmp_path), "acl-tokens.json")) as fh:
         assert json.load(fh) == {"agent": "abc"}
     async with DevAgent(config=config) as dev:
