@@ -108,7 +108,8 @@ async def test_token_crud_clone_and_validation(api: ACLHTTP) -> None:
         ({"SecretID": secret}, "Invalid Token: SecretID is already in use"),
         (
             {"AccessorID": "00000000-0000-0000-0000-000000000077"},
-            'Invalid Token: UUIDs with the prefix "00000000-0000-0000-0000-0000000000" are reserved',
+            "Invalid Token: UUIDs with the prefix "
+            '"00000000-0000-0000-0000-0000000000" are reserved',
         ),
         ({"Policies": [{"Name": "ghost"}]}, 'No such ACL policy with name "ghost"'),
         ({"Roles": [{"ID": accessor}]}, f'No such ACL role with ID "{accessor}"'),
@@ -178,9 +179,7 @@ async def test_auth_methods_and_binding_rules(api: ACLHTTP) -> None:
     )
     assert m["Config"] == {"BoundIssuer": "me"} and m["MaxTokenTTL"] == "1h0m0s"
     assert [x["Name"] for x in await api.ok("GET", "/v1/acl/auth-methods")] == ["jwt1"]
-    status, body = await api.fails(
-        "PUT", "/v1/acl/auth-method", {"Name": "k", "Type": "kubernetes"}
-    )
+    _, body = await api.fails("PUT", "/v1/acl/auth-method", {"Name": "k", "Type": "kubernetes"})
     assert body.startswith("Invalid Auth Method: Type should be one of")
     rule = await api.ok(
         "PUT",
@@ -200,7 +199,7 @@ async def test_auth_methods_and_binding_rules(api: ACLHTTP) -> None:
             "invalid Binding Rule: Selector is invalid",
         ),
     ]:
-        status, got = await api.fails("PUT", "/v1/acl/binding-rule", body)
+        _status, got = await api.fails("PUT", "/v1/acl/binding-rule", body)
         assert text in got, (body, got)
     # Deleting the method takes its rules with it.
     assert await api.ok("DELETE", "/v1/acl/auth-method/jwt1") is True
@@ -208,8 +207,9 @@ async def test_auth_methods_and_binding_rules(api: ACLHTTP) -> None:
 
 
 async def test_bootstrap_once_and_reset_file(tmp_path) -> None:
-    async with DevAgent(config={"acl": {"enabled": True}, "data_dir": str(tmp_path)}) as dev:
-        async with aiohttp.ClientSession() as session:
+    config = {"acl": {"enabled": True}, "data_dir": str(tmp_path)}
+    async with DevAgent(config=config) as dev, aiohttp.ClientSession() as session:
+        if True:
             api = ACLHTTP(session, dev.url)
             first = await api.ok("PUT", "/v1/acl/bootstrap")
             assert first["ID"] == first["SecretID"]

@@ -83,11 +83,13 @@ def test_fsm_refuses_links_to_missing_policies_atomically() -> None:
 
 
 async def test_blocking_policy_list_wakes_on_change(api: ACLHTTP) -> None:
-    status, headers, _ = await api.request("GET", "/v1/acl/policies")
+    _status, headers, _ = await api.request("GET", "/v1/acl/policies")
     index = int(headers["X-Consul-Index"])
 
     async def blocked() -> list[str]:
-        status, headers, body = await api.request("GET", f"/v1/acl/policies?index={index}&wait=30s")
+        _status, headers, body = await api.request(
+            "GET", f"/v1/acl/policies?index={index}&wait=30s"
+        )
         assert int(headers["X-Consul-Index"]) > index
         return [p["Name"] for p in json.loads(body)]
 
