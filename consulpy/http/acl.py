@@ -91,6 +91,64 @@ def _status(text: str) -> HTTPError:
     return HTTPError(500, text)
 
 
+# Consul decodes bodies with Go's case-insensitive field matching (py-consul sends "name",
+# "rules"); keys are mapped onto these names, except inside Config and Meta (free-form maps).
+_FIELDS = {
+    name.lower(): name
+    for name in [
+        "AccessorID",
+        "SecretID",
+        "Description",
+        "Policies",
+        "Roles",
+        "ServiceIdentities",
+        "NodeIdentities",
+        "ServiceName",
+        "Datacenters",
+        "NodeName",
+        "Datacenter",
+        "Local",
+        "AuthMethod",
+        "ExpirationTime",
+        "ExpirationTTL",
+        "ID",
+        "Name",
+        "Rules",
+        "Type",
+        "DisplayName",
+        "MaxTokenTTL",
+        "TokenLocality",
+        "Config",
+        "Selector",
+        "BindType",
+        "BindName",
+        "BootstrapSecret",
+        "BearerToken",
+        "Meta",
+        "Token",
+        "TemplatedPolicies",
+        "Hash",
+        "CreateIndex",
+        "ModifyIndex",
+        "CreateTime",
+        "Legacy",
+    ]
+}
+_OPAQUE = ("Config", "Meta")
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = _FIELDS.get(str(key).lower(), key)
+        out[name] = item if name in _OPAQUE else _canonical(item)
+    return out
+
+
 async def _body(req: web.Request, what: str, *, optional: bool = False) -> dict[str, Any]:
     raw = await read_body(req, BODY_LIMIT, lambda n: f"Request body too large ({n} bytes)")
     if not raw.strip():
@@ -103,6 +161,9 @@ async def _body(req: web.Request, what: str, *, optional: bool = False) -> dict[
         raise HTTPError(400, f"{what} decoding failed: {exc}") from exc
     if not isinstance(doc, dict):
         raise HTTPError(400, f"{what} decoding failed: expected a JSON object")
+    doc = _canonical(doc)
+    if doc.get("TemplatedPolicies"):
+        raise HTTPError(400, "Templated policies are not supported by consulpy")
     return doc
 
 
