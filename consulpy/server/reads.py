@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from consulpy.server.acl_reads import ACL_READS
 from consulpy.state.store import StateStore
 from consulpy.state.txnops import apply_op
 from consulpy.state.views import (
@@ -492,3 +493,5 @@ READS.update(
         "DiscoveryChain.Get": discovery_chain_get,
     }
 )
+
+READS.update(ACL_READS)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from consulpy.server import acl_reads
 from consulpy.server.endpoints import acl as acl_ep
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
@@ -32,7 +33,7 @@ async def test_expired_token_is_absent_then_reaped(
     assert body == "Cannot change expiration time of an existing token"
     later = server.clock() + 600
     monkeypatch.setattr(server, "clock", lambda: later)
-    monkeypatch.setattr(acl_ep, "_now", lambda: later)
+    monkeypatch.setattr(acl_reads, "_now", lambda: later)
     status, _, body = await api.request(
         "GET", "/v1/acl/token/self", headers={"X-Consul-Token": t["SecretID"]}
     )
