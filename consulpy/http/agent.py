@@ -96,7 +96,6 @@ async def agent_reload(req: web.Request) -> web.StreamResponse:
     return empty_ok()
 
 
-@endpoint("PUT", check_dc=False)
 # --------------------------------------------------------------- services
 def agent_service_view(row: dict[str, Any], datacenter: str) -> dict[str, Any]:
     """AgentService: Tags [] and Meta {} forced; Proxy only for proxies, Connect only when
