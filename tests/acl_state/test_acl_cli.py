@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.acl_state.test_acl_jwt import PUB
 from tests.cli.agentproc import AgentProcess, consulpy
 from tests.cluster.harness import eventually
 
@@ -126,7 +127,7 @@ def test_auth_method_binding_rule_and_agent_token(agent: AgentProcess) -> None:
         "create",
         "-name=jwt",
         "-type=jwt",
-        '-config={"BoundIssuer": "me"}',
+        "-config=" + json.dumps({"BoundIssuer": "me", "JWTValidationPubKeys": [PUB]}),
         "-format=json",
     )
     assert out.returncode == 0, out.stderr

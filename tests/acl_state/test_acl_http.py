@@ -9,9 +9,11 @@ import aiohttp
 
 from consulpy.testing import DevAgent
 from tests.acl_state.conftest import ACLHTTP, MGMT
+from tests.acl_state.test_acl_jwt import PUB
 
 GM = "00000000-0000-0000-0000-000000000001"
 ANON = "00000000-0000-0000-0000-000000000002"
+CONFIG = {"BoundIssuer": "me", "JWTValidationPubKeys": [PUB]}
 
 
 async def test_builtins_and_self(api: ACLHTTP) -> None:
@@ -175,9 +177,9 @@ async def test_auth_methods_and_binding_rules(api: ACLHTTP) -> None:
     m = await api.ok(
         "PUT",
         "/v1/acl/auth-method",
-        {"Name": "jwt1", "Type": "jwt", "Config": {"BoundIssuer": "me"}, "MaxTokenTTL": "1h"},
+        {"Name": "jwt1", "Type": "jwt", "Config": CONFIG, "MaxTokenTTL": "1h"},
     )
-    assert m["Config"] == {"BoundIssuer": "me"} and m["MaxTokenTTL"] == "1h0m0s"
+    assert m["Config"] == CONFIG and m["MaxTokenTTL"] == "1h0m0s"
     assert [x["Name"] for x in await api.ok("GET", "/v1/acl/auth-methods")] == ["jwt1"]
     _, body = await api.fails("PUT", "/v1/acl/auth-method", {"Name": "k", "Type": "kubernetes"})
     assert body.startswith("Invalid Auth Method: Type should be one of")

@@ -132,6 +132,17 @@ def _check_rules(text: str) -> None:
         raise CommandError(str(exc)) from exc
 
 
+def _check_method_config(kind: str, config: dict[str, Any]) -> None:
+    if kind != "jwt":
+        return
+    from consulpy.acl.jwt_method import check_config
+
+    try:
+        check_config(config)
+    except ValueError as exc:
+        raise CommandError(f"Invalid Auth Method: {exc}") from exc
+
+
 # ----------------------------------------------------------------- payloads
 @dataclass(frozen=True, slots=True)
 class ACLBootstrap:
@@ -669,6 +680,7 @@ async def auth_method_set(server: Server, req: Request[RowSet]) -> Row:
     config = body.get("Config") or {}
     if not isinstance(config, dict):
         raise RequestError("Config must be an object")
+    _check_method_config(kind, config)
     row: Row = {
         "Name": name,
         "Type": kind,
@@ -763,7 +775,7 @@ async def login(server: Server, req: Request[Login]) -> Row:
         claims = validate(method["Config"], req.payload.bearer_token)
     except ValueError as exc:
         raise CommandError(f"Permission denied: {exc}") from exc
-    body = _bindings(acl, method["Name"], claims)
+    body = _bindings(acl, method["Name"], claims, server.datacenter)
     if (
         not body["Policies"]
         and not body["Roles"]
@@ -782,7 +794,9 @@ async def login(server: Server, req: Request[Login]) -> Row:
     return token_view(acl, stored)
 
 
-def _bindings(acl: ACLTables, method: str, claims: dict[str, Any]) -> Row:
+def _bindings(acl: ACLTables, method: str, claims: dict[str, Any], datacenter: str) -> Row:
+    """What the binding rules whose selector matches grant (Consul skips a role or policy
+    that does not exist)."""
     from consulpy.filter import compile_filter
 
     body: Row = {"Policies": [], "Roles": [], "ServiceIdentities": [], "NodeIdentities": []}
@@ -798,7 +812,7 @@ def _bindings(acl: ACLTables, method: str, claims: dict[str, Any]) -> Row:
         if rule["BindType"] == "service":
             body["ServiceIdentities"].append({"ServiceName": name})
         elif rule["BindType"] == "node":
-            body["NodeIdentities"].append({"NodeName": name, "Datacenter": ""})
+            body["NodeIdentities"].append({"NodeName": name, "Datacenter": datacenter})
         elif rule["BindType"] == "role" and acl.roles.get_unique(name) is not None:
             body["Roles"].append({"Name": name})
         elif rule["BindType"] == "policy" and acl.policies.get_unique(name) is not None:
