@@ -149,3 +149,44 @@ def test_auth_method_binding_rule_and_agent_token(agent: AgentProcess) -> None:
         "acl", "set-agent-token", f"-http-addr={agent.http_addr}", f"-token={MGMT}", "agent", "t1"
     )
     assert out.returncode == 0 and "ACL token set successfully" in out.stdout
+
+
+def test_login_and_logout(agent: AgentProcess, tmp_path: Path) -> None:
+    from tests.acl_state.test_acl_jwt import token
+
+    config = {"JWTValidationPubKeys": [PUB], "ClaimMappings": {"service": "service"}}
+    out = acl(
+        agent, "auth-method", "create", "-name=wl", "-type=jwt", f"-config={json.dumps(config)}"
+    )
+    assert out.returncode == 0, out.stderr
+    out = acl(
+        agent,
+        "binding-rule",
+        "create",
+        "-method=wl",
+        "-bind-type=service",
+        "-bind-name=${value.service}",
+    )
+    assert out.returncode == 0, out.stderr
+    bearer = tmp_path / "jwt"
+    bearer.write_text(token())
+    sink = tmp_path / "token"
+    out = consulpy(
+        "login",
+        f"-http-addr={agent.http_addr}",
+        "-method=wl",
+        f"-bearer-token-file={bearer}",
+        f"-token-sink-file={sink}",
+    )
+    assert out.returncode == 0, out.stderr
+    out = consulpy(
+        "acl", "token", "read", f"-http-addr={agent.http_addr}", f"-token-file={sink}", "-self"
+    )
+    assert out.returncode == 0 and "Auth Method:      wl" in out.stdout
+    assert "web (Datacenters: all)" in out.stdout
+    out = consulpy("logout", f"-http-addr={agent.http_addr}", f"-token-file={sink}")
+    assert out.returncode == 0, out.stderr
+    out = consulpy(
+        "acl", "token", "read", f"-http-addr={agent.http_addr}", f"-token-file={sink}", "-self"
+    )
+    assert out.returncode == 1 and "ACL not found" in out.stderr
