@@ -175,6 +175,8 @@ async def _read(
     req: web.Request, name: str, args: dict[str, Any], missing: str = ""
 ) -> web.StreamResponse:
     opts = query_options(req)
+    if opts.filter:
+        args["filter"] = opts.filter
     meta, result = await agent_of(req).delegate.read(name, args, opts, token=request_token(req))
     if result is None:
         raise HTTPError(404, f"{missing}: ACL not found" if missing else "ACL not found")

@@ -84,6 +84,21 @@ def auth_method_view(row: Row, *, stub: bool = False) -> Row:
     return out
 
 
+def _filtered(items: list[Row], args: dict[str, Any]) -> list[Row]:
+    """`?filter=` over the rendered rows (Consul's ACL lists ignore it; consulpy applies it
+    rather than parse a setting and drop it)."""
+    expr = args.get("filter") or ""
+    if not expr:
+        return items
+    from consulpy.filter import FilterError, compile_filter
+    from consulpy.server.reads import ReadError
+
+    try:
+        return compile_filter(expr).apply(items)
+    except FilterError as exc:
+        raise ReadError(f"Failed to create boolean expression evaluator: {exc}") from exc
+
+
 # ---------------------------------------------------------------------- reads
 def _watch(ws: WatchSet | None, *tables: str) -> None:
     if ws is not None:
@@ -111,7 +126,7 @@ def list_tokens(store: StateStore, args: dict[str, Any], ws: WatchSet | None) ->
         service_name=args.get("servicename", ""),
     )
     index = store.table_index("acl-tokens", "acl-policies", "acl-roles")
-    return index, [token_view(store.acl, r, stub=True) for r in rows]
+    return index, _filtered([token_view(store.acl, r, stub=True) for r in rows], args)
 
 
 def read_policy(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
@@ -124,7 +139,9 @@ def read_policy(store: StateStore, args: dict[str, Any], ws: WatchSet | None) ->
 def list_policies(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
     _watch(ws, "acl-policies")
     rows = store.acl.policies.list()
-    return store.table_index("acl-policies"), [policy_view(r, stub=True) for r in rows]
+    return store.table_index("acl-policies"), _filtered(
+        [policy_view(r, stub=True) for r in rows], args
+    )
 
 
 def read_role(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
@@ -141,7 +158,9 @@ def list_roles(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> 
     rows = acl.roles.list()
     if args.get("policy"):
         rows = [r for r in rows if any(p["ID"] == args["policy"] for p in r.get("Policies") or ())]
-    return store.table_index("acl-roles", "acl-policies"), [role_view(acl, r) for r in rows]
+    return store.table_index("acl-roles", "acl-policies"), _filtered(
+        [role_view(acl, r) for r in rows], args
+    )
 
 
 def read_auth_method(
@@ -159,7 +178,9 @@ def list_auth_methods(
 ) -> tuple[int, Any]:
     _watch(ws, "acl-auth-methods")
     rows = store.acl.auth_methods.list()
-    return store.table_index("acl-auth-methods"), [auth_method_view(r, stub=True) for r in rows]
+    return store.table_index("acl-auth-methods"), _filtered(
+        [auth_method_view(r, stub=True) for r in rows], args
+    )
 
 
 def read_binding_rule(
@@ -177,7 +198,7 @@ def list_binding_rules(
     rows = store.acl.binding_rules.list()
     if args.get("authmethod"):
         rows = [r for r in rows if r["AuthMethod"] == args["authmethod"]]
-    return store.table_index("acl-binding-rules"), [dict(r) for r in rows]
+    return store.table_index("acl-binding-rules"), _filtered([dict(r) for r in rows], args)
 
 
 ACL_READS = {

@@ -109,3 +109,11 @@ async def test_token_via_bearer_and_query(api: ACLHTTP) -> None:
     ]:
         status, _, body = await api.request("GET", path, headers=headers)
         assert status == 200 and json.loads(body)["SecretID"] == MGMT
+
+
+async def test_list_filter(api: ACLHTTP) -> None:
+    await api.ok("PUT", "/v1/acl/policy", {"Name": "filter-me", "Description": "x"})
+    got = await api.ok("GET", "/v1/acl/policies?filter=" + 'Description == "x"')
+    assert [p["Name"] for p in got] == ["filter-me"]
+    status, body = await api.fails("GET", "/v1/acl/tokens?filter=" + "Local ==")
+    assert status == 500 and body.startswith("Failed to create boolean expression evaluator")
