@@ -37,6 +37,7 @@ from consulpy.agent.sidecar import sidecar_id
 from consulpy.agent.sync import AntiEntropy
 from consulpy.config import ConfigError
 from consulpy.rpc import tls as rpc_tls
+from consulpy.server.endpoints.limits import Limits
 from consulpy.server.membership import Membership
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
@@ -103,7 +104,10 @@ class Agent:
         self.started_at = time.time()
         # Filled by the composition root once its listeners are bound.
         self.http_addresses: list[tuple[str, int]] = []
+        self.dns_addresses: list[tuple[str, int]] = []
         self.mesh: MeshPorts = NoMesh()
+        # Called with the new configuration after a reload (listeners that re-read settings).
+        self.reload_hooks: list[Callable[[AgentConfig], None]] = []
         # Set when the agent should exit (after /v1/agent/leave); the CLI waits on it.
         self.shutdown_requested = asyncio.Event()
         self.server: Server | None = None
@@ -134,7 +138,10 @@ class Agent:
         else:
             self.membership = None
             self.client = ClientDelegate(
-                self.gossip, rpc_hold_timeout=config.performance.rpc_hold_timeout, tls=self.tls
+                self.gossip,
+                rpc_hold_timeout=config.performance.rpc_hold_timeout,
+                tls=self.tls,
+                agent_token=self._agent_token(),
             )
             self.delegate = self.client
         self.local = LocalState(self.node_name, config.data_dir)
@@ -186,7 +193,18 @@ class Agent:
                 "initial_management": config.acl.tokens.get("initial_management", ""),
                 "data_dir": config.data_dir,
             },
+            limits=Limits(
+                kv_max_value_size=config.limits.kv_max_value_size,
+                txn_max_ops=config.limits.txn_max_ops,
+                session_ttl_min=config.session_ttl_min,
+            ),
+            agent_token=self._agent_token(),
         )
+
+    def _agent_token(self) -> str:
+        """The token of this agent's own calls: acl.tokens.agent, else acl.tokens.default."""
+        tokens = self.config.acl.tokens
+        return tokens.get("agent") or tokens.get("default") or ""
 
     # ----------------------------------------------------------- identity
     def _load_node_id(self) -> str:
@@ -482,6 +500,8 @@ class Agent:
             if check.source == "config":
                 await self.deregister_check(cid)
         self.config = new
+        for hook in self.reload_hooks:
+            hook(new)
         for body in new.services:
             await self._register_logged(self.register_service(body, source="config"), body)
         for body in new.checks:

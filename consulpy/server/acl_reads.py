@@ -109,7 +109,7 @@ def _watch(ws: WatchSet | None, *tables: str) -> None:
 def read_token(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
     _watch(ws, "acl-tokens", "acl-policies", "acl-roles")
     index = store.table_index("acl-tokens", "acl-policies", "acl-roles")
-    if "secret" in args:
+    if args.get("secret"):
         row = store.acl.token_by_secret(args["secret"], _now())
     else:
         row = store.acl.token(args["accessor"], _now())
@@ -132,7 +132,9 @@ def list_tokens(store: StateStore, args: dict[str, Any], ws: WatchSet | None) ->
 def read_policy(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
     _watch(ws, "acl-policies")
     acl = store.acl
-    row = acl.policies.get_unique(args["name"]) if "name" in args else acl.policies.get(args["id"])
+    row = (
+        acl.policies.get_unique(args["name"]) if args.get("name") else acl.policies.get(args["id"])
+    )
     return store.table_index("acl-policies"), (policy_view(row) if row is not None else None)
 
 
@@ -147,7 +149,7 @@ def list_policies(store: StateStore, args: dict[str, Any], ws: WatchSet | None) 
 def read_role(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
     _watch(ws, "acl-roles", "acl-policies")
     acl = store.acl
-    row = acl.roles.get_unique(args["name"]) if "name" in args else acl.roles.get(args["id"])
+    row = acl.roles.get_unique(args["name"]) if args.get("name") else acl.roles.get(args["id"])
     index = store.table_index("acl-roles", "acl-policies")
     return index, (role_view(acl, row) if row is not None else None)
 

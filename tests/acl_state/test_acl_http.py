@@ -13,6 +13,7 @@ from tests.acl_state.test_acl_jwt import PUB
 
 GM = "00000000-0000-0000-0000-000000000001"
 ANON = "00000000-0000-0000-0000-000000000002"
+RULES = 'key "a" { policy = "read" }'
 CONFIG = {"BoundIssuer": "me", "JWTValidationPubKeys": [PUB]}
 
 
@@ -33,8 +34,8 @@ async def test_builtins_and_self(api: ACLHTTP) -> None:
 
 
 async def test_policy_crud_and_rename_shows_on_tokens(api: ACLHTTP) -> None:
-    p = await api.ok("PUT", "/v1/acl/policy", {"Name": "kv-a", "Rules": 'key "a" {}'})
-    assert p["Rules"] == 'key "a" {}' and p["CreateIndex"] == p["ModifyIndex"]
+    p = await api.ok("PUT", "/v1/acl/policy", {"Name": "kv-a", "Rules": RULES})
+    assert p["Rules"] == RULES and p["CreateIndex"] == p["ModifyIndex"]
     assert await api.ok("GET", f"/v1/acl/policy/{p['ID']}") == p
     assert await api.ok("GET", "/v1/acl/policy/name/kv-a") == p
     t = await api.ok("PUT", "/v1/acl/token", {"Policies": [{"Name": "kv-a"}]})
@@ -275,3 +276,13 @@ async def test_agent_token_persistence(tmp_path) -> None:
     async with DevAgent(config=config) as dev:
         assert dev.agent is not None
         assert dev.agent.config.acl.tokens["agent"] == "abc"
+
+
+async def test_policy_rules_are_parsed(api: ACLHTTP) -> None:
+    status, body = await api.fails("PUT", "/v1/acl/policy", {"Name": "bad", "Rules": "key {"})
+    assert status == 500 and body.startswith("Failed to parse ACL rules"), body
+    status, body = await api.fails(
+        "PUT", "/v1/acl/policy", {"Name": "bad", "Rules": 'key "a" { policy = "lots" }'}
+    )
+    assert status == 500 and "Invalid key policy" in body, body
+    assert "bad" not in [p["Name"] for p in await api.ok("GET", "/v1/acl/policies")]

@@ -56,7 +56,9 @@ def test_token_crud(c: consul.Consul) -> None:
 
 
 def test_policy_crud(c: consul.Consul) -> None:
-    policy = c.acl.policy.create("py-policy", description="d", rules='key "a" {}')
+    policy = c.acl.policy.create(
+        "py-policy", description="d", rules={"key": {"a": {"policy": "read"}}}
+    )
     assert policy["Name"] == "py-policy" and policy["Description"] == "d"
     assert c.acl.policy.read(policy["ID"])["Name"] == "py-policy"
     assert "py-policy" in [p["Name"] for p in c.acl.policy.list()]

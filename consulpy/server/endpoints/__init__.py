@@ -27,7 +27,7 @@ from consulpy.server.endpoints import (
     txn,
 )
 from consulpy.server.endpoints.base import Endpoint, Kind
-from consulpy.server.endpoints.request import Args, Empty, Request
+from consulpy.server.endpoints.request import Empty, Request
 
 FAMILIES = (
     kvs,
@@ -57,5 +57,9 @@ def _registry() -> dict[str, Endpoint]:
 
 
 REGISTRY: dict[str, Endpoint] = _registry()
+# Endpoints Consul answers without any ACL check (status, CA roots).
+PUBLIC = frozenset(
+    {"Status.Info", "ConnectCA.Roots", "ACL.BootstrapTokens", "ACL.Login", "ACL.Logout"}
+)
 
-__all__ = ["REGISTRY", "Args", "Empty", "Endpoint", "Kind", "Request"]
+__all__ = ["PUBLIC", "REGISTRY", "Empty", "Endpoint", "Kind", "Request"]

@@ -22,9 +22,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from consulpy.acl import identities as ids
+from consulpy.acl.rules import RuleError, parse_rules
 from consulpy.server import acl_reads
 from consulpy.server.acl_reads import auth_method_view, policy_view, role_view, token_view
-from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
 from consulpy.server.endpoints.request import Request
 from consulpy.server.errors import CommandError, RequestError
@@ -34,15 +36,18 @@ from consulpy.util.durations import DurationError, format_duration_ns, parse_dur
 
 if TYPE_CHECKING:
     from consulpy.server.server import Server
+    from consulpy.state.store import StateStore
 
-# Built-in identities (the same values as consulpy.acl.identities).
-GLOBAL_MANAGEMENT_ID = "00000000-0000-0000-0000-000000000001"
-GLOBAL_MANAGEMENT_NAME = "global-management"
-READ_ONLY_ID = "00000000-0000-0000-0000-000000000002"
-READ_ONLY_NAME = "builtin/global-read-only"
-ANONYMOUS_ACCESSOR = "00000000-0000-0000-0000-000000000002"
-ANONYMOUS_SECRET = "anonymous"
-RESERVED_PREFIX = "00000000-0000-0000-0000-0000000000"
+# Built-in identities: one definition, in consulpy.acl.identities.
+GLOBAL_MANAGEMENT_ID = ids.GLOBAL_MANAGEMENT_POLICY_ID
+GLOBAL_MANAGEMENT_NAME = ids.GLOBAL_MANAGEMENT_POLICY_NAME
+READ_ONLY_ID = ids.GLOBAL_READ_ONLY_POLICY_ID
+READ_ONLY_NAME = ids.GLOBAL_READ_ONLY_POLICY_NAME
+ANONYMOUS_ACCESSOR = ids.ANONYMOUS_TOKEN_ACCESSOR_ID
+ANONYMOUS_SECRET = ids.ANONYMOUS_TOKEN_SECRET_ID
+RESERVED_PREFIX = ids.RESERVED_ID_PREFIX
+GLOBAL_MANAGEMENT_RULES = ids.GLOBAL_MANAGEMENT_RULES_TEXT
+READ_ONLY_RULES = ids.GLOBAL_READ_ONLY_RULES_TEXT
 BUILTIN_POLICIES = (GLOBAL_MANAGEMENT_ID, READ_ONLY_ID)
 
 DISABLED = "ACL support disabled"
@@ -59,73 +64,9 @@ _ROLE_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,256}$")
 _METHOD_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,128}$")
 _IDENTITY_NAME = re.compile(r"^[a-z0-9]([a-z0-9\-_]*[a-z0-9])?$")
 
-GLOBAL_MANAGEMENT_RULES = """
-acl = "write"
-agent_prefix "" {
-  policy = "write"
-}
-event_prefix "" {
-  policy = "write"
-}
-key_prefix "" {
-  policy = "write"
-}
-keyring = "write"
-node_prefix "" {
-  policy = "write"
-}
-operator = "write"
-mesh = "write"
-peering = "write"
-query_prefix "" {
-  policy = "write"
-}
-service_prefix "" {
-  policy = "write"
-  intentions = "write"
-}
-session_prefix "" {
-  policy = "write"
-}
-"""
-
-READ_ONLY_RULES = """
-acl = "read"
-agent_prefix "" {
-  policy = "read"
-}
-event_prefix "" {
-  policy = "read"
-}
-key_prefix "" {
-  policy = "read"
-}
-keyring = "read"
-node_prefix "" {
-  policy = "read"
-}
-operator = "read"
-mesh = "read"
-peering = "read"
-query_prefix "" {
-  policy = "read"
-}
-service_prefix "" {
-  policy = "read"
-  intentions = "read"
-}
-session_prefix "" {
-  policy = "read"
-}
-"""
-
 
 def _check_rules(text: str) -> None:
     """Refuse policy rules the rule language rejects (Consul's texts)."""
-    try:
-        from consulpy.acl.rules import RuleError, parse_rules
-    except ImportError:  # acl-core lands: until then every rule text is accepted
-        return
     try:
         parse_rules(text)
     except RuleError as exc:
@@ -170,6 +111,36 @@ class ByID:
 class RowSet:
     row: dict[str, Any]
     create: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRead:
+    accessor: str = ""
+    secret: str = ""  # /v1/acl/token/self: possession of the secret is the permission
+
+
+@dataclass(frozen=True, slots=True)
+class TokenList:
+    policy: str = ""
+    role: str = ""
+    authmethod: str = ""
+    servicename: str = ""
+    filter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ACLRead:
+    """Policy, role (by `id` or `name`), auth method (`name`), binding rule (`id`)."""
+
+    id: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ACLList:
+    filter: str = ""
+    policy: str = ""  # roles linking this policy
+    authmethod: str = ""  # binding rules of this method
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,8 +422,8 @@ async def bootstrap(server: Server, req: Request[ACLBootstrap]) -> Row:
 
 # ---------------------------------------------------------------- token writes
 async def token_set(server: Server, req: Request[TokenSet]) -> Row:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     body = req.payload.token
     acl = server.store.acl
     now = server.now()
@@ -470,8 +441,8 @@ async def token_set(server: Server, req: Request[TokenSet]) -> Row:
 
 
 async def token_clone(server: Server, req: Request[TokenClone]) -> Row:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     acl = server.store.acl
     now = server.now()
     source = acl.token(req.payload.accessor, now)
@@ -492,8 +463,8 @@ async def token_clone(server: Server, req: Request[TokenClone]) -> Row:
 
 
 async def token_delete(server: Server, req: Request[ByID]) -> bool:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     accessor = req.payload.id
     if not _UUID.match(accessor):
         raise CommandError("Invalid Token: AccessorID is not a valid UUID")
@@ -514,8 +485,8 @@ POLICY_HASH_FIELDS = ("Name", "Description", "Rules", "Datacenters")
 
 
 async def policy_set(server: Server, req: Request[RowSet]) -> Row:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     body = req.payload.row
     acl = server.store.acl
     policy_id = body.get("ID") or ""
@@ -569,8 +540,8 @@ def existing_name(row: Row | None) -> str:
 
 
 async def policy_delete(server: Server, req: Request[ByID]) -> bool:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     policy_id = req.payload.id
     if policy_id == GLOBAL_MANAGEMENT_ID:
         raise CommandError("Delete operation not permitted on the builtin global-management policy")
@@ -587,8 +558,8 @@ ROLE_HASH_FIELDS = ("Name", "Description", "Policies", "ServiceIdentities", "Nod
 
 
 async def role_set(server: Server, req: Request[RowSet]) -> Row:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     body = req.payload.row
     acl = server.store.acl
     role_id = body.get("ID") or ""
@@ -623,8 +594,8 @@ async def role_set(server: Server, req: Request[RowSet]) -> Row:
 
 
 async def role_delete(server: Server, req: Request[ByID]) -> bool:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     if server.store.acl.roles.get(req.payload.id) is None:
         raise CommandError(f"Cannot find role to delete: {NOT_FOUND}")
     await server.propose(C.acl_role_delete(req.payload.id, ts=server.now()))
@@ -633,8 +604,8 @@ async def role_delete(server: Server, req: Request[ByID]) -> bool:
 
 # --------------------------------------------------------- auth method writes
 async def auth_method_set(server: Server, req: Request[RowSet]) -> Row:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     body = req.payload.row
     acl = server.store.acl
     name = body.get("Name") or ""
@@ -695,16 +666,16 @@ async def auth_method_set(server: Server, req: Request[RowSet]) -> Row:
 
 
 async def auth_method_delete(server: Server, req: Request[ByID]) -> bool:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     await server.propose(C.acl_auth_method_delete(req.payload.id, ts=server.now()))
     return True
 
 
 # -------------------------------------------------------- binding rule writes
 async def binding_rule_set(server: Server, req: Request[RowSet]) -> Row:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     body = req.payload.row
     acl = server.store.acl
     rule_id = body.get("ID") or ""
@@ -753,8 +724,8 @@ async def binding_rule_set(server: Server, req: Request[RowSet]) -> Row:
 
 
 async def binding_rule_delete(server: Server, req: Request[ByID]) -> bool:
+    authorize(req.token, Resource.ACL, "", Access.WRITE)
     _enabled(server)
-    authorize(req.token, "acl", "write")
     await server.propose(C.acl_binding_rule_delete(req.payload.id, ts=server.now()))
     return True
 
@@ -832,29 +803,40 @@ async def logout(server: Server, req: Request[Logout]) -> bool:
     return True
 
 
+_ACL_READ = [Need(Resource.ACL, "", Access.READ)]
+
+
+def _acl_read(_store: StateStore, _payload: Any) -> list[Need]:
+    return _ACL_READ
+
+
+def _token_read_needs(_store: StateStore, payload: TokenRead) -> list[Need]:
+    return [] if payload.secret else _ACL_READ
+
+
 ENDPOINTS = [
     write("ACL.BootstrapTokens", ACLBootstrap, bootstrap),
     write("ACL.TokenSet", TokenSet, token_set),
     write("ACL.TokenClone", TokenClone, token_clone),
     write("ACL.TokenDelete", ByID, token_delete),
-    read("ACL.TokenRead", acl_reads.read_token),
-    read("ACL.TokenList", acl_reads.list_tokens),
+    read("ACL.TokenRead", TokenRead, acl_reads.read_token, _token_read_needs),
+    read("ACL.TokenList", TokenList, acl_reads.list_tokens, _acl_read),
     write("ACL.PolicySet", RowSet, policy_set),
     write("ACL.PolicyDelete", ByID, policy_delete),
-    read("ACL.PolicyRead", acl_reads.read_policy),
-    read("ACL.PolicyList", acl_reads.list_policies),
+    read("ACL.PolicyRead", ACLRead, acl_reads.read_policy, _acl_read),
+    read("ACL.PolicyList", ACLList, acl_reads.list_policies, _acl_read),
     write("ACL.RoleSet", RowSet, role_set),
     write("ACL.RoleDelete", ByID, role_delete),
-    read("ACL.RoleRead", acl_reads.read_role),
-    read("ACL.RoleList", acl_reads.list_roles),
+    read("ACL.RoleRead", ACLRead, acl_reads.read_role, _acl_read),
+    read("ACL.RoleList", ACLList, acl_reads.list_roles, _acl_read),
     write("ACL.AuthMethodSet", RowSet, auth_method_set),
     write("ACL.AuthMethodDelete", ByID, auth_method_delete),
-    read("ACL.AuthMethodRead", acl_reads.read_auth_method),
-    read("ACL.AuthMethodList", acl_reads.list_auth_methods),
+    read("ACL.AuthMethodRead", ACLRead, acl_reads.read_auth_method, _acl_read),
+    read("ACL.AuthMethodList", ACLList, acl_reads.list_auth_methods, _acl_read),
     write("ACL.BindingRuleSet", RowSet, binding_rule_set),
     write("ACL.BindingRuleDelete", ByID, binding_rule_delete),
-    read("ACL.BindingRuleRead", acl_reads.read_binding_rule),
-    read("ACL.BindingRuleList", acl_reads.list_binding_rules),
+    read("ACL.BindingRuleRead", ACLRead, acl_reads.read_binding_rule, _acl_read),
+    read("ACL.BindingRuleList", ACLList, acl_reads.list_binding_rules, _acl_read),
     write("ACL.Login", Login, login),
     write("ACL.Logout", Logout, logout),
 ]
