@@ -189,6 +189,11 @@ class Agent:
                 "config": config.connect.ca_config,
             },
             config_entries=config.config_entries_bootstrap,
+            acl={
+                "enabled": config.acl.enabled,
+                "initial_management": config.acl.tokens.get("initial_management", ""),
+                "data_dir": config.data_dir,
+            },
             limits=Limits(
                 kv_max_value_size=config.limits.kv_max_value_size,
                 txn_max_ops=config.limits.txn_max_ops,

@@ -1,5 +1,7 @@
 """A small synchronous HTTP client for the CLI subcommands (stdlib only, so `consulpy kv get`
-starts fast), honouring Consul's CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN and -http-addr / -token.
+starts fast), honouring Consul's CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE
+and -http-addr, -token, -token-file (in Consul's order: -token, -token-file, the token
+variable, the token-file variable).
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ def add_http_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-token", "--token", dest="token", default=None, help="ACL token (env CONSUL_HTTP_TOKEN)"
     )
+    parser.add_argument(
+        "-token-file",
+        "--token-file",
+        dest="token_file",
+        default=None,
+        help="file holding the ACL token (env CONSUL_HTTP_TOKEN_FILE)",
+    )
     parser.add_argument("-datacenter", "--datacenter", dest="datacenter", default=None)
     parser.add_argument("-stale", "--stale", dest="stale", action="store_true")
 
@@ -59,6 +68,7 @@ class Client:
         datacenter: str | None = None,
         stale: bool = False,
         timeout: float = 60,
+        token_file: str | None = None,
     ) -> None:
         addr = http_addr or os.environ.get("CONSUL_HTTP_ADDR") or DEFAULT_ADDR
         if "://" not in addr:
@@ -69,14 +79,20 @@ class Client:
             )
             addr = f"{scheme}://{addr}"
         self.base = addr.rstrip("/")
-        self.token = token or os.environ.get("CONSUL_HTTP_TOKEN") or ""
+        self.token = _pick_token(token, token_file)
         self.datacenter = datacenter
         self.stale = stale
         self.timeout = timeout
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Client:
-        return cls(args.http_addr, args.token, args.datacenter, args.stale)
+        return cls(
+            args.http_addr,
+            args.token,
+            args.datacenter,
+            args.stale,
+            token_file=getattr(args, "token_file", None),
+        )
 
     def request(
         self,
@@ -111,6 +127,26 @@ class Client:
             raise APIError(exc.code, payload.decode("utf-8", "replace")) from exc
         except urllib.error.URLError as exc:
             raise APIError(0, f"Error connecting to agent at {self.base}: {exc.reason}") from exc
+
+
+def _read_token_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError as exc:
+        raise APIError(0, f"Error loading token file: {exc}") from exc
+
+
+def _pick_token(token: str | None, token_file: str | None) -> str:
+    if token:
+        return token
+    if token_file:
+        return _read_token_file(token_file)
+    if os.environ.get("CONSUL_HTTP_TOKEN"):
+        return os.environ["CONSUL_HTTP_TOKEN"]
+    if os.environ.get("CONSUL_HTTP_TOKEN_FILE"):
+        return _read_token_file(os.environ["CONSUL_HTTP_TOKEN_FILE"])
+    return ""
 
 
 def make_parser(prog: str) -> argparse.ArgumentParser:

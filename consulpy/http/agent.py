@@ -96,11 +96,6 @@ async def agent_reload(req: web.Request) -> web.StreamResponse:
     return empty_ok()
 
 
-@endpoint("PUT", check_dc=False)
-async def agent_token(req: web.Request) -> web.StreamResponse:
-    raise HTTPError(401, "ACL support disabled")
-
-
 # --------------------------------------------------------------- services
 def agent_service_view(row: dict[str, Any], datacenter: str) -> dict[str, Any]:
     """AgentService: Tags [] and Meta {} forced; Proxy only for proxies, Connect only when
@@ -445,7 +440,6 @@ def routes() -> list[web.RouteDef]:
         web.route("*", "/v1/agent/members", agent_members),
         web.route("*", "/v1/agent/version", agent_version),
         web.route("*", "/v1/agent/reload", agent_reload),
-        web.route("*", "/v1/agent/token/{name:.*}", agent_token),
         web.route("*", "/v1/agent/services", agent_services),
         web.route("*", "/v1/agent/service/register", agent_service_register),
         web.route("*", "/v1/agent/service/deregister/{id:.*}", agent_service_deregister),

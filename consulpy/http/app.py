@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from consulpy.agent.agent import Agent
-from consulpy.http import agent as agent_api
 from consulpy.http import (
+    acl,
     catalog,
     config_entries,
     connect,
@@ -22,6 +22,7 @@ from consulpy.http import (
     status,
     txn,
 )
+from consulpy.http import agent as agent_api
 from consulpy.http import limits as http_limits
 from consulpy.http.endpoint import AGENT, text_error
 
@@ -59,7 +60,9 @@ def build_app(agent: Agent) -> web.Application:
         resp.headers["X-Consul-Default-ACL-Policy"] = policy
 
     app.on_response_prepare.append(add_headers)
+    acl.load_persisted_tokens(agent)
     for module in (
+        acl,
         kv,
         session,
         txn,

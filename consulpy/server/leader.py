@@ -5,6 +5,10 @@
   timer with the full TTL, as Consul does.
 - Tombstone reaping: tombstones are kept at least `tombstone_ttl` (longer than the longest
   blocking query) and then reaped in batches.
+- ACLs (when enabled): the built-ins (global-management and builtin/global-read-only
+  policies, the anonymous token) and the configured initial management token are written on
+  each new term if missing; expired tokens are reaped every `acl_reap_interval` (reads already
+  hide them, reaping only frees the rows).
 (Membership reconciliation and autopilot live in consulpy.server.membership.)
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +34,7 @@ log = structlog.get_logger("consulpy.leader")
 SESSION_TTL_MULTIPLIER = 2
 TOMBSTONE_TTL = 15 * 60.0
 TOMBSTONE_GRANULARITY = 30.0
+ACL_REAP_INTERVAL = 30.0
 
 
 class SessionTimers:
@@ -97,6 +103,7 @@ class LeaderDuties:
         # Other leader duties (the CA's bootstrap, ...) run once per leadership term.
         self.on_start: list[Callable[[], Awaitable[None]]] = []
         self.active = False
+        self.acl_reap_interval = ACL_REAP_INTERVAL
 
     # ------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -107,6 +114,10 @@ class LeaderDuties:
         for session in self.server.store.sessions.list():
             self.sessions.arm(session.id, session.ttl)
         self._tasks.append(loop.create_task(self._tombstone_loop()))
+        if self.server.acl_enabled:
+            task = loop.create_task(self._acl_start())
+            task.add_done_callback(_log_task_error)
+            self._tasks.append(task)
         for hook in self.on_start:
             task = loop.create_task(hook())
             task.add_done_callback(_log_task_error)
@@ -155,3 +166,61 @@ class LeaderDuties:
             upto = self._marks.popleft()[1]
         if upto and any(index <= upto for index in store.kv.tombstones.values()):
             await self.server.propose(C.tombstone_reap(upto, ts=self.server.now()))
+
+    # -------------------------------------------------------------------- ACL
+    async def _acl_start(self) -> None:
+        await self.acl_builtins()
+        while True:
+            await asyncio.sleep(self.acl_reap_interval)
+            await self.reap_acl_tokens()
+
+    async def acl_builtins(self) -> None:
+        """Write what an ACL-enabled cluster needs and does not have yet."""
+        from consulpy.server.endpoints import acl as ep
+
+        server = self.server
+        acl = server.store.acl
+        for pid, name, rules, desc in (
+            (
+                ep.GLOBAL_MANAGEMENT_ID,
+                ep.GLOBAL_MANAGEMENT_NAME,
+                ep.GLOBAL_MANAGEMENT_RULES,
+                "Builtin Policy that grants unlimited access",
+            ),
+            (
+                ep.READ_ONLY_ID,
+                ep.READ_ONLY_NAME,
+                ep.READ_ONLY_RULES,
+                "Builtin Policy that grants unlimited read-only access to all components",
+            ),
+        ):
+            if acl.policies.get(pid) is None:
+                row = {"ID": pid, "Name": name, "Description": desc, "Rules": rules}
+                row["Datacenters"] = []
+                row["Hash"] = ep._hash(row, ep.POLICY_HASH_FIELDS)
+                await server.propose(C.acl_policy_set(row, ts=server.now()))
+                log.info("created ACL policy", name=name)
+        if acl.tokens.get(ep.ANONYMOUS_ACCESSOR) is None:
+            row = ep.management_token(
+                ep.ANONYMOUS_SECRET, ep.ANONYMOUS_ACCESSOR, "Anonymous Token", server.now()
+            )
+            row["Policies"] = []
+            row["Hash"] = ep._hash(row, ep.TOKEN_HASH_FIELDS)
+            await server.propose(C.acl_token_set(row, True, ts=server.now()))
+            log.info("created ACL anonymous token")
+        secret = server.acl_initial_management
+        if secret and acl.tokens.get_unique(secret) is None:
+            row = ep.management_token(
+                secret, str(uuid.uuid4()), "Initial Management Token", server.now()
+            )
+            if acl.bootstrap_index:
+                await server.propose(C.acl_token_set(row, True, ts=server.now()))
+            else:  # as Consul: the initial management token is the bootstrap
+                await server.propose(C.acl_bootstrap(row, 0, ts=server.now()))
+            log.info("created ACL initial management token")
+
+    async def reap_acl_tokens(self) -> None:
+        expired = self.server.store.acl.expired_accessors(self.server.now())
+        if expired:
+            await self.server.propose(C.acl_token_delete(expired, ts=self.server.now()))
+            log.info("reaped expired ACL tokens", count=len(expired))

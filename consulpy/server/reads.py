@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from consulpy.server.acl_reads import ACL_READS
 from consulpy.state.store import StateStore
 from consulpy.state.txnops import apply_op
 from consulpy.state.views import (
@@ -585,3 +586,4 @@ READS.update(
         "PreparedQuery.Execute": prepared_query_execute,
     }
 )
+READS.update(ACL_READS)

@@ -97,6 +97,7 @@ class Server:
         tls: RPCTLS | None = None,
         connect: dict[str, Any] | None = None,
         config_entries: list[dict[str, Any]] | None = None,
+        acl: dict[str, Any] | None = None,
         limits: Limits | None = None,
         agent_token: str = "",
     ) -> None:
@@ -142,6 +143,11 @@ class Server:
             config=connect.get("config"),
         )
         self.leader.on_start.append(self.ca.bootstrap)
+        acl = acl or {}
+        # ACLs (consulpy/server/endpoints/acl.py; built-ins and reaping in leader.py).
+        self.acl_enabled = bool(acl.get("enabled"))
+        self.acl_initial_management = str(acl.get("initial_management") or "")
+        self.acl_data_dir = str(acl.get("data_dir") or "")
         self.bootstrap_entries = list(config_entries or [])
         self.leader.on_start.append(self._bootstrap_config_entries)
         self.applier.on_leader_change(self._leader_changed)

@@ -29,6 +29,17 @@ CA_SET = "ca_set"
 CA_SERIAL = "ca_serial"
 PREPARED_QUERY = "prepared_query"
 PREPARED_QUERY_OPS = ("create", "update", "delete")
+ACL_BOOTSTRAP = "acl_bootstrap"
+ACL_TOKEN_SET = "acl_token_set"
+ACL_TOKEN_DELETE = "acl_token_delete"
+ACL_POLICY_SET = "acl_policy_set"
+ACL_POLICY_DELETE = "acl_policy_delete"
+ACL_ROLE_SET = "acl_role_set"
+ACL_ROLE_DELETE = "acl_role_delete"
+ACL_AUTH_METHOD_SET = "acl_auth_method_set"
+ACL_AUTH_METHOD_DELETE = "acl_auth_method_delete"
+ACL_BINDING_RULE_SET = "acl_binding_rule_set"
+ACL_BINDING_RULE_DELETE = "acl_binding_rule_delete"
 
 # KV verbs accepted by the `kv` command (a subset of the txn verbs: the writes).
 KV_WRITE_VERBS = ("set", "cas", "lock", "unlock", "delete", "delete-cas", "delete-tree")
@@ -108,6 +119,55 @@ def prepared_query(op: str, query: dict[str, Any], *, ts: float) -> Command:
     """Create, update (full replacement) or delete a prepared query; `query` is the validated
     definition with its ID (delete: only the ID is read)."""
     return {"t": PREPARED_QUERY, "op": op, "query": query, "ts": ts}
+
+
+def acl_bootstrap(token: dict[str, Any], reset_index: int, *, ts: float) -> Command:
+    """Store the bootstrap token, once: allowed while nothing was bootstrapped, or when
+    `reset_index` names the index of the previous bootstrap (the reset file's content)."""
+    return {"t": ACL_BOOTSTRAP, "token": token, "reset_index": reset_index, "ts": ts}
+
+
+def acl_token_set(token: dict[str, Any], create: bool, *, ts: float) -> Command:
+    """Upsert a validated token; `create` refuses an AccessorID or SecretID in use."""
+    return {"t": ACL_TOKEN_SET, "token": token, "create": create, "ts": ts}
+
+
+def acl_token_delete(accessors: list[str], *, ts: float) -> Command:
+    """Delete tokens by AccessorID (one from the API, a batch when the leader reaps)."""
+    return {"t": ACL_TOKEN_DELETE, "ids": accessors, "ts": ts}
+
+
+def acl_policy_set(policy: dict[str, Any], *, ts: float) -> Command:
+    return {"t": ACL_POLICY_SET, "row": policy, "ts": ts}
+
+
+def acl_policy_delete(policy_id: str, *, ts: float) -> Command:
+    return {"t": ACL_POLICY_DELETE, "id": policy_id, "ts": ts}
+
+
+def acl_role_set(role: dict[str, Any], *, ts: float) -> Command:
+    return {"t": ACL_ROLE_SET, "row": role, "ts": ts}
+
+
+def acl_role_delete(role_id: str, *, ts: float) -> Command:
+    return {"t": ACL_ROLE_DELETE, "id": role_id, "ts": ts}
+
+
+def acl_auth_method_set(method: dict[str, Any], *, ts: float) -> Command:
+    return {"t": ACL_AUTH_METHOD_SET, "row": method, "ts": ts}
+
+
+def acl_auth_method_delete(name: str, *, ts: float) -> Command:
+    """Delete an auth method with its binding rules and the tokens it issued."""
+    return {"t": ACL_AUTH_METHOD_DELETE, "id": name, "ts": ts}
+
+
+def acl_binding_rule_set(rule: dict[str, Any], *, ts: float) -> Command:
+    return {"t": ACL_BINDING_RULE_SET, "row": rule, "ts": ts}
+
+
+def acl_binding_rule_delete(rule_id: str, *, ts: float) -> Command:
+    return {"t": ACL_BINDING_RULE_DELETE, "id": rule_id, "ts": ts}
 
 
 def encode(cmd: Command) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from consulpy.state import acl as acl_state
 from consulpy.state import commands as C
 from consulpy.state.sessions import Session
 from consulpy.state.store import StateStore
@@ -48,6 +49,20 @@ class FSM:
             C.CA_SERIAL: self._ca_serial,
             C.PREPARED_QUERY: self._prepared_query,
         }
+        for kind, fn in acl_state.HANDLERS.items():
+            self._handlers[kind] = self._acl_handler(fn)
+
+    def _acl_handler(
+        self, fn: Callable[..., Result]
+    ) -> Callable[[WriteTxn, dict[str, Any]], Result]:
+        def handler(txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+            result = fn(self.store.acl, txn, cmd)  # the tables are replaced on restore
+            if isinstance(result, str):
+                txn.abort()
+                return error(result)
+            return result
+
+        return handler
 
     def apply(self, index: int, data: bytes) -> Result:
         cmd = C.decode(data)

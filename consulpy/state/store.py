@@ -14,6 +14,7 @@ from typing import Any
 
 import msgpack
 
+from consulpy.state.acl import ACLTables
 from consulpy.state.catalog import CatalogTables
 from consulpy.state.connect import ConnectTables
 from consulpy.state.kv import MAX_LOCK_DELAY_NS, KVEntry, KVTable
@@ -32,6 +33,7 @@ class StateStore:
         self.catalog = CatalogTables()
         self.connect = ConnectTables()
         self.prepared_queries = PreparedQueryTable()
+        self.acl = ACLTables()
         self.indexes: dict[str, int] = {}
         self.last_index = 0
         self.watches = WatchRegistry()
@@ -198,6 +200,7 @@ class StateStore:
             "catalog": self.catalog.frozen_copy(),
             "connect": self.connect.frozen_copy(),
             "prepared_queries": self.prepared_queries.frozen_copy(),
+            "acl": self.acl.frozen_copy(),
         }
 
         def serialise() -> bytes:
@@ -231,8 +234,11 @@ class StateStore:
         connect.load(doc.get("connect") or {})
         prepared_queries = PreparedQueryTable()
         prepared_queries.load(doc.get("prepared_queries") or [])
+        acl = ACLTables()
+        acl.load(doc.get("acl") or {})
         self.kv, self.sessions, self.catalog, self.connect = kv, sessions, catalog, connect
         self.prepared_queries = prepared_queries
+        self.acl = acl
         self.indexes = dict(doc["indexes"])
         self.last_index = int(doc["last_index"])
         self.watches.notify_all()

@@ -67,6 +67,30 @@ CALLS: dict[str, dict[str, Any]] = {
     "PreparedQuery.List": {},
     "PreparedQuery.Explain": {"query": "q1"},
     "PreparedQuery.Execute": {"query": "q1", "dc": "dc1"},
+    "ACL.BootstrapTokens": {},
+    "ACL.TokenSet": {"token": {"Description": "t"}},
+    "ACL.TokenClone": {"accessor": SESSION},
+    "ACL.TokenDelete": {"id": SESSION},
+    "ACL.TokenRead": {"accessor": SESSION},
+    "ACL.TokenList": {},
+    "ACL.PolicySet": {"row": {"Name": "p"}},
+    "ACL.PolicyDelete": {"id": SESSION},
+    "ACL.PolicyRead": {"id": SESSION},
+    "ACL.PolicyList": {},
+    "ACL.RoleSet": {"row": {"Name": "r"}},
+    "ACL.RoleDelete": {"id": SESSION},
+    "ACL.RoleRead": {"name": "r"},
+    "ACL.RoleList": {},
+    "ACL.AuthMethodSet": {"row": {"Name": "m", "Type": "jwt"}},
+    "ACL.AuthMethodDelete": {"id": "m"},
+    "ACL.AuthMethodRead": {"name": "m"},
+    "ACL.AuthMethodList": {},
+    "ACL.BindingRuleSet": {"row": {"AuthMethod": "m"}},
+    "ACL.BindingRuleDelete": {"id": SESSION},
+    "ACL.BindingRuleRead": {"id": SESSION},
+    "ACL.BindingRuleList": {},
+    "ACL.Login": {"method": "m", "bearer_token": "x"},
+    "ACL.Logout": {},
 }
 # The (resource, segment, access) each call must at least ask for.
 EXPECTED: dict[str, tuple[Resource, str, Access]] = {
@@ -90,6 +114,10 @@ EXPECTED: dict[str, tuple[Resource, str, Access]] = {
     "Snapshot.Restore": (Resource.ACL, "", Access.WRITE),
     "PreparedQuery.Apply": (Resource.QUERY, "q1", Access.WRITE),
     "PreparedQuery.Explain": (Resource.QUERY, "q1", Access.READ),
+    "ACL.TokenSet": (Resource.ACL, "", Access.WRITE),
+    "ACL.TokenRead": (Resource.ACL, "", Access.READ),
+    "ACL.PolicySet": (Resource.ACL, "", Access.WRITE),
+    "ACL.PolicyList": (Resource.ACL, "", Access.READ),
 }
 
 

@@ -12,6 +12,7 @@ Coordinate has no endpoint: consulpy keeps no network coordinates yet.
 from __future__ import annotations
 
 from consulpy.server.endpoints import (
+    acl,
     catalog,
     config_entry,
     connect_ca,
@@ -42,6 +43,7 @@ FAMILIES = (
     operator,
     snapshot,
     status,
+    acl,
 )
 FAMILIES += (prepared_query,)
 
@@ -58,6 +60,8 @@ def _registry() -> dict[str, Endpoint]:
 
 REGISTRY: dict[str, Endpoint] = _registry()
 # Endpoints Consul answers without any ACL check (status, CA roots).
-PUBLIC = frozenset({"Status.Info", "ConnectCA.Roots"})
+PUBLIC = frozenset(
+    {"Status.Info", "ConnectCA.Roots", "ACL.BootstrapTokens", "ACL.Login", "ACL.Logout"}
+)
 
 __all__ = ["PUBLIC", "REGISTRY", "Empty", "Endpoint", "Kind", "Request"]
