@@ -10,6 +10,7 @@ it together with its HTTP and xDS listeners, and tells it the addresses they bou
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import socket
 import time
@@ -46,7 +47,51 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("consulpy.agent")
 
-# Serf member status codes as Consul renders them in /v1/agent/members.
+# A leaving server waits this long for the leader to drop it from the Raft configuration.
+LEAVE_RAFT_WAIT = 5.0
+
+# Settings a reload cannot change in a running agent (logged when they differ), by the
+# attribute that holds them.
+RESTART_SETTINGS = (
+    "datacenter",
+    "node_name",
+    "node_id",
+    "data_dir",
+    "server",
+    "bootstrap",
+    "bootstrap_expect",
+    "ports",
+    "addresses",
+    "bind_addr",
+    "client_addr",
+    "advertise_addr",
+    "encrypt",
+    "log_file",
+    "log_rotate_bytes",
+    "log_rotate_duration",
+    "log_rotate_max_files",
+    "log_json",
+    "enable_syslog",
+    "syslog_facility",
+    "ui_config",
+    "enable_script_checks",
+    "enable_local_script_checks",
+    "gossip_lan",
+    "gossip_wan",
+    "autopilot",
+)
+
+
+def restart_needed(old: AgentConfig, new: AgentConfig) -> list[str]:
+    """The settings that differ between two configs and only apply on a restart."""
+    changed = [
+        name for name in RESTART_SETTINGS if getattr(old, name, None) != getattr(new, name, None)
+    ]
+    old_acl, new_acl = getattr(old, "acl", None), getattr(new, "acl", None)
+    for field in ("enabled", "default_policy"):
+        if getattr(old_acl, field, None) != getattr(new_acl, field, None):
+            changed.append(f"acl.{field}")
+    return changed
 
 
 class AgentError(Exception):
@@ -104,6 +149,8 @@ class Agent:
         # Filled by the composition root once its listeners are bound.
         self.http_addresses: list[tuple[str, int]] = []
         self.mesh: MeshPorts = NoMesh()
+        # Called with the new configuration after a reload (listeners that re-read settings).
+        self.reload_hooks: list[Callable[[AgentConfig], None]] = []
         # Set when the agent should exit (after /v1/agent/leave); the CLI waits on it.
         self.shutdown_requested = asyncio.Event()
         self.server: Server | None = None
@@ -281,8 +328,40 @@ class Agent:
             await asyncio.sleep(0.05)
 
     async def leave(self) -> None:
-        """Leave the cluster gracefully (others see `left`, not `failed`)."""
+        """Leave the cluster gracefully (others see `left`, not `failed`). A server leader
+        first removes itself from the Raft configuration when other servers remain, as Consul
+        does, so quorum shrinks safely; a follower leaves gossip and waits (up to
+        LEAVE_RAFT_WAIT) for the leader to remove it."""
+        node = self._raft_node()
+        was_leader = False
+        if node is not None and node.is_leader():
+            others = [s for s in node.configuration() if s.get("id") != self.node_id]
+            if others:
+                was_leader = True
+                try:
+                    await node.remove_server(self.node_id, timeout=LEAVE_RAFT_WAIT)
+                except Exception as exc:
+                    log.error("failed to remove ourself as a Raft peer", error=str(exc))
         await self.gossip.leave()
+        if node is not None and not was_leader:
+            await self._wait_raft_removal(node)
+
+    def _raft_node(self) -> Any:
+        raft = getattr(self.server, "raft", None) if self.server is not None else None
+        return getattr(raft, "node", None)
+
+    async def _wait_raft_removal(self, node: Any) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LEAVE_RAFT_WAIT
+        while loop.time() < deadline:
+            try:
+                ids = {s.get("id") for s in node.configuration()}
+            except Exception:
+                return
+            if self.node_id not in ids or len(ids) <= 1:
+                return
+            await asyncio.sleep(0.05)
+        log.warning("failed to leave Raft configuration gracefully, timeout")
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()
@@ -466,22 +545,74 @@ class Agent:
             )
 
     async def reload(self) -> None:
-        """Re-read the config files: services and checks defined there are replaced."""
+        """Re-read the config (same files and flags as at start) and apply what Consul applies
+        at run time: config services and checks are replaced (check status kept), the reload
+        hooks get the new config, and settings that need a restart are logged. A config that
+        does not load, or a definition that does not validate, is refused before anything
+        changes."""
         if self.reload_config is None:
             raise AgentError("this agent was not started from config files")
-        new = self.reload_config()
+        new = self.reload_config()  # ConfigError: nothing changed
+        try:
+            self._validate_definitions(new)
+        except DefinitionError as exc:
+            raise AgentError(f"Failed reloading services: {exc}") from exc
+        old = self.config
+        self.config = new
+        try:
+            for hook in self.reload_hooks:
+                result: Any = hook(new)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:
+            self.config = old
+            raise
+        for name in restart_needed(old, new):
+            log.warning("setting changed; it needs a restart to apply", setting=name)
+        saved = {
+            cid: (c.row["Status"], c.row.get("Output", ""))
+            for cid, c in self.local.checks.items()
+            if c.source == "config"
+        }
         for sid, svc in list(self.local.services.items()):
             if svc.source == "config":
                 await self.deregister_service(sid)
         for cid, check in list(self.local.checks.items()):
             if check.source == "config":
                 await self.deregister_check(cid)
-        self.config = new
         for body in new.services:
             await self._register_logged(self.register_service(body, source="config"), body)
         for body in new.checks:
             await self._register_logged(self.register_check(body, source="config"), body)
+        self._restore_check_status(saved)
         log.info("configuration reloaded", services=len(new.services), checks=len(new.checks))
+
+    def _validate_definitions(self, new: AgentConfig) -> None:
+        from consulpy.agent.definitions import CHECK_TYPE
+        from consulpy.util.decode import DecodeError, decode_struct
+
+        for body in new.services:
+            defn = decode_service_definition(body)
+            row = service_from_definition(defn)
+            for check_body in service_checks(dict(defn, ID=row["ID"])):
+                self.checks.parse(check_body, service_id=row["ID"])
+        for body in new.checks:
+            try:
+                self.checks.parse(decode_struct(body, CHECK_TYPE))
+            except DecodeError as exc:
+                raise DefinitionError(f"Request decode failed: {exc}") from exc
+
+    def _restore_check_status(self, saved: dict[str, tuple[str, str]]) -> None:
+        """Consul keeps the status of a config check across a reload (no flap to critical)."""
+        for cid, (status, output) in saved.items():
+            if cid not in self.local.checks:
+                continue
+            if self.checks.is_ttl(cid):
+                self.checks.ttl_update(cid, status, output)
+            else:
+                self.local.update_check(cid, status, output)
+        if saved:
+            self.local.changed()
 
     # ----------------------------------------------------------- views
     def member_tags(self) -> dict[str, str]:

@@ -15,6 +15,7 @@ from consulpy.http import (
     gossip_api,
     health,
     kv,
+    monitor,
     operator,
     session,
     snapshot,
@@ -26,6 +27,9 @@ from consulpy.http.endpoint import AGENT, text_error
 # Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
 # Consul's error texts before this one could trigger.
 BODY_SLACK = 64 * 1024
+# On stop, requests in flight get this long to finish; blocking queries, monitors and other
+# long requests are then cancelled and their connections closed (Consul cuts them off too).
+SHUTDOWN_GRACE = 0.5
 
 
 async def _not_found(req: web.Request) -> web.StreamResponse:
@@ -70,6 +74,7 @@ def build_app(agent: Agent) -> web.Application:
         connect,
         config_entries,
         discovery_chain,
+        monitor,
     ):
         app.add_routes(module.routes())
     app.router.add_route("*", "/{tail:.*}", _not_found)
@@ -88,7 +93,12 @@ class HTTPListeners:
         """Bind every (host, port) (port 0: the OS picks); return the addresses bound."""
         if not listeners:
             return []
-        self._runner = web.AppRunner(build_app(self.agent), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            build_app(self.agent),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_GRACE,
+        )
         await self._runner.setup()
         for host, port in listeners:
             site = web.TCPSite(self._runner, host, port, reuse_address=True)
