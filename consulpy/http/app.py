@@ -3,6 +3,9 @@ the HTTP listeners that serve it. The composition root (`consulpy.runtime`) buil
 
 from __future__ import annotations
 
+import time
+
+import structlog
 from aiohttp import web
 
 from consulpy.agent.agent import Agent
@@ -27,6 +30,8 @@ from consulpy.http.endpoint import AGENT, text_error
 # Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
 # Consul's error texts before this one could trigger.
 BODY_SLACK = 64 * 1024
+log = structlog.get_logger("consulpy.http")
+
 # On stop, requests in flight get this long to finish; blocking queries, monitors and other
 # long requests are then cancelled and their connections closed (Consul cuts them off too).
 SHUTDOWN_GRACE = 0.5
@@ -47,9 +52,27 @@ async def _not_found(req: web.Request) -> web.StreamResponse:
     )
 
 
+@web.middleware
+async def _request_log(req: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Consul's `Request finished` debug line for every request (what `monitor -log-level
+    debug` shows)."""
+    start = time.monotonic()
+    try:
+        return await handler(req)
+    finally:
+        log.debug(
+            "Request finished",
+            method=req.method,
+            url=req.path_qs,
+            **{"from": req.remote or ""},
+            latency=f"{(time.monotonic() - start) * 1e6:.0f}us",
+        )
+
+
 def build_app(agent: Agent) -> web.Application:
     limits = agent.config.limits
     app = web.Application(
+        middlewares=[_request_log],
         client_max_size=max(limits.kv_max_value_size, limits.txn_max_req_len) + BODY_SLACK,
         handler_args={"max_field_size": 16384},
     )
