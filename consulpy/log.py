@@ -13,6 +13,7 @@ import asyncio
 import logging
 import logging.handlers
 import os
+import socket
 import sys
 import threading
 import time
@@ -147,7 +148,7 @@ class RotatingLogFile(logging.Handler):
             return
         archives = self.archives()
         keep = max(self.max_files, 0)
-        for old in archives[: len(archives) - keep] if keep else archives:
+        for old in archives[: max(len(archives) - keep, 0)]:
             try:
                 os.remove(old)
             except FileNotFoundError:
@@ -270,6 +271,18 @@ def syslog_handler(facility: str) -> logging.Handler:
     if code is None:
         raise ValueError(f"Unknown syslog facility: {facility}")
     address = os.environ.get(SYSLOG_ADDRESS_ENV, "/dev/log")
+    # SysLogHandler swallows a failed connect; an operator who asked for syslog must know.
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        probe = socket.socket(socket.AF_UNIX, kind)
+        try:
+            probe.connect(address)
+            break
+        except OSError as exc:
+            error = exc
+        finally:
+            probe.close()
+    else:
+        raise OSError(f"syslog at {address}: {error}")
     handler = logging.handlers.SysLogHandler(address=address, facility=code)
     handler.ident = f"{SYSLOG_TAG}: "
     return handler

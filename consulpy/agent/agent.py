@@ -10,6 +10,7 @@ it together with its HTTP and xDS listeners, and tells it the addresses they bou
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import os
 import socket
@@ -64,6 +65,7 @@ RESTART_SETTINGS = (
     "addresses",
     "bind_addr",
     "client_addr",
+    "client_addrs",
     "advertise_addr",
     "encrypt",
     "log_file",
@@ -92,6 +94,21 @@ def restart_needed(old: AgentConfig, new: AgentConfig) -> list[str]:
         if getattr(old_acl, field, None) != getattr(new_acl, field, None):
             changed.append(f"acl.{field}")
     return changed
+
+
+def keep_restart_settings(old: AgentConfig, new: AgentConfig) -> AgentConfig:
+    """`new` with the values `old` runs with for every setting a reload cannot change, so
+    the running agent keeps one consistent view of them until it restarts."""
+    fields = {
+        name: getattr(old, name)
+        for name in RESTART_SETTINGS
+        if hasattr(old, name) and getattr(old, name) != getattr(new, name, None)
+    }
+    if getattr(old, "acl", None) is not None and getattr(new, "acl", None) is not None:
+        fields["acl"] = dataclasses.replace(
+            new.acl, enabled=old.acl.enabled, default_policy=old.acl.default_policy
+        )
+    return dataclasses.replace(new, **fields) if fields else new
 
 
 class AgentError(Exception):
@@ -558,6 +575,10 @@ class Agent:
         except DefinitionError as exc:
             raise AgentError(f"Failed reloading services: {exc}") from exc
         old = self.config
+        changed = restart_needed(old, new)
+        for name in changed:
+            log.warning("setting changed; it needs a restart to apply", setting=name)
+        new = keep_restart_settings(old, new)
         self.config = new
         try:
             for hook in self.reload_hooks:
@@ -567,8 +588,6 @@ class Agent:
         except Exception:
             self.config = old
             raise
-        for name in restart_needed(old, new):
-            log.warning("setting changed; it needs a restart to apply", setting=name)
         saved = {
             cid: (c.row["Status"], c.row.get("Output", ""))
             for cid, c in self.local.checks.items()
