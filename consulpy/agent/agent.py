@@ -351,7 +351,7 @@ class Agent:
         LEAVE_RAFT_WAIT) for the leader to remove it."""
         node = self._raft_node()
         was_leader = False
-        if node is not None and node.is_leader():
+        if node is not None and node.is_leader:
             others = [s for s in node.configuration() if s.get("id") != self.node_id]
             if others:
                 was_leader = True
