@@ -85,6 +85,38 @@ def formatter(json: bool) -> logging.Formatter:
     )
 
 
+# The lowest level any destination wants; events below it are dropped before any processing.
+_floor = [logging.INFO]
+
+
+def enabled(level: int) -> bool:
+    """Whether an event at `level` reaches any destination (skip building costly fields)."""
+    return level >= _floor[0]
+
+
+class LevelBoundLogger(structlog.stdlib.BoundLogger):
+    """structlog's stdlib logger with a cheap level check that follows `_floor` at run time,
+    so loggers can be cached (building one per call costs more than the call) and the level
+    still changes on reload or when a monitor asks for more."""
+
+    def debug(self, event: str | None = None, *args: object, **kw: object) -> object:
+        if _floor[0] > logging.DEBUG:
+            return None
+        return super().debug(event, *args, **kw)
+
+    def info(self, event: str | None = None, *args: object, **kw: object) -> object:
+        if _floor[0] > logging.INFO:
+            return None
+        return super().info(event, *args, **kw)
+
+    def warning(self, event: str | None = None, *args: object, **kw: object) -> object:
+        if _floor[0] > logging.WARNING:
+            return None
+        return super().warning(event, *args, **kw)
+
+    warn = warning
+
+
 class RotatingLogFile(logging.Handler):
     """Consul's `log_file`: the active file keeps its name (truncated on open, mode 0640); it
     is renamed to `<base>-<unix nanoseconds><ext>` when it reached `rotate_bytes` or is older
@@ -231,7 +263,7 @@ class Logging:
     def _apply(self) -> None:
         wanted = [self.level, *(m.level for m in self.monitors)]
         floor = min(wanted)
-        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(floor))
+        _floor[0] = floor
         root = logging.getLogger()
         root.setLevel(floor)
         for handler in self.outputs:
@@ -310,8 +342,8 @@ def setup_logging(
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        cache_logger_on_first_use=False,
+        wrapper_class=LevelBoundLogger,
+        cache_logger_on_first_use=True,
     )
     text = formatter(json)
     console = logging.StreamHandler(stream or sys.stderr)

@@ -16,6 +16,7 @@ the agent can answer it. Stop is the reverse: listeners close before the agent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,17 @@ class Runtime:
             serf_lan=f"{agent.advertise_addr}:{agent.gossip.port}",
         )
 
-    async def stop(self) -> None:
-        await self.http.stop()
-        await self.xds.stop()
-        await self.agent.stop()
+    async def stop(self, *, exiting: bool = False) -> None:
+        """Listeners first (open blocking queries and streams are cut off promptly), then
+        the agent. `exiting`: the process ends right after, so abandoned requests need no
+        unwinding."""
+        loop = asyncio.get_running_loop()
+
+        async def stop_http() -> None:
+            await self.http.stop(exiting=exiting)
+
+        parts = (("http", stop_http), ("xds", self.xds.stop), ("agent", self.agent.stop))
+        for name, stop in parts:
+            began = loop.time()
+            await stop()
+            log.debug("stopped", part=name, seconds=round(loop.time() - began, 3))

@@ -384,17 +384,24 @@ class Agent:
         self.shutdown_requested.set()
 
     async def stop(self) -> None:
-        await self.sync.stop()
-        await self.proxy_config.stop()
-        await self.leaf_certs.stop()
-        await self.checks.stop()
+        loop = asyncio.get_running_loop()
+        parts: list[tuple[str, Callable[[], Any]]] = [
+            ("sync", self.sync.stop),
+            ("proxy_config", self.proxy_config.stop),
+            ("leaf_certs", self.leaf_certs.stop),
+            ("checks", self.checks.stop),
+        ]
         if self.membership is not None:
-            await self.membership.stop()
-        await self.gossip.shutdown()
+            parts.append(("membership", self.membership.stop))
+        parts.append(("gossip", self.gossip.shutdown))
         if self.client is not None:
-            await self.client.close()
+            parts.append(("rpc_client", self.client.close))
         if self.server is not None:
-            await self.server.stop()
+            parts.append(("server", self.server.stop))
+        for name, stop in parts:
+            began = loop.time()
+            await stop()
+            log.debug("stopped", part=name, seconds=round(loop.time() - began, 3))
         log.info("agent stopped", node=self.node_name)
 
     # ---------------------------------------------- local services & checks

@@ -3,6 +3,7 @@ the HTTP listeners that serve it. The composition root (`consulpy.runtime`) buil
 
 from __future__ import annotations
 
+import logging
 import time
 
 import structlog
@@ -26,14 +27,16 @@ from consulpy.http import (
     txn,
 )
 from consulpy.http.endpoint import AGENT, text_error
+from consulpy.http.inflight import InFlight
+from consulpy.log import enabled as log_enabled
 
 # Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
 # Consul's error texts before this one could trigger.
 BODY_SLACK = 64 * 1024
 log = structlog.get_logger("consulpy.http")
 
-# On stop, requests in flight get this long to finish; blocking queries, monitors and other
-# long requests are then cancelled and their connections closed (Consul cuts them off too).
+# On stop, short requests in flight get this long to finish; blocking queries, monitors and
+# other long requests are cancelled at once and their connections closed (see inflight.py).
 SHUTDOWN_GRACE = 0.5
 
 
@@ -56,6 +59,8 @@ async def _not_found(req: web.Request) -> web.StreamResponse:
 async def _request_log(req: web.Request, handler: web.Handler) -> web.StreamResponse:
     """Consul's `Request finished` debug line for every request (what `monitor -log-level
     debug` shows)."""
+    if not log_enabled(logging.DEBUG):
+        return await handler(req)
     start = time.monotonic()
     try:
         return await handler(req)
@@ -69,10 +74,10 @@ async def _request_log(req: web.Request, handler: web.Handler) -> web.StreamResp
         )
 
 
-def build_app(agent: Agent) -> web.Application:
+def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application:
     limits = agent.config.limits
     app = web.Application(
-        middlewares=[_request_log],
+        middlewares=[_request_log, *([inflight.middleware] if inflight is not None else [])],
         client_max_size=max(limits.kv_max_value_size, limits.txn_max_req_len) + BODY_SLACK,
         handler_args={"max_field_size": 16384},
     )
@@ -111,13 +116,14 @@ class HTTPListeners:
         self.agent = agent
         self.addresses: list[tuple[str, int]] = []
         self._runner: web.AppRunner | None = None
+        self._inflight = InFlight()
 
     async def start(self, listeners: list[tuple[str, int]]) -> list[tuple[str, int]]:
         """Bind every (host, port) (port 0: the OS picks); return the addresses bound."""
         if not listeners:
             return []
         self._runner = web.AppRunner(
-            build_app(self.agent),
+            build_app(self.agent, self._inflight),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=SHUTDOWN_GRACE,
@@ -131,8 +137,19 @@ class HTTPListeners:
                 self.addresses.append((bound[0], bound[1]))
         return list(self.addresses)
 
-    async def stop(self) -> None:
+    async def stop(self, *, exiting: bool = False) -> None:
+        """Stop listening and close every connection; with `exiting` (the process ends right
+        after) parked long requests are not unwound one by one."""
         if self._runner is not None:
-            await self._runner.cleanup()
+            for site in list(self._runner.sites):
+                await site.stop()  # no new connections while the open ones wind down
+            await self._inflight.stop(SHUTDOWN_GRACE, cancel=not exiting)
+            if exiting:
+                # Every socket is closed; aiohttp's per-connection shutdown would wait on
+                # each abandoned handler in turn. Only the application's hooks still run.
+                await self._runner.shutdown()
+                await self._runner.app.cleanup()
+            else:
+                await self._runner.cleanup()
             self._runner = None
         self.addresses.clear()
