@@ -44,7 +44,7 @@ async def test_sigterm_with_open_blocking_queries_closes_them_and_exits() -> Non
         code = await asyncio.get_running_loop().run_in_executor(None, agent.proc.wait, 60)
         # A server does not leave on SIGTERM: "Graceful shutdown disabled", exit 1.
         assert code == 1, agent.output()
-        assert "Graceful shutdown disabled. Exiting" in agent.output()
+        await _said(agent, "Graceful shutdown disabled. Exiting")
 
         async def closed(reader: asyncio.StreamReader) -> bool:
             try:
@@ -59,6 +59,11 @@ async def test_sigterm_with_open_blocking_queries_closes_them_and_exits() -> Non
         for _, writer in conns:
             writer.close()
         agent.kill()
+
+
+async def _said(agent: AgentProcess, text: str) -> None:
+    """The process has exited; its last lines may still be on their way through the pipe."""
+    await eventually(lambda: text in agent.output(), what=repr(text))
 
 
 def _status(observer: AgentProcess, name: str) -> str:
@@ -93,10 +98,10 @@ async def test_clients_leave_on_sigterm_and_sigint_unless_told_not_to(tmp_path) 
                 lambda n=name: _status(server, n) == "alive", timeout=30, what=f"{name} joined"
             )
         assert term.stop(signal.SIGTERM) == 0
-        assert "Graceful exit completed" in term.output()
+        await _said(term, "Graceful exit completed")
         assert intr.stop(signal.SIGINT) == 0
         assert stay.stop(signal.SIGTERM) == 1
-        assert "Graceful shutdown disabled. Exiting" in stay.output()
+        await _said(stay, "Graceful shutdown disabled. Exiting")
         await eventually(lambda: _status(server, "c-term") == "left", what="c-term left")
         await eventually(lambda: _status(server, "c-int") == "left", what="c-int left")
         await eventually(
@@ -134,7 +139,7 @@ async def test_servers_skip_leave_on_sigint_by_default_and_leave_raft_when_told(
         await eventually(lambda: _status(first, "s2") == "left", what="s2 left")
         await eventually(lambda: voters() == 2, timeout=30, what="s2 out of Raft")
         assert stayer.stop(signal.SIGINT) == 1
-        assert "Graceful shutdown disabled. Exiting" in stayer.output()
+        await _said(stayer, "Graceful shutdown disabled. Exiting")
         await eventually(lambda: _status(first, "s3") == "failed", timeout=60, what="s3 failed")
     finally:
         for agent in [*others, first]:
