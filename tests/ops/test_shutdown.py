@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 from tests.cli.agentproc import AgentProcess
 from tests.helpers import eventually
@@ -83,7 +85,7 @@ def _client(server: AgentProcess, name: str, *extra: str) -> AgentProcess:
     )
 
 
-async def test_clients_leave_on_sigterm_and_sigint_unless_told_not_to(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_clients_leave_on_sigterm_and_sigint_unless_told_not_to(tmp_path: Path) -> None:
     server = start(*DEV, "-node=srv", "-log-level=warn")
     clients: list[AgentProcess] = []
     try:
@@ -113,7 +115,7 @@ async def test_clients_leave_on_sigterm_and_sigint_unless_told_not_to(tmp_path) 
 
 
 async def test_servers_skip_leave_on_sigint_by_default_and_leave_raft_when_told(
-    tmp_path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
 ) -> None:
     first = start(*BASE, "-server", "-bootstrap", "-node=s1", f"-data-dir={tmp_path / 's1'}")
     others: list[AgentProcess] = []
