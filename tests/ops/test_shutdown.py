@@ -146,3 +146,51 @@ async def test_servers_skip_leave_on_sigint_by_default_and_leave_raft_when_told(
     finally:
         for agent in [*others, first]:
             agent.kill()
+
+
+async def test_a_leaving_leader_removes_itself_from_raft(tmp_path: Path) -> None:
+    flags = ("-server", "-bootstrap-expect=3", "-hcl", "skip_leave_on_interrupt = false")
+    first = start(*BASE, *flags, "-node=l1", f"-data-dir={tmp_path / 'l1'}")
+    agents = [first]
+    try:
+        join = f"-retry-join={serf_addr(first)}"
+        for name in ("l2", "l3"):
+            agents.append(
+                start(*BASE, *flags, f"-node={name}", join, f"-data-dir={tmp_path / name}")
+            )
+
+        def leader() -> str:
+            for agent in agents:
+                try:
+                    config = get_json(agent, "/v1/operator/raft/configuration")
+                except Exception:
+                    continue
+                leaders = [s["Node"] for s in config["Servers"] if s["Leader"]]
+                if len(config["Servers"]) == 3 and leaders:
+                    return str(leaders[0])
+            return ""
+
+        await eventually(lambda: bool(leader()), timeout=60, what="a leader of three")
+        name = leader()
+        leaving = next(a for a, n in zip(agents, ("l1", "l2", "l3"), strict=True) if n == name)
+        assert leaving.stop(signal.SIGINT) == 0
+        await _said(leaving, "Graceful exit completed")
+        rest = [a for a in agents if a is not leaving]
+
+        def two_voters_with_a_leader() -> bool:
+            try:
+                config = get_json(rest[0], "/v1/operator/raft/configuration")
+            except Exception:
+                return False
+            names = {s["Node"] for s in config["Servers"]}
+            return (
+                name not in names
+                and len(names) == 2
+                and any(s["Leader"] for s in config["Servers"])
+            )
+
+        await eventually(two_voters_with_a_leader, timeout=30, what="the old leader removed")
+        await eventually(lambda: _status(rest[0], name) == "left", what="the old leader left")
+    finally:
+        for agent in agents:
+            agent.kill()
