@@ -16,6 +16,7 @@ the agent can answer it. Stop is the reverse: listeners close before the agent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -96,10 +97,27 @@ class Runtime:
         if server is not None and server.rpc_server.limiter is not None:
             server.rpc_server.limiter.update(config.limits.rpc_rate, config.limits.rpc_max_burst)
 
-    async def stop(self) -> None:
-        if self.watches is not None:
-            await self.watches.stop()
-        await self.http.stop()
-        await self.dns.stop()
-        await self.xds.stop()
-        await self.agent.stop()
+    async def stop(self, *, exiting: bool = False) -> None:
+        """Listeners first (open blocking queries and streams are cut off promptly), then
+        the agent. `exiting`: the process ends right after, so abandoned requests need no
+        unwinding."""
+        loop = asyncio.get_running_loop()
+
+        async def stop_http() -> None:
+            await self.http.stop(exiting=exiting)
+
+        async def stop_watches() -> None:
+            if self.watches is not None:
+                await self.watches.stop()
+
+        parts = (
+            ("watches", stop_watches),
+            ("http", stop_http),
+            ("dns", self.dns.stop),
+            ("xds", self.xds.stop),
+            ("agent", self.agent.stop),
+        )
+        for name, stop in parts:
+            began = loop.time()
+            await stop()
+            log.debug("stopped", part=name, seconds=round(loop.time() - began, 3))

@@ -10,6 +10,8 @@ it together with its HTTP and xDS listeners, and tells it the addresses they bou
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import os
 import socket
 import time
@@ -48,7 +50,67 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("consulpy.agent")
 
-# Serf member status codes as Consul renders them in /v1/agent/members.
+# A leaving server waits this long for the leader to drop it from the Raft configuration.
+LEAVE_RAFT_WAIT = 5.0
+
+# Settings a reload cannot change in a running agent (logged when they differ), by the
+# attribute that holds them.
+RESTART_SETTINGS = (
+    "datacenter",
+    "node_name",
+    "node_id",
+    "data_dir",
+    "server",
+    "bootstrap",
+    "bootstrap_expect",
+    "ports",
+    "addresses",
+    "bind_addr",
+    "client_addr",
+    "client_addrs",
+    "advertise_addr",
+    "encrypt",
+    "log_file",
+    "log_rotate_bytes",
+    "log_rotate_duration",
+    "log_rotate_max_files",
+    "log_json",
+    "enable_syslog",
+    "syslog_facility",
+    "ui_config",
+    "enable_script_checks",
+    "enable_local_script_checks",
+    "gossip_lan",
+    "gossip_wan",
+    "autopilot",
+)
+
+
+def restart_needed(old: AgentConfig, new: AgentConfig) -> list[str]:
+    """The settings that differ between two configs and only apply on a restart."""
+    changed = [
+        name for name in RESTART_SETTINGS if getattr(old, name, None) != getattr(new, name, None)
+    ]
+    old_acl, new_acl = getattr(old, "acl", None), getattr(new, "acl", None)
+    for field in ("enabled", "default_policy"):
+        if getattr(old_acl, field, None) != getattr(new_acl, field, None):
+            changed.append(f"acl.{field}")
+    return changed
+
+
+def keep_restart_settings(old: AgentConfig, new: AgentConfig) -> AgentConfig:
+    """`new` with the values `old` runs with for every setting a reload cannot change, so
+    the running agent keeps one consistent view of them until it restarts."""
+    fields = {
+        name: getattr(old, name)
+        for name in RESTART_SETTINGS
+        if hasattr(old, name) and getattr(old, name) != getattr(new, name, None)
+    }
+    if getattr(old, "acl", None) is not None and getattr(new, "acl", None) is not None:
+        fields["acl"] = dataclasses.replace(
+            new.acl, enabled=old.acl.enabled, default_policy=old.acl.default_policy
+        )
+    return dataclasses.replace(new, **fields) if fields else new
 
 
 class AgentError(Exception):
@@ -307,24 +369,63 @@ class Agent:
             await asyncio.sleep(0.05)
 
     async def leave(self) -> None:
-        """Leave the cluster gracefully (others see `left`, not `failed`)."""
+        """Leave the cluster gracefully (others see `left`, not `failed`). A server leader
+        first removes itself from the Raft configuration when other servers remain, as Consul
+        does, so quorum shrinks safely; a follower leaves gossip and waits (up to
+        LEAVE_RAFT_WAIT) for the leader to remove it."""
+        node = self._raft_node()
+        was_leader = False
+        if node is not None and node.is_leader:
+            others = [s for s in node.configuration() if s.get("id") != self.node_id]
+            if others:
+                was_leader = True
+                try:
+                    await node.remove_server(self.node_id, timeout=LEAVE_RAFT_WAIT)
+                except Exception as exc:
+                    log.error("failed to remove ourself as a Raft peer", error=str(exc))
         await self.gossip.leave()
+        if node is not None and not was_leader:
+            await self._wait_raft_removal(node)
+
+    def _raft_node(self) -> Any:
+        raft = getattr(self.server, "raft", None) if self.server is not None else None
+        return getattr(raft, "node", None)
+
+    async def _wait_raft_removal(self, node: Any) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LEAVE_RAFT_WAIT
+        while loop.time() < deadline:
+            try:
+                ids = {s.get("id") for s in node.configuration()}
+            except Exception:
+                return
+            if self.node_id not in ids or len(ids) <= 1:
+                return
+            await asyncio.sleep(0.05)
+        log.warning("failed to leave Raft configuration gracefully, timeout")
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()
 
     async def stop(self) -> None:
-        await self.sync.stop()
-        await self.proxy_config.stop()
-        await self.leaf_certs.stop()
-        await self.checks.stop()
+        loop = asyncio.get_running_loop()
+        parts: list[tuple[str, Callable[[], Any]]] = [
+            ("sync", self.sync.stop),
+            ("proxy_config", self.proxy_config.stop),
+            ("leaf_certs", self.leaf_certs.stop),
+            ("checks", self.checks.stop),
+        ]
         if self.membership is not None:
-            await self.membership.stop()
-        await self.gossip.shutdown()
+            parts.append(("membership", self.membership.stop))
+        parts.append(("gossip", self.gossip.shutdown))
         if self.client is not None:
-            await self.client.close()
+            parts.append(("rpc_client", self.client.close))
         if self.server is not None:
-            await self.server.stop()
+            parts.append(("server", self.server.stop))
+        for name, stop in parts:
+            began = loop.time()
+            await stop()
+            log.debug("stopped", part=name, seconds=round(loop.time() - began, 3))
         log.info("agent stopped", node=self.node_name)
 
     # ---------------------------------------------- local services & checks
@@ -492,24 +593,76 @@ class Agent:
             )
 
     async def reload(self) -> None:
-        """Re-read the config files: services and checks defined there are replaced."""
+        """Re-read the config (same files and flags as at start) and apply what Consul applies
+        at run time: config services and checks are replaced (check status kept), the reload
+        hooks get the new config, and settings that need a restart are logged. A config that
+        does not load, or a definition that does not validate, is refused before anything
+        changes."""
         if self.reload_config is None:
             raise AgentError("this agent was not started from config files")
-        new = self.reload_config()
+        new = self.reload_config()  # ConfigError: nothing changed
+        try:
+            self._validate_definitions(new)
+        except DefinitionError as exc:
+            raise AgentError(f"Failed reloading services: {exc}") from exc
+        old = self.config
+        changed = restart_needed(old, new)
+        for name in changed:
+            log.warning("setting changed; it needs a restart to apply", setting=name)
+        new = keep_restart_settings(old, new)
+        self.config = new
+        try:
+            for hook in self.reload_hooks:
+                result: Any = hook(new)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:
+            self.config = old
+            raise
+        saved = {
+            cid: (c.row["Status"], c.row.get("Output", ""))
+            for cid, c in self.local.checks.items()
+            if c.source == "config"
+        }
         for sid, svc in list(self.local.services.items()):
             if svc.source == "config":
                 await self.deregister_service(sid)
         for cid, check in list(self.local.checks.items()):
             if check.source == "config":
                 await self.deregister_check(cid)
-        self.config = new
-        for hook in self.reload_hooks:
-            hook(new)
         for body in new.services:
             await self._register_logged(self.register_service(body, source="config"), body)
         for body in new.checks:
             await self._register_logged(self.register_check(body, source="config"), body)
+        self._restore_check_status(saved)
         log.info("configuration reloaded", services=len(new.services), checks=len(new.checks))
+
+    def _validate_definitions(self, new: AgentConfig) -> None:
+        from consulpy.agent.definitions import CHECK_TYPE
+        from consulpy.util.decode import DecodeError, decode_struct
+
+        for body in new.services:
+            defn = decode_service_definition(body)
+            row = service_from_definition(defn)
+            for check_body in service_checks(dict(defn, ID=row["ID"])):
+                self.checks.parse(check_body, service_id=row["ID"])
+        for body in new.checks:
+            try:
+                self.checks.parse(decode_struct(body, CHECK_TYPE))
+            except DecodeError as exc:
+                raise DefinitionError(f"Request decode failed: {exc}") from exc
+
+    def _restore_check_status(self, saved: dict[str, tuple[str, str]]) -> None:
+        """Consul keeps the status of a config check across a reload (no flap to critical)."""
+        for cid, (status, output) in saved.items():
+            if cid not in self.local.checks:
+                continue
+            if self.checks.is_ttl(cid):
+                self.checks.ttl_update(cid, status, output)
+            else:
+                self.local.update_check(cid, status, output)
+        if saved:
+            self.local.changed()
 
     # ----------------------------------------------------------- views
     def member_tags(self) -> dict[str, str]:

@@ -11,6 +11,7 @@ BENCHES = {
     "gossip": "consulpy.bench.gossip",
     "xds": "consulpy.bench.xds",
     "dns": "consulpy.bench.dns",
+    "shutdown": "consulpy.bench.shutdown",
 }
 
 

@@ -4,12 +4,19 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
+import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
+
+import structlog
 
 from consulpy.config import AgentConfig, ConfigError, flags_help, load_agent_config
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
+
+log = structlog.get_logger("consulpy.agent")
 
 
 def _join(host: str, port: int) -> str:
@@ -54,8 +61,23 @@ def _banner(cfg: AgentConfig, agent: Any) -> str:
     return "\n".join(lines)
 
 
+# Consul gives a graceful leave this long before exiting with 1 anyway.
+GRACEFUL_TIMEOUT = 15.0
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit at once: after a second signal or a graceful leave that took too long, and after
+    a completed shutdown (everything that holds state is closed by then; tearing down the
+    event loop with thousands of abandoned blocking queries would only add seconds)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
     from consulpy.agent.agent import AgentError
+    from consulpy.log import LOGS
     from consulpy.runtime import Runtime
 
     # Signals are handled before anything is announced, so a supervisor that stops us as
@@ -63,24 +85,40 @@ async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     received: list[str] = []
+    started = False
+    reloads: set[asyncio.Task[None]] = set()
 
     def on_signal(name: str) -> None:
         received.append(name)
+        if len(received) > 1:
+            print(f"==> Caught second signal {name}. Exiting", file=sys.stderr)
+            _exit_now(1)
         stop.set()
+
+    def on_hangup() -> None:
+        if not started:
+            log.error("cannot reload before agent started")
+            return
+        task = loop.create_task(_reload(runtime.agent))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     try:
         runtime = Runtime(cfg, reload_config=lambda: load_agent_config(argv or []))
     except AgentError as exc:
         print(f"==> {exc}", file=sys.stderr)
         return 1
     agent = runtime.agent
+    agent.reload_hooks.append(lambda new: LOGS.set_level(new.log_level))
     try:
         await runtime.start()  # stops what it started when it fails
     except (OSError, AgentError) as exc:
         print(f"==> Error starting agent: {exc}", file=sys.stderr)
         return 1
+    started = True
     print(_banner(cfg, agent), file=sys.stderr, flush=True)
     waiters = [
         asyncio.ensure_future(stop.wait()),
@@ -89,21 +127,52 @@ async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     for waiter in waiters:
         waiter.cancel()
-    if received:
-        print(f"==> Caught signal: {received[0]}", file=sys.stderr, flush=True)
-        # Consul: SIGTERM leaves when leave_on_terminate; SIGINT leaves unless
-        # skip_leave_on_interrupt (servers skip by default, clients leave).
-        leave = (
-            cfg.leave_on_terminate if received[0] == "SIGTERM" else not cfg.skip_leave_on_interrupt
-        )
-        if leave and not agent.gossip.left:
-            print("==> Gracefully leaving the cluster...", file=sys.stderr, flush=True)
-            await agent.leave()
-    else:
+    if not received:
         print("==> Leave requested through the API", file=sys.stderr, flush=True)
+        await runtime.stop(exiting=True)
+        _exit_now(0)
+    print(f"==> Caught signal: {received[0]}", file=sys.stderr, flush=True)
+    # A process on its way out needs no cycle collection: with thousands of connections to
+    # close, collections triggered by the teardown itself cost seconds.
+    gc.disable()
+    # Consul: SIGTERM leaves when leave_on_terminate; SIGINT leaves unless
+    # skip_leave_on_interrupt (servers skip by default, clients leave). The values in force
+    # now count (a reload may have changed them).
+    now = agent.config
+    graceful = (
+        now.leave_on_terminate if received[0] == "SIGTERM" else not now.skip_leave_on_interrupt
+    )
+    if not graceful:
+        print("==> Graceful shutdown disabled. Exiting", file=sys.stderr, flush=True)
+        await runtime.stop(exiting=True)
+        _exit_now(1)
     print("==> Gracefully shutting down agent...", file=sys.stderr, flush=True)
-    await runtime.stop()
-    return 0
+
+    async def leave_and_stop() -> None:
+        if not agent.gossip.left:
+            await agent.leave()
+        await runtime.stop(exiting=True)
+
+    try:
+        await asyncio.wait_for(leave_and_stop(), GRACEFUL_TIMEOUT)
+    except TimeoutError:
+        print("==> Timeout on graceful leave. Exiting", file=sys.stderr)
+        _exit_now(1)
+    except Exception as exc:
+        print(f"==> Error on leave: {exc}", file=sys.stderr, flush=True)
+        await runtime.stop(exiting=True)
+        _exit_now(1)
+    print("==> Graceful exit completed", file=sys.stderr, flush=True)
+    _exit_now(0)
+
+
+async def _reload(agent: Any) -> None:
+    """SIGHUP: reload as `consulpy reload` does; a failure is logged and changes nothing."""
+    log.info("caught signal SIGHUP: reloading configuration")
+    try:
+        await agent.reload()
+    except Exception as exc:
+        log.error("Failed to reload configs", error=str(exc))
 
 
 def main(argv: list[str]) -> int:
@@ -117,7 +186,20 @@ def main(argv: list[str]) -> int:
         return 1
     from consulpy.log import setup_logging
 
-    setup_logging(cfg.log_level, cfg.log_json)
+    try:
+        setup_logging(
+            cfg.log_level,
+            cfg.log_json,
+            log_file=cfg.log_file,
+            rotate_bytes=cfg.log_rotate_bytes,
+            rotate_duration=cfg.log_rotate_duration,
+            rotate_max_files=cfg.log_rotate_max_files,
+            syslog=cfg.enable_syslog,
+            syslog_facility=cfg.syslog_facility,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"==> Failed to setup logging: {exc}", file=sys.stderr)
+        return 1
     for warning in cfg.warnings:
         print(f"==> WARNING: {warning}", file=sys.stderr)
     return asyncio.run(run(cfg, argv))

@@ -29,7 +29,7 @@ Options (all commands):
     -data-dir=<path>     Where state, data and logs live (env CONSULPY_DEV_DIR;
                          default ./.consulpy-dev)
 up:
-    -configs-dir=<path>  The configs directory (default ./configs, else the checkout's)
+    -configs-dir=<path>  The configs directory (default: the one shipped with consulpy)
     -timeout=<duration>  How long to wait for the cluster to serve (default 90s)
 down:
     -timeout=<duration>  Grace period before SIGKILL (default 20s)

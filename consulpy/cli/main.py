@@ -15,6 +15,7 @@ from consulpy.version import CONSUL_COMPAT_VERSION, __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("consulpy.cli.agent", "Runs a consulpy agent"),
     "kv": ("consulpy.cli.kv", "Interact with the key-value store"),
+    "monitor": ("consulpy.cli.monitor", "Stream logs from a consulpy agent"),
     "members": ("consulpy.cli.members", "Lists the members of a consulpy cluster"),
     "validate": ("consulpy.cli.validate", "Validate config files/directories"),
     "version": ("consulpy.cli.main", "Prints the consulpy version"),

@@ -107,7 +107,7 @@ DEFAULTS: dict[str, Any] = {
     "log_json": False,
     "log_level": "INFO",
     "log_rotate_bytes": 0,
-    "log_rotate_duration": "0s",
+    "log_rotate_duration": "24h",
     "log_rotate_max_files": 0,
     "max_query_time": "600s",
     "performance": {"leave_drain_time": "5s", "raft_multiplier": 5, "rpc_hold_timeout": "7s"},

@@ -52,20 +52,21 @@ class DevClusterError(Exception):
 
 
 # ---------------------------------------------------------------------- locations
+# The dev cluster's configs ship inside the package (a link to the checkout's configs/ in a
+# source tree, real files in a wheel), so `dev-cluster up` works from any directory.
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
 def find_configs_dir(explicit: str | Path | None = None) -> Path:
-    """`explicit`, else ./configs, else the configs/ of the checkout this package runs from."""
-    candidates = (
-        [Path(explicit)]
-        if explicit
-        else [Path.cwd() / "configs", Path(__file__).resolve().parents[2] / "configs"]
-    )
-    for candidate in candidates:
-        if (candidate / "server.hcl").is_file():
-            return candidate.resolve()
-    where = ", ".join(str(c) for c in candidates)
+    """`explicit` (-configs-dir), else the configs shipped with the package."""
+    candidate = Path(explicit) if explicit else PACKAGED_CONFIGS
+    if (candidate / "server.hcl").is_file():
+        return candidate.resolve()
+    if explicit:
+        raise DevClusterError(f"no server.hcl in the configs directory {candidate}")
     raise DevClusterError(
-        f"no configs directory with server.hcl found (looked in {where}); run from a consulpy "
-        "checkout or pass -configs-dir"
+        f"the configs shipped with consulpy are missing ({candidate}): reinstall the package "
+        "or pass -configs-dir"
     )
 
 

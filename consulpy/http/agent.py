@@ -91,8 +91,8 @@ async def agent_version(req: web.Request) -> web.StreamResponse:
 async def agent_reload(req: web.Request) -> web.StreamResponse:
     try:
         await agent_of(req).reload()
-    except Exception as exc:  # any reload failure is reported, the old config stays
-        raise HTTPError(500, f"Failed to reload configs: {exc}") from exc
+    except Exception as exc:  # any reload failure is reported as is, the old config stays
+        raise HTTPError(500, str(exc)) from exc
     return empty_ok()
 
 

@@ -3,6 +3,10 @@ the HTTP listeners that serve it. The composition root (`consulpy.runtime`) buil
 
 from __future__ import annotations
 
+import logging
+import time
+
+import structlog
 from aiohttp import web
 
 from consulpy.agent.agent import Agent
@@ -15,6 +19,7 @@ from consulpy.http import (
     gossip_api,
     health,
     kv,
+    monitor,
     operator,
     prepared_query,
     session,
@@ -25,10 +30,17 @@ from consulpy.http import (
 from consulpy.http import agent as agent_api
 from consulpy.http import limits as http_limits
 from consulpy.http.endpoint import AGENT, text_error
+from consulpy.http.inflight import InFlight
+from consulpy.log import enabled as log_enabled
 
 # Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
 # Consul's error texts before this one could trigger.
 BODY_SLACK = 64 * 1024
+log = structlog.get_logger("consulpy.http")
+
+# On stop, short requests in flight get this long to finish; blocking queries, monitors and
+# other long requests are cancelled at once and their connections closed (see inflight.py).
+SHUTDOWN_GRACE = 0.5
 
 
 async def _not_found(req: web.Request) -> web.StreamResponse:
@@ -46,11 +58,32 @@ async def _not_found(req: web.Request) -> web.StreamResponse:
     )
 
 
-def build_app(agent: Agent) -> web.Application:
+@web.middleware
+async def _request_log(req: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Consul's `Request finished` debug line for every request (what `monitor -log-level
+    debug` shows)."""
+    if not log_enabled(logging.DEBUG):
+        return await handler(req)
+    start = time.monotonic()
+    try:
+        return await handler(req)
+    finally:
+        log.debug(
+            "Request finished",
+            method=req.method,
+            url=req.path_qs,
+            **{"from": req.remote or ""},
+            latency=f"{(time.monotonic() - start) * 1e6:.0f}us",
+        )
+
+
+def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application:
     limits = agent.config.limits
     max_body = max(limits.kv_max_value_size, limits.txn_max_req_len) + BODY_SLACK
     app = web.Application(
-        client_max_size=max_body, handler_args=http_limits.header_limits(agent.config)
+        middlewares=[_request_log, *([inflight.middleware] if inflight is not None else [])],
+        client_max_size=max_body,
+        handler_args=http_limits.header_limits(agent.config),
     )
     app[AGENT] = agent
     http_limits.install(app, lambda: agent.config, max_body)
@@ -76,6 +109,7 @@ def build_app(agent: Agent) -> web.Application:
         connect,
         config_entries,
         discovery_chain,
+        monitor,
     ):
         app.add_routes(module.routes())
     app.add_routes(prepared_query.routes())
@@ -90,12 +124,18 @@ class HTTPListeners:
         self.agent = agent
         self.addresses: list[tuple[str, int]] = []
         self._runner: web.AppRunner | None = None
+        self._inflight = InFlight()
 
     async def start(self, listeners: list[tuple[str, int]]) -> list[tuple[str, int]]:
         """Bind every (host, port) (port 0: the OS picks); return the addresses bound."""
         if not listeners:
             return []
-        self._runner = web.AppRunner(build_app(self.agent), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            build_app(self.agent, self._inflight),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_GRACE,
+        )
         await self._runner.setup()
         http_limits.limit_connections(self._runner, lambda: self.agent.config)
         for host, port in listeners:
@@ -106,8 +146,19 @@ class HTTPListeners:
                 self.addresses.append((bound[0], bound[1]))
         return list(self.addresses)
 
-    async def stop(self) -> None:
+    async def stop(self, *, exiting: bool = False) -> None:
+        """Stop listening and close every connection; with `exiting` (the process ends right
+        after) parked long requests are not unwound one by one."""
         if self._runner is not None:
-            await self._runner.cleanup()
+            for site in list(self._runner.sites):
+                await site.stop()  # no new connections while the open ones wind down
+            await self._inflight.stop(SHUTDOWN_GRACE, cancel=not exiting)
+            if exiting:
+                # Every socket is closed; aiohttp's per-connection shutdown would wait on
+                # each abandoned handler in turn. Only the application's hooks still run.
+                await self._runner.shutdown()
+                await self._runner.app.cleanup()
+            else:
+                await self._runner.cleanup()
             self._runner = None
         self.addresses.clear()

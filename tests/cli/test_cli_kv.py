@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cli.agentproc import AgentProcess, consulpy
+from tests.helpers import eventually
 
 DEV_FLAGS = (
     "-dev",
@@ -92,10 +93,12 @@ def test_members_and_errors(agent: AgentProcess) -> None:
     assert out.returncode == 1 and "Error" in out.stderr
 
 
-def test_graceful_shutdown_on_sigterm() -> None:
-    proc = AgentProcess(*DEV_FLAGS).start()
+async def test_graceful_shutdown_on_sigterm() -> None:
+    # A server leaves on SIGTERM only with leave_on_terminate (Consul's server default: false).
+    proc = AgentProcess(*DEV_FLAGS, "-hcl", "leave_on_terminate = true").start()
     assert proc.stop() == 0
-    assert "Gracefully shutting down agent" in proc.output()
+    await eventually(lambda: "Gracefully shutting down agent" in proc.output())
+    await eventually(lambda: "Graceful exit completed" in proc.output())
 
 
 def test_invalid_config_exits_1(tmp_path) -> None:
