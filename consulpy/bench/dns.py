@@ -43,6 +43,7 @@ from consulpy.bench.procs import (
     wait_until,
 )
 from consulpy.bench.refservers import wait_for_consul_leader
+from consulpy.util.ports import free_port
 
 DNSPERF = "/usr/bin/dnsperf"
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -66,19 +67,6 @@ def instance_port(i: int) -> int:
 # --- targets -------------------------------------------------------------------------------
 
 
-def _free_udp_tcp_port() -> int:
-    import socket
-
-    while True:
-        (port,) = free_ports(1)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-
-
 def _answers(port: int, qtype: str, want: int) -> bool:
     query = dns.message.make_query(f"{SERVICE}.service.consul", qtype, use_edns=0, payload=4096)
     try:
@@ -91,7 +79,7 @@ def _answers(port: int, qtype: str, want: int) -> bool:
 def start_consulpy(workdir: Path, instances: int) -> Target:
     """A dev agent with DNS, loaded with the healthy service; returns once DNS answers."""
     http_port, server_port, lan_port = free_ports(3)
-    dns_port = _free_udp_tcp_port()
+    dns_port = free_port(udp=True)
     argv = [
         sys.executable,
         "-m",
@@ -170,7 +158,7 @@ def dnsmasq_argv(port: int, instances: int) -> list[str]:
 
 
 def start_dnsmasq(workdir: Path, instances: int) -> Target:
-    port = _free_udp_tcp_port()
+    port = free_port(udp=True)
     proc = spawn("dnsmasq", dnsmasq_argv(port, instances), workdir / "dnsmasq.log")
     target = Target(name="dnsmasq", api="dns", addrs=[f"127.0.0.1:{port}"], procs=[proc])
     try:

@@ -78,7 +78,9 @@ def _index(addr: str) -> int:
 def _start_agent(extra: list[str]) -> tuple[subprocess.Popen[str], str]:
     argv = [sys.executable, "-m", "consulpy", "agent", "-dev", "-bind=127.0.0.1"]
     argv += ["-client=127.0.0.1", "-http-port=0", "-server-port=0", "-serf-lan-port=0"]
-    argv += ["-serf-wan-port=-1", "-dns-port=-1", "-grpc-port=-1", "-log-level=warn", *extra]
+    argv += ["-serf-wan-port=-1", "-dns-port=-1", "-grpc-port=-1", "-log-level=warn"]
+    # Every query comes from one client IP: lift the per-client connection cap (200 by default).
+    argv += ["-hcl", "limits { http_max_conns_per_client = 0 }", *extra]
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert proc.stderr is not None
     for line in proc.stderr:

@@ -14,7 +14,8 @@ import dns.query
 import dns.rcode
 import pytest
 
-from tests.cluster.harness import Cluster, Node, eventually, free_udp_tcp_port
+from consulpy.util.ports import free_port
+from tests.cluster.harness import Cluster, Node, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ CHECK_INTERVAL = 1.0
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(Path(tmp_path_factory.mktemp("dnscluster")), servers=3, clients=1)
     for node in c.nodes:
-        node.dns = free_udp_tcp_port()  # type: ignore[attr-defined]
+        node.dns = free_port(udp=True)  # type: ignore[attr-defined]
         node.extra = [f"-dns-port={node.dns}"]  # type: ignore[attr-defined]
     try:
         c.start_all()

@@ -25,7 +25,8 @@ def _index(agent: AgentProcess) -> int:
 
 
 async def test_sigterm_with_open_blocking_queries_closes_them_and_exits() -> None:
-    agent = start(*DEV, "-log-level=warn")
+    # One client IP holds them all: lift the per-client connection cap (200 by default).
+    agent = start(*DEV, "-log-level=warn", "-hcl", "limits { http_max_conns_per_client = 0 }")
     host, port = agent.http_addr.split(":")
     index = _index(agent)
     request = (
