@@ -16,6 +16,7 @@ the agent can answer it. Stop is the reverse: listeners close before the agent.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ import structlog
 
 from consulpy.agent.agent import Agent, AgentError
 from consulpy.http.app import HTTPListeners
+from consulpy.rpc import tls as rpc_tls
 from consulpy.xds.mesh import Mesh, MeshError
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ class Runtime:
             config, reload_config=reload_config, check_min_interval=check_min_interval
         )
         self.http = HTTPListeners(self.agent)
+        self.https_context: ssl.SSLContext | None = None
+        self.agent.reload_hooks.append(self._reload_tls_hook)
         self.xds = Mesh(config, self.agent.proxy_config.lookup)
         # DNS goes here when consulpy/dns/ exists: built from the agent like the listeners
         # above, started after xDS and before HTTP, stopped in reverse.
@@ -60,7 +64,20 @@ class Runtime:
                 await self.xds.start()
             except (MeshError, OSError) as exc:
                 raise AgentError(f"gRPC (xDS) listener: {exc}") from exc
-            agent.http_addresses = await self.http.start(agent.config.http_addresses())
+            https = agent.config.https_addresses()
+            if https:
+                try:
+                    self.https_context = rpc_tls.server_context(
+                        agent.config.tls.https, alpn=["http/1.1"]
+                    )
+                except rpc_tls.TLSConfigError as exc:
+                    raise AgentError(f"HTTPS listener (ports.https): {exc}") from exc
+            agent.http_addresses = await self.http.start(
+                agent.config.http_addresses(),
+                https,
+                self.https_context,
+                agent.config.limits.https_handshake_timeout,
+            )
         except Exception:
             await self.stop()
             raise
@@ -71,9 +88,38 @@ class Runtime:
             datacenter=agent.datacenter,
             server=bool(agent.config.server),
             http=[f"{h}:{p}" for h, p in agent.http_addresses],
+            https=[f"{h}:{p}" for h, p in self.http.https_addresses],
             grpc=self.xds.plaintext_port,
             serf_lan=f"{agent.advertise_addr}:{agent.gossip.port}",
         )
+
+    def reload_tls(self, config: AgentConfig | None = None) -> None:
+        """Load the certificates and CAs named by `config` (default: the agent's current one)
+        into the live HTTPS and server-port TLS contexts. New connections get them; open
+        ones carry on. Nothing changes if any file is bad (AgentError with the reason).
+        TLS is not switched on or off here: a listener without TLS stays so until restart."""
+        config = config or self.agent.config
+        try:
+            if self.https_context is not None:
+                rpc_tls.check_material(config.tls.https)
+            if self.agent.tls.server is not None:
+                rpc_tls.check_material(config.tls)
+            if self.https_context is not None:
+                self.https_context.verify_mode = (
+                    ssl.CERT_REQUIRED if config.tls.https.verify_incoming else ssl.CERT_NONE
+                )
+                rpc_tls.reload_into(self.https_context, config.tls.https)
+            rpc_tls.reload_rpc(self.agent.tls, config.tls)
+        except rpc_tls.TLSConfigError as exc:
+            raise AgentError(f"reloading TLS: {exc}") from exc
+        log.info(
+            "TLS certificates reloaded",
+            https=self.https_context is not None,
+            rpc=self.agent.tls.server is not None,
+        )
+
+    def _reload_tls_hook(self, config: AgentConfig) -> None:
+        self.reload_tls(config)
 
     async def stop(self) -> None:
         await self.http.stop()

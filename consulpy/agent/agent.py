@@ -104,6 +104,8 @@ class Agent:
         # Filled by the composition root once its listeners are bound.
         self.http_addresses: list[tuple[str, int]] = []
         self.mesh: MeshPorts = NoMesh()
+        # Called with the new configuration after a reload (listeners that re-read settings).
+        self.reload_hooks: list[Callable[[AgentConfig], None]] = []
         # Set when the agent should exit (after /v1/agent/leave); the CLI waits on it.
         self.shutdown_requested = asyncio.Event()
         self.server: Server | None = None
@@ -477,6 +479,8 @@ class Agent:
             if check.source == "config":
                 await self.deregister_check(cid)
         self.config = new
+        for hook in self.reload_hooks:
+            hook(new)
         for body in new.services:
             await self._register_logged(self.register_service(body, source="config"), body)
         for body in new.checks:
