@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip, xds)"),
     "demo": ("consulpy.cli.demo", "Runs the dev cluster's demo services (api, web)"),
     "dev-cluster": ("consulpy.cli.devcluster", "Runs the dev cluster as local processes"),
+    "tls": ("consulpy.cli.tls", "Builtin helpers for creating CAs and certificates"),
 }
 
 
