@@ -78,6 +78,7 @@ class Runtime:
                 self.https_context,
                 agent.config.limits.https_handshake_timeout,
             )
+            agent.https_addresses = list(self.http.https_addresses)
         except Exception:
             await self.stop()
             raise
