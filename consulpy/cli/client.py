@@ -212,6 +212,10 @@ class Client:
             raise APIError(exc.code, payload.decode("utf-8", "replace")) from exc
         except urllib.error.URLError as exc:
             raise APIError(0, f"Error connecting to agent at {self.base}: {exc.reason}") from exc
+        except (http.client.HTTPException, OSError) as exc:
+            # e.g. the agent closing a TLS 1.3 connection that lacks a client certificate
+            reason = str(exc) or type(exc).__name__
+            raise APIError(0, f"Error connecting to agent at {self.base}: {reason}") from exc
 
 
 def make_parser(prog: str) -> argparse.ArgumentParser:
