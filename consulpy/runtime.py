@@ -96,7 +96,7 @@ class Runtime:
 
     def reload_tls(self, config: AgentConfig | None = None) -> None:
         """Load the certificates and CAs named by `config` (default: the agent's current one)
-        into the live HTTPS and server-port TLS contexts. New connections get them; open
+        into the live HTTPS, server-port and gRPC TLS listeners. New connections get them; open
         ones carry on. Nothing changes if any file is bad (AgentError with the reason).
         TLS is not switched on or off here: a listener without TLS stays so until restart."""
         config = config or self.agent.config
@@ -105,18 +105,23 @@ class Runtime:
                 rpc_tls.check_material(config.tls.https)
             if self.agent.tls.server is not None:
                 rpc_tls.check_material(config.tls)
+            if self.xds.tls is not None:
+                rpc_tls.check_material(config.tls.grpc)
+            self.xds.check_tls(config)
             if self.https_context is not None:
                 self.https_context.verify_mode = (
                     ssl.CERT_REQUIRED if config.tls.https.verify_incoming else ssl.CERT_NONE
                 )
                 rpc_tls.reload_into(self.https_context, config.tls.https)
             rpc_tls.reload_rpc(self.agent.tls, config.tls)
-        except rpc_tls.TLSConfigError as exc:
+            self.xds.reload_tls(config)
+        except (rpc_tls.TLSConfigError, MeshError) as exc:
             raise AgentError(f"reloading TLS: {exc}") from exc
         log.info(
             "TLS certificates reloaded",
             https=self.https_context is not None,
             rpc=self.agent.tls.server is not None,
+            grpc=self.xds.tls is not None,
         )
 
     def _reload_tls_hook(self, config: AgentConfig) -> None:
