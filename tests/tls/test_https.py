@@ -253,3 +253,34 @@ async def test_agent_reload_applies_new_certificate_paths(material: Material) ->
         await conn.close()
     finally:
         await runtime.stop()
+
+
+async def test_tls_cipher_suites_limit_tls12_clients(material: Material) -> None:
+    config = https_config(
+        material,
+        tls_min_version="TLSv1_2",
+        tls_cipher_suites="TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    )
+    async with DevAgent(flags=HTTPS_FLAGS, config=config) as dev:
+        url = f"{dev.https_url}/v1/status/leader"
+        other = client_context(material, cert=False)
+        other.maximum_version = ssl.TLSVersion.TLSv1_2
+        other.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+        with pytest.raises(aiohttp.ClientError):
+            await get(url, other)
+        listed = client_context(material, cert=False)
+        listed.maximum_version = ssl.TLSVersion.TLSv1_2
+        listed.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384")
+        assert (await get(url, listed))[0] == 200
+
+
+async def test_a_client_that_never_finishes_the_handshake_is_dropped(material: Material) -> None:
+    config = {**https_config(material), "limits": {"https_handshake_timeout": "200ms"}}
+    async with DevAgent(flags=HTTPS_FLAGS, config=config) as dev:
+        host, port = dev.https_addr.rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            # far below asyncio's own 60 s default: the configured timeout closed it
+            assert await asyncio.wait_for(reader.read(), timeout=10) == b""
+        finally:
+            writer.close()
