@@ -20,6 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from consulpy.util.tlsnames import ca_bundle
+
 DEFAULT_ADDR = "127.0.0.1:8500"
 
 
@@ -92,7 +94,10 @@ class TLSOptions:
         return cls(**values, verify=verify not in ("0", "false", "f", "no"))
 
     def context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=self.ca_file, capath=self.ca_path)
+        if self.ca_file or self.ca_path:
+            ctx = ssl.create_default_context(cadata=ca_bundle(self.ca_file, self.ca_path))
+        else:
+            ctx = ssl.create_default_context()
         if not self.verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE

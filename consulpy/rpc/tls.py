@@ -20,7 +20,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-from consulpy.util.tlsnames import TLSConfigError, min_version, openssl_ciphers
+from consulpy.util.tlsnames import TLSConfigError, ca_bundle, min_version, openssl_ciphers
 
 __all__ = ["RPCTLS", "TLSConfigError", "build", "min_version", "openssl_ciphers", "server_context"]
 
@@ -53,7 +53,7 @@ def _common(ctx: ssl.SSLContext, s: dict[str, Any]) -> None:
 def _load(ctx: ssl.SSLContext, s: dict[str, Any], *, cas: bool) -> None:
     ctx.load_cert_chain(s["cert"], s["key"])
     if cas and (s["ca_file"] or s["ca_path"]):
-        ctx.load_verify_locations(cafile=s["ca_file"], capath=s["ca_path"])
+        ctx.load_verify_locations(cadata=ca_bundle(s["ca_file"], s["ca_path"]))
 
 
 def server_context(tls: Any, *, alpn: list[str] | None = None) -> ssl.SSLContext:

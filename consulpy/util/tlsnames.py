@@ -5,6 +5,7 @@ Shared by the config validation (a bad name is a config error at load) and the c
 
 from __future__ import annotations
 
+import os
 import ssl
 
 _MIN_VERSIONS = {
@@ -67,3 +68,26 @@ def openssl_ciphers(suites: str | None) -> str | None:
             raise TLSConfigError(f"tls_cipher_suites: unsupported cipher suite {name!r}")
         names.append(mapped)
     return ":".join(names) or None
+
+
+def ca_bundle(ca_file: str | None, ca_path: str | None) -> str:
+    """The PEM text of `ca_file` plus every PEM file in the directory `ca_path`.
+
+    Consul reads every file in `ca_path` whatever its name; OpenSSL's own capath needs
+    hashed names (c_rehash), so the directory is read here instead. Raises OSError."""
+    parts: list[str] = []
+    if ca_file:
+        with open(ca_file, encoding="ascii", errors="replace") as fh:
+            parts.append(fh.read())
+    if ca_path:
+        for name in sorted(os.listdir(ca_path)):
+            path = os.path.join(ca_path, name)
+            if not os.path.isfile(path):
+                continue
+            with open(path, encoding="ascii", errors="replace") as fh:
+                text = fh.read()
+            if "-----BEGIN CERTIFICATE-----" in text:
+                parts.append(text)
+        if not ca_file and not parts:
+            raise OSError(f"no PEM certificates in ca_path {ca_path}")
+    return "\n".join(parts)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from consulpy.util.tlsnames import ca_bundle
+
 if TYPE_CHECKING:
     from consulpy.config import AgentConfig
     from consulpy.xds.lookup import ProxyLookup
@@ -36,10 +38,11 @@ def _tls_material(tls: Any) -> tuple[bytes, bytes, bytes | None]:
     """(key, cert chain, CA bundle or None) of `tls.grpc`, read from disk."""
     if not (tls.cert_file and tls.key_file):
         raise MeshError("ports.grpc_tls needs tls.grpc (or tls.defaults) cert_file and key_file")
-    if tls.verify_incoming and not tls.ca_file:
-        raise MeshError("tls.grpc.verify_incoming needs ca_file")
+    if tls.verify_incoming and not (tls.ca_file or tls.ca_path):
+        raise MeshError("tls.grpc.verify_incoming needs ca_file or ca_path")
     try:
-        root = _read(tls.ca_file) if tls.ca_file else None
+        bundle = ca_bundle(tls.ca_file, tls.ca_path)
+        root = bundle.encode() if bundle else None
         return _read(tls.key_file), _read(tls.cert_file), root
     except OSError as exc:
         raise MeshError(f"gRPC TLS: {exc}") from exc

@@ -128,6 +128,19 @@ def test_cli_flags_and_server_name(agent: DevAgent, material: Material) -> None:
     assert verified.returncode != 0  # the agent CA is not a system CA
 
 
+def test_cli_ca_path(agent: DevAgent, material: Material, tmp_path: Path) -> None:
+    (tmp_path / "any-name.crt").write_bytes(material.ca.read_bytes())
+    env = {
+        "CONSUL_HTTP_ADDR": agent.https_url,
+        "CONSUL_CAPATH": str(tmp_path),
+        "CONSUL_CLIENT_CERT": str(material.client_cert),
+        "CONSUL_CLIENT_KEY": str(material.client_key),
+    }
+    got = cli("members", env=env)
+    assert got.returncode == 0, got.stderr
+    assert "consulpy-test" in got.stdout
+
+
 def test_cli_bad_ca_file_is_a_clear_error(agent: DevAgent, tmp_path: Path) -> None:
     missing = tmp_path / "nope.pem"
     got = cli("kv", "get", f"-http-addr={agent.https_url}", f"-ca-file={missing}", "a", env={})

@@ -284,3 +284,20 @@ async def test_a_client_that_never_finishes_the_handshake_is_dropped(material: M
             assert await asyncio.wait_for(reader.read(), timeout=10) == b""
         finally:
             writer.close()
+
+
+async def test_ca_path_is_a_directory_of_pem_files_with_any_names(
+    material: Material, tmp_path: Path
+) -> None:
+    cas = tmp_path / "cas"
+    cas.mkdir()
+    shutil.copyfile(material.ca, cas / "our-ca.crt")
+    (cas / "README").write_text("not a certificate")
+    config = https_config(material, verify_incoming=True)
+    del config["tls"]["defaults"]["ca_file"]  # type: ignore[index]
+    config["tls"]["defaults"]["ca_path"] = str(cas)  # type: ignore[index]
+    async with DevAgent(flags=HTTPS_FLAGS, config=config) as dev:
+        url = f"{dev.https_url}/v1/status/leader"
+        assert (await get(url, client_context(material)))[0] == 200
+        with pytest.raises(aiohttp.ClientError):
+            await get(url, client_context(material, cert=False))
