@@ -94,12 +94,10 @@ class Runtime:
             serf_lan=f"{agent.advertise_addr}:{agent.gossip.port}",
         )
 
-    def reload_tls(self, config: AgentConfig | None = None) -> None:
-        """Load the certificates and CAs named by `config` (default: the agent's current one)
-        into the live HTTPS, server-port and gRPC TLS listeners. New connections get them; open
-        ones carry on. Nothing changes if any file is bad (AgentError with the reason).
-        TLS is not switched on or off here: a listener without TLS stays so until restart."""
-        config = config or self.agent.config
+    def check_tls(self, config: AgentConfig) -> None:
+        """Load every certificate, key and CA `config` names for the running TLS listeners
+        into scratch contexts; AgentError with the reason if one is bad. Changes nothing, so
+        a config reload can run this before it applies anything."""
         try:
             if self.https_context is not None:
                 rpc_tls.check_material(config.tls.https)
@@ -108,6 +106,17 @@ class Runtime:
             if self.xds.tls is not None:
                 rpc_tls.check_material(config.tls.grpc)
             self.xds.check_tls(config)
+        except (rpc_tls.TLSConfigError, MeshError) as exc:
+            raise AgentError(f"reloading TLS: {exc}") from exc
+
+    def reload_tls(self, config: AgentConfig | None = None) -> None:
+        """Load the certificates and CAs named by `config` (default: the agent's current one)
+        into the live HTTPS, server-port and gRPC TLS listeners. New connections get them; open
+        ones carry on. Nothing changes if any file is bad (AgentError with the reason).
+        TLS is not switched on or off here: a listener without TLS stays so until restart."""
+        config = config or self.agent.config
+        self.check_tls(config)
+        try:
             if self.https_context is not None:
                 self.https_context.verify_mode = (
                     ssl.CERT_REQUIRED if config.tls.https.verify_incoming else ssl.CERT_NONE
@@ -115,7 +124,7 @@ class Runtime:
                 rpc_tls.reload_into(self.https_context, config.tls.https)
             rpc_tls.reload_rpc(self.agent.tls, config.tls)
             self.xds.reload_tls(config)
-        except (rpc_tls.TLSConfigError, MeshError) as exc:
+        except (rpc_tls.TLSConfigError, MeshError) as exc:  # a file changed since the check
             raise AgentError(f"reloading TLS: {exc}") from exc
         log.info(
             "TLS certificates reloaded",
