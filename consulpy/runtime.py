@@ -2,10 +2,10 @@
 
 `consulpy agent`, `consulpy.testing.DevAgent` and (through `consulpy agent`) the dev cluster
 all start an agent here, so the wiring lives in one place and the layers stay one-way:
-`consulpy.http` and `consulpy.xds` depend on `consulpy.agent`, never the reverse.
+`consulpy.http`, `consulpy.dns` and `consulpy.xds` depend on `consulpy.agent`, never the reverse.
 
     runtime = Runtime(config)
-    await runtime.start()        # agent, then xDS listeners, then HTTP
+    await runtime.start()        # agent, then xDS, then DNS, then HTTP
     ...
     await runtime.stop()         # the reverse order
 
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from consulpy.agent.agent import Agent, AgentError
+from consulpy.dns import DNSServer, DNSSettings
 from consulpy.http.app import HTTPListeners
 from consulpy.rpc import tls as rpc_tls
 from consulpy.xds.mesh import Mesh, MeshError
@@ -50,8 +51,10 @@ class Runtime:
         self.https_context: ssl.SSLContext | None = None
         self.agent.reload_hooks.append(self._reload_tls_hook)
         self.xds = Mesh(config, self.agent.proxy_config.lookup)
-        # DNS goes here when consulpy/dns/ exists: built from the agent like the listeners
-        # above, started after xDS and before HTTP, stopped in reverse.
+        self.dns = DNSServer(self.agent.delegate, DNSSettings.from_agent_config(config))
+        self.agent.reload_hooks.append(
+            lambda new: self.dns.reload(DNSSettings.from_agent_config(new))
+        )
         self.agent.mesh = self.xds
 
     async def start(self) -> None:
@@ -64,6 +67,10 @@ class Runtime:
                 await self.xds.start()
             except (MeshError, OSError) as exc:
                 raise AgentError(f"gRPC (xDS) listener: {exc}") from exc
+            try:
+                agent.dns_addresses = await self.dns.start(agent.config.dns_addresses())
+            except OSError as exc:
+                raise AgentError(f"DNS listener: {exc}") from exc
             https = agent.config.https_addresses()
             if https:
                 try:
@@ -90,6 +97,7 @@ class Runtime:
             server=bool(agent.config.server),
             http=[f"{h}:{p}" for h, p in agent.http_addresses],
             https=[f"{h}:{p}" for h, p in self.http.https_addresses],
+            dns=[f"{h}:{p}" for h, p in agent.dns_addresses],
             grpc=self.xds.plaintext_port,
             serf_lan=f"{agent.advertise_addr}:{agent.gossip.port}",
         )
@@ -138,5 +146,6 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.http.stop()
+        await self.dns.stop()
         await self.xds.stop()
         await self.agent.stop()

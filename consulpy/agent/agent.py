@@ -104,6 +104,7 @@ class Agent:
         # Filled by the composition root once its listeners are bound.
         self.http_addresses: list[tuple[str, int]] = []
         self.https_addresses: list[tuple[str, int]] = []
+        self.dns_addresses: list[tuple[str, int]] = []
         self.mesh: MeshPorts = NoMesh()
         # Called with the new configuration after a reload (listeners that re-read settings).
         self.reload_hooks: list[Callable[[AgentConfig], None]] = []

@@ -10,6 +10,7 @@ BENCHES = {
     "raft": "consulpy.bench.raft",
     "gossip": "consulpy.bench.gossip",
     "xds": "consulpy.bench.xds",
+    "dns": "consulpy.bench.dns",
 }
 
 

@@ -15,6 +15,7 @@ import socket
 from typing import Any
 
 from consulpy.config import checks
+from consulpy.config import dns as dns_checks
 from consulpy.config.errors import ConfigError
 from consulpy.config.merge import Provenance
 from consulpy.config.model import (
@@ -146,6 +147,8 @@ def build_agent_config(
         )
 
     bootstrap_entries = _bootstrap_entries(s)
+    domain, alt_domain, recursors = _dns(s)
+    warnings.extend(dns_checks.dns_config_warnings(dict(g("dns_config", {}))))
     if s.errors:
         raise ConfigError(s.errors)
 
@@ -154,8 +157,8 @@ def build_agent_config(
         node_id=g("node_id") or None,
         datacenter=datacenter,
         primary_datacenter=g("primary_datacenter") or datacenter,
-        domain=g("domain"),
-        alt_domain=g("alt_domain") or None,
+        domain=domain,
+        alt_domain=alt_domain,
         data_dir=data_dir,
         dev=dev,
         server=server,
@@ -246,7 +249,7 @@ def build_agent_config(
         tls=tls,
         connect=connect,
         dns_config=dict(g("dns_config", {})),
-        recursors=list(g("recursors", [])),
+        recursors=recursors,
         http_config=dict(g("http_config", {})),
         telemetry=dict(g("telemetry", {})),
         services=list(g("services", [])),
@@ -256,6 +259,32 @@ def build_agent_config(
         config_files=list(config_files),
         warnings=warnings,
     )
+
+
+def _dns(s: _Settings) -> tuple[str, str | None, list[str]]:
+    """Normalised domain and alt_domain, checked recursors; errors for unusable DNS settings."""
+    domain = "consul."
+    try:
+        domain = dns_checks.normalise_domain(s.get("domain") or "consul.")
+    except ValueError as exc:
+        s.error("domain", str(exc))
+    alt_domain = None
+    if s.get("alt_domain"):
+        try:
+            alt_domain = dns_checks.normalise_domain(s.get("alt_domain"))
+        except ValueError as exc:
+            s.error("alt_domain", str(exc))
+        if alt_domain == domain:
+            s.error("alt_domain", "alt_domain must differ from domain")
+    # Kept as written (as Consul's runtime config does); the DNS server normalises them.
+    recursors = list(s.get("recursors", []))
+    try:
+        dns_checks.normalise_recursors(recursors)
+    except ValueError as exc:
+        s.error("recursors", str(exc))
+    for key, message in dns_checks.check_dns_config(dict(s.get("dns_config", {}))):
+        s.error(key, message)
+    return domain, alt_domain, recursors
 
 
 def _bootstrap_entries(s: _Settings) -> list[dict[str, Any]]:

@@ -1,0 +1,87 @@
+"""DNS on a real 3-server + 1-client cluster: a service registered on the client resolves from
+every agent, and a failing check takes it out of every agent's answers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+
+from tests.cluster.harness import Cluster, Node, eventually, free_udp_tcp_port
+
+pytestmark = pytest.mark.slow
+
+CHECK_INTERVAL = 1.0
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(Path(tmp_path_factory.mktemp("dnscluster")), servers=3, clients=1)
+    for node in c.nodes:
+        node.dns = free_udp_tcp_port()  # type: ignore[attr-defined]
+        node.extra = [f"-dns-port={node.dns}"]  # type: ignore[attr-defined]
+    try:
+        c.start_all()
+        yield c
+    finally:
+        c.stop_all()
+
+
+def ask(node: Node, name: str, rdtype: str = "A") -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype)
+    return dns.query.udp(query, "127.0.0.1", port=node.dns, timeout=2)  # type: ignore[attr-defined]
+
+
+def addresses(node: Node, name: str) -> set[str]:
+    resp = ask(node, name)
+    return {r.to_text() for rrset in resp.answer for r in rrset}
+
+
+def test_client_service_resolves_everywhere_and_leaves_on_failure(cluster: Cluster) -> None:
+    client = cluster.clients[0]
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    try:
+        body = {
+            "Name": "api",
+            "ID": "api-1",
+            "Port": port,
+            "Address": "127.0.0.9",
+            "Check": {"TCP": f"127.0.0.1:{port}", "Interval": f"{CHECK_INTERVAL}s"},
+        }
+        payload = json.dumps(body).encode()
+        status, _, raw = client.request("PUT", "/v1/agent/service/register", payload)
+        assert status == 200, raw
+
+        for node in cluster.nodes:
+            eventually(
+                lambda n=node: addresses(n, "api.service.consul") == {"127.0.0.9"},
+                what=f"api resolves from {node.name}",
+            )
+            srv = ask(node, "api.service.consul", "SRV")
+            assert {r.port for rrset in srv.answer for r in rrset} == {port}
+            # Every agent also knows the servers (NS) and the client node itself.
+            assert len(ask(node, "consul", "NS").answer[0]) == 3
+            assert addresses(node, "c0.node.consul") == {"127.0.0.1"}
+    finally:
+        listener.close()
+
+    # The TCP check now fails: critical within one interval, then synced to the catalog.
+    started = time.monotonic()
+    for node in cluster.nodes:
+        eventually(
+            lambda n=node: ask(n, "api.service.consul").rcode() == dns.rcode.NXDOMAIN,
+            timeout=CHECK_INTERVAL + 15,
+            what=f"api gone from {node.name}",
+        )
+    elapsed = time.monotonic() - started
+    print(f"failing check left DNS on every agent after {elapsed:.2f}s")
