@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from consulpy.agent.agent import Agent, AgentError
+from consulpy.agent.watches import AgentWatches, WatchError, install_watches
 from consulpy.dns import DNSServer, DNSSettings
 from consulpy.http.app import HTTPListeners
 from consulpy.rpc import tls as rpc_tls
@@ -56,6 +57,7 @@ class Runtime:
             lambda new: self.dns.reload(DNSSettings.from_agent_config(new))
         )
         self.agent.mesh = self.xds
+        self.watches: AgentWatches | None = None
 
     async def start(self) -> None:
         """Start the agent, then its listeners. On failure what started is stopped again, and
@@ -86,6 +88,11 @@ class Runtime:
                 agent.config.limits.https_handshake_timeout,
             )
             agent.https_addresses = list(self.http.https_addresses)
+            try:
+                self.watches = install_watches(agent)
+            except WatchError as exc:
+                raise AgentError(str(exc)) from exc
+            agent.reload_hooks.append(self._apply_rpc_limits)
         except Exception:
             await self.stop()
             raise
@@ -144,7 +151,15 @@ class Runtime:
     def _reload_tls_hook(self, config: AgentConfig) -> None:
         self.reload_tls(config)
 
+    def _apply_rpc_limits(self, config: AgentConfig) -> None:
+        """Reload hook: limits.rpc_rate and rpc_max_burst apply at run time, as in Consul."""
+        server = self.agent.server
+        if server is not None and server.rpc_server.limiter is not None:
+            server.rpc_server.limiter.update(config.limits.rpc_rate, config.limits.rpc_max_burst)
+
     async def stop(self) -> None:
+        if self.watches is not None:
+            await self.watches.stop()
         await self.http.stop()
         await self.dns.stop()
         await self.xds.stop()

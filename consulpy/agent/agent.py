@@ -37,6 +37,8 @@ from consulpy.agent.sidecar import sidecar_id
 from consulpy.agent.sync import AntiEntropy
 from consulpy.config import ConfigError
 from consulpy.rpc import tls as rpc_tls
+from consulpy.rpc.ratelimit import TokenBucket
+from consulpy.server.endpoints.limits import Limits
 from consulpy.server.membership import Membership
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
@@ -138,7 +140,10 @@ class Agent:
         else:
             self.membership = None
             self.client = ClientDelegate(
-                self.gossip, rpc_hold_timeout=config.performance.rpc_hold_timeout, tls=self.tls
+                self.gossip,
+                rpc_hold_timeout=config.performance.rpc_hold_timeout,
+                tls=self.tls,
+                agent_token=self._agent_token(),
             )
             self.delegate = self.client
         self.local = LocalState(self.node_name, config.data_dir)
@@ -158,7 +163,7 @@ class Agent:
         raft_dir = (
             None if config.dev or not config.data_dir else os.path.join(config.data_dir, "raft")
         )
-        return Server(
+        server = Server(
             node_name=self.node_name,
             node_id=self.node_id,
             datacenter=self.datacenter,
@@ -185,7 +190,20 @@ class Agent:
                 "config": config.connect.ca_config,
             },
             config_entries=config.config_entries_bootstrap,
+            limits=Limits(
+                kv_max_value_size=config.limits.kv_max_value_size,
+                txn_max_ops=config.limits.txn_max_ops,
+                session_ttl_min=config.session_ttl_min,
+            ),
+            agent_token=self._agent_token(),
         )
+        server.rpc_server.limiter = TokenBucket(config.limits.rpc_rate, config.limits.rpc_max_burst)
+        return server
+
+    def _agent_token(self) -> str:
+        """The token of this agent's own calls: acl.tokens.agent, else acl.tokens.default."""
+        tokens = self.config.acl.tokens
+        return tokens.get("agent") or tokens.get("default") or ""
 
     # ----------------------------------------------------------- identity
     def _load_node_id(self) -> str:

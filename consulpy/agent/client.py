@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.tls import RPCTLS
-from consulpy.server.endpoints.request import Args, Empty, Request
+from consulpy.server.endpoints import REGISTRY
+from consulpy.server.endpoints.request import Empty, Request
 from consulpy.server.errors import CommandError, NoLeaderError
 from consulpy.server.query import QueryMeta, QueryOptions
-from consulpy.server.server import raise_remote
+from consulpy.server.server import raise_remote, read_payload
 
 if TYPE_CHECKING:
     from consulpy.agent.gossip import AgentGossip
@@ -34,8 +35,12 @@ class ClientDelegate:
         datacenter: str = "",  # "": the servers' own
         rpc_hold_timeout: float = 7.0,
         tls: RPCTLS | None = None,
+        agent_token: str = "",
     ) -> None:
         self.gossip = gossip
+        # The token of this agent's own calls (acl.tokens.agent, else acl.tokens.default):
+        # anti-entropy, leaf certificates, proxy config; used when a call passes token=None.
+        self.agent_token = agent_token
         self.datacenter = datacenter
         self.rpc = RPCClient(
             ssl_context=tls.client if tls else None,
@@ -85,10 +90,13 @@ class ClientDelegate:
             if time.monotonic() >= deadline:
                 raise NoLeaderError()
 
-    async def apply(self, name: str, payload: Any, token: str = "") -> Any:
+    def _token(self, token: str | None) -> str:
+        return self.agent_token if token is None else token
+
+    async def apply(self, name: str, payload: Any, token: str | None = None) -> Any:
         """Call a write or leader endpoint on a server (which forwards it to the leader);
         never retried once sent, since its outcome would then be unknown."""
-        request = Request(payload=payload, datacenter=self.datacenter, token=token)
+        request = Request(payload=payload, datacenter=self.datacenter, token=self._token(token))
         return await self._call(
             name,
             {"req": request.to_wire(), "hops": 0},
@@ -97,9 +105,19 @@ class ClientDelegate:
         )
 
     async def read(
-        self, name: str, args: dict[str, Any], opts: QueryOptions, token: str = ""
+        self, name: str, args: Any, opts: QueryOptions, token: str | None = None
     ) -> tuple[QueryMeta, Any]:
-        request = Request(payload=Args(args), datacenter=self.datacenter, token=token, options=opts)
+        """Call a read endpoint; `args` is its typed payload or the payload's fields as a
+        map (checked here too, so a typed request goes on the wire)."""
+        ep = REGISTRY.get(name)
+        if ep is None:
+            raise CommandError(f"rpc: can't find method {name}")
+        request = Request(
+            payload=read_payload(ep, args),
+            datacenter=self.datacenter,
+            token=self._token(token),
+            options=opts,
+        )
         timeout = (opts.blocking_timeout(1.0) if opts.index else 0) + self.rpc_hold_timeout + 30
         reply = await self._call(
             name, {"req": request.to_wire(), "hops": 0}, timeout, retry_sent=True
@@ -107,7 +125,7 @@ class ClientDelegate:
         return QueryMeta(**reply["meta"]), reply["result"]
 
     async def status(self) -> dict[str, Any]:
-        request = Request(payload=Empty(), datacenter=self.datacenter)
+        request = Request(payload=Empty(), datacenter=self.datacenter, token=self.agent_token)
         return await self._call(
             "Status.Info", {"req": request.to_wire(), "hops": 0}, 10, retry_sent=True
         )

@@ -261,8 +261,8 @@ async def ack_latency(seconds: float, handler_ms: float) -> int:
 
     from aiohttp import web
 
-    from consulpy.gossip.procs import free_port
     from consulpy.gossip.serf import Serf, SerfConfig
+    from consulpy.util.ports import free_port
 
     wrk = shutil.which("wrk")
     if wrk is None:

@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("consulpy.cli.connect:config_main", "Interact with config entries"),
     "bench": ("consulpy.bench.main", "Benchmarks (kv, raft, gossip, xds)"),
     "demo": ("consulpy.cli.demo", "Runs the dev cluster's demo services (api, web)"),
+    "watch": ("consulpy.cli.watch", "Watch for changes in Consul"),
+    "lock": ("consulpy.cli.lock", "Execute a command holding a lock"),
     "dev-cluster": ("consulpy.cli.devcluster", "Runs the dev cluster as local processes"),
     "tls": ("consulpy.cli.tls", "Builtin helpers for creating CAs and certificates"),
 }

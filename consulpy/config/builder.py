@@ -14,9 +14,10 @@ import re
 import socket
 from typing import Any
 
-from consulpy.config import checks
+from consulpy.config import checks, unused
 from consulpy.config import dns as dns_checks
 from consulpy.config.errors import ConfigError
+from consulpy.config.keys import AGENT
 from consulpy.config.merge import Provenance
 from consulpy.config.model import (
     ACL,
@@ -129,9 +130,7 @@ def build_agent_config(
     if not dev and ui_enabled and g("ui_config.dir"):
         s.error("ui_config.dir", "ui_config.enabled and ui_config.dir cannot both be set")
 
-    for key in ("read_replica", "segment", "segments", "partition", "audit"):
-        if g(key):
-            warnings.append(f"'{key}' is a Consul Enterprise setting; consulpy ignores it")
+    _check_unused_keys(s, warnings)
 
     tls = _tls(s)
     connect = Connect(
@@ -389,6 +388,20 @@ def _check_ports(s: _Settings, ports: Ports, addresses: Addresses, client_addrs:
             if other != name:
                 blame, first = _blame(s, name, other)
                 s.error(f"ports.{blame}", f"port {port} already used by ports.{first}")
+
+
+def _check_unused_keys(s: _Settings, warnings: list[str]) -> None:
+    """Refuse or warn about the keys a user set that consulpy does not act on (unused.py)."""
+    defaults = (None, DEFAULTS_SOURCE, DEV_SOURCE)
+    user_set = {
+        path: s.get(path)
+        for path in unused.leaf_paths(AGENT)
+        if s.provenance.origin(path) not in defaults
+    }
+    errors, found = unused.check_user_keys(user_set)
+    for path, message in errors:
+        s.error(path, message)
+    warnings.extend(found)
 
 
 def _blame(s: _Settings, name: str, other: str) -> tuple[str, str]:

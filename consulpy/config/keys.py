@@ -1,8 +1,9 @@
 """Every configuration key an agent config file may contain, with its type.
 
-The set follows Consul's own config file format so that real users' files load. Keys marked
-"accepted" in docs/configuration.md are type-checked but consulpy does not act on them. A key
-that is not listed here is an error naming it, as in Consul.
+The set follows Consul's own config file format so that real users' files load. Keys consulpy
+does not act on are listed in consulpy/config/unused.py (refused, or warned about at startup);
+tests/config/test_config_walk.py keeps the two in step. A key that is not listed here is an
+error naming it, as in Consul.
 """
 
 from __future__ import annotations

@@ -165,9 +165,14 @@ def _load_certs(pem: str, what: str) -> list[x509.Certificate]:
     if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem:
         raise CAError(f"error parsing {what}: no PEM-encoded certificate found")
     try:
-        return x509.load_pem_x509_certificates(pem.encode())
+        certs = x509.load_pem_x509_certificates(pem.encode())
+        for cert in certs:
+            # Extensions are decoded lazily; decode them here so a malformed one (which
+            # newer `cryptography` releases refuse, e.g. an empty SAN) is a CAError up front.
+            _ = cert.extensions
     except ValueError as exc:
         raise CAError(f"error parsing {what}: {exc}") from None
+    return certs
 
 
 def _load_private_key(pem: str, what: str = "private key") -> Any:
@@ -205,15 +210,42 @@ def _check_serial(serial: int) -> int:
     return serial
 
 
-def _uris(general_names: x509.GeneralNames | x509.SubjectAlternativeName) -> list[str]:
-    return list(general_names.get_values_for_type(x509.UniformResourceIdentifier))
+# DER of a subjectAltName extension whose name list is empty: the OID 2.5.29.17, an optional
+# critical=TRUE, then an OCTET STRING holding an empty SEQUENCE.
+_SAN_OID_DER = bytes.fromhex("0603551d11")
+_EMPTY_SAN_DER = (
+    _SAN_OID_DER + bytes.fromhex("04023000"),
+    _SAN_OID_DER + bytes.fromhex("0101ff04023000"),
+)
 
 
-def _san(cert: x509.Certificate | x509.CertificateSigningRequest) -> x509.SubjectAlternativeName:
+def _san(cert: x509.Certificate | x509.CertificateSigningRequest) -> list[x509.GeneralName]:
+    """The subject alternative names, [] when there are none.
+
+    A list rather than the extension object: `cryptography` (since 51) can neither build an
+    empty SubjectAlternativeName nor parse one, while Go (Consul) reads an empty SAN as "no
+    names", so an empty one must reach the same "invalid number of URIs: 0" answer. Any other
+    unreadable extension is a CAError (a refusal with its reason), never an unhandled ValueError.
+    """
     try:
-        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
-        return x509.SubjectAlternativeName([])
+        return []
+    except ValueError as exc:
+        der = cert.public_bytes(serialization.Encoding.DER)
+        if any(pattern in der for pattern in _EMPTY_SAN_DER):
+            return []
+        what = "CSR" if isinstance(cert, x509.CertificateSigningRequest) else "certificate"
+        raise CAError(f"error parsing {what}: {exc}") from None
+
+
+def _names(names: list[x509.GeneralName], kind: type[x509.GeneralName]) -> list[Any]:
+    """The values of the names of one kind, in order (URIs and DNS names as str)."""
+    return [name.value for name in names if isinstance(name, kind)]
+
+
+def _uris(names: list[x509.GeneralName]) -> list[str]:
+    return _names(names, x509.UniformResourceIdentifier)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,8 +629,8 @@ def cross_sign(
         .add_extension(x509.AuthorityKeyIdentifier(_ski(old_cert), None, None), critical=False)
     )
     san = _san(new_cert)
-    if len(san):
-        builder = builder.add_extension(san, critical=False)
+    if san:  # an empty SAN cannot be encoded: leave the extension out
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
     return _cert_pem(builder.sign(old_key, hashes.SHA256()))
 
 
@@ -718,7 +750,7 @@ def sign_leaf(
     uris = _uris(san)
     if len(uris) != 1:
         raise CAError(f"CSR SAN contains an invalid number of URIs: {len(uris)}")
-    if san.get_values_for_type(x509.RFC822Name):
+    if _names(san, x509.RFC822Name):
         raise CAError("CSR SAN does not allow specifying email addresses")
     try:
         ident = spiffe.parse(uris[0])
@@ -751,8 +783,8 @@ def sign_leaf(
 
     public_key = csr.public_key()
     names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(uris[0])]
-    names += [x509.DNSName(n) for n in san.get_values_for_type(x509.DNSName)]
-    names += [x509.IPAddress(a) for a in san.get_values_for_type(x509.IPAddress)]
+    names += [x509.DNSName(n) for n in _names(san, x509.DNSName)]
+    names += [x509.IPAddress(a) for a in _names(san, x509.IPAddress)]
     not_before = when - dt.timedelta(seconds=CLOCK_DRIFT_S)
     not_after = not_before + dt.timedelta(seconds=math.floor(leaf_ttl_s))
     cert = (

@@ -27,7 +27,6 @@ import io
 import json
 import re
 import shutil
-import socket
 import sys
 import time
 import urllib.error
@@ -38,6 +37,7 @@ from typing import Any, TextIO
 
 from consulpy.devcluster import procs
 from consulpy.devcluster import topology as topo
+from consulpy.util.ports import free_port
 
 STATE_FILE = "cluster.json"
 DEFAULT_DATA_DIR = ".consulpy-dev"
@@ -84,20 +84,12 @@ def config_entry_files(configs: Path, writer: topo.ConfigWriter = topo.CONFIG_WR
 
 # -------------------------------------------------------------------------- ports
 def _free_port(taken: set[int], udp_too: bool = False) -> int:
+    """A port from the shared helper that this twin has not handed out already."""
     while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((LOOPBACK, 0))
-            port = s.getsockname()[1]
-        if port in taken:
-            continue
-        if udp_too:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                try:
-                    u.bind((LOOPBACK, port))
-                except OSError:
-                    continue
-        taken.add(port)
-        return port
+        port = free_port(LOOPBACK, udp=udp_too)
+        if port not in taken:
+            taken.add(port)
+            return port
 
 
 def port_names(component: Component) -> list[str]:

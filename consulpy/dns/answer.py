@@ -28,6 +28,7 @@ from consulpy.dns.lookup import Lookups
 from consulpy.dns.recursor import Recursors
 from consulpy.dns.settings import DNSSettings
 from consulpy.dns.truncate import Draft
+from consulpy.util.durations import parse_duration
 
 RT = dns.rdatatype
 Row = dict[str, Any]
@@ -45,6 +46,7 @@ class Sections:
     additional: list[RRset] = field(default_factory=list)
     authority: list[RRset] = field(default_factory=list)
     soa: bool = False  # add the zone SOA to the authority section
+    cacheable: bool = True  # False: the answer may change without a catalog change
 
 
 @dataclass(slots=True)
@@ -66,7 +68,7 @@ class Responder:
         self.zones = tuple(zones)
 
     # ------------------------------------------------------------------ entry
-    async def resolve(self, request: dns.message.Message, *, tcp: bool) -> Plan:
+    async def resolve(self, request: dns.message.Message, *, tcp: bool, source: str = "") -> Plan:
         base_flags = dns.flags.QR | (request.flags & (dns.flags.RD | dns.flags.CD))
         if request.opcode() != dns.opcode.QUERY:
             return self._fixed(request, base_flags, dns.rcode.NOTIMP)
@@ -94,7 +96,10 @@ class Responder:
             zone = self.settings.domain
         else:
             zone, rest = hit
-            sections = await self._in_zone(q.name, q.rdtype, rest, zone, depth=0)
+            for option in request.options:  # EDNS Client Subnet names the real client
+                if isinstance(option, dns.edns.ECSOption):
+                    source = str(option.address)
+            sections = await self._in_zone(q.name, q.rdtype, rest, zone, depth=0, source=source)
         return self._plan(request, flags, sections, zone)
 
     def _draft(self, request: dns.message.Message, flags: int, rcode: int) -> Draft:
@@ -129,7 +134,11 @@ class Responder:
                 draft.authority.append(rec.soa_rr(zone_name, self.settings))
             return draft
 
-        return Plan(render, varies=isinstance(sections, _Shuffled))
+        return Plan(
+            render,
+            varies=isinstance(sections, _Shuffled),
+            cacheable=getattr(sections, "cacheable", True),
+        )
 
     # ------------------------------------------------------------ recursion
     async def _recurse(self, request: dns.message.Message, tcp: bool, base_flags: int) -> Plan:
@@ -160,6 +169,7 @@ class Responder:
         rest: tuple[str, ...],
         zone: str,
         depth: int,
+        source: str = "",
     ) -> Sections | _Shuffled:
         if qtype in (RT.SOA, RT.NS):
             return await self._apex(qtype, zone)
@@ -179,7 +189,9 @@ class Responder:
         if kind == "virtual":
             # No virtual IPs exist in consulpy yet: Consul's answer for a service without one.
             return Sections()
-        # ingress (no gateways yet) and query (no prepared queries yet): unknown names.
+        if kind == "query":
+            return await self._query(qname, qtype, parsed, depth, source)
+        # ingress (no gateways yet): unknown names.
         return Sections(rcode=dns.rcode.NXDOMAIN, soa=True)
 
     def _fqdn(self, *labels: str) -> dns.name.Name | None:
@@ -312,10 +324,12 @@ class Responder:
         ttl: int,
         zone: str,
         hostnames: dict[str, Sections],
+        shuffle: bool = True,
     ) -> Sections:
         s = self.settings
         rows = list(rows)
-        random.shuffle(rows)
+        if shuffle:
+            random.shuffle(rows)
         out = Sections()
         if qtype == RT.SRV:
             seen: set[tuple[str, str, int]] = set()
@@ -413,6 +427,39 @@ class Responder:
                 resolved = list(reply.answer)
         out.answer.extend(_retarget(resolved, ttl))
 
+    # ---------------------------------------------------------- prepared query
+    async def _query(
+        self, qname: dns.name.Name, qtype: int, parsed: names.Parsed, depth: int, source: str
+    ) -> Sections:
+        """`<name-or-id>.query.<domain>` (spec 4.7): the query executed on the servers, its
+        nodes rendered as a service lookup, TTL from the query's DNS.TTL. Never cached: a
+        query can change (or go with its session) without any catalog change."""
+        parts = list(parsed.parts)
+        if len(parts) >= 2 and parts[0].startswith("_") and parts[-1].startswith("_"):
+            parts = [parts[0][1:], *parts[1:-1]]  # RFC 2782: the protocol label is ignored
+        result = await self.lookups.execute_query(".".join(parts), source)
+        if result is None or not result.get("Nodes"):
+            return Sections(rcode=dns.rcode.NXDOMAIN, soa=True, cacheable=False)
+        nodes = result["Nodes"]
+        ttl_text = (result.get("DNS") or {}).get("TTL") or ""
+        service = str(result.get("Service") or "")
+        ttl = _query_ttl(ttl_text) if ttl_text else self.settings.service_ttl_for(service)
+        hostnames: dict[str, Sections] = {}
+        for row in nodes:
+            address = rec.instance_address(row["Node"], row["Service"], qtype)
+            if address and rec.ip_family(address) == 0 and address not in hostnames:
+                if len(hostnames) >= 5:
+                    break
+                sub = Sections()
+                await self._cname(qname, ttl, address, sub, depth)
+                hostnames[address] = sub
+        # Kept in the execution's order: it shuffled, then moved the near node first.
+        out = self._render_service(
+            qname, qtype, nodes, ttl, parsed.domain, hostnames, shuffle=False
+        )
+        out.cacheable = False
+        return out
+
     # ----------------------------------------------------------------- addr
     def _addr(self, qname: dns.name.Name, qtype: int, parsed: names.Parsed) -> Sections:
         ip = names.hex_address(parsed.parts[0]) if len(parsed.parts) == 1 else None
@@ -448,6 +495,14 @@ class _Shuffled:
 
     def __init__(self, render: Callable[[], Sections]) -> None:
         self.render = render
+
+
+def _query_ttl(text: str) -> int:
+    """A query's DNS.TTL (a Go duration, validated when stored) in whole seconds."""
+    try:
+        return max(0, int(parse_duration(text)))
+    except ValueError:
+        return 0
 
 
 def _retarget(rrsets: list[RRset], ttl: int) -> list[RRset]:

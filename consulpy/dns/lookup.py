@@ -63,6 +63,17 @@ class Lookups:
             await self._read("Health.ServiceNodes", {"service": service, "connect": connect}) or []
         )
 
+    async def execute_query(self, name: str, source_ip: str = "") -> Row | None:
+        """A prepared query's execute response (PreparedQuery.Execute with this agent as the
+        `_agent` source), or None when no query has that name or ID."""
+        args = {
+            "query": name,
+            "agent": self.settings.node_name,
+            "source_ip": source_ip,
+            "dc": self.settings.datacenter,
+        }
+        return await self._read("PreparedQuery.Execute", args)
+
     async def service_names(self) -> list[str]:
         return list((await self._read("Catalog.ListServices", {})) or {})
 

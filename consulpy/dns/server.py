@@ -117,8 +117,9 @@ class DNSServer:
             return None
         return data[:2] + wire[2:]
 
-    async def answer(self, data: bytes, tcp: bool) -> bytes | None:
-        """The response to one request's bytes; None to stay silent."""
+    async def answer(self, data: bytes, tcp: bool, source: str = "") -> bytes | None:
+        """The response to one request's bytes; None to stay silent. `source` is the client's
+        IP (prepared queries with `Near: "_ip"` sort by it)."""
         hit = self.cached(data, tcp)
         if hit is not None:
             return hit
@@ -132,7 +133,7 @@ class DNSServer:
             return _error(data, dns.rcode.FORMERR)
         generation = self.watch.generation
         try:
-            plan = await self.responder.resolve(request, tcp=tcp)
+            plan = await self.responder.resolve(request, tcp=tcp, source=source)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -162,11 +163,13 @@ class DNSServer:
     async def _answer_udp(
         self, transport: asyncio.DatagramTransport, data: bytes, addr: Any
     ) -> None:
-        wire = await self.answer(data, tcp=False)
+        wire = await self.answer(data, tcp=False, source=str(addr[0]))
         if wire is not None and not transport.is_closing():
             transport.sendto(wire, addr)
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        source = str(peer[0]) if peer else ""
         try:
             while True:
                 try:
@@ -175,7 +178,7 @@ class DNSServer:
                     data = await asyncio.wait_for(reader.readexactly(size), TCP_IDLE_TIMEOUT)
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
-                wire = await self.answer(data, tcp=True)
+                wire = await self.answer(data, tcp=True, source=source)
                 if wire is None:
                     return
                 writer.write(len(wire).to_bytes(2, "big") + wire)

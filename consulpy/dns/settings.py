@@ -27,6 +27,7 @@ class SOAConfig:
 @dataclass(frozen=True, slots=True)
 class DNSSettings:
     datacenter: str = "dc1"
+    node_name: str = ""  # the agent's node: the `_agent` source of prepared queries
     domain: str = "consul."
     alt_domain: str | None = None
     recursors: tuple[tuple[str, int], ...] = ()
@@ -54,6 +55,7 @@ class DNSSettings:
         soa = dc.get("soa") or {}
         return cls(
             datacenter=config.datacenter.lower(),
+            node_name=config.node_name,
             domain=config.domain,
             alt_domain=config.alt_domain,
             recursors=tuple(

@@ -1,8 +1,8 @@
 """Run gossip agents as real processes: Debian's ``serf agent`` or our ``agent_main``.
 
 Both are driven through Serf's RPC protocol, so interop tests and the benchmark treat them
-alike. Ports come from the OS (bind port 0 for ours; a probed free port for serf, which
-cannot report the port it bound).
+alike. Ports come from the OS (bind port 0 for ours; probed free ports for serf, which
+cannot report the port it bound, with a new start on new ports if one was taken meanwhile).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
 
 from consulpy.gossip.rpc import RPCClient
+from consulpy.util.ports import aretry_on_addr_in_use, free_ports
 
 SERF_BIN = shutil.which("serf") or "/usr/bin/serf"
 # So a child `python -m consulpy.gossip.agent_main` imports this same source tree.
@@ -27,21 +27,6 @@ _SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 
 def serf_available() -> bool:
     return os.path.exists(SERF_BIN) and os.access(SERF_BIN, os.X_OK)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for both UDP and TCP right now (serf needs both on one number)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((host, 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise OSError("no free port")
 
 
 @dataclass
@@ -67,6 +52,20 @@ class AgentProcess:
         return f"{self.host}:{self.rpc_port}"
 
     async def start(self, join: list[str] | None = None, timeout: float = 20.0) -> None:
+        """Start the agent and wait until its RPC port answers. Ours binds port 0 and reports
+        its ports; serf must be given them, so a serf start that finds one taken starts again
+        on new ones."""
+        if self.kind == "serf":
+            await aretry_on_addr_in_use(lambda: self._start_once(join, timeout), self._discard)
+        else:
+            await self._start_once(join, timeout)
+
+    async def _discard(self) -> None:
+        """Clean up after a start that failed, before the next attempt."""
+        await self.stop()
+        self.proc = None
+
+    async def _start_once(self, join: list[str] | None, timeout: float) -> None:
         fd, self.log_path = tempfile.mkstemp(prefix=f"gossip-{self.name}-", suffix=".log")
         os.close(fd)
         tag_args = [x for k, v in self.tags.items() for x in ("-tag", f"{k}={v}")]
@@ -74,8 +73,8 @@ class AgentProcess:
         if self.encrypt:
             common.append(f"-encrypt={self.encrypt}")
         if self.kind == "serf":
-            self.gossip_port = free_port(self.host)
-            self.rpc_port = free_port(self.host)
+            # Distinct, and the gossip one free for UDP too (serf listens on both).
+            self.gossip_port, self.rpc_port = free_ports(2, self.host, udp=True)
             cmd = [
                 SERF_BIN,
                 "agent",

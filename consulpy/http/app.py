@@ -20,11 +20,13 @@ from consulpy.http import (
     health,
     kv,
     operator,
+    prepared_query,
     session,
     snapshot,
     status,
     txn,
 )
+from consulpy.http import limits as http_limits
 from consulpy.http.endpoint import AGENT, text_error
 
 # Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
@@ -49,11 +51,12 @@ async def _not_found(req: web.Request) -> web.StreamResponse:
 
 def build_app(agent: Agent) -> web.Application:
     limits = agent.config.limits
+    max_body = max(limits.kv_max_value_size, limits.txn_max_req_len) + BODY_SLACK
     app = web.Application(
-        client_max_size=max(limits.kv_max_value_size, limits.txn_max_req_len) + BODY_SLACK,
-        handler_args={"max_field_size": 16384},
+        client_max_size=max_body, handler_args=http_limits.header_limits(agent.config)
     )
     app[AGENT] = agent
+    http_limits.install(app, lambda: agent.config, max_body)
     policy = agent.config.acl.default_policy
 
     async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
@@ -76,6 +79,7 @@ def build_app(agent: Agent) -> web.Application:
         discovery_chain,
     ):
         app.add_routes(module.routes())
+    app.add_routes(prepared_query.routes())
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
 
@@ -128,6 +132,7 @@ class HTTPListeners:
             raise ValueError("HTTPS listeners need an SSL context")
         self._runner = web.AppRunner(build_app(self.agent), access_log=None, handle_signals=False)
         await self._runner.setup()
+        http_limits.limit_connections(self._runner, lambda: self.agent.config)
         for host, port in listeners:
             site = web.TCPSite(self._runner, host, port, reuse_address=True)
             await site.start()

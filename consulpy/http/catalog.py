@@ -4,7 +4,6 @@ node-services."""
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -126,31 +125,19 @@ def normalize_check(check: dict[str, Any], node: str) -> dict[str, Any]:
 
 
 def normalize_register(body: dict[str, Any], datacenter: str) -> dict[str, Any]:
-    """Consul's Catalog.Register checks, with its (500) error texts."""
+    """The HTTP body in the shape agents send (one `Check` joins `Checks`, service and check
+    definitions in their stored form). Consul's Catalog.Register rules (node, address, node
+    ID, datacenter) are the servers' (`server/endpoints/rows.check_register`), with its texts."""
     _enterprise_fields(body, "node")
     node = body.get("Node") or ""
-    if not node:
-        raise HTTPError(500, "Must provide node")
-    skip = bool(body.get("SkipNodeUpdate"))
-    if not body.get("Address") and not skip:
-        raise HTTPError(500, "Must provide address if SkipNodeUpdate is not set")
-    node_id = body.get("ID") or ""
-    if node_id:
-        try:
-            uuid.UUID(node_id)
-        except ValueError as exc:
-            raise HTTPError(500, f"Bad node ID: uuid string is wrong length: {node_id}") from exc
-    dc = body.get("Datacenter") or datacenter
-    if dc != datacenter:
-        raise HTTPError(500, "No path to datacenter")
     request: dict[str, Any] = {
-        "ID": node_id.lower(),
+        "ID": body.get("ID") or "",
         "Node": node,
         "Address": body.get("Address") or "",
-        "Datacenter": dc,
+        "Datacenter": body.get("Datacenter") or datacenter,
         "TaggedAddresses": body.get("TaggedAddresses") or None,
         "NodeMeta": body.get("NodeMeta") or None,
-        "SkipNodeUpdate": skip,
+        "SkipNodeUpdate": bool(body.get("SkipNodeUpdate")),
     }
     if body.get("Service"):
         request["Service"] = normalize_service(body["Service"])

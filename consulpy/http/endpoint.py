@@ -18,7 +18,12 @@ from aiohttp import web
 
 from consulpy.agent.agent import Agent
 from consulpy.http.tokens import request_token
-from consulpy.server.errors import CommandError, NoLeaderError, RequestError
+from consulpy.server.errors import (
+    CommandError,
+    NoLeaderError,
+    RateLimitExceeded,
+    RequestError,
+)
 from consulpy.server.query import CONSISTENT, DEFAULT, STALE, QueryMeta, QueryOptions
 from consulpy.util.durations import DurationError, parse_duration_ns
 
@@ -227,6 +232,8 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
                 return text_error(exc.status, exc.text, exc.headers)
             except RequestError as exc:  # refused by a server endpoint's validation
                 return text_error(400, str(exc))
+            except RateLimitExceeded as exc:  # a server's limits.rpc_rate
+                return text_error(429, str(exc))
             except CommandError as exc:
                 return text_error(500, str(exc))
             except NoLeaderError as exc:

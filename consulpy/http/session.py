@@ -17,7 +17,7 @@ from consulpy.http.endpoint import (
     respond,
 )
 from consulpy.http.tokens import request_token
-from consulpy.server.endpoints.session import SessionApply, SessionRenew
+from consulpy.server.endpoints.session import SessionApply, SessionRenew, check_ttl
 from consulpy.util.decode import (
     DecodeError,
     ListOf,
@@ -25,10 +25,9 @@ from consulpy.util.decode import (
     decode_struct,
     parse_json,
 )
-from consulpy.util.durations import DurationError, format_duration_ns, parse_duration_ns
+from consulpy.util.durations import DurationError, parse_duration_ns
 
 DEFAULT_LOCK_DELAY_NS = 15 * 1_000_000_000
-SESSION_TTL_MAX_NS = 24 * 3600 * 1_000_000_000
 SERF_CHECK = "serfHealth"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -85,18 +84,7 @@ def build_session(body: dict[str, Any], node_name: str, ttl_min_s: float) -> dic
     if behavior not in ("release", "delete"):
         raise HTTPError(500, f"Invalid Behavior setting '{behavior}'")
     ttl = body.get("TTL") or ""
-    if ttl:
-        try:
-            ttl_ns = parse_duration_ns(ttl)
-        except DurationError as exc:
-            raise HTTPError(500, f"Session TTL '{ttl}' invalid: {exc}") from exc
-        ttl_min_ns = round(ttl_min_s * 1e9)
-        if ttl_ns != 0 and not ttl_min_ns <= ttl_ns <= SESSION_TTL_MAX_NS:
-            raise HTTPError(
-                500,
-                f"Invalid Session TTL '{ttl_ns}', must be between "
-                f"[{format_duration_ns(ttl_min_ns)}={format_duration_ns(SESSION_TTL_MAX_NS)}]",
-            )
+    check_ttl(ttl, ttl_min_s)  # the servers' rule, checked early for the caller's agent
     node_checks: list[str] | None = [SERF_CHECK]
     checks: list[str] | None = [SERF_CHECK]
     if "NodeChecks" in body:

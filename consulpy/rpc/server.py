@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from consulpy.rpc.codec import MAX_FRAME, FrameError, encode, read_frame
+from consulpy.rpc.ratelimit import RATE_LIMITED, RATE_LIMITED_TEXT, TokenBucket
 
 log = structlog.get_logger("consulpy.rpc")
 
@@ -33,6 +34,9 @@ class RPCServer:
         self.error_kinds = error_kinds or {}
         self.connections = 0
         self.rejected = 0
+        # limits.rpc_rate / rpc_max_burst: requests beyond it are answered RATE_LIMITED
+        self.limiter: TokenBucket | None = None
+        self.rate_limited = 0
 
     def register(self, method: str, handler: Handler) -> None:
         self.handlers[method] = handler
@@ -59,6 +63,9 @@ class RPCServer:
                     "e": "unknown_method",
                     "t": f"rpc: can't find method {request.get('m')}",
                 }
+            elif self.limiter is not None and not self.limiter.allow():
+                self.rate_limited += 1
+                reply = {"s": seq, "e": RATE_LIMITED, "t": RATE_LIMITED_TEXT}
             else:
                 try:
                     reply = {"s": seq, "r": await handler(request.get("a"))}

@@ -17,3 +17,7 @@ class NoLeaderError(Exception):
 class RequestError(CommandError):
     """A request refused before it reaches the log because it is malformed or invalid
     (HTTP 400 with the text, as Consul answers a bad request)."""
+
+
+class RateLimitExceeded(CommandError):
+    """A server refused the RPC under its `limits.rpc_rate` (HTTP 429 "rate limit exceeded")."""

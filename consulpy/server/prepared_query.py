@@ -4,7 +4,7 @@
 Checks}) and applies, in Consul's order: health with `OnlyPassing` and `IgnoreCheckIDs`, node
 meta, service meta, tags (`!tag` excludes), a shuffle, the near-node move-to-front rule and the
 limit. Pure, so the endpoint that will serve `/v1/query/<q>/execute` and the DNS `.query`
-lookup share it once prepared queries are stored (not wired yet).
+lookup share it (through the PreparedQuery.Execute read).
 """
 
 from __future__ import annotations

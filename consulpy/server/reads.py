@@ -492,3 +492,96 @@ READS.update(
         "DiscoveryChain.Get": discovery_chain_get,
     }
 )
+
+
+# --------------------------------------------------------- prepared queries
+# (imported here, with the block that uses them)
+from consulpy.server.prepared_query import execute as execute_query  # noqa: E402
+from consulpy.state.prepared_queries import QueryError, uuid_problem  # noqa: E402
+
+
+def prepared_query_get(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    """[query] by ID, or None (Query not found)."""
+    query_id = args["id"]
+    problem = uuid_problem(query_id)
+    if problem:
+        raise ReadError(problem)
+    index, row = store.prepared_query_get(ws, query_id)
+    return index, ([row] if row is not None else None)
+
+
+def prepared_query_list(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    return store.prepared_query_list(ws)
+
+
+def _pq_resolve(store: StateStore, name: str, ws: WatchSet | None) -> tuple[int, Any]:
+    try:
+        return store.prepared_query_resolve(ws, name)
+    except QueryError as exc:
+        raise ReadError(str(exc)) from exc
+
+
+def prepared_query_explain(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    """{"Query": the rendered query}, or None."""
+    index, query = _pq_resolve(store, args["query"], ws)
+    return index, ({"Query": query} if query is not None else None)
+
+
+def _pq_near_node(store: StateStore, near: str, args: dict[str, Any]) -> str:
+    """A node name for `near`: `_agent` is the asking agent, `_ip` the node whose address
+    is the caller's source IP ("" = none, no sort)."""
+    if near == "_agent":
+        return str(args.get("agent") or "")
+    if near == "_ip":
+        source = args.get("source_ip") or ""
+        if source:
+            for node in store.catalog.nodes.values():
+                if node.get("Address") == source:
+                    return str(node["Node"])
+        return ""
+    return near
+
+
+def prepared_query_execute(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    """The execute response of spec 7.6 in the local datacenter, or None (not found)."""
+    index, query = _pq_resolve(store, args["query"], ws)
+    if query is None:
+        return index, None
+    service = query["Service"]
+    connect = bool(args.get("connect")) or bool((service.get("Connect") or {}).get("Enabled"))
+    svc_index, rows = health_service(
+        store, {"service": service.get("Service") or "", "connect": connect}, ws
+    )
+    near = _pq_near_node(store, args.get("near") or service.get("Near") or "", args)
+    result = execute_query(
+        query,
+        list(rows or ()),
+        near=near,
+        limit=int(args.get("limit") or 0),
+        datacenter=str(args.get("dc") or "dc1"),
+    )
+    out = result.to_api()
+    # Failover in one datacenter: listed datacenters are unknown and skipped; peer targets
+    # are counted as tried and give nothing (spec 7.8).
+    if not out["Nodes"]:
+        targets = (service.get("Failover") or {}).get("Targets") or ()
+        out["Failovers"] = sum(1 for t in targets if t.get("Peer"))
+    return max(index, svc_index), out
+
+
+READS.update(
+    {
+        "PreparedQuery.Get": prepared_query_get,
+        "PreparedQuery.List": prepared_query_list,
+        "PreparedQuery.Explain": prepared_query_explain,
+        "PreparedQuery.Execute": prepared_query_execute,
+    }
+)

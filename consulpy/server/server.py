@@ -2,10 +2,12 @@
 and blocking semantics, forwarding to the leader, and the leader's duties.
 
 Everything above (HTTP handlers, the agent) calls a server's endpoints by name, with a typed
-payload: `apply(name, payload, token)` for writes and leader calls, `read(name, args, options)`
-for reads (consulpy/server/endpoints holds them). A follower forwards writes and non-stale
-reads to the leader over RPC by the same endpoint name; a client agent's delegate sends the
-same calls to any server. The RPC dispatcher serves the endpoint registry and nothing else.
+payload: `apply(name, payload, token)` for writes and leader calls, `read(name, args, options,
+token)` for reads (`args`: the read's typed payload, or its fields as a map; token None: the
+agent's own token, for anti-entropy and other agent-internal calls); consulpy/server/endpoints
+holds them. A follower forwards writes and non-stale reads to the leader over RPC by the same
+endpoint name; a client agent's delegate sends the same calls to any server. The RPC
+dispatcher serves the endpoint registry and nothing else.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ import structlog
 
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
+from consulpy.rpc.ratelimit import RATE_LIMITED
 from consulpy.rpc.server import RPCServer
 from consulpy.rpc.tls import RPCTLS
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
 from consulpy.server.connect_ca import CAManager
-from consulpy.server.endpoints import REGISTRY, Args, Endpoint, Kind, Request
+from consulpy.server.endpoints import REGISTRY, Endpoint, Kind, Request
 from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.limits import Limits
 from consulpy.server.endpoints.request import decode_payload, payload_to_wire
-from consulpy.server.errors import CommandError, NoLeaderError, RequestError
+from consulpy.server.errors import CommandError, NoLeaderError, RateLimitExceeded, RequestError
 from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import CONSISTENT, STALE, QueryMeta, QueryOptions
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
@@ -61,7 +65,17 @@ def raise_remote(exc: RPCError) -> None:
         raise NoLeaderError() from exc
     if exc.kind == "outcome_unknown":
         raise CommandError(exc.text) from exc
+    if exc.kind == RATE_LIMITED:
+        raise RateLimitExceeded(exc.text) from exc
     raise CommandError(f"rpc error: {exc.text}") from exc
+
+
+def read_payload(ep: Endpoint, args: Any) -> Any:
+    """A read's typed payload from the payload itself or its fields as a map, checked as
+    a payload that came over RPC (unknown fields, wrong types)."""
+    if isinstance(args, ep.payload):
+        return decode_payload(ep.payload, payload_to_wire(args))
+    return decode_payload(ep.payload, args)
 
 
 class Server:
@@ -83,6 +97,8 @@ class Server:
         tls: RPCTLS | None = None,
         connect: dict[str, Any] | None = None,
         config_entries: list[dict[str, Any]] | None = None,
+        limits: Limits | None = None,
+        agent_token: str = "",
     ) -> None:
         self.node_name = node_name
         self.node_id = node_id
@@ -92,6 +108,10 @@ class Server:
         self.tagged_addresses = tagged_addresses
         self.bootstrap_self = bootstrap
         self.rpc_hold_timeout = rpc_hold_timeout
+        # Enforced on every request, whichever agent received it (see endpoints/limits.py).
+        self.limits = limits or Limits()
+        # The token of this agent's own calls (acl.tokens.agent, else acl.tokens.default).
+        self.agent_token = agent_token
         self.store = StateStore()
         self.fsm = FSM(self.store)
         self.raft: RaftApplier | None = None
@@ -225,9 +245,9 @@ class Server:
             raise CommandError(f"rpc: can't find method {name}")
         return ep
 
-    async def apply(self, name: str, payload: Any, token: str = "") -> Any:
+    async def apply(self, name: str, payload: Any, token: str | None = None) -> Any:
         """Call a write, leader or local endpoint in-process (a server or dev agent's
-        delegate): `payload` is the endpoint's typed payload."""
+        delegate): `payload` is the endpoint's typed payload; token None: the agent's own."""
         ep = self._endpoint(name)
         if ep.kind is Kind.READ:
             raise CommandError(f"{name} is a read")
@@ -235,8 +255,11 @@ class Server:
             raise CommandError(f"{name} takes {ep.payload.__name__}, not {type(payload).__name__}")
         # The same field checks as a request that came over RPC.
         checked = decode_payload(ep.payload, payload_to_wire(payload))
-        request = Request(payload=checked, datacenter=self.datacenter, token=token)
+        request = Request(payload=checked, datacenter=self.datacenter, token=self._token(token))
         return await self._apply(ep, request, 0)
+
+    def _token(self, token: str | None) -> str:
+        return self.agent_token if token is None else token
 
     async def _apply(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
         assert ep.handler is not None
@@ -293,20 +316,24 @@ class Server:
         return self.applier.last_contact_ms() <= opts.max_stale * 1000
 
     async def read(
-        self, name: str, args: dict[str, Any], opts: QueryOptions, token: str = ""
+        self, name: str, args: Any, opts: QueryOptions, token: str | None = None
     ) -> tuple[QueryMeta, Any]:
         """Call a read endpoint in-process, with Consul's consistency and blocking
-        semantics."""
+        semantics; `args` is its typed payload or the payload's fields as a map."""
         ep = self._endpoint(name)
         if ep.kind is not Kind.READ:
             raise CommandError(f"{name} is not a read")
-        payload = decode_payload(Args, {"args": args})
-        request = Request(payload=payload, datacenter=self.datacenter, token=token, options=opts)
+        payload = read_payload(ep, args)
+        request = Request(
+            payload=payload, datacenter=self.datacenter, token=self._token(token), options=opts
+        )
         return await self._read(ep, request, 0)
 
-    async def _read(self, ep: Endpoint, request: Request[Args], hops: int) -> tuple[QueryMeta, Any]:
-        assert ep.read is not None
+    async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
+        assert ep.read is not None and ep.needs is not None
         opts = request.options
+        if ep.check is not None:
+            ep.check(self.limits, request.payload)
         if not self._serve_stale_locally(opts):
             deadline = time.monotonic() + self.rpc_hold_timeout
             address = await self._wait_for_leader(deadline)
@@ -317,9 +344,10 @@ class Server:
                     await self.applier.barrier()
                 except NotLeaderError:
                     return await self._read(ep, request, hops)
-        authorize(request.token, ep.name, "read")
+        for need in ep.needs(self.store, request.payload):
+            authorize(request.token, need.resource, need.segment, need.access)
         try:
-            return await self._read_local(ep.read, request.payload.args, opts)
+            return await self._read_local(ep.read, payload_to_wire(request.payload), opts)
         except ReadError as exc:
             raise CommandError(str(exc)) from exc
         except (KeyError, TypeError, AttributeError) as exc:
@@ -330,7 +358,7 @@ class Server:
         return True if has_lease is None else bool(has_lease())
 
     async def _forward_read(
-        self, address: str, name: str, request: Request[Args], hops: int
+        self, address: str, name: str, request: Request[Any], hops: int
     ) -> tuple[QueryMeta, Any]:
         opts = request.options
         if hops >= MAX_HOPS:
@@ -368,8 +396,9 @@ class Server:
 
     # -------------------------------------------------------------------- RPC
     async def call_server(self, address: str, name: str, payload: Any, timeout: float) -> Any:
-        """Call endpoint `name` on the server at `address` itself (no forwarding)."""
-        request = Request(payload=payload, datacenter=self.datacenter)
+        """Call endpoint `name` on the server at `address` itself (no forwarding), with this
+        agent's token (a leader's own call, e.g. autopilot asking a peer)."""
+        request = Request(payload=payload, datacenter=self.datacenter, token=self.agent_token)
         return await self.rpc_client.call(
             address, name, {"req": request.to_wire(), "hops": 0}, timeout=timeout
         )

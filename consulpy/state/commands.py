@@ -27,6 +27,8 @@ CONFIG_ENTRY_SET = "config_entry_set"
 CONFIG_ENTRY_DELETE = "config_entry_delete"
 CA_SET = "ca_set"
 CA_SERIAL = "ca_serial"
+PREPARED_QUERY = "prepared_query"
+PREPARED_QUERY_OPS = ("create", "update", "delete")
 
 # KV verbs accepted by the `kv` command (a subset of the txn verbs: the writes).
 KV_WRITE_VERBS = ("set", "cas", "lock", "unlock", "delete", "delete-cas", "delete-tree")
@@ -100,6 +102,12 @@ def ca_set(
 
 def ca_serial(*, ts: float) -> Command:
     return {"t": CA_SERIAL, "ts": ts}
+
+
+def prepared_query(op: str, query: dict[str, Any], *, ts: float) -> Command:
+    """Create, update (full replacement) or delete a prepared query; `query` is the validated
+    definition with its ID (delete: only the ID is read)."""
+    return {"t": PREPARED_QUERY, "op": op, "query": query, "ts": ts}
 
 
 def encode(cmd: Command) -> bytes:

@@ -46,6 +46,7 @@ class FSM:
             C.CONFIG_ENTRY_DELETE: self._config_entry_delete,
             C.CA_SET: self._ca_set,
             C.CA_SERIAL: self._ca_serial,
+            C.PREPARED_QUERY: self._prepared_query,
         }
 
     def apply(self, index: int, data: bytes) -> Result:
@@ -288,3 +289,42 @@ class FSM:
 
     def _ca_serial(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
         return self.store.connect.next_serial(txn)
+
+    # ----------------------------------------------------- prepared queries
+    def _prepared_query(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        """Create, update or delete a prepared query; the rules that depend on other rows
+        (unique names, the bound session exists) are checked here, against this state."""
+        from consulpy.state import prepared_queries as pq
+
+        store = self.store
+        table = store.prepared_queries
+        op = cmd["op"]
+        query = cmd["query"]
+        query_id = query["ID"]
+        existing = table.get(query_id)
+        if op not in C.PREPARED_QUERY_OPS:
+            return error(f"Unknown prepared query operation: {op}")
+        if op != "create" and existing is None:
+            return error(f"Cannot modify non-existent prepared query: '{query_id}'")
+        if op == "delete":
+            table.delete(txn, query_id)
+            return True
+        if op == "create" and existing is not None:
+            return error(f"prepared query ID {query_id} already exists")
+        try:
+            pq.check_against(query, table.others(query_id))
+            session = query.get("Session") or ""
+            if session:
+                problem = pq.uuid_problem(session)
+                if problem:
+                    return error(f"invalid session: {problem}")
+                if store.sessions.get(session) is None:
+                    return error(f"invalid session {go_quote(session)}")
+            pq.compile_template(query)
+        except pq.QueryError as exc:
+            return error(str(exc))
+        row = dict(query)
+        row["CreateIndex"] = existing["CreateIndex"] if existing is not None else txn.index
+        row["ModifyIndex"] = txn.index
+        table.put(txn, row)
+        return query_id

@@ -2,9 +2,9 @@
 
 Pure functions over the stored JSON shape (`ID`, `Name`, `Session`, `Token`, `Template`,
 `Service`, `DNS`, `CreateIndex`, `ModifyIndex`), so the FSM command that stores them, the HTTP
-API and the DNS `.query` lookup can share one implementation. Not wired yet: the table, the
-FSM command, the `PreparedQuery.*` endpoints, `/v1/query` and `<name>.query.<domain>` (see
-docs/compatibility.md). Error texts are Consul's (clients match on them).
+API and the DNS `.query` lookup share one implementation (the table is
+`prepared_query_table.py`, the endpoints `consulpy/server/endpoints/prepared_query.py`). Error
+texts are Consul's (clients match on them).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from consulpy.util.decode import ListOf, MapOf, Struct, decode_struct
 from consulpy.util.durations import parse_duration
 
 Row = dict[str, Any]
@@ -179,6 +180,18 @@ def _interpolate(
 
 
 # ----------------------------------------------------------------- resolution
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def uuid_problem(text: str) -> str:
+    """ "" for a well-formed UUID, else the text memdb's UUID index gives (Consul shows it)."""
+    if len(text) != 36:
+        return "UUID must be 36 characters"
+    if not _UUID.match(text):
+        return f"Invalid UUID: {text}"
+    return ""
+
+
 def _is_uuid(text: str) -> bool:
     try:
         return str(uuid.UUID(text)) == text.lower()
@@ -218,3 +231,100 @@ def resolve(queries: list[Row], name: str) -> Row | None:
     template = compile_template(best)
     assert template is not None
     return template.render(name)
+
+
+# ------------------------------------------------------------------- the shape
+_TARGET = Struct(
+    "QueryFailoverTarget",
+    {"Peer": "string", "Datacenter": "string", "Namespace": "string", "Partition": "string"},
+    strict=False,
+)
+_FAILOVER = Struct(
+    "QueryFailoverOptions",
+    {"NearestN": "int", "Datacenters": ListOf("string"), "Targets": ListOf(_TARGET)},
+    strict=False,
+)
+_SERVICE = Struct(
+    "ServiceQuery",
+    {
+        "Service": "string",
+        "SamenessGroup": "string",
+        "Failover": _FAILOVER,
+        "OnlyPassing": "bool",
+        "IgnoreCheckIDs": ListOf("string"),
+        "Near": "string",
+        "Tags": ListOf("string"),
+        "NodeMeta": MapOf("string"),
+        "ServiceMeta": MapOf("string"),
+        "Peer": "string",
+        "Connect": Struct("QueryConnect", {"Enabled": "bool"}, strict=False),
+        "Namespace": "string",
+        "Partition": "string",
+    },
+    strict=False,
+)
+# The body of POST/PUT /v1/query (Consul ignores unknown fields there).
+DEFINITION = Struct(
+    "PreparedQuery",
+    {
+        "ID": "string",
+        "Name": "string",
+        "Session": "string",
+        "Token": "string",
+        "Template": Struct(
+            "QueryTemplateOptions",
+            {"Type": "string", "Regexp": "string", "RemoveEmptyTags": "bool"},
+            strict=False,
+        ),
+        "Service": _SERVICE,
+        "DNS": Struct("QueryDNSOptions", {"TTL": "string"}, strict=False),
+    },
+    strict=False,
+)
+
+
+def normalize(body: Row) -> Row:
+    """A decoded definition (DEFINITION's canonical names; DecodeError on a wrong type) in
+    the full stored shape, with Consul's zero values (null for absent lists and maps)."""
+    doc = decode_struct(body, DEFINITION)
+    template = doc.get("Template") or {}
+    service = doc.get("Service") or {}
+    failover = service.get("Failover") or {}
+    targets = failover.get("Targets")
+    return {
+        "ID": doc.get("ID") or "",
+        "Name": doc.get("Name") or "",
+        "Session": doc.get("Session") or "",
+        "Token": doc.get("Token") or "",
+        "Template": {
+            "Type": template.get("Type") or "",
+            "Regexp": template.get("Regexp") or "",
+            "RemoveEmptyTags": bool(template.get("RemoveEmptyTags")),
+        },
+        "Service": {
+            "Service": service.get("Service") or "",
+            "Failover": {
+                "NearestN": int(failover.get("NearestN") or 0),
+                "Datacenters": failover.get("Datacenters"),
+                "Targets": (
+                    [
+                        {"Peer": t.get("Peer") or "", "Datacenter": t.get("Datacenter") or ""}
+                        for t in targets
+                        if t is not None
+                    ]
+                    if targets is not None
+                    else None
+                ),
+            },
+            "OnlyPassing": bool(service.get("OnlyPassing")),
+            "IgnoreCheckIDs": service.get("IgnoreCheckIDs"),
+            "Near": service.get("Near") or "",
+            "Tags": service.get("Tags"),
+            "NodeMeta": service.get("NodeMeta"),
+            "ServiceMeta": service.get("ServiceMeta"),
+            "Peer": service.get("Peer") or "",
+            "SamenessGroup": service.get("SamenessGroup") or "",
+            "Connect": {"Enabled": bool((service.get("Connect") or {}).get("Enabled"))},
+        },
+        "DNS": {"TTL": (doc.get("DNS") or {}).get("TTL") or ""},
+    }

@@ -17,6 +17,7 @@ import msgpack
 from consulpy.state.catalog import CatalogTables
 from consulpy.state.connect import ConnectTables
 from consulpy.state.kv import MAX_LOCK_DELAY_NS, KVEntry, KVTable
+from consulpy.state.prepared_query_table import PreparedQueryTable
 from consulpy.state.sessions import BEHAVIOR_DELETE, Session, SessionTable
 from consulpy.state.txn import WriteTxn
 from consulpy.state.watch import WatchRegistry, WatchSet
@@ -30,6 +31,7 @@ class StateStore:
         self.sessions = SessionTable()
         self.catalog = CatalogTables()
         self.connect = ConnectTables()
+        self.prepared_queries = PreparedQueryTable()
         self.indexes: dict[str, int] = {}
         self.last_index = 0
         self.watches = WatchRegistry()
@@ -121,6 +123,9 @@ class StateStore:
                 self.kv.unlock(txn, key, entry.value, entry.flags, sid)
             if delay_ns > 0:
                 self.kv.set_lock_delay(txn, key, until)
+        # Prepared queries bound to the session go with it, in the same transaction.
+        for query_id in self.prepared_queries.for_session(sid):
+            self.prepared_queries.delete(txn, query_id)
         self.sessions.remove(txn, sid)
         return True
 
@@ -129,6 +134,27 @@ class StateStore:
     ) -> None:
         for sid in self.sessions.for_check(node, check_id):
             self.session_destroy(txn, sid, now)
+
+    # ----------------------------------------------------- prepared queries
+    def prepared_query_get(
+        self, ws: WatchSet | None, query_id: str
+    ) -> tuple[int, dict[str, Any] | None]:
+        if ws is not None:
+            ws.add(("pq", query_id))
+        return self.table_index("prepared_queries"), self.prepared_queries.get(query_id)
+
+    def prepared_query_list(self, ws: WatchSet | None) -> tuple[int, list[dict[str, Any]]]:
+        if ws is not None:
+            ws.add(("t", "prepared_queries"))
+        return self.table_index("prepared_queries"), self.prepared_queries.list()
+
+    def prepared_query_resolve(
+        self, ws: WatchSet | None, name: str
+    ) -> tuple[int, dict[str, Any] | None]:
+        """The (rendered) query an ID or name designates; raises QueryError as Consul does."""
+        if ws is not None:
+            ws.add(("t", "prepared_queries"))
+        return self.table_index("prepared_queries"), self.prepared_queries.resolve(name)
 
     # -------------------------------------------------------------- catalog
     def delete_check(self, txn: WriteTxn, node: str, check_id: str, now: float) -> None:
@@ -171,6 +197,7 @@ class StateStore:
             "sessions": self.sessions.frozen_copy(),
             "catalog": self.catalog.frozen_copy(),
             "connect": self.connect.frozen_copy(),
+            "prepared_queries": self.prepared_queries.frozen_copy(),
         }
 
         def serialise() -> bytes:
@@ -202,7 +229,10 @@ class StateStore:
         catalog.load(doc["catalog"])
         connect = ConnectTables()
         connect.load(doc.get("connect") or {})
+        prepared_queries = PreparedQueryTable()
+        prepared_queries.load(doc.get("prepared_queries") or [])
         self.kv, self.sessions, self.catalog, self.connect = kv, sessions, catalog, connect
+        self.prepared_queries = prepared_queries
         self.indexes = dict(doc["indexes"])
         self.last_index = int(doc["last_index"])
         self.watches.notify_all()

@@ -70,13 +70,6 @@ class Recorder:
         return await self.wait(lambda u: len(u) >= n, timeout)
 
 
-async def until(predicate: Callable[[], bool], timeout: float = DEADLINE) -> None:
-    """Poll a synchronous condition until it holds (a deadline, not a sleep)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-
 @dataclass
 class TLSMaterial:
     ca_file: Path

@@ -3,7 +3,6 @@ implementation, a dependency) and against a small `h2` server."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest_asyncio
 
 from consulpy.agent.checks import CheckTLS, make_runner
 from consulpy.agent.checks.grpc import decode_response, encode_request, split_target
+from consulpy.util.ports import refusing_port
 from tests.checks.h2server import H2TestServer
 from tests.checks.support import Recorder, ZeroRandom, fast, make_tls
 
@@ -28,12 +28,6 @@ async def run_once(body: dict, **kw) -> tuple[str, str]:
         return await rec.first()
     finally:
         await runner.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_health_messages_round_trip() -> None:
@@ -168,17 +162,17 @@ async def test_h2_server_grpc_and_ping(tmp_path: Path) -> None:
 
 
 async def test_connection_failures() -> None:
-    port = free_port()
-    assert await run_once({"GRPC": f"127.0.0.1:{port}"}) == (
-        "critical",
-        'rpc error: code = Unavailable desc = connection error: desc = "transport: Error '
-        f'while dialing: dial tcp 127.0.0.1:{port}: connect: connection refused"',
-    )
-    assert await run_once({"H2PING": f"127.0.0.1:{port}", "H2PingUseTLS": False}) == (
-        "critical",
-        f"Failed to dial to 127.0.0.1:{port}: dial tcp 127.0.0.1:{port}: connect: "
-        "connection refused",
-    )
+    with refusing_port() as port:
+        assert await run_once({"GRPC": f"127.0.0.1:{port}"}) == (
+            "critical",
+            'rpc error: code = Unavailable desc = connection error: desc = "transport: Error '
+            f'while dialing: dial tcp 127.0.0.1:{port}: connect: connection refused"',
+        )
+        assert await run_once({"H2PING": f"127.0.0.1:{port}", "H2PingUseTLS": False}) == (
+            "critical",
+            f"Failed to dial to 127.0.0.1:{port}: dial tcp 127.0.0.1:{port}: connect: "
+            "connection refused",
+        )
 
 
 async def test_http1_server_is_not_http2() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +12,9 @@ import pytest_asyncio
 from aiohttp import web
 
 from consulpy.agent.checks import CheckTLS, make_runner
-from tests.checks.support import Recorder, ZeroRandom, fast, make_tls, until
+from consulpy.util.ports import refusing_port
+from tests.checks.support import Recorder, ZeroRandom, fast, make_tls
+from tests.helpers import eventually
 
 
 class Server:
@@ -192,11 +193,9 @@ async def test_big_body_keeps_the_last_bytes(server: Server) -> None:
 
 
 async def test_connection_refused_reads_like_go() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/health"
-    status, output = await run_once({"HTTP": url})
+    with refusing_port() as port:
+        url = f"http://127.0.0.1:{port}/health"
+        status, output = await run_once({"HTTP": url})
     assert status == "critical"
     assert output == f'Get "{url}": dial tcp 127.0.0.1:{port}: connect: connection refused'
 
@@ -245,7 +244,7 @@ async def test_runs_repeat_and_only_changes_are_delivered(server: Server) -> Non
     await runner.start()
     try:
         await rec.first()
-        await until(lambda: len(server.seen) >= 4)
+        await eventually(lambda: len(server.seen) >= 4, interval=0.01)
         assert len(rec.updates) == 1  # same status and output each time
     finally:
         await runner.stop()

@@ -6,7 +6,8 @@ import asyncio
 import random
 
 from consulpy.agent.checks import IntervalRunner
-from tests.checks.support import Recorder, ZeroRandom, fast, until
+from tests.checks.support import Recorder, ZeroRandom, fast
+from tests.helpers import eventually
 
 # asyncio may fire a timer up to its clock resolution early; bounds allow for that.
 SLACK = 0.001
@@ -65,7 +66,7 @@ async def test_first_run_is_staggered_by_the_rng_then_spaced_after_each_run() ->
     started = loop.time()
     await runner.start()
     try:
-        await until(lambda: len(probe.ends) >= 4)
+        await eventually(lambda: len(probe.ends) >= 4, interval=0.01)
     finally:
         await runner.stop()
     assert probe.starts[0] - started >= 0.5 * 0.05 - SLACK
@@ -109,14 +110,14 @@ async def test_start_and_stop_are_idempotent_and_restartable() -> None:
     await runner.stop()  # before start: nothing to do
     await runner.start()
     await runner.start()
-    await until(lambda: len(probe.ends) >= 1)
+    await eventually(lambda: len(probe.ends) >= 1, interval=0.01)
     await runner.stop()
     await runner.stop()
     runs = len(probe.starts)
     assert all(t.get_name() != "check:x" for t in asyncio.all_tasks())
     await runner.start()
     try:
-        await until(lambda: len(probe.starts) > runs)
+        await eventually(lambda: len(probe.starts) > runs, interval=0.01)
     finally:
         await runner.stop()
     assert probe.max_active == 1
@@ -133,6 +134,6 @@ async def test_update_callback_errors_do_not_stop_the_check() -> None:
     runner = IntervalRunner("x", defn(), update, probe, rng=ZeroRandom())
     await runner.start()
     try:
-        await until(lambda: len(calls) >= 3)
+        await eventually(lambda: len(calls) >= 3, interval=0.01)
     finally:
         await runner.stop()

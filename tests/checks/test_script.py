@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from consulpy.agent.checks import CheckError, make_runner
-from tests.checks.support import Recorder, ZeroRandom, fast, until
+from tests.checks.support import Recorder, ZeroRandom, fast
+from tests.helpers import eventually
 
 PY = sys.executable
 
@@ -74,7 +75,7 @@ async def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
     assert status == "critical"
     assert output == "Timed out (500ms) running check\n\nstarted\n"
     grandchild = int(pidfile.read_text())
-    await until(lambda: not _alive(grandchild))
+    await eventually(lambda: not _alive(grandchild), interval=0.01)
 
 
 async def test_stop_kills_a_running_script(tmp_path: Path) -> None:
@@ -86,7 +87,7 @@ async def test_stop_kills_a_running_script(tmp_path: Path) -> None:
     defn = fast({"Name": "s", "Args": [PY, "-c", script], "Interval": "10s"})
     runner = make_runner("s", defn, rec, enable_script_checks=True, rng=ZeroRandom())
     await runner.start()
-    await until(lambda: pidfile.exists() and pidfile.read_text() != "")
+    await eventually(lambda: pidfile.exists() and pidfile.read_text() != "", interval=0.01)
     pid = int(pidfile.read_text())
     await runner.stop()
     await runner.stop()  # idempotent

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 from consulpy.agent.checks import make_runner
+from consulpy.util.ports import free_port, refusing_port
 from tests.checks.support import Recorder, ZeroRandom, fast, make_tls
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def run_once(body: dict) -> tuple[str, str]:
@@ -35,11 +28,11 @@ async def test_tcp_connect_success_and_refused() -> None:
             "passing",
             f"TCP connect 127.0.0.1:{port}: Success",
         )
-    closed = free_port()
-    assert await run_once({"TCP": f"127.0.0.1:{closed}"}) == (
-        "critical",
-        f"dial tcp 127.0.0.1:{closed}: connect: connection refused",
-    )
+    with refusing_port() as closed:
+        assert await run_once({"TCP": f"127.0.0.1:{closed}"}) == (
+            "critical",
+            f"dial tcp 127.0.0.1:{closed}: connect: connection refused",
+        )
 
 
 async def test_tcp_bad_address() -> None:
@@ -106,7 +99,7 @@ async def test_udp_reply_silence_and_port_unreachable() -> None:
     finally:
         echo.close()
         silent.close()
-    closed = free_port(socket.SOCK_DGRAM)
+    closed = free_port(udp=True)  # UDP refuses only where nothing is bound at all
     status, output = await run_once({"UDP": f"127.0.0.1:{closed}", "Timeout": "5s"})
     assert status == "critical"
     assert output.startswith("read udp 127.0.0.1:")

@@ -1,13 +1,15 @@
 """Multi-process clusters of real `consulpy agent` processes on 127.0.0.1.
 
 Ports are chosen once per node and kept across restarts (as a real deployment's are): Raft
-remembers servers by address.
+remembers servers by address. The HTTP port is the agent's own pick (port 0, read from its
+banner); the RPC and gossip ports must be known before the members start, since they name each
+other, so a first start that finds one taken starts again with new ones.
 """
 
 from __future__ import annotations
 
 import json
-import socket
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -15,27 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from consulpy.util.ports import free_port, retry_on_addr_in_use
 from tests.cli.agentproc import AgentProcess
 
 POLL_INTERVAL = 0.2  # how often polling helpers re-check a condition (always with a deadline)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_udp_tcp_port() -> int:
-    """A port free for both TCP and UDP (gossip uses both)."""
-    while True:
-        port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            try:
-                u.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
+def _free_gossip_port() -> int:
+    return free_port(udp=True)
 
 
 @dataclass
@@ -43,11 +32,20 @@ class Node:
     name: str
     server: bool
     data_dir: Path
-    http: int = field(default_factory=free_port)
+    http: int = 0  # 0 until the first start: then the port the agent bound and reported
     rpc: int = field(default_factory=free_port)
-    serf: int = field(default_factory=free_udp_tcp_port)
+    serf: int = field(default_factory=_free_gossip_port)
     proc: AgentProcess | None = None
     extra: list[str] = field(default_factory=list)
+    # Ports chosen for this node that turned out to be taken at its first start.
+    collisions: list[int] = field(default_factory=list)
+
+    def repick(self) -> None:
+        """New RPC and gossip ports after a first start that found one of them taken; the
+        data the failed start wrote goes too (its Raft state names the old address)."""
+        self.collisions += [self.rpc, self.serf]
+        self.rpc, self.serf = free_port(), _free_gossip_port()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
     @property
     def http_addr(self) -> str:
@@ -117,8 +115,15 @@ class Cluster:
         return [n for n in self.nodes if not n.server]
 
     def start(self, node: Node) -> None:
-        join = [n.serf for n in self.servers if n is not node][:3]
-        node.proc = AgentProcess(*node.flags(join, self.expect)).start(timeout=60)
+        """Start (or restart, on the same ports) ``node``'s agent and wait for its banner."""
+
+        def attempt() -> AgentProcess:
+            join = [n.serf for n in self.servers if n is not node][:3]
+            node.proc = AgentProcess(*node.flags(join, self.expect))
+            return node.proc.start(timeout=60)
+
+        proc = attempt() if node.http else retry_on_addr_in_use(attempt, node.repick)
+        node.http = int(proc.http_addr.rsplit(":", 1)[1])
 
     def start_all(self) -> None:
         for node in self.nodes:

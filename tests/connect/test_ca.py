@@ -19,7 +19,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
+from cryptography.x509.oid import (
+    ExtendedKeyUsageOID,
+    ExtensionOID,
+    NameOID,
+    SignatureAlgorithmOID,
+)
 
 from consulpy.connect import ca, spiffe
 
@@ -84,6 +89,19 @@ def custom_csr(names: list[x509.GeneralName] | None, *, key: Any = None) -> str:
     if names is not None:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     csr = builder.sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def empty_san_csr(*, critical: bool) -> str:
+    """A CSR whose SAN extension lists no names (newer `cryptography` cannot build one directly)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    empty = x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x00")
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(empty, critical=critical)
+        .sign(key, hashes.SHA256())
+    )
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -464,6 +482,12 @@ def _tampered_csr() -> str:
             "CSR SAN contains an invalid number of URIs: 2",
         ),
         (lambda: custom_csr(None), "CSR SAN contains an invalid number of URIs: 0"),
+        (lambda: empty_san_csr(critical=False), "CSR SAN contains an invalid number of URIs: 0"),
+        (lambda: empty_san_csr(critical=True), "CSR SAN contains an invalid number of URIs: 0"),
+        (
+            lambda: custom_csr([x509.DNSName("web.example.com")]),
+            "CSR SAN contains an invalid number of URIs: 0",
+        ),
         (
             lambda: custom_csr(
                 [x509.UniformResourceIdentifier(WEB_URI), x509.RFC822Name("a@example.com")]
@@ -706,8 +730,14 @@ def test_prune_roots(rotation: dict[str, Any]) -> None:
 # Bring your own key / root.
 
 
-def _byo_root_cert(key: Any, uri: str, *, ca_flag: bool = True, days: int = 365) -> str:
+def _byo_root_cert(key: Any, uri: str | None, *, ca_flag: bool = True, days: int = 365) -> str:
+    """A self-signed root; ``uri=None`` gives it a SAN extension that lists no names."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "My Org Connect Root")])
+    san: x509.ExtensionType = (
+        x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)])
+        if uri is not None
+        else x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x00")
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -722,7 +752,7 @@ def _byo_root_cert(key: Any, uri: str, *, ca_flag: bool = True, days: int = 365)
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), False)
+        .add_extension(san, False)
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -784,6 +814,9 @@ def test_byo_root_validation() -> None:
     check(_byo_root_cert(key, "spiffe://someone-else.consul"), f"must be spiffe://{TD}")
     check(_byo_root_cert(key, WEB_URI), "not a CA (signing) SPIFFE ID")
     check(_byo_root_cert(key, f"spiffe://{TD}", ca_flag=False), "not a CA certificate")
+    # Older `cryptography` reads an empty SAN (no URI), newer ones refuse to parse it: a clear
+    # CAError about RootCert either way, never a ValueError.
+    check(_byo_root_cert(key, None), "RootCert")
     check("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "RootCert")
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     with pytest.raises(ca.CAError, match="too small"):

@@ -85,3 +85,44 @@ def test_client_service_resolves_everywhere_and_leaves_on_failure(cluster: Clust
         )
     elapsed = time.monotonic() - started
     print(f"failing check left DNS on every agent after {elapsed:.2f}s")
+
+
+def test_client_agent_runs_prepared_queries_through_the_servers(cluster: Cluster) -> None:
+    """A query created on the client agent is stored on the servers (Raft), executes from the
+    client over HTTP and DNS, and is visible from every server."""
+    client = cluster.clients[0]
+    register = {
+        "Node": "pq-node",
+        "Address": "127.0.0.77",
+        "Service": {"ID": "pq-1", "Service": "pq-svc", "Tags": ["blue"], "Port": 7001},
+    }
+    status, _, raw = client.request("PUT", "/v1/catalog/register", json.dumps(register).encode())
+    assert status == 200, raw
+    definition = {
+        "Name": "pq-blue",
+        "Service": {"Service": "pq-svc", "Tags": ["blue", "!green"]},
+        "DNS": {"TTL": "7s"},
+    }
+    status, _, raw = client.request("POST", "/v1/query", json.dumps(definition).encode())
+    assert status == 200, raw
+    query_id = json.loads(raw)["ID"]
+
+    status, _, raw = client.request("GET", "/v1/query/pq-blue/execute?near=_agent")
+    assert status == 200, raw
+    doc = json.loads(raw)
+    assert [r["Service"]["ID"] for r in doc["Nodes"]] == ["pq-1"]
+    assert (doc["Datacenter"], doc["DNS"]) == ("dc1", {"TTL": "7s"})
+
+    resp = ask(client, "pq-blue.query.consul")
+    assert {r.to_text() for rrset in resp.answer for r in rrset} == {"127.0.0.77"}
+    assert {rrset.ttl for rrset in resp.answer} == {7}
+    for server in cluster.servers:
+        eventually(
+            lambda s=server: s.request("GET", f"/v1/query/{query_id}?stale")[0] == 200,
+            what=f"query replicated to {server.name}",
+        )
+        assert addresses(server, "pq-blue.query.consul") == {"127.0.0.77"}
+
+    status, _, raw = client.request("DELETE", f"/v1/query/{query_id}")
+    assert status == 200, raw
+    assert ask(client, "pq-blue.query.consul").rcode() == dns.rcode.NXDOMAIN

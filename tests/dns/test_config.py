@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import aiohttp
 import dns.flags
 import dns.rcode
 
@@ -59,6 +62,20 @@ async def test_c6_ttls() -> None:
         assert {r.ttl for r in resp.answer + resp.additional} == {30}
         resp = await c.ask("0a000001.addr.consul", "A")
         assert {r.ttl for r in resp.answer} == {30}
+        # Prepared queries: their own DNS.TTL, else service_ttl of the executed service.
+        for body in (
+            {"Name": "web-v1", "Service": {"Service": "web"}, "DNS": {"TTL": "10s"}},
+            {"Name": "plain-db", "Service": {"Service": "db"}},
+        ):
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(c.dev.url + "/v1/query", data=json.dumps(body)) as created,
+            ):
+                assert created.status == 200, await created.text()
+        resp = await c.ask("web-v1.query.consul", "A")
+        assert {r.ttl for r in resp.answer} == {10}
+        resp = await c.ask("plain-db.query.consul", "A")
+        assert {r.ttl for r in resp.answer} == {1}
 
 
 async def test_service_ttl_wildcards_prefer_longest_prefix() -> None:

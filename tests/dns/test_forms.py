@@ -1,4 +1,4 @@
-"""Name forms beyond the matrix: connect, virtual, ingress, query (not built yet), node IDs,
+"""Name forms beyond the matrix: connect, virtual, ingress, unknown queries, node IDs,
 node-meta TXT escaping, unit checks of the name grammar, and `dig` as an external client."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ async def test_forms_that_do_not_exist_yet() -> None:
         # No virtual IPs yet: Consul's answer for a service without one.
         resp = await c.ask("web.virtual.consul", "A")
         assert resp.rcode() == dns.rcode.NOERROR and not resp.answer and not resp.authority
-        # No ingress gateways and no prepared queries yet: unknown names.
+        # No ingress gateways yet, and no prepared query defined: unknown names.
         for name in ("web.ingress.consul", "web-v1.query.consul", "_web._tcp.query.consul"):
             resp = await c.ask(name, "A" if "_" not in name else "SRV")
             assert is_nxdomain_soa(resp), name

@@ -1,7 +1,6 @@
 """The spec's DNS test matrix (section 9.2) against one agent with the example catalog.
 
-Prepared-query rows (D32-D36) are not here: prepared queries do not exist yet, and
-test_forms.py checks that `.query` names answer as unknown queries do.
+Prepared-query rows (D32-D36) are in test_prepared_queries.py, with the HTTP cases H1-H18.
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from consulpy.util.ports import free_ports as free_ports  # Envoy listener ports
 from tests.helpers import eventually
-from tests.xds.mesh import Envoy, _die_with_parent, free_port
+from tests.xds.mesh import Envoy, _die_with_parent
 
 BANNER_HTTP = re.compile(r"HTTP: (\d+\.\d+\.\d+\.\d+:\d+)")
 BANNER_GRPC = re.compile(r"gRPC: (-?\d+)")
@@ -30,7 +31,11 @@ BANNER_GRPC = re.compile(r"gRPC: (-?\d+)")
 class AgentProc:
     """`consulpy agent -dev` with services and config entries from a config directory."""
 
-    def __init__(self, workdir: Path, config_dir: Path, grpc_port: int, http_port: int) -> None:
+    def __init__(
+        self, workdir: Path, config_dir: Path, grpc_port: int = 0, http_port: int = 0
+    ) -> None:
+        """Ports 0 (the default) let the agent bind what the OS gives and report it in its
+        banner; the ports it got are kept for a restart."""
         self.workdir = workdir
         self.config_dir = config_dir
         self.grpc_port = grpc_port
@@ -68,8 +73,9 @@ class AgentProc:
         http = BANNER_HTTP.search(line)
         grpc_port = BANNER_GRPC.search(line)
         assert http and grpc_port, line
-        assert int(grpc_port.group(1)) == self.grpc_port, line
+        assert self.grpc_port in (0, int(grpc_port.group(1))), line
         self.http = http.group(1)
+        self.http_port, self.grpc_port = int(self.http.rsplit(":", 1)[1]), int(grpc_port.group(1))
         await eventually(self._ready, timeout=timeout, what="agent leader and catalog")
 
     async def _read(self, banner: asyncio.Future[str]) -> None:
@@ -260,10 +266,3 @@ def service_file(
             },
         }
     }
-
-
-def free_ports(count: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(free_port())
-    return sorted(ports)

@@ -13,6 +13,7 @@ import aiohttp
 import pytest_asyncio
 from aiohttp import web
 
+from consulpy.util.ports import addr_in_use, aretry_on_addr_in_use
 from tests.helpers import eventually
 from tests.mesh.harness import (
     AgentProc,
@@ -69,13 +70,15 @@ class Mesh:
         return sidecar
 
 
-@pytest_asyncio.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
+async def _start_mesh(tmp: Path) -> Mesh:
+    """One attempt at the whole setup; what it started is stopped again if it fails."""
+    tmp.mkdir(parents=True)
     api = ApiApp("api-1")
     api_runner, api_port = await start_app(api.app)
-    upstream_port, api_public, web_public, grpc_port, http_port = free_ports(5)
+    # Envoy's listener ports go into the service definitions before Envoy exists.
+    upstream_port, api_public, web_public = free_ports(3)
     web_runner, web_port = await start_app(web_app(upstream_port))
-    config_dir = tmp_path / "config"
+    config_dir = tmp / "config"
     config_dir.mkdir()
     (config_dir / "api.json").write_text(
         json.dumps(service_file("api", "api", api_port, api_public))
@@ -94,24 +97,52 @@ async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
             }
         )
     )
-    agent = AgentProc(tmp_path, config_dir, grpc_port, http_port)
-    m = Mesh(tmp_path, agent, api, upstream_port, api_public, web_port)
+    agent = AgentProc(tmp, config_dir)  # HTTP and gRPC on ports the agent picks
+    m = Mesh(tmp, agent, api, upstream_port, api_public, web_port)
     m.runners += [api_runner, web_runner]
     try:
         await agent.start()
         await m.start_sidecar("api")
         await m.start_sidecar("web")
+
+        async def works() -> bool:
+            for sid, sidecar in m.sidecars.items():
+                if addr_in_use(sidecar.logs()):  # another process took a listener port
+                    raise AssertionError(f"{sid}'s Envoy could not bind:\n{sidecar.logs()}")
+            return await m.succeeds()
+
         try:
-            await eventually(m.succeeds, timeout=DEADLINE, what="web -> api through the sidecars")
+            await eventually(works, timeout=DEADLINE, what="web -> api through the sidecars")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{await m.diagnose()}") from None
+    except BaseException:
+        await _stop_mesh(m)
+        raise
+    return m
+
+
+async def _stop_mesh(m: Mesh) -> None:
+    for sidecar in m.sidecars.values():
+        await sidecar.stop()
+    await m.agent.stop()
+    for runner in m.runners:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
+    attempts: list[Path] = []
+
+    async def start() -> Mesh:
+        attempts.append(tmp_path / f"attempt-{len(attempts) + 1}")
+        return await _start_mesh(attempts[-1])
+
+    # A listener port taken between choosing and Envoy binding it: start over on new ports.
+    m = await aretry_on_addr_in_use(start, lambda: None)
+    try:
         yield m
     finally:
-        for sidecar in m.sidecars.values():
-            await sidecar.stop()
-        await agent.stop()
-        for runner in m.runners:
-            await runner.cleanup()
+        await _stop_mesh(m)
 
 
 async def test_web_reaches_api_over_mutual_tls(mesh: Mesh) -> None:

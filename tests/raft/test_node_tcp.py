@@ -190,10 +190,13 @@ async def test_snapshot_install_to_wiped_follower(tmp_path: Path) -> None:
         snapshot_chunk_size=4096,
     )
     try:
+        big = "x" * 200
+        # propose_anywhere: on a loaded machine an election may happen mid-burst.
+        await asyncio.gather(
+            *(propose_anywhere(nodes, put(f"k{i}", big + str(i))) for i in range(400))
+        )
         leader = await leader_of(nodes)
         leader_sm = sms[nodes.index(leader)]
-        big = "x" * 200
-        await asyncio.gather(*(leader.propose(put(f"k{i}", big + str(i))) for i in range(400)))
         await wait_until(
             lambda: leader.stats()["last_snapshot_index"] >= 300, what="leader snapshot"
         )
@@ -201,7 +204,10 @@ async def test_snapshot_install_to_wiped_follower(tmp_path: Path) -> None:
         vid, vdir, vaddr = victim.id, victim.storage_dir, victim.config.address
         await victim.shutdown()
         shutil.rmtree(vdir)
-        await asyncio.gather(*(leader.propose(put(f"m{i}", i)) for i in range(300)))
+        rest = [nd for nd in nodes if nd is not victim]
+        await asyncio.gather(*(propose_anywhere(rest, put(f"m{i}", i)) for i in range(300)))
+        leader = await leader_of(rest)
+        leader_sm = sms[nodes.index(leader)]
         await wait_until(lambda: leader.stats()["last_snapshot_index"] >= 500)
         sm = KV()
         fresh = RaftNode(fast_config(vid), sm, vdir)

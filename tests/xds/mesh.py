@@ -10,7 +10,6 @@ import asyncio
 import json
 import shutil
 import signal
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +19,10 @@ import aiohttp
 from aiohttp import web
 
 from consulpy.connect import ca, spiffe
+
+# Envoy listener ports must be known before the listeners exist (their names and the peers'
+# endpoints carry them), so the tests take them from the shared helper.
+from consulpy.util.ports import free_port as free_port
 from consulpy.xds.bootstrap import bootstrap_config, envoy_binary
 from consulpy.xds.snapshot import (
     Endpoint,
@@ -30,14 +33,6 @@ from consulpy.xds.snapshot import (
 from tests.helpers import eventually
 
 DC = "dc1"
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (for listeners whose port must be known before
-    they exist, like Envoy's: their names and the peer's endpoints carry it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Certs:

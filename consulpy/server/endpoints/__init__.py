@@ -20,13 +20,14 @@ from consulpy.server.endpoints import (
     intention,
     kvs,
     operator,
+    prepared_query,
     session,
     snapshot,
     status,
     txn,
 )
 from consulpy.server.endpoints.base import Endpoint, Kind
-from consulpy.server.endpoints.request import Args, Empty, Request
+from consulpy.server.endpoints.request import Empty, Request
 
 FAMILIES = (
     kvs,
@@ -42,6 +43,7 @@ FAMILIES = (
     snapshot,
     status,
 )
+FAMILIES += (prepared_query,)
 
 
 def _registry() -> dict[str, Endpoint]:
@@ -55,5 +57,7 @@ def _registry() -> dict[str, Endpoint]:
 
 
 REGISTRY: dict[str, Endpoint] = _registry()
+# Endpoints Consul answers without any ACL check (status, CA roots).
+PUBLIC = frozenset({"Status.Info", "ConnectCA.Roots"})
 
-__all__ = ["REGISTRY", "Args", "Empty", "Endpoint", "Kind", "Request"]
+__all__ = ["PUBLIC", "REGISTRY", "Empty", "Endpoint", "Kind", "Request"]

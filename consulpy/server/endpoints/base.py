@@ -1,8 +1,9 @@
 """What an endpoint is: a name on the RPC wire, its payload type, where it runs, and the code.
 
 Kinds, by where the work happens:
-- READ: a store query `fn(store, args, ws) -> (index, result)`; the server runs it with
-  Consul's consistency modes and blocking semantics (forwarded to the leader unless stale).
+- READ: a store query `fn(store, args, ws) -> (index, result)` over its typed payload's
+  fields; the server runs it with Consul's consistency modes and blocking semantics
+  (forwarded to the leader unless stale), after asking `authorize` for what `needs` lists.
 - WRITE: validate, authorize, stamp the leader's clock, build the FSM command and propose it.
   Always runs on the leader (a follower forwards the request by endpoint name), so what goes
   into the log is decided by the leader, never by the agent that received the HTTP call.
@@ -18,11 +19,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from consulpy.server.endpoints.request import Args, Request
+from consulpy.server.endpoints.authz import Need
+from consulpy.server.endpoints.limits import Limits
+from consulpy.server.endpoints.request import Request
 
 if TYPE_CHECKING:
     from consulpy.server.reads import ReadFn
     from consulpy.server.server import Server
+    from consulpy.state.store import StateStore
 
 
 class Kind(Enum):
@@ -33,6 +37,9 @@ class Kind(Enum):
 
 
 Handler = Callable[["Server", Request[Any]], Awaitable[Any]]
+# What a read needs from the authorizer, from the store and its payload (Consul: per key,
+# per service, sessions by their node...).
+Needs = Callable[["StateStore", Any], list[Need]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +49,19 @@ class Endpoint:
     payload: type
     handler: Handler | None = None
     read: ReadFn | None = None
+    needs: Needs | None = None
+    # A read's own checks beyond field types (raise RequestError), with the server's limits.
+    check: Callable[[Limits, Any], None] | None = None
 
 
-def read(name: str, fn: ReadFn) -> Endpoint:
-    return Endpoint(name, Kind.READ, Args, read=fn)
+def read(
+    name: str,
+    payload: type,
+    fn: ReadFn,
+    needs: Needs,
+    check: Callable[[Limits, Any], None] | None = None,
+) -> Endpoint:
+    return Endpoint(name, Kind.READ, payload, read=fn, needs=needs, check=check)
 
 
 def write(name: str, payload: type, handler: Handler) -> Endpoint:

@@ -3,14 +3,15 @@ anti-entropy sync) and the catalog reads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from consulpy.server import reads
-from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
 from consulpy.server.endpoints.request import Request
-from consulpy.server.errors import CommandError, RequestError
+from consulpy.server.endpoints.rows import check_register
+from consulpy.server.errors import CommandError
 from consulpy.state import commands as C
 
 if TYPE_CHECKING:
@@ -31,34 +32,15 @@ class CatalogDeregister:
     check_id: str = ""
 
 
-def _datacenter(server: Server, dc: Any) -> str:
-    if dc in ("", None):
-        return server.datacenter
-    if dc != server.datacenter:
-        raise CommandError("No path to datacenter")
-    return str(dc)
-
-
-def _validate_register(server: Server, request: dict[str, Any]) -> dict[str, Any]:
-    node = request.get("Node")
-    if not isinstance(node, str) or not node:
-        raise CommandError("Must provide node")
-    if not isinstance(request.get("Address", ""), str):
-        raise RequestError("Address must be a string")
-    service = request.get("Service")
-    if service is not None and not isinstance(service, dict):
-        raise RequestError("Service must be an object")
-    checks = request.get("Checks") or []
-    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
-        raise RequestError("Checks must be a list of objects")
-    return dict(request, Datacenter=_datacenter(server, request.get("Datacenter")))
-
-
 async def register(server: Server, req: Request[CatalogRegister]) -> Any:
-    request = _validate_register(server, req.payload.request)
-    authorize(req.token, f"node:{request['Node']}", "write")
-    if request.get("Service"):
-        authorize(req.token, f"service:{request['Service'].get('Service', '')}", "write")
+    request = check_register(req.payload.request, server.datacenter)
+    authorize(req.token, Resource.NODE, request["Node"], Access.WRITE)
+    service = request.get("Service")
+    if service:
+        authorize(req.token, Resource.SERVICE, service.get("Service", ""), Access.WRITE)
+        destination = (service.get("Proxy") or {}).get("DestinationServiceName")
+        if isinstance(destination, str) and destination:
+            authorize(req.token, Resource.SERVICE, destination, Access.WRITE)
     return await server.propose(C.register(request, ts=server.now()))
 
 
@@ -66,16 +48,73 @@ async def deregister(server: Server, req: Request[CatalogDeregister]) -> Any:
     p = req.payload
     if not p.node:
         raise CommandError("Must provide node")
-    authorize(req.token, f"node:{p.node}", "write")
+    authorize(req.token, Resource.NODE, p.node, Access.WRITE)
+    if p.service_id:
+        service = server.store.catalog.service(p.node, p.service_id)
+        name = service["Service"] if service is not None else ""
+        authorize(req.token, Resource.SERVICE, name, Access.WRITE)
     request = {"Node": p.node, "ServiceID": p.service_id, "CheckID": p.check_id}
     return await server.propose(C.deregister(request, ts=server.now()))
+
+
+NodeMeta = list[list[str]]  # node-meta filter pairs [key, value]
+
+
+@dataclass(frozen=True, slots=True)
+class ListNodes:
+    node_meta: NodeMeta = field(default_factory=list)
+    filter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListServices:
+    node_meta: NodeMeta = field(default_factory=list)
+    filter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceNodes:
+    service: str
+    tags: list[str] = field(default_factory=list)
+    node_meta: NodeMeta = field(default_factory=list)
+    connect: bool = False
+    filter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeServices:
+    node: str
+    as_list: bool = False
+    filter: str = ""
+
+
+# Catalog and health lists are filtered per item by node:read and service:read (Consul).
+FILTERED = [
+    Need(Resource.NODE, "", Access.READ, filtered=True),
+    Need(Resource.SERVICE, "", Access.READ, filtered=True),
+]
+
+
+def service_needs(name: str) -> list[Need]:
+    return [Need(Resource.SERVICE, name, Access.READ), *FILTERED]
+
+
+def node_needs(name: str) -> list[Need]:
+    return [Need(Resource.NODE, name, Access.READ), *FILTERED]
 
 
 ENDPOINTS = [
     write("Catalog.Register", CatalogRegister, register),
     write("Catalog.Deregister", CatalogDeregister, deregister),
-    read("Catalog.ListNodes", reads.catalog_nodes),
-    read("Catalog.ListServices", reads.catalog_services),
-    read("Catalog.ServiceNodes", reads.catalog_service),
-    read("Catalog.NodeServices", reads.catalog_node),
+    read("Catalog.ListNodes", ListNodes, reads.catalog_nodes, lambda _s, _p: FILTERED),
+    read("Catalog.ListServices", ListServices, reads.catalog_services, lambda _s, _p: FILTERED),
+    read(
+        "Catalog.ServiceNodes",
+        ServiceNodes,
+        reads.catalog_service,
+        lambda _s, p: service_needs(p.service),
+    ),
+    read(
+        "Catalog.NodeServices", NodeServices, reads.catalog_node, lambda _s, p: node_needs(p.node)
+    ),
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from consulpy.server import reads
-from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
 from consulpy.server.endpoints.request import Request
 from consulpy.server.errors import RequestError
@@ -44,6 +44,45 @@ def _check_cas(cas: int | None) -> None:
         raise RequestError("cas must not be negative")
 
 
+# Kinds that configure the whole mesh (no per-service rule; mesh falls back to operator).
+MESH_KINDS = frozenset({"proxy-defaults", "mesh", "ingress-gateway", "terminating-gateway"})
+SERVICE_INTENTIONS = "service-intentions"
+
+
+def write_needs(kind: str, name: str) -> list[Need]:
+    """Consul's per-kind CanWrite (spec connect-and-acl section 3.2)."""
+    if kind == SERVICE_INTENTIONS:
+        return [Need(Resource.INTENTION, name, Access.WRITE)]
+    if kind in MESH_KINDS:
+        return [Need(Resource.MESH, "", Access.WRITE)]
+    return [Need(Resource.SERVICE, name, Access.WRITE)]
+
+
+def read_needs(kind: str, name: str) -> list[Need]:
+    """Consul's per-kind CanRead: proxy-defaults and mesh are readable by anyone."""
+    if kind == SERVICE_INTENTIONS:
+        return [Need(Resource.INTENTION, name, Access.READ)]
+    if kind in ("proxy-defaults", "mesh"):
+        return []
+    return [Need(Resource.SERVICE, name, Access.READ)]
+
+
+def _authorize_write(token: str, kind: str, name: str) -> None:
+    for need in write_needs(kind, name):
+        authorize(token, need.resource, need.segment, need.access)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigEntryGet:
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigEntryList:
+    kind: str | None = None  # None: every kind
+
+
 async def apply(server: Server, req: Request[ConfigEntryApply]) -> bool:
     from consulpy.connect import config_entries as ce
 
@@ -52,7 +91,7 @@ async def apply(server: Server, req: Request[ConfigEntryApply]) -> bool:
         entry = ce.normalize(req.payload.entry)
     except ce.EntryError as exc:
         raise entry_error(exc) from exc
-    authorize(req.token, f"config:{entry['Kind']}/{entry['Name']}", "write")
+    _authorize_write(req.token, entry["Kind"], entry["Name"])
     cmd = C.config_entry_set(entry, cas=req.payload.cas, ts=server.now())
     return bool(await server.propose(cmd))
 
@@ -68,7 +107,7 @@ async def delete(server: Server, req: Request[ConfigEntryDelete]) -> bool:
         raise RequestError("Missing config entry name")
     if p.cas == 0:
         raise RequestError("cas value must be greater than 0 when deleting")
-    authorize(req.token, f"config:{p.kind}/{p.name}", "write")
+    _authorize_write(req.token, p.kind, p.name)
     cmd = C.config_entry_delete(p.kind, p.name, cas=p.cas, ts=server.now())
     return bool(await server.propose(cmd))
 
@@ -76,6 +115,16 @@ async def delete(server: Server, req: Request[ConfigEntryDelete]) -> bool:
 ENDPOINTS = [
     write("ConfigEntry.Apply", ConfigEntryApply, apply),
     write("ConfigEntry.Delete", ConfigEntryDelete, delete),
-    read("ConfigEntry.Get", reads.config_entry_get),
-    read("ConfigEntry.List", reads.config_entry_list),
+    read(
+        "ConfigEntry.Get",
+        ConfigEntryGet,
+        reads.config_entry_get,
+        lambda _s, p: read_needs(p.kind, p.name),
+    ),
+    read(
+        "ConfigEntry.List",
+        ConfigEntryList,
+        reads.config_entry_list,
+        lambda _s, _p: [Need(Resource.SERVICE, "", Access.READ, filtered=True)],
+    ),
 ]

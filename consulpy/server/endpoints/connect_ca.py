@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from consulpy.server import reads
-from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import leader, read
-from consulpy.server.endpoints.request import Request
+from consulpy.server.endpoints.request import Empty, Request
 from consulpy.server.errors import CommandError, RequestError
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ async def _ca_call(fn: Any, *args: Any) -> Any:
 
 
 async def configuration_set(server: Server, req: Request[CAConfigurationSet]) -> None:
-    authorize(req.token, "operator", "write")
+    authorize(req.token, Resource.OPERATOR, "", Access.WRITE)
     p = req.payload
     body = {
         "Provider": p.provider,
@@ -54,13 +54,38 @@ async def configuration_set(server: Server, req: Request[CAConfigurationSet]) ->
 async def sign(server: Server, req: Request[CASign]) -> Any:
     if not req.payload.csr:
         raise RequestError("CSR is required")
-    authorize(req.token, "service:*", "write")  # the ACL issue narrows this to the CSR's service
+    # service:write on the service the CSR names (its SPIFFE URI SAN, checked by the signer).
+    authorize(req.token, Resource.SERVICE, csr_service(req.payload.csr), Access.WRITE)
     return await _ca_call(server.ca.sign, req.payload.csr)
 
 
+def csr_service(csr_pem: str) -> str:
+    """The service of a CSR's SPIFFE URI SAN ("" when it has none or does not parse: the
+    signer refuses it after)."""
+    try:
+        from cryptography import x509
+
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    except Exception:  # any parse failure: the signer reports it with Consul's text
+        return ""
+    for uri in uris:
+        _, sep, name = uri.rpartition("/svc/")
+        if sep:
+            return name
+    return ""
+
+
 ENDPOINTS = [
-    read("ConnectCA.Roots", reads.ca_roots),
-    read("ConnectCA.Config", reads.ca_config),
+    # Roots are public (no ACL); the CA configuration needs operator:write even to read.
+    read("ConnectCA.Roots", Empty, reads.ca_roots, lambda _s, _p: []),
+    read(
+        "ConnectCA.Config",
+        Empty,
+        reads.ca_config,
+        lambda _s, _p: [Need(Resource.OPERATOR, "", Access.WRITE)],
+    ),
     leader("ConnectCA.ConfigurationSet", CAConfigurationSet, configuration_set),
     leader("ConnectCA.Sign", CASign, sign),
 ]

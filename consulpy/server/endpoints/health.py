@@ -2,12 +2,56 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from consulpy.server import reads
 from consulpy.server.endpoints.base import read
+from consulpy.server.endpoints.catalog import FILTERED, NodeMeta, node_needs, service_needs
+
+
+@dataclass(frozen=True, slots=True)
+class NodeChecks:
+    node: str
+    filter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChecks:
+    service: str
+    node_meta: NodeMeta = field(default_factory=list)
+    filter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChecksInState:
+    state: str  # passing, warning, critical or any
+    node_meta: NodeMeta = field(default_factory=list)
+    filter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HealthServiceNodes:
+    service: str
+    tags: list[str] = field(default_factory=list)
+    node_meta: NodeMeta = field(default_factory=list)
+    passing: bool = False
+    connect: bool = False
+    filter: str = ""
+
 
 ENDPOINTS = [
-    read("Health.NodeChecks", reads.health_node),
-    read("Health.ServiceChecks", reads.health_checks),
-    read("Health.ChecksInState", reads.health_state),
-    read("Health.ServiceNodes", reads.health_service),
+    read("Health.NodeChecks", NodeChecks, reads.health_node, lambda _s, p: node_needs(p.node)),
+    read(
+        "Health.ServiceChecks",
+        ServiceChecks,
+        reads.health_checks,
+        lambda _s, p: service_needs(p.service),
+    ),
+    read("Health.ChecksInState", ChecksInState, reads.health_state, lambda _s, _p: FILTERED),
+    read(
+        "Health.ServiceNodes",
+        HealthServiceNodes,
+        reads.health_service,
+        lambda _s, p: service_needs(p.service),
+    ),
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from consulpy.server import reads
-from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
 from consulpy.server.endpoints.config_entry import entry_error
 from consulpy.server.endpoints.request import Request
@@ -37,7 +37,7 @@ async def apply(server: Server, req: Request[IntentionApply]) -> bool:
     p = req.payload
     if not p.destination or p.cas < 0:
         raise RequestError("Intention.Apply needs a destination and a non-negative cas")
-    authorize(req.token, f"intention:{p.destination}", "write")
+    authorize(req.token, Resource.INTENTION, p.destination, Access.WRITE)
     if p.entry is None:
         cmd = C.config_entry_delete(
             ce.SERVICE_INTENTIONS, p.destination, cas=p.cas, ts=server.now()
@@ -53,11 +53,69 @@ async def apply(server: Server, req: Request[IntentionApply]) -> bool:
     return bool(await server.propose(cmd))
 
 
+@dataclass(frozen=True, slots=True)
+class IntentionList:
+    filter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IntentionMatch:
+    by: str  # "source" or "destination"
+    names: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class IntentionExact:
+    source: str
+    destination: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntentionGet:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntentionDecide:
+    source: str
+    destination: str
+    default_allow: bool = True
+
+
+def _check_match(_limits: object, p: IntentionMatch) -> None:
+    if p.by not in ("source", "destination"):
+        raise RequestError(f"Intention.Match: by must be source or destination, not {p.by!r}")
+
+
+_FILTERED = [Need(Resource.INTENTION, "", Access.READ, filtered=True)]
+
+
+def _intention_read(name: str) -> Need:
+    return Need(Resource.INTENTION, name, Access.READ)
+
+
 ENDPOINTS = [
     write("Intention.Apply", IntentionApply, apply),
-    read("Intention.List", reads.intention_list),
-    read("Intention.Match", reads.intention_match),
-    read("Intention.Exact", reads.intention_exact),
-    read("Intention.Get", reads.intention_by_id),
-    read("Intention.Decide", reads.intention_decide),
+    read("Intention.List", IntentionList, reads.intention_list, lambda _s, _p: _FILTERED),
+    read(
+        "Intention.Match",
+        IntentionMatch,
+        reads.intention_match,
+        lambda _s, p: [_intention_read(n) for n in p.names],
+        _check_match,
+    ),
+    read(
+        "Intention.Exact",
+        IntentionExact,
+        reads.intention_exact,
+        lambda _s, p: [_intention_read(p.destination)],
+    ),
+    read("Intention.Get", IntentionGet, reads.intention_by_id, lambda _s, _p: _FILTERED),
+    # Consul's intention check needs service:read on the destination, not intentions:read.
+    read(
+        "Intention.Decide",
+        IntentionDecide,
+        reads.intention_decide,
+        lambda _s, p: [Need(Resource.SERVICE, p.destination, Access.READ)],
+    ),
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from consulpy.server import operator
-from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.authz import Access, Resource, authorize
 from consulpy.server.endpoints.base import leader
 from consulpy.server.endpoints.request import Empty, Request
 from consulpy.server.errors import RequestError
@@ -28,7 +28,7 @@ class TransferLeader:
 
 
 async def raft_configuration(server: Server, req: Request[Empty]) -> Any:
-    authorize(req.token, "operator", "read")
+    authorize(req.token, Resource.OPERATOR, "", Access.READ)
     return operator.raft_configuration(server)
 
 
@@ -41,17 +41,17 @@ async def remove_peer(server: Server, req: Request[RaftRemovePeer]) -> None:
         )
     if p.id and p.address:
         raise RequestError("Must specify only one of ?id or ?address")
-    authorize(req.token, "operator", "write")
+    authorize(req.token, Resource.OPERATOR, "", Access.WRITE)
     await operator.remove_peer(server, p.id, p.address)
 
 
 async def transfer_leader(server: Server, req: Request[TransferLeader]) -> Any:
-    authorize(req.token, "operator", "write")
+    authorize(req.token, Resource.OPERATOR, "", Access.WRITE)
     return await operator.transfer_leader(server, req.payload.id)
 
 
 async def autopilot_health(server: Server, req: Request[Empty]) -> Any:
-    authorize(req.token, "operator", "read")
+    authorize(req.token, Resource.OPERATOR, "", Access.READ)
     return operator.autopilot_health(server, server.serf_status())
 
 

@@ -24,13 +24,6 @@ P = TypeVar("P")
 
 
 @dataclass(frozen=True, slots=True)
-class Args:
-    """The payload of a read: its named arguments (key, node, service, filter, ...)."""
-
-    args: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class Empty:
     """The payload of an endpoint that takes no arguments."""
 
@@ -42,7 +35,7 @@ class Request(typing.Generic[P]):
 
     payload: P
     datacenter: str = ""
-    token: str = ""
+    token: str = ""  # the caller's ACL token; agent-internal calls carry the agent token
     options: QueryOptions = field(default_factory=QueryOptions)
 
     def to_wire(self) -> dict[str, Any]:
@@ -75,16 +68,25 @@ def payload_to_wire(payload: Any) -> dict[str, Any]:
     return {name: getattr(payload, name) for name in _checkers(type(payload))}
 
 
-def _checker(hint: Any) -> Callable[[Any], bool]:
-    """A predicate for values of the annotated type (the few shapes payloads use)."""
+def type_checker(hint: Any) -> Callable[[Any], bool]:
+    """A predicate for values of the annotated type (the few shapes payloads use); lists
+    and maps check their elements too."""
     if hint is Any:
         return lambda _v: True
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        parts = [_checker(h) for h in typing.get_args(hint)]
+        parts = [type_checker(h) for h in typing.get_args(hint)]
         return lambda v: any(check(v) for check in parts)
     if hint is type(None):
         return lambda v: v is None
+    if origin is list and typing.get_args(hint):
+        (item_hint,) = typing.get_args(hint)
+        item = type_checker(item_hint)
+        return lambda v: isinstance(v, list) and all(item(x) for x in v)
+    if origin is dict and typing.get_args(hint):
+        key_hint, value_hint = typing.get_args(hint)
+        key, value = type_checker(key_hint), type_checker(value_hint)
+        return lambda v: isinstance(v, dict) and all(key(k) and value(x) for k, x in v.items())
     base = origin if origin is not None else hint
     if base is float:
         return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -93,10 +95,32 @@ def _checker(hint: Any) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, base)
 
 
+def _bad_text(value: Any) -> str | None:
+    """The first string in `value` (recursively) that is not valid Unicode text (a lone
+    surrogate, which JSON's \\ud800 escapes can produce and msgpack cannot encode)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            bad = _bad_text(k) or _bad_text(v)
+            if bad is not None:
+                return bad
+    elif isinstance(value, list | tuple):
+        for v in value:
+            bad = _bad_text(v)
+            if bad is not None:
+                return bad
+    return None
+
+
 @functools.cache
 def _checkers(payload_type: type) -> dict[str, Callable[[Any], bool]]:
     hints = typing.get_type_hints(payload_type)
-    return {f.name: _checker(hints[f.name]) for f in dataclasses.fields(payload_type)}
+    return {f.name: type_checker(hints[f.name]) for f in dataclasses.fields(payload_type)}
 
 
 def decode_payload(payload_type: type[P], data: Any) -> P:
@@ -113,6 +137,12 @@ def decode_payload(payload_type: type[P], data: Any) -> P:
             raise RequestError(
                 f"malformed {payload_type.__name__}: field {name} has type {type(value).__name__}"
             )
+    bad = _bad_text(data)
+    if bad is not None:
+        raise RequestError(
+            f"malformed {payload_type.__name__}: {bad.encode('utf-8', 'backslashreplace')!r}"
+            " is not valid UTF-8 text"
+        )
     try:
         return payload_type(**data)
     except TypeError as exc:

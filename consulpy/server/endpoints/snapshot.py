@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from consulpy.server import reads
-from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
-from consulpy.server.endpoints.request import Request
+from consulpy.server.endpoints.request import Empty, Request
 from consulpy.server.errors import CommandError
 from consulpy.state import commands as C
 from consulpy.state.store import StateStore
@@ -24,7 +24,7 @@ class SnapshotRestore:
 
 
 async def restore(server: Server, req: Request[SnapshotRestore]) -> bool:
-    authorize(req.token, "operator", "write")
+    authorize(req.token, Resource.ACL, "", Access.WRITE)  # Consul: a management token
     try:
         StateStore().restore(req.payload.state)  # refuse what the servers could not load
     except Exception as exc:  # any decoding or shape error: the bytes are not a store
@@ -37,6 +37,11 @@ async def restore(server: Server, req: Request[SnapshotRestore]) -> bool:
 
 
 ENDPOINTS = [
-    read("Snapshot.State", reads.snapshot_state),
+    read(
+        "Snapshot.State",
+        Empty,
+        reads.snapshot_state,
+        lambda _s, _p: [Need(Resource.ACL, "", Access.WRITE)],
+    ),
     write("Snapshot.Restore", SnapshotRestore, restore),
 ]

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 
 async def info(server: Server, req: Request[Empty]) -> dict[str, Any]:
+    """Public, as Consul's /v1/status (no authorize call: tests/server list it as public)."""
     return await server.status()
 
 

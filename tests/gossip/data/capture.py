@@ -17,17 +17,12 @@ import argparse
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-        u.bind(("127.0.0.1", 0))
-        return u.getsockname()[1]
+from consulpy.util.ports import free_ports
 
 
 class Recorder:
@@ -107,8 +102,9 @@ async def main() -> None:
     rec = Recorder(a.out)
     loop = asyncio.get_running_loop()
     names = ["A", "B", "C"]
-    ports = {n: free_port() for n in names}
-    rpcs = {n: free_port() for n in names}
+    picked = free_ports(2 * len(names), udp=True)  # gossip and RPC ports, all distinct
+    ports = dict(zip(names, picked[: len(names)], strict=True))
+    rpcs = dict(zip(names, picked[len(names) :], strict=True))
     adv = {n: f"127.0.0.{2 + i}" for i, n in enumerate(names)}
     relays: dict[int, UDPRelay] = {}
     servers = []

@@ -1,0 +1,240 @@
+"""Config keys consulpy accepts (so real Consul files load) but does not act on, by kind.
+
+No setting is silently ignored: every key in `keys.AGENT` is either read by consulpy, or listed
+here. At load, a listed key the user set is refused (REFUSED: ignoring it would leave an
+operator believing they are protected), or named in one warning at startup (the other lists),
+or needs nothing (HONOURED_BY_DESIGN). tests/config/test_config_walk.py walks the schema and
+fails on a key that is read nowhere and listed nowhere.
+
+An entry is a key path; a path ending in "." covers every key under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from consulpy.config.schema import Struct
+
+# Consul Enterprise and HashiCorp Cloud features: warned once, never implemented.
+ENTERPRISE_OR_CLOUD: tuple[str, ...] = (
+    "audit",
+    "license_path",
+    "segment",
+    "segments",
+    "partition",
+    "read_replica",
+    "non_voting_server",
+    "cloud",
+    "reporting",
+    "snapshot_agent",
+    "autopilot.redundancy_zone_tag",
+    "autopilot.upgrade_version_tag",
+    "autopilot.disable_upgrade_migration",
+    "acl.msp_disable_bootstrap",
+    "acl.tokens.managed_service_provider",
+)
+
+# Implemented in branches being merged now; the list is emptied at merge. Until then the keys
+# are warned about like NOT_YET_USED.
+IMPLEMENTED_IN_A_PARALLEL_BRANCH: tuple[str, ...] = (
+    "log_file",
+    "log_rotate_bytes",
+    "log_rotate_duration",
+    "log_rotate_max_files",
+    "enable_syslog",
+    "syslog_facility",
+    "acl.",
+)
+
+# Telemetry is not implemented yet: accepted (refusing would break existing configs) and warned
+# loudly, on its own line.
+TELEMETRY: tuple[str, ...] = ("telemetry.",)
+
+# Accepted and not (yet) acted on; the reason is logged with the key.
+NOT_YET_USED: dict[str, str] = {
+    "advertise_addr_ipv4": "only advertise_addr is used",
+    "advertise_addr_ipv6": "only advertise_addr is used",
+    "advertise_addr_wan_ipv4": "no WAN gossip pool",
+    "advertise_addr_wan_ipv6": "no WAN gossip pool",
+    "advertise_reconnect_timeout": "not implemented",
+    "auto_config": "auto-config is not implemented",
+    "auto_encrypt.": "auto-encrypt is not implemented",
+    "tls.defaults.use_auto_cert": "auto-encrypt is not implemented",
+    "tls.internal_rpc.use_auto_cert": "auto-encrypt is not implemented",
+    "tls.https.use_auto_cert": "auto-encrypt is not implemented",
+    "tls.grpc.use_auto_cert": "auto-encrypt is not implemented",
+    "auto_reload_config": "config files are not watched; use SIGHUP or consulpy reload",
+    "autopilot.last_contact_threshold": "autopilot health uses a fixed 200ms threshold",
+    "autopilot.max_trailing_logs": "autopilot does not check trailing logs",
+    "cache.": "the agent has no request cache",
+    "http_config.use_cache": "the agent has no request cache",
+    "check_output_max_size": "checks keep their built-in output limit",
+    "connect.enable_mesh_gateway_wan_federation": "no WAN federation",
+    "connect.test_ca_leaf_root_change_spread": "test-only setting",
+    "default_query_time": "blocking queries use the built-in default wait",
+    "max_query_time": "blocking queries use the built-in maximum wait",
+    "discovery_max_stale": "not implemented",
+    "disable_coordinates": "network coordinates are not implemented",
+    "disable_http_unprintable_char_filter": "not implemented",
+    "disable_keyring_file": "not implemented",
+    "disable_remote_exec": "remote exec is never run (as with the default, true)",
+    "discard_check_output": "check output is kept",
+    "enable_agent_tls_for_checks": "not implemented",
+    "enable_central_service_config": "not implemented",
+    "enable_debug": "no debug endpoints are served",
+    "experiments": "no experiments",
+    "limits.rpc_client_timeout": "not implemented",
+    "limits.rpc_handshake_timeout": "not implemented",
+    "limits.rpc_max_conns_per_client": "not implemented",
+    "locality.": "not implemented",
+    "log_sublevels": "not implemented",
+    "peering.test_allow_peer_registrations": "cluster peering is not implemented",
+    "performance.leave_drain_time": "not implemented",
+    "pid_file": "no pid file is written",
+    "ports.proxy_min_port": "managed proxies do not exist in consulpy",
+    "ports.proxy_max_port": "managed proxies do not exist in consulpy",
+    "ports.expose_min_port": "expose paths are not implemented",
+    "ports.expose_max_port": "expose paths are not implemented",
+    "primary_gateways": "no WAN federation",
+    "primary_gateways_interval": "no WAN federation",
+    "raft_boltdb": "the Raft log is stored in SQLite",
+    "raft_logstore": "the Raft log is stored in SQLite",
+    "raft_protocol": "Raft protocol 3 only",
+    "reconnect_timeout_wan": "no WAN gossip pool",
+    "rejoin_after_leave": "not implemented",
+    "retry_interval_wan": "no WAN gossip pool",
+    "retry_join_wan": "no WAN gossip pool",
+    "retry_max_wan": "no WAN gossip pool",
+    "start_join_wan": "no WAN gossip pool",
+    "server_rejoin_age_max": "not implemented",
+    "translate_wan_addrs": "no WAN gossip pool",
+    "tls.https.verify_outgoing": "the agent's own HTTP clients (watch handlers, checks) do not "
+    "use the agent's TLS settings",
+    "ui_config.content_path": "the web UI is not served",
+    "ui_config.metrics_provider": "the web UI is not served",
+    "ui_config.metrics_provider_files": "the web UI is not served",
+    "ui_config.metrics_provider_options_json": "the web UI is not served",
+    "ui_config.metrics_proxy": "the web UI is not served",
+    "ui_config.dashboard_url_templates": "the web UI is not served",
+    "xds.update_max_per_second": "xDS updates are not rate limited",
+    "gossip_wan.": "no WAN gossip pool",
+    "protocol": "the gossip protocol version is fixed",
+    "ui_config.enabled": "the web UI is not served",
+    "ui_config.dir": "the web UI is not served",
+    "unix_sockets.": "unix socket listeners are not supported",
+}
+
+# What these keys ask for holds in consulpy without reading them.
+HONOURED_BY_DESIGN: dict[str, str] = {
+    "disable_update_check": "consulpy never checks for updates",
+    "disable_anonymous_signature": "consulpy never sends an update-check signature",
+    "disable_host_node_id": "node IDs are always random, never derived from the host",
+    "use_streaming_backend": "blocking queries give the same results with one backend",
+    "rpc.enable_streaming": "blocking queries give the same results with one backend",
+    "acl_enforce_version_8": "no effect in Consul since 1.4 either",
+    "tls_prefer_server_cipher_suites": "no effect in Consul either (Go ignores it)",
+}
+
+# Read by the config layer itself to derive other settings.
+CONSUMED_BY_CONFIG: dict[str, str] = {
+    "client_addr": "split into client_addrs, the listeners' default addresses",
+    "limits.request_limits.read_rate": "only used with request_limits.mode, refused unless off",
+    "limits.request_limits.write_rate": "only used with request_limits.mode, refused unless off",
+}
+
+
+def _set(value: Any) -> bool:
+    return value not in (None, "", [], {}, False)
+
+
+# Refused at load when set: ignoring them would leave the agent unprotected in a way the
+# operator asked it not to be. path -> (is it set in a way we cannot honour?, message)
+REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "serf_lan_allowed_cidrs": (
+        _set,
+        "serf_lan_allowed_cidrs is not supported by consulpy: gossip is accepted from any "
+        "address. Restrict the gossip port with a firewall and remove this setting",
+    ),
+    "serf_wan_allowed_cidrs": (
+        _set,
+        "serf_wan_allowed_cidrs is not supported by consulpy (there is no WAN gossip pool); "
+        "remove this setting",
+    ),
+    "limits.request_limits.mode": (
+        lambda v: v not in (None, "disabled"),
+        "limits.request_limits is not supported by consulpy; use limits.rpc_rate and "
+        'limits.http_max_conns_per_client, or set mode = "disabled"',
+    ),
+}
+
+
+def leaf_paths(spec: Struct, prefix: str = "") -> Iterator[str]:
+    """Every key path of the schema down to the first non-struct value."""
+    for name, sub in spec.fields.items():
+        if isinstance(sub, Struct):
+            yield from leaf_paths(sub, f"{prefix}{name}.")
+        else:
+            yield prefix + name
+
+
+def _match(path: str, entries: Iterable[str]) -> str | None:
+    for entry in entries:
+        if path == entry or (entry.endswith(".") and path.startswith(entry)):
+            return entry
+    return None
+
+
+def classify(path: str) -> str | None:
+    """Which list covers `path` (most specific first), or None when consulpy reads it."""
+    if path in REFUSED:
+        return "refused"
+    if _match(path, ENTERPRISE_OR_CLOUD):
+        return "enterprise"
+    if _match(path, HONOURED_BY_DESIGN) or _match(path, CONSUMED_BY_CONFIG):
+        return "honoured"
+    if _match(path, TELEMETRY):
+        return "telemetry"
+    if _match(path, NOT_YET_USED):
+        return "unused"
+    if _match(path, IMPLEMENTED_IN_A_PARALLEL_BRANCH):
+        return "parallel"
+    return None
+
+
+def check_user_keys(user_set: dict[str, Any]) -> tuple[list[tuple[str, str]], list[str]]:
+    """From the key paths a user set (path -> value), the load errors (path, message) and
+    the startup warnings: one warning per kind, listing the keys."""
+    errors: list[tuple[str, str]] = []
+    by_kind: dict[str, list[str]] = {"enterprise": [], "telemetry": [], "unused": []}
+    for path in sorted(user_set):
+        kind = classify(path)
+        if kind == "refused":
+            refuse, message = REFUSED[path]
+            if refuse(user_set[path]):
+                errors.append((path, message))
+        elif kind == "enterprise":
+            by_kind["enterprise"].append(path)
+        elif kind == "telemetry":
+            by_kind["telemetry"].append(path)
+        elif kind in ("unused", "parallel"):
+            entry = _match(path, NOT_YET_USED)
+            reason = NOT_YET_USED[entry] if entry else "not implemented in this build"
+            by_kind["unused"].append(f"{path} ({reason})")
+    warnings = []
+    if by_kind["enterprise"]:
+        warnings.append(
+            "Consul Enterprise / HCP settings are ignored by consulpy: "
+            + ", ".join(by_kind["enterprise"])
+        )
+    if by_kind["telemetry"]:
+        warnings.append(
+            "TELEMETRY IS NOT IMPLEMENTED: these telemetry settings are accepted and have NO "
+            "effect (no metrics are sent anywhere): " + ", ".join(by_kind["telemetry"])
+        )
+    if by_kind["unused"]:
+        warnings.append(
+            "These settings are accepted and IGNORED by consulpy (see docs/compatibility.md): "
+            + "; ".join(by_kind["unused"])
+        )
+    return errors, warnings

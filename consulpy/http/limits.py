@@ -1,0 +1,202 @@
+"""Limits that protect the agent's HTTP API, from the `limits` and `http_config` settings:
+
+- `limits.http_max_conns_per_client`: concurrent connections per client IP; one more is
+  answered `429 Too Many Requests` and closed (as Consul's connection limiter does).
+- `http_config.block_endpoints`: paths starting with one of these prefixes get 403.
+- `http_config.allow_write_http_from`: requests other than GET from addresses outside these
+  CIDRs get 403.
+- `http_config.response_headers`: added to every response.
+- request bodies: a Content-Length above the largest body any endpoint accepts is refused with
+  413 before the body is read (endpoints then enforce their own, smaller limits).
+- header sizes: `http_config.max_header_bytes` bounds each header line (aiohttp's parser
+  limits), 16 KiB when unset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from consulpy.http.endpoint import text_error
+
+if TYPE_CHECKING:
+    from consulpy.config import AgentConfig
+
+log = structlog.get_logger("consulpy.http.limits")
+
+DEFAULT_HEADER_BYTES = 16384
+TOO_MANY_CONNS = b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+REFUSED_LINGER = 5.0
+# Streaming endpoints that read their own (large) bodies in chunks.
+STREAMING_PATHS = ("/v1/snapshot",)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def header_limits(config: AgentConfig) -> dict[str, int]:
+    """aiohttp parser limits for the request line and each header."""
+    size = int(config.http_config.get("max_header_bytes") or 0) or DEFAULT_HEADER_BYTES
+    return {"max_field_size": size, "max_line_size": size}
+
+
+def _networks(cidrs: list[str]) -> list[Network]:
+    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+
+
+def _client_ip(req: web.Request) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    peer = req.transport.get_extra_info("peername") if req.transport else None
+    if not peer:
+        return None  # a unix socket: local
+    addr = ipaddress.ip_address(peer[0].split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+@dataclass(frozen=True)
+class HTTPRules:
+    """The request rules of one `http_config` (rebuilt when a reload replaces it)."""
+
+    allowed: tuple[Network, ...]
+    headers: tuple[tuple[str, str], ...]
+    blocked: tuple[str, ...]
+
+    @classmethod
+    def of(cls, http_config: dict[str, Any]) -> HTTPRules:
+        return cls(
+            allowed=tuple(_networks(list(http_config.get("allow_write_http_from") or []))),
+            headers=tuple(
+                (str(k), str(v)) for k, v in (http_config.get("response_headers") or {}).items()
+            ),
+            blocked=tuple(http_config.get("block_endpoints") or ()),
+        )
+
+
+def install(app: web.Application, config_of: Callable[[], AgentConfig], max_body: int) -> None:
+    """Add the write restriction, blocked endpoints, body-size check and response headers to
+    `app`. They follow the agent's current config, so a reload applies them."""
+    cache: list[tuple[dict[str, Any], HTTPRules]] = []
+
+    def rules() -> HTTPRules:
+        http_config = config_of().http_config
+        if not cache or cache[0][0] is not http_config:
+            cache[:] = [(http_config, HTTPRules.of(http_config))]
+        return cache[0][1]
+
+    @web.middleware
+    async def limits(req: web.Request, handler: Handler) -> web.StreamResponse:
+        r = rules()
+        if r.blocked and req.path.startswith(r.blocked):
+            return text_error(403, "Endpoint is blocked by agent configuration")
+        if r.allowed and req.method != "GET":
+            ip = _client_ip(req)
+            if ip is not None and not any(ip in net for net in r.allowed):
+                return text_error(403, "Access is restricted")
+        length = req.content_length
+        if length is not None and length > max_body and not req.path.startswith(STREAMING_PATHS):
+            return text_error(413, f"Request body too large: {length} bytes (limit {max_body})")
+        return await handler(req)
+
+    async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
+        for name, value in rules().headers:
+            resp.headers[name] = value
+
+    app.middlewares.append(limits)
+    app.on_response_prepare.append(add_headers)
+
+
+class _LimitedHandler(RequestHandler):
+    """aiohttp's connection handler, counted per client IP by its ConnectionLimiter."""
+
+    limiter: ConnectionLimiter
+    client_ip: str | None = None
+    refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.limiter.opened(self, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.refused:  # a refused client's request is read and dropped
+            super().data_received(data)
+
+    def eof_received(self) -> None:
+        if self.refused and self.transport is not None:
+            self.transport.close()
+            return
+        super().eof_received()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.limiter.closed(self)
+        super().connection_lost(exc)
+
+
+class ConnectionLimiter:
+    """Stands in for the runner's protocol factory (aiohttp's `Server`), counting the open
+    connections of each client IP; a connection over the limit gets a bare 429 and is closed."""
+
+    def __init__(self, inner: Any, limit_of: Callable[[], int]) -> None:
+        self._inner = inner
+        self.limit_of = limit_of
+        self.open: dict[str, int] = {}
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __call__(self) -> RequestHandler:
+        inner = self._inner
+        handler = _LimitedHandler(inner, loop=inner._loop, **inner._kwargs)
+        handler.limiter = self
+        return handler
+
+    def opened(self, handler: _LimitedHandler, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        limit = self.limit_of()
+        if not peer:
+            return
+        ip = str(peer[0])
+        if limit and self.open.get(ip, 0) >= limit:
+            self.refused += 1
+            log.warning("too many connections from one client", client=ip, limit=limit)
+            # Answer, stop writing, and drop what the client sends until it hangs up (or the
+            # linger time passes): closing at once would reset the connection and lose the 429.
+            assert isinstance(transport, asyncio.WriteTransport)
+            handler.refused = True
+            transport.write(TOO_MANY_CONNS)
+            if transport.can_write_eof():
+                transport.write_eof()
+            asyncio.get_running_loop().call_later(REFUSED_LINGER, transport.close)
+            return
+        self.open[ip] = self.open.get(ip, 0) + 1
+        handler.client_ip = ip
+
+    def closed(self, handler: _LimitedHandler) -> None:
+        ip, handler.client_ip = handler.client_ip, None
+        if ip is None:
+            return
+        left = self.open.get(ip, 1) - 1
+        if left > 0:
+            self.open[ip] = left
+        else:
+            self.open.pop(ip, None)
+
+
+def limit_connections(
+    runner: web.AppRunner, config_of: Callable[[], AgentConfig]
+) -> ConnectionLimiter:
+    """Wrap the runner's protocol factory (after setup, before sites start); the limit
+    follows the agent's current config."""
+    limiter = ConnectionLimiter(
+        runner._server, lambda: config_of().limits.http_max_conns_per_client
+    )
+    runner._server = limiter  # type: ignore[assignment]
+    return limiter

@@ -1,0 +1,110 @@
+"""No setting is silently ignored: every key of the config schema is read somewhere in consulpy
+outside the config package, or is on one of the lists of consulpy/config/unused.py (refused,
+warned at startup, or honoured by design). Plus what a user sees for listed keys."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import consulpy
+from consulpy.config import ConfigError, deprecated, unused
+from consulpy.config.keys import AGENT
+
+ROOT = Path(consulpy.__file__).parent
+
+
+def _sources_outside_config() -> str:
+    return "\n".join(
+        p.read_text()
+        for p in ROOT.rglob("*.py")
+        if p.parent.name != "config" or p.parent.parent != ROOT
+    )
+
+
+def _read_somewhere(path: str, text: str) -> bool:
+    """The key's top-level name and its last name both used as an attribute (`.name`) or a
+    dict key (`"name"`). A heuristic: generic names (`protocol`, `mode`) can hide an unread
+    key, so such keys are listed explicitly when found."""
+    parts = path.split(".")
+    for part in {parts[0], parts[-1]}:
+        name = re.escape(part)
+        if re.search(rf"\.{name}\b|[\"']{name}[\"']", text) is None:
+            return False
+    return True
+
+
+def test_every_key_is_read_or_listed() -> None:
+    text = _sources_outside_config()
+    renamed: dict[str, str] = deprecated._RENAMED
+    silent = []
+    for path in unused.leaf_paths(AGENT):
+        target = renamed.get(path, path)
+        if unused.classify(path) or unused.classify(target):
+            continue
+        if not _read_somewhere(target, text):
+            silent.append(path)
+    assert not silent, (
+        "config keys parsed but read nowhere in consulpy and not listed in "
+        f"consulpy/config/unused.py: {silent}"
+    )
+
+
+def test_lists_name_real_keys() -> None:
+    paths = set(unused.leaf_paths(AGENT))
+    entries = [
+        *unused.ENTERPRISE_OR_CLOUD,
+        *unused.IMPLEMENTED_IN_A_PARALLEL_BRANCH,
+        *unused.TELEMETRY,
+        *unused.NOT_YET_USED,
+        *unused.HONOURED_BY_DESIGN,
+        *unused.CONSUMED_BY_CONFIG,
+        *unused.REFUSED,
+    ]
+    stale = [
+        e
+        for e in entries
+        if not (e in paths or (e.endswith(".") and any(p.startswith(e) for p in paths)))
+    ]
+    assert not stale
+
+
+def test_startup_warnings_list_ignored_keys(load: Any) -> None:
+    cfg = load(
+        extra=[
+            {
+                "telemetry": {"statsd_address": "127.0.0.1:8125", "disable_hostname": True},
+                "audit": {"enabled": True},
+                "pid_file": "/tmp/x.pid",
+                "limits": {"request_limits": {"mode": "disabled"}},
+            }
+        ]
+    )
+    text = "\n".join(cfg.warnings)
+    telemetry = [w for w in cfg.warnings if w.startswith("TELEMETRY IS NOT IMPLEMENTED")]
+    assert len(telemetry) == 1
+    assert "telemetry.statsd_address" in telemetry[0]
+    assert "telemetry.disable_hostname" in telemetry[0]
+    assert "Consul Enterprise / HCP settings are ignored by consulpy: audit" in text
+    assert "pid_file (no pid file is written)" in text
+    assert "request_limits" not in text  # mode = disabled is honoured
+    # defaults set nothing: no warning about keys the user did not write
+    assert not [w for w in load().warnings if "IGNORED" in w or "TELEMETRY" in w]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"serf_lan_allowed_cidrs": ["10.0.0.0/8"]}, "serf_lan_allowed_cidrs is not supported"),
+        ({"limits": {"request_limits": {"mode": "enforcing"}}}, "limits.request_limits is not"),
+    ],
+)
+def test_protective_keys_we_cannot_honour_are_refused(
+    load: Any, extra: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(extra=[extra])
+    assert message in str(info.value)
