@@ -17,6 +17,7 @@ the agent can answer it. Stop is the reverse: listeners close before the agent.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from consulpy.agent.agent import Agent, AgentError
 from consulpy.agent.watches import AgentWatches, WatchError, install_watches
 from consulpy.dns import DNSServer, DNSSettings
 from consulpy.http.app import HTTPListeners
+from consulpy.rpc import tls as rpc_tls
 from consulpy.xds.mesh import Mesh, MeshError
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ class Runtime:
             config, reload_config=reload_config, check_min_interval=check_min_interval
         )
         self.http = HTTPListeners(self.agent)
+        self.https_context: ssl.SSLContext | None = None
+        self.agent.reload_hooks.append(self._reload_tls_hook)
         self.xds = Mesh(config, self.agent.proxy_config.lookup)
         self.dns = DNSServer(self.agent.delegate, DNSSettings.from_agent_config(config))
         self.agent.reload_hooks.append(
@@ -70,7 +74,21 @@ class Runtime:
                 agent.dns_addresses = await self.dns.start(agent.config.dns_addresses())
             except OSError as exc:
                 raise AgentError(f"DNS listener: {exc}") from exc
-            agent.http_addresses = await self.http.start(agent.config.http_addresses())
+            https = agent.config.https_addresses()
+            if https:
+                try:
+                    self.https_context = rpc_tls.server_context(
+                        agent.config.tls.https, alpn=["http/1.1"]
+                    )
+                except rpc_tls.TLSConfigError as exc:
+                    raise AgentError(f"HTTPS listener (ports.https): {exc}") from exc
+            agent.http_addresses = await self.http.start(
+                agent.config.http_addresses(),
+                https,
+                self.https_context,
+                agent.config.limits.https_handshake_timeout,
+            )
+            agent.https_addresses = list(self.http.https_addresses)
             try:
                 self.watches = install_watches(agent)
             except WatchError as exc:
@@ -86,10 +104,53 @@ class Runtime:
             datacenter=agent.datacenter,
             server=bool(agent.config.server),
             http=[f"{h}:{p}" for h, p in agent.http_addresses],
+            https=[f"{h}:{p}" for h, p in self.http.https_addresses],
             dns=[f"{h}:{p}" for h, p in agent.dns_addresses],
             grpc=self.xds.plaintext_port,
             serf_lan=f"{agent.advertise_addr}:{agent.gossip.port}",
         )
+
+    def check_tls(self, config: AgentConfig) -> None:
+        """Load every certificate, key and CA `config` names for the running TLS listeners
+        into scratch contexts; AgentError with the reason if one is bad. Changes nothing, so
+        a config reload can run this before it applies anything."""
+        try:
+            if self.https_context is not None:
+                rpc_tls.check_material(config.tls.https)
+            if self.agent.tls.server is not None:
+                rpc_tls.check_material(config.tls)
+            if self.xds.tls is not None:
+                rpc_tls.check_material(config.tls.grpc)
+            self.xds.check_tls(config)
+        except (rpc_tls.TLSConfigError, MeshError) as exc:
+            raise AgentError(f"reloading TLS: {exc}") from exc
+
+    def reload_tls(self, config: AgentConfig | None = None) -> None:
+        """Load the certificates and CAs named by `config` (default: the agent's current one)
+        into the live HTTPS, server-port and gRPC TLS listeners. New connections get them; open
+        ones carry on. Nothing changes if any file is bad (AgentError with the reason).
+        TLS is not switched on or off here: a listener without TLS stays so until restart."""
+        config = config or self.agent.config
+        self.check_tls(config)
+        try:
+            if self.https_context is not None:
+                self.https_context.verify_mode = (
+                    ssl.CERT_REQUIRED if config.tls.https.verify_incoming else ssl.CERT_NONE
+                )
+                rpc_tls.reload_into(self.https_context, config.tls.https)
+            rpc_tls.reload_rpc(self.agent.tls, config.tls)
+            self.xds.reload_tls(config)
+        except (rpc_tls.TLSConfigError, MeshError) as exc:  # a file changed since the check
+            raise AgentError(f"reloading TLS: {exc}") from exc
+        log.info(
+            "TLS certificates reloaded",
+            https=self.https_context is not None,
+            rpc=self.agent.tls.server is not None,
+            grpc=self.xds.tls is not None,
+        )
+
+    def _reload_tls_hook(self, config: AgentConfig) -> None:
+        self.reload_tls(config)
 
     def _apply_rpc_limits(self, config: AgentConfig) -> None:
         """Reload hook: limits.rpc_rate and rpc_max_burst apply at run time, as in Consul."""

@@ -167,6 +167,7 @@ class Agent:
         self.started_at = time.time()
         # Filled by the composition root once its listeners are bound.
         self.http_addresses: list[tuple[str, int]] = []
+        self.https_addresses: list[tuple[str, int]] = []
         self.dns_addresses: list[tuple[str, int]] = []
         self.mesh: MeshPorts = NoMesh()
         # Called with the new configuration after a reload (listeners that re-read settings).

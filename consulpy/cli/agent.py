@@ -36,6 +36,7 @@ def _server_addr(agent: Any) -> str:
 
 def _banner(cfg: AgentConfig, agent: Any) -> str:
     http = ", ".join(f"{h}:{p}" for h, p in getattr(agent, "http_addresses", [])) or "disabled"
+    https = ", ".join(f"{h}:{p}" for h, p in getattr(agent, "https_addresses", [])) or "-1"
     ports = cfg.ports
     dns_ports = sorted({str(p) for _, p in getattr(agent, "dns_addresses", [])})
     dns = ", ".join(dns_ports) or "disabled"
@@ -47,7 +48,8 @@ def _banner(cfg: AgentConfig, agent: Any) -> str:
         f"            Datacenter: '{cfg.datacenter}'",
         f"                Server: {str(bool(cfg.server)).lower()} "
         f"(Bootstrap: {str(bool(cfg.bootstrap)).lower()})",
-        f"           Client Addr: {cfg.client_addrs} (HTTP: {http}, DNS: {dns}, "
+        f"           Client Addr: {cfg.client_addrs} (HTTP: {http}, HTTPS: {https}, "
+        f"DNS: {dns}, "
         f"gRPC: {agent.mesh.plaintext_port}, gRPC-TLS: {agent.mesh.tls_port})",
         f"          Cluster Addr: {getattr(agent, 'advertise_addr', '')} "
         f"(LAN: {agent.gossip.port}, WAN: {ports.serf_wan})",

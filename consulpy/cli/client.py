@@ -1,20 +1,27 @@
 """A small synchronous HTTP client for the CLI subcommands (stdlib only, so `consulpy kv get`
 starts fast), honouring Consul's CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE
 and -http-addr, -token, -token-file (in Consul's order: -token, -token-file, the token
-variable, the token-file variable).
+variable, the token-file variable), and for HTTPS CONSUL_HTTP_SSL, CONSUL_HTTP_SSL_VERIFY,
+CONSUL_CACERT / -ca-file, CONSUL_CAPATH / -ca-path, CONSUL_CLIENT_CERT / -client-cert, CONSUL_CLIENT_KEY / -client-key
+and CONSUL_TLS_SERVER_NAME / -tls-server-name (a flag wins over its variable, as in Consul).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import http.client
 import json
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
+
+from consulpy.util.tlsnames import ca_bundle
 
 DEFAULT_ADDR = "127.0.0.1:8500"
 
@@ -58,6 +65,80 @@ def add_http_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-datacenter", "--datacenter", dest="datacenter", default=None)
     parser.add_argument("-stale", "--stale", dest="stale", action="store_true")
+    for flag, env in _TLS_FLAGS.items():
+        parser.add_argument(
+            f"-{flag}", f"--{flag}", dest=flag.replace("-", "_"), default=None, help=f"env {env}"
+        )
+
+
+# -flag -> environment variable it overrides
+_TLS_FLAGS = {
+    "ca-file": "CONSUL_CACERT",
+    "ca-path": "CONSUL_CAPATH",
+    "client-cert": "CONSUL_CLIENT_CERT",
+    "client-key": "CONSUL_CLIENT_KEY",
+    "tls-server-name": "CONSUL_TLS_SERVER_NAME",
+}
+
+
+@dataclass(frozen=True)
+class TLSOptions:
+    """How the CLI talks HTTPS; `from_env` fills what the flags left unset."""
+
+    ca_file: str | None = None
+    ca_path: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    tls_server_name: str | None = None
+    verify: bool = True
+
+    @classmethod
+    def from_env(cls, **flags: str | None) -> TLSOptions:
+        values = {
+            name.replace("-", "_"): flags.get(name.replace("-", "_")) or os.environ.get(env) or None
+            for name, env in _TLS_FLAGS.items()
+        }
+        verify = os.environ.get("CONSUL_HTTP_SSL_VERIFY", "true").strip().lower()
+        return cls(**values, verify=verify not in ("0", "false", "f", "no"))
+
+    def context(self) -> ssl.SSLContext:
+        if self.ca_file or self.ca_path:
+            ctx = ssl.create_default_context(cadata=ca_bundle(self.ca_file, self.ca_path))
+        else:
+            ctx = ssl.create_default_context()
+        if not self.verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.client_cert or self.client_key:
+            ctx.load_cert_chain(self.client_cert or "", self.client_key or self.client_cert)
+        return ctx
+
+
+class _NamedHTTPSConnection(http.client.HTTPSConnection):
+    """Checks the server's certificate against `server_name` instead of the dialed host."""
+
+    def __init__(self, *args: Any, server_name: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._server_name = server_name
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
+            self.sock, server_hostname=self._server_name
+        )
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext, server_name: str | None) -> None:
+        super().__init__(context=context)
+        self._tls_context = context
+        self._server_name = server_name
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        if self._server_name is None:
+            return super().https_open(req)
+        conn = functools.partial(_NamedHTTPSConnection, server_name=self._server_name)
+        return self.do_open(conn, req, context=self._tls_context)  # type: ignore[arg-type]
 
 
 class Client:
@@ -69,6 +150,7 @@ class Client:
         stale: bool = False,
         timeout: float = 60,
         token_file: str | None = None,
+        tls: TLSOptions | None = None,
     ) -> None:
         addr = http_addr or os.environ.get("CONSUL_HTTP_ADDR") or DEFAULT_ADDR
         if "://" not in addr:
@@ -83,16 +165,34 @@ class Client:
         self.datacenter = datacenter
         self.stale = stale
         self.timeout = timeout
+        self.tls = tls or TLSOptions.from_env()
+        self._opener: urllib.request.OpenerDirector | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Client:
+        names = (name.replace("-", "_") for name in _TLS_FLAGS)
+        tls = TLSOptions.from_env(**{name: getattr(args, name, None) for name in names})
         return cls(
             args.http_addr,
             args.token,
             args.datacenter,
             args.stale,
             token_file=getattr(args, "token_file", None),
+            tls=tls,
         )
+
+    def _open(self, req: urllib.request.Request) -> Any:
+        if not self.base.startswith("https://"):
+            return urllib.request.urlopen(req, timeout=self.timeout)
+        if self._opener is None:
+            try:
+                context = self.tls.context()
+            except (OSError, ssl.SSLError) as exc:
+                raise APIError(0, f"Error loading TLS files: {exc}") from exc
+            self._opener = urllib.request.build_opener(
+                _HTTPSHandler(context, self.tls.tls_server_name)
+            )
+        return self._opener.open(req, timeout=self.timeout)
 
     def request(
         self,
@@ -118,7 +218,7 @@ class Client:
         if self.token:
             req.add_header("X-Consul-Token", self.token)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with self._open(req) as resp:
                 return Response(resp.status, resp.read(), dict(resp.headers.items()))
         except urllib.error.HTTPError as exc:
             payload = exc.read()
@@ -127,6 +227,10 @@ class Client:
             raise APIError(exc.code, payload.decode("utf-8", "replace")) from exc
         except urllib.error.URLError as exc:
             raise APIError(0, f"Error connecting to agent at {self.base}: {exc.reason}") from exc
+        except (http.client.HTTPException, OSError) as exc:
+            # e.g. the agent closing a TLS 1.3 connection that lacks a client certificate
+            reason = str(exc) or type(exc).__name__
+            raise APIError(0, f"Error connecting to agent at {self.base}: {reason}") from exc
 
 
 def _read_token_file(path: str) -> str:

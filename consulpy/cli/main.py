@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("consulpy.cli.watch", "Watch for changes in Consul"),
     "lock": ("consulpy.cli.lock", "Execute a command holding a lock"),
     "dev-cluster": ("consulpy.cli.devcluster", "Runs the dev cluster as local processes"),
+    "tls": ("consulpy.cli.tls", "Builtin helpers for creating CAs and certificates"),
 }
 
 

@@ -33,6 +33,7 @@ from consulpy.config.model import (
     TLSProtocol,
     UIConfig,
 )
+from consulpy.util import tlsnames
 
 DEFAULTS_SOURCE = "built-in defaults"
 DEV_SOURCE = "-dev defaults"
@@ -482,6 +483,15 @@ def _tls(s: _Settings) -> TLS:
             tls_cipher_suites=pick(stanza, "tls_cipher_suites") or None,
         )
 
+    for stanza in ("internal_rpc", "https", "grpc"):
+        for key, check in (
+            ("tls_min_version", tlsnames.min_version),
+            ("tls_cipher_suites", tlsnames.openssl_ciphers),
+        ):
+            try:
+                check(pick(stanza, key))
+            except tlsnames.TLSConfigError as exc:
+                s.error(where(stanza, key), str(exc).split(": ", 1)[-1])
     rpc = protocol("internal_rpc")
     verify_server_hostname = bool(g("tls.internal_rpc.verify_server_hostname"))
     for stanza, proto in (("internal_rpc", rpc), ("https", protocol("https"))):

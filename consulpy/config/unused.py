@@ -38,12 +38,6 @@ ENTERPRISE_OR_CLOUD: tuple[str, ...] = (
 # Implemented in branches being merged now; the list is emptied at merge. Until then the keys
 # are warned about like NOT_YET_USED.
 IMPLEMENTED_IN_A_PARALLEL_BRANCH: tuple[str, ...] = (
-    "tls.https.",
-    "ports.https",
-    "addresses.https",
-    "tls.defaults.tls_cipher_suites",
-    "tls.internal_rpc.tls_cipher_suites",
-    "tls.grpc.tls_cipher_suites",
     "log_file",
     "log_rotate_bytes",
     "log_rotate_duration",
@@ -68,6 +62,7 @@ NOT_YET_USED: dict[str, str] = {
     "auto_encrypt.": "auto-encrypt is not implemented",
     "tls.defaults.use_auto_cert": "auto-encrypt is not implemented",
     "tls.internal_rpc.use_auto_cert": "auto-encrypt is not implemented",
+    "tls.https.use_auto_cert": "auto-encrypt is not implemented",
     "tls.grpc.use_auto_cert": "auto-encrypt is not implemented",
     "auto_reload_config": "config files are not watched; use SIGHUP or consulpy reload",
     "autopilot.last_contact_threshold": "autopilot health uses a fixed 200ms threshold",
@@ -89,7 +84,6 @@ NOT_YET_USED: dict[str, str] = {
     "enable_central_service_config": "not implemented",
     "enable_debug": "no debug endpoints are served",
     "experiments": "no experiments",
-    "limits.https_handshake_timeout": "not implemented",
     "limits.rpc_client_timeout": "not implemented",
     "limits.rpc_handshake_timeout": "not implemented",
     "limits.rpc_max_conns_per_client": "not implemented",
@@ -115,6 +109,8 @@ NOT_YET_USED: dict[str, str] = {
     "start_join_wan": "no WAN gossip pool",
     "server_rejoin_age_max": "not implemented",
     "translate_wan_addrs": "no WAN gossip pool",
+    "tls.https.verify_outgoing": "the agent's own HTTP clients (watch handlers, checks) do not "
+    "use the agent's TLS settings",
     "ui_config.content_path": "the web UI is not served",
     "ui_config.metrics_provider": "the web UI is not served",
     "ui_config.metrics_provider_files": "the web UI is not served",

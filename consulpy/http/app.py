@@ -3,8 +3,11 @@ the HTTP listeners that serve it. The composition root (`consulpy.runtime`) buil
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import ssl
 import time
+from collections.abc import Sequence
 
 import structlog
 from aiohttp import web
@@ -117,19 +120,53 @@ def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application
     return app
 
 
+class _TLSSite(web.TCPSite):
+    """A TCPSite whose TLS handshakes time out (`limits.https_handshake_timeout`)."""
+
+    def __init__(self, *args: object, handshake_timeout: float, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        self._runner._reg_site(self)
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self._handshake_timeout,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+        )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+
+
 class HTTPListeners:
-    """The agent's HTTP listeners: one aiohttp runner, a site per configured address."""
+    """The agent's HTTP and HTTPS listeners: one aiohttp runner, a site per address."""
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.addresses: list[tuple[str, int]] = []
+        self.https_addresses: list[tuple[str, int]] = []
         self._runner: web.AppRunner | None = None
         self._inflight = InFlight()
 
-    async def start(self, listeners: list[tuple[str, int]]) -> list[tuple[str, int]]:
-        """Bind every (host, port) (port 0: the OS picks); return the addresses bound."""
-        if not listeners:
+    async def start(
+        self,
+        listeners: list[tuple[str, int]],
+        https: Sequence[tuple[str, int]] = (),
+        ssl_context: ssl.SSLContext | None = None,
+        handshake_timeout: float = 5.0,
+    ) -> list[tuple[str, int]]:
+        """Bind every (host, port) (port 0: the OS picks), plain HTTP on `listeners` and
+        HTTPS with `ssl_context` on `https`; return the plain addresses bound."""
+        if not listeners and not https:
             return []
+        if https and ssl_context is None:
+            raise ValueError("HTTPS listeners need an SSL context")
         self._runner = web.AppRunner(
             build_app(self.agent, self._inflight),
             access_log=None,
@@ -141,9 +178,18 @@ class HTTPListeners:
         for host, port in listeners:
             site = web.TCPSite(self._runner, host, port, reuse_address=True)
             await site.start()
-            for sock in site._server.sockets if site._server else ():  # type: ignore[union-attr]
-                bound = sock.getsockname()
-                self.addresses.append((bound[0], bound[1]))
+            self.addresses.extend(_bound(site))
+        for host, port in https:
+            tls_site = _TLSSite(
+                self._runner,
+                host,
+                port,
+                ssl_context=ssl_context,
+                reuse_address=True,
+                handshake_timeout=handshake_timeout,
+            )
+            await tls_site.start()
+            self.https_addresses.extend(_bound(tls_site))
         return list(self.addresses)
 
     async def stop(self, *, exiting: bool = False) -> None:
@@ -162,3 +208,12 @@ class HTTPListeners:
                 await self._runner.cleanup()
             self._runner = None
         self.addresses.clear()
+        self.https_addresses.clear()
+
+
+def _bound(site: web.TCPSite) -> list[tuple[str, int]]:
+    server = site._server
+    return [
+        (sock.getsockname()[0], sock.getsockname()[1])
+        for sock in (server.sockets if server else ())  # type: ignore[union-attr]
+    ]

@@ -61,7 +61,31 @@ class DevAgent:
 
     @property
     def url(self) -> str:
+        """The plain HTTP URL, or the HTTPS one when the agent serves only HTTPS."""
+        if self.agent is not None and not self.agent.http_addresses:
+            return self.https_url
         return f"http://{self.http_addr}"
+
+    @property
+    def https_addr(self) -> str:
+        """host:port of the HTTPS API (ports.https, e.g. `-https-port=0`)."""
+        assert self.runtime is not None and self.runtime.http.https_addresses, "no HTTPS"
+        host, port = self.runtime.http.https_addresses[0]
+        return join_host_port(host, port)
+
+    @property
+    def https_url(self) -> str:
+        return f"https://{self.https_addr}"
+
+    def client_env(self) -> dict[str, str]:
+        """The environment a Consul CLI or the `consulpy` CLI needs to reach this agent:
+        CONSUL_HTTP_ADDR (https:// when only HTTPS is served) and CONSUL_CACERT (tls.https
+        ca_file). Client certificates are the caller's to add (CONSUL_CLIENT_CERT/KEY)."""
+        env = {"CONSUL_HTTP_ADDR": self.url}
+        ca = self.config.tls.https.ca_file
+        if self.url.startswith("https://") and ca:
+            env["CONSUL_CACERT"] = ca
+        return env
 
     @property
     def host(self) -> str:

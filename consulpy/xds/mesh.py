@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-if TYPE_CHECKING:
-    import grpc
+from consulpy.util.tlsnames import ca_bundle
 
+if TYPE_CHECKING:
     from consulpy.config import AgentConfig
     from consulpy.xds.lookup import ProxyLookup
     from consulpy.xds.server import XDSServer
@@ -34,22 +34,54 @@ def _read(path: str) -> bytes:
         return fh.read()
 
 
-def _tls_credentials(config: AgentConfig) -> grpc.ServerCredentials:
-    import grpc
-
-    tls = config.tls.grpc
+def _tls_material(tls: Any) -> tuple[bytes, bytes, bytes | None]:
+    """(key, cert chain, CA bundle or None) of `tls.grpc`, read from disk."""
     if not (tls.cert_file and tls.key_file):
         raise MeshError("ports.grpc_tls needs tls.grpc (or tls.defaults) cert_file and key_file")
+    if tls.verify_incoming and not (tls.ca_file or tls.ca_path):
+        raise MeshError("tls.grpc.verify_incoming needs ca_file or ca_path")
     try:
-        root = _read(tls.ca_file) if tls.ca_file else None
-        pair = (_read(tls.key_file), _read(tls.cert_file))
+        bundle = ca_bundle(tls.ca_file, tls.ca_path)
+        root = bundle.encode() if bundle else None
+        return _read(tls.key_file), _read(tls.cert_file), root
     except OSError as exc:
         raise MeshError(f"gRPC TLS: {exc}") from exc
-    if tls.verify_incoming and root is None:
-        raise MeshError("tls.grpc.verify_incoming needs ca_file")
-    return grpc.ssl_server_credentials(
-        [pair], root_certificates=root, require_client_auth=bool(tls.verify_incoming)
-    )
+
+
+def _check_supported(tls: Any) -> None:
+    """gRPC's TLS (its own BoringSSL) serves TLS 1.2 and 1.3 with its own suites; what it
+    cannot honour is refused rather than ignored."""
+    if (tls.tls_min_version or "").lower() in ("tlsv1_3", "tls13"):
+        raise MeshError("tls.grpc: tls_min_version TLSv1_3 is not supported on the gRPC port")
+    if tls.tls_cipher_suites:
+        raise MeshError("tls.grpc: tls_cipher_suites is not supported on the gRPC port")
+
+
+class _ReloadableCredentials:
+    """gRPC server credentials whose certificate configuration can be replaced: gRPC asks
+    the fetcher at each new handshake, so new connections get the new material while open
+    streams keep theirs."""
+
+    def __init__(self, tls: Any) -> None:
+        import grpc
+
+        _check_supported(tls)
+        key, chain, root = _tls_material(tls)
+        self._pending: Any = None
+        initial = grpc.ssl_server_certificate_configuration([(key, chain)], root)
+        self.credentials = grpc.dynamic_ssl_server_credentials(
+            initial, self._fetch, require_client_authentication=bool(tls.verify_incoming)
+        )
+
+    def _fetch(self) -> Any:
+        pending, self._pending = self._pending, None
+        return pending
+
+    def reload(self, tls: Any) -> None:
+        import grpc
+
+        key, chain, root = _tls_material(tls)
+        self._pending = grpc.ssl_server_certificate_configuration([(key, chain)], root)
 
 
 class Mesh:
@@ -60,6 +92,7 @@ class Mesh:
         self.lookup = lookup
         self.plaintext: XDSServer | None = None
         self.tls: XDSServer | None = None
+        self._credentials: _ReloadableCredentials | None = None
 
     @property
     def plaintext_port(self) -> int:
@@ -83,10 +116,20 @@ class Mesh:
             await self.plaintext.start(host, port)
         secure = config.grpc_tls_addresses()
         if secure:
-            credentials = _tls_credentials(config)
+            self._credentials = _ReloadableCredentials(config.tls.grpc)
             self.tls = XDSServer(lookup)
             host, port = secure[0]
-            await self.tls.start(host, port, credentials)
+            await self.tls.start(host, port, self._credentials.credentials)
+
+    def check_tls(self, config: AgentConfig) -> None:
+        """Raise MeshError if `config`'s gRPC TLS files cannot be read (nothing changes)."""
+        if self._credentials is not None:
+            _tls_material(config.tls.grpc)
+
+    def reload_tls(self, config: AgentConfig) -> None:
+        """New certificates and CA for new gRPC TLS connections (see _ReloadableCredentials)."""
+        if self._credentials is not None:
+            self._credentials.reload(config.tls.grpc)
 
     async def stop(self) -> None:
         for server in (self.plaintext, self.tls):
