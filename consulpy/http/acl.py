@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from consulpy.agent.agent import Agent
+from consulpy.http.agent_acl import authorize
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -339,6 +340,7 @@ async def agent_token(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     if not agent.config.acl.enabled:
         raise HTTPError(401, DISABLED)
+    await authorize(req, "acl", "write")
     kind = req.match_info["name"]
     kind = AGENT_TOKEN_ALIASES.get(kind, kind)
     if kind not in AGENT_TOKEN_KINDS:
@@ -348,6 +350,9 @@ async def agent_token(req: web.Request) -> web.StreamResponse:
     if not isinstance(value, str):
         raise HTTPError(400, "Token decoding failed: Token must be a string")
     agent.config.acl.tokens[kind] = value
+    if kind in ("agent", "default"):
+        # The agent's own calls (anti-entropy, leaf certs, proxy config) use it from now on.
+        agent.delegate.agent_token = agent.agent_token()
     if agent.config.acl.enable_token_persistence:
         _persist(agent, kind, value)
     return web.Response(status=200)
