@@ -181,4 +181,11 @@ class AgentACL:
         recovery = self.config.tokens.get("agent_recovery", "")
         if recovery and secret == recovery:
             return self._recovery
-        return await self.resolver.resolve(secret or None)
+        try:
+            return await self.resolver.resolve(secret or None)
+        except ACLNotFound:
+            # A secret unknown a moment ago may exist now (a token just created, or the
+            # initial management token right after startup): ask again rather than keep
+            # serving a cached miss for token_ttl.
+            self.resolver.invalidate_token(secret)
+            return await self.resolver.resolve(secret or None)
