@@ -189,3 +189,29 @@ class AgentACL:
             # serving a cached miss for token_ttl.
             self.resolver.invalidate_token(secret)
             return await self.resolver.resolve(secret or None)
+
+
+def xds_authorizer(agent: Any) -> Any:
+    """The xDS stream check: the stream's token (x-consul-token, from the bootstrap) needs
+    service:write on the proxy's destination service; refused streams end with
+    PERMISSION_DENIED (UNAUTHENTICATED for an unknown token). Nothing is checked with ACLs off.
+    """
+    from consulpy.xds.lookup import PermissionDenied, Unauthenticated
+
+    async def check(proxy_id: str, token: str) -> None:
+        acl: AgentACL | None = agent.acl
+        if acl is None:
+            return
+        svc = agent.local.services.get(proxy_id)
+        row = svc.row if svc is not None else {}
+        destination = (row.get("Proxy") or {}).get("DestinationServiceName") or row.get(
+            "Service", proxy_id
+        )
+        try:
+            who = await acl.resolve(token)
+        except ACLNotFound as exc:
+            raise Unauthenticated("ACL not found") from exc
+        if not who.authorizer.allowed("service", destination, "write"):
+            raise PermissionDenied(str(who.denied("service", "write", destination)))
+
+    return check
