@@ -215,3 +215,16 @@ def xds_authorizer(agent: Any) -> Any:
             raise PermissionDenied(str(who.denied("service", "write", destination)))
 
     return check
+
+
+def dns_token(agent: Any) -> Any:
+    """The token the DNS interface reads with: acl.tokens.dns, else acl.tokens.default, else
+    anonymous (""); None (the agent's own) when ACLs are off. Read per query."""
+
+    def token() -> str | None:
+        acl = agent.config.acl
+        if not acl.enabled:
+            return None
+        return str(acl.tokens.get("dns") or acl.tokens.get("default") or "")
+
+    return token

@@ -47,6 +47,7 @@ AGENT_TOKEN_KINDS = (
     "agent_recovery",
     "replication",
     "config_file_service_registration",
+    "dns",
 )
 # Consul's pre-1.11 names for the same kinds.
 AGENT_TOKEN_ALIASES = {
