@@ -112,12 +112,14 @@ async def agent_leaf(req: web.Request) -> web.StreamResponse:
     service = req.match_info.get("service", "")
     if not service:
         raise bad_request("Missing service name")
-    await authorize(req, "service", "write", service)
+    who = await authorize(req, "service", "write", service)
+    acl = agent.acl
+    token = acl.effective(request_token(req)) if acl is not None and who is not None else None
     opts = query_options(req)
     wait = opts.blocking_timeout(0.0) if opts.index else 0.0
     from consulpy.agent.leafcert import public_view
 
-    cert = await agent.leaf_certs.get(service, min_index=opts.index, wait=wait)
+    cert = await agent.leaf_certs.get(service, min_index=opts.index, wait=wait, token=token)
     headers = {"X-Consul-Index": str(cert["ModifyIndex"]), "X-Cache": "HIT"}
     return respond(req, public_view(cert), headers=headers)
 
