@@ -8,6 +8,8 @@ resolves locally (agent:write on this node, no server needed), as in Consul.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from consulpy.acl.authorizer import Authorizer
@@ -140,7 +142,14 @@ class DelegateLookup:
 class AgentACL:
     """Resolves the callers of this agent's endpoints; None on the agent when ACLs are off."""
 
-    def __init__(self, config: ACLConfig, delegate: _Delegate, node_name: str, datacenter: str):
+    def __init__(
+        self,
+        config: ACLConfig,
+        delegate: _Delegate,
+        node_name: str,
+        datacenter: str,
+        clock: Callable[[], float] = time.time,
+    ):
         self.config = config
         self.node_name = node_name
         self.resolver = Resolver(
@@ -152,6 +161,7 @@ class AgentACL:
             role_ttl=config.role_ttl,
             datacenter=datacenter,
             enable_key_list_policy=config.enable_key_list_policy,
+            clock=clock,
         )
         # agent:write on this node and node:read (as Consul's recovery token); deny the rest.
         self._recovery = Resolved(
