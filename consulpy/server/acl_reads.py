@@ -227,6 +227,7 @@ def list_binding_rules(
 
 ACL_READS = {
     "ACL.TokenRead": read_token,
+    "ACL.ResolveToken": resolve_token,
     "ACL.TokenList": list_tokens,
     "ACL.PolicyRead": read_policy,
     "ACL.PolicyList": list_policies,
