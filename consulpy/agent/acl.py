@@ -149,9 +149,13 @@ class AgentACL:
         node_name: str,
         datacenter: str,
         clock: Callable[[], float] = time.time,
+        acl_index: Callable[[], int] | None = None,
     ):
         self.config = config
         self.node_name = node_name
+        # On a server (or dev) agent: the Raft index of the ACL tables; a change drops the
+        # cache so edits apply at once. Client agents see edits after the TTLs.
+        self._acl_index = acl_index
         self.resolver = Resolver(
             DelegateLookup(delegate),
             default_policy=config.default_policy,
@@ -191,6 +195,8 @@ class AgentACL:
         recovery = self.config.tokens.get("agent_recovery", "")
         if recovery and secret == recovery:
             return self._recovery
+        if self._acl_index is not None:
+            self.resolver.invalidate(self._acl_index())
         try:
             return await self.resolver.resolve(secret or None)
         except ACLNotFound:

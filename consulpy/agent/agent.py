@@ -148,7 +148,13 @@ class Agent:
             self.delegate = self.client
         # The resolver of this agent's own endpoints; None when ACLs are off.
         self.acl: AgentACL | None = (
-            AgentACL(config.acl, self.delegate, self.node_name, self.datacenter)
+            AgentACL(
+                config.acl,
+                self.delegate,
+                self.node_name,
+                self.datacenter,
+                acl_index=self._acl_index if self.server is not None else None,
+            )
             if config.acl.enabled
             else None
         )
@@ -210,6 +216,10 @@ class Agent:
         )
         server.rpc_server.limiter = TokenBucket(config.limits.rpc_rate, config.limits.rpc_max_burst)
         return server
+
+    def _acl_index(self) -> int:
+        assert self.server is not None
+        return self.server.store.table_index("acl-tokens", "acl-policies", "acl-roles")
 
     def agent_token(self) -> str:
         """The token of this agent's own calls: acl.tokens.agent, else acl.tokens.default."""

@@ -159,3 +159,12 @@ async def test_agent_token_change_applies_at_run_time(api: ACLHTTP, acl_agent: D
     await api.ok("PUT", "/v1/agent/token/agent", {"Token": MGMT})
     assert acl_agent.agent.delegate.agent_token == MGMT
     assert acl_agent.agent.member_tags()["acls"] == "1"
+
+
+async def test_policy_edit_applies_at_once_on_a_server_agent(api: ACLHTTP) -> None:
+    t = await token_with(api, 'agent "n1" { policy = "read" }')
+    assert (await status_of(api, "GET", "/v1/agent/self", tok(t["SecretID"])))[0] == 200
+    policy_id = t["Policies"][0]["ID"]  # type: ignore[index]
+    policy = await api.ok("GET", f"/v1/acl/policy/{policy_id}")
+    await api.ok("PUT", f"/v1/acl/policy/{policy_id}", {"Name": policy["Name"], "Rules": ""})
+    assert (await status_of(api, "GET", "/v1/agent/self", tok(t["SecretID"])))[0] == 403
