@@ -227,7 +227,8 @@ def _service_write_names(body: dict[str, Any]) -> list[str]:
     if isinstance(sidecar, dict):
         own = _field(sidecar, "Name")
         names.append(own if isinstance(own, str) and own else f"{name}-sidecar-proxy")
-    return list(dict.fromkeys(names))
+    # A registration without a name is refused by validation (400) before any permission.
+    return [n for n in dict.fromkeys(names) if n]
 
 
 def _unknown_service(sid: str) -> HTTPError:

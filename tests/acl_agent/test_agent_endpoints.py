@@ -168,3 +168,8 @@ async def test_policy_edit_applies_at_once_on_a_server_agent(api: ACLHTTP) -> No
     policy = await api.ok("GET", f"/v1/acl/policy/{policy_id}")
     await api.ok("PUT", f"/v1/acl/policy/{policy_id}", {"Name": policy["Name"], "Rules": ""})
     assert (await status_of(api, "GET", "/v1/agent/self", tok(t["SecretID"])))[0] == 403
+
+
+async def test_bad_registration_is_400_before_any_permission(api: ACLHTTP) -> None:
+    status, text = await status_of(api, "PUT", "/v1/agent/service/register", NONE, "{}")
+    assert status == 400, text
