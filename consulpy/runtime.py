@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from consulpy.agent.acl import dns_token
 from consulpy.agent.agent import Agent, AgentError
 from consulpy.agent.watches import AgentWatches, WatchError, install_watches
 from consulpy.dns import DNSServer, DNSSettings
@@ -54,6 +55,7 @@ class Runtime:
         self.agent.reload_hooks.append(self._reload_tls_hook)
         self.xds = Mesh(config, self.agent.proxy_config.lookup)
         self.dns = DNSServer(self.agent.delegate, DNSSettings.from_agent_config(config))
+        self.dns.lookups.token = dns_token(self.agent)
         self.agent.reload_hooks.append(
             lambda new: self.dns.reload(DNSSettings.from_agent_config(new))
         )

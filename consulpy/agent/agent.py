@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from consulpy.agent.acl import AgentACL
 from consulpy.agent.alias import AgentAliasSource
 from consulpy.agent.checkmgr import CheckManager
 from consulpy.agent.client import ClientDelegate
@@ -205,9 +206,21 @@ class Agent:
                 self.gossip,
                 rpc_hold_timeout=config.performance.rpc_hold_timeout,
                 tls=self.tls,
-                agent_token=self._agent_token(),
+                agent_token=self.agent_token(),
             )
             self.delegate = self.client
+        # The resolver of this agent's own endpoints; None when ACLs are off.
+        self.acl: AgentACL | None = (
+            AgentACL(
+                config.acl,
+                self.delegate,
+                self.node_name,
+                self.datacenter,
+                acl_index=self._acl_index if self.server is not None else None,
+            )
+            if config.acl.enabled
+            else None
+        )
         self.local = LocalState(self.node_name, config.data_dir)
         self.checks = CheckManager(self, min_interval=check_min_interval)
         self.sync = AntiEntropy(self, check_update_interval=config.check_update_interval)
@@ -262,12 +275,16 @@ class Agent:
                 txn_max_ops=config.limits.txn_max_ops,
                 session_ttl_min=config.session_ttl_min,
             ),
-            agent_token=self._agent_token(),
+            agent_token=self.agent_token(),
         )
         server.rpc_server.limiter = TokenBucket(config.limits.rpc_rate, config.limits.rpc_max_burst)
         return server
 
-    def _agent_token(self) -> str:
+    def _acl_index(self) -> int:
+        assert self.server is not None
+        return self.server.store.table_index("acl-tokens", "acl-policies", "acl-roles")
+
+    def agent_token(self) -> str:
         """The token of this agent's own calls: acl.tokens.agent, else acl.tokens.default."""
         tokens = self.config.acl.tokens
         return tokens.get("agent") or tokens.get("default") or ""
@@ -670,7 +687,7 @@ class Agent:
         """The gossip tags Consul agents carry (servers are found by role=consul)."""
         cfg = self.config
         tags = {
-            "acls": "0",
+            "acls": "1" if cfg.acl.enabled else "0",  # Consul's ACL modes: 0 off, 1 on
             "build": f"{CONSUL_COMPAT_VERSION}:consulpy-{__version__}",
             "dc": self.datacenter,
             "ft_fs": "1",

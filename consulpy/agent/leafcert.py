@@ -35,6 +35,8 @@ class _Leaf:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     timer: asyncio.TimerHandle | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The token signing goes out with: the last caller's (None: the agent's own token).
+    token: str | None = None
 
 
 class CAClient(Protocol):
@@ -44,7 +46,7 @@ class CAClient(Protocol):
         self, name: str, args: dict[str, Any], opts: QueryOptions
     ) -> tuple[QueryMeta, Any]: ...
 
-    async def apply(self, name: str, payload: Any, token: str = "") -> Any: ...
+    async def apply(self, name: str, payload: Any, token: str | None = None) -> Any: ...
 
 
 class LeafHost(Protocol):
@@ -72,12 +74,18 @@ class LeafCerts:
                 leaf.timer.cancel()
 
     # ------------------------------------------------------------------ read
-    async def get(self, service: str, min_index: int = 0, wait: float = 0.0) -> dict[str, Any]:
+    async def get(
+        self, service: str, min_index: int = 0, wait: float = 0.0, token: str | None = None
+    ) -> dict[str, Any]:
         """The current certificate; with `min_index` equal to its index, wait (up to `wait`)
-        for a newer one, as a blocking query does."""
+        for a newer one, as a blocking query does. `token` is the caller's (already allowed
+        service:write here): signing and renewals go out with it, as in Consul; None signs
+        with the agent's token."""
         leaf = self._leaves.get(service)
         if leaf is None:
             leaf = self._leaves[service] = _Leaf(service)
+        if token is not None:
+            leaf.token = token
         self._ensure_roots_watch()
         await self._ensure_fresh(leaf)
         assert leaf.cert is not None
@@ -111,7 +119,7 @@ class LeafCerts:
         uri = spiffe.service_uri(trust_domain, agent.datacenter, leaf.service)
         loop = asyncio.get_running_loop()
         key_pem, csr_pem = await loop.run_in_executor(None, ca.make_csr, uri)
-        signed = await agent.delegate.apply("ConnectCA.Sign", CASign(csr_pem))
+        signed = await agent.delegate.apply("ConnectCA.Sign", CASign(csr_pem), token=leaf.token)
         cert = {
             "SerialNumber": signed["SerialNumber"],
             "CertPEM": signed["CertPEM"],

@@ -341,10 +341,11 @@ class ProxyConfig:
     """
 
     def __init__(self, agent: Agent) -> None:
+        from consulpy.agent.acl import xds_authorizer
         from consulpy.xds.lookup import MemoryLookup
 
         self.agent = agent
-        self.lookup = MemoryLookup()
+        self.lookup = MemoryLookup(xds_authorizer(agent))
         self.watches: dict[str, ProxyWatch] = {}
         self._running = False
         self._sync_lock = asyncio.Lock()

@@ -456,10 +456,11 @@ def _bootstrap(argv: list[str]) -> int:
 def _set_agent_token(argv: list[str]) -> int:
     parser = _parser("acl set-agent-token")
     parser.add_argument("kind")
-    parser.add_argument("token")
+    # Not dest "token": that is the -token flag, the caller's own token.
+    parser.add_argument("secret", metavar="token")
     args = parser.parse_args(argv)
     try:
-        _call(Client.from_args(args), "PUT", f"/v1/agent/token/{args.kind}", {"Token": args.token})
+        _call(Client.from_args(args), "PUT", f"/v1/agent/token/{args.kind}", {"Token": args.secret})
     except APIError as exc:
         return fail(f"Failed to set {args.kind} token: {exc}")
     print("ACL token set successfully")

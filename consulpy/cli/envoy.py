@@ -129,7 +129,13 @@ def build_bootstrap(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     from consulpy.xds.bootstrap import bootstrap_config
 
     proxy = find_proxy(client, args.sidecar_for, args.proxy_id)
-    info = client.request("GET", "/v1/agent/self").json()
+    resp = client.request("GET", "/v1/agent/self", ok=(200, 403))
+    if resp.status == 403:
+        # A service token has no agent:read: carry on with the defaults (the xDS port from
+        # -grpc-addr or 8502, the datacenter of the proxy's registration), as Consul does.
+        info: dict[str, Any] = {"Config": {"Datacenter": proxy.get("Datacenter") or "dc1"}}
+    else:
+        info = resp.json()
     host, port, ca_pem = grpc_target(
         args.grpc_addr, client.base, info.get("xDS"), args.grpc_ca_file
     )

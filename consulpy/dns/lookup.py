@@ -34,7 +34,9 @@ _NO_NODE = [["\x00consulpy-dns-watch", "\x00"]]
 
 
 class Reader(Protocol):
-    async def read(self, name: str, args: dict[str, Any], opts: QueryOptions) -> tuple[Any, Any]:
+    async def read(
+        self, name: str, args: dict[str, Any], opts: QueryOptions, token: str | None = None
+    ) -> tuple[Any, Any]:
         """A named read: (QueryMeta, result)."""
         ...
 
@@ -46,6 +48,9 @@ class Lookups:
         # The catalog generation (CatalogWatch), for the whole-catalog indexes below.
         self.generation: Callable[[], int | None] = lambda: None
         self._indexes: dict[str, tuple[int, Any]] = {}
+        # The token DNS reads carry (acl.tokens.dns, else default; None: the agent's own when
+        # ACLs are off), read on every query so PUT /v1/agent/token/dns applies at once.
+        self.token: Callable[[], str | None] = lambda: None
 
     def _opts(self, index: int = 0, wait: float = 0.0) -> QueryOptions:
         s = self.settings
@@ -54,7 +59,7 @@ class Lookups:
         return QueryOptions(index=index, wait=wait, consistency=DEFAULT)
 
     async def _read(self, name: str, args: dict[str, Any]) -> Any:
-        _, result = await self.delegate.read(name, args, self._opts())
+        _, result = await self.delegate.read(name, args, self._opts(), token=self.token())
         return result
 
     async def service_nodes(self, service: str, *, connect: bool = False) -> list[Row]:
@@ -126,14 +131,20 @@ class Lookups:
     async def wait_catalog(self, index: int, wait: float) -> int:
         """Block until the nodes or services tables move past `index`; returns the new index."""
         meta, _ = await self.delegate.read(
-            "Catalog.ListServices", {"node_meta": _NO_NODE}, self._opts(index, wait)
+            "Catalog.ListServices",
+            {"node_meta": _NO_NODE},
+            self._opts(index, wait),
+            token=self.token(),
         )
         return int(meta.index)
 
     async def wait_checks(self, index: int, wait: float) -> int:
         """Block until any check changes past `index` (critical checks are few to send)."""
         meta, _ = await self.delegate.read(
-            "Health.ChecksInState", {"state": "critical"}, self._opts(index, wait)
+            "Health.ChecksInState",
+            {"state": "critical"},
+            self._opts(index, wait),
+            token=self.token(),
         )
         return int(meta.index)
 

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from consulpy.agent.agent import Agent
+from consulpy.http.agent_acl import authorize
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -46,6 +47,7 @@ AGENT_TOKEN_KINDS = (
     "agent_recovery",
     "replication",
     "config_file_service_registration",
+    "dns",
 )
 # Consul's pre-1.11 names for the same kinds.
 AGENT_TOKEN_ALIASES = {
@@ -339,6 +341,7 @@ async def agent_token(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     if not agent.config.acl.enabled:
         raise HTTPError(401, DISABLED)
+    await authorize(req, "acl", "write")
     kind = req.match_info["name"]
     kind = AGENT_TOKEN_ALIASES.get(kind, kind)
     if kind not in AGENT_TOKEN_KINDS:
@@ -348,6 +351,9 @@ async def agent_token(req: web.Request) -> web.StreamResponse:
     if not isinstance(value, str):
         raise HTTPError(400, "Token decoding failed: Token must be a string")
     agent.config.acl.tokens[kind] = value
+    if kind in ("agent", "default"):
+        # The agent's own calls (anti-entropy, leaf certs, proxy config) use it from now on.
+        agent.delegate.agent_token = agent.agent_token()
     if agent.config.acl.enable_token_persistence:
         _persist(agent, kind, value)
     return web.Response(status=200)

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from consulpy.agent.definitions import DefinitionError
+from consulpy.http.agent_acl import authorize, caller, can, filtered_header, require
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -67,7 +68,9 @@ def _filtered(req: web.Request, mapping: dict[str, Any], schema: str) -> dict[st
 async def agent_self(req: web.Request) -> web.StreamResponse:
     from consulpy.agent.views import self_info
 
-    return respond(req, await self_info(agent_of(req)))
+    agent = agent_of(req)
+    await authorize(req, "agent", "read", agent.node_name)
+    return respond(req, await self_info(agent))
 
 
 @endpoint("GET", check_dc=False)
@@ -77,7 +80,11 @@ async def agent_members(req: web.Request) -> web.StreamResponse:
     segment = q.get("segment", "")
     if wan and segment not in ("", "_all"):
         raise bad_request("Cannot provide a segment with wan=true")
-    return respond(req, agent_of(req).members(wan=wan))
+    who = await caller(req)
+    members = agent_of(req).members(wan=wan)
+    visible = [m for m in members if can(who, "node", "read", m.get("Name", ""))]
+    headers = filtered_header(req, who, len(visible) != len(members))
+    return respond(req, visible, headers=headers)
 
 
 @endpoint("GET", check_dc=False)
@@ -89,6 +96,7 @@ async def agent_version(req: web.Request) -> web.StreamResponse:
 
 @endpoint("PUT", check_dc=False)
 async def agent_reload(req: web.Request) -> web.StreamResponse:
+    await authorize(req, "agent", "write", agent_of(req).node_name)
     try:
         await agent_of(req).reload()
     except Exception as exc:  # any reload failure is reported as is, the old config stays
@@ -133,11 +141,14 @@ def content_hash(view: dict[str, Any]) -> str:
 @endpoint("GET", check_dc=False)
 async def agent_services(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
+    who = await caller(req)
     services = {
         sid: agent_service_view(svc.row, agent.datacenter)
         for sid, svc in sorted(agent.local.services.items())
+        if can(who, "service", "read", svc.row["Service"])
     }
-    return respond(req, _filtered(req, services, "agent_service"))
+    headers = filtered_header(req, who, len(services) != len(agent.local.services))
+    return respond(req, _filtered(req, services, "agent_service"), headers=headers)
 
 
 @endpoint("GET", check_dc=False)
@@ -149,6 +160,9 @@ async def agent_service(req: web.Request) -> web.StreamResponse:
         raise bad_request("Missing service ID")
     want_hash = req.query.get("hash", "")
     wait = parse_wait(req.query["wait"]) if req.query.get("wait") else DEFAULT_HASH_WAIT
+    who = await caller(req)
+    if sid in agent.local.services:
+        require(who, "service", "read", agent.local.services[sid].row["Service"])
     deadline = time.monotonic() + min(wait, MAX_HASH_WAIT)
     while True:
         svc = agent.local.services.get(sid)
@@ -175,6 +189,9 @@ async def agent_service_register(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     body = await _json_body(req)
     token = request_token(req)
+    who = await caller(req)
+    for name in _service_write_names(body):
+        require(who, "service", "write", name)
     try:
         await agent.register_service(
             body, replace_existing_checks=_replace_existing(req), token=token
@@ -182,6 +199,36 @@ async def agent_service_register(req: web.Request) -> web.StreamResponse:
     except DefinitionError as exc:
         raise _definition_error(exc) from exc
     return empty_ok()
+
+
+def _field(doc: Any, name: str) -> Any:
+    """A body field the way Consul decodes it: exact, snake_case or any case."""
+    if not isinstance(doc, dict):
+        return None
+    if name in doc:
+        return doc[name]
+    snake = "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+    for key, value in doc.items():
+        if isinstance(key, str) and key.lower() in (name.lower(), snake):
+            return value
+    return None
+
+
+def _service_write_names(body: dict[str, Any]) -> list[str]:
+    """Services a registration writes: the service, a proxy's destination, the sidecar."""
+    name = _field(body, "Name")
+    name = name if isinstance(name, str) else ""
+    names = [name]
+    proxy = _field(body, "Proxy")
+    destination = _field(proxy, "DestinationServiceName")
+    if isinstance(destination, str) and destination:
+        names.append(destination)
+    sidecar = _field(_field(body, "Connect"), "SidecarService")
+    if isinstance(sidecar, dict):
+        own = _field(sidecar, "Name")
+        names.append(own if isinstance(own, str) and own else f"{name}-sidecar-proxy")
+    # A registration without a name is refused by validation (400) before any permission.
+    return [n for n in dict.fromkeys(names) if n]
 
 
 def _unknown_service(sid: str) -> HTTPError:
@@ -197,8 +244,10 @@ async def agent_service_deregister(req: web.Request) -> web.StreamResponse:
     sid = req.match_info.get("id", "")
     if not sid:
         raise bad_request("Missing service ID")
+    who = await caller(req)
     if sid not in agent.local.services:
         raise _unknown_service(sid)
+    require(who, "service", "write", agent.local.services[sid].row["Service"])
     await agent.deregister_service(sid)
     return empty_ok()
 
@@ -222,6 +271,7 @@ async def agent_service_maintenance(req: web.Request) -> web.StreamResponse:
     enable = _enable(req)
     if sid not in agent.local.services:
         raise _unknown_service(sid)
+    await authorize(req, "service", "write", agent.local.services[sid].row["Service"])
     await agent.service_maintenance(sid, enable, req.query.get("reason", ""))
     return empty_ok()
 
@@ -229,6 +279,7 @@ async def agent_service_maintenance(req: web.Request) -> web.StreamResponse:
 @endpoint("PUT", check_dc=False)
 async def agent_maintenance(req: web.Request) -> web.StreamResponse:
     enable = _enable(req)
+    await authorize(req, "node", "write", agent_of(req).node_name)
     await agent_of(req).node_maintenance(enable, req.query.get("reason", ""))
     return empty_ok()
 
@@ -237,6 +288,7 @@ async def agent_maintenance(req: web.Request) -> web.StreamResponse:
 @endpoint("GET", check_dc=False)
 async def agent_checks(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
+    who = await caller(req)
     checks = {
         cid: dict(
             check.row,
@@ -245,8 +297,26 @@ async def agent_checks(req: web.Request) -> web.StreamResponse:
             ModifyIndex=0,
         )
         for cid, check in sorted(agent.local.checks.items())
+        if _may_see_check(who, check.row)
     }
-    return respond(req, _filtered(req, checks, "health_check"))
+    headers = filtered_header(req, who, len(checks) != len(agent.local.checks))
+    return respond(req, _filtered(req, checks, "health_check"), headers=headers)
+
+
+def _may_see_check(who: Any, row: dict[str, Any]) -> bool:
+    if row.get("ServiceName"):
+        return can(who, "service", "read", row["ServiceName"])
+    return can(who, "node", "read", row.get("Node", ""))
+
+
+def _require_check_write(who: Any, agent: Any, service_id: str, service_name: str) -> None:
+    """A service's check needs service:write on it; a node check node:write on this node."""
+    if service_id and not service_name and service_id in agent.local.services:
+        service_name = agent.local.services[service_id].row["Service"]
+    if service_id:
+        require(who, "service", "write", service_name or service_id)
+    else:
+        require(who, "node", "write", agent.node_name)
 
 
 @endpoint("PUT", check_dc=False)
@@ -254,6 +324,8 @@ async def agent_check_register(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     body = await _json_body(req)
     token = request_token(req)
+    sid = _field(body, "ServiceID")
+    _require_check_write(await caller(req), agent, sid if isinstance(sid, str) else "", "")
     try:
         await agent.register_check(body, token=token)
     except DefinitionError as exc:
@@ -279,8 +351,11 @@ def _check_id(req: web.Request) -> str:
 async def agent_check_deregister(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     cid = _check_id(req)
+    who = await caller(req)
     if cid not in agent.local.checks:
         raise _unknown_check(cid)
+    row = agent.local.checks[cid].row
+    _require_check_write(who, agent, row.get("ServiceID", ""), row.get("ServiceName", ""))
     await agent.deregister_check(cid)
     return empty_ok()
 
@@ -288,8 +363,11 @@ async def agent_check_deregister(req: web.Request) -> web.StreamResponse:
 async def _ttl(req: web.Request, status: str, output: str) -> web.StreamResponse:
     agent = agent_of(req)
     cid = _check_id(req)
+    who = await caller(req)
     if cid not in agent.local.checks:
         raise _unknown_check(cid)
+    row = agent.local.checks[cid].row
+    _require_check_write(who, agent, row.get("ServiceID", ""), row.get("ServiceName", ""))
     try:
         await agent.update_ttl(cid, status, output)
     except DefinitionError as exc:
@@ -405,6 +483,7 @@ async def agent_health_by_id(req: web.Request) -> web.StreamResponse:
             status=404,
             headers={"X-Consul-Reason": text},
         )
+    await authorize(req, "service", "read", agent.local.services[sid].row["Service"])
     health = _health_of(agent, sid)
     status = health["AggregatedStatus"]
     code = _STATUS_CODES.get(status, 503)
@@ -419,6 +498,7 @@ async def agent_health_by_name(req: web.Request) -> web.StreamResponse:
     name = req.match_info.get("name", "")
     if not name:
         raise bad_request("Missing service Name")
+    await authorize(req, "service", "read", name)
     ids = sorted(sid for sid, s in agent.local.services.items() if s.row["Service"] == name)
     if not ids:
         text = f"ServiceName {name} Not Found"

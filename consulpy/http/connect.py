@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from consulpy.http.agent_acl import authorize
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -41,8 +42,10 @@ async def _body(req: web.Request) -> dict[str, Any]:
 
 
 def _default_allow(req: web.Request) -> bool:
-    """Until ACLs land, the default intention decision follows acl.default_policy."""
-    return agent_of(req).config.acl.default_policy != "deny"
+    """The default intention decision follows acl.default_policy when ACLs are on (allow when
+    they are off, as Consul)."""
+    acl = agent_of(req).config.acl
+    return not acl.enabled or acl.default_policy != "deny"
 
 
 # --------------------------------------------------------------------- CA
@@ -109,11 +112,14 @@ async def agent_leaf(req: web.Request) -> web.StreamResponse:
     service = req.match_info.get("service", "")
     if not service:
         raise bad_request("Missing service name")
+    who = await authorize(req, "service", "write", service)
+    acl = agent.acl
+    token = acl.effective(request_token(req)) if acl is not None and who is not None else None
     opts = query_options(req)
     wait = opts.blocking_timeout(0.0) if opts.index else 0.0
     from consulpy.agent.leafcert import public_view
 
-    cert = await agent.leaf_certs.get(service, min_index=opts.index, wait=wait)
+    cert = await agent.leaf_certs.get(service, min_index=opts.index, wait=wait, token=token)
     headers = {"X-Consul-Index": str(cert["ModifyIndex"]), "X-Cache": "HIT"}
     return respond(req, public_view(cert), headers=headers)
 
@@ -141,6 +147,7 @@ async def agent_authorize(req: web.Request) -> web.StreamResponse:
     target = body.get("Target") or ""
     if not target:
         raise bad_request("Target service must be specified")
+    await authorize(req, "service", "write", target)
     try:
         identity = spiffe.parse(body.get("ClientCertURI") or "")
     except spiffe.SpiffeError as exc:

@@ -13,6 +13,7 @@ from aiohttp import web
 from consulpy.agent.gossip import event_index
 from consulpy.gossip.keyring import KeyringError
 from consulpy.gossip.serf import JoinError, SerfError
+from consulpy.http.agent_acl import authorize
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -34,6 +35,7 @@ async def agent_join(req: web.Request) -> web.StreamResponse:
     address = req.match_info.get("address", "")
     if not address:
         raise bad_request("Missing address")
+    await authorize(req, "agent", "write", agent_of(req).node_name)
     if req.query.get("wan"):
         raise HTTPError(500, "consulpy runs no WAN gossip pool: WAN joins are not available")
     try:
@@ -47,6 +49,7 @@ async def agent_join(req: web.Request) -> web.StreamResponse:
 async def agent_leave(req: web.Request) -> web.StreamResponse:
     """Leave gracefully, then shut the agent down (after answering)."""
     agent = agent_of(req)
+    await authorize(req, "agent", "write", agent.node_name)
     await agent.leave()
     agent.request_shutdown()
     return empty_ok()
@@ -57,6 +60,7 @@ async def agent_force_leave(req: web.Request) -> web.StreamResponse:
     node = req.match_info.get("node", "")
     if not node:
         raise bad_request("Missing node name")
+    await authorize(req, "operator", "write")
     try:
         await agent_of(req).gossip.force_leave(node, prune="prune" in req.query)
     except SerfError as exc:

@@ -116,6 +116,28 @@ def read_token(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> 
     return index, (token_view(store.acl, row) if row is not None else None)
 
 
+def resolve_token(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    """What an agent's ACL resolver needs of a secret in one read: the token, the policies it
+    links directly or through its roles, and those roles (possession of the secret is the
+    permission, as for /v1/acl/token/self)."""
+    _watch(ws, "acl-tokens", "acl-policies", "acl-roles")
+    index = store.table_index("acl-tokens", "acl-policies", "acl-roles")
+    acl = store.acl
+    row = acl.token_by_secret(args.get("secret") or "", _now())
+    if row is None:
+        return index, None
+    roles = [r for r in (acl.roles.get(link["ID"]) for link in row.get("Roles") or []) if r]
+    policy_ids = [link["ID"] for link in row.get("Policies") or []]
+    for role in roles:
+        policy_ids.extend(link["ID"] for link in role.get("Policies") or [])
+    policies = [p for p in (acl.policies.get(pid) for pid in dict.fromkeys(policy_ids)) if p]
+    return index, {
+        "Token": token_view(acl, row),
+        "Policies": [policy_view(p) for p in policies],
+        "Roles": [role_view(acl, r) for r in roles],
+    }
+
+
 def list_tokens(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
     _watch(ws, "acl-tokens", "acl-policies", "acl-roles")
     rows = store.acl.list_tokens(
@@ -205,6 +227,7 @@ def list_binding_rules(
 
 ACL_READS = {
     "ACL.TokenRead": read_token,
+    "ACL.ResolveToken": resolve_token,
     "ACL.TokenList": list_tokens,
     "ACL.PolicyRead": read_policy,
     "ACL.PolicyList": list_policies,

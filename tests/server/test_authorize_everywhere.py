@@ -72,6 +72,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "ACL.TokenClone": {"accessor": SESSION},
     "ACL.TokenDelete": {"id": SESSION},
     "ACL.TokenRead": {"accessor": SESSION},
+    "ACL.ResolveToken": {"secret": SESSION},
     "ACL.TokenList": {},
     "ACL.PolicySet": {"row": {"Name": "p"}},
     "ACL.PolicyDelete": {"id": SESSION},

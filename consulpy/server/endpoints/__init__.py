@@ -59,9 +59,17 @@ def _registry() -> dict[str, Endpoint]:
 
 
 REGISTRY: dict[str, Endpoint] = _registry()
-# Endpoints Consul answers without any ACL check (status, CA roots).
+# Endpoints Consul answers without any ACL check (status, CA roots; ACL.ResolveToken: an
+# agent's resolver, where holding the secret is the permission).
 PUBLIC = frozenset(
-    {"Status.Info", "ConnectCA.Roots", "ACL.BootstrapTokens", "ACL.Login", "ACL.Logout"}
+    {
+        "Status.Info",
+        "ConnectCA.Roots",
+        "ACL.BootstrapTokens",
+        "ACL.Login",
+        "ACL.Logout",
+        "ACL.ResolveToken",
+    }
 )
 
 __all__ = ["PUBLIC", "REGISTRY", "Empty", "Endpoint", "Kind", "Request"]

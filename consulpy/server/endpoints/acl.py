@@ -814,12 +814,17 @@ def _token_read_needs(_store: StateStore, payload: TokenRead) -> list[Need]:
     return [] if payload.secret else _ACL_READ
 
 
+def _possession(_store: StateStore, _payload: TokenRead) -> list[Need]:
+    return []  # the agent's resolver: holding the secret is the permission
+
+
 ENDPOINTS = [
     write("ACL.BootstrapTokens", ACLBootstrap, bootstrap),
     write("ACL.TokenSet", TokenSet, token_set),
     write("ACL.TokenClone", TokenClone, token_clone),
     write("ACL.TokenDelete", ByID, token_delete),
     read("ACL.TokenRead", TokenRead, acl_reads.read_token, _token_read_needs),
+    read("ACL.ResolveToken", TokenRead, acl_reads.resolve_token, _possession),
     read("ACL.TokenList", TokenList, acl_reads.list_tokens, _acl_read),
     write("ACL.PolicySet", RowSet, policy_set),
     write("ACL.PolicyDelete", ByID, policy_delete),
