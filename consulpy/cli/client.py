@@ -3,7 +3,8 @@ starts fast), honouring Consul's CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTT
 and -http-addr, -token, -token-file (in Consul's order: -token, -token-file, the token
 variable, the token-file variable), and for HTTPS CONSUL_HTTP_SSL, CONSUL_HTTP_SSL_VERIFY,
 CONSUL_CACERT / -ca-file, CONSUL_CAPATH / -ca-path, CONSUL_CLIENT_CERT / -client-cert,
-CONSUL_CLIENT_KEY / -client-key and CONSUL_TLS_SERVER_NAME / -tls-server-name (a flag wins over its variable, as in Consul).
+CONSUL_CLIENT_KEY / -client-key and CONSUL_TLS_SERVER_NAME / -tls-server-name (a flag wins
+over its variable, as in Consul).
 """
 
 from __future__ import annotations
