@@ -8,7 +8,7 @@ import os
 import aiohttp
 
 from consulpy.testing import DevAgent
-from tests.acl_state.conftest import ACLHTTP, MGMT
+from tests.acl_state.conftest import ACLHTTP, MGMT, ready
 from tests.acl_state.test_acl_jwt import PUB
 
 GM = "00000000-0000-0000-0000-000000000001"
@@ -264,11 +264,12 @@ async def test_agent_token_persistence(tmp_path) -> None:
         "data_dir": str(tmp_path),
     }
     async with DevAgent(config=config) as dev, aiohttp.ClientSession() as session:
+        await ready(dev)  # the leader writes the management token after the agent starts
         api = ACLHTTP(session, dev.url)
-        status, _, _ = await api.request(
+        status, _, body = await api.request(
             "PUT", "/v1/agent/token/agent", json.dumps({"Token": "abc"})
         )
-        assert status == 200
+        assert status == 200, body
         status, _, _ = await api.request("PUT", "/v1/agent/token/bogus", json.dumps({}))
         assert status == 404
     with open(os.path.join(str(tmp_path), "acl-tokens.json")) as fh:
