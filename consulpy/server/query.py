@@ -50,9 +50,12 @@ class QueryMeta:
     known_leader: bool = True
     last_contact_ms: int = 0
     consistency: str = "leader"
+    # Consul's X-Consul-Results-Filtered-By-ACLs: the ACLs hid part of the result.
+    results_filtered: bool = False
 
     def to_wire(self) -> dict[str, object]:
         return {
+            "results_filtered": self.results_filtered,
             "index": self.index,
             "known_leader": self.known_leader,
             "last_contact_ms": self.last_contact_ms,
