@@ -412,8 +412,9 @@ class Server:
         identity = await self.resolve_token(request.token, ep.name)
         with acl_context(identity):
             for need in ep.needs(self.store, request.payload):
-                if not need.filtered:  # filtered needs are per item, in acl_filter
-                    authorize(request.token, need.resource, need.segment, need.access)
+                authorize(
+                    request.token, need.resource, need.segment, need.access, filtered=need.filtered
+                )
         read = ep.read
         if identity is not None:
             read = filter_result(ep.name, ep.read, identity)

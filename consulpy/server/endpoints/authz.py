@@ -130,13 +130,16 @@ def set_authorizer(fn: Authorizer) -> Authorizer:
     return previous
 
 
-def authorize(token: str, resource: Resource, segment: str, access: Access) -> None:
+def authorize(
+    token: str, resource: Resource, segment: str, access: Access, *, filtered: bool = False
+) -> None:
     """Allow or refuse `access` to `resource` labelled `segment` for the request's identity
     (raise PermissionDenied with Consul's text). `key:list` counts only with
-    enable_key_list_policy, as in Consul."""
+    enable_key_list_policy, as in Consul. `filtered`: a Need.filtered read, checked per item
+    on the result instead (server/acl_filter.py), so nothing is refused here."""
     _authorizer(token, resource, segment, access)
     identity = _current.get()
-    if identity is None:
+    if identity is None or filtered:
         return
     auth = identity.authorizer
     if resource is Resource.KEY and access is Access.LIST:
