@@ -46,6 +46,22 @@ def _intention(auth: Authorizer, item: Any) -> bool:
     return auth.intention_read(item.get("DestinationName", ""))
 
 
+def _config_entry(auth: Authorizer, item: Any) -> bool:
+    """Spec 3.2: each kind's read rule (proxy-defaults and mesh are readable by anyone)."""
+    kind, name = item.get("Kind", ""), item.get("Name", "")
+    if kind == "service-intentions":
+        return auth.intention_read(name)
+    if kind in ("proxy-defaults", "mesh"):
+        return True
+    return auth.service_read(name)
+
+
+def _prepared_query(auth: Authorizer, item: Any) -> bool:
+    """Consul: a named query by query:read on its name; an unnamed one only to management."""
+    name = item.get("Name") or ""
+    return auth.query_read(name) if name else auth.acl_write()
+
+
 # Endpoint -> what each item of its list needs.
 LIST_RULES: dict[str, Keep] = {
     "KVS.List": _kv,
@@ -59,6 +75,8 @@ LIST_RULES: dict[str, Keep] = {
     "Session.List": _session,
     "Session.NodeSessions": _session,
     "Intention.List": _intention,
+    "ConfigEntry.List": _config_entry,
+    "PreparedQuery.List": _prepared_query,
 }
 
 
@@ -96,6 +114,10 @@ def _filter(name: str, auth: Authorizer, result: Any, self_secret: str = "") -> 
         if isinstance(services, dict):
             kept_map = {k: s for k, s in services.items() if auth.service_read(s["Service"])}
             return {**result, "Services": kept_map}, len(kept_map) != len(services)
+    if name == "PreparedQuery.Execute" and isinstance(result, dict):
+        nodes = result.get("Nodes") or []
+        kept = [n for n in nodes if _service_entry(auth, n)]
+        return {**result, "Nodes": kept}, len(kept) != len(nodes)
     if name in ("ACL.TokenRead", "ACL.TokenList") and not auth.acl_write():
         return _hide_secrets(result, self_secret), False
     if name == "Intention.Get" and isinstance(result, dict):
