@@ -80,6 +80,20 @@ LIST_RULES: dict[str, Keep] = {
 }
 
 
+# Every read whose result this module may change.
+FILTERED_READS = frozenset(
+    {
+        *LIST_RULES,
+        "Catalog.ListServices",
+        "Catalog.NodeServices",
+        "PreparedQuery.Execute",
+        "ACL.TokenRead",
+        "ACL.TokenList",
+        "Intention.Get",
+    }
+)
+
+
 def _hide_secrets(result: Any, own: str) -> Any:
     """Consul shows SecretID as "<hidden>" without acl:write (a token's own secret stays)."""
 

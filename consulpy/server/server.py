@@ -25,7 +25,7 @@ from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.ratelimit import RATE_LIMITED
 from consulpy.rpc.server import RPCServer
 from consulpy.rpc.tls import RPCTLS
-from consulpy.server.acl_filter import FilteredRead, filter_result
+from consulpy.server.acl_filter import FILTERED_READS, FilteredRead, filter_result
 from consulpy.server.acl_lookup import ACL_TABLES, StoreLookup
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
@@ -196,6 +196,7 @@ class Server:
         self._rng = random.Random()
         self._acl_index = -1
         self._acl_tables: Any = None
+        self._acl_resolved: dict[str, Resolved] = {}
 
     @property
     def rpc_address(self) -> str:
@@ -315,10 +316,21 @@ class Server:
         if index != self._acl_index or store.acl is not self._acl_tables:
             self._acl_index, self._acl_tables = index, store.acl
             resolver.invalidate()
+            self._acl_resolved.clear()
+        # Fast path: the same secret since the last ACL change (an expiry is still honoured).
+        hit = self._acl_resolved.get(token)
+        if hit is not None:
+            expires = hit.token.expiration_time if hit.token is not None else None
+            if expires is None or expires > self.clock():
+                return hit
         try:
-            return await resolver.resolve(token)
+            resolved = await resolver.resolve(token)
         except ACLNotFound:
             raise ACLNotFoundError() from None
+        if len(self._acl_resolved) >= 4096:
+            self._acl_resolved.clear()
+        self._acl_resolved[token] = resolved
+        return resolved
 
     async def _run_handler(self, ep: Endpoint, request: Request[Any]) -> Any:
         assert ep.handler is not None
@@ -416,7 +428,7 @@ class Server:
                     request.token, need.resource, need.segment, need.access, filtered=need.filtered
                 )
         read = ep.read
-        if identity is not None:
+        if identity is not None and ep.name in FILTERED_READS:
             read = filter_result(ep.name, ep.read, identity)
         try:
             meta, result = await self._read_local(read, payload_to_wire(request.payload), opts)

@@ -125,3 +125,25 @@ async def test_operator_and_snapshot_need_their_rules(api: API) -> None:
     status, _, archive = await api.call("GET", "/v1/snapshot")
     assert status == 200 and archive
     await api.denied("PUT", "/v1/snapshot", archive, token=op["SecretID"])
+
+
+async def test_prepared_query_needs_query_write_and_execute_is_filtered(api: API) -> None:
+    await _register(api, "n1", "web")
+    await _register(api, "n2", "web")
+    query = {"Name": "web-q", "Service": {"Service": "web"}}
+    await api.denied("POST", "/v1/query", query, token=None)
+    writer = await api.token('query "web-q" { policy = "write" }')
+    qid = (await api.ok("POST", "/v1/query", query, token=writer["SecretID"]))["ID"]
+    reader = await api.token(
+        'node "n1" { policy = "read" }\nservice "web" { policy = "read" }\n'
+        'query "web-q" { policy = "read" }'
+    )
+    status, headers, body = await api.call(
+        "GET", f"/v1/query/{qid}/execute", token=reader["SecretID"]
+    )
+    assert status == 200, body
+    assert [n["Node"]["Node"] for n in json.loads(body)["Nodes"]] == ["n1"]
+    assert headers[FILTERED] == "true"
+    listed = await api.ok("GET", "/v1/query", token=reader["SecretID"])
+    assert [q["Name"] for q in listed] == ["web-q"]
+    assert await api.ok("GET", "/v1/query", token=None) == []
