@@ -427,15 +427,15 @@ class Server:
                 authorize(
                     request.token, need.resource, need.segment, need.access, filtered=need.filtered
                 )
-        read = ep.read
-        if identity is not None and ep.name in FILTERED_READS:
-            read = filter_result(ep.name, ep.read, identity)
-        try:
-            meta, result = await self._read_local(read, payload_to_wire(request.payload), opts)
-        except ReadError as exc:
-            raise CommandError(str(exc)) from exc
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
+            read = ep.read
+            if identity is not None and ep.name in FILTERED_READS:
+                read = filter_result(ep.name, ep.read, identity)
+            try:  # still in the context: a filter may refuse (Intention.Get) as this identity
+                meta, result = await self._read_local(read, payload_to_wire(request.payload), opts)
+            except ReadError as exc:
+                raise CommandError(str(exc)) from exc
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
         if isinstance(read, FilteredRead) and read.removed:
             meta.results_filtered = True
         return meta, result

@@ -98,6 +98,16 @@ async def test_intentions_write_needs_intentions_write_and_reads_are_filtered(ap
     )
     assert [i["DestinationName"] for i in json.loads(body)] == ["db"]
     assert headers[FILTERED] == "true"
+    hidden = [
+        i for i in await api.ok("GET", "/v1/connect/intentions") if i["DestinationName"] == "cache"
+    ]
+    body = await api.denied(
+        "GET", f"/v1/connect/intentions/{hidden[0]['ID']}", token=writer["SecretID"]
+    )
+    assert body == (
+        f"Permission denied: token with AccessorID '{writer['AccessorID']}' lacks permission "
+        "'intention:read' on \"cache\""
+    )
 
 
 async def test_config_entries_per_kind(api: API) -> None:
