@@ -84,8 +84,8 @@ def meta_headers(meta: QueryMeta, *, with_index: bool = True) -> dict[str, str]:
     }
     if with_index:
         headers["X-Consul-Index"] = str(max(meta.index, 1))
-    if meta.results_filtered:
-        headers["X-Consul-Results-Filtered-By-ACLs"] = "true"
+    if meta.results_filtered is not None:
+        headers["X-Consul-Results-Filtered-By-ACLs"] = "true" if meta.results_filtered else "false"
     return headers
 
 

@@ -99,7 +99,7 @@ def _embedded_meta(meta: QueryMeta) -> dict[str, Any]:
         "ConsistencyLevel": meta.consistency,
         "NotModified": False,
         "Backend": 0,
-        "ResultsFilteredByACLs": meta.results_filtered,
+        "ResultsFilteredByACLs": bool(meta.results_filtered),
     }
 
 

@@ -80,18 +80,12 @@ LIST_RULES: dict[str, Keep] = {
 }
 
 
-# Every read whose result this module may change.
-FILTERED_READS = frozenset(
-    {
-        *LIST_RULES,
-        "Catalog.ListServices",
-        "Catalog.NodeServices",
-        "PreparedQuery.Execute",
-        "ACL.TokenRead",
-        "ACL.TokenList",
-        "Intention.Get",
-    }
+# The filtered lists, whose answers say whether something was removed.
+HEADER_READS = frozenset(
+    {*LIST_RULES, "Catalog.ListServices", "Catalog.NodeServices", "PreparedQuery.Execute"}
 )
+# Every read whose result this module may change.
+FILTERED_READS = HEADER_READS | {"ACL.TokenRead", "ACL.TokenList", "Intention.Get"}
 
 
 def _hide_secrets(result: Any, own: str) -> Any:

@@ -50,8 +50,9 @@ class QueryMeta:
     known_leader: bool = True
     last_contact_ms: int = 0
     consistency: str = "leader"
-    # Consul's X-Consul-Results-Filtered-By-ACLs: the ACLs hid part of the result.
-    results_filtered: bool = False
+    # Consul's X-Consul-Results-Filtered-By-ACLs: whether the ACLs hid part of a filtered list
+    # (None: no header; ACLs off, not a filtered list, or an anonymous request).
+    results_filtered: bool | None = None
 
     def to_wire(self) -> dict[str, object]:
         return {

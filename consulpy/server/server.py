@@ -25,7 +25,12 @@ from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.ratelimit import RATE_LIMITED
 from consulpy.rpc.server import RPCServer
 from consulpy.rpc.tls import RPCTLS
-from consulpy.server.acl_filter import FILTERED_READS, FilteredRead, filter_result
+from consulpy.server.acl_filter import (
+    FILTERED_READS,
+    HEADER_READS,
+    FilteredRead,
+    filter_result,
+)
 from consulpy.server.acl_lookup import ACL_TABLES, StoreLookup
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
@@ -436,8 +441,10 @@ class Server:
                 raise CommandError(str(exc)) from exc
             except (KeyError, TypeError, AttributeError) as exc:
                 raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
-        if isinstance(read, FilteredRead) and read.removed:
-            meta.results_filtered = True
+        if isinstance(read, FilteredRead) and request.token and ep.name in HEADER_READS:
+            # Consul: true|false only for a request that carried a token (never anonymous,
+            # so an anonymous caller cannot learn that something is hidden).
+            meta.results_filtered = read.removed
         return meta, result
 
     def _has_lease(self) -> bool:
