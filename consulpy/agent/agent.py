@@ -269,6 +269,12 @@ class Agent:
                 "enabled": config.acl.enabled,
                 "initial_management": config.acl.tokens.get("initial_management", ""),
                 "data_dir": config.data_dir,
+                "default_policy": config.acl.default_policy,
+                "down_policy": config.acl.down_policy,
+                "enable_key_list_policy": config.acl.enable_key_list_policy,
+                "token_ttl": config.acl.token_ttl,
+                "policy_ttl": config.acl.policy_ttl,
+                "role_ttl": config.acl.role_ttl,
             },
             limits=Limits(
                 kv_max_value_size=config.limits.kv_max_value_size,
@@ -365,6 +371,7 @@ class Agent:
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until a leader is known and this node is in the catalog (what a user would
         poll for before relying on sessions, which need the node registered)."""
+        from consulpy.server.endpoints.authz import PermissionDenied
         from consulpy.server.query import STALE, QueryOptions
 
         loop = asyncio.get_running_loop()
@@ -380,6 +387,10 @@ class Agent:
                     )
                     if node is not None:
                         return
+            except PermissionDenied:
+                # ACLs on and this agent's token may not read its node: the servers answer,
+                # which is all this can check (the leader registers the node from gossip).
+                return
             except Exception as exc:  # not ready yet: no servers, no leader
                 log.debug("agent not ready yet", reason=str(exc))
             if loop.time() > deadline:

@@ -24,6 +24,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -138,12 +139,13 @@ REFERENCES: dict[str, Callable[[Path], Target]] = {
 }
 
 
-def running_agent(addr: str, prefix: str) -> Target:
+def running_agent(addr: str, prefix: str, token: str = "") -> Target:
     """An agent somebody else started: we only remove the keys the benchmark wrote."""
     wait_for_consul_leader(addr, [], timeout=10.0)
     target = Target(name="consulpy", api="consul", addrs=[addr])
+    query = f"?recurse&token={urllib.parse.quote(token)}" if token else "?recurse"
     target.cleanups.append(
-        lambda: http_json(f"http://{addr}/v1/kv/{prefix}?recurse", method="DELETE", timeout=30)
+        lambda: http_json(f"http://{addr}/v1/kv/{prefix}{query}", method="DELETE", timeout=30)
     )
     return target
 
@@ -162,6 +164,10 @@ class Workload:
     raw: bool
     duration_s: int
     seed: int
+    token: str = ""  # X-Consul-Token of every consul request ("" = none)
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Consul-Token": self.token} if self.token else {}
 
     def value(self) -> bytes:
         return b"v" * self.value_size  # the same bytes the Lua scripts send
@@ -186,7 +192,9 @@ async def _preload(target: Target, work: Workload) -> None:
                 }
                 resp = await session.post(f"http://{addr}/v3/kv/put", json=body)
             else:
-                resp = await session.put(f"http://{addr}/v1/kv/{key}", data=value)
+                resp = await session.put(
+                    f"http://{addr}/v1/kv/{key}", data=value, headers=work.headers()
+                )
             async with resp:
                 text = await resp.text()
                 if resp.status != 200 or (target.api == "consul" and text.strip() != "true"):
@@ -249,6 +257,8 @@ def wrk_argv(
         f"seed={seed}",
         f"raw={int(work.raw)}",
     ]
+    if work.token and target.api == "consul":
+        args.append(f"token={work.token}")
     return [
         WRK,
         f"-t{threads}",
@@ -458,6 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--raw", action="store_true", help="GET with ?raw instead of the JSON list")
     p.add_argument("--seed", type=int, default=1, help="random key choice seed (default 1)")
+    p.add_argument(
+        "-token",
+        "--token",
+        dest="token",
+        default=None,
+        help="ACL token sent with every consulpy request (default: $CONSUL_HTTP_TOKEN)",
+    )
     return p
 
 
@@ -487,6 +504,7 @@ def main(argv: list[str]) -> int:
         raw=args.raw,
         duration_s=args.duration,
         seed=args.seed,
+        token=args.token if args.token is not None else os.environ.get("CONSUL_HTTP_TOKEN", ""),
     )
     try:
         with (
@@ -524,7 +542,7 @@ def _bench(
         start(f"consulpy ({args.spawn})", lambda: SPAWNERS[args.spawn](workdir))
     else:
         addr = args.http_addr
-        start(f"the agent at {addr}", lambda: running_agent(addr, work.prefix))
+        start(f"the agent at {addr}", lambda: running_agent(addr, work.prefix, work.token))
     subject = targets[0].name
     for ref in args.reference:
         start(f"reference {ref}", lambda ref=ref: REFERENCES[ref](workdir))

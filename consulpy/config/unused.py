@@ -35,24 +35,14 @@ ENTERPRISE_OR_CLOUD: tuple[str, ...] = (
     "acl.tokens.managed_service_provider",
 )
 
-# Implemented in branches being merged now; the list is emptied at merge. Until then the keys
-# are warned about like NOT_YET_USED.
-IMPLEMENTED_IN_A_PARALLEL_BRANCH: tuple[str, ...] = (
-    "log_file",
-    "log_rotate_bytes",
-    "log_rotate_duration",
-    "log_rotate_max_files",
-    "enable_syslog",
-    "syslog_facility",
-    "acl.",
-)
-
 # Telemetry is not implemented yet: accepted (refusing would break existing configs) and warned
 # loudly, on its own line.
 TELEMETRY: tuple[str, ...] = ("telemetry.",)
 
 # Accepted and not (yet) acted on; the reason is logged with the key.
 NOT_YET_USED: dict[str, str] = {
+    "acl.enable_token_replication": "one datacenter: no token replication",
+    "acl.tokens.replication": "one datacenter: no token replication",
     "advertise_addr_ipv4": "only advertise_addr is used",
     "advertise_addr_ipv6": "only advertise_addr is used",
     "advertise_addr_wan_ipv4": "no WAN gossip pool",
@@ -197,8 +187,6 @@ def classify(path: str) -> str | None:
         return "telemetry"
     if _match(path, NOT_YET_USED):
         return "unused"
-    if _match(path, IMPLEMENTED_IN_A_PARALLEL_BRANCH):
-        return "parallel"
     return None
 
 
@@ -217,7 +205,7 @@ def check_user_keys(user_set: dict[str, Any]) -> tuple[list[tuple[str, str]], li
             by_kind["enterprise"].append(path)
         elif kind == "telemetry":
             by_kind["telemetry"].append(path)
-        elif kind in ("unused", "parallel"):
+        elif kind == "unused":
             entry = _match(path, NOT_YET_USED)
             reason = NOT_YET_USED[entry] if entry else "not implemented in this build"
             by_kind["unused"].append(f"{path} ({reason})")

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from consulpy.agent.agent import Agent
 from consulpy.http.tokens import request_token
+from consulpy.server.endpoints.authz import ACLNotFoundError, PermissionDenied
 from consulpy.server.errors import (
     CommandError,
     NoLeaderError,
@@ -83,6 +84,8 @@ def meta_headers(meta: QueryMeta, *, with_index: bool = True) -> dict[str, str]:
     }
     if with_index:
         headers["X-Consul-Index"] = str(max(meta.index, 1))
+    if meta.results_filtered is not None:
+        headers["X-Consul-Results-Filtered-By-ACLs"] = "true" if meta.results_filtered else "false"
     return headers
 
 
@@ -234,6 +237,8 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
                 return text_error(400, str(exc))
             except RateLimitExceeded as exc:  # a server's limits.rpc_rate
                 return text_error(429, str(exc))
+            except (PermissionDenied, ACLNotFoundError) as exc:  # refused by the ACLs
+                return text_error(403, str(exc))
             except CommandError as exc:
                 return text_error(500, str(exc))
             except NoLeaderError as exc:

@@ -16,6 +16,7 @@ from consulpy.http.endpoint import (
     bad_request,
     empty_ok,
     endpoint,
+    meta_headers,
     query_options,
     read_body,
     respond,
@@ -86,11 +87,7 @@ async def query(req: web.Request) -> web.StreamResponse:
 
 
 def _meta_headers(meta: QueryMeta) -> dict[str, str]:
-    return {
-        "X-Consul-Index": str(max(meta.index, 1)),
-        "X-Consul-KnownLeader": "true" if meta.known_leader else "false",
-        "X-Consul-LastContact": str(meta.last_contact_ms),
-    }
+    return meta_headers(meta)
 
 
 def _embedded_meta(meta: QueryMeta) -> dict[str, Any]:
@@ -102,7 +99,7 @@ def _embedded_meta(meta: QueryMeta) -> dict[str, Any]:
         "ConsistencyLevel": meta.consistency,
         "NotModified": False,
         "Backend": 0,
-        "ResultsFilteredByACLs": False,
+        "ResultsFilteredByACLs": bool(meta.results_filtered),
     }
 
 

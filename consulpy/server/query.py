@@ -50,9 +50,13 @@ class QueryMeta:
     known_leader: bool = True
     last_contact_ms: int = 0
     consistency: str = "leader"
+    # Consul's X-Consul-Results-Filtered-By-ACLs: whether the ACLs hid part of a filtered list
+    # (None: no header; ACLs off, not a filtered list, or an anonymous request).
+    results_filtered: bool | None = None
 
     def to_wire(self) -> dict[str, object]:
         return {
+            "results_filtered": self.results_filtered,
             "index": self.index,
             "known_leader": self.known_leader,
             "last_contact_ms": self.last_contact_ms,

@@ -19,16 +19,29 @@ from typing import Any
 
 import structlog
 
+from consulpy.acl.resolver import ACLNotFound, Resolved, Resolver
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.ratelimit import RATE_LIMITED
 from consulpy.rpc.server import RPCServer
 from consulpy.rpc.tls import RPCTLS
+from consulpy.server.acl_filter import (
+    FILTERED_READS,
+    HEADER_READS,
+    FilteredRead,
+    filter_result,
+)
+from consulpy.server.acl_lookup import ACL_TABLES, StoreLookup
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
 from consulpy.server.connect_ca import CAManager
 from consulpy.server.endpoints import REGISTRY, Endpoint, Kind, Request
-from consulpy.server.endpoints.authz import authorize
+from consulpy.server.endpoints.authz import (
+    ACLNotFoundError,
+    PermissionDenied,
+    acl_context,
+    authorize,
+)
 from consulpy.server.endpoints.limits import Limits
 from consulpy.server.endpoints.request import decode_payload, payload_to_wire
 from consulpy.server.errors import CommandError, NoLeaderError, RateLimitExceeded, RequestError
@@ -45,8 +58,13 @@ from consulpy.util.hostport import split_host_port
 log = structlog.get_logger("consulpy.server")
 
 MAX_HOPS = 3
+# Endpoints that do not resolve the caller's token (Consul: bootstrap and login need none, a
+# stale header must not block them; status is open).
+UNAUTHENTICATED = frozenset({"ACL.BootstrapTokens", "ACL.Login", "Status.Info"})
 # Errors a forwarded call raises again on this side, by kind.
 ERROR_KINDS: dict[type[BaseException], str] = {
+    PermissionDenied: "permission_denied",
+    ACLNotFoundError: "acl_not_found",
     RequestError: "bad_request",
     CommandError: "command",
     NoLeaderError: "no_leader",
@@ -59,6 +77,10 @@ def raise_remote(exc: RPCError) -> None:
     """Turn a remote error back into the exception the remote side raised."""
     if exc.kind == "bad_request":
         raise RequestError(exc.text) from exc
+    if exc.kind == "permission_denied":
+        raise PermissionDenied(exc.text) from exc
+    if exc.kind == "acl_not_found":
+        raise ACLNotFoundError(exc.text) from exc
     if exc.kind == "command":
         raise CommandError(exc.text) from exc
     if exc.kind in ("no_leader", "not_leader"):
@@ -148,6 +170,21 @@ class Server:
         self.acl_enabled = bool(acl.get("enabled"))
         self.acl_initial_management = str(acl.get("initial_management") or "")
         self.acl_data_dir = str(acl.get("data_dir") or "")
+        self.acl_default_policy = str(acl.get("default_policy") or "allow")
+        # Per-server resolution (never module-global: tests run several servers in a process).
+        self.acl_resolver: Resolver | None = None
+        if self.acl_enabled:
+            self.acl_resolver = Resolver(
+                StoreLookup(self.store),
+                default_policy=self.acl_default_policy,
+                down_policy=str(acl.get("down_policy") or "extend-cache"),
+                token_ttl=float(acl.get("token_ttl", 30.0)),
+                policy_ttl=float(acl.get("policy_ttl", 30.0)),
+                role_ttl=float(acl.get("role_ttl", 30.0)),
+                clock=lambda: self.clock(),
+                datacenter=datacenter,
+                enable_key_list_policy=bool(acl.get("enable_key_list_policy")),
+            )
         self.bootstrap_entries = list(config_entries or [])
         self.leader.on_start.append(self._bootstrap_config_entries)
         self.applier.on_leader_change(self._leader_changed)
@@ -162,6 +199,9 @@ class Server:
         self.rpc_server = RPCServer(error_kinds=ERROR_KINDS)
         self._register_rpc()
         self._rng = random.Random()
+        self._acl_index = -1
+        self._acl_tables: Any = None
+        self._acl_resolved: dict[str, Resolved] = {}
 
     @property
     def rpc_address(self) -> str:
@@ -267,16 +307,52 @@ class Server:
     def _token(self, token: str | None) -> str:
         return self.agent_token if token is None else token
 
+    async def resolve_token(self, token: str, name: str = "") -> Resolved | None:
+        """The identity behind `token` (None when ACLs are off). The cache is dropped whenever
+        the FSM has applied an ACL change since the last request, so a changed policy or a
+        deleted token takes effect on the next request. Unknown/expired -> ACLNotFoundError."""
+        resolver = self.acl_resolver
+        if resolver is None:
+            return None
+        if name in UNAUTHENTICATED:
+            return None
+        store = self.store
+        index = store.table_index(*ACL_TABLES)
+        if index != self._acl_index or store.acl is not self._acl_tables:
+            self._acl_index, self._acl_tables = index, store.acl
+            resolver.invalidate()
+            self._acl_resolved.clear()
+        # Fast path: the same secret since the last ACL change (an expiry is still honoured).
+        hit = self._acl_resolved.get(token)
+        if hit is not None:
+            expires = hit.token.expiration_time if hit.token is not None else None
+            if expires is None or expires > self.clock():
+                return hit
+        try:
+            resolved = await resolver.resolve(token)
+        except ACLNotFound:
+            raise ACLNotFoundError() from None
+        if len(self._acl_resolved) >= 4096:
+            self._acl_resolved.clear()
+        self._acl_resolved[token] = resolved
+        return resolved
+
+    async def _run_handler(self, ep: Endpoint, request: Request[Any]) -> Any:
+        assert ep.handler is not None
+        identity = await self.resolve_token(request.token, ep.name)
+        with acl_context(identity):
+            return await ep.handler(self, request)
+
     async def _apply(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
         assert ep.handler is not None
         if ep.kind is Kind.LOCAL:
-            return await ep.handler(self, request)
+            return await self._run_handler(ep, request)
         deadline = time.monotonic() + self.rpc_hold_timeout
         while True:
             address = await self._wait_for_leader(deadline)
             if address is None:
                 try:
-                    return await ep.handler(self, request)
+                    return await self._run_handler(ep, request)
                 except NoLeaderError:
                     if time.monotonic() >= deadline:
                         raise
@@ -350,14 +426,26 @@ class Server:
                     await self.applier.barrier()
                 except NotLeaderError:
                     return await self._read(ep, request, hops)
-        for need in ep.needs(self.store, request.payload):
-            authorize(request.token, need.resource, need.segment, need.access)
-        try:
-            return await self._read_local(ep.read, payload_to_wire(request.payload), opts)
-        except ReadError as exc:
-            raise CommandError(str(exc)) from exc
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
+        identity = await self.resolve_token(request.token, ep.name)
+        with acl_context(identity):
+            for need in ep.needs(self.store, request.payload):
+                authorize(
+                    request.token, need.resource, need.segment, need.access, filtered=need.filtered
+                )
+            read = ep.read
+            if identity is not None and ep.name in FILTERED_READS:
+                read = filter_result(ep.name, ep.read, identity)
+            try:  # still in the context: a filter may refuse (Intention.Get) as this identity
+                meta, result = await self._read_local(read, payload_to_wire(request.payload), opts)
+            except ReadError as exc:
+                raise CommandError(str(exc)) from exc
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
+        if isinstance(read, FilteredRead) and request.token and ep.name in HEADER_READS:
+            # Consul: true|false only for a request that carried a token (never anonymous,
+            # so an anonymous caller cannot learn that something is hidden).
+            meta.results_filtered = read.removed
+        return meta, result
 
     def _has_lease(self) -> bool:
         has_lease = getattr(self.applier, "has_lease", None)

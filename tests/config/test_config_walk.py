@@ -57,7 +57,6 @@ def test_lists_name_real_keys() -> None:
     paths = set(unused.leaf_paths(AGENT))
     entries = [
         *unused.ENTERPRISE_OR_CLOUD,
-        *unused.IMPLEMENTED_IN_A_PARALLEL_BRANCH,
         *unused.TELEMETRY,
         *unused.NOT_YET_USED,
         *unused.HONOURED_BY_DESIGN,

@@ -9,5 +9,5 @@ kv.on_init = function()
 end
 
 function request()
-  return wrk.format("GET", "/v1/kv/" .. kv.key(kv.next_index()) .. suffix)
+  return wrk.format("GET", "/v1/kv/" .. kv.key(kv.next_index()) .. suffix, kv.headers)
 end

@@ -5,5 +5,5 @@ local kv = require("kvbench")
 kv.body_ok = function(body) return body:find("true", 1, true) ~= nil end
 
 function request()
-  return wrk.format("PUT", "/v1/kv/" .. kv.key(kv.next_index()), nil, kv.value)
+  return wrk.format("PUT", "/v1/kv/" .. kv.key(kv.next_index()), kv.headers, kv.value)
 end

@@ -8,12 +8,16 @@
 --   done()     prints one line `KVBENCH {json}` that the Python driver parses.
 --
 -- Arguments: keys=N (key space 0..N-1), spread=random|sequential, size=B (value bytes),
--- prefix=P (key prefix), threads=T (wrk -t), seed=S, raw=0|1 (consul GET ?raw).
+-- prefix=P (key prefix), threads=T (wrk -t), seed=S, raw=0|1 (consul GET ?raw),
+-- token=T (consul: sent as X-Consul-Token when not empty).
 
 local M = {}
 
 M.opts = { keys = "1000", spread = "random", size = "128", prefix = "bench/kv/",
-           threads = "1", seed = "1", raw = "0" }
+           threads = "1", seed = "1", raw = "0", token = "" }
+
+-- Request headers of the consul scripts (the ACL token, when one is given).
+M.headers = {}
 
 -- Optional per-script check of a 2xx body; returns false to count the answer as an error.
 M.body_ok = nil
@@ -47,6 +51,7 @@ function init(args)
   local size = assert(tonumber(M.opts.size), "size must be a number")
   M.value = string.rep("v", size)
   bad = 0
+  if M.opts.token ~= "" then M.headers["X-Consul-Token"] = M.opts.token end
   if M.on_init then M.on_init() end
 end
 

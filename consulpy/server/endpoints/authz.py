@@ -2,8 +2,10 @@
 
 Every endpoint calls `authorize` after validating its request and before touching the state
 or proposing a command; reads declare what they need and the server's read path asks before
-querying the store. Today it allows everything; the ACL issue resolves `token` into an
-authorizer here (on the servers, as Consul does) and raises PermissionDenied.
+querying the store. With ACLs on, the server resolves the request's token once (async, cached)
+and makes the identity current for the request (`acl_context`, a ContextVar: several servers may
+share a process); `authorize` then is a sync check of that identity. Nothing current (ACLs off,
+or an in-process call outside a request) allows everything.
 
 Resources are the rule names of Consul's ACL language (`key`, `service`, `node`, ...); the
 segment is what the rule is labelled with (a key path, a service or node name) or "" for the
@@ -13,10 +15,14 @@ disposition of the `service` rule on the destination service.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
 
+from consulpy.acl.authorizer import permission_denied_text
+from consulpy.acl.resolver import Resolved
 from consulpy.server.errors import CommandError
 
 
@@ -55,10 +61,55 @@ class Need:
 
 
 class PermissionDenied(CommandError):
-    """The token may not do this (HTTP 403 "Permission denied", once ACLs exist)."""
+    """The token may not do this: HTTP 403 with Consul's text (`Permission denied: ...`)."""
 
-    def __str__(self) -> str:
-        return "Permission denied"
+    def __init__(self, text: str = "Permission denied") -> None:
+        super().__init__(text)
+
+
+class ACLNotFoundError(CommandError):
+    """The request's token is unknown or expired: HTTP 403 "ACL not found" (Consul)."""
+
+    def __init__(self, text: str = "ACL not found") -> None:
+        super().__init__(text)
+
+
+# Unlabelled resources: Consul's text names no segment for them.
+_UNLABELLED = frozenset({Resource.ACL, Resource.OPERATOR, Resource.MESH, Resource.KEYRING})
+
+# The identity of the request being served (None: ACLs off, allow everything).
+_current: ContextVar[Resolved | None] = ContextVar("consulpy_acl_identity", default=None)
+
+
+@contextmanager
+def acl_context(identity: Resolved | None) -> Iterator[None]:
+    """Make `identity` the one `authorize` checks for the code run inside."""
+    reset = _current.set(identity)
+    try:
+        yield
+    finally:
+        _current.reset(reset)
+
+
+def current_identity() -> Resolved | None:
+    """The identity of the request being served, None when ACLs are off."""
+    return _current.get()
+
+
+def allowed(resource: Resource, segment: str, access: Access) -> bool:
+    """Whether the current identity may do it (no exception; for filtering lists)."""
+    identity = _current.get()
+    if identity is None:
+        return True
+    return identity.authorizer.allowed(resource.value, segment, access.value)
+
+
+def denied(resource: Resource, segment: str, access: Access) -> PermissionDenied:
+    """The 403 for a refused check of the current identity."""
+    identity = _current.get()
+    accessor = identity.accessor_id if identity is not None else ""
+    where = None if resource in _UNLABELLED else segment
+    return PermissionDenied(permission_denied_text(accessor, resource.value, access.value, where))
 
 
 Authorizer = Callable[[str, Resource, str, Access], None]
@@ -79,7 +130,28 @@ def set_authorizer(fn: Authorizer) -> Authorizer:
     return previous
 
 
-def authorize(token: str, resource: Resource, segment: str, access: Access) -> None:
-    """Allow or refuse `access` to `resource` labelled `segment` for `token` (raise
-    PermissionDenied). Allows everything until ACLs exist."""
+def authorize(
+    token: str, resource: Resource, segment: str, access: Access, *, filtered: bool = False
+) -> None:
+    """Allow or refuse `access` to `resource` labelled `segment` for the request's identity
+    (raise PermissionDenied with Consul's text). `key:list` counts only with
+    enable_key_list_policy, as in Consul. `filtered`: a Need.filtered read, checked per item
+    on the result instead (server/acl_filter.py), so nothing is refused here."""
     _authorizer(token, resource, segment, access)
+    identity = _current.get()
+    if identity is None or filtered:
+        return
+    auth = identity.authorizer
+    if resource is Resource.KEY and access is Access.LIST:
+        if not auth.key_list_allowed(segment):
+            raise denied(resource, segment, access)
+        return
+    if not auth.allowed(resource.value, segment, access.value):
+        raise denied(resource, segment, access)
+
+
+def authorize_key_write_prefix(prefix: str) -> None:
+    """A recursive delete: write on `prefix` and no weaker rule below it (Consul)."""
+    identity = _current.get()
+    if identity is not None and not identity.authorizer.key_write_prefix(prefix):
+        raise denied(Resource.KEY, prefix, Access.WRITE)

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from consulpy.server import reads
-from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
+from consulpy.server.endpoints.authz import (
+    Access,
+    Need,
+    Resource,
+    authorize,
+    authorize_key_write_prefix,
+)
 from consulpy.server.endpoints.base import read, write
 from consulpy.server.endpoints.request import Request
 from consulpy.server.errors import CommandError, RequestError
@@ -69,6 +75,8 @@ async def apply(server: Server, req: Request[KVSApply]) -> bool:
     p = req.payload
     validate(p, server.limits.kv_max_value_size)
     authorize(req.token, Resource.KEY, p.key, Access.WRITE)
+    if p.verb == "delete-tree":
+        authorize_key_write_prefix(p.key)
     if p.verb in ("lock", "unlock"):
         authorize(req.token, Resource.SESSION, _session_node(server, p.session), Access.WRITE)
     cmd = C.kv(p.verb, p.key, p.value, p.flags, p.index, p.session, ts=server.now())

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from consulpy.server import reads
-from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
+from consulpy.server.endpoints.authz import (
+    Access,
+    Need,
+    Resource,
+    authorize,
+    authorize_key_write_prefix,
+)
 from consulpy.server.endpoints.base import read, write
 from consulpy.server.endpoints.kvs import check_value_size
 from consulpy.server.endpoints.limits import Limits
@@ -138,6 +144,10 @@ async def apply(server: Server, req: Request[TxnApply]) -> Any:
     ops = validate(req.payload.ops, server.limits, server.datacenter)
     for need in needs(server.store, ops):
         authorize(req.token, need.resource, need.segment, need.access)
+    for op in ops:  # a recursive delete also needs no weaker rule under its prefix
+        kv = op.get("KV")
+        if kv is not None and kv.get("Verb") == "delete-tree":
+            authorize_key_write_prefix(kv.get("Key", ""))
     return await server.propose(C.txn(ops, ts=server.now()))
 
 
