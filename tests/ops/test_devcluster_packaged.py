@@ -3,7 +3,6 @@ tree on PYTHONPATH, and from a wheel installed into a virtualenv."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -59,7 +58,6 @@ def test_an_explicit_configs_dir_overrides(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("wheel") is None, reason="needs the wheel package")
 def test_configs_ship_in_the_wheel(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
