@@ -11,22 +11,16 @@ import aiohttp
 import pytest_asyncio
 
 from consulpy.testing import DevAgent
+from tests.acl_support import acl_config as shared_acl_config
+from tests.acl_support import acl_ready
 from tests.conftest import HTTP
-from tests.helpers import eventually
 
 ROOT = "root"
 ANON_TEXT = "The anonymous token is used implicitly when a request does not specify a token."
 
 
 def acl_config(**extra: Any) -> dict[str, Any]:
-    return {
-        "acl": {
-            "enabled": True,
-            "default_policy": "deny",
-            "tokens": {"initial_management": ROOT},
-            **extra,
-        }
-    }
+    return shared_acl_config(ROOT, **extra)
 
 
 class API(HTTP):
@@ -65,15 +59,7 @@ class API(HTTP):
 
 
 async def ready(dev: DevAgent) -> None:
-    assert dev.agent is not None
-    server = dev.agent.server
-    await eventually(
-        lambda: (
-            server.store.acl.tokens.get_unique(ROOT) is not None
-            and server.store.acl.tokens.get("00000000-0000-0000-0000-000000000002") is not None
-        ),
-        what="ACL built-ins",
-    )
+    await acl_ready(dev, ROOT)
 
 
 @pytest_asyncio.fixture

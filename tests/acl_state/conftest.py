@@ -10,8 +10,9 @@ import aiohttp
 import pytest_asyncio
 
 from consulpy.testing import DevAgent
+from tests.acl_support import acl_config as shared_acl_config
+from tests.acl_support import acl_ready
 from tests.conftest import HTTP
-from tests.helpers import eventually
 
 MGMT = "5c0ffee0-0000-4000-8000-00000000abcd"
 
@@ -38,27 +39,11 @@ class ACLHTTP(HTTP):
 
 
 def acl_config(**extra: Any) -> dict[str, Any]:
-    return {
-        "acl": {
-            "enabled": True,
-            "default_policy": "deny",
-            "tokens": {"initial_management": MGMT},
-            **extra,
-        }
-    }
+    return shared_acl_config(MGMT, **extra)
 
 
 async def ready(dev: DevAgent) -> None:
-    assert dev.agent is not None
-    server = dev.agent.server
-    await eventually(
-        lambda: (
-            server.store.acl.tokens.get_unique(MGMT) is not None
-            and server.store.acl.policies.get_unique("builtin/global-read-only") is not None
-            and server.store.acl.tokens.get("00000000-0000-0000-0000-000000000002") is not None
-        ),
-        what="ACL built-ins",
-    )
+    await acl_ready(dev, MGMT)
 
 
 @pytest_asyncio.fixture
