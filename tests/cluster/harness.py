@@ -19,6 +19,7 @@ from typing import Any
 
 from consulpy.util.ports import free_port, retry_on_addr_in_use
 from tests.cli.agentproc import AgentProcess
+from tests.helpers import eventually_sync
 
 POLL_INTERVAL = 0.2  # how often polling helpers re-check a condition (always with a deadline)
 
@@ -190,16 +191,6 @@ class Cluster:
 
 
 def eventually(
-    check, timeout: float = 30, interval: float = POLL_INTERVAL, what: str = "condition"
-):
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (OSError, AssertionError) as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met before the deadline (last: {last!r})")
+    check: Any, timeout: float = 30, interval: float = POLL_INTERVAL, what: str = "condition"
+) -> Any:
+    return eventually_sync(check, timeout, interval, what)

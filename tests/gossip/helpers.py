@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from consulpy.gossip.procs import AgentProcess
+from tests.helpers import eventually as shared_eventually
 
 
 async def eventually(
@@ -15,18 +16,10 @@ async def eventually(
     what: str,
     interval: float = 0.1,
 ) -> float:
-    """Poll ``cond`` until true; return the seconds it took. Fail with ``what`` at timeout."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    last_exc: Exception | None = None
-    while loop.time() - start < timeout:
-        try:
-            if await cond():
-                return loop.time() - start
-        except (OSError, ConnectionError, TimeoutError) as exc:
-            last_exc = exc
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_exc})")
+    """tests/helpers.py's eventually, where a dropped or refused connection means "not yet"."""
+    return await shared_eventually(
+        cond, timeout, interval, what, tolerate=(OSError, ConnectionError, TimeoutError)
+    )
 
 
 def sees(observer: AgentProcess, name: str, status: str) -> Callable[[], Awaitable[bool]]:

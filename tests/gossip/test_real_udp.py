@@ -9,18 +9,13 @@ import pytest
 
 from consulpy.gossip.events import MemberEvent, MemberEventType, MemberStatus, UserEvent
 from consulpy.gossip.serf import Serf, SerfConfig, SerfError
+from tests.helpers import eventually
 
 N = 10
 
 
 async def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> float:
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while not cond():
-        if loop.time() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return loop.time() - start
+    return await eventually(cond, timeout, 0.05, what)
 
 
 def status_of(s: Serf, name: str) -> MemberStatus | None:

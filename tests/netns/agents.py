@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from tests.cli.agentproc import AgentProcess
+from tests.helpers import eventually_sync
 from tests.netns.harness import Host, Network
 
 POLL = 0.2  # re-check interval of eventually(); every wait has a deadline
@@ -14,17 +14,9 @@ POLL = 0.2  # re-check interval of eventually(); every wait has a deadline
 
 def eventually(check: Any, timeout: float = 60, what: str = "condition") -> Any:
     """Poll check() until it returns something truthy (and return it) or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (OSError, AssertionError, ValueError, KeyError) as exc:
-            last = exc
-        time.sleep(POLL)
-    raise AssertionError(f"{what} not met before the deadline (last: {last!r})")
+    return eventually_sync(
+        check, timeout, POLL, what, tolerate=(OSError, AssertionError, ValueError, KeyError)
+    )
 
 
 class NsAgent:

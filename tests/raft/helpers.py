@@ -12,6 +12,7 @@ import msgpack
 from consulpy.raft.config import RaftConfig
 from consulpy.raft.node import RaftNode
 from consulpy.raft.types import Server
+from tests.helpers import eventually_value
 
 
 class KV:
@@ -42,15 +43,8 @@ def put(key: str, value: Any) -> bytes:
 async def wait_until(
     cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition"
 ) -> Any:
-    """Poll cond() until truthy or the deadline passes (no fixed sleeps as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+    """Poll cond() until truthy (returned) or the deadline passes."""
+    return await eventually_value(cond, timeout, interval=0.01, what=what)
 
 
 def fast_config(node_id: str, **kw: Any) -> RaftConfig:
