@@ -88,6 +88,12 @@ class ProxyWatch:
         svc = self.agent.local.services.get(self.proxy_id)
         return svc.row if svc is not None else {}
 
+    def _token(self) -> str | None:
+        """The proxy's watches and its leaf act with the token the proxy was registered with,
+        as Consul's proxycfg does (None: the agent's own token)."""
+        svc = self.agent.local.services.get(self.proxy_id)
+        return (svc.token or None) if svc is not None else None
+
     # -------------------------------------------------------------- watches
     async def _blocking(
         self, name: str, args: dict[str, Any], store: Callable[[Any], None]
@@ -96,7 +102,10 @@ class ProxyWatch:
         while True:
             try:
                 meta, result = await self.agent.delegate.read(
-                    name, args, QueryOptions(index=index, wait=WAIT, consistency=STALE)
+                    name,
+                    args,
+                    QueryOptions(index=index, wait=WAIT, consistency=STALE),
+                    token=self._token(),
                 )
             except asyncio.CancelledError:
                 raise
@@ -143,7 +152,9 @@ class ProxyWatch:
         index = 0
         while True:
             try:
-                cert = await self.agent.leaf_certs.get(service, min_index=index, wait=WAIT)
+                cert = await self.agent.leaf_certs.get(
+                    service, min_index=index, wait=WAIT, token=self._token()
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
