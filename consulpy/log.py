@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import IO
+from typing import IO, Any
 
 import structlog
 
@@ -295,6 +295,24 @@ class Logging:
 LOGS = Logging()
 
 
+class _SyslogHandler(logging.handlers.SysLogHandler):
+    """Never stalls the agent: a syslog reader that falls behind loses lines (counted in
+    `dropped`) instead of blocking the event loop on a full datagram socket."""
+
+    dropped = 0
+
+    def _connect_unixsocket(self, address: Any) -> None:
+        super()._connect_unixsocket(address)
+        if self.socktype == socket.SOCK_DGRAM:
+            self.socket.setblocking(False)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BlockingIOError):
+            self.dropped += 1
+            return
+        super().handleError(record)
+
+
 def syslog_handler(facility: str) -> logging.Handler:
     """A SysLogHandler to /dev/log (or $CONSULPY_SYSLOG_ADDRESS), tagged `consul`. Raises
     ValueError for an unknown facility and OSError when nothing listens there."""
@@ -315,7 +333,7 @@ def syslog_handler(facility: str) -> logging.Handler:
             probe.close()
     else:
         raise OSError(f"syslog at {address}: {error}")
-    handler = logging.handlers.SysLogHandler(address=address, facility=code)
+    handler = _SyslogHandler(address=address, facility=code)
     handler.ident = f"{SYSLOG_TAG}: "
     return handler
 

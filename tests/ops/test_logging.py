@@ -96,6 +96,10 @@ async def test_syslog_gets_the_lines_with_the_facility(
             data = sock.recv(65536)
         # <priority> = facility LOCAL3 (19) * 8 + INFO (6)
         assert data.startswith(b"<158>consul: "), data
+        # The reader stops reading here; the -dev agent keeps logging at debug level into the
+        # full socket. It must neither stall nor miss its shutdown (it drops syslog lines).
+        for _ in range(200):
+            assert call(agent, "GET", "/v1/agent/self")[0] == 200
     finally:
         agent.stop()
         sock.close()
