@@ -51,7 +51,9 @@ def fast_config(node_id: str, **kw: Any) -> RaftConfig:
     base: dict[str, Any] = dict(
         tick_interval=0.02,
         heartbeat_ticks=1,
-        election_ticks=10,
+        # 0.5-1 s election timeouts: a loaded 2-core machine must not see spurious elections
+        # in tests that assume one stable leader.
+        election_ticks=25,
         lease_ticks=5,
         default_timeout=10.0,
     )

@@ -23,7 +23,7 @@ from tests.xds import samples
 
 PROXY = "web-sidecar-proxy"
 API = f"api.default.dc1.internal.{samples.TD}"
-READ_TIMEOUT = 10
+READ_TIMEOUT = 30  # a deadline, generous for a loaded 2-core machine
 
 
 def node(proxy_id: str = PROXY, version: tuple[int, int, int] | None = (1, 40, 0)):
