@@ -197,7 +197,7 @@ def _uuid_field(value: Any, what: str, kind: str) -> str:
         raise CommandError(
             f'Invalid {kind}: UUIDs with the prefix "{RESERVED_PREFIX}" are reserved'
         )
-    return value.lower()
+    return value  # kept as given; the token table matches UUIDs in any case
 
 
 def _links(acl: ACLTables, links: Any, kind: str) -> list[dict[str, str]]:
