@@ -146,7 +146,9 @@ class Authorizer:
             raise ValueError(f"unknown ACL access level {access!r}")
         disposition = self._disposition(resource, segment)
         if disposition is None:
-            return self.default_allow
+            # As in Consul, `default_policy = "allow"` never grants the `acl` resource: only an
+            # explicit rule (or management) lets a token read or change the ACL system.
+            return self.default_allow and resource != "acl"
         return access in _GRANTS[disposition]
 
     def _disposition(self, resource: str, segment: str) -> str | None:

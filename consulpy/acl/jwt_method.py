@@ -6,21 +6,26 @@ claims into the variables binding rules see.
 evaluated against that document (`value.team == "web"`, `"admins" in list.groups`) and bind
 names interpolate `${value.<name>}`. Failures raise `ValueError` with the reason a caller sees.
 
-Supported config: `JWTValidationPubKeys` (PEM), `JWTSupportedAlgs` (default RS256),
-`BoundIssuer`, `BoundAudiences`, `ClaimMappings`, `ListClaimMappings`, `ClockSkewLeeway`,
-`ExpirationLeeway`, `NotBeforeLeeway` (seconds, as in Consul). `JWKSURL` and
-`OIDCDiscoveryURL` are refused: consulpy fetches no keys.
+Supported config: `JWTValidationPubKeys` (PEM) or `JWKSURL` (+ `JWKSCACert`; keys fetched by
+`jwks.py`, the caller passes them in), `JWTSupportedAlgs` (default RS256), `BoundIssuer`,
+`BoundAudiences`, `ClaimMappings`, `ListClaimMappings`, `ClockSkewLeeway`, `ExpirationLeeway`,
+`NotBeforeLeeway` (seconds, as in Consul). `OIDCDiscoveryURL` is refused.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from consulpy.acl import jwks
+
 KNOWN = {
     "JWTValidationPubKeys",
+    "JWKSURL",
+    "JWKSCACert",
     "JWTSupportedAlgs",
     "BoundIssuer",
     "BoundAudiences",
@@ -36,17 +41,28 @@ DEFAULT_ALGS = ("RS256",)
 
 def check_config(config: dict[str, Any]) -> None:
     """Refuse a config the method could not use (Consul's texts where it has them)."""
-    for name in ("JWKSURL", "OIDCDiscoveryURL"):
-        if config.get(name):
-            raise ValueError(f"{name} is not supported by consulpy: use JWTValidationPubKeys")
+    if config.get("OIDCDiscoveryURL"):
+        raise ValueError(
+            "OIDCDiscoveryURL is not supported by consulpy: use JWTValidationPubKeys or JWKSURL"
+        )
     unknown = sorted(set(config) - KNOWN)
     if unknown:
         raise ValueError(f"unknown jwt auth method config fields: {', '.join(unknown)}")
     keys = config.get("JWTValidationPubKeys") or []
-    if not keys:
+    url = config.get("JWKSURL") or ""
+    if bool(keys) == bool(url):
         raise ValueError(
             "exactly one of 'JWTValidationPubKeys', 'JWKSURL', or 'OIDCDiscoveryURL' must be set"
         )
+    if url:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError("JWKSURL must be an http or https URL")
+        ca = config.get("JWKSCACert") or ""
+        if not isinstance(ca, str):
+            raise ValueError("JWKSCACert must be a PEM string")
+        jwks.ssl_context(ca)
+    elif config.get("JWKSCACert"):
+        raise ValueError("JWKSCACert should not be set unless JWKSURL is set")
     _keys(config)
     for name in ("ClaimMappings", "ListClaimMappings"):
         mapping = config.get(name) or {}
@@ -79,11 +95,26 @@ def _leeway(config: dict[str, Any], name: str) -> float:
     return base + float(config.get(name) or 0)
 
 
-def validate(config: dict[str, Any], bearer_token: str) -> dict[str, Any]:
+async def keys_for(config: dict[str, Any], bearer_token: str) -> list[Any]:
+    """The keys to try for this token: the static ones, or the JWKS set's key for its `kid`
+    (fetched, cached, refetched on an unknown kid)."""
+    url = config.get("JWKSURL") or ""
+    if not url:
+        return _keys(config)
+    try:
+        kid = jwt.get_unverified_header(bearer_token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise ValueError(f"failed to decode the bearer token: {exc}") from exc
+    return await jwks.CACHE.keys(url, config.get("JWKSCACert") or "", kid)
+
+
+def validate(
+    config: dict[str, Any], bearer_token: str, keys: list[Any] | None = None
+) -> dict[str, Any]:
     algorithms = list(config.get("JWTSupportedAlgs") or DEFAULT_ALGS)
     claims: dict[str, Any] | None = None
     error: Exception | None = None
-    for key in _keys(config):
+    for key in _keys(config) if keys is None else keys:
         try:
             claims = jwt.decode(
                 bearer_token,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -196,6 +197,15 @@ async def bootstrap(req: web.Request) -> web.StreamResponse:
     return respond(req, dict(token, ID=token["SecretID"]))
 
 
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _require_uuid(value: str, what: str) -> None:
+    """IDs are UUIDs: a malformed one is bad input (Consul fails its UUID index lookup)."""
+    if not _UUID.match(value):
+        raise HTTPError(400, f"{what} is not a valid UUID: {value!r}")
+
+
 # --------------------------------------------------------------------- tokens
 @acl_endpoint("PUT")
 async def token_create(req: web.Request) -> web.StreamResponse:
@@ -209,9 +219,17 @@ async def token_item(req: web.Request) -> web.StreamResponse:
     if req.method == "GET":
         if accessor == "self":
             return await token_self(req)
-        return await _read(
-            req, "ACL.TokenRead", {"accessor": accessor}, "Requested token does not exist"
+        _require_uuid(accessor, "AccessorID")
+        opts = query_options(req)
+        meta, result = await agent_of(req).delegate.read(
+            "ACL.TokenRead", {"accessor": accessor}, opts, token=request_token(req)
         )
+        if result is None:
+            # Consul's server answers a missing accessor with its not-found error, which the
+            # HTTP layer turns into 403 (py-consul's suite relies on a read of a deleted
+            # token raising).
+            raise HTTPError(403, "ACL not found")
+        return respond(req, result, meta=meta)
     if req.method == "DELETE":
         return respond(req, await _apply(req, "ACL.TokenDelete", ByID(id=accessor)))
     body = await _body(req, "Token")
@@ -262,6 +280,8 @@ def _row_routes(
         key = req.match_info["id"]
         if req.method == "GET":
             arg = "name" if kind == "auth method" else "id"
+            if arg == "id":
+                _require_uuid(key, f"{label} ID")
             return await _read(req, read_name, {arg: key}, f"Requested {kind} does not exist")
         if req.method == "DELETE":
             return respond(req, await _apply(req, delete_name, ByID(id=key)))

@@ -29,25 +29,33 @@ BINDING_RULES = "acl-binding-rules"
 class _Table:
     """A keyed table of rows with an optional unique secondary index on one field."""
 
-    def __init__(self, name: str, key: str, unique: str | None = None) -> None:
+    def __init__(
+        self, name: str, key: str, unique: str | None = None, *, uuids: bool = False
+    ) -> None:
         self.name = name
         self.key = key
         self.unique = unique
+        # UUID-keyed tables keep the case a client chose (as Consul does) but match any case,
+        # as Consul's UUID indexes compare the parsed bytes.
+        self.uuids = uuids
         self.rows: dict[str, Row] = {}
         self.by_unique: dict[str, str] = {}
 
+    def _fold(self, value: str) -> str:
+        return value.lower() if self.uuids else value
+
     def get(self, key: str) -> Row | None:
-        return self.rows.get(key)
+        return self.rows.get(self._fold(key))
 
     def get_unique(self, value: str) -> Row | None:
-        key = self.by_unique.get(value)
+        key = self.by_unique.get(self._fold(value))
         return self.rows.get(key) if key is not None else None
 
     def list(self) -> list[Row]:
         return [self.rows[k] for k in sorted(self.rows)]
 
     def put(self, txn: WriteTxn, row: Row) -> Row:
-        key = row[self.key]
+        key = self._fold(row[self.key])
         old = self.rows.get(key)
         row = dict(row)
         row["CreateIndex"] = old["CreateIndex"] if old is not None else txn.index
@@ -58,6 +66,7 @@ class _Table:
         return row
 
     def delete(self, txn: WriteTxn, key: str) -> Row | None:
+        key = self._fold(key)
         old = self.rows.get(key)
         if old is None:
             return None
@@ -68,24 +77,24 @@ class _Table:
 
     def _set(self, key: str, old: Row | None, new: Row | None) -> None:
         if self.unique is not None and old is not None:
-            self.by_unique.pop(old[self.unique], None)
+            self.by_unique.pop(self._fold(old[self.unique]), None)
         if new is None:
             self.rows.pop(key, None)
         else:
             self.rows[key] = new
             if self.unique is not None:
-                self.by_unique[new[self.unique]] = key
+                self.by_unique[self._fold(new[self.unique])] = key
 
     def load(self, rows: list[Row]) -> None:
         self.rows.clear()
         self.by_unique.clear()
         for row in rows:
-            self._set(row[self.key], None, row)
+            self._set(self._fold(row[self.key]), None, row)
 
 
 class ACLTables:
     def __init__(self) -> None:
-        self.tokens = _Table(TOKENS, "AccessorID", unique="SecretID")
+        self.tokens = _Table(TOKENS, "AccessorID", unique="SecretID", uuids=True)
         self.policies = _Table(POLICIES, "ID", unique="Name")
         self.roles = _Table(ROLES, "ID", unique="Name")
         self.auth_methods = _Table(AUTH_METHODS, "Name")
@@ -193,7 +202,7 @@ def _token_set(acl: ACLTables, txn: WriteTxn, cmd: dict[str, Any]) -> Any:
     if not cmd.get("create") and existing is None:
         return f'Cannot find token "{accessor}"'
     holder = acl.tokens.get_unique(secret)
-    if holder is not None and holder["AccessorID"] != accessor:
+    if holder is not None and holder["AccessorID"].lower() != accessor.lower():
         return "Invalid Token: SecretID is already in use"
     problem = _missing_link(acl, row)
     if problem:

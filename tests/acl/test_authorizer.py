@@ -67,7 +67,10 @@ def test_merge_order_is_deny_write_list_read() -> None:
 def test_default_policy_applies_when_nothing_matches() -> None:
     assert authz('key "a" { policy = "read" }', default="allow").key_write("b")
     assert not authz('key "a" { policy = "read" }', default="deny").key_read("b")
-    assert authz(default="allow").acl_write()
+    assert authz(default="allow").operator_write()
+    # As in Consul, the acl resource is never granted by default_policy allow.
+    assert not authz(default="allow").acl_read()
+    assert authz('acl = "write"', default="deny").acl_write()
     assert not authz(default="deny").operator_read()
 
 

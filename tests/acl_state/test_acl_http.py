@@ -136,7 +136,7 @@ async def test_token_crud_clone_and_validation(api: ACLHTTP) -> None:
     assert status == 400
     assert await api.ok("DELETE", f"/v1/acl/token/{accessor}") is True
     status, got = await api.fails("GET", f"/v1/acl/token/{accessor}")
-    assert (status, got) == (404, "Requested token does not exist: ACL not found")
+    assert (status, got) == (403, "ACL not found")
     status, got = await api.fails("DELETE", f"/v1/acl/token/{accessor}")
     assert status == 404 and got.startswith("Cannot find token to delete")
     status, got = await api.fails("DELETE", f"/v1/acl/token/{ANON}")

@@ -149,7 +149,10 @@ async def test_clock_skew_leeway(api: ACLHTTP, method: str) -> None:
 async def test_method_config_validation(api: ACLHTTP) -> None:
     for config, text in [
         ({}, "exactly one of 'JWTValidationPubKeys', 'JWKSURL', or 'OIDCDiscoveryURL'"),
-        ({"JWKSURL": "https://x"}, "JWKSURL is not supported"),
+        ({"JWKSURL": "ftp://x"}, "JWKSURL must be an http or https URL"),
+        ({"JWKSURL": "https://x", "JWKSCACert": "junk"}, "JWKSCACert is not a valid PEM"),
+        ({"JWKSURL": "https://x", "JWTValidationPubKeys": [PUB]}, "exactly one of"),
+        ({"OIDCDiscoveryURL": "https://x"}, "OIDCDiscoveryURL is not supported"),
         ({"JWTValidationPubKeys": ["junk"]}, "error parsing public key"),
         ({"JWTValidationPubKeys": [PUB], "Bogus": 1}, "unknown jwt auth method config fields"),
     ]:

@@ -38,7 +38,7 @@ async def test_expired_token_is_absent_then_reaped(
         "GET", "/v1/acl/token/self", headers={"X-Consul-Token": t["SecretID"]}
     )
     assert (status, body) == (403, b"ACL not found")
-    assert (await api.fails("GET", f"/v1/acl/token/{t['AccessorID']}"))[0] == 404
+    assert (await api.fails("GET", f"/v1/acl/token/{t['AccessorID']}"))[0] == 403
     assert t["AccessorID"] not in [x["AccessorID"] for x in await api.ok("GET", "/v1/acl/tokens")]
     assert server.store.acl.tokens.get(t["AccessorID"]) is not None  # hidden, not yet reaped
     await server.leader.reap_acl_tokens()

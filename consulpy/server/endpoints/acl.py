@@ -197,7 +197,7 @@ def _uuid_field(value: Any, what: str, kind: str) -> str:
         raise CommandError(
             f'Invalid {kind}: UUIDs with the prefix "{RESERVED_PREFIX}" are reserved'
         )
-    return value.lower()
+    return value  # kept as given; the token table matches UUIDs in any case
 
 
 def _links(acl: ACLTables, links: Any, kind: str) -> list[dict[str, str]]:
@@ -738,12 +738,11 @@ async def login(server: Server, req: Request[Login]) -> Row:
     method = acl.auth_methods.get(req.payload.method)
     if method is None:
         raise CommandError(f'auth method "{req.payload.method}" not found: {NOT_FOUND}')
+    from consulpy.acl.jwt_method import keys_for, validate
+
     try:
-        from consulpy.acl.jwt_method import validate
-    except ImportError as exc:
-        raise CommandError("Login is not supported yet: the jwt auth method is missing") from exc
-    try:
-        claims = validate(method["Config"], req.payload.bearer_token)
+        keys = await keys_for(method["Config"], req.payload.bearer_token)
+        claims = validate(method["Config"], req.payload.bearer_token, keys)
     except ValueError as exc:
         raise CommandError(f"Permission denied: {exc}") from exc
     body = _bindings(acl, method["Name"], claims, server.datacenter)
