@@ -6,6 +6,9 @@ service {
   name = "api"
   # The instance ID, unique on this agent; `consulpy connect envoy -sidecar-for api` uses it.
   id   = "api"
+  # Registers (and its sidecar with it) under this service-identity token, which the
+  # config job creates (configs/acl.hcl: a fixed, dev-only secret).
+  token = "dddddddd-0000-4000-8000-00000000c001"
   # The port the app listens on (`consulpy demo api --port 9090`). Its sidecar forwards
   # mesh traffic to 127.0.0.1:<port>.
   port = 9090

@@ -4,6 +4,9 @@
 service {
   name = "web"
   id   = "web"
+  # Registers (and its sidecar with it) under this service-identity token, which the
+  # config job creates (configs/acl.hcl: a fixed, dev-only secret).
+  token = "dddddddd-0000-4000-8000-00000000c002"
   # The port the app listens on (`consulpy demo web --port 8080`).
   port = 8080
   tags = ["demo"]

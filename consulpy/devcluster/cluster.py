@@ -234,9 +234,10 @@ def twin_service_definitions(
 
 
 # --------------------------------------------------------------------- HTTP probes
-def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+def _get(url: str, timeout: float = 2.0, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"X-Consul-Token": token} if token else {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -244,8 +245,8 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return 0, str(exc).encode()
 
 
-def _get_json(url: str) -> Any:
-    status, body = _get(url)
+def _get_json(url: str, token: str | None = None) -> Any:
+    status, body = _get(url, token=token)
     if status != 200:
         return None
     try:
@@ -382,6 +383,7 @@ class DevCluster:
         leader = self._wait("a leader that every agent agrees on", self._leader, deadline)
         self._say(f"    leader: {leader}")
         self._wait("every agent to see all members alive", self._members_alive, deadline)
+        self._setup_acls(configs, deadline)
         self._write_config_entries(configs, deadline)
         self._wait("the sidecar proxies to be registered", self._proxies_registered, deadline)
         for sidecar in topo.SIDECARS:
@@ -456,14 +458,17 @@ class DevCluster:
         return [a for a in topo.AGENTS if self.running(a.name)]
 
     def _agents_answer(self) -> bool:
-        return all(_get(self.http_url(a.name) + "/v1/agent/self")[0] == 200 for a in topo.AGENTS)
+        # Any HTTP answer: until a leader exists no token resolves, so ACL'd endpoints refuse.
+        return all(_get(self.http_url(a.name) + "/v1/status/leader")[0] != 0 for a in topo.AGENTS)
 
     def leader_name(self, via: Iterable[topo.Agent] | None = None) -> str | None:
         """The server every given (default: running) agent names as leader, or None."""
         by_address = {f"{LOOPBACK}:{self.ports[s.name]['server']}": s.name for s in topo.SERVERS}
         seen = set()
         for agent in via if via is not None else self._live_agents():
-            leader = _get_json(self.http_url(agent.name) + "/v1/status/leader")
+            leader = _get_json(
+                self.http_url(agent.name) + "/v1/status/leader", token=topo.MANAGEMENT_TOKEN
+            )
             seen.add(by_address.get(leader) if isinstance(leader, str) else None)
         if len(seen) == 1:
             return seen.pop()
@@ -474,7 +479,9 @@ class DevCluster:
 
     def members(self, agent_name: str) -> dict[str, int] | None:
         """name -> status (1 = alive) as `agent_name` sees the LAN members."""
-        members = _get_json(self.http_url(agent_name) + "/v1/agent/members")
+        members = _get_json(
+            self.http_url(agent_name) + "/v1/agent/members", token=topo.MANAGEMENT_TOKEN
+        )
         if not isinstance(members, list):
             return None
         return {m.get("Name"): m.get("Status") for m in members}
@@ -486,6 +493,34 @@ class DevCluster:
             if members is None or any(members.get(n) != 1 for n in names):
                 return False
         return True
+
+    def _setup_acls(self, configs: Path, deadline: float) -> None:
+        """The config job's ACL steps (topology.acl_setup_steps), in-process: the DNS policy,
+        every token with its fixed secret, each agent's agent token."""
+        from consulpy.cli.acl import acl_main
+
+        def run(argv: list[str]) -> tuple[int, str]:
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    status = acl_main(argv[1:])
+                except SystemExit as exc:
+                    status = int(exc.code or 0)
+            return status, (err.getvalue().strip() or out.getvalue().strip())
+
+        policy_file = str(configs / topo.DNS_POLICY_FILE)
+        steps = topo.acl_setup_steps(topo.CONFIG_WRITER, self.places(), policy_file)
+        for check, action in steps:
+
+            def step(check: list[str] | None = check, action: list[str] = action) -> bool:
+                if check is not None and run(check)[0] == 0:
+                    return True
+                status, text = run(action)
+                if status != 0:
+                    raise DevClusterError(text)
+                return True
+
+            self._wait(f"consulpy {' '.join(action[:3])}", step, deadline)
 
     def _write_config_entries(self, configs: Path, deadline: float) -> None:
         from consulpy.cli.connect import config_main
@@ -509,7 +544,7 @@ class DevCluster:
     def _proxies_registered(self) -> bool:
         for sidecar in topo.SIDECARS:
             url = f"{self.http_url(sidecar.agent)}/v1/agent/service/{sidecar.proxy_id}"
-            if _get(url)[0] != 200:
+            if _get(url, token=topo.MANAGEMENT_TOKEN)[0] != 200:
                 return False
         return True
 
@@ -569,7 +604,11 @@ class DevCluster:
         user_agent = next(
             a for a in topo.AGENTS if any(p.endswith(f":{topo.HTTP_PORT}") for p in a.publish)
         )
-        out = {"CONSUL_HTTP_ADDR": f"{LOOPBACK}:{self.ports[user_agent.name]['http']}"}
+        out = {
+            "CONSUL_HTTP_ADDR": f"{LOOPBACK}:{self.ports[user_agent.name]['http']}",
+            # The dev-only management token (configs/acl.hcl): ACLs are on, default deny.
+            "CONSUL_HTTP_TOKEN": topo.MANAGEMENT_TOKEN,
+        }
         for app in topo.APPS:
             if app.public:
                 out[f"{app.name.upper()}_URL"] = self.app_url(app.name)
@@ -617,7 +656,12 @@ class DevCluster:
         self._say(f"Leader: {leader or '(none agreed on by the running agents)'}")
         view = next((a for a in live if self.members(a.name) is not None), None)
         if view is not None:
-            members = _get_json(self.http_url(view.name) + "/v1/agent/members") or []
+            members = (
+                _get_json(
+                    self.http_url(view.name) + "/v1/agent/members", token=topo.MANAGEMENT_TOKEN
+                )
+                or []
+            )
             statuses = {0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
             member_rows = [["Node", "Address", "Status", "Type"]]
             for m in sorted(members, key=lambda m: m.get("Name", "")):

@@ -20,6 +20,7 @@ docker-compose.yml runs exactly those commands, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol
@@ -34,6 +35,41 @@ DATA_MOUNT = "/consul/data"
 HTTP_PORT = 8500
 GRPC_PORT = 8502
 ENVOY_ADMIN_PORT = 19000
+
+# ACL tokens of the dev cluster. FIXED, PUBLIC, DEV-ONLY VALUES: anyone who reads this file holds
+# them. They are fixed so that compose's containers and the twin's processes can name them in
+# their commands and configs/ files before the cluster exists; the config job creates the
+# tokens with these secrets. A real cluster runs `consulpy acl bootstrap` and keeps the secrets
+# out of version control (docs/acl.md).
+MANAGEMENT_TOKEN = "dddddddd-0000-4000-8000-00000000a001"
+"""acl.tokens.initial_management in configs/acl.hcl: the leader creates it (global-management)."""
+
+DNS_TOKEN = "dddddddd-0000-4000-8000-00000000a002"
+"""acl.tokens.default in configs/acl.hcl: what anonymous HTTP and DNS callers act as; policy
+`dns-read` (configs/acl/dns-read.hcl): read every service and node, nothing else."""
+
+DNS_POLICY = "dns-read"
+DNS_POLICY_FILE = "acl/dns-read.hcl"
+
+AGENT_TOKENS = {
+    "consul-server-1": "dddddddd-0000-4000-8000-00000000b001",
+    "consul-server-2": "dddddddd-0000-4000-8000-00000000b002",
+    "consul-server-3": "dddddddd-0000-4000-8000-00000000b003",
+    "consul-client-1": "dddddddd-0000-4000-8000-00000000b004",
+    "consul-client-2": "dddddddd-0000-4000-8000-00000000b005",
+}
+"""Each agent's agent token: a node identity for its own node (register itself, read the
+catalog), and on a client a service identity for each app it hosts. The config job sets it
+with `consulpy acl set-agent-token` (persisted by enable_token_persistence)."""
+
+SERVICE_TOKENS = {
+    "api": "dddddddd-0000-4000-8000-00000000c001",
+    "web": "dddddddd-0000-4000-8000-00000000c002",
+}
+"""Each demo service's token: a service identity. Its service definition registers with it
+(`token`) and its sidecar runs `connect envoy -token` with it."""
+
+DATACENTER = "dc1"
 
 ENVOY_ARGS: tuple[str, ...] = (
     "--disable-hot-restart",
@@ -115,7 +151,7 @@ SERVERS = tuple(
     Agent(
         name,
         server=True,
-        config_files=("server.hcl", "encrypt.hcl"),
+        config_files=("server.hcl", "encrypt.hcl", "acl.hcl"),
         retry_join=tuple(other for other in SERVER_NAMES if other != name),
     )
     for name in SERVER_NAMES
@@ -125,7 +161,7 @@ CLIENTS = (
     Agent(
         "consul-client-1",
         server=False,
-        config_files=("client.hcl", "encrypt.hcl", "services/web.hcl"),
+        config_files=("client.hcl", "encrypt.hcl", "acl.hcl", "services/web.hcl"),
         retry_join=SERVER_NAMES,
         # The HTTP API, web, and web's sidecar's Envoy admin page.
         publish=(f"{HTTP_PORT}:{HTTP_PORT}", "8080:8080", f"19000:{ENVOY_ADMIN_PORT}"),
@@ -133,7 +169,7 @@ CLIENTS = (
     Agent(
         "consul-client-2",
         server=False,
-        config_files=("client.hcl", "encrypt.hcl", "services/api.hcl"),
+        config_files=("client.hcl", "encrypt.hcl", "acl.hcl", "services/api.hcl"),
         retry_join=SERVER_NAMES,
         # api's sidecar's Envoy admin page. api itself is reachable through the mesh only.
         publish=(f"19001:{ENVOY_ADMIN_PORT}",),
@@ -249,6 +285,8 @@ def sidecar_command(sidecar: Sidecar, places: Places) -> list[str]:
         places.http_address(host, local=True),
         "-admin-bind",
         places.admin_bind(sidecar),
+        "-token",
+        SERVICE_TOKENS[sidecar.service_id],
         "--",
         *ENVOY_ARGS,
     ]
@@ -260,16 +298,102 @@ def config_write_command(writer: ConfigWriter, places: Places, path: str) -> lis
         "config",
         "write",
         f"-http-addr={places.http_address(agent_named(writer.agent), local=False)}",
+        f"-token={MANAGEMENT_TOKEN}",
         path,
     ]
+
+
+def acl_setup_steps(
+    writer: ConfigWriter, places: Places, policy_file: str
+) -> list[tuple[list[str] | None, list[str]]]:
+    """The ACL bootstrap the config job runs before the config entries, as (check, action)
+    pairs of `consulpy` arguments: the action runs unless the check succeeds, so running it
+    again (a restart) changes nothing. All with the management token, through `writer.agent`
+    except each agent's own set-agent-token."""
+    http = f"-http-addr={places.http_address(agent_named(writer.agent), local=False)}"
+    auth = f"-token={MANAGEMENT_TOKEN}"
+    steps: list[tuple[list[str] | None, list[str]]] = [
+        (
+            ["acl", "policy", "read", http, auth, f"-name={DNS_POLICY}"],
+            [
+                "acl",
+                "policy",
+                "create",
+                http,
+                auth,
+                f"-name={DNS_POLICY}",
+                "-description=DNS and anonymous reads of services and nodes",
+                f"-rules=@{policy_file}",
+            ],
+        )
+    ]
+
+    def token(secret: str, description: str, *links: str) -> None:
+        steps.append(
+            (
+                ["acl", "token", "read", http, f"-token={secret}", "-self"],
+                [
+                    "acl",
+                    "token",
+                    "create",
+                    http,
+                    auth,
+                    f"-secret={secret}",
+                    f"-description={description}",
+                    *links,
+                ],
+            )
+        )
+
+    token(DNS_TOKEN, "dev cluster default (DNS) token", f"-policy-name={DNS_POLICY}")
+    for agent in AGENTS:
+        token(
+            AGENT_TOKENS[agent.name],
+            f"agent token of {agent.name}",
+            f"-node-identity={agent.name}:{DATACENTER}",
+            # The agent syncs its local services to the catalog with its agent token (the
+            # services' own `token` is not used for that yet: docs/compatibility.md).
+            *(f"-service-identity={app.name}" for app in APPS if app.agent == agent.name),
+        )
+    for app in APPS:
+        token(
+            SERVICE_TOKENS[app.name],
+            f"service token of {app.name}",
+            f"-service-identity={app.name}",
+        )
+    for agent in AGENTS:
+        steps.append(
+            (
+                None,
+                [
+                    "acl",
+                    "set-agent-token",
+                    f"-http-addr={places.http_address(agent, local=False)}",
+                    auth,
+                    "agent",
+                    AGENT_TOKENS[agent.name],
+                ],
+            )
+        )
+    return steps
 
 
 def config_writer_script(writer: ConfigWriter = CONFIG_WRITER) -> str:
     """The compose one-shot's `sh -c` script: every file of the directory, in name order
     (the shell's glob order, which is also the twin's)."""
     pattern = str(PurePosixPath(CONFIG_MOUNT) / writer.directory / writer.pattern)
-    write = " ".join(config_write_command(writer, ComposePlaces(), '"$f"'))
-    return f"for f in {pattern}; do consulpy {write} || exit 1; done"
+    places = ComposePlaces()
+    policy_file = str(PurePosixPath(CONFIG_MOUNT) / DNS_POLICY_FILE)
+    lines = []
+    for check, action in acl_setup_steps(writer, places, policy_file):
+        act = f"consulpy {shlex.join(action)} || exit 1"
+        if check is None:
+            lines.append(act)
+        else:
+            lines.append(f"consulpy {shlex.join(check)} >/dev/null 2>&1 || {act}")
+    write = " ".join(config_write_command(writer, places, '"$f"'))
+    lines.append(f"for f in {pattern}; do consulpy {write} || exit 1; done")
+    return "; ".join(lines)
 
 
 class ComposePlaces:

@@ -36,7 +36,26 @@ def all_config_files() -> set[str]:
 def test_every_file_in_configs_is_checked_here() -> None:
     checked = {p for files in AGENT_SETS + JSON_SETS for p in files}
     checked |= {str(p.relative_to(CONFIGS)) for p in config_entry_files(CONFIGS)}
+    checked.add(topo.DNS_POLICY_FILE)
     assert all_config_files() == checked
+
+
+def test_the_dns_policy_parses_and_only_reads() -> None:
+    from consulpy.acl.rules import parse_rules
+
+    text = (CONFIGS / topo.DNS_POLICY_FILE).read_text()
+    parse_rules(text)  # raises on a syntax error
+    rules = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    assert "write" not in rules and "key" not in rules
+
+
+def test_acl_config_names_the_topology_tokens() -> None:
+    (source,) = load_config_files([str(CONFIGS / "acl.hcl")])
+    acl = source.data["acl"]
+    acl = acl[0] if isinstance(acl, list) else acl
+    text = json.dumps(acl)
+    assert topo.MANAGEMENT_TOKEN in text and topo.DNS_TOKEN in text
+    assert '"deny"' in text
 
 
 @pytest.mark.parametrize("files", AGENT_SETS + JSON_SETS, ids=lambda f: "+".join(f))

@@ -48,9 +48,15 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     )
 
 
-def get(url: str, method: str = "GET", body: Any = None) -> tuple[int, bytes]:
+TOKEN = topo.MANAGEMENT_TOKEN  # the dev cluster's (dev-only) management token
+
+
+def get(
+    url: str, method: str = "GET", body: Any = None, token: str | None = TOKEN
+) -> tuple[int, bytes]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
+    headers = {"X-Consul-Token": token} if token else {}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.read()
@@ -150,10 +156,28 @@ def test_status_lists_every_process_and_the_leader(twin: Twin) -> None:
 
 def test_kv_through_the_clients(twin: Twin) -> None:
     writer, reader = (a.name for a in topo.CLIENTS)
-    put = run("kv", "put", f"-http-addr={twin.http(writer)[7:]}", "dev/greeting", "hello")
+    auth = f"-token={TOKEN}"
+    put = run("kv", "put", auth, f"-http-addr={twin.http(writer)[7:]}", "dev/greeting", "hello")
     assert put.returncode == 0, put.stderr
-    got = run("kv", "get", f"-http-addr={twin.http(reader)[7:]}", "dev/greeting")
+    got = run("kv", "get", auth, f"-http-addr={twin.http(reader)[7:]}", "dev/greeting")
     assert got.returncode == 0 and got.stdout == "hello\n", got
+
+
+def test_acls_deny_anonymous_writes_and_reads_but_let_it_find_services(twin: Twin) -> None:
+    client = topo.CLIENTS[0].name
+    put = run("kv", "put", f"-http-addr={twin.http(client)[7:]}", "dev/anonymous", "no")
+    assert put.returncode != 0 and "Permission denied" in put.stderr, put
+    status, body = get(twin.http(client) + "/v1/kv/dev/greeting", token=None)
+    assert status in (403, 404), body
+    status, body = get(twin.http(client) + "/v1/kv/dev/anonymous", token=TOKEN)
+    assert status == 404, body  # the refused write changed nothing
+    # The default (DNS) token reads services: what `dig web.service.consul` answers with.
+    status, body = get(twin.http(client) + "/v1/catalog/services", token=None)
+    assert status == 200 and "web" in json.loads(body), body
+    # Every agent runs with its node-identity agent token: all nodes registered themselves.
+    status, body = get(twin.http(client) + "/v1/catalog/nodes")
+    assert status == 200
+    assert {n["Node"] for n in json.loads(body)} == {a.name for a in topo.AGENTS}
 
 
 def test_env_points_at_the_cluster(twin: Twin) -> None:
@@ -162,6 +186,7 @@ def test_env_points_at_the_cluster(twin: Twin) -> None:
     exports = dict(line.removeprefix("export ").split("=", 1) for line in out.stdout.splitlines())
     assert exports["CONSUL_HTTP_ADDR"] == twin.http("consul-client-1")[7:]
     assert exports["WEB_URL"] == twin.url("web")
+    assert exports["CONSUL_HTTP_TOKEN"] == TOKEN
 
 
 def web_answer(twin: Twin) -> tuple[int, str]:
@@ -185,9 +210,12 @@ def test_web_calls_api_through_the_sidecars(twin: Twin) -> None:
         assert status == 200
 
 
-def test_a_deny_intention_blocks_web_and_deleting_it_lets_it_through(twin: Twin) -> None:
+def test_a_deny_intention_blocks_web_and_an_allow_lets_it_through_again(twin: Twin) -> None:
     addr = f"-http-addr={twin.http('consul-client-1')[7:]}"
-    out = run("intention", "create", addr, "-replace", "-deny", "web", "api")
+    refused = run("intention", "create", addr, "-replace", "-deny", "web", "api")
+    assert refused.returncode != 0 and "Permission denied" in refused.stderr, refused
+    auth = f"-token={TOKEN}"
+    out = run("intention", "create", addr, auth, "-replace", "-deny", "web", "api")
     assert out.returncode == 0, out.stderr
 
     def denied() -> bool:
@@ -198,7 +226,9 @@ def test_a_deny_intention_blocks_web_and_deleting_it_lets_it_through(twin: Twin)
     _, body = web_answer(twin)
     assert body.startswith("web: the call to the upstream at http://127.0.0.1:"), body
 
-    out = run("intention", "delete", addr, "web", "api")
+    # Deleting it would leave no intention, and with ACLs default deny the default intention
+    # decision is deny too: allow it again explicitly.
+    out = run("intention", "create", addr, auth, "-replace", "-allow", "web", "api")
     assert out.returncode == 0, out.stderr
     eventually(lambda: web_answer(twin)[0] == 200, timeout=15, what="web -> api allowed again")
 
