@@ -77,7 +77,7 @@ def test_startup_warnings_list_ignored_keys(load: Any) -> None:
             {
                 "telemetry": {"statsd_address": "127.0.0.1:8125", "disable_hostname": True},
                 "audit": {"enabled": True},
-                "pid_file": "/tmp/x.pid",
+                "raft_protocol": 3,
                 "limits": {"request_limits": {"mode": "disabled"}},
             }
         ]
@@ -88,7 +88,7 @@ def test_startup_warnings_list_ignored_keys(load: Any) -> None:
     assert "telemetry.statsd_address" in telemetry[0]
     assert "telemetry.disable_hostname" in telemetry[0]
     assert "Consul Enterprise / HCP settings are ignored by consulpy: audit" in text
-    assert "pid_file (no pid file is written)" in text
+    assert "raft_protocol (Raft protocol 3 only)" in text
     assert "request_limits" not in text  # mode = disabled is honoured
     # defaults set nothing: no warning about keys the user did not write
     assert not [w for w in load().warnings if "IGNORED" in w or "TELEMETRY" in w]
