@@ -43,6 +43,7 @@ from consulpy.rpc import tls as rpc_tls
 from consulpy.rpc.ratelimit import TokenBucket
 from consulpy.server.endpoints.limits import Limits
 from consulpy.server.membership import Membership
+from consulpy.server.query import QueryTimes
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
 
@@ -159,6 +160,9 @@ class Agent:
         check_min_interval: float | None = None,
     ) -> None:
         self.config = config
+        # Blocking query waits (default_query_time, max_query_time); like Consul, a restart
+        # applies a change.
+        self.query_times = QueryTimes(config.default_query_time, config.max_query_time)
         self.reload_config = reload_config
         self.node_name: str = config.node_name
         self.datacenter: str = config.datacenter
@@ -207,6 +211,7 @@ class Agent:
                 rpc_hold_timeout=config.performance.rpc_hold_timeout,
                 tls=self.tls,
                 agent_token=self.agent_token(),
+                query_times=self.query_times,
             )
             self.delegate = self.client
         # The resolver of this agent's own endpoints; None when ACLs are off.
@@ -258,6 +263,7 @@ class Agent:
             },
             bootstrap=bool(config.dev or config.bootstrap),
             rpc_hold_timeout=config.performance.rpc_hold_timeout,
+            query_times=self.query_times,
             tls=self.tls,
             connect={
                 "enabled": config.connect.enabled,

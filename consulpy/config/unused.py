@@ -62,8 +62,6 @@ NOT_YET_USED: dict[str, str] = {
     "check_output_max_size": "checks keep their built-in output limit",
     "connect.enable_mesh_gateway_wan_federation": "no WAN federation",
     "connect.test_ca_leaf_root_change_spread": "test-only setting",
-    "default_query_time": "blocking queries use the built-in default wait",
-    "max_query_time": "blocking queries use the built-in maximum wait",
     "discovery_max_stale": "not implemented",
     "disable_coordinates": "network coordinates are not implemented",
     "disable_http_unprintable_char_filter": "not implemented",
