@@ -70,7 +70,6 @@ NOT_YET_USED: dict[str, str] = {
     "discard_check_output": "check output is kept",
     "enable_agent_tls_for_checks": "not implemented",
     "enable_central_service_config": "not implemented",
-    "enable_debug": "no debug endpoints are served",
     "experiments": "no experiments",
     "limits.rpc_client_timeout": "not implemented",
     "limits.rpc_handshake_timeout": "not implemented",
@@ -147,6 +146,11 @@ REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
         _set,
         "serf_wan_allowed_cidrs is not supported by consulpy (there is no WAN gossip pool); "
         "remove this setting",
+    ),
+    "enable_debug": (
+        lambda v: v is True,
+        "enable_debug = true is not supported by consulpy: it serves no debug (pprof) "
+        "endpoints, as Consul with enable_debug = false; remove this setting or set it to false",
     ),
     "limits.request_limits.mode": (
         lambda v: v not in (None, "disabled"),
