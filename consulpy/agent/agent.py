@@ -43,6 +43,7 @@ from consulpy.rpc import tls as rpc_tls
 from consulpy.rpc.ratelimit import TokenBucket
 from consulpy.server.endpoints.limits import Limits
 from consulpy.server.membership import Membership
+from consulpy.server.operator import AutopilotHealth
 from consulpy.server.query import QueryTimes
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
@@ -192,6 +193,9 @@ class Agent:
             self.delegate: Any = self.server
         self.gossip = AgentGossip(self)
         if self.server is not None:
+            self.server.autopilot_limits = AutopilotHealth(
+                config.autopilot.last_contact_threshold, config.autopilot.max_trailing_logs
+            )
             self.membership: Membership | None = Membership(
                 self.server,
                 self.gossip.member_views,

@@ -55,8 +55,6 @@ NOT_YET_USED: dict[str, str] = {
     "tls.https.use_auto_cert": "auto-encrypt is not implemented",
     "tls.grpc.use_auto_cert": "auto-encrypt is not implemented",
     "auto_reload_config": "config files are not watched; use SIGHUP or consulpy reload",
-    "autopilot.last_contact_threshold": "autopilot health uses a fixed 200ms threshold",
-    "autopilot.max_trailing_logs": "autopilot does not check trailing logs",
     "cache.": "the agent has no request cache",
     "http_config.use_cache": "the agent has no request cache",
     "connect.enable_mesh_gateway_wan_federation": "no WAN federation",

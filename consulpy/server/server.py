@@ -46,6 +46,7 @@ from consulpy.server.endpoints.limits import Limits
 from consulpy.server.endpoints.request import decode_payload, payload_to_wire
 from consulpy.server.errors import CommandError, NoLeaderError, RateLimitExceeded, RequestError
 from consulpy.server.leader import LeaderDuties
+from consulpy.server.operator import AutopilotHealth
 from consulpy.server.query import (
     CONSISTENT,
     CONSUL_QUERY_TIMES,
@@ -140,6 +141,8 @@ class Server:
         self.bootstrap_self = bootstrap
         self.rpc_hold_timeout = rpc_hold_timeout
         self.query_times = query_times
+        # autopilot.last_contact_threshold and max_trailing_logs (the agent sets them).
+        self.autopilot_limits = AutopilotHealth()
         # Enforced on every request, whichever agent received it (see endpoints/limits.py).
         self.limits = limits or Limits()
         # The token of this agent's own calls (acl.tokens.agent, else acl.tokens.default).
