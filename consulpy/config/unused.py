@@ -62,7 +62,6 @@ NOT_YET_USED: dict[str, str] = {
     "discovery_max_stale": "not implemented",
     "disable_coordinates": "network coordinates are not implemented",
     "disable_http_unprintable_char_filter": "not implemented",
-    "disable_keyring_file": "not implemented",
     "disable_remote_exec": "remote exec is never run (as with the default, true)",
     "enable_agent_tls_for_checks": "not implemented",
     "enable_central_service_config": "not implemented",
