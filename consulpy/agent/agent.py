@@ -264,6 +264,7 @@ class Agent:
                 "snapshot_threshold": config.raft_snapshot_threshold,
                 "snapshot_interval": config.raft_snapshot_interval,
                 "trailing_logs": config.raft_trailing_logs,
+                "handshake_timeout": config.limits.rpc_handshake_timeout,
             },
             bootstrap=bool(config.dev or config.bootstrap),
             rpc_hold_timeout=config.performance.rpc_hold_timeout,

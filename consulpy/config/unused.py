@@ -67,7 +67,6 @@ NOT_YET_USED: dict[str, str] = {
     "enable_central_service_config": "not implemented",
     "experiments": "no experiments",
     "limits.rpc_client_timeout": "not implemented",
-    "limits.rpc_handshake_timeout": "not implemented",
     "limits.rpc_max_conns_per_client": "not implemented",
     "locality.": "not implemented",
     "log_sublevels": "not implemented",
