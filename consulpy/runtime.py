@@ -29,6 +29,7 @@ from consulpy.agent.watches import AgentWatches, WatchError, install_watches
 from consulpy.dns import DNSServer, DNSSettings
 from consulpy.http.app import HTTPListeners
 from consulpy.rpc import tls as rpc_tls
+from consulpy.util.pidfile import remove_pid_file, write_pid_file
 from consulpy.xds.mesh import Mesh, MeshError
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class Runtime:
         )
         self.agent.mesh = self.xds
         self.watches: AgentWatches | None = None
+        self.pid_file: str | None = None
 
     async def start(self) -> None:
         """Start the agent, then its listeners. On failure what started is stopped again, and
@@ -96,6 +98,12 @@ class Runtime:
             except WatchError as exc:
                 raise AgentError(str(exc)) from exc
             agent.reload_hooks.append(self._apply_rpc_limits)
+            if agent.config.pid_file:
+                try:
+                    write_pid_file(agent.config.pid_file)
+                except OSError as exc:
+                    raise AgentError(f"Could not write PID file: {exc}") from exc
+                self.pid_file = agent.config.pid_file
         except Exception:
             await self.stop()
             raise
@@ -184,3 +192,6 @@ class Runtime:
             began = loop.time()
             await stop()
             log.debug("stopped", part=name, seconds=round(loop.time() - began, 3))
+        if self.pid_file is not None:
+            remove_pid_file(self.pid_file)
+            self.pid_file = None

@@ -43,6 +43,8 @@ from consulpy.rpc import tls as rpc_tls
 from consulpy.rpc.ratelimit import TokenBucket
 from consulpy.server.endpoints.limits import Limits
 from consulpy.server.membership import Membership
+from consulpy.server.operator import AutopilotHealth
+from consulpy.server.query import QueryTimes
 from consulpy.server.server import Server
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
 
@@ -159,6 +161,9 @@ class Agent:
         check_min_interval: float | None = None,
     ) -> None:
         self.config = config
+        # Blocking query waits (default_query_time, max_query_time); like Consul, a restart
+        # applies a change.
+        self.query_times = QueryTimes(config.default_query_time, config.max_query_time)
         self.reload_config = reload_config
         self.node_name: str = config.node_name
         self.datacenter: str = config.datacenter
@@ -188,6 +193,9 @@ class Agent:
             self.delegate: Any = self.server
         self.gossip = AgentGossip(self)
         if self.server is not None:
+            self.server.autopilot_limits = AutopilotHealth(
+                config.autopilot.last_contact_threshold, config.autopilot.max_trailing_logs
+            )
             self.membership: Membership | None = Membership(
                 self.server,
                 self.gossip.member_views,
@@ -207,6 +215,7 @@ class Agent:
                 rpc_hold_timeout=config.performance.rpc_hold_timeout,
                 tls=self.tls,
                 agent_token=self.agent_token(),
+                query_times=self.query_times,
             )
             self.delegate = self.client
         # The resolver of this agent's own endpoints; None when ACLs are off.
@@ -255,9 +264,11 @@ class Agent:
                 "snapshot_threshold": config.raft_snapshot_threshold,
                 "snapshot_interval": config.raft_snapshot_interval,
                 "trailing_logs": config.raft_trailing_logs,
+                "handshake_timeout": config.limits.rpc_handshake_timeout,
             },
             bootstrap=bool(config.dev or config.bootstrap),
             rpc_hold_timeout=config.performance.rpc_hold_timeout,
+            query_times=self.query_times,
             tls=self.tls,
             connect={
                 "enabled": config.connect.enabled,

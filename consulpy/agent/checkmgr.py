@@ -105,6 +105,7 @@ class CheckManager:
                 source="local" if local_source else "remote",
                 alias_source=self.agent.alias_source,
                 rng=self._rng,
+                check_output_max_size=cfg.check_output_max_size,
             )
         except CheckError as exc:
             raise definition_error(exc) from exc
@@ -170,6 +171,10 @@ class CheckManager:
         if check is None:
             return
         old_status = check.row["Status"]
+        if self.agent.config.discard_check_output:
+            # Consul: the output is dropped before it is stored, so output-only changes cause
+            # no catalog writes (read at each update: a reload applies it).
+            output = ""
         self.reaper.observe(check_id, status, self._now())
         if local.update_check(check_id, status, output):
             # A status change is persisted (TTL checks come back as they were) and synced at

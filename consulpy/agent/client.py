@@ -15,7 +15,7 @@ from consulpy.rpc.tls import RPCTLS
 from consulpy.server.endpoints import REGISTRY
 from consulpy.server.endpoints.request import Empty, Request
 from consulpy.server.errors import CommandError, NoLeaderError
-from consulpy.server.query import QueryMeta, QueryOptions
+from consulpy.server.query import CONSUL_QUERY_TIMES, QueryMeta, QueryOptions, QueryTimes
 from consulpy.server.server import raise_remote, read_payload
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class ClientDelegate:
         rpc_hold_timeout: float = 7.0,
         tls: RPCTLS | None = None,
         agent_token: str = "",
+        query_times: QueryTimes = CONSUL_QUERY_TIMES,
     ) -> None:
         self.gossip = gossip
         # The token of this agent's own calls (acl.tokens.agent, else acl.tokens.default):
@@ -47,6 +48,7 @@ class ClientDelegate:
             server_hostname=tls.server_hostname if tls else None,
         )
         self.rpc_hold_timeout = rpc_hold_timeout
+        self.query_times = query_times
         self._preferred: str | None = None
         self._rng = random.Random()
 
@@ -118,7 +120,11 @@ class ClientDelegate:
             token=self._token(token),
             options=opts,
         )
-        timeout = (opts.blocking_timeout(1.0) if opts.index else 0) + self.rpc_hold_timeout + 30
+        timeout = (
+            (opts.blocking_timeout(1.0, self.query_times) if opts.index else 0)
+            + self.rpc_hold_timeout
+            + 30
+        )
         reply = await self._call(
             name, {"req": request.to_wire(), "hops": 0}, timeout, retry_sent=True
         )

@@ -77,7 +77,9 @@ class AgentGossip:
         cfg = agent.config
         host, port = cfg.serf_lan_bind_address()
         keyring_file = None
-        if cfg.data_dir and not cfg.dev:
+        # disable_keyring_file: the keys live in memory only (from `encrypt`); the file is
+        # neither read nor written.
+        if cfg.data_dir and not cfg.dev and not cfg.disable_keyring_file:
             keyring_file = os.path.join(cfg.data_dir, "serf", "local.keyring")
             os.makedirs(os.path.dirname(keyring_file), exist_ok=True)
         timings = cfg.gossip_lan

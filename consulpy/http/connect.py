@@ -116,7 +116,7 @@ async def agent_leaf(req: web.Request) -> web.StreamResponse:
     acl = agent.acl
     token = acl.effective(request_token(req)) if acl is not None and who is not None else None
     opts = query_options(req)
-    wait = opts.blocking_timeout(0.0) if opts.index else 0.0
+    wait = opts.blocking_timeout(0.0, agent.query_times) if opts.index else 0.0
     from consulpy.agent.leafcert import public_view
 
     cert = await agent.leaf_certs.get(service, min_index=opts.index, wait=wait, token=token)

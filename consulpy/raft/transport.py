@@ -20,7 +20,7 @@ import ssl
 import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgpack
 
@@ -164,9 +164,12 @@ class TcpTransport:
         min_backoff: float = 0.02,
         max_backoff: float = 1.0,
         advertise: str | None = None,
+        handshake_timeout: float = 0.0,
     ) -> None:
         """advertise: the host:port peers dial and that every frame names as its sender
-        (port 0: the bound port). Needed when binding 0.0.0.0/[::]; default: the bound address."""
+        (port 0: the bound port). Needed when binding 0.0.0.0/[::]; default: the bound address.
+        handshake_timeout: limits.rpc_handshake_timeout, how long an inbound connection may
+        take for its TLS handshake and its protocol byte (0: no limit)."""
         if advertise is not None:
             adv_host, _ = split_address(advertise)
             if _is_unspecified(adv_host):
@@ -183,6 +186,7 @@ class TcpTransport:
         self.connect_timeout = connect_timeout
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
+        self.handshake_timeout = handshake_timeout
         self._handlers: dict[int, ProtocolHandler] = {}
         self._on_message: MessageHandler | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -217,11 +221,11 @@ class TcpTransport:
             raise ValueError(f"binding {self.host!r} needs an advertise address peers can dial")
         if self._sock is not None:
             self._server = await asyncio.start_server(
-                self._accept, sock=self._sock, ssl=self.server_ssl
+                self._accept, sock=self._sock, **self._server_options()
             )
         else:
             self._server = await asyncio.start_server(
-                self._accept, self.host, self.port, ssl=self.server_ssl
+                self._accept, self.host, self.port, **self._server_options()
             )
         bound = self._server.sockets[0].getsockname()
         self._bound = join_address(bound[0], bound[1])
@@ -236,6 +240,12 @@ class TcpTransport:
             adv_host, adv_port = split_address(self.advertise)
             # Verbatim when complete: peers compare addresses as strings.
             self._address = self.advertise if adv_port else join_address(adv_host, bound[1])
+
+    def _server_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"ssl": self.server_ssl}
+        if self.server_ssl is not None and self.handshake_timeout > 0:
+            options["ssl_handshake_timeout"] = self.handshake_timeout
+        return options
 
     def send(self, address: str, message: Message) -> None:
         peer = self._peers.get(address)
@@ -258,14 +268,20 @@ class TcpTransport:
         assert task is not None
         self._conns[task] = writer
         try:
-            first = await reader.readexactly(1)
+            first = await asyncio.wait_for(reader.readexactly(1), self.handshake_timeout or None)
             if first[0] == PROTO_RAFT:
                 await self._serve_raft(reader)
             else:
                 handler = self._handlers.get(first[0])
                 if handler is not None:
                     await handler(reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, ssl.SSLError):
+        except (
+            asyncio.IncompleteReadError,
+            ConnectionError,
+            OSError,
+            ssl.SSLError,
+            TimeoutError,
+        ):
             pass
         finally:
             self._conns.pop(task, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from consulpy.raft.errors import RaftError
@@ -16,6 +17,14 @@ if TYPE_CHECKING:
 
 LAST_CONTACT_THRESHOLD = 0.2  # autopilot's default last_contact_threshold (seconds)
 MAX_TRAILING_LOGS = 250
+
+
+@dataclass(frozen=True, slots=True)
+class AutopilotHealth:
+    """The agent's autopilot.last_contact_threshold (seconds) and max_trailing_logs."""
+
+    last_contact_threshold: float = LAST_CONTACT_THRESHOLD
+    max_trailing_logs: int = MAX_TRAILING_LOGS
 
 
 def _node_names(server: Server) -> dict[str, str]:
@@ -87,8 +96,9 @@ def _rfc3339(ts: float) -> str:
 
 
 def autopilot_health(server: Server, serf_status: dict[str, str]) -> dict[str, Any]:
-    """Autopilot's view of every server; Healthy when every voter is in contact and close to
-    the leader's log. `serf_status` maps server IDs to their gossip status."""
+    """Autopilot's view of every server; Healthy when every voter is in contact (within
+    last_contact_threshold) and at most max_trailing_logs behind the leader's log.
+    `serf_status` maps server IDs to their gossip status."""
     node = _raft(server)
     stats = node.stats()
     peers = node.peer_stats()
@@ -96,6 +106,10 @@ def autopilot_health(server: Server, serf_status: dict[str, str]) -> dict[str, A
     leader_id, _ = node.leader()
     now = time.time()
     last_index = stats["last_log_index"]
+    limits = server.autopilot_limits
+    # A follower's last contact is only refreshed when a heartbeat is answered, so it reads
+    # up to one heartbeat period old on a healthy cluster: that period is allowed on top.
+    heartbeat = node.config.tick_interval * node.config.heartbeat_ticks
     servers = []
     healthy_voters = 0
     voters = 0
@@ -112,8 +126,8 @@ def autopilot_health(server: Server, serf_status: dict[str, str]) -> dict[str, A
         healthy = (
             status == "alive"
             and contact is not None
-            and contact < LAST_CONTACT_THRESHOLD * 5
-            and last_index - match <= MAX_TRAILING_LOGS
+            and contact <= limits.last_contact_threshold + heartbeat
+            and last_index - match <= limits.max_trailing_logs
         )
         if is_voter:
             voters += 1

@@ -13,6 +13,18 @@ DEFAULT_QUERY_TIME = 300.0
 MAX_QUERY_TIME = 600.0
 
 
+@dataclass(frozen=True, slots=True)
+class QueryTimes:
+    """The agent's `default_query_time` (a blocking query without `wait`) and
+    `max_query_time` (the longest `wait` honoured), in seconds."""
+
+    default: float = DEFAULT_QUERY_TIME
+    maximum: float = MAX_QUERY_TIME
+
+
+CONSUL_QUERY_TIMES = QueryTimes()
+
+
 @dataclass(slots=True)
 class QueryOptions:
     index: int = 0
@@ -21,13 +33,15 @@ class QueryOptions:
     max_stale: float = 0.0  # seconds; > 0 implies stale
     filter: str = ""
 
-    def blocking_timeout(self, jitter: float) -> float:
-        """The time to block: wait clamped to (0, 10m], default 5m, plus up to 1/16 jitter.
-        `jitter` is a uniform random number in [0, 1)."""
+    def blocking_timeout(self, jitter: float, times: QueryTimes = CONSUL_QUERY_TIMES) -> float:
+        """The time to block, as Consul's server computes it: a wait above `times.maximum` is
+        cut to it, no wait means `times.default`; plus up to 1/16 jitter. `jitter` is a
+        uniform random number in [0, 1)."""
         wait = self.wait
-        if wait <= 0:
-            wait = DEFAULT_QUERY_TIME
-        wait = min(wait, MAX_QUERY_TIME)
+        if wait > times.maximum:
+            wait = times.maximum
+        elif wait <= 0:
+            wait = times.default
         return wait + wait / 16 * jitter
 
     def to_wire(self) -> dict[str, object]:

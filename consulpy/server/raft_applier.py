@@ -77,6 +77,7 @@ class RaftApplier:
         server_ssl: ssl.SSLContext | None = None,
         client_ssl: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        handshake_timeout: float = 0.0,
     ) -> None:
         self.fsm = fsm
         self.sock = bind_server_socket(bind_host, bind_port)
@@ -90,6 +91,7 @@ class RaftApplier:
             server_ssl=server_ssl,
             client_ssl=client_ssl,
             server_hostname=server_hostname,
+            handshake_timeout=handshake_timeout,
         )
         config = RaftConfig(
             id=node_id,

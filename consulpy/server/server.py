@@ -46,7 +46,15 @@ from consulpy.server.endpoints.limits import Limits
 from consulpy.server.endpoints.request import decode_payload, payload_to_wire
 from consulpy.server.errors import CommandError, NoLeaderError, RateLimitExceeded, RequestError
 from consulpy.server.leader import LeaderDuties
-from consulpy.server.query import CONSISTENT, STALE, QueryMeta, QueryOptions
+from consulpy.server.operator import AutopilotHealth
+from consulpy.server.query import (
+    CONSISTENT,
+    CONSUL_QUERY_TIMES,
+    STALE,
+    QueryMeta,
+    QueryOptions,
+    QueryTimes,
+)
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
 from consulpy.server.reads import ReadError
 from consulpy.state import commands as C
@@ -122,6 +130,7 @@ class Server:
         acl: dict[str, Any] | None = None,
         limits: Limits | None = None,
         agent_token: str = "",
+        query_times: QueryTimes = CONSUL_QUERY_TIMES,
     ) -> None:
         self.node_name = node_name
         self.node_id = node_id
@@ -131,6 +140,9 @@ class Server:
         self.tagged_addresses = tagged_addresses
         self.bootstrap_self = bootstrap
         self.rpc_hold_timeout = rpc_hold_timeout
+        self.query_times = query_times
+        # autopilot.last_contact_threshold and max_trailing_logs (the agent sets them).
+        self.autopilot_limits = AutopilotHealth()
         # Enforced on every request, whichever agent received it (see endpoints/limits.py).
         self.limits = limits or Limits()
         # The token of this agent's own calls (acl.tokens.agent, else acl.tokens.default).
@@ -457,7 +469,11 @@ class Server:
         opts = request.options
         if hops >= MAX_HOPS:
             raise NoLeaderError()
-        timeout = opts.blocking_timeout(1.0) + 30 if opts.index else self.rpc_hold_timeout + 30
+        timeout = (
+            opts.blocking_timeout(1.0, self.query_times) + 30
+            if opts.index
+            else self.rpc_hold_timeout + 30
+        )
         try:
             reply = await self.rpc_client.call(
                 address, name, {"req": request.to_wire(), "hops": hops + 1}, timeout=timeout
@@ -478,7 +494,7 @@ class Server:
             index, result = fn(store, args, None)
             return self._meta(index, opts), result
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + opts.blocking_timeout(self._rng.random())
+        deadline = loop.time() + opts.blocking_timeout(self._rng.random(), self.query_times)
         while True:
             ws = WatchSet()
             index, result = fn(store, args, ws)

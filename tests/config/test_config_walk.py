@@ -77,7 +77,7 @@ def test_startup_warnings_list_ignored_keys(load: Any) -> None:
             {
                 "telemetry": {"statsd_address": "127.0.0.1:8125", "disable_hostname": True},
                 "audit": {"enabled": True},
-                "pid_file": "/tmp/x.pid",
+                "raft_protocol": 3,
                 "limits": {"request_limits": {"mode": "disabled"}},
             }
         ]
@@ -88,7 +88,7 @@ def test_startup_warnings_list_ignored_keys(load: Any) -> None:
     assert "telemetry.statsd_address" in telemetry[0]
     assert "telemetry.disable_hostname" in telemetry[0]
     assert "Consul Enterprise / HCP settings are ignored by consulpy: audit" in text
-    assert "pid_file (no pid file is written)" in text
+    assert "raft_protocol (Raft protocol 3 only)" in text
     assert "request_limits" not in text  # mode = disabled is honoured
     # defaults set nothing: no warning about keys the user did not write
     assert not [w for w in load().warnings if "IGNORED" in w or "TELEMETRY" in w]
@@ -99,6 +99,7 @@ def test_startup_warnings_list_ignored_keys(load: Any) -> None:
     [
         ({"serf_lan_allowed_cidrs": ["10.0.0.0/8"]}, "serf_lan_allowed_cidrs is not supported"),
         ({"limits": {"request_limits": {"mode": "enforcing"}}}, "limits.request_limits is not"),
+        ({"enable_debug": True}, "enable_debug = true is not supported"),
     ],
 )
 def test_protective_keys_we_cannot_honour_are_refused(
@@ -107,3 +108,11 @@ def test_protective_keys_we_cannot_honour_are_refused(
     with pytest.raises(ConfigError) as info:
         load(extra=[extra])
     assert message in str(info.value)
+
+
+def test_enable_debug_false_is_honoured_and_dev_mode_loads(load: Any) -> None:
+    # false is what consulpy does (no debug endpoints): accepted without a warning.
+    cfg = load(extra=[{"enable_debug": False}])
+    assert not [w for w in cfg.warnings if "enable_debug" in w]
+    # -dev's own default (Consul's dev mode sets it) is not a user setting: it loads.
+    assert load("-dev").dev
