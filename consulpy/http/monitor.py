@@ -6,7 +6,8 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
-from consulpy.http.endpoint import HTTPError, endpoint
+from consulpy.http.agent_acl import authorize
+from consulpy.http.endpoint import HTTPError, agent_of, endpoint
 from consulpy.log import LOGS, parse_level
 
 log = structlog.get_logger("consulpy.http")
@@ -17,6 +18,7 @@ FLUSH_INTERVAL = 0.2
 
 @endpoint("GET", check_dc=False)
 async def agent_monitor(req: web.Request) -> web.StreamResponse:
+    await authorize(req, "agent", "read", agent_of(req).node_name)  # Consul: agent:read
     name = req.query.get("loglevel", "INFO") or "INFO"
     level = parse_level(name)
     if level is None or name.lower() == "warning":

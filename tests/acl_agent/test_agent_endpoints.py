@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
+
 from consulpy.testing import DevAgent
 from tests.acl_agent.conftest import RECOVERY, token_with
 from tests.acl_state.conftest import ACLHTTP, MGMT
@@ -173,3 +175,11 @@ async def test_policy_edit_applies_at_once_on_a_server_agent(api: ACLHTTP) -> No
 async def test_bad_registration_is_400_before_any_permission(api: ACLHTTP) -> None:
     status, text = await status_of(api, "PUT", "/v1/agent/service/register", NONE, "{}")
     assert status == 400, text
+
+
+async def test_monitor_needs_agent_read(acl_agent: DevAgent) -> None:
+    async with aiohttp.ClientSession() as session:
+        url = f"{acl_agent.url}/v1/agent/monitor?loglevel=info"
+        async with session.get(url) as resp:  # anonymous
+            assert resp.status == 403
+            assert "lacks permission 'agent:read'" in await resp.text()
