@@ -8,15 +8,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 import pytest_asyncio
 
 from consulpy.testing import DevAgent
 from tests.acl_state.conftest import ACLHTTP, acl_config, ready
 from tests.helpers import eventually
-from tests.xds.mesh import Envoy, envoy_binary, sidecar_bootstrap
-
-pytestmark = pytest.mark.skipif(not envoy_binary(), reason="envoy not installed")
+from tests.xds.mesh import Envoy, sidecar_bootstrap
 
 
 @pytest_asyncio.fixture
