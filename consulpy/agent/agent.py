@@ -206,6 +206,7 @@ class Agent:
             )
             membership = self.membership
             self.server.serf_status = self._server_serf_status
+            self.server.serf_names = self._server_serf_names
             self.gossip.on_member_event(lambda _event: membership.member_changed())
             self.server.applier.on_leader_change(lambda _leader: membership.member_changed())
         else:
@@ -363,6 +364,14 @@ class Agent:
         """Gossip status of every server, keyed by node ID (for autopilot health)."""
         return {
             m.tags.get("id", ""): m.status.label()
+            for m in self.gossip.members()
+            if m.tags.get("role") == "consul"
+        }
+
+    def _server_serf_names(self) -> dict[str, str]:
+        """Gossip node name of every server, keyed by node ID (names Raft peers)."""
+        return {
+            m.tags.get("id", ""): m.name
             for m in self.gossip.members()
             if m.tags.get("role") == "consul"
         }

@@ -28,9 +28,13 @@ class AutopilotHealth:
 
 
 def _node_names(server: Server) -> dict[str, str]:
-    return {
+    """Raft peer ID to node name: gossip names first (known from the moment a server joins),
+    then the catalog (a server that has left gossip but is still a Raft peer)."""
+    names = {
         row.get("ID", ""): name for name, row in server.store.catalog.nodes.items() if row.get("ID")
     }
+    names.update({sid: name for sid, name in server.serf_names().items() if sid})
+    return names
 
 
 def _raft(server: Server) -> Any:

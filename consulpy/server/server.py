@@ -202,6 +202,8 @@ class Server:
         self.applier.on_leader_change(self._leader_changed)
         # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
         self.serf_status: Any = dict
+        # Gossip node names of servers by node ID; set by the agent.
+        self.serf_names: Any = dict
         self.rpc_client = RPCClient(
             ssl_context=tls.client if tls else None,
             server_hostname=tls.server_hostname if tls else None,

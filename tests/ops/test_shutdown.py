@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.cli.agentproc import AgentProcess
-from tests.helpers import eventually
+from tests.helpers import eventually, eventually_value
 from tests.ops.procs import BASE, DEV, get_json, serf_addr, start
 
 OPEN_QUERIES = 2000
@@ -171,8 +171,8 @@ async def test_a_leaving_leader_removes_itself_from_raft(tmp_path: Path) -> None
                     return str(leaders[0])
             return ""
 
-        await eventually(lambda: bool(leader()), timeout=60, what="a leader of three")
-        name = leader()
+        # One read decides the leader: a second read may land mid-election and see none.
+        name = await eventually_value(leader, timeout=60, what="a leader of three")
         leaving = next(a for a, n in zip(agents, ("l1", "l2", "l3"), strict=True) if n == name)
         assert leaving.stop(signal.SIGINT) == 0
         await _said(leaving, "Graceful exit completed")

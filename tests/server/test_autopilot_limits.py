@@ -36,6 +36,7 @@ def _follower_healthy(limits: AutopilotHealth, contact: float, behind: int) -> b
         raft=SimpleNamespace(node=_Node(contact, behind)),
         store=SimpleNamespace(catalog=SimpleNamespace(nodes={})),
         autopilot_limits=limits,
+        serf_names=dict,
     )
     health = autopilot_health(server, {"a": "alive", "b": "alive"})  # type: ignore[arg-type]
     return bool(health["Servers"][1]["Healthy"])
