@@ -260,7 +260,7 @@ class ProxyWatch:
             leaf_cert_pem=st.leaf["CertPEM"],
             leaf_key_pem=st.leaf["PrivateKeyPEM"],
             intentions=tuple(st.intentions),
-            default_allow=agent.config.acl.default_policy != "deny",
+            default_allow=agent.config.acl.intention_default_allow,
             upstreams=tuple(upstreams),
             local_connect_timeout_s=float(config.get("local_connect_timeout_ms") or 5000) / 1000,
             local_request_timeout_s=float(config.get("local_request_timeout_ms") or 0) / 1000,

@@ -104,6 +104,12 @@ class ACL:
     role_ttl: float
     tokens: dict[str, str]
 
+    @property
+    def intention_default_allow(self) -> bool:
+        """The mesh's decision when no intention matches: default_policy when ACLs are on,
+        allow when they are off (as Consul). One rule for Envoy's RBAC and the HTTP checks."""
+        return not self.enabled or self.default_policy != "deny"
+
 
 @dataclass(frozen=True)
 class TLSProtocol:

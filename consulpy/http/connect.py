@@ -42,10 +42,7 @@ async def _body(req: web.Request) -> dict[str, Any]:
 
 
 def _default_allow(req: web.Request) -> bool:
-    """The default intention decision follows acl.default_policy when ACLs are on (allow when
-    they are off, as Consul)."""
-    acl = agent_of(req).config.acl
-    return not acl.enabled or acl.default_policy != "deny"
+    return agent_of(req).config.acl.intention_default_allow
 
 
 # --------------------------------------------------------------------- CA

@@ -6,6 +6,8 @@ import json
 import math
 import socket
 
+import pytest
+
 from consulpy.config import load_agent_config
 
 
@@ -145,3 +147,15 @@ def test_listener_helpers(load):
     assert cfg.effective_advertise() == "127.0.0.9" == cfg.effective_advertise_wan()
     wan = load("-bind=127.0.0.9", "-advertise-wan=10.9.9.9", "-serf-wan-port=-1")
     assert wan.effective_advertise_wan() == "10.9.9.9" and wan.serf_wan_bind_address() is None
+
+
+@pytest.mark.parametrize(
+    ("acl", "allowed"),
+    [
+        ({"default_policy": "deny"}, True),  # ACLs off: the mesh allows by default, as Consul
+        ({"enabled": True, "default_policy": "deny"}, False),
+        ({"enabled": True, "default_policy": "allow"}, True),
+    ],
+)
+def test_intention_default_follows_acls_only_when_they_are_on(load, acl, allowed) -> None:
+    assert load(extra=[{"acl": acl}]).acl.intention_default_allow is allowed
