@@ -23,6 +23,7 @@ from consulpy.http import (
     health,
     kv,
     monitor,
+    openapi,
     operator,
     prepared_query,
     session,
@@ -97,7 +98,15 @@ def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application
 
     app.on_response_prepare.append(add_headers)
     acl.load_persisted_tokens(agent)
-    for module in (
+    app.add_routes(api_routes())
+    app.add_routes(openapi.routes())
+    app.router.add_route("*", "/{tail:.*}", _not_found)
+    return app
+
+
+def api_routes() -> list[web.RouteDef]:
+    """Every /v1 route: the app serves them and the OpenAPI document describes them."""
+    modules = (
         acl,
         kv,
         session,
@@ -113,11 +122,9 @@ def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application
         config_entries,
         discovery_chain,
         monitor,
-    ):
-        app.add_routes(module.routes())
-    app.add_routes(prepared_query.routes())
-    app.router.add_route("*", "/{tail:.*}", _not_found)
-    return app
+        prepared_query,
+    )
+    return [route for module in modules for route in module.routes()]
 
 
 class _TLSSite(web.TCPSite):

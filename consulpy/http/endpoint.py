@@ -246,6 +246,7 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
 
         handler.__name__ = fn.__name__
         handler.__doc__ = fn.__doc__
+        handler.methods = tuple(methods)  # type: ignore[attr-defined]  # read by openapi.py
         return handler
 
     return wrap
