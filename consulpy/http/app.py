@@ -18,6 +18,7 @@ from consulpy.http import (
     catalog,
     config_entries,
     connect,
+    coordinate,
     discovery_chain,
     gossip_api,
     health,
@@ -113,6 +114,7 @@ def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application
         config_entries,
         discovery_chain,
         monitor,
+        coordinate,
     ):
         app.add_routes(module.routes())
     app.add_routes(prepared_query.routes())
