@@ -210,9 +210,10 @@ class Agent:
             self.server.serf_status = self._server_serf_status
             self.server.serf_names = self._server_serf_names
             self.server.server_coordinates = self._server_coordinates
-            if config.dev:
-                # A dev agent shows a reported coordinate at once (py-consul's test polls).
-                self.server.coordinates.period = 0.1
+            batcher = self.server.coordinates
+            batcher.update_period = config.coordinate_update_period
+            batcher.update_batch_size = config.coordinate_update_batch_size
+            batcher.update_max_batches = config.coordinate_update_max_batches
             self.gossip.on_member_event(lambda _event: membership.member_changed())
             self.server.applier.on_leader_change(lambda _leader: membership.member_changed())
         else:
@@ -247,7 +248,13 @@ class Agent:
         self.local.on_change(self.proxy_config.local_changed)
         # disable_coordinates: no coordinates in gossip, none sent to the servers.
         self.coordinates: CoordinateSender | None = (
-            None if config.disable_coordinates else CoordinateSender(self)
+            None
+            if config.disable_coordinates
+            else CoordinateSender(
+                self,
+                interval_min=config.sync_coordinate_interval_min,
+                rate_target=config.sync_coordinate_rate_target,
+            )
         )
 
     def _build_server(self) -> Server:

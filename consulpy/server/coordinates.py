@@ -2,8 +2,9 @@
 
 Why batch: every agent reports its coordinate every 15 s or more; one log entry per report
 would cost a Raft round each. As in Consul, Coordinate.Update only queues (the last report of
-a node and segment wins) and the leader applies what is queued every `period` in entries of
-`batch_size` updates, at most `max_batches` entries per period; the rest is dropped and logged.
+a node and segment wins) and the leader applies the queue every `update_period`, in entries
+of `update_batch_size` updates, at most `update_max_batches` entries per period; the rest is
+dropped and logged.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ class CoordinateBatcher:
         self,
         server: Server,
         *,
-        period: float = UPDATE_PERIOD,
-        batch_size: int = UPDATE_BATCH_SIZE,
-        max_batches: int = UPDATE_MAX_BATCHES,
+        update_period: float = UPDATE_PERIOD,
+        update_batch_size: int = UPDATE_BATCH_SIZE,
+        update_max_batches: int = UPDATE_MAX_BATCHES,
     ) -> None:
         self.server = server
-        self.period = period
-        self.batch_size = batch_size
-        self.max_batches = max_batches
+        self.update_period = update_period
+        self.update_batch_size = update_batch_size
+        self.update_max_batches = update_max_batches
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}
         self.discarded = 0
 
@@ -48,7 +49,7 @@ class CoordinateBatcher:
         """The leader's loop (one per leadership term)."""
         self.pending.clear()  # reports queued in an earlier term are stale
         while True:
-            await asyncio.sleep(self.period)
+            await asyncio.sleep(self.update_period)
             await self.flush()
 
     async def flush(self) -> None:
@@ -56,14 +57,14 @@ class CoordinateBatcher:
             return
         updates = list(self.pending.values())
         self.pending.clear()
-        limit = self.batch_size * self.max_batches
+        limit = self.update_batch_size * self.update_max_batches
         if len(updates) > limit:
             dropped = len(updates) - limit
             self.discarded += dropped
             log.warning(f"Discarded {dropped} coordinate updates")
             updates = updates[:limit]
-        for start in range(0, len(updates), self.batch_size):
-            batch = updates[start : start + self.batch_size]
+        for start in range(0, len(updates), self.update_batch_size):
+            batch = updates[start : start + self.update_batch_size]
             try:
                 await self.server.propose(C.coordinate_batch_update(batch, ts=self.server.now()))
             except Exception as exc:  # lost leadership, no quorum: the next reports retry
