@@ -189,3 +189,17 @@ async def test_disabled_coordinates_answer_401() -> None:
         assert (status, body) == (401, b"Coordinate support disabled")
         assert dev.agent is not None and dev.agent.coordinates is None
         assert dev.agent.gossip.coordinate() is None
+
+
+async def test_agent_sends_its_gossip_coordinate() -> None:
+    import aiohttp
+
+    fast = {"sync_coordinate_interval_min": "50ms"}
+    async with DevAgent(config=fast) as dev, aiohttp.ClientSession() as session:
+        http = HTTP(session, dev.url)
+        rows = await wait_coords(http, {"consulpy-test"})
+        assert dev.agent is not None and dev.agent.coordinates is not None
+        assert dev.agent.coordinates.sent >= 1
+        (row,) = rows
+        assert row["Segment"] == "" and len(row["Coord"]["Vec"]) == 8
+        assert row["Coord"]["Error"] == 1.5  # alone: nothing to measure against yet
