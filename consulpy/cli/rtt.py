@@ -8,6 +8,7 @@ from typing import Any
 
 from consulpy.cli.client import APIError, Client, add_http_flags, fail
 from consulpy.gossip.coordinate import Coordinate
+from consulpy.util.goquote import go_quote
 
 
 def _distance_ms(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -66,7 +67,7 @@ def main(argv: list[str]) -> int:
         return fail(f"Error getting coordinates: {exc}")
     for name, coord in zip(nodes, coords, strict=True):
         if coord is None:
-            return fail(f'Could not find a coordinate for node "{name}"')
+            return fail(f"Could not find a coordinate for node {go_quote(name)}")
     a, b = coords
     assert a is not None and b is not None
     source = "WAN" if args.wan else "LAN"

@@ -189,6 +189,8 @@ async def test_disabled_coordinates_answer_401() -> None:
         assert (status, body) == (401, b"Coordinate support disabled")
         assert dev.agent is not None and dev.agent.coordinates is None
         assert dev.agent.gossip.coordinate() is None
+        _, _, body = await http.get("/v1/agent/self")
+        assert json.loads(body)["Coord"] is None
 
 
 async def test_agent_sends_its_gossip_coordinate() -> None:
