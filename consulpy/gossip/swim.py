@@ -486,7 +486,7 @@ class SwimCore:
         """Answer a TCP fallback ping: the ack message, or None if not addressed to us."""
         if p.node and p.node != self.name:
             return None
-        return Ack(p.seq_no, self.delegate.ack_payload()).encode()
+        return Ack(p.seq_no).encode()  # memberlist's stream acks carry no payload
 
     def _handle_indirect_ping(self, ind: IndirectPing, frm: Addr) -> None:
         if len(ind.target) not in (4, 16):

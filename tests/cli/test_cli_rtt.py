@@ -71,7 +71,7 @@ def test_rtt_between_gossip_measured_coordinates(pair: tuple[AgentProcess, Agent
     assert float(m.group(3)) < 1000.0  # loopback
     out = consulpy("rtt", f"-http-addr={server.http_addr}", "CLI1", "srv")  # any case
     assert out.returncode == 0 and RTT.match(out.stdout.strip()), out.stdout + out.stderr
-    out = consulpy("rtt", f"-http-addr={server.http_addr}", "-wan", "srv.dc1")
+    out = consulpy("rtt", f"-http-addr={client.http_addr}", "-wan", "srv.dc1", "srv.dc1")
     m = RTT.match(out.stdout.strip())
     assert m is not None and m.group(4) == "WAN", out.stdout + out.stderr
     # ?near= with real coordinates: the named node comes first.
