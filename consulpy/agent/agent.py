@@ -25,6 +25,7 @@ from consulpy.agent.acl import AgentACL
 from consulpy.agent.alias import AgentAliasSource
 from consulpy.agent.checkmgr import CheckManager
 from consulpy.agent.client import ClientDelegate
+from consulpy.agent.coordinates import CoordinateSender
 from consulpy.agent.definitions import (
     DefinitionError,
     decode_service_definition,
@@ -39,6 +40,7 @@ from consulpy.agent.sidecar import expand as expand_sidecar
 from consulpy.agent.sidecar import sidecar_id
 from consulpy.agent.sync import AntiEntropy
 from consulpy.config import ConfigError
+from consulpy.gossip.coordinate import Coordinate
 from consulpy.rpc import tls as rpc_tls
 from consulpy.rpc.ratelimit import TokenBucket
 from consulpy.server.endpoints.limits import Limits
@@ -207,6 +209,11 @@ class Agent:
             membership = self.membership
             self.server.serf_status = self._server_serf_status
             self.server.serf_names = self._server_serf_names
+            self.server.server_coordinates = self._server_coordinates
+            batcher = self.server.coordinates
+            batcher.update_period = config.coordinate_update_period
+            batcher.update_batch_size = config.coordinate_update_batch_size
+            batcher.update_max_batches = config.coordinate_update_max_batches
             self.gossip.on_member_event(lambda _event: membership.member_changed())
             self.server.applier.on_leader_change(lambda _leader: membership.member_changed())
         else:
@@ -239,6 +246,16 @@ class Agent:
         self.leaf_certs = LeafCerts(self)
         self.proxy_config = ProxyConfig(self)
         self.local.on_change(self.proxy_config.local_changed)
+        # disable_coordinates: no coordinates in gossip, none sent to the servers.
+        self.coordinates: CoordinateSender | None = (
+            None
+            if config.disable_coordinates
+            else CoordinateSender(
+                self,
+                interval_min=config.sync_coordinate_interval_min,
+                rate_target=config.sync_coordinate_rate_target,
+            )
+        )
 
     def _build_server(self) -> Server:
         config = self.config
@@ -376,6 +393,27 @@ class Agent:
             if m.tags.get("role") == "consul"
         }
 
+    def _server_coordinates(self) -> list[tuple[str, dict[str, Any]]]:
+        """The servers of this datacenter with a known gossip coordinate (ours included)."""
+        out = []
+        for m in self.gossip.members():
+            if m.tags.get("role") != "consul" or m.tags.get("dc") != self.datacenter:
+                continue
+            coord = self.gossip.coordinate(m.name)
+            if coord is not None:
+                out.append((m.name, coord.to_api()))
+        return out
+
+    def lan_coordinate(self) -> Coordinate | None:
+        return self.gossip.coordinate()
+
+    def lan_member_count(self) -> int:
+        return len(self.gossip.members())
+
+    async def _stop_coordinates(self) -> None:
+        if self.coordinates is not None:
+            await self.coordinates.stop()
+
     # ---------------------------------------------------------- lifecycle
     async def start(self) -> None:
         if self.server is not None:
@@ -386,6 +424,8 @@ class Agent:
         await self._load_local_state()
         self.checks.start()
         self.sync.start()
+        if self.coordinates is not None:
+            self.coordinates.start()
         await self.proxy_config.start()
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
@@ -460,6 +500,7 @@ class Agent:
         loop = asyncio.get_running_loop()
         parts: list[tuple[str, Callable[[], Any]]] = [
             ("sync", self.sync.stop),
+            ("coordinates", self._stop_coordinates),
             ("proxy_config", self.proxy_config.stop),
             ("leaf_certs", self.leaf_certs.stop),
             ("checks", self.checks.stop),

@@ -20,6 +20,7 @@ import msgpack
 import structlog
 
 from consulpy.gossip.config import MemberlistConfig
+from consulpy.gossip.coordinate import Coordinate
 from consulpy.gossip.events import Member, MemberEvent, MemberStatus, UserEvent
 from consulpy.gossip.serf import JoinError, Serf, SerfConfig
 
@@ -103,6 +104,7 @@ class AgentGossip:
                 gossip_verify_incoming=cfg.encrypt_verify_incoming,
                 gossip_verify_outgoing=cfg.encrypt_verify_outgoing,
                 memberlist=memberlist,
+                disable_coordinates=cfg.disable_coordinates,
             )
         )
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENT_RING)
@@ -174,6 +176,13 @@ class AgentGossip:
             and m.tags.get("dc") == dc
             and m.status == MemberStatus.ALIVE
         ]
+
+    def coordinate(self, name: str | None = None) -> Coordinate | None:
+        """Our LAN coordinate, or the last one member `name` sent us; None if unknown or
+        coordinates are disabled."""
+        if name is None:
+            return self.serf.coordinate()
+        return self.serf.cached_coordinate(name)
 
     def on_member_event(self, listener: Callable[[MemberEvent], Any]) -> None:
         self._member_listeners.append(listener)

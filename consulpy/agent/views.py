@@ -61,7 +61,8 @@ async def self_info(agent: Agent) -> dict[str, Any]:
             "BuildDate": "",
         },
         "DebugConfig": cfg.as_debug_dict(),
-        "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05},
+        # The agent's LAN coordinate; null with disable_coordinates (as Consul).
+        "Coord": coord.to_api() if (coord := agent.lan_coordinate()) is not None else None,
         "Member": agent.member(),
         "Stats": {
             "agent": {

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kv": ("consulpy.cli.kv", "Interact with the key-value store"),
     "monitor": ("consulpy.cli.monitor", "Stream logs from a consulpy agent"),
     "members": ("consulpy.cli.members", "Lists the members of a consulpy cluster"),
+    "rtt": ("consulpy.cli.rtt", "Estimates network round trip time between nodes"),
     "validate": ("consulpy.cli.validate", "Validate config files/directories"),
     "version": ("consulpy.cli.main", "Prints the consulpy version"),
     "catalog": ("consulpy.cli.catalog:catalog_main", "Interact with the catalog"),

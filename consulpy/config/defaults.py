@@ -140,6 +140,13 @@ DEFAULTS: dict[str, Any] = {
     "retry_max_wan": 0,
     "server": False,
     "session_ttl_min": "10s",
+    # Consul's non-user defaults: agents report their coordinate every 15 s or more; the
+    # leader applies the queued reports every 5 s in at most 5 entries of 128.
+    "sync_coordinate_interval_min": "15s",
+    "sync_coordinate_rate_target": 64.0,
+    "consul": {
+        "coordinate": {"update_period": "5s", "update_batch_size": 128, "update_max_batches": 5}
+    },
     "syslog_facility": "LOCAL0",
     "telemetry": {
         "metrics_prefix": "consul",
@@ -159,6 +166,7 @@ DEV_DEFAULTS: dict[str, Any] = {
     # Consul's dev server bootstraps itself inside the server code; we say so in the config.
     "bootstrap": True,
     "connect": {"enabled": True},
+    "consul": {"coordinate": {"update_period": "100ms"}},
     "disable_anonymous_signature": True,
     "disable_keyring_file": True,
     "enable_debug": True,

@@ -156,6 +156,18 @@ AGENT = Struct(
                 "test_ca_leaf_root_change_spread": Duration(),
             }
         ),
+        # Consul's internal server settings; only the coordinate batching is read.
+        "consul": Struct(
+            {
+                "coordinate": Struct(
+                    {
+                        "update_period": Duration(at_least(0)),
+                        "update_batch_size": Int(at_least(1)),
+                        "update_max_batches": Int(at_least(1)),
+                    }
+                )
+            }
+        ),
         "data_dir": Str(),
         "datacenter": Str(c.datacenter),
         "default_query_time": Duration(),
@@ -296,6 +308,8 @@ AGENT = Struct(
         "service": OneOrMany(SERVICE),
         "services": ListOf(SERVICE),
         "session_ttl_min": Duration(at_least(0)),
+        "sync_coordinate_interval_min": Duration(at_least(0)),
+        "sync_coordinate_rate_target": Float(),
         "skip_leave_on_interrupt": Bool(),
         "snapshot_agent": OpaqueMap(),
         "start_join": ListOf(Str(c.join_address)),

@@ -256,6 +256,11 @@ class AgentConfig:
     disable_remote_exec: bool
     disable_anonymous_signature: bool
     disable_coordinates: bool
+    sync_coordinate_interval_min: float
+    sync_coordinate_rate_target: float
+    coordinate_update_period: float  # consul.coordinate.update_period
+    coordinate_update_batch_size: int
+    coordinate_update_max_batches: int
     disable_host_node_id: bool
     disable_http_unprintable_char_filter: bool
     disable_kv_key_validation: bool

@@ -2,7 +2,7 @@
 
 ``python -m consulpy.gossip.agent_main -node=n1 -bind=127.0.0.1:0 -rpc-addr=127.0.0.1:0``
 prints ``ready gossip=PORT rpc=PORT`` on stdout once listening. It speaks the subset of Serf's
-RPC that ``serf members|join|event|leave|force-leave|keys|query|stats`` use, so the interop
+RPC that ``serf members|join|event|leave|force-leave|keys|query|stats|rtt`` use, so the interop
 tests and ``consulpy bench gossip`` drive it exactly like a real ``serf agent``.
 """
 
@@ -173,6 +173,14 @@ class Agent:
         elif cmd == "stats":
             st = s.stats()
             reply(seq, body={"agent": {"name": s.config.node_name}, "serf": st}, has_body=True)
+        elif cmd == "get-coordinate":
+            coord = s.cached_coordinate(str(body.get("Node", "")))
+            rec = (
+                coord.to_api()
+                if coord is not None
+                else {"Vec": [], "Error": 0.0, "Adjustment": 0.0, "Height": 0.0}
+            )
+            reply(seq, body={"Coord": rec, "Ok": coord is not None}, has_body=True)
         elif cmd == "tags":
             tags = dict(s.local_member().tags)
             tags.update(body.get("Tags") or {})
@@ -223,6 +231,7 @@ async def run(args: argparse.Namespace) -> int:
         encrypt_key=args.encrypt or None,
         keyring_file=args.keyring_file or None,
         memberlist=ml,
+        disable_coordinates=args.disable_coordinates,
     )
     serf = Serf(cfg)
     await serf.start()
@@ -263,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-tag", action="append", default=[])
     ap.add_argument("-profile", default="lan", choices=["lan", "wan", "local"])
     ap.add_argument("-leave-on-terminate", dest="leave_on_terminate", action="store_true")
+    ap.add_argument("-disable-coordinates", dest="disable_coordinates", action="store_true")
     ap.add_argument("-log-level", dest="log_level", default="warn")
     args = ap.parse_args(argv)
     logging.basicConfig(

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from consulpy.gossip import wire
 from consulpy.gossip.config import MemberlistConfig
+from consulpy.gossip.coordinate import Coordinate
 from consulpy.gossip.events import Event, Member, MemberEvent, Query, UserEvent
 from consulpy.gossip.keyring import Keyring, KeyringError, decode_key
 from consulpy.gossip.messages import MsgType
@@ -81,6 +82,8 @@ class SerfConfig:
     # Run gossip on its own thread and event loop (recommended; see docs/gossip.md).
     own_thread: bool = True
     rng_seed: int | None = None
+    # Serf's DisableCoordinates: no coordinate in our acks, none learnt from others'.
+    disable_coordinates: bool = False
 
     def build_keyring(self) -> Keyring | None:
         """The keyring file if it exists (it survives rotations), else ``encrypt_key``."""
@@ -242,6 +245,7 @@ class Serf:
                 self.keyring,
                 rng,
                 loop.time(),
+                coordinates=not c.disable_coordinates,
             )
             self._core.ml.packet_overhead = (
                 self._sec.label_overhead() + self._sec.encrypt_overhead()
@@ -360,6 +364,16 @@ class Serf:
     def local_member(self) -> Member:
         with self._lock:
             return self.core.local_member()
+
+    def coordinate(self) -> Coordinate | None:
+        """Our Vivaldi coordinate; None when coordinates are disabled."""
+        with self._lock:
+            return self.core.coordinate()
+
+    def cached_coordinate(self, name: str) -> Coordinate | None:
+        """The last coordinate ``name`` sent us (ours for our own name), if any."""
+        with self._lock:
+            return self.core.cached_coordinate(name)
 
     def stats(self) -> dict[str, str]:
         with self._lock:

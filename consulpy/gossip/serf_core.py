@@ -21,6 +21,12 @@ from consulpy.gossip import codec
 from consulpy.gossip.broadcast import Broadcast, BroadcastQueue
 from consulpy.gossip.codec import DecodeError
 from consulpy.gossip.config import MemberlistConfig
+from consulpy.gossip.coordinate import (
+    Coordinate,
+    CoordinateClient,
+    ack_payload,
+    parse_ack_payload,
+)
 from consulpy.gossip.events import (
     Event,
     Member,
@@ -162,6 +168,7 @@ class SerfCore:
         keyring: Keyring | None = None,
         rng: random.Random | None = None,
         now: float = 0.0,
+        coordinates: bool = True,
     ) -> None:
         self.name = name
         self.timings = timings or SerfTimings()
@@ -192,6 +199,13 @@ class SerfCore:
         self.intent_queue = BroadcastQueue(ml_config.retransmit_mult, nn)
         self.event_queue = BroadcastQueue(ml_config.retransmit_mult, nn)
         self.query_queue = BroadcastQueue(ml_config.retransmit_mult, nn)
+        # Vivaldi coordinates (Serf's DisableCoordinates = not coordinates): ours, and the last
+        # one each member sent us in a ping ack.
+        self.coord_client: CoordinateClient | None = None
+        self.coord_cache: dict[str, Coordinate] = {}
+        if coordinates:
+            self.coord_client = CoordinateClient(rng=random.Random(self.rng.random()))
+            self.coord_cache[name] = self.coord_client.coord
 
     # ------------------------------------------------------------ lifecycle
 
@@ -371,7 +385,37 @@ class SerfCore:
         return meta
 
     def ack_payload(self) -> bytes:
-        return b""
+        if self.coord_client is None:
+            return b""
+        return ack_payload(self.coord_client.coord)
+
+    def notify_ping_complete(self, node: Node, rtt: float, payload: bytes) -> None:
+        """A direct probe's ack: fold its RTT into our coordinate, cache the peer's."""
+        cc = self.coord_client
+        if cc is None:
+            return
+        try:
+            other = parse_ack_payload(payload)
+        except DecodeError as exc:
+            self._warn(f"bad coordinate in ack from {node.name}: {exc}")
+            return
+        if other is None:
+            return
+        try:
+            cc.update(node.name, other, rtt)
+        except ValueError as exc:
+            cc.stats.rejected += 1
+            log.debug("rejected coordinate from %s: %s", node.name, exc)
+            return
+        self.coord_cache[node.name] = other
+        self.coord_cache[self.name] = cc.coord
+
+    def coordinate(self) -> Coordinate | None:
+        """Our current coordinate (None when coordinates are disabled)."""
+        return None if self.coord_client is None else self.coord_client.coord
+
+    def cached_coordinate(self, name: str) -> Coordinate | None:
+        return self.coord_cache.get(name)
 
     def has_broadcasts(self) -> bool:
         return bool(self.intent_queue or self.query_queue or self.event_queue)
@@ -606,6 +650,9 @@ class SerfCore:
 
     def _erase(self, name: str) -> None:
         ms = self.members.pop(name, None)
+        if self.coord_client is not None:
+            self.coord_client.forget(name)
+            self.coord_cache.pop(name, None)
         self._drop_from(self.failed, name)
         self._drop_from(self.left, name)
         if ms is not None:

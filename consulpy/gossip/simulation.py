@@ -34,6 +34,10 @@ class NetworkModel:
     latency_max: float = 0.005
     # Pairs of groups that cannot talk (both directions), by node index.
     partitions: list[tuple[frozenset[int], frozenset[int]]] = field(default_factory=list)
+    # One-way latency per pair of node indexes, when set (known-latency networks for the
+    # coordinate tests); jitter then is uniform in [0, jitter] on top.
+    pair_latency: Callable[[int, int], float] | None = None
+    jitter: float = 0.0
 
 
 class Simulation:
@@ -166,7 +170,9 @@ class Simulation:
     def blocked(self, a: int, b: int) -> bool:
         return any((a in x and b in y) or (a in y and b in x) for x, y in self.net.partitions)
 
-    def _latency(self) -> float:
+    def _latency(self, a: int | None = None, b: int | None = None) -> float:
+        if self.net.pair_latency is not None and a is not None and b is not None:
+            return self.net.pair_latency(a, b) + self.rng.uniform(0.0, self.net.jitter)
         return self.rng.uniform(self.net.latency_min, self.net.latency_max)
 
     def _apply(self, i: int, e: object) -> None:
@@ -185,7 +191,7 @@ class Simulation:
                 self.cores[j].handle_packet(frm, msgs, self.now)
                 self._after_touch(j)
 
-            self._schedule(self.now + self._latency(), deliver)
+            self._schedule(self.now + self._latency(i, j), deliver)
         elif isinstance(e, StartPushPull):
             self._push_pull(i, e.addr, e.join)
         elif isinstance(e, StartTcpPing):

@@ -142,6 +142,7 @@ class Delegate(Protocol):
     def notify_update(self, node: Node) -> None: ...
     def notify_conflict(self, existing: Node, other: Node) -> None: ...
     def ack_payload(self) -> bytes: ...
+    def notify_ping_complete(self, node: Node, rtt: float, payload: bytes) -> None: ...
 
 
 class NullDelegate:
@@ -173,6 +174,9 @@ class NullDelegate:
 
     def notify_conflict(self, existing: Node, other: Node) -> None:
         pass
+
+    def notify_ping_complete(self, node: Node, rtt: float, payload: bytes) -> None:
+        return None
 
     def ack_payload(self) -> bytes:
         return b""
@@ -482,7 +486,7 @@ class SwimCore:
         """Answer a TCP fallback ping: the ack message, or None if not addressed to us."""
         if p.node and p.node != self.name:
             return None
-        return Ack(p.seq_no, self.delegate.ack_payload()).encode()
+        return Ack(p.seq_no).encode()  # memberlist's stream acks carry no payload
 
     def _handle_indirect_ping(self, ind: IndirectPing, frm: Addr) -> None:
         if len(ind.target) not in (4, 16):
@@ -566,8 +570,13 @@ class SwimCore:
         self._probe = p
         ping = Ping(seq, node.name, self.addr, self.port, self.name)
 
-        def on_ack(_payload: bytes) -> None:
+        def on_ack(payload: bytes) -> None:
+            direct = not p.done and self.now - p.start <= self.config.probe_timeout
             self._finish_probe(p, ok=True)
+            if direct:
+                # memberlist hands only a direct ack inside the probe timeout to its ping
+                # delegate: that is the sample Serf's coordinates are built from.
+                self.delegate.notify_ping_complete(node, self.now - p.start, payload)
 
         timer = self._at(p.deadline, lambda _n: self._ack_handlers.pop(seq, None))
         self._ack_handlers[seq] = (on_ack, timer)

@@ -18,6 +18,7 @@ from consulpy.http import (
     catalog,
     config_entries,
     connect,
+    coordinate,
     discovery_chain,
     gossip_api,
     health,
@@ -122,6 +123,7 @@ def api_routes() -> list[web.RouteDef]:
         config_entries,
         discovery_chain,
         monitor,
+        coordinate,
         prepared_query,
     )
     return [route for module in modules for route in module.routes()]

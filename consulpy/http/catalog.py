@@ -188,9 +188,17 @@ def node_meta_param(req: web.Request) -> list[list[str]]:
     return pairs
 
 
+def near_param(req: web.Request) -> str:
+    """`?near=`: a node name to sort by estimated RTT from; `_agent` is this agent's node."""
+    near = req.query.get("near", "")
+    return agent_of(req).node_name if near == "_agent" else near
+
+
 @endpoint("GET")
 async def catalog_nodes(req: web.Request) -> web.StreamResponse:
-    return await filtered_read(req, "Catalog.ListNodes", {"node_meta": node_meta_param(req)})
+    return await filtered_read(
+        req, "Catalog.ListNodes", {"node_meta": node_meta_param(req), "near": near_param(req)}
+    )
 
 
 @endpoint("GET")
@@ -207,6 +215,7 @@ def _service_args(req: web.Request, connect: bool) -> dict[str, Any]:
         "tags": req.query.getall("tag", []),
         "node_meta": node_meta_param(req),
         "connect": connect,
+        "near": near_param(req),
     }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from consulpy.http.catalog import node_meta_param
+from consulpy.http.catalog import near_param, node_meta_param
 from consulpy.http.endpoint import (
     bad_request,
     endpoint,
@@ -33,7 +33,9 @@ async def health_node(req: web.Request) -> web.StreamResponse:
 async def health_checks(req: web.Request) -> web.StreamResponse:
     service = _segment(req, "service", "Missing service name")
     return await filtered_read(
-        req, "Health.ServiceChecks", {"service": service, "node_meta": node_meta_param(req)}
+        req,
+        "Health.ServiceChecks",
+        {"service": service, "node_meta": node_meta_param(req), "near": near_param(req)},
     )
 
 
@@ -41,7 +43,9 @@ async def health_checks(req: web.Request) -> web.StreamResponse:
 async def health_state(req: web.Request) -> web.StreamResponse:
     state = _segment(req, "state", "Missing check state")
     return await filtered_read(
-        req, "Health.ChecksInState", {"state": state, "node_meta": node_meta_param(req)}
+        req,
+        "Health.ChecksInState",
+        {"state": state, "node_meta": node_meta_param(req), "near": near_param(req)},
     )
 
 
@@ -65,6 +69,7 @@ def _service_args(req: web.Request, connect: bool) -> dict[str, Any]:
         "node_meta": node_meta_param(req),
         "passing": _passing(req),
         "connect": connect,
+        "near": near_param(req),
     }
 
 

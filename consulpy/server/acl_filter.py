@@ -77,6 +77,7 @@ LIST_RULES: dict[str, Keep] = {
     "Intention.List": _intention,
     "ConfigEntry.List": _config_entry,
     "PreparedQuery.List": _prepared_query,
+    "Coordinate.ListNodes": _node,
 }
 
 

@@ -10,6 +10,7 @@ lookup share it (through the PreparedQuery.Execute read).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,7 @@ def execute(
     limit: int = 0,
     datacenter: str = "dc1",
     rng: random.Random | None = None,
+    sort: Callable[[list[Row]], list[Row]] | None = None,
 ) -> ExecuteResult:
     """The local execution of `query` (already rendered if it was a template). `near` is a
     node name already resolved from `_agent`/`_ip` by the caller ("" = no sort)."""
@@ -89,6 +91,8 @@ def execute(
         and _tags_ok(r, tags)
     ]
     (rng or random).shuffle(nodes)
+    if sort is not None:  # by estimated RTT from the near node; the shuffle stays for ties
+        nodes = sort(nodes)
     near = near or service.get("Near") or ""
     if near and near not in ("_agent", "_ip"):
         for i, row in enumerate(nodes[:NEAR_WINDOW]):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from consulpy.server.acl_reads import ACL_READS
+from consulpy.server.rtt import entry_node, node_field, sort_by_distance
 from consulpy.state.store import StateStore
 from consulpy.state.txnops import apply_op
 from consulpy.state.views import (
@@ -120,6 +121,15 @@ def _has_tags(svc: dict[str, Any], tags: list[str]) -> bool:
     return all(t.lower() in have for t in tags if t)
 
 
+def _near(store: StateStore, args: dict[str, Any], items: Any, node_of: Any) -> Any:
+    """`?near=`: sort by estimated RTT from the named node (the HTTP layer resolved
+    `_agent` to the agent's node name)."""
+    near = args.get("near") or ""
+    if not near or not isinstance(items, list):
+        return items
+    return sort_by_distance(store, near, items, node_of)
+
+
 def _service_index(store: StateStore, name: str, exists: bool) -> int:
     """Consul's maxIndexForService: the service's own index when it has instances, the last
     service extinction otherwise, falling back to the catalog tables' index."""
@@ -141,7 +151,8 @@ def catalog_nodes(store: StateStore, args: dict[str, Any], ws: WatchSet | None) 
         for name in sorted(store.catalog.nodes)
         if _meta_ok(store.catalog.nodes[name], args.get("node_meta", []))
     ]
-    return store.table_index("nodes"), _apply_filter(nodes, args.get("filter", ""), "node")
+    nodes = _apply_filter(nodes, args.get("filter", ""), "node")
+    return store.table_index("nodes"), _near(store, args, nodes, node_field)
 
 
 def catalog_services(
@@ -201,7 +212,8 @@ def catalog_service(
         if node is None or not _has_tags(svc, tags) or not _meta_ok(node, pairs):
             continue
         rows.append(catalog_service_view(node, svc))
-    return index, _apply_filter(rows, args.get("filter", ""), "catalog_service")
+    rows = _apply_filter(rows, args.get("filter", ""), "catalog_service")
+    return index, _near(store, args, rows, node_field)
 
 
 def catalog_node(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
@@ -246,7 +258,8 @@ def health_checks(store: StateStore, args: dict[str, Any], ws: WatchSet | None) 
         for check in catalog.node_checks(svc["Node"]):
             if check.get("ServiceID") == svc["ID"]:
                 checks.append(check_view(check))
-    return _checks_index(store), _apply_filter(checks, args.get("filter", ""), "health_check")
+    checks = _apply_filter(checks, args.get("filter", ""), "health_check")
+    return _checks_index(store), _near(store, args, checks, node_field)
 
 
 def health_state(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
@@ -262,7 +275,8 @@ def health_state(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -
         for key, c in sorted(catalog.checks.items())
         if (state == "any" or c["Status"] == state) and _meta_ok(catalog.nodes.get(key[0]), pairs)
     ]
-    return _checks_index(store), _apply_filter(checks, args.get("filter", ""), "health_check")
+    checks = _apply_filter(checks, args.get("filter", ""), "health_check")
+    return _checks_index(store), _near(store, args, checks, node_field)
 
 
 def health_service(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
@@ -289,7 +303,8 @@ def health_service(store: StateStore, args: dict[str, Any], ws: WatchSet | None)
         if passing_only and any(c["Status"] != "passing" for c in checks):
             continue
         entries.append(service_entry_view(node, svc, checks))
-    return index, _apply_filter(entries, args.get("filter", ""), "service_entry")
+    entries = _apply_filter(entries, args.get("filter", ""), "service_entry")
+    return index, _near(store, args, entries, entry_node)
 
 
 def snapshot_state(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
@@ -566,6 +581,7 @@ def prepared_query_execute(
         query,
         list(rows or ()),
         near=near,
+        sort=lambda nodes: sort_by_distance(store, near, nodes, entry_node),
         limit=int(args.get("limit") or 0),
         datacenter=str(args.get("dc") or "dc1"),
     )
@@ -584,6 +600,34 @@ READS.update(
         "PreparedQuery.List": prepared_query_list,
         "PreparedQuery.Explain": prepared_query_explain,
         "PreparedQuery.Execute": prepared_query_execute,
+    }
+)
+
+
+# -------------------------------------------------------------- coordinates
+def coordinate_list(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    """Every node's LAN coordinate; `segment` (when given) keeps that segment only."""
+    index, rows = store.coordinate_list(ws)
+    segment = args.get("segment")
+    if segment is not None:
+        rows = [r for r in rows if (r.get("Segment") or "") == segment]
+    return index, [dict(r) for r in rows]
+
+
+def coordinate_node(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    """One node's coordinates (one per segment); [] when it has none."""
+    index, rows = store.coordinate_node(ws, args["node"])
+    return index, [dict(r) for r in rows]
+
+
+READS.update(
+    {
+        "Coordinate.ListNodes": coordinate_list,
+        "Coordinate.Node": coordinate_node,
     }
 )
 READS.update(ACL_READS)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -35,6 +36,7 @@ from consulpy.server.acl_lookup import ACL_TABLES, StoreLookup
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.blocking import wait_for_change
 from consulpy.server.connect_ca import CAManager
+from consulpy.server.coordinates import CoordinateBatcher
 from consulpy.server.endpoints import REGISTRY, Endpoint, Kind, Request
 from consulpy.server.endpoints.authz import (
     ACLNotFoundError,
@@ -199,6 +201,11 @@ class Server:
             )
         self.bootstrap_entries = list(config_entries or [])
         self.leader.on_start.append(self._bootstrap_config_entries)
+        # Coordinate.Update queues here; the leader applies the queue in batches.
+        self.coordinates = CoordinateBatcher(self)
+        self.leader.on_start.append(self.coordinates.run)
+        # The servers' gossip coordinates [(node name, Coord in JSON form)]; set by the agent.
+        self.server_coordinates: Callable[[], list[tuple[str, dict[str, Any]]]] = list
         self.applier.on_leader_change(self._leader_changed)
         # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
         self.serf_status: Any = dict

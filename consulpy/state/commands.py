@@ -28,6 +28,7 @@ CONFIG_ENTRY_DELETE = "config_entry_delete"
 CA_SET = "ca_set"
 CA_SERIAL = "ca_serial"
 PREPARED_QUERY = "prepared_query"
+COORDINATE_BATCH_UPDATE = "coordinate_batch_update"
 PREPARED_QUERY_OPS = ("create", "update", "delete")
 ACL_BOOTSTRAP = "acl_bootstrap"
 ACL_TOKEN_SET = "acl_token_set"
@@ -113,6 +114,12 @@ def ca_set(
 
 def ca_serial(*, ts: float) -> Command:
     return {"t": CA_SERIAL, "ts": ts}
+
+
+def coordinate_batch_update(updates: list[dict[str, Any]], *, ts: float) -> Command:
+    """Store nodes' coordinates: each update is `{"Node", "Segment", "Coord"}` (validated by
+    Coordinate.Update); updates for nodes not in the catalog are skipped when applied."""
+    return {"t": COORDINATE_BATCH_UPDATE, "updates": updates, "ts": ts}
 
 
 def prepared_query(op: str, query: dict[str, Any], *, ts: float) -> Command:

@@ -48,6 +48,7 @@ class FSM:
             C.CA_SET: self._ca_set,
             C.CA_SERIAL: self._ca_serial,
             C.PREPARED_QUERY: self._prepared_query,
+            C.COORDINATE_BATCH_UPDATE: self._coordinate_batch_update,
         }
         for kind, fn in acl_state.HANDLERS.items():
             self._handlers[kind] = self._acl_handler(fn)
@@ -251,6 +252,17 @@ class FSM:
             store.delete_check(txn, node, req["CheckID"], now)
         else:
             store.delete_node(txn, node, now)
+        return True
+
+    def _coordinate_batch_update(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        """Consul's CoordinateBatchUpdate: nodes absent from the catalog are skipped."""
+        store = self.store
+        for update in cmd["updates"]:
+            node = update["Node"]
+            if store.catalog.node(node) is None:
+                continue
+            row = {"Node": node, "Segment": update.get("Segment") or "", "Coord": update["Coord"]}
+            store.coordinates.put(txn, row)
         return True
 
     # -------------------------------------------------------------- connect

@@ -17,6 +17,7 @@ import msgpack
 from consulpy.state.acl import ACLTables
 from consulpy.state.catalog import CatalogTables
 from consulpy.state.connect import ConnectTables
+from consulpy.state.coordinates import CoordinateTable
 from consulpy.state.kv import MAX_LOCK_DELAY_NS, KVEntry, KVTable
 from consulpy.state.prepared_query_table import PreparedQueryTable
 from consulpy.state.sessions import BEHAVIOR_DELETE, Session, SessionTable
@@ -34,6 +35,7 @@ class StateStore:
         self.connect = ConnectTables()
         self.prepared_queries = PreparedQueryTable()
         self.acl = ACLTables()
+        self.coordinates = CoordinateTable()
         self.indexes: dict[str, int] = {}
         self.last_index = 0
         self.watches = WatchRegistry()
@@ -158,6 +160,17 @@ class StateStore:
             ws.add(("t", "prepared_queries"))
         return self.table_index("prepared_queries"), self.prepared_queries.resolve(name)
 
+    # ---------------------------------------------------------- coordinates
+    def coordinate_list(self, ws: WatchSet | None) -> tuple[int, list[dict[str, Any]]]:
+        if ws is not None:
+            ws.add(("t", "coordinates"))
+        return self.table_index("coordinates"), self.coordinates.list()
+
+    def coordinate_node(self, ws: WatchSet | None, node: str) -> tuple[int, list[dict[str, Any]]]:
+        if ws is not None:
+            ws.add(("coord", node))
+        return self.table_index("coordinates"), self.coordinates.for_node(node)
+
     # -------------------------------------------------------------- catalog
     def delete_check(self, txn: WriteTxn, node: str, check_id: str, now: float) -> None:
         if self.catalog.delete_check(txn, node, check_id) is not None:
@@ -180,6 +193,7 @@ class StateStore:
             self.delete_check(txn, node, check["CheckID"], now)
         for session in self.sessions.for_node(node):
             self.session_destroy(txn, session.id, now)
+        self.coordinates.delete_node(txn, node)
         self.catalog.delete_node(txn, node)
 
     def put_check(self, txn: WriteTxn, row: dict[str, Any], now: float) -> None:
@@ -201,6 +215,7 @@ class StateStore:
             "connect": self.connect.frozen_copy(),
             "prepared_queries": self.prepared_queries.frozen_copy(),
             "acl": self.acl.frozen_copy(),
+            "coordinates": self.coordinates.frozen_copy(),
         }
 
         def serialise() -> bytes:
@@ -236,9 +251,12 @@ class StateStore:
         prepared_queries.load(doc.get("prepared_queries") or [])
         acl = ACLTables()
         acl.load(doc.get("acl") or {})
+        coordinates = CoordinateTable()
+        coordinates.load(doc.get("coordinates") or [])
         self.kv, self.sessions, self.catalog, self.connect = kv, sessions, catalog, connect
         self.prepared_queries = prepared_queries
         self.acl = acl
+        self.coordinates = coordinates
         self.indexes = dict(doc["indexes"])
         self.last_index = int(doc["last_index"])
         self.watches.notify_all()

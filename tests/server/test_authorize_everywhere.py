@@ -92,6 +92,10 @@ CALLS: dict[str, dict[str, Any]] = {
     "ACL.BindingRuleList": {},
     "ACL.Login": {"method": "m", "bearer_token": "x"},
     "ACL.Logout": {},
+    "Coordinate.Update": {"node": "n1", "coord": {"Vec": [0.0] * 8, "Error": 1.5}},
+    "Coordinate.ListDatacenters": {},
+    "Coordinate.ListNodes": {},
+    "Coordinate.Node": {"node": "n1"},
 }
 # The (resource, segment, access) each call must at least ask for.
 EXPECTED: dict[str, tuple[Resource, str, Access]] = {
@@ -119,6 +123,8 @@ EXPECTED: dict[str, tuple[Resource, str, Access]] = {
     "ACL.TokenRead": (Resource.ACL, "", Access.READ),
     "ACL.PolicySet": (Resource.ACL, "", Access.WRITE),
     "ACL.PolicyList": (Resource.ACL, "", Access.READ),
+    "Coordinate.Update": (Resource.NODE, "n1", Access.WRITE),
+    "Coordinate.Node": (Resource.NODE, "n1", Access.READ),
 }
 
 

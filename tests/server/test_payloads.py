@@ -23,7 +23,7 @@ def test_every_endpoint_declares_its_own_payload_type() -> None:
         ({"service": "web", "tags": ["a", 1]}, "field tags"),
         ({"service": "web", "node_meta": [["k", 2]]}, "field node_meta"),
         ({"service": "web", "connect": "yes"}, "field connect"),
-        ({"service": "web", "near": "_agent"}, "unknown field"),
+        ({"service": "web", "segment": "alpha"}, "unknown field"),
         ({"service": "web\ud800"}, "not valid UTF-8"),
         ({"service": "web", "node_meta": [["k\udc80", "v"]]}, "not valid UTF-8"),
         ({}, "missing 1 required"),

@@ -5,8 +5,6 @@ the agent's delegate: in-process on a server or dev agent, over RPC from a clien
 server looks the name up in `REGISTRY` (the same table its RPC dispatcher serves, nothing
 else), validates, authorizes (`authz.authorize`), stamps the leader's clock and only then
 builds the FSM command. See docs/server-endpoints.md.
-
-Coordinate has no endpoint: consulpy keeps no network coordinates yet.
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ from consulpy.server.endpoints import (
     catalog,
     config_entry,
     connect_ca,
+    coordinate,
     discovery_chain,
     health,
     intention,
@@ -45,7 +44,7 @@ FAMILIES = (
     status,
     acl,
 )
-FAMILIES += (prepared_query,)
+FAMILIES += (prepared_query, coordinate)
 
 
 def _registry() -> dict[str, Endpoint]:
@@ -64,6 +63,7 @@ REGISTRY: dict[str, Endpoint] = _registry()
 PUBLIC = frozenset(
     {
         "Status.Info",
+        "Coordinate.ListDatacenters",
         "ConnectCA.Roots",
         "ACL.BootstrapTokens",
         "ACL.Login",

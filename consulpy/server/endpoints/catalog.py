@@ -64,6 +64,7 @@ NodeMeta = list[list[str]]  # node-meta filter pairs [key, value]
 class ListNodes:
     node_meta: NodeMeta = field(default_factory=list)
     filter: str = ""
+    near: str = ""  # a node name: sort by estimated RTT from it (`_agent` resolved by the agent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class ServiceNodes:
     node_meta: NodeMeta = field(default_factory=list)
     connect: bool = False
     filter: str = ""
+    near: str = ""
 
 
 @dataclass(frozen=True, slots=True)

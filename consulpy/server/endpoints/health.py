@@ -20,6 +20,7 @@ class ServiceChecks:
     service: str
     node_meta: NodeMeta = field(default_factory=list)
     filter: str = ""
+    near: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class ChecksInState:
     state: str  # passing, warning, critical or any
     node_meta: NodeMeta = field(default_factory=list)
     filter: str = ""
+    near: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ class HealthServiceNodes:
     passing: bool = False
     connect: bool = False
     filter: str = ""
+    near: str = ""
 
 
 ENDPOINTS = [
