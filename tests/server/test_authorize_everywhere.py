@@ -92,6 +92,12 @@ CALLS: dict[str, dict[str, Any]] = {
     "ACL.BindingRuleList": {},
     "ACL.Login": {"method": "m", "bearer_token": "x"},
     "ACL.Logout": {},
+    "Internal.NodeDump": {},
+    "Internal.NodeInfo": {"node": "n1"},
+    "Internal.ServiceDump": {},
+    "Internal.ServiceTopology": {"service": "web"},
+    "Internal.GatewayServiceNodes": {"gateway": "gw"},
+    "Internal.CatalogOverview": {},
 }
 # The (resource, segment, access) each call must at least ask for.
 EXPECTED: dict[str, tuple[Resource, str, Access]] = {

@@ -19,6 +19,7 @@ from consulpy.server.endpoints import (
     discovery_chain,
     health,
     intention,
+    internal,
     kvs,
     operator,
     prepared_query,
@@ -45,7 +46,7 @@ FAMILIES = (
     status,
     acl,
 )
-FAMILIES += (prepared_query,)
+FAMILIES += (prepared_query, internal)
 
 
 def _registry() -> dict[str, Endpoint]:
