@@ -21,6 +21,7 @@ from consulpy.http import (
     discovery_chain,
     gossip_api,
     health,
+    internal_ui,
     kv,
     monitor,
     operator,
@@ -35,6 +36,7 @@ from consulpy.http import limits as http_limits
 from consulpy.http.endpoint import AGENT, text_error
 from consulpy.http.inflight import InFlight
 from consulpy.log import enabled as log_enabled
+from consulpy.ui import serve as ui_serve
 
 # Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
 # Consul's error texts before this one could trigger.
@@ -116,6 +118,8 @@ def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application
     ):
         app.add_routes(module.routes())
     app.add_routes(prepared_query.routes())
+    app.add_routes(internal_ui.routes())
+    app.add_routes(ui_serve.routes(agent.config))
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
 
