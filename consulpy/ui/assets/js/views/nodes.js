@@ -2,7 +2,7 @@
 // the sessions it holds, which may be destroyed here).
 
 import { call, enc, get, watch } from "../api.js";
-import { badge, h, metaList, replace, table, worst } from "../dom.js";
+import { badge, h, healthBadges, metaList, replace, table } from "../dom.js";
 
 export function list(ctx) {
   const { main, signal, href } = ctx;
@@ -14,11 +14,11 @@ export function list(ctx) {
     const q = search.value.trim().toLowerCase();
     const shown = rows.filter((n) => !q || n.Node.toLowerCase().includes(q) || n.Address.includes(q));
     replace(body, table(["Node", "Health", "Address", "Services"], shown.map((n) => {
-      const status = worst(n.Checks.map((c) => c.Status));
+      const count = (st) => n.Checks.filter((c) => c.Status === st).length;
       const isLeader = leader && leader.split(":")[0] === n.Address;
       return [
         [h("a", { href: href(`nodes/${enc(n.Node)}`) }, n.Node), isLeader ? [" ", badge("leader")] : null],
-        badge(status, status), n.Address,
+        healthBadges(count("passing"), count("warning"), count("critical")), n.Address,
         n.Services.map((s) => badge(s.Service)),
       ];
     }), { "aria-label": "Nodes" }));

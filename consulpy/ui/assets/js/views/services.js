@@ -44,6 +44,10 @@ export function list(ctx) {
     ctx.clearError();
     rows = data || [];
     draw();
+    // When the list first stood on screen (read by the first-paint measurement in the tests).
+    if (!performance.getEntriesByName("consulpy:services-drawn").length) {
+      requestAnimationFrame(() => performance.mark("consulpy:services-drawn"));
+    }
   }, ctx.showError);
 }
 
