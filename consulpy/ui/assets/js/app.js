@@ -57,8 +57,8 @@ function header(section) {
   }).catch(() => {});
   const who = settings.ACLsEnabled
     ? (token()
-      ? [h("span", { id: "whoami" }, "Logged in"), " ",
-        h("button", { onclick: logout, id: "logout" }, "Log out")]
+      ? h("span", { class: "who" }, h("span", { id: "whoami" }, "Logged in"), " ",
+        h("button", { onclick: logout, id: "logout" }, "Log out"))
       : h("a", { href: `${base}login` }, "Log in"))
     : null;
   return [h("a", { class: "brand", href: href("services") }, "consulpy"),
