@@ -166,6 +166,7 @@ def test_acl_screens_as_management(ui: Page, cluster: Cluster) -> None:
     expect(tokens).to_contain_text("ui made me")
     ui.shot("acl-tokens")
     status, listed = api(ui.base, "GET", "/v1/acl/tokens", token=MGMT)
+    assert status == 200, listed
     made = next(t for t in listed if t["Description"] == "ui made me")
     assert [r["Name"] for r in made["Roles"]] == ["ui-reader"]
     # A policy the API refuses (bad rules): its error is shown and nothing is created.
