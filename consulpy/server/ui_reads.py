@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from consulpy.server.endpoints.authz import Access, Resource, allowed
 from consulpy.state.store import StateStore
 from consulpy.state.views import check_view, node_service_view
 from consulpy.state.watch import WatchSet
@@ -20,19 +19,37 @@ Row = dict[str, Any]
 SIDECAR = "connect-proxy"
 
 
-def _node_ok(node: str) -> bool:
-    return allowed(Resource.NODE, node, Access.READ)
+class _Can:
+    """What the request's identity may read, asked once per name for one read."""
 
+    def __init__(self) -> None:
+        # Imported here: the endpoints package imports this module (through reads).
+        from consulpy.server.endpoints import authz
 
-def _service_ok(name: str) -> bool:
-    return allowed(Resource.SERVICE, name, Access.READ)
+        identity = authz.current_identity()
+        self._auth = identity.authorizer if identity is not None else None
+        self._nodes: dict[str, bool] = {}
+        self._services: dict[str, bool] = {}
 
+    def node(self, name: str) -> bool:
+        if self._auth is None:
+            return True
+        ok = self._nodes.get(name)
+        if ok is None:
+            ok = self._nodes[name] = self._auth.node_read(name)
+        return ok
 
-def _check_ok(check: Row) -> bool:
-    if not _node_ok(check["Node"]):
-        return False
-    name = check.get("ServiceName") or ""
-    return not name or _service_ok(name)
+    def service(self, name: str) -> bool:
+        if self._auth is None:
+            return True
+        ok = self._services.get(name)
+        if ok is None:
+            ok = self._services[name] = self._auth.service_read(name)
+        return ok
+
+    def check(self, check: Row) -> bool:
+        name = check.get("ServiceName") or ""
+        return self.node(check["Node"]) and (not name or self.service(name))
 
 
 def _watch_catalog(ws: WatchSet | None) -> None:
@@ -46,7 +63,7 @@ def _catalog_index(store: StateStore) -> int:
     return store.table_index("nodes", "services", "checks")
 
 
-def _node_info(store: StateStore, node: Row) -> Row:
+def _node_info(store: StateStore, node: Row, can: _Can) -> Row:
     catalog = store.catalog
     name = node["Node"]
     return {
@@ -57,9 +74,9 @@ def _node_info(store: StateStore, node: Row) -> Row:
         "TaggedAddresses": node.get("TaggedAddresses") or {},
         "Meta": node.get("Meta") or {},
         "Services": [
-            node_service_view(s) for s in catalog.node_services(name) if _service_ok(s["Service"])
+            node_service_view(s) for s in catalog.node_services(name) if can.service(s["Service"])
         ],
-        "Checks": [check_view(c) for c in catalog.node_checks(name) if _check_ok(c)],
+        "Checks": [check_view(c) for c in catalog.node_checks(name) if can.check(c)],
     }
 
 
@@ -67,7 +84,8 @@ def ui_nodes(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tu
     """Every node the caller may read, with its services and checks."""
     _watch_catalog(ws)
     nodes = store.catalog.nodes
-    out = [_node_info(store, nodes[n]) for n in sorted(nodes) if _node_ok(n)]
+    can = _Can()
+    out = [_node_info(store, nodes[n], can) for n in sorted(nodes) if can.node(n)]
     return _catalog_index(store), _filter(out, args.get("filter", ""), "node_info")
 
 
@@ -75,30 +93,32 @@ def ui_node(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tup
     """One node as `ui_nodes` shows it; None (404) when unknown or not readable."""
     _watch_catalog(ws)
     node = store.catalog.node(args["node"])
-    if node is None or not _node_ok(node["Node"]):
+    can = _Can()
+    if node is None or not can.node(node["Node"]):
         return _catalog_index(store), None
-    return _catalog_index(store), _node_info(store, node)
+    return _catalog_index(store), _node_info(store, node, can)
 
 
-def _visible_instances(store: StateStore) -> list[tuple[Row, Row]]:
+def _visible_instances(store: StateStore, can: _Can) -> list[tuple[Row, Row]]:
     """(node, service) for every instance whose node and service the caller may read."""
     catalog = store.catalog
     out = []
     for (node_name, _sid), svc in sorted(catalog.services.items()):
         node = catalog.nodes.get(node_name)
-        if node is None or not _node_ok(node_name) or not _service_ok(svc["Service"]):
+        if node is None or not can.node(node_name) or not can.service(svc["Service"]):
             continue
         out.append((node, svc))
     return out
 
 
-def _summaries(store: StateStore, rows: list[tuple[Row, Row]]) -> list[Row]:
+def _summaries(store: StateStore, rows: list[tuple[Row, Row]], can: _Can) -> list[Row]:
     """Consul's ServiceSummary per (kind, name): health counts over unique (node, check ID)
     including node checks; a sidecar's checks also count for its destination."""
     catalog = store.catalog
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     proxied: set[str] = set()
     checks_of: dict[tuple[str, str], dict[tuple[str, str], str]] = {}
+    checks_on: dict[str, list[Row]] = {}  # node -> the checks on it the caller may see
     for node, svc in rows:
         key = (svc.get("Kind") or "", svc["Service"])
         group = groups.setdefault(
@@ -124,11 +144,12 @@ def _summaries(store: StateStore, rows: list[tuple[Row, Row]]) -> list[Row]:
             group["tproxy"] = False
         if (svc.get("Connect") or {}).get("Native"):
             group["native"] = True
-        node_checks = [
-            c
-            for c in catalog.node_checks(node["Node"])
-            if (not c.get("ServiceID") or c.get("ServiceID") == svc["ID"]) and _check_ok(c)
-        ]
+        own = checks_on.get(node["Node"])
+        if own is None:
+            own = checks_on[node["Node"]] = [
+                c for c in catalog.node_checks(node["Node"]) if can.check(c)
+            ]
+        node_checks = [c for c in own if not c.get("ServiceID") or c["ServiceID"] == svc["ID"]]
         targets = [key]
         if key[0] == SIDECAR and proxy.get("DestinationServiceName"):
             dest = proxy["DestinationServiceName"]
@@ -169,7 +190,8 @@ def _summaries(store: StateStore, rows: list[tuple[Row, Row]]) -> list[Row]:
 def ui_services(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
     """Service summaries, name-sorted, sidecars as rows of their own."""
     _watch_catalog(ws)
-    rows = _visible_instances(store)
+    can = _Can()
+    rows = _visible_instances(store, can)
     expr = args.get("filter", "")
     if expr:
         from consulpy.state.views import catalog_service_view
@@ -179,7 +201,7 @@ def ui_services(store: StateStore, args: dict[str, Any], ws: WatchSet | None) ->
             for v in _filter([catalog_service_view(n, s) for n, s in rows], expr, "catalog_service")
         }
         rows = [(n, s) for n, s in rows if (n["Node"], s["ID"]) in keep]
-    return _catalog_index(store), _summaries(store, rows)
+    return _catalog_index(store), _summaries(store, rows, can)
 
 
 def _filter(items: list[Any], expr: str, schema: str) -> list[Any]:
@@ -239,7 +261,8 @@ def ui_topology(store: StateStore, args: dict[str, Any], ws: WatchSet | None) ->
         ws.add(("ce", "service-intentions"))
     name = args["service"]
     default_allow = bool(args.get("default_allow", True))
-    rows = _visible_instances(store)
+    can = _Can()
+    rows = _visible_instances(store, can)
     ixns = _intentions(store)
     filtered = len(rows) != len(store.catalog.services)
     by_name = {s["Service"] for _n, s in rows if (s.get("Kind") or "") != SIDECAR}
@@ -271,7 +294,7 @@ def ui_topology(store: StateStore, args: dict[str, Any], ws: WatchSet | None) ->
                     downstream_src.setdefault(other, "wildcard-intention")
             elif src in by_name:
                 downstream_src.setdefault(src, "specific-intention")
-    summaries = {(s.get("Kind", ""), s["Name"]): s for s in _summaries(store, rows)}
+    summaries = {(s.get("Kind", ""), s["Name"]): s for s in _summaries(store, rows, can)}
 
     def side(found: dict[str, str], outgoing: bool) -> list[Row]:
         out = []
@@ -317,8 +340,9 @@ def ui_gateway_services(
             for item in listener.get("Services") or ():
                 if item.get("Name"):
                     linked.add(item["Name"])
-    rows = [(n, s) for n, s in _visible_instances(store) if s["Service"] in linked]
-    out = [s for s in _summaries(store, rows) if not s.get("Kind")]
+    can = _Can()
+    rows = [(n, s) for n, s in _visible_instances(store, can) if s["Service"] in linked]
+    out = [s for s in _summaries(store, rows, can) if not s.get("Kind")]
     return max(_catalog_index(store), store.table_index("config_entries")), out
 
 
@@ -328,7 +352,8 @@ def ui_catalog_overview(
     """Health totals of nodes, services and checks (the overview screen)."""
     _watch_catalog(ws)
     catalog = store.catalog
-    checks = [c for c in catalog.checks.values() if _check_ok(c)]
+    can = _Can()
+    checks = [c for c in catalog.checks.values() if can.check(c)]
 
     def counts(items: list[tuple[str, str]]) -> list[Row]:
         tally: dict[str, dict[str, int]] = {}
