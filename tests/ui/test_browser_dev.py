@@ -145,6 +145,35 @@ def test_kv_create_edit_delete_key_and_folder(ui: Page, base: str) -> None:
     assert api(base, "GET", "/v1/kv/app/?recurse")[0] == 404
 
 
+def tab_to(page: Any, text: str) -> None:
+    """Press Tab until the focused element reads `text` (it must be reachable by keyboard)."""
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == text:
+            return
+    raise AssertionError(f"{text!r} is not reachable with Tab")
+
+
+def test_keyboard_only_key_creation_and_a_live_list(ui: Page, base: str) -> None:
+    page = ui.open("/ui/dc1/kv/")
+    tab_to(page, "Create")
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Key or folder name")).to_be_focused()
+    page.keyboard.type("typed-key")
+    page.keyboard.press("Tab")
+    page.keyboard.type("typed by keyboard")
+    tab_to(page, "Save")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="typed-key")).to_be_visible()
+    assert api(base, "GET", "/v1/kv/typed-key?raw") == (200, "typed by keyboard")
+    # A list follows the catalog without a reload (blocking query).
+    page = ui.open("/ui/dc1/services")
+    expect(page.get_by_role("link", name="consul", exact=True)).to_be_visible()
+    register(base, {"Name": "late-arrival", "Port": 4000})
+    expect(page.get_by_role("link", name="late-arrival")).to_be_visible(timeout=LIVE)
+    api(base, "DELETE", "/v1/kv/typed-key")
+
+
 def test_a_refused_key_shows_the_api_error_and_changes_nothing(ui: Page, base: str) -> None:
     page = ui.open("/ui/dc1/kv/create")
     page.get_by_label("Key or folder name").fill("bad/key ")

@@ -103,3 +103,48 @@ async def test_content_path_and_dir(tmp_path: Path) -> None:
         assert (status, text) == (200, "mine")
         status, _, _ = await fetch(dev, "/ui/")
         assert status == 404
+
+
+@pytest.mark.slow
+def test_the_ui_ships_in_the_wheel(tmp_path: Path) -> None:
+    """pip builds the package with every UI file (package data; no Node toolchain)."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[2]
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(root / "configs", src / "configs", ignore=ignore)
+    shutil.copytree(root / "consulpy", src / "consulpy", symlinks=True, ignore=ignore)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(src),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    wheel = next(tmp_path.glob("consulpy-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assets = root / "consulpy" / "ui" / "assets"
+    wanted = {
+        "consulpy/ui/assets/" + p.relative_to(assets).as_posix()
+        for p in assets.rglob("*")
+        if p.is_file()
+    }
+    assert wanted and wanted <= names, sorted(wanted - names)

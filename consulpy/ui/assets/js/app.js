@@ -141,7 +141,10 @@ document.addEventListener("click", (ev) => {
   if (url.origin !== location.origin || !url.pathname.startsWith(base) || a.target) return;
   ev.preventDefault();
   navigate(url.pathname + url.search);
-  document.getElementById("main").focus({ preventScroll: true });
+  // Keyboard users continue from the new screen (unless it focused a field itself).
+  if (!document.activeElement || document.activeElement === document.body) {
+    document.getElementById("main").focus({ preventScroll: true });
+  }
 });
 window.addEventListener("popstate", render);
 // "/" jumps to the search box of a list, as many consoles do.
