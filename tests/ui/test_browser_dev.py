@@ -1,7 +1,8 @@
 """The web UI in a real Chromium against a real `consulpy agent -dev` process: the services
 list and one service, a TTL check turning critical live, KV keys and folders, config entry and
 key errors shown as the API gave them (and nothing changed), intentions, nodes, the cluster
-screen, "no leader" in words, and the first paint of the services list with 1,000 services.
+screen, "no leader" in words (from a server that never gets one), keyboard-only use, and the
+first paint of the services list with 1,000 services.
 
 One agent and one browser for the module; every wait polls a condition with a deadline
 (Playwright's expect), none sleeps. Screenshots of the main screens go to docs/ui/.
@@ -270,19 +271,32 @@ def test_nodes_node_lock_sessions_and_cluster(ui: Page, base: str) -> None:
     ui.shot("cluster")
 
 
-def test_no_leader_and_unreachable_are_said_in_words(ui: Page, base: str) -> None:
-    page = ui.page
-    # The API's own answer when the servers have no leader, served in place of the list.
-    page.route(
-        "**/v1/internal/ui/services*",
-        lambda route: route.fulfill(
-            status=500, body="No cluster leader", content_type="text/plain"
-        ),
-    )
-    ui.open("/ui/dc1/services")
-    expect(page.get_by_role("alert")).to_contain_text("No leader: the servers have not elected")
-    page.unroute("**/v1/internal/ui/services*")
-    expect(page.get_by_role("alert")).to_be_empty(timeout=LIVE)  # the watch retries
+def test_no_leader_is_said_in_words(browser: Any, tmp_path: Any) -> None:
+    # A server waiting for two more servers that never come: it never has a leader.
+    lonely = AgentProcess(
+        "-server",
+        "-bootstrap-expect=3",
+        "-ui",
+        "-node=lonely",
+        f"-data-dir={tmp_path}",
+        "-bind=127.0.0.1",
+        "-client=127.0.0.1",
+        "-http-port=0",
+        "-dns-port=-1",
+        "-grpc-port=-1",
+        "-serf-lan-port=0",
+        "-serf-wan-port=-1",
+        "-server-port=0",
+    ).start()
+    try:
+        ui = Page(browser, f"http://{lonely.http_addr}")
+        page = ui.open("/ui/dc1/services")
+        expect(page.get_by_role("alert")).to_contain_text(
+            "No leader: the servers have not elected a leader", timeout=LIVE
+        )
+        ui.close()
+    finally:
+        lonely.kill()
 
 
 def test_first_paint_of_1000_services(
