@@ -94,7 +94,6 @@ NOT_YET_USED: dict[str, str] = {
     "ui_config.metrics_provider": "the web UI shows no metrics",
     "ui_config.metrics_provider_files": "the web UI shows no metrics",
     "ui_config.metrics_provider_options_json": "the web UI shows no metrics",
-    "ui_config.metrics_proxy": "the web UI shows no metrics (no /v1/internal/ui/metrics-proxy)",
     "xds.update_max_per_second": "xDS updates are not rate limited",
     "gossip_wan.": "no WAN gossip pool",
     "protocol": "the gossip protocol version is fixed",

@@ -14,6 +14,7 @@ from consulpy.http.endpoint import (
     respond,
 )
 from consulpy.http.tokens import request_token
+from consulpy.ui.metrics_proxy import metrics_proxy
 
 TOPOLOGY_KINDS = ("", "ingress-gateway")
 
@@ -90,4 +91,5 @@ def routes() -> list[web.RouteDef]:
         web.route("*", "/v1/internal/ui/service-topology/{service:.*}", ui_topology),
         web.route("*", "/v1/internal/ui/gateway-services-nodes/{gateway:.*}", ui_gateway_services),
         web.route("*", "/v1/internal/ui/catalog-overview", ui_catalog_overview),
+        web.route("*", "/v1/internal/ui/metrics-proxy{tail:(/.*)?}", metrics_proxy),
     ]

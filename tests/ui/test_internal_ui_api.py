@@ -9,15 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 import pytest_asyncio
 
 from consulpy.testing import DevAgent
 from tests.acl_support import acl_config, acl_ready
 from tests.conftest import HTTP
 from tests.helpers import eventually
-
-pytestmark = pytest.mark.asyncio
 
 MGMT = "6b3c2a4e-0d1f-4c8a-9e3b-5a1c7d9e0f11"
 

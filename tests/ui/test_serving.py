@@ -15,8 +15,6 @@ from yarl import URL
 
 from consulpy.testing import DevAgent
 
-pytestmark = pytest.mark.asyncio
-
 
 async def fetch(dev: DevAgent, path: str) -> tuple[int, dict[str, str], str]:
     async with aiohttp.ClientSession() as session:
