@@ -244,15 +244,6 @@ def _decision(ixns: list[Row], source: str, destination: str, default_allow: boo
     }
 
 
-def _intention_source(ixns: list[Row], source: str, destination: str) -> str | None:
-    """How an intention links the pair: specific (both named), wildcard, or not at all."""
-    for ixn in ixns:
-        src, dst = ixn["SourceName"], ixn["DestinationName"]
-        if src == source and dst == destination:
-            return "specific-intention"
-    return None
-
-
 def ui_topology(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
     """Upstreams (what the service's proxies name, or intentions let it call) and downstreams
     (whose proxies name it, or whom intentions let call it), each with the intention verdict."""
@@ -287,7 +278,7 @@ def ui_topology(store: StateStore, args: dict[str, Any], ws: WatchSet | None) ->
     for ixn in ixns:
         src, dst = ixn["SourceName"], ixn["DestinationName"]
         if src == name and dst != "*" and dst != name and dst in by_name:
-            upstream_src.setdefault(dst, _intention_source(ixns, src, dst) or "wildcard-intention")
+            upstream_src.setdefault(dst, "specific-intention")
         if dst == name and src != name:
             if src == "*":
                 for other in by_name - {name}:

@@ -97,11 +97,10 @@ def routes(config: AgentConfig) -> list[web.RouteDef]:
     async def robots(_req: web.Request) -> web.StreamResponse:
         return web.Response(text=ROBOTS)
 
-    out = [
+    # content_path is never "/" (the builder turns it into "/ui/", as Consul does).
+    return [
+        web.get("/", root),
         web.get("/robots.txt", robots),
         web.route("*", content_path.rstrip("/"), files.handle),
         web.route("*", content_path + "{tail:.*}", files.handle),
     ]
-    if content_path != "/":
-        out.insert(0, web.get("/", root))
-    return out
