@@ -184,6 +184,14 @@ def test_a_deny_intention_from_the_ui_makes_envoy_reject_web_to_api(
 ) -> None:
     eventually(lambda: web_answer(cluster)[0] == 200, timeout=30, what="web -> api through Envoy")
     page = login(ui, MGMT)
+    # The cluster as the management token sees it: three servers, one leader, every member.
+    page.get_by_role("link", name="Cluster").click()
+    servers = page.get_by_role("table", name="Servers")
+    expect(servers.get_by_role("row")).to_have_count(4, timeout=LIVE)  # heading + 3 servers
+    expect(servers).to_contain_text("leader")
+    members = page.get_by_role("table", name="Members")
+    expect(members.get_by_text("alive")).to_have_count(len(topo.AGENTS), timeout=LIVE)
+    ui.shot("cluster-devcluster")
     page.get_by_role("link", name="Intentions").click()
     page.get_by_role("link", name="Create").click()
     page.get_by_label("Source service").fill("web")
