@@ -169,6 +169,15 @@ def test_acl_screens_as_management(ui: Page, cluster: Cluster) -> None:
     assert status == 200, listed
     made = next(t for t in listed if t["Description"] == "ui made me")
     assert [r["Name"] for r in made["Roles"]] == ["ui-reader"]
+    # Editing a token keeps what the form does not show (an agent token's node identity).
+    agent = next(t for t in listed if t["Description"] == "agent token of consul-server-1")
+    tokens.get_by_role("link", name=agent["AccessorID"]).click()
+    page.get_by_label("Description").fill("agent token of consul-server-1 (edited)")
+    page.get_by_role("button", name="Save").click()
+    expect(tokens).to_contain_text("(edited)")
+    status, after = api(ui.base, "GET", f"/v1/acl/token/{agent['AccessorID']}", token=MGMT)
+    assert status == 200 and after["NodeIdentities"] == agent["NodeIdentities"], after
+    assert after["SecretID"] == agent["SecretID"]
     # A policy the API refuses (bad rules): its error is shown and nothing is created.
     page.get_by_role("link", name="Policies").click()
     page.get_by_role("link", name="Create a policy").click()

@@ -54,9 +54,12 @@ export function list(ctx) {
     let cols; let rows;
     const link = (item, text) => h("a", { href: href(`acls/${args.kind}/${enc(item[kind.id])}`) }, text);
     if (args.kind === "tokens") {
-      cols = ["Accessor", "Description", "Policies", "Roles", "Local"];
-      rows = items.map((t) => [link(t, t.AccessorID), t.Description || "", names(t.Policies).map((n) => badge(n)),
-        names(t.Roles).map((n) => badge(n)), t.Local ? "yes" : "no"]);
+      cols = ["Accessor", "Description", "Policies and identities", "Roles", "Local"];
+      rows = items.map((t) => [link(t, t.AccessorID), t.Description || "", [
+        names(t.Policies).map((n) => badge(n)),
+        (t.ServiceIdentities || []).map((i) => badge(`service: ${i.ServiceName}`)),
+        (t.NodeIdentities || []).map((i) => badge(`node: ${i.NodeName}`)),
+      ], names(t.Roles).map((n) => badge(n)), t.Local ? "yes" : "no"]);
     } else if (args.kind === "policies") {
       cols = ["Name", "Description", "Datacenters"];
       rows = items.map((p) => [link(p, p.Name), p.Description || "", (p.Datacenters || []).join(", ") || "all"]);
@@ -99,7 +102,10 @@ export async function editor(ctx) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     ctx.clearError();
-    const body = { Description: desc.value };
+    // An edit keeps what this form does not show (identities, datacenters, expiry, ...).
+    const body = creating ? {} : { ...item };
+    for (const stamp of ["Hash", "CreateIndex", "ModifyIndex"]) delete body[stamp];
+    body.Description = desc.value;
     if (name) body.Name = name.value;
     if (rules) body.Rules = rules.value;
     if (policies) body.Policies = linkList(policies.value);
