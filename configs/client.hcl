@@ -36,3 +36,8 @@ connect {
 }
 
 log_level = "info"
+
+# The web UI at http://<agent>:8500/ui/ (`/` redirects there). docs/ui.md.
+ui_config {
+  enabled = true
+}

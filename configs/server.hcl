@@ -39,3 +39,8 @@ connect {
 
 # Log level: trace, debug, info, warn or error.
 log_level = "info"
+
+# The web UI at http://<agent>:8500/ui/ (`/` redirects there). docs/ui.md.
+ui_config {
+  enabled = true
+}

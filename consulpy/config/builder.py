@@ -129,6 +129,7 @@ def build_agent_config(
     ui_enabled = bool(g("ui_config.enabled"))
     if not dev and ui_enabled and g("ui_config.dir"):
         s.error("ui_config.dir", "ui_config.enabled and ui_config.dir cannot both be set")
+    metrics_proxy = _metrics_proxy(s, g("ui_config.metrics_proxy", {}))
 
     _check_unused_keys(s, warnings)
 
@@ -214,7 +215,7 @@ def build_agent_config(
             if g("ui_config.content_path").strip("/")
             else "/ui/",
             metrics_provider=g("ui_config.metrics_provider") or None,
-            metrics_proxy=dict(g("ui_config.metrics_proxy", {})),
+            metrics_proxy=metrics_proxy,
             dashboard_url_templates=dict(g("ui_config.dashboard_url_templates", {})),
         ),
         node_meta=node_meta,
@@ -263,6 +264,54 @@ def build_agent_config(
         config_files=list(config_files),
         warnings=warnings,
     )
+
+
+METRICS_PROXY_ALLOWLIST = ["/api/v1/query_range", "/api/v1/query"]
+
+
+def _metrics_proxy(s: _Settings, raw: Any) -> dict[str, Any]:
+    """`ui_config.metrics_proxy` checked and completed: base_url an http(s) URL, the path
+    allowlist (Prometheus' query paths by default) absolute paths, add_headers name/value
+    pairs."""
+    from urllib.parse import urlsplit
+
+    path = "ui_config.metrics_proxy"
+    if isinstance(raw, list):  # an HCL block
+        raw = raw[0] if len(raw) == 1 else {}
+    if not isinstance(raw, dict):
+        s.error(path, "must be an object")
+        return {}
+    for key in sorted(set(raw) - {"base_url", "path_allowlist", "add_headers"}):
+        s.error(f"{path}.{key}", "unknown key")
+    base = raw.get("base_url") or ""
+    if base:
+        parts = urlsplit(str(base))
+        if not isinstance(base, str) or parts.scheme not in ("http", "https") or not parts.netloc:
+            s.error(f"{path}.base_url", f"must be a valid http or https URL, got {base!r}")
+    allow = raw.get("path_allowlist", METRICS_PROXY_ALLOWLIST)
+    if not isinstance(allow, list) or not all(isinstance(p, str) for p in allow):
+        s.error(f"{path}.path_allowlist", "must be a list of paths")
+        allow = []
+    for item in allow:
+        if not item.startswith("/"):
+            s.error(f"{path}.path_allowlist", f"path {item!r} is not an absolute path")
+    headers = raw.get("add_headers") or []
+    good = isinstance(headers, list) and all(
+        isinstance(h, dict)
+        and set(h) <= {"name", "value"}
+        and isinstance(h.get("name"), str)
+        and h["name"]
+        and isinstance(h.get("value", ""), str)
+        for h in headers
+    )
+    if not good:
+        s.error(f"{path}.add_headers", "must be a list of {name, value} objects")
+        headers = []
+    return {
+        "base_url": base,
+        "path_allowlist": list(allow),
+        "add_headers": [{"name": h["name"], "value": h.get("value", "")} for h in headers],
+    }
 
 
 def _dns(s: _Settings) -> tuple[str, str | None, list[str]]:

@@ -90,17 +90,12 @@ NOT_YET_USED: dict[str, str] = {
     "translate_wan_addrs": "no WAN gossip pool",
     "tls.https.verify_outgoing": "the agent's own HTTP clients (watch handlers, checks) do not "
     "use the agent's TLS settings",
-    "ui_config.content_path": "the web UI is not served",
-    "ui_config.metrics_provider": "the web UI is not served",
-    "ui_config.metrics_provider_files": "the web UI is not served",
-    "ui_config.metrics_provider_options_json": "the web UI is not served",
-    "ui_config.metrics_proxy": "the web UI is not served",
-    "ui_config.dashboard_url_templates": "the web UI is not served",
+    "ui_config.metrics_provider": "the web UI shows no metrics",
+    "ui_config.metrics_provider_files": "the web UI shows no metrics",
+    "ui_config.metrics_provider_options_json": "the web UI shows no metrics",
     "xds.update_max_per_second": "xDS updates are not rate limited",
     "gossip_wan.": "no WAN gossip pool",
     "protocol": "the gossip protocol version is fixed",
-    "ui_config.enabled": "the web UI is not served",
-    "ui_config.dir": "the web UI is not served",
     "unix_sockets.": "unix socket listeners are not supported",
 }
 

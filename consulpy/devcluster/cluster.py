@@ -630,6 +630,10 @@ class DevCluster:
         self._say("    consulpy members")
         if "WEB_URL" in env:
             self._say(f"    curl {env['WEB_URL']}/        # web -> api through the sidecars")
+        if "CONSUL_HTTP_ADDR" in env:
+            self._say(
+                f"    open http://{env['CONSUL_HTTP_ADDR']}/ui/  # the web UI (log in: token)"
+            )
         self._say(f"Logs: {self.data_dir / 'logs'}/<name>.log")
         flag = (
             f" -data-dir={self.data_dir}"

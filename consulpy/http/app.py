@@ -22,6 +22,7 @@ from consulpy.http import (
     discovery_chain,
     gossip_api,
     health,
+    internal_ui,
     kv,
     monitor,
     openapi,
@@ -37,6 +38,7 @@ from consulpy.http import limits as http_limits
 from consulpy.http.endpoint import AGENT, text_error
 from consulpy.http.inflight import InFlight
 from consulpy.log import enabled as log_enabled
+from consulpy.ui import serve as ui_serve
 
 # Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
 # Consul's error texts before this one could trigger.
@@ -101,6 +103,7 @@ def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application
     acl.load_persisted_tokens(agent)
     app.add_routes(api_routes())
     app.add_routes(openapi.routes())
+    app.add_routes(ui_serve.routes(agent.config))
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
 
@@ -125,6 +128,7 @@ def api_routes() -> list[web.RouteDef]:
         monitor,
         coordinate,
         prepared_query,
+        internal_ui,
     )
     return [route for module in modules for route in module.routes()]
 

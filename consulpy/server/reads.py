@@ -631,3 +631,7 @@ READS.update(
     }
 )
 READS.update(ACL_READS)
+
+from consulpy.server.ui_reads import UI_READS  # noqa: E402  (it imports this module's helpers)
+
+READS.update(UI_READS)

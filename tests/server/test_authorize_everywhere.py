@@ -96,6 +96,12 @@ CALLS: dict[str, dict[str, Any]] = {
     "Coordinate.ListDatacenters": {},
     "Coordinate.ListNodes": {},
     "Coordinate.Node": {"node": "n1"},
+    "Internal.NodeDump": {},
+    "Internal.NodeInfo": {"node": "n1"},
+    "Internal.ServiceDump": {},
+    "Internal.ServiceTopology": {"service": "web"},
+    "Internal.GatewayServiceNodes": {"gateway": "gw"},
+    "Internal.CatalogOverview": {},
 }
 # The (resource, segment, access) each call must at least ask for.
 EXPECTED: dict[str, tuple[Resource, str, Access]] = {

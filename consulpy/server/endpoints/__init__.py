@@ -18,6 +18,7 @@ from consulpy.server.endpoints import (
     discovery_chain,
     health,
     intention,
+    internal,
     kvs,
     operator,
     prepared_query,
@@ -44,7 +45,7 @@ FAMILIES = (
     status,
     acl,
 )
-FAMILIES += (prepared_query, coordinate)
+FAMILIES += (prepared_query, coordinate, internal)
 
 
 def _registry() -> dict[str, Endpoint]:
