@@ -4,7 +4,9 @@ module), screenshots into docs/ui/, and a small JSON client for setting the scen
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,7 +18,11 @@ from urllib.parse import urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "ui"
+# Screenshots go to a scratch folder, so a test run leaves the checkout clean;
+# CONSULPY_UI_SHOTS=docs/ui regenerates the ones the docs show.
+SHOTS = Path(os.environ.get("CONSULPY_UI_SHOTS") or tempfile.gettempdir() + "/consulpy-ui-shots")
+if not SHOTS.is_absolute():
+    SHOTS = ROOT / SHOTS
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Long enough for a blocking query's wake-up and a TTL to lapse on a busy 2-core machine.
 LIVE = 20_000
