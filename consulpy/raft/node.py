@@ -31,8 +31,9 @@ from consulpy.raft.errors import (
     RaftError,
     ShutdownError,
 )
+from consulpy.raft.log_stores import open_log_store
 from consulpy.raft.snapshot_store import FileSnapshotStore, MemorySnapshotStore, SnapshotStore
-from consulpy.raft.storage import LogStore, MemoryLogStore, PersistBatch, SQLiteLogStore
+from consulpy.raft.storage import LogStore, MemoryLogStore, PersistBatch
 from consulpy.raft.transport import TcpTransport, Transport, split_address
 from consulpy.raft.types import (
     Configuration,
@@ -134,9 +135,12 @@ class RaftNode:
             if self.storage_dir is None:
                 self._log_store = MemoryLogStore()
             else:
-                os.makedirs(self.storage_dir, exist_ok=True)
-                path = os.path.join(self.storage_dir, "raft.db")
-                self._log_store = await self._run_io(SQLiteLogStore, path)
+                self._log_store = await self._run_io(
+                    open_log_store,
+                    self.storage_dir,
+                    self.config.log_store,
+                    self.config.wal_segment_size,
+                )
         if self._snap_store is None:
             if self.storage_dir is None:
                 self._snap_store = MemorySnapshotStore(self.config.snapshots_retained)
