@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import fcntl
 import logging
 import os
 import struct
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 
 import msgpack
 
-from consulpy.raft.errors import StorageError
+from consulpy.raft.errors import StorageError, StorageUnavailable
 from consulpy.raft.storage import PersistBatch, StoredState
 from consulpy.raft.types import Entry, EntryKind, HardState, SnapshotMeta
 
@@ -43,12 +44,6 @@ _META_MAGIC = b"CPYWALMETA1"
 _HARD, _ENTRIES, _INSTALLED, _LOCAL_SNAP, _COMPACT, _STATE = range(6)
 
 DEFAULT_SEGMENT_SIZE = 64 << 20
-
-
-class StorageUnavailable(StorageError):
-    """A write could not be made durable (disk full, I/O error); nothing of it counts as written.
-
-    The store stays consistent: the caller may retry the same save() later."""
 
 
 class CorruptLog(StorageError):
@@ -181,6 +176,16 @@ class WALLogStore:
         self.segment_size = max(4096, segment_size)
         self.repair = repair
         os.makedirs(directory, exist_ok=True)
+        # One process at a time: a second agent (or `operator raft recover`) on the same data
+        # dir would interleave frames.
+        self._lock_fd = os.open(os.path.join(directory, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise StorageError(
+                f"raft log {directory} is in use by another process (is an agent running?)"
+            ) from None
         self._segments: list[_Segment] = []
         self._fd = -1
         self._size = 0  # bytes in the active (last) segment
@@ -189,7 +194,19 @@ class WALLogStore:
         self._loaded: StoredState | None = None
         self.damage: Damage | None = None
         self.lost: tuple[int, int] | None = None  # (first, last) acknowledged indexes dropped
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = -1
 
     # ------------------------------------------------------------------ opening
 
@@ -486,8 +503,7 @@ class WALLogStore:
         except OSError as exc:
             log.warning("raft log: could not record the clean close: %s", exc)
         finally:
-            os.close(self._fd)
-            self._fd = -1
+            self._release()
 
 
 def _write_all(fd: int, data: bytes) -> None:

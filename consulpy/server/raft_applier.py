@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from consulpy.raft.config import RaftConfig
-from consulpy.raft.errors import LeadershipLost, NotLeader, ShutdownError
+from consulpy.raft.errors import LeadershipLost, NotLeader, ShutdownError, StorageUnavailable
 from consulpy.raft.node import RaftNode
 from consulpy.raft.transport import TcpTransport
 from consulpy.raft.types import Server as RaftServer
@@ -119,6 +119,9 @@ class RaftApplier:
             return await self.node.propose(data)
         except NotLeader as exc:
             raise NotLeaderError(exc.leader_address) from exc
+        except StorageUnavailable as exc:
+            # Refused before proposing: nothing was written.
+            raise OutcomeUnknown(f"write refused, the Raft log cannot be persisted: {exc}") from exc
         except (LeadershipLost, TimeoutError, ShutdownError) as exc:
             raise OutcomeUnknown(
                 "leadership lost while committing log; the write may or may not apply"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from consulpy.raft.errors import StorageError
 from consulpy.raft.log_stores import open_log_store
 from consulpy.raft.storage import MemoryLogStore, PersistBatch, SQLiteLogStore
 from consulpy.raft.types import HardState, SnapshotMeta
@@ -49,7 +50,9 @@ def test_roundtrip_truncate_install_compact(tmp_path: Path) -> None:
     installed = SnapshotMeta(20, 3, CONF, 1)
     store.save([PersistBatch(installed=installed), PersistBatch(entries=entries(21, 22, 3))])
     store.close()
-    got = reopen(d).load()
+    store = reopen(d)
+    got = store.load()
+    store.close()
     assert got.snapshot == installed
     assert [e.index for e in got.entries] == [21, 22]
 
@@ -74,7 +77,9 @@ def test_matches_memory_store(tmp_path: Path, ops: list) -> None:
             wal.save([b])
             mem.save([b])
         wal.close()
-        a, b2 = reopen(d).load(), mem.load()
+        again = reopen(d)
+        a, b2 = again.load(), mem.load()
+        again.close()
         assert a.hard_state == b2.hard_state
         assert a.snapshot == b2.snapshot
         assert a.entries == b2.entries
@@ -94,7 +99,9 @@ def test_segments_rotate_and_compaction_deletes_old_ones(tmp_path: Path) -> None
     store.save([PersistBatch(local_snapshot=SnapshotMeta(35, 1, CONF, 1), compact_to=30)])
     assert len(segments(d)) <= 4
     store.close()
-    got = reopen(d).load()
+    again = reopen(d)
+    got = again.load()
+    again.close()
     assert got.hard_state == HardState(1, "a", 39)  # the stable state survives the deletion
     assert got.snapshot is not None and got.snapshot.index == 35
     assert [e.index for e in got.entries] == list(range(31, 41))
@@ -122,7 +129,9 @@ def test_cut_tail_after_clean_stop_refuses_to_start_and_recover_drops_it(tmp_pat
     assert repaired.lost is not None and repaired.lost[1] == 20
     last = repaired.load().entries[-1].index
     repaired.close()
-    assert [e.index for e in reopen(d).load().entries][-1] == last  # opens cleanly now
+    again = reopen(d)
+    assert again.load().entries[-1].index == last  # opens cleanly now
+    again.close()
 
 
 def test_torn_write_after_a_crash_is_dropped(tmp_path: Path) -> None:
@@ -131,13 +140,26 @@ def test_torn_write_after_a_crash_is_dropped(tmp_path: Path) -> None:
     store.load()
     for i in range(1, 11):
         store.save([PersistBatch(HardState(1, "a", i), entries(i, i, 1))])
-    # A crash: no close(). Then a half-written frame at the end, as power loss leaves it.
+    store._release()  # a crash: no clean close
+    # Then a half-written frame at the end, as power loss leaves it.
     seg = segments(d)[-1]
     with open(seg, "ab") as f:
         f.write(b"\x00\x00\x01\x00\xde\xad\xbe\xefpartial")
-    got = reopen(d).load()
-    assert [e.index for e in got.entries] == list(range(1, 11))
-    assert reopen(d).load().entries[-1].index == 10  # and the tail is gone for good
+    again = reopen(d)
+    assert [e.index for e in again.load().entries] == list(range(1, 11))
+    again._release()
+    size = seg.stat().st_size
+    again = reopen(d)
+    assert again.load().entries[-1].index == 10 and seg.stat().st_size == size  # gone for good
+    again.close()
+
+
+def test_a_second_opener_is_refused(tmp_path: Path) -> None:
+    store = reopen(tmp_path / "wal")
+    with pytest.raises(StorageError, match="in use by another process"):
+        reopen(tmp_path / "wal")
+    store.close()
+    reopen(tmp_path / "wal").close()
 
 
 def test_flipped_byte_in_the_middle_is_refused(tmp_path: Path) -> None:
@@ -174,7 +196,9 @@ def test_failed_sync_writes_nothing_and_a_retry_succeeds(tmp_path: Path) -> None
     store.save([b])  # the same batch again, as the driver retries it
     assert segments(d)[-1].stat().st_size > size
     store.close()
-    got = reopen(d).load()
+    again = reopen(d)
+    got = again.load()
+    again.close()
     assert [e.index for e in got.entries] == [1, 2, 3, 4, 5]
     assert got.hard_state == HardState(1, "a", 3)
 
@@ -190,6 +214,8 @@ def test_sqlite_log_is_migrated_once(tmp_path: Path) -> None:
     assert got.hard_state == HardState(2, "a", 5) and got.snapshot == meta
     assert [e.index for e in got.entries] == [2, 3, 4, 5, 6]
     assert not (tmp_path / "raft.db").exists() and (tmp_path / "raft.db.migrated").exists()
-    assert isinstance(open_log_store(str(tmp_path)), WALLogStore)
+    again = open_log_store(str(tmp_path))
+    assert isinstance(again, WALLogStore)
+    again.close()
     with pytest.raises(Exception, match="sqlite backend cannot read it"):
         open_log_store(str(tmp_path), "sqlite")
