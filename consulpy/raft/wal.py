@@ -21,6 +21,7 @@ import bisect
 import errno
 import fcntl
 import logging
+import mmap
 import os
 import struct
 import zlib
@@ -37,7 +38,6 @@ log = logging.getLogger("consulpy.raft.wal")
 _MAGIC = b"CPYWAL01"
 _SEG_HEADER = struct.Struct(">8sQI")  # magic, sequence, crc32 of the first 16 bytes
 _FRAME = struct.Struct(">II")  # payload length, crc32 of the payload
-_MAX_FRAME = 1 << 31
 _META_MAGIC = b"CPYWALMETA1"
 
 # Operation codes inside a frame's payload.
@@ -225,9 +225,9 @@ class WALLogStore:
             self._segments.append(seg)
             last_segment = pos == len(seqs) - 1
             good_end, damage = self._replay_segment(seg, state)
+            if last_segment:
+                self._size = good_end
             if damage is None:
-                if last_segment:
-                    self._size = good_end
                 continue
             if not last_segment:
                 damage.tail = False
@@ -245,8 +245,8 @@ class WALLogStore:
         if not self._segments:
             self._rotate()
         else:
-            self._fd = os.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
-            self._size = os.fstat(self._fd).st_size
+            self._fd = os.open(self._segments[-1].path, os.O_RDWR)
+            self._preallocate(self._fd)
         if self.lost is not None:
             self._write_meta(state.last_index)
         self._loaded = StoredState(state.hard_state, state.snapshot, state.entries)
@@ -255,24 +255,37 @@ class WALLogStore:
     def _replay_segment(self, seg: _Segment, state: _Replay) -> tuple[int, Damage | None]:
         """Apply every intact frame; returns the end of the last good frame and any damage."""
         with open(seg.path, "rb") as f:
-            raw = f.read()
-        view = memoryview(raw)
-        if len(raw) < _SEG_HEADER.size:
-            return 0, Damage(seg.path, 0, "truncated segment header", True)
+            size = os.fstat(f.fileno()).st_size
+            if size < _SEG_HEADER.size:
+                return 0, Damage(seg.path, 0, "truncated segment header", True)
+            # mmap: a preallocated segment is mostly zeros that need not be copied in.
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+                return self._replay_frames(seg, state, raw, size)
+
+    def _replay_frames(
+        self, seg: _Segment, state: _Replay, raw: mmap.mmap, size: int
+    ) -> tuple[int, Damage | None]:
         magic, seq, crc = _SEG_HEADER.unpack_from(raw)
         if magic != _MAGIC or zlib.crc32(raw[:16]) != crc or seq != seg.seq:
             return 0, Damage(seg.path, 0, "bad segment header", False)
         off = _SEG_HEADER.size
-        while off < len(raw):
-            if off + _FRAME.size > len(raw):
+        while off < size:
+            if off + _FRAME.size > size:
+                if raw[off:size].count(0) == size - off:
+                    return off, None
                 return off, Damage(seg.path, off, "truncated frame header", True)
             length, crc = _FRAME.unpack_from(raw, off)
+            if length == 0 and crc == 0:  # the preallocated zeros after the last frame
+                if _any_frame(raw, off + _FRAME.size, size):
+                    return off, Damage(seg.path, off, "zeroed bytes before more frames", False)
+                return off, None
             end = off + _FRAME.size + length
-            if end > len(raw):
+            if end > size:
                 return off, Damage(seg.path, off, f"frame of {length} bytes cut short", True)
-            payload = view[off + _FRAME.size : end]
+            payload = raw[off + _FRAME.size : end]
             if zlib.crc32(payload) != crc:
-                return off, Damage(seg.path, off, "checksum mismatch", not _any_frame(raw, end))
+                tail = not _any_frame(raw, end, size)
+                return off, Damage(seg.path, off, "checksum mismatch", tail)
             try:
                 ops = msgpack.unpackb(payload)
                 for op in ops:
@@ -402,9 +415,10 @@ class WALLogStore:
             ]
         )
         tmp = os.path.join(self.dir, f".tmp-{seq}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             _write_all(fd, header + frame)
+            self._preallocate(fd)
             self._sync(fd)
             final = self._seg_path(seq)
             os.replace(tmp, final)
@@ -414,14 +428,25 @@ class WALLogStore:
             with _suppress_os():
                 os.unlink(tmp)
             raise
-        os.close(fd)
         if self._fd >= 0:
+            with _suppress_os():  # the sealed segment gives back its unused preallocation
+                os.ftruncate(self._fd, self._size)
             os.close(self._fd)
-        self._fd = os.open(final, os.O_WRONLY | os.O_APPEND)
+        self._fd = fd
         self._segments.append(_Segment(seq, final))
         self._size = len(header) + len(frame)
         if len(self._segments) > 1:
             self._write_meta(st.last_index)  # everything before this segment is durable
+
+    def _preallocate(self, fd: int) -> None:
+        """Reserve the whole segment up front: appends then overwrite allocated space, so an
+        fdatasync does not also have to grow the file. Best effort: a full or unsupporting
+        filesystem just appends."""
+        try:
+            if os.fstat(fd).st_size < self.segment_size:
+                os.posix_fallocate(fd, 0, self.segment_size)
+        except OSError:
+            pass
 
     def _drop_old_segments(self) -> None:
         base = self._state.base
@@ -469,11 +494,12 @@ class WALLogStore:
             data = _frame(ops)
             start = self._size
             try:
-                _write_all(self._fd, data)
+                _pwrite_all(self._fd, data, start)
                 self._sync(self._fd)
             except OSError:
                 with _suppress_os():
-                    os.ftruncate(self._fd, start)  # so a retry appends after the last good frame
+                    # No half frame stays behind for a retry with other content to land on.
+                    os.ftruncate(self._fd, start)
                 raise
         except OSError as exc:
             raise StorageUnavailable(
@@ -499,11 +525,22 @@ class WALLogStore:
         if self._fd < 0:
             return
         try:
+            # Give back the preallocation: a stopped server's log is exactly its data.
+            os.ftruncate(self._fd, self._size)
+            os.fsync(self._fd)
             self._write_meta(self._state.last_index)
         except OSError as exc:
             log.warning("raft log: could not record the clean close: %s", exc)
         finally:
             self._release()
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -521,16 +558,14 @@ class _suppress_os:
         return exc[0] is not None and issubclass(exc[0], OSError)  # type: ignore[arg-type]
 
 
-def _any_frame(raw: bytes, start: int) -> bool:
-    """Does an intact frame follow `start`? Then a checksum mismatch is not a torn tail."""
+def _any_frame(raw: mmap.mmap, start: int, size: int) -> bool:
+    """Does an intact frame follow `start`? Then the damage is not a torn tail."""
     off = start
-    n = len(raw)
-    while off + _FRAME.size <= n:
+    limit = min(size, start + (1 << 20))  # a torn write is one frame; look no further
+    while off + _FRAME.size <= limit:
         length, crc = _FRAME.unpack_from(raw, off)
         end = off + _FRAME.size + length
-        if 0 < length < _MAX_FRAME and end <= n and zlib.crc32(raw[off + _FRAME.size : end]) == crc:
+        if length > 0 and end <= size and zlib.crc32(raw[off + _FRAME.size : end]) == crc:
             return True
         off += 1
-        if off - start > (1 << 20):  # a torn write is one frame; look no further than that
-            break
     return False

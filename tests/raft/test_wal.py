@@ -140,18 +140,21 @@ def test_torn_write_after_a_crash_is_dropped(tmp_path: Path) -> None:
     store.load()
     for i in range(1, 11):
         store.save([PersistBatch(HardState(1, "a", i), entries(i, i, 1))])
-    store._release()  # a crash: no clean close
-    # Then a half-written frame at the end, as power loss leaves it.
+    end = store._size
+    store._release()  # a crash: no clean close (the segment keeps its preallocated zeros)
+    # Then a half-written frame right after the last one, as power loss leaves it.
     seg = segments(d)[-1]
-    with open(seg, "ab") as f:
+    with open(seg, "r+b") as f:
+        f.seek(end)
         f.write(b"\x00\x00\x01\x00\xde\xad\xbe\xefpartial")
     again = reopen(d)
     assert [e.index for e in again.load().entries] == list(range(1, 11))
+    again.save([PersistBatch(HardState(1, "a", 11), entries(11, 11, 1))])
     again._release()
-    size = seg.stat().st_size
     again = reopen(d)
-    assert again.load().entries[-1].index == 10 and seg.stat().st_size == size  # gone for good
+    assert again.load().entries[-1].index == 11  # the torn bytes are gone for good
     again.close()
+    assert seg.stat().st_size == again._size  # a clean close leaves exactly the data
 
 
 def test_a_second_opener_is_refused(tmp_path: Path) -> None:
