@@ -443,6 +443,7 @@ def _limits(s: _Settings) -> Limits:
         rpc_handshake_timeout=g("limits.rpc_handshake_timeout"),
         rpc_client_timeout=g("limits.rpc_client_timeout"),
         https_handshake_timeout=g("limits.https_handshake_timeout"),
+        snapshot_max_size=g("limits.snapshot_max_size"),
     )
 
 

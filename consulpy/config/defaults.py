@@ -103,6 +103,7 @@ DEFAULTS: dict[str, Any] = {
         "kv_max_value_size": 524288,
         "txn_max_req_len": 524288,
         "txn_max_ops": 128,
+        "snapshot_max_size": 256 << 20,
     },
     "log_json": False,
     "log_level": "INFO",

@@ -235,6 +235,7 @@ AGENT = Struct(
                 "kv_max_value_size": Int(at_least(1)),
                 "txn_max_req_len": Int(at_least(1)),
                 "txn_max_ops": Int(at_least(1)),  # consulpy extension
+                "snapshot_max_size": Int(at_least(1)),  # consulpy extension
             }
         ),
         "locality": Struct({"region": Str(), "zone": Str()}),

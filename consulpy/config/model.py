@@ -62,6 +62,7 @@ class Limits:
     rpc_handshake_timeout: float
     rpc_client_timeout: float
     https_handshake_timeout: float
+    snapshot_max_size: int = 256 << 20  # bytes of a PUT /v1/snapshot archive
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ NOT_YET_USED: dict[str, str] = {
     "primary_gateways": "no WAN federation",
     "primary_gateways_interval": "no WAN federation",
     "raft_boltdb": "the Raft log is stored in SQLite",
-    "raft_logstore": "the Raft log is stored in SQLite",
+    "raft_logstore": "the Raft log store is consulpy's own checksummed WAL",
     "raft_protocol": "Raft protocol 3 only",
     "reconnect_timeout_wan": "no WAN gossip pool",
     "rejoin_after_leave": "not implemented",
