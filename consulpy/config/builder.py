@@ -30,6 +30,7 @@ from consulpy.config.model import (
     Limits,
     Performance,
     Ports,
+    RaftLogStore,
     TLSProtocol,
     UIConfig,
 )
@@ -241,6 +242,10 @@ def build_agent_config(
         raft_snapshot_threshold=g("raft_snapshot_threshold"),
         raft_snapshot_interval=g("raft_snapshot_interval"),
         raft_trailing_logs=g("raft_trailing_logs"),
+        raft_logstore=RaftLogStore(
+            backend="sqlite" if g("raft_logstore.backend") == "boltdb" else "wal",
+            segment_size_mb=g("raft_logstore.wal.segment_size_mb"),
+        ),
         limits=_limits(s),
         performance=Performance(**g("performance")),
         autopilot=Autopilot(**g("autopilot")),

@@ -129,6 +129,7 @@ DEFAULTS: dict[str, Any] = {
         "expose_max_port": 21755,
     },
     "raft_protocol": 3,
+    "raft_logstore": {"backend": "wal", "wal": {"segment_size_mb": 64}},
     "raft_snapshot_interval": "30s",
     "raft_snapshot_threshold": 16384,
     "raft_trailing_logs": 10240,

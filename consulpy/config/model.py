@@ -66,6 +66,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class RaftLogStore:
+    """raft_logstore: "wal" (the default) or "sqlite" (set as Consul's "boltdb": the previous
+    store, kept for a rollback); the WAL's segment size."""
+
+    backend: str
+    segment_size_mb: int
+
+
+@dataclass(frozen=True)
 class Performance:
     """Raft timing scale (1 = fastest, Consul's production advice; 5 = default) and drains."""
 
@@ -266,6 +275,7 @@ class AgentConfig:
     raft_snapshot_threshold: int
     raft_snapshot_interval: float
     raft_trailing_logs: int
+    raft_logstore: RaftLogStore
     limits: Limits
     performance: Performance
     autopilot: Autopilot

@@ -78,6 +78,8 @@ class RaftApplier:
         client_ssl: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         handshake_timeout: float = 0.0,
+        log_store: str = "wal",
+        wal_segment_size: int = 64 << 20,
     ) -> None:
         self.fsm = fsm
         self.sock = bind_server_socket(bind_host, bind_port)
@@ -100,6 +102,8 @@ class RaftApplier:
             snapshot_threshold=snapshot_threshold,
             snapshot_interval=snapshot_interval,
             trailing_logs=trailing_logs,
+            log_store=log_store,
+            wal_segment_size=wal_segment_size,
         )
         self.node = RaftNode(config, FSMStateMachine(fsm), data_dir, self.transport)
 
