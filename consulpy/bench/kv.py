@@ -89,7 +89,7 @@ def spawn_cluster(workdir: Path, servers: int = 3, logstore: str = "wal") -> Tar
     return it with the leader's HTTP address first (wrk drives addrs[0]). `logstore` is
     raft_logstore.backend ("boltdb": the previous SQLite log store, to compare in one run)."""
     ports = [free_ports(3) for _ in range(servers)]  # http, server, serf_lan per server
-    suffix = "" if logstore == "wal" else f"-{logstore}"
+    suffix = "" if logstore == "wal" else "-sqlite"  # boltdb: the previous (SQLite) store
     target = Target(name=f"consulpy-{servers}{suffix}", api="consul", addrs=[])
     for i, (http_port, server_port, lan_port) in enumerate(ports):
         data_dir = workdir / f"consulpy{suffix}-s{i}"

@@ -55,6 +55,7 @@ class _Segment:
     seq: int
     path: str
     max_index: int = 0  # highest entry index ever written into it
+    end: int = 0  # where its last intact frame ends
     dead: bool = False  # every entry in it was superseded by an installed snapshot
 
 
@@ -225,8 +226,7 @@ class WALLogStore:
             self._segments.append(seg)
             last_segment = pos == len(seqs) - 1
             good_end, damage = self._replay_segment(seg, state)
-            if last_segment:
-                self._size = good_end
+            seg.end = good_end
             if damage is None:
                 continue
             if not last_segment:
@@ -245,6 +245,7 @@ class WALLogStore:
         if not self._segments:
             self._rotate()
         else:
+            self._size = self._segments[-1].end
             self._fd = os.open(self._segments[-1].path, os.O_RDWR)
             self._preallocate(self._fd)
         if self.lost is not None:
@@ -314,8 +315,7 @@ class WALLogStore:
                 state.last_index,
                 self._durable_mark,
             )
-            self._truncate_file(damage.path, good_end)
-            self._size = good_end
+            self._cut(damage.path, good_end)
             return
         reason = (
             "damage in the middle of the log"
@@ -323,12 +323,16 @@ class WALLogStore:
             else f"the readable log ends at index {state.last_index}"
         )
         self._refuse_or_repair(damage, reason)
-        if good_end == 0:  # not even the header is usable: the segment goes
-            os.unlink(damage.path)
+        self._cut(damage.path, good_end)
+
+    def _cut(self, path: str, good_end: int) -> None:
+        """Drop a segment's bytes from good_end on (the whole file if its header is bad)."""
+        if good_end == 0:
+            os.unlink(path)
             self._segments.pop()
+            _fsync_dir(self.dir)
         else:
-            self._truncate_file(damage.path, good_end)
-        self._size = good_end
+            self._truncate_file(path, good_end)
 
     def _refuse_or_repair(self, damage: Damage, reason: str) -> None:
         first = self._state.last_index + 1

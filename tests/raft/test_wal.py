@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from consulpy.raft.errors import StorageError
 from consulpy.raft.log_stores import open_log_store
 from consulpy.raft.storage import MemoryLogStore, PersistBatch, SQLiteLogStore
-from consulpy.raft.types import HardState, SnapshotMeta
+from consulpy.raft.types import Entry, EntryKind, HardState, SnapshotMeta
 from consulpy.raft.wal import CorruptLog, StorageUnavailable, WALLogStore
 from tests.raft.test_storage import CONF, batch_strategy, entries
 
@@ -93,8 +93,7 @@ def test_segments_rotate_and_compaction_deletes_old_ones(tmp_path: Path) -> None
     store.load()
     big = b"x" * 1000
     for i in range(1, 41):
-        e = entries(i, i, 1)[0]
-        store.save([PersistBatch(HardState(1, "a", i - 1), [type(e)(1, i, e.kind, big)])])
+        store.save([PersistBatch(HardState(1, "a", i - 1), [Entry(1, i, EntryKind.NORMAL, big)])])
     assert len(segments(d)) >= 8
     store.save([PersistBatch(local_snapshot=SnapshotMeta(35, 1, CONF, 1), compact_to=30)])
     assert len(segments(d)) <= 4
@@ -222,3 +221,33 @@ def test_sqlite_log_is_migrated_once(tmp_path: Path) -> None:
     again.close()
     with pytest.raises(Exception, match="sqlite backend cannot read it"):
         open_log_store(str(tmp_path), "sqlite")
+
+
+def test_damage_in_an_older_segment_is_refused_and_repair_keeps_a_writable_log(
+    tmp_path: Path,
+) -> None:
+    d = tmp_path / "wal"
+    store = reopen(d, segment_size=4096)
+    store.load()
+    for i in range(1, 31):
+        store.save(
+            [PersistBatch(HardState(1, "a", i), [Entry(1, i, EntryKind.NORMAL, b"x" * 600)])]
+        )
+    store.close()
+    segs = segments(d)
+    assert len(segs) >= 3
+    raw = bytearray(segs[1].read_bytes())
+    raw[0] ^= 0xFF  # the second segment's header
+    segs[1].write_bytes(bytes(raw))
+    with pytest.raises(CorruptLog, match="damage in the middle of the log"):
+        reopen(d, segment_size=4096)
+    repaired = reopen(d, segment_size=4096, repair=True)
+    last = repaired.load().entries[-1].index
+    assert repaired.lost is not None and repaired.lost[1] == 30
+    repaired.save([PersistBatch(HardState(2, None, 0), entries(last + 1, last + 2, 2))])
+    repaired.close()
+    again = reopen(d, segment_size=4096)
+    got = again.load()
+    again.close()
+    assert [e.index for e in got.entries][-3:] == [last, last + 1, last + 2]
+    assert got.hard_state == HardState(2, None, 0)
