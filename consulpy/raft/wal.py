@@ -10,8 +10,9 @@ Layout of the directory (see docs/adr/0007-wal-log-store.md):
   Every segment starts with a state frame (term, vote, commit, snapshot, compaction point), so a
   prefix of segments can be deleted after compaction without losing the stable state.
 - `meta`: the durable mark D: this log has held entries through index D on disk, so this server
-  may have acknowledged them. It is written on a clean close and at each segment rotation, and
-  lowered (before the write) when a leader truncates a suffix below it. A log that reads back
+  may have acknowledged them. It is written on a clean close, at each segment rotation and at
+  most every `mark_interval` seconds while writing, and lowered (before the write) when a leader
+  truncates a suffix below it. A log that reads back
   shorter than D has lost acknowledged entries: the store refuses to open (see `repair`).
 """
 
@@ -24,6 +25,7 @@ import logging
 import mmap
 import os
 import struct
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -44,6 +46,7 @@ _META_MAGIC = b"CPYWALMETA1"
 _HARD, _ENTRIES, _INSTALLED, _LOCAL_SNAP, _COMPACT, _STATE = range(6)
 
 DEFAULT_SEGMENT_SIZE = 64 << 20
+DEFAULT_MARK_INTERVAL = 5.0
 
 
 class CorruptLog(StorageError):
@@ -171,11 +174,20 @@ class WALLogStore:
     storage thread), like SQLiteLogStore."""
 
     def __init__(
-        self, directory: str, segment_size: int = DEFAULT_SEGMENT_SIZE, *, repair: bool = False
+        self,
+        directory: str,
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+        *,
+        repair: bool = False,
+        mark_interval: float = DEFAULT_MARK_INTERVAL,
     ) -> None:
         self.dir = directory
         self.segment_size = max(4096, segment_size)
         self.repair = repair
+        # Seconds between durable-mark updates while writing (negative: only at rotation and
+        # close). Each update is one small file replace plus fsyncs on the storage thread.
+        self.mark_interval = mark_interval
+        self._mark_time = time.monotonic()
         os.makedirs(directory, exist_ok=True)
         # One process at a time: a second agent (or `operator raft recover`) on the same data
         # dir would interleave frames.
@@ -524,6 +536,16 @@ class WALLogStore:
                 compacted = True
         if compacted or installed:
             self._drop_old_segments()
+        if self.mark_interval >= 0 and st.last_index > self._durable_mark:
+            now = time.monotonic()
+            if now - self._mark_time >= self.mark_interval:
+                # Off the write's critical path in all but one save per interval: it narrows
+                # the window in which a damaged tail cannot be told from a torn write.
+                self._mark_time = now
+                try:
+                    self._write_meta(st.last_index)
+                except OSError as exc:  # the frame is durable; the mark can wait
+                    log.warning("raft log: could not update the durable mark: %s", exc)
 
     def close(self) -> None:
         if self._fd < 0:

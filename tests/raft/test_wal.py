@@ -133,9 +133,10 @@ def test_cut_tail_after_clean_stop_refuses_to_start_and_recover_drops_it(tmp_pat
     again.close()
 
 
-def test_torn_write_after_a_crash_is_dropped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mark_interval", [-1.0, 0.0])
+def test_torn_write_after_a_crash_is_dropped(tmp_path: Path, mark_interval: float) -> None:
     d = tmp_path / "wal"
-    store = reopen(d)
+    store = reopen(d, mark_interval=mark_interval)  # 0: the mark follows every save
     store.load()
     for i in range(1, 11):
         store.save([PersistBatch(HardState(1, "a", i), entries(i, i, 1))])
@@ -251,3 +252,18 @@ def test_damage_in_an_older_segment_is_refused_and_repair_keeps_a_writable_log(
     again.close()
     assert [e.index for e in got.entries][-3:] == [last, last + 1, last + 2]
     assert got.hard_state == HardState(2, None, 0)
+
+
+def test_damage_below_the_running_mark_is_refused_after_a_crash(tmp_path: Path) -> None:
+    d = tmp_path / "wal"
+    store = reopen(d, mark_interval=0.0)
+    store.load()
+    for i in range(1, 21):
+        store.save([PersistBatch(HardState(1, "a", i), entries(i, i, 1))])
+    end = store._size
+    store._release()  # kill -9: no clean close, but the mark kept up with the saves
+    seg = segments(d)[-1]
+    with open(seg, "r+b") as f:
+        f.truncate(end - 60)
+    with pytest.raises(CorruptLog, match=r"entries \d+\.\.20"):
+        reopen(d)
