@@ -656,6 +656,7 @@ class RaftNode:
                         self.id,
                         exc,
                     )
+                    self._step_down_for_storage()
                 self._storage_error = exc
                 failed = jobs
                 retry_delay = min(1.0, max(0.05, retry_delay * 2))
@@ -684,6 +685,19 @@ class RaftNode:
                 if j.done is not None and not j.done.done():
                     j.done.set_result(None)
             self._kick()
+
+    def _step_down_for_storage(self) -> None:
+        """A leader that cannot write its log hands leadership to a voter that can, so the
+        cluster keeps taking writes (with no other voter it just refuses them)."""
+        core = self.core
+        if core is None or not core.is_leader:
+            return
+        try:
+            target = core.transfer_leadership(None)
+        except (RaftError, ValueError):
+            return
+        log.warning("raft %s: handing leadership to %s: its log cannot be written", self.id, target)
+        self._kick()
 
     def _write_jobs(self, jobs: list[_Job]) -> None:
         assert self._log_store is not None and self._snap_store is not None

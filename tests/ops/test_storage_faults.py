@@ -26,8 +26,15 @@ from tests.ops.procs import BASE, call
 ROUNDS = int(
     os.environ.get("CONSULPY_KILL_ROUNDS", "200" if os.environ.get("CONSULPY_LONG") else "8")
 )
-# Frequent snapshots and compactions, so kills land in them too.
-CONFIG = {"raft_snapshot_threshold": 40, "raft_snapshot_interval": "1s", "raft_trailing_logs": 20}
+# Frequent snapshots and compactions, and 1 MiB log segments (with 2 KB values: a rotation
+# every few hundred writes, segment deletion after compaction), so kills land in them too.
+CONFIG = {
+    "raft_snapshot_threshold": 40,
+    "raft_snapshot_interval": "1s",
+    "raft_trailing_logs": 20,
+    "raft_logstore": {"wal": {"segment_size_mb": 1}},
+}
+PAD = "x" * 2000
 
 
 def _flags(data_dir: Path, config: Path) -> list[str]:
@@ -81,7 +88,7 @@ class Writers:
     def _run(self, prefix: str) -> None:
         n = 0
         while not self.stop.is_set():
-            key, value = f"k/{prefix}-{n}", f"v{n}"
+            key, value = f"k/{prefix}-{n}", f"v{n}-{PAD}"
             try:
                 status, body = call(self.agent, "PUT", f"/v1/kv/{key}", value.encode())
             except OSError:

@@ -8,11 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from consulpy.raft.errors import StorageUnavailable
+from consulpy.raft.errors import LeadershipLost, NotLeader, StorageUnavailable
 from consulpy.raft.node import RaftNode
 from consulpy.raft.types import Server
 from consulpy.raft.wal import WALLogStore
-from tests.raft.helpers import KV, fast_config, leader_of, put, start_nodes, wait_until
+from tests.raft.helpers import (
+    KV,
+    fast_config,
+    leader_of,
+    put,
+    shutdown_all,
+    start_nodes,
+    wait_until,
+)
 
 
 async def test_damaged_latest_snapshot_falls_back_to_the_previous_one(tmp_path: Path) -> None:
@@ -87,3 +95,47 @@ async def test_failing_fsync_refuses_writes_acknowledges_nothing_and_recovers(
     reopened.close()
     keys = [e.data for e in got.entries]
     assert put("during", 1) in keys and put("refused", 1) not in keys and put("after", 2) in keys
+
+
+class OwnFlakyDisk(WALLogStore):
+    """Fails its fdatasyncs while its own `fail` is set."""
+
+    fail = 0
+
+    def _sync(self, fd: int) -> None:
+        if self.fail:
+            raise OSError(self.fail, os.strerror(self.fail))
+        super()._sync(fd)
+
+
+async def test_a_leader_whose_disk_fails_hands_over_and_catches_up_later(tmp_path: Path) -> None:
+    stores = [OwnFlakyDisk(str(tmp_path / f"s{i}")) for i in range(1, 4)]
+    sms = [KV() for _ in stores]
+    nodes = [
+        RaftNode(fast_config(f"s{i}"), sm, None, log_store=store)
+        for i, (sm, store) in enumerate(zip(sms, stores, strict=True), start=1)
+    ]
+    for nd in nodes:
+        await nd.start()
+    servers = [Server(nd.id, nd.config.address) for nd in nodes]
+    for nd in nodes:
+        await nd.bootstrap(servers)
+    try:
+        sick = await leader_of(nodes)
+        sick_store = stores[nodes.index(sick)]
+        await sick.propose(put("before", 1))
+        sick_store.fail = errno.ENOSPC
+        with pytest.raises((TimeoutError, NotLeader, LeadershipLost)):
+            await sick.propose(put("stuck", 1), timeout=1.0)
+        others = [nd for nd in nodes if nd is not sick]
+        new = await leader_of(others, timeout=15.0)
+        assert not sick.is_leader
+        assert (await new.propose(put("while-sick", 2)))[1] == 2
+        sick_sm = sms[nodes.index(sick)]
+        assert "while-sick" not in sick_sm.data  # it could not persist it: not applied there
+        sick_store.fail = 0
+        await wait_until(
+            lambda: sick_sm.data.get("while-sick") == 2, what="the sick one to catch up"
+        )
+    finally:
+        await shutdown_all(nodes)
