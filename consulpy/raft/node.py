@@ -295,8 +295,8 @@ class RaftNode:
     async def propose(self, data: bytes, timeout: float | None = None) -> tuple[int, Any]:
         """Replicate `data`; returns (index, apply() result) once committed and applied here."""
         core = self._require()
-        if self._storage_error is not None:
-            raise self._storage_error  # nothing new is accepted while the disk refuses writes
+        if self._storage_error is not None:  # nothing new while the disk refuses writes
+            raise StorageUnavailable(str(self._storage_error))
         index, term = core.propose(data)  # raises NotLeader / TransferInProgress
         return await self._await_entry(index, term, timeout)
 
