@@ -24,6 +24,7 @@ import fcntl
 import logging
 import mmap
 import os
+import re
 import struct
 import time
 import zlib
@@ -40,6 +41,7 @@ log = logging.getLogger("consulpy.raft.wal")
 _MAGIC = b"CPYWAL01"
 _SEG_HEADER = struct.Struct(">8sQI")  # magic, sequence, crc32 of the first 16 bytes
 _FRAME = struct.Struct(">II")  # payload length, crc32 of the payload
+_ZERO_HEADER = bytes(_FRAME.size)
 _META_MAGIC = b"CPYWALMETA1"
 
 # Operation codes inside a frame's payload.
@@ -584,14 +586,24 @@ class _suppress_os:
         return exc[0] is not None and issubclass(exc[0], OSError)  # type: ignore[arg-type]
 
 
+_NONZERO = re.compile(rb"[^\x00]")
+
+
 def _any_frame(raw: mmap.mmap, start: int, size: int) -> bool:
     """Does an intact frame follow `start`? Then the damage is not a torn tail."""
-    off = start
     limit = min(size, start + (1 << 20))  # a torn write is one frame; look no further
-    while off + _FRAME.size <= limit:
-        length, crc = _FRAME.unpack_from(raw, off)
-        end = off + _FRAME.size + length
-        if length > 0 and end <= size and zlib.crc32(raw[off + _FRAME.size : end]) == crc:
+    pos = start
+    while pos + _FRAME.size <= limit:
+        if raw[pos : pos + _FRAME.size] == _ZERO_HEADER:
+            # A zero run holds no frame (lengths are > 0): skip to just before its end.
+            found = _NONZERO.search(raw, pos, limit)
+            if found is None:
+                return False
+            pos = max(pos + 1, found.start() - _FRAME.size + 1)
+            continue
+        length, crc = _FRAME.unpack_from(raw, pos)
+        end = pos + _FRAME.size + length
+        if length > 0 and end <= size and zlib.crc32(raw[pos + _FRAME.size : end]) == crc:
             return True
-        off += 1
+        pos += 1
     return False
