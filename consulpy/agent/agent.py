@@ -282,6 +282,8 @@ class Agent:
                 "snapshot_threshold": config.raft_snapshot_threshold,
                 "snapshot_interval": config.raft_snapshot_interval,
                 "trailing_logs": config.raft_trailing_logs,
+                "log_store": config.raft_logstore.backend,
+                "wal_segment_size": config.raft_logstore.segment_size_mb << 20,
                 "handshake_timeout": config.limits.rpc_handshake_timeout,
             },
             bootstrap=bool(config.dev or config.bootstrap),

@@ -84,13 +84,15 @@ def spawn_dev(workdir: Path) -> Target:
     return target
 
 
-def spawn_cluster(workdir: Path, servers: int = 3) -> Target:
+def spawn_cluster(workdir: Path, servers: int = 3, logstore: str = "wal") -> Target:
     """Start a `servers`-server consulpy cluster (real Raft, fsync on, raft_multiplier 1) and
-    return it with the leader's HTTP address first (wrk drives addrs[0])."""
+    return it with the leader's HTTP address first (wrk drives addrs[0]). `logstore` is
+    raft_logstore.backend ("boltdb": the previous SQLite log store, to compare in one run)."""
     ports = [free_ports(3) for _ in range(servers)]  # http, server, serf_lan per server
-    target = Target(name=f"consulpy-{servers}", api="consul", addrs=[])
+    suffix = "" if logstore == "wal" else "-sqlite"  # boltdb: the previous (SQLite) store
+    target = Target(name=f"consulpy-{servers}{suffix}", api="consul", addrs=[])
     for i, (http_port, server_port, lan_port) in enumerate(ports):
-        data_dir = workdir / f"consulpy-s{i}"
+        data_dir = workdir / f"consulpy{suffix}-s{i}"
         argv = [
             sys.executable,
             "-m",
@@ -110,9 +112,11 @@ def spawn_cluster(workdir: Path, servers: int = 3) -> Target:
             "-grpc-port=-1",
             "-log-level=warn",
             "-hcl=performance { raft_multiplier = 1 }",
+            f'-hcl=raft_logstore {{ backend = "{logstore}" }}',
             *(f"-retry-join=127.0.0.1:{p[2]}" for j, p in enumerate(ports) if j != i),
         ]
-        target.procs.append(spawn(f"consulpy-s{i}", argv, workdir / f"consulpy-s{i}.log"))
+        name = f"consulpy{suffix}-s{i}"
+        target.procs.append(spawn(name, argv, workdir / f"{name}.log"))
         target.addrs.append(f"127.0.0.1:{http_port}")
         target.cleanups.append(lambda d=data_dir: shutil.rmtree(d, ignore_errors=True))
     try:
@@ -136,6 +140,8 @@ REFERENCES: dict[str, Callable[[Path], Target]] = {
     "aiohttp": start_aiohttp,
     "etcd": lambda workdir: start_etcd(3, workdir),
     "etcd1": lambda workdir: start_etcd(1, workdir),
+    # the same 3-server cluster on the previous (SQLite) Raft log store: before/after in one run
+    "consulpy-sqlite": lambda workdir: spawn_cluster(workdir, logstore="boltdb"),
 }
 
 

@@ -1,6 +1,7 @@
 """`consulpy bench raft`: Raft write throughput and commit latency, single node vs 3 nodes.
 
-Every case uses SQLite with synchronous=FULL (real fsyncs) in a temporary directory. The 3-node
+Every case writes a real log with real fsyncs in a temporary directory, on each store named by
+--logstore (wal: the segment log, the default; sqlite: the previous store). The 3-node
 cluster runs the two followers in their own processes (so they do not share the leader's event
 loop and GIL) and talks real TCP on 127.0.0.1. For each concurrency level, N proposers loop on
 propose() for --duration seconds; latency is from propose() to "committed and applied on the
@@ -46,14 +47,19 @@ class _Counter:
         self.count, self.bytes = int(count), int(size)
 
 
-def _config(node_id: str) -> RaftConfig:
+def _config(node_id: str, store: str) -> RaftConfig:
     return RaftConfig(
-        id=node_id, address="127.0.0.1:0", tick_interval=0.05, election_ticks=20, lease_ticks=10
+        id=node_id,
+        address="127.0.0.1:0",
+        tick_interval=0.05,
+        election_ticks=20,
+        lease_ticks=10,
+        log_store=store,
     )
 
 
-async def _serve_follower(node_id: str, data_dir: str) -> None:
-    node = RaftNode(_config(node_id), _Counter(), data_dir)
+async def _serve_follower(node_id: str, data_dir: str, store: str) -> None:
+    node = RaftNode(_config(node_id, store), _Counter(), data_dir)
     await node.start()
     print(f"ADDR {node.config.address}", flush=True)
     stop = asyncio.Event()
@@ -64,9 +70,9 @@ async def _serve_follower(node_id: str, data_dir: str) -> None:
     await node.shutdown()
 
 
-def _spawn_follower(node_id: str, data_dir: str) -> tuple[subprocess.Popen, str]:
+def _spawn_follower(node_id: str, data_dir: str, store: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "consulpy.bench.raft", "--follower", node_id, data_dir],
+        [sys.executable, "-m", "consulpy.bench.raft", "--follower", node_id, data_dir, store],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -114,16 +120,16 @@ async def _wait_leader(node: RaftNode, limit: float = 20.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _run_case(nodes: int, concurrency: int, duration: float, size: int) -> dict:
+async def _run_case(nodes: int, concurrency: int, duration: float, size: int, store: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="consulpy-bench-raft-") as tmp:
         procs: list[subprocess.Popen] = []
-        leader = RaftNode(_config("b1"), _Counter(), os.path.join(tmp, "b1"))
+        leader = RaftNode(_config("b1", store), _Counter(), os.path.join(tmp, "b1"))
         await leader.start()
         try:
             await leader.bootstrap([Server("b1", leader.config.address)])
             await _wait_leader(leader)
             for i in range(2, nodes + 1):
-                proc, addr = _spawn_follower(f"b{i}", os.path.join(tmp, f"b{i}"))
+                proc, addr = _spawn_follower(f"b{i}", os.path.join(tmp, f"b{i}"), store)
                 procs.append(proc)
                 await leader.add_voter(f"b{i}", addr, timeout=30)
             return await _workload(leader, concurrency, duration, size)
@@ -144,32 +150,50 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per case (default 5)")
     ap.add_argument("--concurrency", default="1,64", help="comma-separated proposer counts")
     ap.add_argument("--size", type=int, default=128, help="bytes per proposal (default 128)")
-    ap.add_argument("--follower", nargs=2, metavar=("ID", "DIR"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--logstore",
+        default="wal",
+        help="comma-separated log stores to compare: wal, sqlite (default wal)",
+    )
+    ap.add_argument("--follower", nargs=3, metavar=("ID", "DIR", "STORE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.follower:
         asyncio.run(_serve_follower(*args.follower))
         return 0
     levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    stores = [s.strip() for s in args.logstore.split(",") if s.strip()]
+    for s in stores:
+        if s not in ("wal", "sqlite"):
+            print(f"consulpy bench raft: unknown log store {s!r} (wal, sqlite)", file=sys.stderr)
+            return 2
     print(
-        f"raft bench: SQLite synchronous=FULL, {args.size}-byte proposals, "
-        f"{args.duration:g}s per case, 127.0.0.1 TCP"
+        f"raft bench: {args.size}-byte proposals, {args.duration:g}s per case, 127.0.0.1 TCP, "
+        f"fsync on"
     )
-    header = f"{'proposers':>9}  {'nodes':>5}  {'ops/s':>9}  {'p50 ms':>8}  {'p99 ms':>8}  ratio"
+    header = (
+        f"{'store':>6}  {'proposers':>9}  {'nodes':>5}  {'ops/s':>9}  {'p50 ms':>8}  "
+        f"{'p99 ms':>8}  ratio"
+    )
     print(header)
     print("-" * len(header))
-    results: dict[tuple[int, int], Any] = {}
+    results: dict[tuple[str, int, int], Any] = {}
     for c in levels:
         for n in (1, 3):
-            r = asyncio.run(_run_case(n, c, args.duration, args.size))
-            results[(c, n)] = r
-            ratio = ""
-            if n == 3 and results[(c, 1)]["ops_per_sec"]:
-                ratio = f"{r['ops_per_sec'] / results[(c, 1)]['ops_per_sec']:.2f}x of 1 node"
-            print(
-                f"{c:>9}  {n:>5}  {r['ops_per_sec']:>9.0f}  {r['p50_ms']:>8.2f}  "
-                f"{r['p99_ms']:>8.2f}  {ratio}",
-                flush=True,
-            )
+            for store in stores:
+                r = asyncio.run(_run_case(n, c, args.duration, args.size, store))
+                results[(store, c, n)] = r
+                notes = []
+                if n == 3 and results[(store, c, 1)]["ops_per_sec"]:
+                    one = results[(store, c, 1)]["ops_per_sec"]
+                    notes.append(f"{r['ops_per_sec'] / one:.2f}x of 1 node")
+                first = results.get((stores[0], c, n))
+                if store != stores[0] and first and r["ops_per_sec"]:
+                    notes.append(f"{stores[0]} is {first['ops_per_sec'] / r['ops_per_sec']:.2f}x")
+                print(
+                    f"{store:>6}  {c:>9}  {n:>5}  {r['ops_per_sec']:>9.0f}  {r['p50_ms']:>8.2f}  "
+                    f"{r['p99_ms']:>8.2f}  {'; '.join(notes)}",
+                    flush=True,
+                )
     return 0
 
 

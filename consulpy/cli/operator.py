@@ -11,15 +11,19 @@ from consulpy.cli.client import APIError, Client, fail, make_parser, table
 
 # ------------------------------------------------------------------ operator
 def operator_main(argv: list[str]) -> int:
-    usage = "Usage: consulpy operator raft <list-peers|remove-peer|transfer-leader> [options]"
+    usage = (
+        "Usage: consulpy operator raft <list-peers|remove-peer|transfer-leader|recover> [options]"
+    )
     if (
         len(argv) < 2
         or argv[0] != "raft"
-        or argv[1] not in ("list-peers", "remove-peer", "transfer-leader")
+        or argv[1] not in ("list-peers", "remove-peer", "transfer-leader", "recover")
     ):
         print(usage, file=sys.stderr)
         return 1
     sub, rest = argv[1], argv[2:]
+    if sub == "recover":
+        return _recover_main(rest)
     p = make_parser(f"consulpy operator raft {sub}")
     if sub in ("remove-peer", "transfer-leader"):
         p.add_argument("-id", "--id", dest="id", default="")
@@ -60,6 +64,44 @@ def operator_main(argv: list[str]) -> int:
         return 0
     except APIError as exc:
         return fail(f"Error: {exc}")
+
+
+def _recover_main(argv: list[str]) -> int:
+    """Offline repair of a damaged Raft log: drop everything from the first bad frame on.
+
+    What a server refuses to start with (acknowledged entries unreadable) becomes, after this, a
+    server that lost those entries and catches up from the leader. Safe when the other servers
+    still hold a quorum with the entries; the command says which indexes it dropped."""
+    p = argparse.ArgumentParser(prog="consulpy operator raft recover")
+    p.add_argument("-data-dir", "--data-dir", dest="data_dir", required=True)
+    args = p.parse_args(argv)
+    from consulpy.raft.errors import StorageError
+    from consulpy.raft.wal import WALLogStore
+
+    wal_dir = os.path.join(args.data_dir, "raft", "wal")
+    if not os.path.isdir(wal_dir):
+        return fail(f"Error: no Raft log at {wal_dir}")
+    try:
+        store = WALLogStore(wal_dir, repair=True)
+    except (StorageError, OSError) as exc:
+        return fail(f"Error: {exc}")
+    state = store.load()
+    store.close()
+    last = state.entries[-1].index if state.entries else 0
+    if store.damage is None and store.lost is None:
+        print(f"The Raft log in {wal_dir} is intact (last index {last}); nothing to do.")
+        return 0
+    if store.damage is not None:
+        d = store.damage
+        where = f" at byte {d.offset} ({d.reason})" if d.offset >= 0 else ""
+        print(f"Dropped the damaged part of {d.path}{where}.")
+    if store.lost is not None:
+        print(
+            f"Entries {store.lost[0]}..{store.lost[1]} (and anything after them) are gone from "
+            f"this server; it will fetch them from the leader when it rejoins."
+        )
+    print(f"The log now ends at index {last}. Start the agent again.")
+    return 0
 
 
 # ---------------------------------------------------------------------- info

@@ -30,6 +30,7 @@ from consulpy.config.model import (
     Limits,
     Performance,
     Ports,
+    RaftLogStore,
     TLSProtocol,
     UIConfig,
 )
@@ -247,6 +248,10 @@ def build_agent_config(
         raft_snapshot_threshold=g("raft_snapshot_threshold"),
         raft_snapshot_interval=g("raft_snapshot_interval"),
         raft_trailing_logs=g("raft_trailing_logs"),
+        raft_logstore=RaftLogStore(
+            backend="sqlite" if g("raft_logstore.backend") == "boltdb" else "wal",
+            segment_size_mb=g("raft_logstore.wal.segment_size_mb"),
+        ),
         limits=_limits(s),
         performance=Performance(**g("performance")),
         autopilot=Autopilot(**g("autopilot")),
@@ -497,6 +502,7 @@ def _limits(s: _Settings) -> Limits:
         rpc_handshake_timeout=g("limits.rpc_handshake_timeout"),
         rpc_client_timeout=g("limits.rpc_client_timeout"),
         https_handshake_timeout=g("limits.https_handshake_timeout"),
+        snapshot_max_size=g("limits.snapshot_max_size"),
     )
 
 

@@ -247,6 +247,7 @@ AGENT = Struct(
                 "kv_max_value_size": Int(at_least(1)),
                 "txn_max_req_len": Int(at_least(1)),
                 "txn_max_ops": Int(at_least(1)),  # consulpy extension
+                "snapshot_max_size": Int(at_least(1)),  # consulpy extension
             }
         ),
         "locality": Struct({"region": Str(), "zone": Str()}),
@@ -278,7 +279,17 @@ AGENT = Struct(
         "primary_gateways_interval": Duration(),
         "protocol": Int(),
         "raft_boltdb": OpaqueMap(),
-        "raft_logstore": OpaqueMap(),
+        "raft_logstore": Struct(
+            {
+                # "wal": the checksummed segment log; "boltdb": Consul's name for its previous
+                # store, here the previous (SQLite) one, kept for a rollback.
+                "backend": Str(choice("wal", "boltdb")),
+                "disable_log_cache": Bool(),
+                "boltdb": OpaqueMap(),
+                "verification": OpaqueMap(),
+                "wal": Struct({"segment_size_mb": Int(at_least(1))}),
+            }
+        ),
         "raft_protocol": Int(c.raft_protocol),
         "raft_snapshot_interval": Duration(),
         "raft_snapshot_threshold": Int(at_least(1)),

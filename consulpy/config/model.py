@@ -62,6 +62,16 @@ class Limits:
     rpc_handshake_timeout: float
     rpc_client_timeout: float
     https_handshake_timeout: float
+    snapshot_max_size: int = 256 << 20  # bytes of a PUT /v1/snapshot archive
+
+
+@dataclass(frozen=True)
+class RaftLogStore:
+    """raft_logstore: "wal" (the default) or "sqlite" (set as Consul's "boltdb": the previous
+    store, kept for a rollback); the WAL's segment size."""
+
+    backend: str
+    segment_size_mb: int
 
 
 @dataclass(frozen=True)
@@ -276,6 +286,7 @@ class AgentConfig:
     raft_snapshot_threshold: int
     raft_snapshot_interval: float
     raft_trailing_logs: int
+    raft_logstore: RaftLogStore
     limits: Limits
     performance: Performance
     autopilot: Autopilot

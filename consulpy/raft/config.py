@@ -35,6 +35,9 @@ class RaftConfig:
     snapshot_interval: float = 30.0
     trailing_logs: int = 10240
     snapshots_retained: int = 2
+    # On-disk log store: "wal" (segment files, the default) or "sqlite" (the earlier format).
+    log_store: str = "wal"
+    wal_segment_size: int = 64 << 20
     pre_vote: bool = True
     check_quorum: bool = True
     # Proposals and reads waiting longer than this fail (the caller's own timeout wins if shorter).
@@ -50,5 +53,9 @@ class RaftConfig:
             raise ValueError("raft: need 0 <= lease_ticks <= election_ticks - 2")
         if self.max_inflight < 1 or self.max_entries_per_msg < 1 or self.max_bytes_per_msg < 1:
             raise ValueError("raft: message and inflight limits must be positive")
+        if self.log_store not in ("wal", "sqlite"):
+            raise ValueError("raft: log_store must be 'wal' or 'sqlite'")
+        if self.wal_segment_size < 4096:
+            raise ValueError("raft: wal_segment_size must be at least 4096 bytes")
         if self.trailing_logs < 0 or self.snapshots_retained < 1:
             raise ValueError("raft: trailing_logs >= 0 and snapshots_retained >= 1 required")

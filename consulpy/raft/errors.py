@@ -34,3 +34,10 @@ class ShutdownError(RaftError):
 
 class StorageError(RaftError):
     """The stores hold something the library cannot use (corruption, or bootstrap refused)."""
+
+
+class StorageUnavailable(StorageError):
+    """A write could not be made durable (disk full, I/O error); nothing of it counts as written.
+
+    The stores stay consistent: the driver retries the same write until it succeeds, and refuses
+    new proposals meanwhile."""

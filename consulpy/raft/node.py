@@ -30,9 +30,12 @@ from consulpy.raft.errors import (
     NotLeader,
     RaftError,
     ShutdownError,
+    StorageError,
+    StorageUnavailable,
 )
+from consulpy.raft.log_stores import open_log_store
 from consulpy.raft.snapshot_store import FileSnapshotStore, MemorySnapshotStore, SnapshotStore
-from consulpy.raft.storage import LogStore, MemoryLogStore, PersistBatch, SQLiteLogStore
+from consulpy.raft.storage import LogStore, MemoryLogStore, PersistBatch, StoredState
 from consulpy.raft.transport import TcpTransport, Transport, split_address
 from consulpy.raft.types import (
     Configuration,
@@ -107,6 +110,7 @@ class RaftNode:
         self._stopping = False
         self._started = False
         self._fatal: BaseException | None = None
+        self._storage_error: StorageUnavailable | None = None  # set while writes fail
 
         self._applied = 0
         self._last_snapshot_index = 0
@@ -134,9 +138,12 @@ class RaftNode:
             if self.storage_dir is None:
                 self._log_store = MemoryLogStore()
             else:
-                os.makedirs(self.storage_dir, exist_ok=True)
-                path = os.path.join(self.storage_dir, "raft.db")
-                self._log_store = await self._run_io(SQLiteLogStore, path)
+                self._log_store = await self._run_io(
+                    open_log_store,
+                    self.storage_dir,
+                    self.config.log_store,
+                    self.config.wal_segment_size,
+                )
         if self._snap_store is None:
             if self.storage_dir is None:
                 self._snap_store = MemorySnapshotStore(self.config.snapshots_retained)
@@ -148,11 +155,7 @@ class RaftNode:
         stored = await self._run_io(self._log_store.load)
         snapshot = None
         if stored.snapshot is not None:
-            snapshot = await self._run_io(
-                self._snap_store.load, stored.snapshot.index, stored.snapshot.term
-            )
-            if snapshot is None:
-                raise RaftError(f"snapshot {stored.snapshot.index} recorded but unreadable")
+            snapshot = await self._run_io(self._load_snapshot, stored)
             self.sm.restore(snapshot.data)
             self._applied = self._last_snapshot_index = snapshot.meta.index
         self.core = RaftCore(
@@ -174,6 +177,35 @@ class RaftNode:
             loop.create_task(self._snapshot_loop(), name=f"raft-snapshot-{self.config.id}"),
         ]
         self._kick()
+
+    def _load_snapshot(self, stored: StoredState) -> Snapshot:
+        """The recorded snapshot, or else the newest older one the log still covers."""
+        assert stored.snapshot is not None and self._snap_store is not None
+        want = stored.snapshot
+        snap = self._snap_store.load(want.index, want.term)
+        if snap is not None:
+            return snap
+        terms = {e.index: e.term for e in stored.entries}
+        first = stored.entries[0].index if stored.entries else want.index + 1
+        for index, term in self._snap_store.available():
+            if index >= want.index or first > index + 1 or terms.get(index, term) != term:
+                continue  # the log no longer reaches back to it
+            older = self._snap_store.load(index, term)
+            if older is not None:
+                log.warning(
+                    "raft %s: snapshot %d is unreadable; starting from snapshot %d and "
+                    "replaying the log from %d",
+                    self.id,
+                    want.index,
+                    index,
+                    index + 1,
+                )
+                return older
+        raise StorageError(
+            f"raft: snapshot {want.index} is recorded but unreadable, and no older snapshot is "
+            f"covered by the log (it starts at {first}); restore this server from a snapshot "
+            f"(`consulpy snapshot restore`) or remove its data dir so it catches up from the leader"
+        )
 
     async def bootstrap(self, servers: list[Server]) -> bool:
         """Write the initial configuration; False (and nothing done) if this node has state."""
@@ -263,6 +295,8 @@ class RaftNode:
     async def propose(self, data: bytes, timeout: float | None = None) -> tuple[int, Any]:
         """Replicate `data`; returns (index, apply() result) once committed and applied here."""
         core = self._require()
+        if self._storage_error is not None:  # nothing new while the disk refuses writes
+            raise StorageUnavailable(str(self._storage_error))
         index, term = core.propose(data)  # raises NotLeader / TransferInProgress
         return await self._await_entry(index, term, timeout)
 
@@ -601,19 +635,42 @@ class RaftNode:
         await fut
 
     async def _persist_loop(self) -> None:
+        retry_delay = 0.0
+        failed: list[_Job] = []
         while True:
-            if not self._jobs:
+            if not self._jobs and not failed:
                 self._jobs_event.clear()
                 await self._jobs_event.wait()
-            jobs, self._jobs = self._jobs, []
+            if failed:
+                await asyncio.sleep(retry_delay)
+            jobs, self._jobs = failed + self._jobs, []
+            failed = []
             try:
                 await self._run_io(self._write_jobs, jobs)
+            except StorageUnavailable as exc:
+                # Disk full or an I/O error: nothing of these jobs is durable, so nothing they
+                # acknowledge goes out. Retry them, in order, until the disk takes them.
+                if self._storage_error is None:
+                    log.error(
+                        "raft %s: cannot persist the log, writes are refused until this clears: %s",
+                        self.id,
+                        exc,
+                    )
+                    self._step_down_for_storage()
+                self._storage_error = exc
+                failed = jobs
+                retry_delay = min(1.0, max(0.05, retry_delay * 2))
+                continue
             except Exception as exc:
                 self._die(exc)
                 for j in jobs:
                     if j.done is not None and not j.done.done():
                         j.done.set_exception(ShutdownError(f"storage failed: {exc}"))
                 return
+            if self._storage_error is not None:
+                log.warning("raft %s: the log is writable again", self.id)
+                self._storage_error = None
+                retry_delay = 0.0
             core = self.core
             assert core is not None
             for j in jobs:
@@ -629,11 +686,27 @@ class RaftNode:
                     j.done.set_result(None)
             self._kick()
 
+    def _step_down_for_storage(self) -> None:
+        """A leader that cannot write its log hands leadership to a voter that can, so the
+        cluster keeps taking writes (with no other voter it just refuses them)."""
+        core = self.core
+        if core is None or not core.is_leader:
+            return
+        try:
+            target = core.transfer_leadership(None)
+        except (RaftError, ValueError):
+            return
+        log.warning("raft %s: handing leadership to %s: its log cannot be written", self.id, target)
+        self._kick()
+
     def _write_jobs(self, jobs: list[_Job]) -> None:
         assert self._log_store is not None and self._snap_store is not None
         for j in jobs:
             if j.snapshot is not None:
-                self._snap_store.save(j.snapshot)
+                try:
+                    self._snap_store.save(j.snapshot)
+                except OSError as exc:
+                    raise StorageUnavailable(f"snapshot write failed: {exc}") from exc
         batches = [j.batch for j in jobs if not _empty_batch(j.batch)]
         if batches:
             self._log_store.save(batches)
@@ -684,9 +757,10 @@ class RaftNode:
             data = await self._loop.run_in_executor(None, writer)
             snap = Snapshot(SnapshotMeta(index, term, conf, conf_index), data)
             fut: asyncio.Future = self._loop.create_future()
-            batch = PersistBatch(
-                local_snapshot=snap.meta, compact_to=max(0, index - self.config.trailing_logs)
-            )
+            # Keep the log back to the previous snapshot too: if this new one is damaged on
+            # disk, start-up falls back to the previous one and replays from there.
+            keep_from = min(index - self.config.trailing_logs, self._last_snapshot_index)
+            batch = PersistBatch(local_snapshot=snap.meta, compact_to=max(0, keep_from))
             self._enqueue(_Job(batch, snapshot=snap, compacted=snap, done=fut))
             await fut
             log.info("raft %s: snapshot at index %d (%d bytes)", self.id, index, len(data))

@@ -6,6 +6,8 @@ length, CRC32 of the data), then the data. A file that fails any check is treate
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import struct
 import threading
@@ -16,6 +18,8 @@ import msgpack
 
 from consulpy.raft.types import Snapshot, SnapshotMeta
 
+log = logging.getLogger("consulpy.raft")
+
 _MAGIC = b"CPYRAFTSNAP1"
 _MAX_HEADER = 1 << 20
 
@@ -23,6 +27,7 @@ _MAX_HEADER = 1 << 20
 class SnapshotStore(Protocol):
     def save(self, snapshot: Snapshot) -> None: ...
     def load(self, index: int, term: int) -> Snapshot | None: ...
+    def available(self) -> list[tuple[int, int]]: ...
     def close(self) -> None: ...
 
 
@@ -43,6 +48,11 @@ class MemorySnapshotStore:
     def load(self, index: int, term: int) -> Snapshot | None:
         with self._lock:
             return self.snapshots.get((index, term))
+
+    def available(self) -> list[tuple[int, int]]:
+        """(index, term) of every retained snapshot, newest first."""
+        with self._lock:
+            return sorted(self.snapshots, reverse=True)
 
     def close(self) -> None:
         pass
@@ -66,14 +76,19 @@ class FileSnapshotStore:
         header = msgpack.packb([m.encode(), len(snapshot.data), zlib.crc32(snapshot.data)])
         final = os.path.join(self.dir, self._name(m.index, m.term))
         tmp = os.path.join(self.dir, f".tmp-{m.index}-{m.term}")
-        with open(tmp, "wb") as f:
-            f.write(_MAGIC)
-            f.write(struct.pack(">I", len(header)))
-            f.write(header)
-            f.write(snapshot.data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(_MAGIC)
+                f.write(struct.pack(">I", len(header)))
+                f.write(header)
+                f.write(snapshot.data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a full disk keeps no half-written copy
+            raise
         self._fsync_dir()
         self._prune()
 
@@ -89,8 +104,30 @@ class FileSnapshotStore:
         for name in names[: max(0, len(names) - self.retain)]:
             os.unlink(os.path.join(self.dir, name))
 
+    def available(self) -> list[tuple[int, int]]:
+        """(index, term) of every retained snapshot file, newest first."""
+        out = []
+        for name in os.listdir(self.dir):
+            if name.endswith(".snap"):
+                with contextlib.suppress(ValueError):
+                    index, term = name[:-5].split("-")
+                    out.append((int(index), int(term)))
+        return sorted(out, reverse=True)
+
     def load(self, index: int, term: int) -> Snapshot | None:
+        """The snapshot, or None when it is missing or fails a check. A damaged file is renamed
+        to `*.corrupt` (kept for inspection, out of retention) so the next one can take over."""
         path = os.path.join(self.dir, self._name(index, term))
+        if not os.path.exists(path):
+            return None
+        snap = self._read(path)
+        if snap is None:
+            log.error("raft snapshot %s is damaged (checksum or format); set aside", path)
+            with contextlib.suppress(OSError):
+                os.replace(path, path + ".corrupt")
+        return snap
+
+    def _read(self, path: str) -> Snapshot | None:
         try:
             with open(path, "rb") as f:
                 if f.read(len(_MAGIC)) != _MAGIC:

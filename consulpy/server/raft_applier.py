@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from consulpy.raft.config import RaftConfig
-from consulpy.raft.errors import LeadershipLost, NotLeader, ShutdownError
+from consulpy.raft.errors import LeadershipLost, NotLeader, ShutdownError, StorageUnavailable
 from consulpy.raft.node import RaftNode
 from consulpy.raft.transport import TcpTransport
 from consulpy.raft.types import Server as RaftServer
@@ -78,6 +78,8 @@ class RaftApplier:
         client_ssl: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         handshake_timeout: float = 0.0,
+        log_store: str = "wal",
+        wal_segment_size: int = 64 << 20,
     ) -> None:
         self.fsm = fsm
         self.sock = bind_server_socket(bind_host, bind_port)
@@ -100,6 +102,8 @@ class RaftApplier:
             snapshot_threshold=snapshot_threshold,
             snapshot_interval=snapshot_interval,
             trailing_logs=trailing_logs,
+            log_store=log_store,
+            wal_segment_size=wal_segment_size,
         )
         self.node = RaftNode(config, FSMStateMachine(fsm), data_dir, self.transport)
 
@@ -119,6 +123,9 @@ class RaftApplier:
             return await self.node.propose(data)
         except NotLeader as exc:
             raise NotLeaderError(exc.leader_address) from exc
+        except StorageUnavailable as exc:
+            # Refused before proposing: nothing was written.
+            raise OutcomeUnknown(f"write refused, the Raft log cannot be persisted: {exc}") from exc
         except (LeadershipLost, TimeoutError, ShutdownError) as exc:
             raise OutcomeUnknown(
                 "leadership lost while committing log; the write may or may not apply"

@@ -14,10 +14,16 @@ import io
 import json
 import tarfile
 import time
-from typing import Any
+import zlib
+from collections.abc import Iterator
+from typing import IO, Any, BinaryIO
 
 FORMAT = "consulpy-state-v1"
-MAX_ARCHIVE = 256 << 20
+MAX_ARCHIVE = 256 << 20  # the default of limits.snapshot_max_size
+# The decompressed state may be this many times the archive limit (it compresses well).
+STATE_SIZE_FACTOR = 8
+_MAX_SMALL = 1 << 20  # meta.json and SHA256SUMS are a few hundred bytes
+_CHUNK = 1 << 20
 
 
 class ArchiveError(ValueError):
@@ -25,6 +31,13 @@ class ArchiveError(ValueError):
 
 
 def build(state: bytes, *, index: int, term: int, datacenter: str) -> bytes:
+    buf = io.BytesIO()
+    write(buf, state, index=index, term=term, datacenter=datacenter)
+    return buf.getvalue()
+
+
+def write(out: BinaryIO, state: bytes, *, index: int, term: int, datacenter: str) -> None:
+    """Write the archive into `out` (a file: GET /v1/snapshot spools it, then streams it)."""
     meta = {
         "ID": f"{term}-{index}-{int(time.time() * 1000)}",
         "Index": index,
@@ -40,9 +53,8 @@ def build(state: bytes, *, index: int, term: int, datacenter: str) -> bytes:
         f"{hashlib.sha256(data).hexdigest()}  {name}\n"
         for name, data in (("meta.json", meta_bytes), ("state.bin", state))
     ).encode()
-    buf = io.BytesIO()
     with (
-        gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz,
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w") as tar,
     ):
         for name, data in (("meta.json", meta_bytes), ("state.bin", state), ("SHA256SUMS", sums)):
@@ -51,17 +63,70 @@ def build(state: bytes, *, index: int, term: int, datacenter: str) -> bytes:
             info.mtime = int(time.time())
             info.mode = 0o600
             tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
-def read(archive: bytes) -> tuple[dict[str, Any], bytes]:
-    """Check and open an archive: (meta, state bytes); ArchiveError if anything is off."""
-    if len(archive) > MAX_ARCHIVE:
-        raise ArchiveError(f"snapshot archive larger than {MAX_ARCHIVE} bytes")
-    files: dict[str, bytes] = {}
+def read(archive: bytes, max_size: int = MAX_ARCHIVE) -> tuple[dict[str, Any], bytes]:
+    """Check and open an archive held in memory (the CLI's files)."""
+    if len(archive) > max_size:
+        raise ArchiveError(f"snapshot archive larger than {max_size} bytes")
+    return read_file(io.BytesIO(archive), max_size)
+
+
+def read_file(src: BinaryIO, max_size: int = MAX_ARCHIVE) -> tuple[dict[str, Any], bytes]:
+    """Check and open an archive file: (meta, state bytes); ArchiveError if anything is off.
+
+    Two passes so memory stays bounded for whatever arrives: the first streams every member
+    through SHA-256 in chunks (a corrupt or hostile upload is refused having used a buffer),
+    the second reads the verified state into memory, where the restore needs it anyway."""
+    max_state = STATE_SIZE_FACTOR * max_size  # decompressed: a gzip bomb stops here
+    digests: dict[str, str] = {}
+    small: dict[str, bytes] = {}
+    for member, handle in _members(src):
+        if member.size > max_state:
+            raise ArchiveError(
+                f"{member.name} in snapshot archive is larger than {max_state} bytes"
+            )
+        if member.name == "state.bin":
+            h = hashlib.sha256()
+            while chunk := handle.read(_CHUNK):
+                h.update(chunk)
+            digests[member.name] = h.hexdigest()
+        else:
+            if member.size > _MAX_SMALL:
+                raise ArchiveError(f"{member.name} in snapshot archive is too large")
+            small[member.name] = handle.read()
+            digests[member.name] = hashlib.sha256(small[member.name]).hexdigest()
+    missing = {"meta.json", "state.bin", "SHA256SUMS"} - set(digests)
+    if missing:
+        raise ArchiveError(f"snapshot archive is missing {', '.join(sorted(missing))}")
+    expected: dict[str, str] = {}
+    for line in small["SHA256SUMS"].decode(errors="replace").splitlines():
+        digest, _, name = line.partition("  ")
+        expected[name.strip()] = digest.strip()
+    for name in ("meta.json", "state.bin"):
+        if digests[name] != expected.get(name):
+            raise ArchiveError(f"checksum mismatch for {name} in snapshot archive")
+    try:
+        meta = json.loads(small["meta.json"])
+    except ValueError as exc:
+        raise ArchiveError(f"bad snapshot metadata: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("Format") != FORMAT:
+        got = meta.get("Format") if isinstance(meta, dict) else None
+        raise ArchiveError(f"unsupported snapshot format {got!r}")
+    src.seek(0)
+    for member, handle in _members(src):
+        if member.name == "state.bin":
+            state = handle.read()
+            if hashlib.sha256(state).hexdigest() != digests["state.bin"]:
+                raise ArchiveError("snapshot archive changed while it was read")
+            return meta, state
+    raise ArchiveError("snapshot archive is missing state.bin")
+
+
+def _members(src: BinaryIO) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
     try:
         with (
-            gzip.GzipFile(fileobj=io.BytesIO(archive)) as gz,
+            gzip.GzipFile(fileobj=src, mode="rb") as gz,
             tarfile.open(fileobj=gz, mode="r|") as tar,
         ):
             for member in tar:
@@ -73,23 +138,6 @@ def read(archive: bytes) -> tuple[dict[str, Any], bytes]:
                     raise ArchiveError(f"unexpected entry {member.name!r} in snapshot archive")
                 handle = tar.extractfile(member)
                 assert handle is not None
-                files[member.name] = handle.read()
-    except (OSError, EOFError, tarfile.TarError) as exc:
+                yield member, handle
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
         raise ArchiveError(f"failed to read snapshot archive: {exc}") from exc
-    missing = {"meta.json", "state.bin", "SHA256SUMS"} - set(files)
-    if missing:
-        raise ArchiveError(f"snapshot archive is missing {', '.join(sorted(missing))}")
-    expected: dict[str, str] = {}
-    for line in files["SHA256SUMS"].decode(errors="replace").splitlines():
-        digest, _, name = line.partition("  ")
-        expected[name.strip()] = digest.strip()
-    for name in ("meta.json", "state.bin"):
-        if hashlib.sha256(files[name]).hexdigest() != expected.get(name):
-            raise ArchiveError(f"checksum mismatch for {name} in snapshot archive")
-    try:
-        meta = json.loads(files["meta.json"])
-    except ValueError as exc:
-        raise ArchiveError(f"bad snapshot metadata: {exc}") from exc
-    if meta.get("Format") != FORMAT:
-        raise ArchiveError(f"unsupported snapshot format {meta.get('Format')!r}")
-    return meta, files["state.bin"]

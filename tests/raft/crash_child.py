@@ -1,4 +1,4 @@
-"""Child process for the SIGKILL crash test: one Raft node on SQLite under a write burst.
+"""Child process for the SIGKILL crash test: one Raft node (default WAL store) under a burst.
 
 `python -m tests.raft.crash_child DATA_DIR` starts (bootstrapping a one-server cluster if the
 store is empty), prints `STATE <json>` with every key it holds once it leads (the parent checks

@@ -1,0 +1,141 @@
+"""RaftNode over the WAL: a damaged snapshot falls back, a failing disk refuses and recovers."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from consulpy.raft.errors import LeadershipLost, NotLeader, StorageUnavailable
+from consulpy.raft.node import RaftNode
+from consulpy.raft.types import Server
+from consulpy.raft.wal import WALLogStore
+from tests.raft.helpers import (
+    KV,
+    fast_config,
+    leader_of,
+    put,
+    shutdown_all,
+    start_nodes,
+    wait_until,
+)
+
+
+async def test_damaged_latest_snapshot_falls_back_to_the_previous_one(tmp_path: Path) -> None:
+    nodes, sms = await start_nodes(
+        1,
+        storage=lambda i: str(tmp_path / i),
+        snapshot_threshold=40,
+        trailing_logs=5,
+        snapshot_interval=0.05,
+    )
+    node = nodes[0]
+    try:
+        await leader_of(nodes)
+        for i in range(130):
+            await node.propose(put(f"k{i}", i))
+        await wait_until(lambda: node.stats()["last_snapshot_index"] >= 120)
+    finally:
+        await node.shutdown()
+    snaps = sorted((tmp_path / "s1" / "snapshots").glob("*.snap"))
+    assert len(snaps) == 2
+    raw = bytearray(snaps[-1].read_bytes())
+    raw[-3] ^= 0x01
+    snaps[-1].write_bytes(bytes(raw))
+
+    sm2 = KV()
+    again = RaftNode(fast_config("s1"), sm2, str(tmp_path / "s1"))
+    await again.start()
+    try:
+        await leader_of([again])
+        assert sm2.data == sms[0].data  # the older snapshot plus the log replayed after it
+        assert (tmp_path / "s1" / "snapshots" / (snaps[-1].name + ".corrupt")).exists()
+    finally:
+        await again.shutdown()
+
+
+class FlakyDisk(WALLogStore):
+    """Fails every fdatasync with `fail` (an errno) while it is set."""
+
+    fail = 0
+
+    def _sync(self, fd: int) -> None:
+        if FlakyDisk.fail:
+            raise OSError(FlakyDisk.fail, os.strerror(FlakyDisk.fail))
+        super()._sync(fd)
+
+
+async def test_failing_fsync_refuses_writes_acknowledges_nothing_and_recovers(
+    tmp_path: Path,
+) -> None:
+    FlakyDisk.fail = 0
+    store = FlakyDisk(str(tmp_path / "wal"))
+    sm = KV()
+    node = RaftNode(fast_config("s1"), sm, None, log_store=store)
+    await node.start()
+    await node.bootstrap([Server("s1", node.config.address)])
+    try:
+        await leader_of([node])
+        await node.propose(put("before", 1))
+        FlakyDisk.fail = errno.EIO
+        with pytest.raises(TimeoutError):
+            await node.propose(put("during", 1), timeout=1.0)  # never acknowledged
+        assert "during" not in sm.data
+        with pytest.raises(StorageUnavailable, match="Input/output error"):
+            await node.propose(put("refused", 1))
+        FlakyDisk.fail = 0
+        await wait_until(lambda: "during" in sm.data, what="the queued write to persist")
+        assert (await node.propose(put("after", 2)))[1] == 2
+    finally:
+        await node.shutdown()
+    reopened = WALLogStore(str(tmp_path / "wal"))
+    got = reopened.load()
+    reopened.close()
+    keys = [e.data for e in got.entries]
+    assert put("during", 1) in keys and put("refused", 1) not in keys and put("after", 2) in keys
+
+
+class OwnFlakyDisk(WALLogStore):
+    """Fails its fdatasyncs while its own `fail` is set."""
+
+    fail = 0
+
+    def _sync(self, fd: int) -> None:
+        if self.fail:
+            raise OSError(self.fail, os.strerror(self.fail))
+        super()._sync(fd)
+
+
+async def test_a_leader_whose_disk_fails_hands_over_and_catches_up_later(tmp_path: Path) -> None:
+    stores = [OwnFlakyDisk(str(tmp_path / f"s{i}")) for i in range(1, 4)]
+    sms = [KV() for _ in stores]
+    nodes = [
+        RaftNode(fast_config(f"s{i}"), sm, None, log_store=store)
+        for i, (sm, store) in enumerate(zip(sms, stores, strict=True), start=1)
+    ]
+    for nd in nodes:
+        await nd.start()
+    servers = [Server(nd.id, nd.config.address) for nd in nodes]
+    for nd in nodes:
+        await nd.bootstrap(servers)
+    try:
+        sick = await leader_of(nodes)
+        sick_store = stores[nodes.index(sick)]
+        await sick.propose(put("before", 1))
+        sick_store.fail = errno.ENOSPC
+        with pytest.raises((TimeoutError, NotLeader, LeadershipLost)):
+            await sick.propose(put("stuck", 1), timeout=1.0)
+        others = [nd for nd in nodes if nd is not sick]
+        new = await leader_of(others, timeout=15.0)
+        assert not sick.is_leader
+        assert (await new.propose(put("while-sick", 2)))[1] == 2
+        sick_sm = sms[nodes.index(sick)]
+        assert "while-sick" not in sick_sm.data  # it could not persist it: not applied there
+        sick_store.fail = 0
+        await wait_until(
+            lambda: sick_sm.data.get("while-sick") == 2, what="the sick one to catch up"
+        )
+    finally:
+        await shutdown_all(nodes)
