@@ -265,8 +265,16 @@ AGENT = Struct(
         "primary_gateways": _strs(),
         "primary_gateways_interval": Duration(),
         "protocol": Int(),
-        "raft_boltdb": OpaqueMap(),
-        "raft_logstore": OpaqueMap(),
+        "raft_boltdb": Struct({"NoFreelistSync": Bool()}),
+        "raft_logstore": Struct(
+            {
+                "backend": Str(choice("boltdb", "wal")),
+                "disable_log_cache": Bool(),
+                "verification": Struct({"enabled": Bool(), "interval": Duration()}),
+                "boltdb": Struct({"no_freelist_sync": Bool()}),
+                "wal": Struct({"segment_size_mb": Int(at_least(0))}),
+            }
+        ),
         "raft_protocol": Int(c.raft_protocol),
         "raft_snapshot_interval": Duration(),
         "raft_snapshot_threshold": Int(at_least(1)),

@@ -63,7 +63,6 @@ NOT_YET_USED: dict[str, str] = {
     "disable_coordinates": "network coordinates are not implemented",
     "disable_http_unprintable_char_filter": "not implemented",
     "disable_remote_exec": "remote exec is never run (as with the default, true)",
-    "enable_agent_tls_for_checks": "not implemented",
     "enable_central_service_config": "not implemented",
     "experiments": "no experiments",
     "limits.rpc_client_timeout": "not implemented",
@@ -78,9 +77,6 @@ NOT_YET_USED: dict[str, str] = {
     "ports.expose_max_port": "expose paths are not implemented",
     "primary_gateways": "no WAN federation",
     "primary_gateways_interval": "no WAN federation",
-    "raft_boltdb": "the Raft log is stored in SQLite",
-    "raft_logstore": "the Raft log is stored in SQLite",
-    "raft_protocol": "Raft protocol 3 only",
     "reconnect_timeout_wan": "no WAN gossip pool",
     "rejoin_after_leave": "not implemented",
     "retry_interval_wan": "no WAN gossip pool",
@@ -89,8 +85,6 @@ NOT_YET_USED: dict[str, str] = {
     "start_join_wan": "no WAN gossip pool",
     "server_rejoin_age_max": "not implemented",
     "translate_wan_addrs": "no WAN gossip pool",
-    "tls.https.verify_outgoing": "the agent's own HTTP clients (watch handlers, checks) do not "
-    "use the agent's TLS settings",
     "ui_config.content_path": "the web UI is not served",
     "ui_config.metrics_provider": "the web UI is not served",
     "ui_config.metrics_provider_files": "the web UI is not served",
@@ -114,6 +108,9 @@ HONOURED_BY_DESIGN: dict[str, str] = {
     "rpc.enable_streaming": "blocking queries give the same results with one backend",
     "acl_enforce_version_8": "no effect in Consul since 1.4 either",
     "tls_prefer_server_cipher_suites": "no effect in Consul either (Go ignores it)",
+    "raft_protocol": "consulpy speaks Raft protocol 3 only; any other value is refused at load",
+    "tls.https.verify_outgoing": "Consul opens no connection with the https stanza either; "
+    "HTTPS checks and watch handlers verify servers unless told to skip (tls_skip_verify)",
 }
 
 # Read by the config layer itself to derive other settings.
@@ -145,6 +142,38 @@ REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is True,
         "enable_debug = true is not supported by consulpy: it serves no debug (pprof) "
         "endpoints, as Consul with enable_debug = false; remove this setting or set it to false",
+    ),
+    "raft_logstore.backend": (
+        lambda v: v == "boltdb",
+        'raft_logstore.backend = "boltdb" is not supported by consulpy: it keeps the Raft log '
+        "in its own checksummed segment log (a write-ahead log) under data_dir/raft, never in "
+        'BoltDB; remove this setting or set it to "wal"',
+    ),
+    "raft_logstore.disable_log_cache": (
+        lambda v: v is True,
+        "raft_logstore.disable_log_cache is not supported by consulpy: its Raft log store has "
+        "no separate log cache to turn off; remove this setting",
+    ),
+    "raft_logstore.verification.enabled": (
+        lambda v: v is True,
+        "raft_logstore.verification is not supported by consulpy: there are no periodic "
+        "leader-to-follower log checksums (each log record carries its own checksum, checked "
+        "when it is read); remove this setting",
+    ),
+    "raft_logstore.verification.interval": (
+        lambda v: bool(v),
+        "raft_logstore.verification is not supported by consulpy (see "
+        "raft_logstore.verification.enabled); remove this setting",
+    ),
+    "raft_logstore.boltdb.no_freelist_sync": (
+        lambda v: v is True,
+        "raft_logstore.boltdb.no_freelist_sync (formerly raft_boltdb.NoFreelistSync) is not "
+        "supported by consulpy: the Raft log is not stored in BoltDB; remove this setting",
+    ),
+    "raft_logstore.wal.segment_size_mb": (
+        lambda v: bool(v),
+        "raft_logstore.wal.segment_size_mb is not supported by consulpy: the segment size of "
+        "its Raft log is fixed; remove this setting",
     ),
     "limits.request_limits.mode": (
         lambda v: v not in (None, "disabled"),
