@@ -146,6 +146,9 @@ def parse_uint(raw: str) -> int:
     return value
 
 
+_DISCOVERY_PATHS = ("/v1/catalog/", "/v1/health/")
+
+
 def query_options(req: web.Request) -> QueryOptions:
     """Consul's parseWait + parseConsistency + filter, with its error texts."""
     q = req.query
@@ -177,6 +180,13 @@ def query_options(req: web.Request) -> QueryOptions:
         opts.consistency = CONSISTENT
     elif stale or opts.max_stale > 0:
         opts.consistency = STALE
+    elif req.path.startswith(_DISCOVERY_PATHS):
+        # Consul's discovery_max_stale: catalog and health reads that ask for no consistency
+        # mode may be answered by any server that heard from the leader within that time.
+        max_stale = agent_of(req).config.discovery_max_stale
+        if max_stale > 0:
+            opts.consistency = STALE
+            opts.max_stale = max_stale
     cache_control = req.headers.get("Cache-Control")
     if cache_control:
         _check_cache_control(cache_control)
