@@ -296,6 +296,7 @@ class Agent:
             agent_token=self.agent_token(),
         )
         server.rpc_server.limiter = TokenBucket(config.limits.rpc_rate, config.limits.rpc_max_burst)
+        server.rpc_server.max_conns_per_client = config.limits.rpc_max_conns_per_client
         return server
 
     def _acl_index(self) -> int:

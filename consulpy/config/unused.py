@@ -65,7 +65,6 @@ NOT_YET_USED: dict[str, str] = {
     "enable_central_service_config": "not implemented",
     "experiments": "no experiments",
     "limits.rpc_client_timeout": "not implemented",
-    "limits.rpc_max_conns_per_client": "not implemented",
     "locality.": "not implemented",
     "log_sublevels": "not implemented",
     "peering.test_allow_peer_registrations": "cluster peering is not implemented",
