@@ -214,6 +214,7 @@ class Agent:
             self.client = ClientDelegate(
                 self.gossip,
                 rpc_hold_timeout=config.performance.rpc_hold_timeout,
+                rpc_client_timeout=config.limits.rpc_client_timeout,
                 tls=self.tls,
                 agent_token=self.agent_token(),
                 query_times=self.query_times,
@@ -297,6 +298,7 @@ class Agent:
         )
         server.rpc_server.limiter = TokenBucket(config.limits.rpc_rate, config.limits.rpc_max_burst)
         server.rpc_server.max_conns_per_client = config.limits.rpc_max_conns_per_client
+        server.rpc_client_timeout = config.limits.rpc_client_timeout
         return server
 
     def _acl_index(self) -> int:

@@ -64,7 +64,6 @@ NOT_YET_USED: dict[str, str] = {
     "disable_remote_exec": "remote exec is never run (as with the default, true)",
     "enable_central_service_config": "not implemented",
     "experiments": "no experiments",
-    "limits.rpc_client_timeout": "not implemented",
     "locality.": "not implemented",
     "log_sublevels": "not implemented",
     "peering.test_allow_peer_registrations": "cluster peering is not implemented",
