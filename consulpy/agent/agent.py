@@ -424,7 +424,8 @@ class Agent:
         """Leave the cluster gracefully (others see `left`, not `failed`). A server leader
         first removes itself from the Raft configuration when other servers remain, as Consul
         does, so quorum shrinks safely; a follower leaves gossip and waits (up to
-        LEAVE_RAFT_WAIT) for the leader to remove it."""
+        LEAVE_RAFT_WAIT) for the leader to remove it. A server then keeps serving for
+        performance.leave_drain_time."""
         node = self._raft_node()
         was_leader = False
         if node is not None and node.is_leader:
@@ -438,6 +439,12 @@ class Agent:
         await self.gossip.leave()
         if node is not None and not was_leader:
             await self._wait_raft_removal(node)
+        drain = self.config.performance.leave_drain_time
+        if self.server is not None and drain > 0:
+            # Consul's performance.leave_drain_time: clients that have not seen the leave yet
+            # still get answers from this server for a while before it shuts down.
+            log.info("waiting to drain RPC traffic", drain_time=f"{drain:g}s")
+            await asyncio.sleep(drain)
 
     def _raft_node(self) -> Any:
         raft = getattr(self.server, "raft", None) if self.server is not None else None

@@ -67,7 +67,6 @@ NOT_YET_USED: dict[str, str] = {
     "locality.": "not implemented",
     "log_sublevels": "not implemented",
     "peering.test_allow_peer_registrations": "cluster peering is not implemented",
-    "performance.leave_drain_time": "not implemented",
     "ports.proxy_min_port": "managed proxies do not exist in consulpy",
     "ports.proxy_max_port": "managed proxies do not exist in consulpy",
     "ports.expose_min_port": "expose paths are not implemented",
