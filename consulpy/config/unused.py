@@ -62,7 +62,6 @@ NOT_YET_USED: dict[str, str] = {
     "disable_coordinates": "network coordinates are not implemented",
     "disable_http_unprintable_char_filter": "not implemented",
     "disable_remote_exec": "remote exec is never run (as with the default, true)",
-    "enable_central_service_config": "not implemented",
     "experiments": "no experiments",
     "locality.": "not implemented",
     "log_sublevels": "not implemented",
