@@ -60,7 +60,6 @@ NOT_YET_USED: dict[str, str] = {
     "connect.enable_mesh_gateway_wan_federation": "no WAN federation",
     "connect.test_ca_leaf_root_change_spread": "test-only setting",
     "disable_coordinates": "network coordinates are not implemented",
-    "disable_http_unprintable_char_filter": "not implemented",
     "disable_remote_exec": "remote exec is never run (as with the default, true)",
     "experiments": "no experiments",
     "locality.": "not implemented",

@@ -215,6 +215,12 @@ def _tenancy_error(req: web.Request) -> str | None:
     return None
 
 
+def _unprintable_allowed(req: web.Request) -> bool:
+    """disable_http_unprintable_char_filter: let old keys with control characters (or other
+    non-printable runes, as Go's unicode.IsPrint has them) through, as Consul does."""
+    return agent_of(req).config.disable_http_unprintable_char_filter
+
+
 def allow_header(methods: tuple[str, ...]) -> str:
     return ",".join(("OPTIONS", *methods))
 
@@ -226,6 +232,9 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
 
     def wrap(fn: Handler) -> Handler:
         async def handler(req: web.Request) -> web.StreamResponse:
+            if not req.path.isprintable() and not _unprintable_allowed(req):
+                # Consul refuses such paths before routing: 400 with an empty body.
+                return web.Response(status=400)
             method = req.method
             if method not in allowed:
                 if method == "OPTIONS":
