@@ -10,6 +10,7 @@ it together with its HTTP and xDS listeners, and tells it the addresses they bou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import os
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from consulpy.agent import server_metadata
 from consulpy.agent.acl import AgentACL
 from consulpy.agent.alias import AgentAliasSource
 from consulpy.agent.checkmgr import CheckManager
@@ -182,6 +184,7 @@ class Agent:
         self.shutdown_requested = asyncio.Event()
         self.server: Server | None = None
         self.client: ClientDelegate | None = None
+        self._metadata_task: asyncio.Task[None] | None = None
         try:
             self.tls = rpc_tls.build(config.tls, config.datacenter, config.domain)
         except rpc_tls.TLSConfigError as exc:
@@ -382,6 +385,7 @@ class Agent:
     # ---------------------------------------------------------- lifecycle
     async def start(self) -> None:
         if self.server is not None:
+            self._check_rejoin_age()
             await self.server.start()
         await self.gossip.start()
         if self.membership is not None:
@@ -390,6 +394,20 @@ class Agent:
         self.checks.start()
         self.sync.start()
         await self.proxy_config.start()
+
+    def _check_rejoin_age(self) -> None:
+        """server_rejoin_age_max: refuse to start a server whose data dir was last running
+        too long ago; otherwise keep recording that it runs (data_dir/server_metadata.json)."""
+        cfg = self.config
+        if cfg.dev or not cfg.data_dir:
+            return
+        try:
+            server_metadata.check_age(cfg.data_dir, cfg.server_rejoin_age_max, time.time())
+        except server_metadata.RejoinTooOld as exc:
+            raise AgentError(str(exc)) from exc
+        self._metadata_task = asyncio.get_running_loop().create_task(
+            server_metadata.keep_recording(cfg.data_dir)
+        )
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until a leader is known and this node is in the catalog (what a user would
@@ -481,11 +499,20 @@ class Agent:
             parts.append(("rpc_client", self.client.close))
         if self.server is not None:
             parts.append(("server", self.server.stop))
+        if self._metadata_task is not None:
+            parts.append(("server_metadata", self._stop_metadata))
         for name, stop in parts:
             began = loop.time()
             await stop()
             log.debug("stopped", part=name, seconds=round(loop.time() - began, 3))
         log.info("agent stopped", node=self.node_name)
+
+    async def _stop_metadata(self) -> None:
+        task, self._metadata_task = self._metadata_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # ---------------------------------------------- local services & checks
     def script_checks_enabled(self, source: str) -> bool:

@@ -66,6 +66,10 @@ class _Settings:
             self.errors.append(line)
 
 
+# Consul's floor for server_rejoin_age_max.
+SERVER_REJOIN_AGE_MIN = 6 * 3600.0
+
+
 def build_agent_config(
     merged: dict[str, Any],
     provenance: Provenance,
@@ -144,6 +148,14 @@ def build_agent_config(
             "connect.enable_mesh_gateway_wan_federation",
             "'connect.enable_mesh_gateway_wan_federation=true' requires 'connect.enabled=true'",
         )
+
+    rejoin_age_max = g("server_rejoin_age_max")
+    if rejoin_age_max < SERVER_REJOIN_AGE_MIN:
+        # As Consul: a shorter value would refuse restarts after routine maintenance.
+        warnings.append(
+            f"server_rejoin_age_max {rejoin_age_max:g}s is below the minimum of 6h; using 6h"
+        )
+        rejoin_age_max = SERVER_REJOIN_AGE_MIN
 
     bootstrap_entries = _bootstrap_entries(s)
     domain, alt_domain, recursors = _dns(s)
@@ -241,6 +253,7 @@ def build_agent_config(
         raft_snapshot_threshold=g("raft_snapshot_threshold"),
         raft_snapshot_interval=g("raft_snapshot_interval"),
         raft_trailing_logs=g("raft_trailing_logs"),
+        server_rejoin_age_max=rejoin_age_max,
         limits=_limits(s),
         performance=Performance(**g("performance")),
         autopilot=Autopilot(**g("autopilot")),

@@ -265,6 +265,7 @@ class AgentConfig:
     raft_snapshot_threshold: int
     raft_snapshot_interval: float
     raft_trailing_logs: int
+    server_rejoin_age_max: float
     limits: Limits
     performance: Performance
     autopilot: Autopilot

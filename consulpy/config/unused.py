@@ -77,7 +77,6 @@ NOT_YET_USED: dict[str, str] = {
     "retry_join_wan": "no WAN gossip pool",
     "retry_max_wan": "no WAN gossip pool",
     "start_join_wan": "no WAN gossip pool",
-    "server_rejoin_age_max": "not implemented",
     "translate_wan_addrs": "no WAN gossip pool",
     "ui_config.content_path": "the web UI is not served",
     "ui_config.metrics_provider": "the web UI is not served",
