@@ -72,7 +72,6 @@ NOT_YET_USED: dict[str, str] = {
     "primary_gateways": "no WAN federation",
     "primary_gateways_interval": "no WAN federation",
     "reconnect_timeout_wan": "no WAN gossip pool",
-    "rejoin_after_leave": "not implemented",
     "retry_interval_wan": "no WAN gossip pool",
     "retry_join_wan": "no WAN gossip pool",
     "retry_max_wan": "no WAN gossip pool",
