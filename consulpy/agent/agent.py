@@ -33,7 +33,7 @@ from consulpy.agent.definitions import (
     service_checks,
     service_from_definition,
 )
-from consulpy.agent.gossip import AgentGossip
+from consulpy.agent.gossip import RECONNECT_TIMEOUT_TAG, AgentGossip
 from consulpy.agent.leafcert import LeafCerts
 from consulpy.agent.local import LocalState
 from consulpy.agent.proxycfg import ProxyConfig
@@ -48,6 +48,7 @@ from consulpy.server.membership import Membership
 from consulpy.server.operator import AutopilotHealth
 from consulpy.server.query import QueryTimes
 from consulpy.server.server import Server
+from consulpy.util.durations import format_duration
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
 
 if TYPE_CHECKING:
@@ -767,6 +768,8 @@ class Agent:
             "vsn_max": "3",
             "vsn_min": "2",
         }
+        if cfg.advertise_reconnect_timeout > 0 and not cfg.server:
+            tags[RECONNECT_TIMEOUT_TAG] = format_duration(cfg.advertise_reconnect_timeout)
         if cfg.server:
             tags["port"] = str(self._server_port())
             tags["raft_vsn"] = "3"

@@ -22,7 +22,8 @@ import structlog
 from consulpy.agent.serf_snapshot import Snapshotter
 from consulpy.gossip.config import MemberlistConfig
 from consulpy.gossip.events import Member, MemberEvent, MemberStatus, UserEvent
-from consulpy.gossip.serf import JoinError, Serf, SerfConfig
+from consulpy.gossip.serf import JoinError, Serf, SerfConfig, SerfTimings
+from consulpy.util.durations import DurationError, parse_duration_ns
 
 if TYPE_CHECKING:
     from consulpy.agent.local import LocalState
@@ -57,6 +58,26 @@ def event_index(event_id: str) -> int:
     if len(digits) != 32:
         return 1
     return (int(digits[:16], 16) ^ int(digits[16:], 16)) or 1
+
+
+# The gossip tag a client agent advertises its own reconnect timeout in (Consul's name).
+RECONNECT_TIMEOUT_TAG = "rc_tm"
+
+
+def advertised_reconnect_timeout(member: Member, default: float) -> float:
+    """How long a failed member is kept before it is reaped: what it advertises in its
+    `rc_tm` tag (advertise_reconnect_timeout, a Go duration), else reconnect_timeout."""
+    raw = member.tags.get(RECONNECT_TIMEOUT_TAG)
+    if not raw:
+        return default
+    try:
+        seconds = parse_duration_ns(raw) / 1e9
+    except DurationError:
+        log.warning(
+            "member advertises a malformed reconnect timeout", member=member.name, value=raw
+        )
+        return default
+    return seconds if seconds > 0 else default
 
 
 class GossipHost(Protocol):
@@ -104,6 +125,8 @@ class AgentGossip:
                 gossip_verify_incoming=cfg.encrypt_verify_incoming,
                 gossip_verify_outgoing=cfg.encrypt_verify_outgoing,
                 memberlist=memberlist,
+                timings=SerfTimings(reconnect_timeout=cfg.reconnect_timeout),
+                reconnect_override=advertised_reconnect_timeout,
             )
         )
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENT_RING)

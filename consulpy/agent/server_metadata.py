@@ -11,6 +11,8 @@ import os
 import time
 from collections.abc import Callable
 
+from consulpy.util.durations import format_duration
+
 FILE_NAME = "server_metadata.json"
 # How often a running server records that it is alive.
 UPDATE_INTERVAL = 60.0
@@ -40,7 +42,7 @@ def check_age(data_dir: str, max_age: float, now: float) -> None:
     if seen is not None and now - seen > max_age:
         raise RejoinTooOld(
             "refusing to rejoin cluster because server has been offline for more than the "
-            f"configured server_rejoin_age_max ({_go_duration(max_age)}) - consider wiping "
+            f"configured server_rejoin_age_max ({format_duration(max_age)}) - consider wiping "
             f"your data dir (or remove {_path(data_dir)} to rejoin anyway)"
         )
 
@@ -66,15 +68,3 @@ async def keep_recording(
     finally:
         with contextlib.suppress(OSError):
             record(data_dir, clock())
-
-
-def _go_duration(seconds: float) -> str:
-    """Go's Duration.String for whole seconds: 168h0m0s."""
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"

@@ -149,6 +149,11 @@ def build_agent_config(
             "'connect.enable_mesh_gateway_wan_federation=true' requires 'connect.enabled=true'",
         )
 
+    if server and g("advertise_reconnect_timeout"):
+        s.error(
+            "advertise_reconnect_timeout",
+            "advertise_reconnect_timeout can only be used on a client",
+        )
     rejoin_age_max = g("server_rejoin_age_max")
     if rejoin_age_max < SERVER_REJOIN_AGE_MIN:
         # As Consul: a shorter value would refuse restarts after routine maintenance.

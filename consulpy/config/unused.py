@@ -47,7 +47,6 @@ NOT_YET_USED: dict[str, str] = {
     "advertise_addr_ipv6": "only advertise_addr is used",
     "advertise_addr_wan_ipv4": "no WAN gossip pool",
     "advertise_addr_wan_ipv6": "no WAN gossip pool",
-    "advertise_reconnect_timeout": "not implemented",
     "auto_config": "auto-config is not implemented",
     "auto_encrypt.": "auto-encrypt is not implemented",
     "tls.defaults.use_auto_cert": "auto-encrypt is not implemented",
