@@ -215,6 +215,7 @@ def build_agent_config(
         serf_lan_allowed_cidrs=list(g("serf_lan_allowed_cidrs", [])),
         serf_wan_allowed_cidrs=list(g("serf_wan_allowed_cidrs", [])),
         log_level=g("log_level"),
+        log_sublevels=dict(g("log_sublevels", {})),
         log_json=bool(g("log_json")),
         log_file=g("log_file") or None,
         log_rotate_bytes=g("log_rotate_bytes"),

@@ -244,7 +244,7 @@ AGENT = Struct(
         "log_rotate_bytes": Int(at_least(0)),
         "log_rotate_duration": Duration(),
         "log_rotate_max_files": Int(),
-        "log_sublevels": MapOf(Str()),
+        "log_sublevels": MapOf(Str(c.log_level)),
         "max_query_time": Duration(),
         "node_id": Str(c.node_id),
         "node_meta": MapOf(Str()),

@@ -229,6 +229,7 @@ class AgentConfig:
     serf_wan_allowed_cidrs: list[str]
     # logging
     log_level: str
+    log_sublevels: dict[str, str]
     log_json: bool
     log_file: str | None
     log_rotate_bytes: int

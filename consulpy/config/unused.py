@@ -62,7 +62,6 @@ NOT_YET_USED: dict[str, str] = {
     "disable_remote_exec": "remote exec is never run (as with the default, true)",
     "experiments": "no experiments",
     "locality.": "not implemented",
-    "log_sublevels": "not implemented",
     "peering.test_allow_peer_registrations": "cluster peering is not implemented",
     "ports.proxy_min_port": "managed proxies do not exist in consulpy",
     "ports.proxy_max_port": "managed proxies do not exist in consulpy",
