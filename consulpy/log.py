@@ -308,18 +308,6 @@ class Logging:
         self.sublevels = parse_sublevels(sublevels)
         self._apply()
 
-
-def parse_sublevels(sublevels: dict[str, str]) -> dict[str, int]:
-    """log_sublevels as logger name -> numeric level; ValueError for a bad level."""
-    parsed: dict[str, int] = {}
-    for name, level_name in sublevels.items():
-        level = parse_level(level_name)
-        if level is None:
-            raise ValueError(f"Unknown log level for {name}: {level_name}")
-        for key in _sublevel_keys(name):
-            parsed[key] = level
-    return parsed
-
     def set_level(self, name: str) -> None:
         """Change the level of the agent's own outputs (what `log_level` on reload does)."""
         level = parse_level(name)
@@ -340,6 +328,18 @@ def parse_sublevels(sublevels: dict[str, str]) -> dict[str, int]:
         if monitor in self.monitors:
             self.monitors.remove(monitor)
         self._apply()
+
+
+def parse_sublevels(sublevels: dict[str, str]) -> dict[str, int]:
+    """log_sublevels as logger name -> numeric level; ValueError for a bad level."""
+    parsed: dict[str, int] = {}
+    for name, level_name in sublevels.items():
+        level = parse_level(level_name)
+        if level is None:
+            raise ValueError(f"Unknown log level for {name}: {level_name}")
+        for key in _sublevel_keys(name):
+            parsed[key] = level
+    return parsed
 
 
 LOGS = Logging()
