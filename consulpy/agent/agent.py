@@ -351,6 +351,11 @@ class Agent:
     def _server_port(self) -> int:
         return self.server.server_port if self.server is not None else self.config.ports.server
 
+    def locality(self) -> dict[str, str] | None:
+        """The agent's `locality` (Consul 1.17+): on its node, and on services registered
+        here without their own."""
+        return dict(self.config.locality) if self.config.locality else None
+
     def node_meta(self) -> dict[str, str]:
         meta = {"consul-network-segment": "", "consul-version": CONSUL_COMPAT_VERSION}
         meta.update(self.config.node_meta or {})
@@ -534,6 +539,8 @@ class Agent:
         returning (so it is visible in /v1/catalog right after, as users expect)."""
         defn = decode_service_definition(body)
         row = service_from_definition(defn)
+        if not row.get("Locality"):
+            row["Locality"] = self.locality()
         sid = row["ID"]
         check_bodies = service_checks(dict(defn, ID=sid))
         parsed = [(self.checks.parse(b, service_id=sid), b) for b in check_bodies]

@@ -214,6 +214,7 @@ def build_agent_config(
         gossip_wan=Gossip(**g("gossip_wan")),
         serf_lan_allowed_cidrs=list(g("serf_lan_allowed_cidrs", [])),
         serf_wan_allowed_cidrs=list(g("serf_wan_allowed_cidrs", [])),
+        locality=_locality(g("locality", {})),
         log_level=g("log_level"),
         log_sublevels=dict(g("log_sublevels", {})),
         log_json=bool(g("log_json")),
@@ -421,6 +422,12 @@ def _check_unused_keys(s: _Settings, warnings: list[str]) -> None:
     for path, message in errors:
         s.error(path, message)
     warnings.extend(found)
+
+
+def _locality(raw: dict[str, str]) -> dict[str, str] | None:
+    """The agent's locality as catalog rows carry it (Consul's StructLocality)."""
+    region, zone = raw.get("region") or "", raw.get("zone") or ""
+    return {"Region": region, "Zone": zone} if region or zone else None
 
 
 def _blame(s: _Settings, name: str, other: str) -> tuple[str, str]:

@@ -242,6 +242,8 @@ class AgentConfig:
     ui: bool
     ui_config: UIConfig
     node_meta: dict[str, str]
+    # locality {region, zone} as Consul's Locality ({"Region", "Zone"}); None when unset
+    locality: dict[str, str] | None
     enable_script_checks: bool
     enable_local_script_checks: bool
     enable_debug: bool

@@ -61,7 +61,6 @@ NOT_YET_USED: dict[str, str] = {
     "disable_coordinates": "network coordinates are not implemented",
     "disable_remote_exec": "remote exec is never run (as with the default, true)",
     "experiments": "no experiments",
-    "locality.": "not implemented",
     "peering.test_allow_peer_registrations": "cluster peering is not implemented",
     "ports.proxy_min_port": "managed proxies do not exist in consulpy",
     "ports.proxy_max_port": "managed proxies do not exist in consulpy",
@@ -106,6 +105,7 @@ HONOURED_BY_DESIGN: dict[str, str] = {
 # Read by the config layer itself to derive other settings.
 CONSUMED_BY_CONFIG: dict[str, str] = {
     "client_addr": "split into client_addrs, the listeners' default addresses",
+    "locality.": "turned into `locality` ({Region, Zone}) for the node and its services",
     "limits.request_limits.read_rate": "only used with request_limits.mode, refused unless off",
     "limits.request_limits.write_rate": "only used with request_limits.mode, refused unless off",
 }
