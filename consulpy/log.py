@@ -252,6 +252,25 @@ class MonitorStream(logging.Handler):
         return lines
 
 
+def _sublevel_keys(name: str) -> tuple[str, ...]:
+    """The logger names a log_sublevels key covers: as written, and under `consulpy.` (so
+    `agent.checks` means consulpy.agent.checks, as Consul's names are relative)."""
+    name = name.strip(".")
+    return (name,) if name.startswith("consulpy") else (name, f"consulpy.{name}")
+
+
+class _SublevelFilter(logging.Filter):
+    """Consul's log_sublevels on an output: a logger (and its children) logs at its own
+    level; the longest configured name that covers a logger wins, else the agent's level."""
+
+    def __init__(self, owner: Logging) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.owner.level_for(record.name)
+
+
 class Logging:
     """The process's log destinations; `configure_logging` sets it up once per process."""
 
@@ -259,16 +278,35 @@ class Logging:
         self.level = logging.INFO
         self.outputs: list[logging.Handler] = []  # console, file, syslog: at `level`
         self.monitors: list[MonitorStream] = []
+        # log_sublevels: logger name (and its children) -> level, for the outputs
+        self.sublevels: dict[str, int] = {}
+        self._filter = _SublevelFilter(self)
+
+    def level_for(self, logger: str) -> int:
+        best, level = -1, self.level
+        for name, sub in self.sublevels.items():
+            if (logger == name or logger.startswith(name + ".")) and len(name) > best:
+                best, level = len(name), sub
+        return level
 
     def _apply(self) -> None:
-        wanted = [self.level, *(m.level for m in self.monitors)]
-        floor = min(wanted)
+        lowest = min([self.level, *self.sublevels.values()])
+        floor = min([lowest, *(m.level for m in self.monitors)])
         _floor[0] = floor
         root = logging.getLogger()
         root.setLevel(floor)
         for handler in self.outputs:
-            handler.setLevel(self.level)
+            handler.setLevel(lowest)
+            if self.sublevels:
+                handler.addFilter(self._filter)
+            else:
+                handler.removeFilter(self._filter)
         logging.getLogger("asyncio").setLevel(max(floor, logging.INFO))
+
+    def set_sublevels(self, sublevels: dict[str, str]) -> None:
+        """Set log_sublevels (at start and on reload); raises ValueError for a bad level."""
+        self.sublevels = parse_sublevels(sublevels)
+        self._apply()
 
     def set_level(self, name: str) -> None:
         """Change the level of the agent's own outputs (what `log_level` on reload does)."""
@@ -290,6 +328,18 @@ class Logging:
         if monitor in self.monitors:
             self.monitors.remove(monitor)
         self._apply()
+
+
+def parse_sublevels(sublevels: dict[str, str]) -> dict[str, int]:
+    """log_sublevels as logger name -> numeric level; ValueError for a bad level."""
+    parsed: dict[str, int] = {}
+    for name, level_name in sublevels.items():
+        level = parse_level(level_name)
+        if level is None:
+            raise ValueError(f"Unknown log level for {name}: {level_name}")
+        for key in _sublevel_keys(name):
+            parsed[key] = level
+    return parsed
 
 
 LOGS = Logging()
@@ -349,6 +399,7 @@ def setup_logging(
     rotate_max_files: int = 0,
     syslog: bool = False,
     syslog_facility: str = "LOCAL0",
+    sublevels: dict[str, str] | None = None,
 ) -> None:
     """Route every log event to the console and, when asked, a rotated file and syslog.
     Raises OSError/ValueError when a file or syslog destination cannot be opened."""
@@ -386,6 +437,6 @@ def setup_logging(
     root.handlers[:] = [*outputs, *LOGS.monitors]
     LOGS.outputs = outputs
     LOGS.level = numeric
-    LOGS._apply()
+    LOGS.set_sublevels(sublevels or {})
     # aiohttp's access log is one line per request: far too chatty at info.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

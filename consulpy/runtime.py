@@ -163,10 +163,19 @@ class Runtime:
         self.reload_tls(config)
 
     def _apply_rpc_limits(self, config: AgentConfig) -> None:
-        """Reload hook: limits.rpc_rate and rpc_max_burst apply at run time, as in Consul."""
+        """Reload hook: limits.rpc_rate, rpc_max_burst, rpc_max_conns_per_client and
+        rpc_client_timeout apply at run time, as in Consul (a lower connection limit refuses
+        new connections only; a new timeout applies to the next calls)."""
+        client = getattr(self.agent, "client", None)
+        if client is not None:
+            client.rpc_client_timeout = config.limits.rpc_client_timeout
         server = self.agent.server
-        if server is not None and server.rpc_server.limiter is not None:
+        if server is None:
+            return
+        server.rpc_client_timeout = config.limits.rpc_client_timeout
+        if server.rpc_server.limiter is not None:
             server.rpc_server.limiter.update(config.limits.rpc_rate, config.limits.rpc_max_burst)
+        server.rpc_server.max_conns_per_client = config.limits.rpc_max_conns_per_client
 
     async def stop(self, *, exiting: bool = False) -> None:
         """Listeners first (open blocking queries and streams are cut off promptly), then

@@ -10,6 +10,7 @@ it together with its HTTP and xDS listeners, and tells it the addresses they bou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import os
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from consulpy.agent import server_metadata
 from consulpy.agent.acl import AgentACL
 from consulpy.agent.alias import AgentAliasSource
 from consulpy.agent.checkmgr import CheckManager
@@ -32,7 +34,7 @@ from consulpy.agent.definitions import (
     service_checks,
     service_from_definition,
 )
-from consulpy.agent.gossip import AgentGossip
+from consulpy.agent.gossip import RECONNECT_TIMEOUT_TAG, AgentGossip
 from consulpy.agent.leafcert import LeafCerts
 from consulpy.agent.local import LocalState
 from consulpy.agent.proxycfg import ProxyConfig
@@ -48,6 +50,7 @@ from consulpy.server.membership import Membership
 from consulpy.server.operator import AutopilotHealth
 from consulpy.server.query import QueryTimes
 from consulpy.server.server import Server
+from consulpy.util.durations import format_duration
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
 
 if TYPE_CHECKING:
@@ -184,6 +187,7 @@ class Agent:
         self.shutdown_requested = asyncio.Event()
         self.server: Server | None = None
         self.client: ClientDelegate | None = None
+        self._metadata_task: asyncio.Task[None] | None = None
         try:
             self.tls = rpc_tls.build(config.tls, config.datacenter, config.domain)
         except rpc_tls.TLSConfigError as exc:
@@ -221,6 +225,7 @@ class Agent:
             self.client = ClientDelegate(
                 self.gossip,
                 rpc_hold_timeout=config.performance.rpc_hold_timeout,
+                rpc_client_timeout=config.limits.rpc_client_timeout,
                 tls=self.tls,
                 agent_token=self.agent_token(),
                 query_times=self.query_times,
@@ -315,6 +320,8 @@ class Agent:
             agent_token=self.agent_token(),
         )
         server.rpc_server.limiter = TokenBucket(config.limits.rpc_rate, config.limits.rpc_max_burst)
+        server.rpc_server.max_conns_per_client = config.limits.rpc_max_conns_per_client
+        server.rpc_client_timeout = config.limits.rpc_client_timeout
         return server
 
     def _acl_index(self) -> int:
@@ -362,6 +369,11 @@ class Agent:
 
     def _server_port(self) -> int:
         return self.server.server_port if self.server is not None else self.config.ports.server
+
+    def locality(self) -> dict[str, str] | None:
+        """The agent's `locality` (Consul 1.17+): on its node, and on services registered
+        here without their own."""
+        return dict(self.config.locality) if self.config.locality else None
 
     def node_meta(self) -> dict[str, str]:
         meta = {"consul-network-segment": "", "consul-version": CONSUL_COMPAT_VERSION}
@@ -419,6 +431,7 @@ class Agent:
     # ---------------------------------------------------------- lifecycle
     async def start(self) -> None:
         if self.server is not None:
+            self._check_rejoin_age()
             await self.server.start()
         await self.gossip.start()
         if self.membership is not None:
@@ -429,6 +442,20 @@ class Agent:
         if self.coordinates is not None:
             self.coordinates.start()
         await self.proxy_config.start()
+
+    def _check_rejoin_age(self) -> None:
+        """server_rejoin_age_max: refuse to start a server whose data dir was last running
+        too long ago; otherwise keep recording that it runs (data_dir/server_metadata.json)."""
+        cfg = self.config
+        if cfg.dev or not cfg.data_dir:
+            return
+        try:
+            server_metadata.check_age(cfg.data_dir, cfg.server_rejoin_age_max, time.time())
+        except server_metadata.RejoinTooOld as exc:
+            raise AgentError(str(exc)) from exc
+        self._metadata_task = asyncio.get_running_loop().create_task(
+            server_metadata.keep_recording(cfg.data_dir)
+        )
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until a leader is known and this node is in the catalog (what a user would
@@ -463,7 +490,8 @@ class Agent:
         """Leave the cluster gracefully (others see `left`, not `failed`). A server leader
         first removes itself from the Raft configuration when other servers remain, as Consul
         does, so quorum shrinks safely; a follower leaves gossip and waits (up to
-        LEAVE_RAFT_WAIT) for the leader to remove it."""
+        LEAVE_RAFT_WAIT) for the leader to remove it. A server then keeps serving for
+        performance.leave_drain_time."""
         node = self._raft_node()
         was_leader = False
         if node is not None and node.is_leader:
@@ -477,6 +505,12 @@ class Agent:
         await self.gossip.leave()
         if node is not None and not was_leader:
             await self._wait_raft_removal(node)
+        drain = self.config.performance.leave_drain_time
+        if self.server is not None and drain > 0:
+            # Consul's performance.leave_drain_time: clients that have not seen the leave yet
+            # still get answers from this server for a while before it shuts down.
+            log.info("waiting to drain RPC traffic", drain_time=f"{drain:g}s")
+            await asyncio.sleep(drain)
 
     def _raft_node(self) -> Any:
         raft = getattr(self.server, "raft", None) if self.server is not None else None
@@ -514,11 +548,20 @@ class Agent:
             parts.append(("rpc_client", self.client.close))
         if self.server is not None:
             parts.append(("server", self.server.stop))
+        if self._metadata_task is not None:
+            parts.append(("server_metadata", self._stop_metadata))
         for name, stop in parts:
             began = loop.time()
             await stop()
             log.debug("stopped", part=name, seconds=round(loop.time() - began, 3))
         log.info("agent stopped", node=self.node_name)
+
+    async def _stop_metadata(self) -> None:
+        task, self._metadata_task = self._metadata_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # ---------------------------------------------- local services & checks
     def script_checks_enabled(self, source: str) -> bool:
@@ -539,6 +582,8 @@ class Agent:
         returning (so it is visible in /v1/catalog right after, as users expect)."""
         defn = decode_service_definition(body)
         row = service_from_definition(defn)
+        if not row.get("Locality"):
+            row["Locality"] = self.locality()
         sid = row["ID"]
         check_bodies = service_checks(dict(defn, ID=sid))
         parsed = [(self.checks.parse(b, service_id=sid), b) for b in check_bodies]
@@ -773,6 +818,8 @@ class Agent:
             "vsn_max": "3",
             "vsn_min": "2",
         }
+        if cfg.advertise_reconnect_timeout > 0 and not cfg.server:
+            tags[RECONNECT_TIMEOUT_TAG] = format_duration(cfg.advertise_reconnect_timeout)
         if cfg.server:
             tags["port"] = str(self._server_port())
             tags["raft_vsn"] = "3"

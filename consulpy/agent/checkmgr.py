@@ -23,6 +23,7 @@ from consulpy.agent.checks import (
     parse_check_definition,
 )
 from consulpy.agent.checks.reap import REAP_INTERVAL
+from consulpy.agent.checks.tls import CheckTLS
 from consulpy.agent.definitions import DefinitionError
 from consulpy.agent.local import LocalCheck
 from consulpy.state.structs import check_row
@@ -45,6 +46,20 @@ def definition_error(exc: CheckError) -> DefinitionError:
     if kind == "ttl":
         return DefinitionError(str(exc), status=500)
     return DefinitionError(f"Invalid check: {exc}")
+
+
+def agent_check_tls(cfg: AgentConfig) -> CheckTLS | None:
+    """Consul's enable_agent_tls_for_checks: HTTPS, TCP+TLS, gRPC and H2PING checks trust the
+    internal RPC CA and present the agent's certificate (for services that verify clients)."""
+    if not cfg.enable_agent_tls_for_checks:
+        return None
+    tls = cfg.tls
+    return CheckTLS(
+        ca_file=tls.ca_file or "",
+        ca_path=tls.ca_path or "",
+        cert_file=tls.cert_file or "",
+        key_file=tls.key_file or "",
+    )
 
 
 class CheckHost(Protocol):
@@ -106,6 +121,7 @@ class CheckManager:
                 alias_source=self.agent.alias_source,
                 rng=self._rng,
                 check_output_max_size=cfg.check_output_max_size,
+                agent_tls=agent_check_tls(cfg),
             )
         except CheckError as exc:
             raise definition_error(exc) from exc

@@ -34,6 +34,7 @@ class ClientDelegate:
         *,
         datacenter: str = "",  # "": the servers' own
         rpc_hold_timeout: float = 7.0,
+        rpc_client_timeout: float = 60.0,
         tls: RPCTLS | None = None,
         agent_token: str = "",
         query_times: QueryTimes = CONSUL_QUERY_TIMES,
@@ -48,6 +49,9 @@ class ClientDelegate:
             server_hostname=tls.server_hostname if tls else None,
         )
         self.rpc_hold_timeout = rpc_hold_timeout
+        # limits.rpc_client_timeout: how long a call waits for its answer (0: forever); a
+        # blocking query waits that long on top of its own wait, as in Consul.
+        self.rpc_client_timeout = rpc_client_timeout
         self.query_times = query_times
         self._preferred: str | None = None
         self._rng = random.Random()
@@ -61,7 +65,12 @@ class ClientDelegate:
             out.insert(0, self._preferred)
         return out
 
-    async def _call(self, method: str, args: Any, timeout: float, *, retry_sent: bool) -> Any:
+    def _timeout(self, blocking: float = 0.0) -> float | None:
+        return self.rpc_client_timeout + blocking if self.rpc_client_timeout > 0 else None
+
+    async def _call(
+        self, method: str, args: Any, timeout: float | None, *, retry_sent: bool
+    ) -> Any:
         """Try servers in turn; a call that may have reached a server is retried only when
         `retry_sent` (reads), never for writes whose outcome would then be unknown."""
         deadline = time.monotonic() + self.rpc_hold_timeout
@@ -100,10 +109,7 @@ class ClientDelegate:
         never retried once sent, since its outcome would then be unknown."""
         request = Request(payload=payload, datacenter=self.datacenter, token=self._token(token))
         return await self._call(
-            name,
-            {"req": request.to_wire(), "hops": 0},
-            self.rpc_hold_timeout + 30,
-            retry_sent=False,
+            name, {"req": request.to_wire(), "hops": 0}, self._timeout(), retry_sent=False
         )
 
     async def read(
@@ -120,11 +126,7 @@ class ClientDelegate:
             token=self._token(token),
             options=opts,
         )
-        timeout = (
-            (opts.blocking_timeout(1.0, self.query_times) if opts.index else 0)
-            + self.rpc_hold_timeout
-            + 30
-        )
+        timeout = self._timeout(opts.blocking_timeout(1.0, self.query_times) if opts.index else 0.0)
         reply = await self._call(
             name, {"req": request.to_wire(), "hops": 0}, timeout, retry_sent=True
         )

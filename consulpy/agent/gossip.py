@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgpack
 import structlog
 
+from consulpy.agent.serf_snapshot import Snapshotter
 from consulpy.gossip.config import MemberlistConfig
 from consulpy.gossip.coordinate import Coordinate
 from consulpy.gossip.events import Member, MemberEvent, MemberStatus, UserEvent
-from consulpy.gossip.serf import JoinError, Serf, SerfConfig
+from consulpy.gossip.serf import JoinError, Serf, SerfConfig, SerfTimings
+from consulpy.util.durations import DurationError, parse_duration_ns
 
 if TYPE_CHECKING:
     from consulpy.agent.local import LocalState
@@ -57,6 +59,26 @@ def event_index(event_id: str) -> int:
     if len(digits) != 32:
         return 1
     return (int(digits[:16], 16) ^ int(digits[16:], 16)) or 1
+
+
+# The gossip tag a client agent advertises its own reconnect timeout in (Consul's name).
+RECONNECT_TIMEOUT_TAG = "rc_tm"
+
+
+def advertised_reconnect_timeout(member: Member, default: float) -> float:
+    """How long a failed member is kept before it is reaped: what it advertises in its
+    `rc_tm` tag (advertise_reconnect_timeout, a Go duration), else reconnect_timeout."""
+    raw = member.tags.get(RECONNECT_TIMEOUT_TAG)
+    if not raw:
+        return default
+    try:
+        seconds = parse_duration_ns(raw) / 1e9
+    except DurationError:
+        log.warning(
+            "member advertises a malformed reconnect timeout", member=member.name, value=raw
+        )
+        return default
+    return seconds if seconds > 0 else default
 
 
 class GossipHost(Protocol):
@@ -105,25 +127,64 @@ class AgentGossip:
                 gossip_verify_outgoing=cfg.encrypt_verify_outgoing,
                 memberlist=memberlist,
                 disable_coordinates=cfg.disable_coordinates,
+                timings=SerfTimings(reconnect_timeout=cfg.reconnect_timeout),
+                reconnect_override=advertised_reconnect_timeout,
             )
         )
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=EVENT_RING)
         self._event_waiters: list[asyncio.Future[None]] = []
         self._member_listeners: list[Callable[[MemberEvent], Any]] = []
         self._retry_task: asyncio.Task[None] | None = None
+        self._rejoin_task: asyncio.Task[None] | None = None
         self.left = False
+        # The members last known, to find the cluster again after a restart (not in -dev:
+        # its data dir is thrown away).
+        self.snapshot = (
+            Snapshotter(cfg.data_dir, agent.node_name) if cfg.data_dir and not cfg.dev else None
+        )
 
     # --------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         await self.serf.start()
         self.serf.add_listener(self._on_event)
         cfg = self.agent.config
+        self._rejoin_previous(cfg.rejoin_after_leave)
         if cfg.start_join:
             await self.join(list(cfg.start_join))
         if cfg.retry_join:
             self._retry_task = asyncio.get_running_loop().create_task(
                 self._retry_join(list(cfg.retry_join), cfg.retry_interval, cfg.retry_max)
             )
+
+    def _rejoin_previous(self, rejoin_after_leave: bool) -> None:
+        """Serf's snapshot rejoin: contact the members known before the restart, unless this
+        agent left the cluster gracefully and rejoin_after_leave is off."""
+        if self.snapshot is None:
+            return
+        previous = self.snapshot.load()
+        if previous is None or not previous.alive:
+            return
+        if previous.left and not rejoin_after_leave:
+            log.info(
+                "not rejoining the previously known members: this agent left the cluster "
+                "(rejoin_after_leave is off)",
+                members=len(previous.alive),
+            )
+            return
+        if previous.left:
+            log.info("ignoring the previous leave: rejoin_after_leave is on")
+        addresses = sorted(previous.alive.values())
+        self._rejoin_task = asyncio.get_running_loop().create_task(self._rejoin(addresses))
+
+    async def _rejoin(self, addresses: list[str]) -> None:
+        try:
+            # Old user events were delivered before the restart: do not replay them.
+            joined = await self.serf.join(addresses, ignore_old=True)
+        except (JoinError, OSError) as exc:
+            log.warning("failed to rejoin any previously known member", error=str(exc))
+            return
+        self._persist()
+        log.info("rejoined the previously known members", joined=joined)
 
     @property
     def port(self) -> int:
@@ -136,6 +197,7 @@ class AgentGossip:
             attempt += 1
             try:
                 joined = await self.serf.join(addresses)
+                self._persist()
                 log.info("joined the cluster", joined=joined, attempt=attempt)
                 return
             except (JoinError, OSError) as exc:
@@ -148,16 +210,34 @@ class AgentGossip:
             await asyncio.sleep(interval)
 
     async def join(self, addresses: list[str]) -> int:
-        return await self.serf.join(addresses)
+        joined = await self.serf.join(addresses)
+        self._persist()
+        return joined
+
+    def _persist(self) -> None:
+        """After a join: record the members now known (and that this agent is back, no
+        longer left) without waiting for the coalesced write."""
+        if self.snapshot is None:
+            return
+        for member in self.serf.members():
+            if member.name != self.agent.node_name and member.status == MemberStatus.ALIVE:
+                self.snapshot.state.alive[member.name] = f"{member.addr}:{member.port}"
+        self.snapshot.state.left = False
+        self.snapshot.flush()
 
     async def leave(self) -> None:
         self.left = True
         await self.serf.leave()
+        if self.snapshot is not None:
+            self.snapshot.record_leave()
 
     async def shutdown(self) -> None:
-        if self._retry_task is not None:
-            self._retry_task.cancel()
+        for task in (self._retry_task, self._rejoin_task):
+            if task is not None:
+                task.cancel()
         await self.serf.shutdown()
+        if self.snapshot is not None:
+            self.snapshot.close()
 
     # ----------------------------------------------------------------- members
     def members(self) -> list[Member]:
@@ -196,6 +276,8 @@ class AgentGossip:
     # ------------------------------------------------------------------ events
     def _on_event(self, event: object) -> None:
         if isinstance(event, MemberEvent):
+            if self.snapshot is not None:
+                self.snapshot.on_event(event)
             for listener in self._member_listeners:
                 result = listener(event)
                 if asyncio.iscoroutine(result):

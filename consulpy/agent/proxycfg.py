@@ -254,7 +254,7 @@ class ProxyWatch:
             local_address=proxy.get("LocalServiceAddress") or "127.0.0.1",
             local_port=int(proxy.get("LocalServicePort") or 0),
             protocol=str(
-                config.get("protocol") or ce.effective_protocol(destination, lookup)
+                config.get("protocol") or self._central_protocol(destination, lookup)
             ).lower(),
             roots_pem=tuple(roots_pem),
             leaf_cert_pem=st.leaf["CertPEM"],
@@ -265,6 +265,14 @@ class ProxyWatch:
             local_connect_timeout_s=float(config.get("local_connect_timeout_ms") or 5000) / 1000,
             local_request_timeout_s=float(config.get("local_request_timeout_ms") or 0) / 1000,
         )
+
+    def _central_protocol(self, destination: str, lookup: Any) -> str:
+        """The service's protocol from service-defaults / proxy-defaults, as Consul merges
+        them into a registration; with enable_central_service_config = false Consul does
+        not, and a proxy without its own `protocol` is plain TCP."""
+        if not self.agent.config.enable_central_service_config:
+            return ce.DEFAULT_PROTOCOL
+        return ce.effective_protocol(destination, lookup)
 
     # ------------------------------------------------------- discovery chain
     def _render(self, upstream: dict[str, Any], chain: ce.CompiledChain, td: str) -> Any:

@@ -73,6 +73,8 @@ class SyncHost(Protocol):
 
     def node_meta(self) -> dict[str, str]: ...
 
+    def locality(self) -> dict[str, str] | None: ...
+
 
 class AntiEntropy:
     def __init__(
@@ -158,6 +160,7 @@ class AntiEntropy:
             "Datacenter": agent.datacenter,
             "TaggedAddresses": agent.tagged_addresses(),
             "NodeMeta": agent.node_meta(),
+            "Locality": agent.locality(),
             "SkipNodeUpdate": False,
         }
 
@@ -190,10 +193,19 @@ class AntiEntropy:
                 "Datacenter": agent.datacenter,
                 "TaggedAddresses": agent.tagged_addresses(),
                 "Meta": agent.node_meta(),
+                "Locality": agent.locality(),
             },
             {
                 k: remote_node.get(k)
-                for k in ("ID", "Node", "Address", "Datacenter", "TaggedAddresses", "Meta")
+                for k in (
+                    "ID",
+                    "Node",
+                    "Address",
+                    "Datacenter",
+                    "TaggedAddresses",
+                    "Meta",
+                    "Locality",
+                )
             },
         )
         for sid, svc in local.services.items():

@@ -115,6 +115,7 @@ async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
         return 1
     agent = runtime.agent
     agent.reload_hooks.append(lambda new: LOGS.set_level(new.log_level))
+    agent.reload_hooks.append(lambda new: LOGS.set_sublevels(new.log_sublevels))
     try:
         await runtime.start()  # stops what it started when it fails
     except (OSError, AgentError) as exc:
@@ -198,6 +199,7 @@ def main(argv: list[str]) -> int:
             rotate_max_files=cfg.log_rotate_max_files,
             syslog=cfg.enable_syslog,
             syslog_facility=cfg.syslog_facility,
+            sublevels=cfg.log_sublevels,
         )
     except (OSError, ValueError) as exc:
         print(f"==> Failed to setup logging: {exc}", file=sys.stderr)

@@ -67,6 +67,10 @@ class _Settings:
             self.errors.append(line)
 
 
+# Consul's floor for server_rejoin_age_max.
+SERVER_REJOIN_AGE_MIN = 6 * 3600.0
+
+
 def build_agent_config(
     merged: dict[str, Any],
     provenance: Provenance,
@@ -147,6 +151,19 @@ def build_agent_config(
             "'connect.enable_mesh_gateway_wan_federation=true' requires 'connect.enabled=true'",
         )
 
+    if server and g("advertise_reconnect_timeout"):
+        s.error(
+            "advertise_reconnect_timeout",
+            "advertise_reconnect_timeout can only be used on a client",
+        )
+    rejoin_age_max = g("server_rejoin_age_max")
+    if rejoin_age_max < SERVER_REJOIN_AGE_MIN:
+        # As Consul: a shorter value would refuse restarts after routine maintenance.
+        warnings.append(
+            f"server_rejoin_age_max {rejoin_age_max:g}s is below the minimum of 6h; using 6h"
+        )
+        rejoin_age_max = SERVER_REJOIN_AGE_MIN
+
     bootstrap_entries = _bootstrap_entries(s)
     domain, alt_domain, recursors = _dns(s)
     warnings.extend(dns_checks.dns_config_warnings(dict(g("dns_config", {}))))
@@ -199,7 +216,9 @@ def build_agent_config(
         gossip_wan=Gossip(**g("gossip_wan")),
         serf_lan_allowed_cidrs=list(g("serf_lan_allowed_cidrs", [])),
         serf_wan_allowed_cidrs=list(g("serf_wan_allowed_cidrs", [])),
+        locality=_locality(g("locality", {})),
         log_level=g("log_level"),
+        log_sublevels=dict(g("log_sublevels", {})),
         log_json=bool(g("log_json")),
         log_file=g("log_file") or None,
         log_rotate_bytes=g("log_rotate_bytes"),
@@ -252,6 +271,7 @@ def build_agent_config(
             backend="sqlite" if g("raft_logstore.backend") == "boltdb" else "wal",
             segment_size_mb=g("raft_logstore.wal.segment_size_mb"),
         ),
+        server_rejoin_age_max=rejoin_age_max,
         limits=_limits(s),
         performance=Performance(**g("performance")),
         autopilot=Autopilot(**g("autopilot")),
@@ -461,6 +481,12 @@ def _check_unused_keys(s: _Settings, warnings: list[str]) -> None:
     for path, message in errors:
         s.error(path, message)
     warnings.extend(found)
+
+
+def _locality(raw: dict[str, str]) -> dict[str, str] | None:
+    """The agent's locality as catalog rows carry it (Consul's StructLocality)."""
+    region, zone = raw.get("region") or "", raw.get("zone") or ""
+    return {"Region": region, "Zone": zone} if region or zone else None
 
 
 def _blame(s: _Settings, name: str, other: str) -> tuple[str, str]:

@@ -134,6 +134,7 @@ DEFAULTS: dict[str, Any] = {
     "raft_snapshot_threshold": 16384,
     "raft_trailing_logs": 10240,
     "reconnect_timeout": "72h",
+    "server_rejoin_age_max": "168h",
     "reconnect_timeout_wan": "72h",
     "rejoin_after_leave": False,
     "retry_interval": "30s",

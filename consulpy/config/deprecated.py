@@ -39,9 +39,10 @@ _RENAMED: dict[str, str] = {
     "ui_dir": "ui_config.dir",
     "ui_content_path": "ui_config.content_path",
     "non_voting_server": "read_replica",
+    "raft_boltdb.NoFreelistSync": "raft_logstore.boltdb.no_freelist_sync",
 }
 
-_DROPPED = ("acl_enforce_version_8", "tls_prefer_server_cipher_suites", "raft_boltdb")
+_DROPPED = ("acl_enforce_version_8", "tls_prefer_server_cipher_suites")
 
 
 def apply_deprecated(fragment: dict[str, Any]) -> list[str]:

@@ -257,7 +257,7 @@ AGENT = Struct(
         "log_rotate_bytes": Int(at_least(0)),
         "log_rotate_duration": Duration(),
         "log_rotate_max_files": Int(),
-        "log_sublevels": MapOf(Str()),
+        "log_sublevels": MapOf(Str(c.log_level)),
         "max_query_time": Duration(),
         "node_id": Str(c.node_id),
         "node_meta": MapOf(Str()),
@@ -278,15 +278,15 @@ AGENT = Struct(
         "primary_gateways": _strs(),
         "primary_gateways_interval": Duration(),
         "protocol": Int(),
-        "raft_boltdb": OpaqueMap(),
+        "raft_boltdb": Struct({"NoFreelistSync": Bool()}),
         "raft_logstore": Struct(
             {
                 # "wal": the checksummed segment log; "boltdb": Consul's name for its previous
                 # store, here the previous (SQLite) one, kept for a rollback.
                 "backend": Str(choice("wal", "boltdb")),
                 "disable_log_cache": Bool(),
-                "boltdb": OpaqueMap(),
-                "verification": OpaqueMap(),
+                "verification": Struct({"enabled": Bool(), "interval": Duration()}),
+                "boltdb": Struct({"no_freelist_sync": Bool()}),
                 "wal": Struct({"segment_size_mb": Int(at_least(1))}),
             }
         ),

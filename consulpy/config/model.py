@@ -245,6 +245,7 @@ class AgentConfig:
     serf_wan_allowed_cidrs: list[str]
     # logging
     log_level: str
+    log_sublevels: dict[str, str]
     log_json: bool
     log_file: str | None
     log_rotate_bytes: int
@@ -257,6 +258,8 @@ class AgentConfig:
     ui: bool
     ui_config: UIConfig
     node_meta: dict[str, str]
+    # locality {region, zone} as Consul's Locality ({"Region", "Zone"}); None when unset
+    locality: dict[str, str] | None
     enable_script_checks: bool
     enable_local_script_checks: bool
     enable_debug: bool
@@ -287,6 +290,7 @@ class AgentConfig:
     raft_snapshot_interval: float
     raft_trailing_logs: int
     raft_logstore: RaftLogStore
+    server_rejoin_age_max: float
     limits: Limits
     performance: Performance
     autopilot: Autopilot

@@ -47,7 +47,6 @@ NOT_YET_USED: dict[str, str] = {
     "advertise_addr_ipv6": "only advertise_addr is used",
     "advertise_addr_wan_ipv4": "no WAN gossip pool",
     "advertise_addr_wan_ipv6": "no WAN gossip pool",
-    "advertise_reconnect_timeout": "not implemented",
     "auto_config": "auto-config is not implemented",
     "auto_encrypt.": "auto-encrypt is not implemented",
     "tls.defaults.use_auto_cert": "auto-encrypt is not implemented",
@@ -59,39 +58,21 @@ NOT_YET_USED: dict[str, str] = {
     "http_config.use_cache": "the agent has no request cache",
     "connect.enable_mesh_gateway_wan_federation": "no WAN federation",
     "connect.test_ca_leaf_root_change_spread": "test-only setting",
-    "discovery_max_stale": "not implemented",
-    "disable_http_unprintable_char_filter": "not implemented",
     "disable_remote_exec": "remote exec is never run (as with the default, true)",
-    "enable_agent_tls_for_checks": "not implemented",
-    "enable_central_service_config": "not implemented",
     "experiments": "no experiments",
-    "limits.rpc_client_timeout": "not implemented",
-    "limits.rpc_max_conns_per_client": "not implemented",
-    "locality.": "not implemented",
-    "log_sublevels": "not implemented",
     "peering.test_allow_peer_registrations": "cluster peering is not implemented",
-    "performance.leave_drain_time": "not implemented",
     "ports.proxy_min_port": "managed proxies do not exist in consulpy",
     "ports.proxy_max_port": "managed proxies do not exist in consulpy",
     "ports.expose_min_port": "expose paths are not implemented",
     "ports.expose_max_port": "expose paths are not implemented",
     "primary_gateways": "no WAN federation",
     "primary_gateways_interval": "no WAN federation",
-    "raft_boltdb": "the Raft log is stored in SQLite",
-    "raft_logstore.boltdb": "boltdb tuning has no counterpart in the SQLite store",
-    "raft_logstore.verification": "not needed: every WAL frame carries a CRC32 checked on read",
-    "raft_logstore.disable_log_cache": "the uncompacted log is in memory: no cache to turn off",
-    "raft_protocol": "Raft protocol 3 only",
     "reconnect_timeout_wan": "no WAN gossip pool",
-    "rejoin_after_leave": "not implemented",
     "retry_interval_wan": "no WAN gossip pool",
     "retry_join_wan": "no WAN gossip pool",
     "retry_max_wan": "no WAN gossip pool",
     "start_join_wan": "no WAN gossip pool",
-    "server_rejoin_age_max": "not implemented",
     "translate_wan_addrs": "no WAN gossip pool",
-    "tls.https.verify_outgoing": "the agent's own HTTP clients (watch handlers, checks) do not "
-    "use the agent's TLS settings",
     "ui_config.metrics_provider": "the web UI shows no metrics",
     "ui_config.metrics_provider_files": "the web UI shows no metrics",
     "ui_config.metrics_provider_options_json": "the web UI shows no metrics",
@@ -110,11 +91,15 @@ HONOURED_BY_DESIGN: dict[str, str] = {
     "rpc.enable_streaming": "blocking queries give the same results with one backend",
     "acl_enforce_version_8": "no effect in Consul since 1.4 either",
     "tls_prefer_server_cipher_suites": "no effect in Consul either (Go ignores it)",
+    "raft_protocol": "consulpy speaks Raft protocol 3 only; any other value is refused at load",
+    "tls.https.verify_outgoing": "Consul opens no connection with the https stanza either; "
+    "HTTPS checks and watch handlers verify servers unless told to skip (tls_skip_verify)",
 }
 
 # Read by the config layer itself to derive other settings.
 CONSUMED_BY_CONFIG: dict[str, str] = {
     "client_addr": "split into client_addrs, the listeners' default addresses",
+    "locality.": "turned into `locality` ({Region, Zone}) for the node and its services",
     "limits.request_limits.read_rate": "only used with request_limits.mode, refused unless off",
     "limits.request_limits.write_rate": "only used with request_limits.mode, refused unless off",
 }
@@ -141,6 +126,27 @@ REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is True,
         "enable_debug = true is not supported by consulpy: it serves no debug (pprof) "
         "endpoints, as Consul with enable_debug = false; remove this setting or set it to false",
+    ),
+    "raft_logstore.disable_log_cache": (
+        lambda v: v is True,
+        "raft_logstore.disable_log_cache is not supported by consulpy: its Raft log store has "
+        "no separate log cache to turn off; remove this setting",
+    ),
+    "raft_logstore.verification.enabled": (
+        lambda v: v is True,
+        "raft_logstore.verification is not supported by consulpy: there are no periodic "
+        "leader-to-follower log checksums (each log record carries its own checksum, checked "
+        "when it is read); remove this setting",
+    ),
+    "raft_logstore.verification.interval": (
+        lambda v: bool(v),
+        "raft_logstore.verification is not supported by consulpy (see "
+        "raft_logstore.verification.enabled); remove this setting",
+    ),
+    "raft_logstore.boltdb.no_freelist_sync": (
+        lambda v: v is True,
+        "raft_logstore.boltdb.no_freelist_sync (formerly raft_boltdb.NoFreelistSync) is not "
+        "supported by consulpy: the Raft log is not stored in BoltDB; remove this setting",
     ),
     "limits.request_limits.mode": (
         lambda v: v not in (None, "disabled"),

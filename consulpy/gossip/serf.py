@@ -79,6 +79,8 @@ class SerfConfig:
     gossip_verify_outgoing: bool = True
     memberlist: MemberlistConfig = field(default_factory=MemberlistConfig.lan)
     timings: SerfTimings = field(default_factory=SerfTimings)
+    # A failed member's own reconnect timeout from its tags (see SerfCore.reconnect_override).
+    reconnect_override: Callable[[Member, float], float] | None = None
     # Run gossip on its own thread and event loop (recommended; see docs/gossip.md).
     own_thread: bool = True
     rng_seed: int | None = None
@@ -247,6 +249,7 @@ class Serf:
                 loop.time(),
                 coordinates=not c.disable_coordinates,
             )
+            self._core.reconnect_override = c.reconnect_override
             self._core.ml.packet_overhead = (
                 self._sec.label_overhead() + self._sec.encrypt_overhead()
             )

@@ -184,6 +184,9 @@ class SerfCore:
         self.query_clock = LamportClock()
         self.members: dict[str, _MemberState] = {}
         self.failed: list[str] = []
+        # (member, reconnect_timeout) -> that member's own reconnect timeout; lets the layer
+        # above honour a timeout a member advertises (Consul's `rc_tm` tag).
+        self.reconnect_override: Callable[[Member, float], float] | None = None
         self.left: list[str] = []
         self.recent_intents: dict[str, _Intent] = {}
         self.event_ring: list[EventSlot | None] = [None] * self.timings.event_buffer
@@ -867,12 +870,17 @@ class SerfCore:
     def _reap_tick(self, now: float) -> None:
         t = self.timings
         self.ml.call_at(now + t.reap_interval, self._reap_tick)
+        override = self.reconnect_override
         for lst, timeout in ((self.failed, t.reconnect_timeout), (self.left, t.tombstone_timeout)):
             for name in list(lst):
                 ms = self.members.get(name)
                 if ms is None:
                     lst.remove(name)
-                elif now - ms.leave_time > timeout:
+                    continue
+                limit = timeout
+                if override is not None and lst is self.failed:
+                    limit = override(ms.member, timeout)
+                if now - ms.leave_time > limit:
                     self._erase(name)
         cutoff = now - t.recent_intent_timeout
         for name in [n for n, i in self.recent_intents.items() if i.wall < cutoff]:

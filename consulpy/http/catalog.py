@@ -139,6 +139,8 @@ def normalize_register(body: dict[str, Any], datacenter: str) -> dict[str, Any]:
         "NodeMeta": body.get("NodeMeta") or None,
         "SkipNodeUpdate": bool(body.get("SkipNodeUpdate")),
     }
+    if body.get("Locality"):
+        request["Locality"] = body["Locality"]
     if body.get("Service"):
         request["Service"] = normalize_service(body["Service"])
     checks = list(body.get("Checks") or [])

@@ -146,6 +146,9 @@ def parse_uint(raw: str) -> int:
     return value
 
 
+_DISCOVERY_PATHS = ("/v1/catalog/", "/v1/health/")
+
+
 def query_options(req: web.Request) -> QueryOptions:
     """Consul's parseWait + parseConsistency + filter, with its error texts."""
     q = req.query
@@ -177,6 +180,13 @@ def query_options(req: web.Request) -> QueryOptions:
         opts.consistency = CONSISTENT
     elif stale or opts.max_stale > 0:
         opts.consistency = STALE
+    elif req.path.startswith(_DISCOVERY_PATHS):
+        # Consul's discovery_max_stale: catalog and health reads that ask for no consistency
+        # mode may be answered by any server that heard from the leader within that time.
+        max_stale = agent_of(req).config.discovery_max_stale
+        if max_stale > 0:
+            opts.consistency = STALE
+            opts.max_stale = max_stale
     cache_control = req.headers.get("Cache-Control")
     if cache_control:
         _check_cache_control(cache_control)
@@ -205,6 +215,12 @@ def _tenancy_error(req: web.Request) -> str | None:
     return None
 
 
+def _unprintable_allowed(req: web.Request) -> bool:
+    """disable_http_unprintable_char_filter: let old keys with control characters (or other
+    non-printable runes, as Go's unicode.IsPrint has them) through, as Consul does."""
+    return agent_of(req).config.disable_http_unprintable_char_filter
+
+
 def allow_header(methods: tuple[str, ...]) -> str:
     return ",".join(("OPTIONS", *methods))
 
@@ -216,6 +232,9 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
 
     def wrap(fn: Handler) -> Handler:
         async def handler(req: web.Request) -> web.StreamResponse:
+            if not req.path.isprintable() and not _unprintable_allowed(req):
+                # Consul refuses such paths before routing: 400 with an empty body.
+                return web.Response(status=400)
             method = req.method
             if method not in allowed:
                 if method == "OPTIONS":

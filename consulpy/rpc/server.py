@@ -37,6 +37,10 @@ class RPCServer:
         # limits.rpc_rate / rpc_max_burst: requests beyond it are answered RATE_LIMITED
         self.limiter: TokenBucket | None = None
         self.rate_limited = 0
+        # limits.rpc_max_conns_per_client: open connections allowed per client IP (0: no limit)
+        self.max_conns_per_client = 0
+        self.conns_by_ip: dict[str, int] = {}
+        self.refused_conns = 0
 
     def register(self, method: str, handler: Handler) -> None:
         self.handlers[method] = handler
@@ -49,7 +53,31 @@ class RPCServer:
         return None
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Serve one connection (its protocol byte has been read already)."""
+        """Serve one connection (its protocol byte has been read already); a client IP past
+        its connection limit is closed at once, as Consul's RPC connection limiter does."""
+        peer = writer.get_extra_info("peername")
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        open_now = self.conns_by_ip.get(ip, 0)
+        if 0 < self.max_conns_per_client <= open_now:
+            self.refused_conns += 1
+            log.warning(
+                "rejecting RPC connection: limits.rpc_max_conns_per_client exceeded",
+                client=ip,
+                limit=self.max_conns_per_client,
+            )
+            writer.close()
+            return
+        self.conns_by_ip[ip] = open_now + 1
+        try:
+            await self._serve(reader, writer)
+        finally:
+            left = self.conns_by_ip.get(ip, 1) - 1
+            if left > 0:
+                self.conns_by_ip[ip] = left
+            else:
+                self.conns_by_ip.pop(ip, None)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         lock = asyncio.Lock()
         tasks: set[asyncio.Task[None]] = set()

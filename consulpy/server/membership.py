@@ -206,6 +206,7 @@ class Membership:
             # Keep what the node's own agent registered (Consul does the same).
             "TaggedAddresses": node.get("TaggedAddresses") if node else None,
             "NodeMeta": node.get("Meta") if node else None,
+            "Locality": node.get("Locality") if node else None,
             "Checks": [
                 check_row(
                     Node=name,
@@ -238,6 +239,7 @@ class Membership:
             "Datacenter": self.server.datacenter,
             "TaggedAddresses": node.get("TaggedAddresses") if node else None,
             "NodeMeta": node.get("Meta") if node else None,
+            "Locality": node.get("Locality") if node else None,
             "SkipNodeUpdate": node is not None,
             "Checks": [
                 check_row(

@@ -142,6 +142,9 @@ class Server:
         self.tagged_addresses = tagged_addresses
         self.bootstrap_self = bootstrap
         self.rpc_hold_timeout = rpc_hold_timeout
+        # limits.rpc_client_timeout for calls forwarded to the leader (0: no limit); blocking
+        # queries wait that long on top of their own wait.
+        self.rpc_client_timeout = 60.0
         self.query_times = query_times
         # autopilot.last_contact_threshold and max_trailing_logs (the agent sets them).
         self.autopilot_limits = AutopilotHealth()
@@ -385,7 +388,7 @@ class Server:
                     address,
                     ep.name,
                     {"req": request.to_wire(), "hops": hops + 1},
-                    timeout=self.rpc_hold_timeout + 30,
+                    timeout=self._rpc_timeout(),
                 )
             except RPCDialError:
                 if time.monotonic() >= deadline:
@@ -478,10 +481,8 @@ class Server:
         opts = request.options
         if hops >= MAX_HOPS:
             raise NoLeaderError()
-        timeout = (
-            opts.blocking_timeout(1.0, self.query_times) + 30
-            if opts.index
-            else self.rpc_hold_timeout + 30
+        timeout = self._rpc_timeout(
+            opts.blocking_timeout(1.0, self.query_times) if opts.index else 0.0
         )
         try:
             reply = await self.rpc_client.call(
@@ -514,6 +515,9 @@ class Server:
                 return self._meta(index, opts), result
 
     # -------------------------------------------------------------------- RPC
+    def _rpc_timeout(self, blocking: float = 0.0) -> float | None:
+        return self.rpc_client_timeout + blocking if self.rpc_client_timeout > 0 else None
+
     async def call_server(self, address: str, name: str, payload: Any, timeout: float) -> Any:
         """Call endpoint `name` on the server at `address` itself (no forwarding), with this
         agent's token (a leader's own call, e.g. autopilot asking a peer)."""

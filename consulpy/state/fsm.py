@@ -218,6 +218,7 @@ class FSM:
                     "Datacenter": req.get("Datacenter", ""),
                     "TaggedAddresses": req.get("TaggedAddresses"),
                     "Meta": req.get("NodeMeta"),
+                    "Locality": req.get("Locality") or None,
                 },
             )
         service = req.get("Service")

@@ -14,16 +14,20 @@ Row = dict[str, Any]
 
 
 def node_view(node: Row) -> Row:
-    return {
+    """Node; Locality (Consul 1.17+) omitted when empty."""
+    out = {
         "ID": node.get("ID", ""),
         "Node": node["Node"],
         "Address": node.get("Address", ""),
         "Datacenter": node.get("Datacenter", ""),
         "TaggedAddresses": node.get("TaggedAddresses"),
         "Meta": node.get("Meta"),
-        "CreateIndex": node["CreateIndex"],
-        "ModifyIndex": node["ModifyIndex"],
     }
+    if node.get("Locality"):
+        out["Locality"] = node["Locality"]
+    out["CreateIndex"] = node["CreateIndex"]
+    out["ModifyIndex"] = node["ModifyIndex"]
+    return out
 
 
 def node_service_view(svc: Row) -> Row:

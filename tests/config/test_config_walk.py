@@ -88,7 +88,7 @@ def test_startup_warnings_list_ignored_keys(load: Any) -> None:
     assert "telemetry.statsd_address" in telemetry[0]
     assert "telemetry.disable_hostname" in telemetry[0]
     assert "Consul Enterprise / HCP settings are ignored by consulpy: audit" in text
-    assert "raft_protocol (Raft protocol 3 only)" in text
+    assert "raft_protocol" not in text  # 3 is what consulpy speaks: honoured, no warning
     assert "request_limits" not in text  # mode = disabled is honoured
     # defaults set nothing: no warning about keys the user did not write
     assert not [w for w in load().warnings if "IGNORED" in w or "TELEMETRY" in w]
@@ -100,6 +100,12 @@ def test_startup_warnings_list_ignored_keys(load: Any) -> None:
         ({"serf_lan_allowed_cidrs": ["10.0.0.0/8"]}, "serf_lan_allowed_cidrs is not supported"),
         ({"limits": {"request_limits": {"mode": "enforcing"}}}, "limits.request_limits is not"),
         ({"enable_debug": True}, "enable_debug = true is not supported"),
+        ({"raft_protocol": 2}, "raft_protocol version 2 is not supported (only 3)"),
+        ({"raft_logstore": {"backend": "rocks"}}, "must be one of 'wal', 'boltdb'"),
+        ({"raft_logstore": {"verification": {"enabled": True}}}, "verification is not supp"),
+        ({"raft_logstore": {"disable_log_cache": True}}, "disable_log_cache is not supported"),
+        ({"raft_logstore": {"wal": {"segment_size_mb": 0}}}, "segment_size_mb"),
+        ({"raft_boltdb": {"NoFreelistSync": True}}, "(formerly raft_boltdb.NoFreelistSync)"),
     ],
 )
 def test_protective_keys_we_cannot_honour_are_refused(
@@ -116,3 +122,19 @@ def test_enable_debug_false_is_honoured_and_dev_mode_loads(load: Any) -> None:
     assert not [w for w in cfg.warnings if "enable_debug" in w]
     # -dev's own default (Consul's dev mode sets it) is not a user setting: it loads.
     assert load("-dev").dev
+
+
+def test_raft_log_store_settings_that_hold_load_without_warnings(load: Any) -> None:
+    cfg = load(
+        extra=[
+            {
+                "raft_logstore": {
+                    "backend": "wal",
+                    "disable_log_cache": False,
+                    "boltdb": {"no_freelist_sync": False},
+                },
+                "tls": {"https": {"verify_outgoing": True}},
+            }
+        ]
+    )
+    assert not [w for w in cfg.warnings if "raft_logstore" in w or "verify_outgoing" in w]

@@ -1,4 +1,5 @@
-"""raft_logstore: the backend and WAL segment size reach the Raft library; the rest warns."""
+"""raft_logstore: the backend and WAL segment size reach the Raft library; the rest is refused
+when set (tests/config/test_config_walk.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,3 @@ def test_boltdb_selects_the_previous_sqlite_store_and_sizes_are_read() -> None:
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"raft_logstore\.backend"):
         load_agent_config(["-dev", "-hcl", 'raft_logstore { backend = "rocks" }'])
-
-
-def test_verification_is_named_in_a_warning() -> None:
-    cfg = load_agent_config(["-dev", "-hcl", "raft_logstore { verification { enabled = true } }"])
-    assert any("raft_logstore.verification" in w for w in cfg.warnings), cfg.warnings

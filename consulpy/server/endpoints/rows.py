@@ -156,6 +156,7 @@ def check_node(row: Any, datacenter: str, what: str = "Node") -> dict[str, Any]:
         "Datacenter": row.get("Datacenter") or datacenter,
         "TaggedAddresses": row.get("TaggedAddresses") or None,
         "Meta": row.get("Meta") or None,
+        "Locality": row.get("Locality") or None,
         "ModifyIndex": row.get("ModifyIndex") or 0,
     }
 
