@@ -289,7 +289,14 @@ class Server:
         on the leader; leader duties only while leading). Raise CommandError for a refused
         command and NoLeaderError when leadership was lost before proposing."""
         try:
-            _, result = await self.applier.apply(C.encode(cmd))
+            data = C.encode(cmd)
+        except (TypeError, ValueError, OverflowError) as exc:  # UnicodeEncodeError: ValueError
+            # The endpoint's validation let through a value the log cannot hold (an int past
+            # 64 bits, a lone surrogate): the request's fault, and nothing was proposed.
+            log.warning("command not encodable", kind=cmd.get("t"), error=str(exc))
+            raise RequestError(f"invalid request: a value cannot be stored ({exc})") from exc
+        try:
+            _, result = await self.applier.apply(data)
         except NotLeaderError as exc:
             raise NoLeaderError() from exc
         except OutcomeUnknown as exc:

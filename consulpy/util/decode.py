@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,10 +185,92 @@ def decode_struct(obj: dict[str, Any], spec: Struct, path: str | None = None) ->
     return out
 
 
-def parse_json(body: bytes) -> Any:
-    """Parse JSON with Go-like error texts."""
+# Deeper documents are refused before parsing: Python's parser recurses (RecursionError), and
+# so do msgpack and the renderers that would meet the value later. Consul's bodies nest a few
+# levels; Go's own limit (10000) is far above anything a real client sends.
+MAX_DEPTH = 256
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _check_depth(body: bytes) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH (strings are skipped, so brackets inside them
+    do not count)."""
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return
+    brackets = _STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for ch in brackets:
+        if ch in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DecodeError("exceeded max depth")
+        else:
+            depth -= 1
+
+
+def _go_number_error(text: str, go_type: str) -> DecodeError:
+    return DecodeError(f"json: cannot unmarshal number {text} into Go value of type {go_type}")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: Go's float64 cannot hold it either
+        raise _go_number_error(text, "float64")
+    return value
+
+
+def _parse_int(text: str) -> int | float:
+    # Go decodes an untyped number as float64; the wire formats (msgpack) hold 64 bits.
+    if len(text) <= 20:
+        value = int(text)
+        if INT64_MIN <= value <= UINT64_MAX:
+            return value
+    return _parse_float(text)
+
+
+def _no_constants(name: str) -> Any:
+    raise DecodeError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def _surrogate_free(value: Any) -> None:
+    """Refuse lone UTF-16 surrogates (`"\\ud800"`) anywhere in the document: they cannot be
+    encoded as UTF-8, so msgpack (the log), the renderers and DNS would fail on them later."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                raise DecodeError(
+                    f"invalid character in string literal: lone UTF-16 surrogate in {item!r}"
+                )
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_json(body: bytes | str) -> Any:
+    """The one way a request body becomes JSON values: Go-like error texts, nesting bounded
+    (MAX_DEPTH), numbers finite and within 64 bits, strings valid Unicode (no lone
+    surrogates). Raises DecodeError for anything else."""
+    if isinstance(body, str):
+        try:
+            body = body.encode()
+        except UnicodeEncodeError as exc:
+            raise DecodeError("invalid character in string literal") from exc
+    _check_depth(body)
     try:
-        return json.loads(body)
+        value = json.loads(
+            body,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+            parse_constant=_no_constants,
+        )
     except UnicodeDecodeError as exc:
         raise DecodeError("invalid character in string literal") from exc
     except json.JSONDecodeError as exc:
@@ -194,3 +278,7 @@ def parse_json(body: bytes) -> Any:
             raise DecodeError("unexpected EOF") from exc
         ch = exc.doc[exc.pos]
         raise DecodeError(f"invalid character {ch!r} looking for beginning of value") from exc
+    except RecursionError as exc:  # a deep stack already; the depth check above is the rule
+        raise DecodeError("exceeded max depth") from exc
+    _surrogate_free(value)
+    return value

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from consulpy.connect import intentions as ix
 from consulpy.server import reads
 from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
@@ -85,6 +86,11 @@ class IntentionDecide:
 def _check_match(_limits: object, p: IntentionMatch) -> None:
     if p.by not in ("source", "destination"):
         raise RequestError(f"Intention.Match: by must be source or destination, not {p.by!r}")
+    for name in p.names:  # a malformed target ("a/b": a namespace) is the caller's error
+        try:
+            ix.parse_target(name)
+        except ix.IntentionError as exc:
+            raise RequestError(str(exc)) from None
 
 
 _FILTERED = [Need(Resource.INTENTION, "", Access.READ, filtered=True)]
