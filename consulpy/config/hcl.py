@@ -17,6 +17,8 @@ from typing import Any
 import hcl2
 
 from consulpy.config.errors import ConfigError
+from consulpy.util.decode import DecodeError
+from consulpy.util.decode import parse_json as parse_json_body
 
 _BLOCK_MARK = "__is_block__"
 _NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -51,14 +53,17 @@ def parse_hcl(text: str, source: str) -> dict[str, Any]:
 
 
 def parse_json(text: str, source: str) -> dict[str, Any]:
-    """Parse a JSON config document; the top level must be an object."""
+    """Parse a JSON config document; the top level must be an object. The HTTP API's JSON
+    path, so a file cannot hold what a request may not (lone surrogates, NaN, deep nesting)."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"Error parsing {source}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
-            f"{exc.msg}"
-        ) from None
+        data = parse_json_body(text)
+    except DecodeError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, json.JSONDecodeError):
+            detail = f"invalid JSON at line {cause.lineno}, column {cause.colno}: {cause.msg}"
+        else:
+            detail = str(exc)
+        raise ConfigError(f"Error parsing {source}: {detail}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"Error parsing {source}: the top level must be a JSON object")
     return data

@@ -4,7 +4,7 @@ break a response's header block.
 
 Handlers map every expected failure to its status themselves (`endpoint.py`); what reaches
 `error_middleware` is a defect. The ID lets an operator find the traceback from the client's
-report: it is in the body, in the `X-Request-Id` header and in the log line.
+report: it is in the body, in the `X-Request-ID` header and in the log line.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from aiohttp import web
 
 log = structlog.get_logger("consulpy.http")
 
-REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_HEADER = "X-Request-ID"
 
 # Control characters other than tab cannot appear in a header value: aiohttp refuses to send
 # the response (the client sees the connection drop) and a CR/LF would split the header.

@@ -199,6 +199,8 @@ class Server:
             )
         self.bootstrap_entries = list(config_entries or [])
         self.leader.on_start.append(self._bootstrap_config_entries)
+        self.leader.on_start.append(self._check_integrity)
+        self.integrity_problems: int | None = None  # set once this process first leads
         self.applier.on_leader_change(self._leader_changed)
         # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
         self.serf_status: Any = dict
@@ -220,6 +222,16 @@ class Server:
     @property
     def rpc_address(self) -> str:
         return f"{self.advertise_addr}:{self.server_port}"
+
+    async def _check_integrity(self) -> None:
+        """Once per process, on its first leadership (every committed entry applied): report
+        rows that older versions let into the log (see consulpy/state/integrity.py)."""
+        if self.integrity_problems is not None:
+            return
+        from consulpy.server.raft_applier import report_problems
+
+        await self.applier.barrier()
+        self.integrity_problems = report_problems(self.store, "log")
 
     async def _bootstrap_config_entries(self) -> None:
         """On leadership: write the configured `config_entries.bootstrap` entries that do
