@@ -233,7 +233,7 @@ def _no_constants(name: str) -> Any:
     raise DecodeError(f"invalid character {name[0]!r} looking for beginning of value")
 
 
-def _surrogate_free(value: Any) -> None:
+def check_text(value: Any) -> None:
     """Refuse lone UTF-16 surrogates (`"\\ud800"`) anywhere in the document: they cannot be
     encoded as UTF-8, so msgpack (the log), the renderers and DNS would fail on them later."""
     stack = [value]
@@ -280,5 +280,5 @@ def parse_json(body: bytes | str) -> Any:
         raise DecodeError(f"invalid character {ch!r} looking for beginning of value") from exc
     except RecursionError as exc:  # a deep stack already; the depth check above is the rule
         raise DecodeError("exceeded max depth") from exc
-    _surrogate_free(value)
+    check_text(value)
     return value
