@@ -88,7 +88,9 @@ async def test_txn_service_with_int_connect_is_refused_and_check_writes_keep_wor
     assert all(s["ID"] != "p1" for s in json.loads(body)["Services"])
 
 
-async def test_txn_kv_with_null_key_is_refused_before_the_log(http: HTTP, settled: DevAgent) -> None:
+async def test_txn_kv_with_null_key_is_refused_before_the_log(
+    http: HTTP, settled: DevAgent
+) -> None:
     before = _digest(settled)
     status, text = await _text(
         http, "PUT", "/v1/txn", '[{"KV":{"Verb":"set","Key":null,"Value":"eA=="}}]'
