@@ -137,14 +137,12 @@ def decode_value(value: Any, spec: Any, path: str) -> Any:
     if spec in ("int", "uint64"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _mismatch(value, spec, path)
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise _mismatch(value, spec, path)
-            value = int(value)
+        if isinstance(value, float) and not value.is_integer():
+            raise _mismatch(value, spec, path)
         low, high = (0, UINT64_MAX) if spec == "uint64" else (INT64_MIN, INT64_MAX)
         if not low <= value <= high:
-            raise _mismatch(value, spec, path)
-        return value
+            raise _mismatch(value, spec, path)  # the number as sent (1e+300), not int()'s
+        return int(value)
     if spec == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _mismatch(value, spec, path)
