@@ -183,19 +183,18 @@ def decode_struct(obj: dict[str, Any], spec: Struct, path: str | None = None) ->
     return out
 
 
-# Deeper documents are refused before parsing: Python's parser recurses (RecursionError), and
-# so do msgpack and the renderers that would meet the value later. Consul's bodies nest a few
+# Deeper documents are refused: msgpack (the log) and the renderers recurse too, and Python's
+# parser gives up near 1000 levels (RecursionError, caught below). Consul's bodies nest a few
 # levels; Go's own limit (10000) is far above anything a real client sends.
 MAX_DEPTH = 256
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def _check_depth(body: bytes) -> None:
-    """Refuse JSON nested deeper than MAX_DEPTH (strings are skipped, so brackets inside them
-    do not count)."""
-    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
-        return
+    """Refuse a document nested deeper than MAX_DEPTH. Only called on a body the parser
+    accepted: every string in it is terminated, so removing them with the regex is linear
+    (on arbitrary bytes an unterminated string would make it quadratic)."""
     brackets = _STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS)
     depth = 0
     for ch in brackets:
@@ -250,6 +249,7 @@ def check_text(value: Any) -> None:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def parse_json(body: bytes | str) -> Any:
@@ -261,7 +261,6 @@ def parse_json(body: bytes | str) -> Any:
             body = body.encode()
         except UnicodeEncodeError as exc:
             raise DecodeError("invalid character in string literal") from exc
-    _check_depth(body)
     try:
         value = json.loads(
             body,
@@ -276,7 +275,10 @@ def parse_json(body: bytes | str) -> Any:
             raise DecodeError("unexpected EOF") from exc
         ch = exc.doc[exc.pos]
         raise DecodeError(f"invalid character {ch!r} looking for beginning of value") from exc
-    except RecursionError as exc:  # a deep stack already; the depth check above is the rule
+    except RecursionError as exc:  # far deeper than MAX_DEPTH: the parser's own limit
         raise DecodeError("exceeded max depth") from exc
-    check_text(value)
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH:  # else it cannot be that deep
+        _check_depth(body)
+    if _SURROGATE_ESCAPE.search(body):  # the only way JSON text can carry a surrogate
+        check_text(value)
     return value
