@@ -48,6 +48,8 @@ async def error_middleware(req: web.Request, handler: web.Handler) -> web.Stream
         return await handler(req)
     except web.HTTPException:
         raise  # aiohttp's own answers (413 for a body over client_max_size, ...)
+    except ConnectionResetError:
+        raise  # the client went away mid-request: nobody to answer
     except Exception:
         request_id = str(uuid.uuid4())
         log.exception(
