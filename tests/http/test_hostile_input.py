@@ -238,6 +238,21 @@ async def test_intentions_match_with_a_namespace_is_400(http: HTTP) -> None:
     assert status == 400, text
 
 
+@pytest.mark.parametrize("target", ["a/b", "a/b/c/d", "*/*", "/", "a%2Fb"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/connect/intentions/check?source={t}&destination=web",
+        "/v1/connect/intentions/check?source=web&destination={t}",
+        "/v1/connect/intentions/exact?source={t}&destination=web",
+        "/v1/connect/intentions/match?by=destination&name={t}",
+    ],
+)
+async def test_malformed_intention_targets_are_400(http: HTTP, path: str, target: str) -> None:
+    status, text = await _text(http, "GET", path.format(t=target))
+    assert 400 <= status < 500, (status, text)
+
+
 async def test_nul_and_newline_echoed_into_a_header_are_escaped(http: HTTP) -> None:
     status, headers, _ = await http.get("/v1/agent/health/service/name/x%00y")
     assert status == 404
