@@ -90,17 +90,8 @@ def parse_rules(text: str) -> PolicyRules:
 
 
 def _load(text: str) -> dict[str, Any]:
-    if text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RuleError(
-                f"Failed to parse ACL rules: invalid JSON at line {exc.lineno}, "
-                f"column {exc.colno}: {exc.msg}"
-            ) from None
-        if not isinstance(data, dict):
-            raise RuleError("Failed to parse ACL rules: the top level must be a JSON object")
-        return data
+    # JSON rules (text starting with "{") go through the one JSON path: depth, finite
+    # numbers, valid text (consulpy.util.decode.parse_json).
     try:
         return parse_hcl(text, "rules")
     except ConfigError as exc:

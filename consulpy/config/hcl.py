@@ -17,6 +17,8 @@ from typing import Any
 import hcl2
 
 from consulpy.config.errors import ConfigError
+from consulpy.util.decode import DecodeError, check_text
+from consulpy.util.decode import parse_json as parse_json_body
 
 _BLOCK_MARK = "__is_block__"
 _NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -47,18 +49,43 @@ def parse_hcl(text: str, source: str) -> dict[str, Any]:
     result = _plain(raw, "", quoted, source, errors)
     if errors:
         raise ConfigError(errors)
+    result = _join_surrogate_pairs(result)
+    try:
+        check_text(result)  # a lone "\ud800" escape: as in JSON, not text
+    except DecodeError as exc:
+        raise ConfigError(f"Error parsing {source}: {exc}") from None
     return result
 
 
+def _join_surrogate_pairs(value: Any) -> Any:
+    """The HCL parser unescapes `\\ud83d\\ude00` into two surrogates; JSON's decoder makes
+    them one character. Do the same (a lone one stays, and is refused)."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+        except UnicodeDecodeError:
+            return value
+    if isinstance(value, list):
+        return type(value)(_join_surrogate_pairs(v) for v in value)
+    if isinstance(value, dict):
+        return {_join_surrogate_pairs(k): _join_surrogate_pairs(v) for k, v in value.items()}
+    return value
+
+
 def parse_json(text: str, source: str) -> dict[str, Any]:
-    """Parse a JSON config document; the top level must be an object."""
+    """Parse a JSON config document; the top level must be an object. The HTTP API's JSON
+    path, so a file cannot hold what a request may not (lone surrogates, NaN, deep nesting)."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"Error parsing {source}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
-            f"{exc.msg}"
-        ) from None
+        data = parse_json_body(text)
+    except DecodeError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, json.JSONDecodeError):
+            detail = f"invalid JSON at line {cause.lineno}, column {cause.colno}: {cause.msg}"
+        else:
+            detail = str(exc)
+        raise ConfigError(f"Error parsing {source}: {detail}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"Error parsing {source}: the top level must be a JSON object")
     return data

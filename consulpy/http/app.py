@@ -36,6 +36,7 @@ from consulpy.http import (
 from consulpy.http import agent as agent_api
 from consulpy.http import limits as http_limits
 from consulpy.http.endpoint import AGENT, text_error
+from consulpy.http.errors import error_middleware, escape_headers
 from consulpy.http.inflight import InFlight
 from consulpy.log import enabled as log_enabled
 from consulpy.ui import serve as ui_serve
@@ -88,7 +89,11 @@ def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application
     limits = agent.config.limits
     max_body = max(limits.kv_max_value_size, limits.txn_max_req_len) + BODY_SLACK
     app = web.Application(
-        middlewares=[_request_log, *([inflight.middleware] if inflight is not None else [])],
+        middlewares=[
+            error_middleware,
+            _request_log,
+            *([inflight.middleware] if inflight is not None else []),
+        ],
         client_max_size=max_body,
         handler_args=http_limits.header_limits(agent.config),
     )
@@ -100,6 +105,7 @@ def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application
         resp.headers["X-Consul-Default-ACL-Policy"] = policy
 
     app.on_response_prepare.append(add_headers)
+    app.on_response_prepare.append(escape_headers)
     acl.load_persisted_tokens(agent)
     app.add_routes(api_routes())
     app.add_routes(openapi.routes())

@@ -18,6 +18,7 @@ from consulpy.http.endpoint import (
 from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.config_entry import ConfigEntryApply, ConfigEntryDelete
 from consulpy.util.decode import DecodeError, parse_json
+from consulpy.util.goparse import ascii_digits
 from consulpy.util.goquote import go_quote
 
 MAX_BODY = 1 << 20
@@ -27,7 +28,7 @@ def _cas(req: web.Request) -> int | None:
     raw = req.query.get("cas")
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not (ascii_digits(raw) and int(raw) < 1 << 64):
         raise bad_request(
             f"Error parsing cas value: strconv.ParseUint: parsing {go_quote(raw)}: invalid syntax"
         )

@@ -27,6 +27,7 @@ from consulpy.server.errors import (
 )
 from consulpy.server.query import CONSISTENT, DEFAULT, STALE, QueryMeta, QueryOptions
 from consulpy.util.durations import DurationError, parse_duration_ns
+from consulpy.util.goparse import ascii_digits
 
 # The agent the app serves (set by `build_app`). consulpy/http depends on consulpy/agent, never
 # the reverse, so this import is an ordinary one.
@@ -138,7 +139,7 @@ def parse_wait(raw: str) -> float:
 
 
 def parse_uint(raw: str) -> int:
-    if not raw.isdigit():
+    if not ascii_digits(raw):
         raise ValueError(raw)
     value = int(raw)
     if value >= 1 << 64:
@@ -197,7 +198,7 @@ def query_options(req: web.Request) -> QueryOptions:
 def _check_cache_control(value: str) -> None:
     for directive in value.split(","):
         name, _, arg = directive.strip().partition("=")
-        if name.strip() in ("max-age", "stale-if-error") and not arg.strip().isdigit():
+        if name.strip() in ("max-age", "stale-if-error") and not ascii_digits(arg.strip()):
             raise bad_request("Invalid Cache-Control header.")
 
 

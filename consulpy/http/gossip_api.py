@@ -25,6 +25,7 @@ from consulpy.http.endpoint import (
     respond,
 )
 from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
+from consulpy.util.goparse import ascii_digits
 
 EVENT_MAX_WAIT = 600.0
 
@@ -111,7 +112,7 @@ def _check_report(agent: Any, report: Any) -> None:
 async def operator_keyring(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     relay = req.query.get("relay-factor", "0") or "0"
-    if not relay.isdigit() or int(relay) > 5:
+    if not ascii_digits(relay) or int(relay) > 5:
         raise bad_request("Error parsing relay factor: relay-factor must be 0-5")
     if agent.gossip.serf.keyring is None:
         raise HTTPError(500, "Gossip encryption is not enabled on this agent")
@@ -160,7 +161,7 @@ async def event_list(req: web.Request) -> web.StreamResponse:
     gossip = agent_of(req).gossip
     name = req.query.get("name", "")
     raw_index = req.query.get("index", "")
-    if raw_index and not raw_index.isdigit():
+    if raw_index and not (ascii_digits(raw_index) and int(raw_index) < 1 << 64):
         raise bad_request("Invalid index")
     wait = parse_wait(req.query["wait"]) if req.query.get("wait") else EVENT_MAX_WAIT
     wait = min(wait, EVENT_MAX_WAIT)

@@ -16,6 +16,7 @@ from consulpy.http.endpoint import (
 )
 from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.kvs import KVSApply
+from consulpy.util.goparse import ascii_digits
 from consulpy.util.goquery import go_query_encode
 from consulpy.util.goquote import go_quote
 
@@ -25,13 +26,14 @@ KV_DOCS_URL = (
 
 
 def _parse_u64(raw: str) -> int:
-    """strconv.ParseUint(raw, 10, 64); failures are 500s in Consul's KV handler."""
-    if raw.isdigit():
+    """strconv.ParseUint(raw, 10, 64), with Go's texts. Consul answers these with 500; a
+    malformed parameter is the client's error, so we answer 400 (docs/compatibility.md)."""
+    if ascii_digits(raw):
         value = int(raw)
         if value < 1 << 64:
             return value
-        raise HTTPError(500, f"strconv.ParseUint: parsing {go_quote(raw)}: value out of range")
-    raise HTTPError(500, f"strconv.ParseUint: parsing {go_quote(raw)}: invalid syntax")
+        raise HTTPError(400, f"strconv.ParseUint: parsing {go_quote(raw)}: value out of range")
+    raise HTTPError(400, f"strconv.ParseUint: parsing {go_quote(raw)}: invalid syntax")
 
 
 def validate_key(req: web.Request, key: str) -> None:

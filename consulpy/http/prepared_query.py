@@ -25,7 +25,8 @@ from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.prepared_query import PreparedQueryApply
 from consulpy.server.query import QueryMeta
 from consulpy.util.decode import DecodeError, parse_json
-from consulpy.util.goparse import parse_bool
+from consulpy.util.goparse import parse_bool, parse_int
+from consulpy.util.goquote import go_quote
 
 MAX_BODY = 1 << 20
 NOT_FOUND = "Query not found"
@@ -117,12 +118,12 @@ async def execute(req: web.Request) -> web.StreamResponse:
     limit = 0
     raw_limit = q.get("limit", "")
     if raw_limit:
-        try:
-            limit = int(raw_limit, 10)
-        except ValueError as exc:
+        parsed_limit = parse_int(raw_limit)
+        if parsed_limit is None:
             raise HTTPError(
-                500, f'Bad limit: strconv.Atoi: parsing "{raw_limit}": invalid syntax'
-            ) from exc
+                500, f"Bad limit: strconv.Atoi: parsing {go_quote(raw_limit)}: invalid syntax"
+            )
+        limit = parsed_limit
     connect = False
     raw_connect = q.get("connect", "")
     if raw_connect:

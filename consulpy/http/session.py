@@ -25,7 +25,7 @@ from consulpy.util.decode import (
     decode_struct,
     parse_json,
 )
-from consulpy.util.durations import DurationError, parse_duration_ns
+from consulpy.util.durations import DurationError, duration_from_json, parse_duration_ns
 
 DEFAULT_LOCK_DELAY_NS = 15 * 1_000_000_000
 SERF_CHECK = "serfHealth"
@@ -65,7 +65,7 @@ def _lock_delay(value: Any) -> int:
         raise bad_request("Request decode failed: invalid LockDelay")
     try:
         if isinstance(value, (int, float)):
-            ns = int(value)
+            ns = duration_from_json(value)
         elif isinstance(value, str):
             ns = parse_duration_ns(value)
         else:

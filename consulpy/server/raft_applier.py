@@ -12,12 +12,18 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+import structlog
+
 from consulpy.raft.config import RaftConfig
 from consulpy.raft.errors import LeadershipLost, NotLeader, ShutdownError, StorageUnavailable
 from consulpy.raft.node import RaftNode
 from consulpy.raft.transport import TcpTransport
 from consulpy.raft.types import Server as RaftServer
+from consulpy.state import integrity
 from consulpy.state.fsm import FSM
+from consulpy.state.store import StateStore
+
+log = structlog.get_logger("consulpy.server")
 
 
 class NotLeaderError(Exception):
@@ -46,6 +52,23 @@ class FSMStateMachine:
 
     def restore(self, data: bytes) -> None:
         self.fsm.store.restore(data)
+        report_problems(self.fsm.store, "snapshot")
+
+
+def report_problems(store: StateStore, origin: str) -> int:
+    """Log what `state.integrity` finds in a loaded store (rows older versions let in);
+    returns the count. Reported, not rewritten: see consulpy/state/integrity.py."""
+    found = integrity.problems(store)
+    for problem in found[:100]:
+        log.warning("state integrity problem", origin=origin, problem=problem)
+    if found:
+        log.warning(
+            "state integrity: rows need attention",
+            origin=origin,
+            count=len(found),
+            index=store.last_index,
+        )
+    return len(found)
 
 
 def bind_server_socket(host: str, port: int) -> socket.socket:

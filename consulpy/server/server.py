@@ -209,6 +209,8 @@ class Server:
         self.leader.on_start.append(self.coordinates.run)
         # The servers' gossip coordinates [(node name, Coord in JSON form)]; set by the agent.
         self.server_coordinates: Callable[[], list[tuple[str, dict[str, Any]]]] = list
+        self.leader.on_start.append(self._check_integrity)
+        self.integrity_problems: int | None = None  # set once this process first leads
         self.applier.on_leader_change(self._leader_changed)
         # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
         self.serf_status: Any = dict
@@ -230,6 +232,16 @@ class Server:
     @property
     def rpc_address(self) -> str:
         return f"{self.advertise_addr}:{self.server_port}"
+
+    async def _check_integrity(self) -> None:
+        """Once per process, on its first leadership (every committed entry applied): report
+        rows that older versions let into the log (see consulpy/state/integrity.py)."""
+        if self.integrity_problems is not None:
+            return
+        from consulpy.server.raft_applier import report_problems
+
+        await self.applier.barrier()
+        self.integrity_problems = report_problems(self.store, "log")
 
     async def _bootstrap_config_entries(self) -> None:
         """On leadership: write the configured `config_entries.bootstrap` entries that do
@@ -299,7 +311,14 @@ class Server:
         on the leader; leader duties only while leading). Raise CommandError for a refused
         command and NoLeaderError when leadership was lost before proposing."""
         try:
-            _, result = await self.applier.apply(C.encode(cmd))
+            data = C.encode(cmd)
+        except (TypeError, ValueError, OverflowError) as exc:  # UnicodeEncodeError: ValueError
+            # The endpoint's validation let through a value the log cannot hold (an int past
+            # 64 bits, a lone surrogate): the request's fault, and nothing was proposed.
+            log.warning("command not encodable", kind=cmd.get("t"), error=str(exc))
+            raise RequestError(f"invalid request: a value cannot be stored ({exc})") from exc
+        try:
+            _, result = await self.applier.apply(data)
         except NotLeaderError as exc:
             raise NoLeaderError() from exc
         except OutcomeUnknown as exc:

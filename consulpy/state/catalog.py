@@ -93,9 +93,14 @@ class CatalogTables:
 
     @staticmethod
     def connect_destination(svc: Row) -> str | None:
+        # Tolerant of malformed rows (`Connect: 1`) that older versions let into the log:
+        # such a row must not make every later write on its node fail.
         if svc.get("Kind") == "connect-proxy":
-            return (svc.get("Proxy") or {}).get("DestinationServiceName") or None
-        if (svc.get("Connect") or {}).get("Native"):
+            proxy = svc.get("Proxy")
+            dest = proxy.get("DestinationServiceName") if isinstance(proxy, dict) else None
+            return dest if isinstance(dest, str) and dest else None
+        connect = svc.get("Connect")
+        if isinstance(connect, dict) and connect.get("Native"):
             return svc["Service"]
         return None
 
@@ -140,8 +145,6 @@ class CatalogTables:
             return old
         row["CreateIndex"] = old["CreateIndex"] if old is not None else txn.index
         row["ModifyIndex"] = txn.index
-        self.services[key] = row
-        self._index_service(key, row, old)
 
         def undo() -> None:
             self._index_service(key, old, row)
@@ -150,7 +153,10 @@ class CatalogTables:
             else:
                 self.services[key] = old
 
+        # Undo first: should indexing fail half-way, the abort still removes the row.
         txn.on_undo(undo)
+        self.services[key] = row
+        self._index_service(key, row, old)
         txn.touch("services")
         self._bump_node(txn, node)
         names = {row["Service"]} | ({old["Service"]} if old is not None else set())
@@ -165,7 +171,7 @@ class CatalogTables:
         node, sid = key
         if old is not None:
             for mapping, name in (
-                (self.services_by_name, old["Service"]),
+                (self.services_by_name, old.get("Service")),
                 (self.connect_by_dest, self.connect_destination(old)),
             ):
                 members = mapping.get(name) if name else None

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import structlog
+
 from consulpy.state import acl as acl_state
 from consulpy.state import commands as C
 from consulpy.state.sessions import Session
@@ -20,6 +22,8 @@ from consulpy.state.store import StateStore
 from consulpy.state.txn import WriteTxn
 from consulpy.state.txnops import apply_op
 from consulpy.util.goquote import go_quote
+
+log = structlog.get_logger("consulpy.fsm")
 
 Result = Any
 
@@ -88,11 +92,18 @@ class FSM:
         txn = store.txn(index)
         try:
             result = handler(txn, cmd)
-        except Exception:
+        except Exception as exc:
+            # A command the endpoints should have refused (or a bug): undo what it did, so
+            # it fails the same way, with the same text and no trace, on every server and
+            # on every replay; raising would hand a bare exception to the proposer only.
             txn.abort()
             store.last_index = max(store.last_index, index)
-            raise
+            log.error("command failed to apply", index=index, kind=kind, exc_info=True)
+            return error(f"failed to apply {kind} command: {type(exc).__name__}: {exc}")
         if txn.done:
+            store.last_index = max(store.last_index, index)
+        elif is_error(result):  # a refused command changes nothing, whatever it touched
+            txn.abort()
             store.last_index = max(store.last_index, index)
         else:
             txn.commit()

@@ -63,6 +63,12 @@ class WriteTxn:
     def abort(self) -> None:
         assert not self.done
         self.done = True
+        failures: list[BaseException] = []
         for fn in reversed(self._undo):
-            fn()
+            try:
+                fn()
+            except Exception as exc:  # undo the rest regardless; report below
+                failures.append(exc)
         self._undo.clear()
+        if failures:
+            raise RuntimeError(f"undo failed: {failures[0]!r}") from failures[0]

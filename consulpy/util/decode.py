@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,14 +137,12 @@ def decode_value(value: Any, spec: Any, path: str) -> Any:
     if spec in ("int", "uint64"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _mismatch(value, spec, path)
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise _mismatch(value, spec, path)
-            value = int(value)
+        if isinstance(value, float) and not value.is_integer():
+            raise _mismatch(value, spec, path)
         low, high = (0, UINT64_MAX) if spec == "uint64" else (INT64_MIN, INT64_MAX)
         if not low <= value <= high:
-            raise _mismatch(value, spec, path)
-        return value
+            raise _mismatch(value, spec, path)  # the number as sent (1e+300), not int()'s
+        return int(value)
     if spec == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _mismatch(value, spec, path)
@@ -183,10 +183,91 @@ def decode_struct(obj: dict[str, Any], spec: Struct, path: str | None = None) ->
     return out
 
 
-def parse_json(body: bytes) -> Any:
-    """Parse JSON with Go-like error texts."""
+# Deeper documents are refused: msgpack (the log) and the renderers recurse too, and Python's
+# parser gives up near 1000 levels (RecursionError, caught below). Consul's bodies nest a few
+# levels; Go's own limit (10000) is far above anything a real client sends.
+MAX_DEPTH = 256
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _check_depth(body: bytes) -> None:
+    """Refuse a document nested deeper than MAX_DEPTH. Only called on a body the parser
+    accepted: every string in it is terminated, so removing them with the regex is linear
+    (on arbitrary bytes an unterminated string would make it quadratic)."""
+    brackets = _STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for ch in brackets:
+        if ch in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DecodeError("exceeded max depth")
+        else:
+            depth -= 1
+
+
+def _go_number_error(text: str, go_type: str) -> DecodeError:
+    return DecodeError(f"json: cannot unmarshal number {text} into Go value of type {go_type}")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: Go's float64 cannot hold it either
+        raise _go_number_error(text, "float64")
+    return value
+
+
+def _parse_int(text: str) -> int | float:
+    # Go decodes an untyped number as float64; the wire formats (msgpack) hold 64 bits.
+    if len(text) <= 20:
+        value = int(text)
+        if INT64_MIN <= value <= UINT64_MAX:
+            return value
+    return _parse_float(text)
+
+
+def _no_constants(name: str) -> Any:
+    raise DecodeError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def check_text(value: Any) -> None:
+    """Refuse lone UTF-16 surrogates (`"\\ud800"`) anywhere in the document: they cannot be
+    encoded as UTF-8, so msgpack (the log), the renderers and DNS would fail on them later."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                raise DecodeError(
+                    f"invalid character in string literal: lone UTF-16 surrogate in {item!r}"
+                )
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def parse_json(body: bytes | str) -> Any:
+    """The one way a request body becomes JSON values: Go-like error texts, nesting bounded
+    (MAX_DEPTH), numbers finite and within 64 bits, strings valid Unicode (no lone
+    surrogates). Raises DecodeError for anything else."""
+    if isinstance(body, str):
+        try:
+            body = body.encode()
+        except UnicodeEncodeError as exc:
+            raise DecodeError("invalid character in string literal") from exc
     try:
-        return json.loads(body)
+        value = json.loads(
+            body,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+            parse_constant=_no_constants,
+        )
     except UnicodeDecodeError as exc:
         raise DecodeError("invalid character in string literal") from exc
     except json.JSONDecodeError as exc:
@@ -194,3 +275,10 @@ def parse_json(body: bytes) -> Any:
             raise DecodeError("unexpected EOF") from exc
         ch = exc.doc[exc.pos]
         raise DecodeError(f"invalid character {ch!r} looking for beginning of value") from exc
+    except RecursionError as exc:  # far deeper than MAX_DEPTH: the parser's own limit
+        raise DecodeError("exceeded max depth") from exc
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH:  # else it cannot be that deep
+        _check_depth(body)
+    if _SURROGATE_ESCAPE.search(body):  # the only way JSON text can carry a surrogate
+        check_text(value)
+    return value

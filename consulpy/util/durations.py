@@ -6,6 +6,7 @@ renders them back in Go's format; clients compare these strings, so we match Go 
 
 from __future__ import annotations
 
+import math
 import re
 
 from consulpy.util.goquote import go_quote
@@ -20,7 +21,7 @@ _UNITS_NS = {
     "m": 60 * 1_000_000_000,
     "h": 3600 * 1_000_000_000,
 }
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)([^\d.]*)")
+_PART = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([^0-9.]*)")  # ASCII digits only, as Go
 MAX_NS = (1 << 63) - 1
 
 
@@ -49,6 +50,9 @@ def parse_duration_ns(text: str) -> int:
         if match is None:
             raise DurationError(f"time: invalid duration {go_quote(original)}")
         number, unit = match.groups()
+        # More digits overflow int64 whatever the unit (and int() refuses very long ones).
+        if len(number.partition(".")[0]) > 40:
+            raise DurationError(f"time: invalid duration {go_quote(original)}")
         if not unit:
             raise DurationError(f"time: missing unit in duration {go_quote(original)}")
         scale = _UNITS_NS.get(unit)
@@ -76,9 +80,14 @@ def duration_from_json(value: object) -> int:
     """A duration given in JSON: a Go duration string, or a number of nanoseconds."""
     if isinstance(value, bool):
         raise DurationError(f"invalid duration {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
+    if isinstance(value, (int, float)):
+        # Go's time.Duration is an int64 of nanoseconds; NaN and infinities are not numbers.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DurationError(f"invalid duration {value!r}")
+        if not -MAX_NS - 1 <= value <= MAX_NS:
+            raise DurationError(
+                f"json: cannot unmarshal number {value} into Go value of type time.Duration"
+            )
         return int(value)
     if isinstance(value, str):
         return parse_duration_ns(value)

@@ -281,13 +281,14 @@ def test_server_validates_what_a_hand_made_payload_carries(server: Node) -> None
 
 
 def test_lone_surrogate_in_a_name_is_refused(server: Node) -> None:
-    """JSON's \\ud800 escape decodes to a lone surrogate, which is not text: the endpoint
-    refuses it (400) instead of failing while encoding the command; nothing changes."""
+    """JSON's \\ud800 escape decodes to a lone surrogate, which is not text: the HTTP layer's
+    JSON decoding refuses it (400) before any endpoint runs (a raw RPC caller meets the
+    endpoint's own check, below); nothing changes."""
     nodes_before = catalog_nodes(server)
     body = b'{"Node": "bad\\ud800node", "Address": "10.0.0.9"}'
     status, _, raw = server.request("PUT", "/v1/catalog/register", body)
     assert status == 400, raw
-    assert b"not valid UTF-8" in raw
+    assert b"lone UTF-16 surrogate" in raw
     body = b'{"Node": "n2", "Address": "10.0.0.9", "Service": {"Service": "w\\udc80"}}'
     status, _, raw = server.request("PUT", "/v1/catalog/register", body)
     assert status == 400, raw

@@ -41,3 +41,14 @@ def test_a_read_takes_its_payload_or_the_same_fields_as_a_map() -> None:
     assert read_payload(ep, payload_to_wire(typed)) == typed
     with pytest.raises(RequestError):
         read_payload(ep, {"key": "web"})
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_anywhere_in_a_payload_are_refused(number: float) -> None:
+    """msgpack carries NaN and infinities; a raw RPC caller could store one in a free-form
+    field (a register's Proxy config) and every later JSON read of the row would be invalid."""
+    from consulpy.server.endpoints.catalog import CatalogRegister
+
+    payload = {"request": {"Node": "n", "Address": "1.2.3.4", "Service": {"Proxy": {"x": number}}}}
+    with pytest.raises(RequestError, match="not a finite number"):
+        decode_payload(CatalogRegister, payload)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from consulpy.connect import intentions as ix
 from consulpy.server import reads
 from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
@@ -85,6 +86,19 @@ class IntentionDecide:
 def _check_match(_limits: object, p: IntentionMatch) -> None:
     if p.by not in ("source", "destination"):
         raise RequestError(f"Intention.Match: by must be source or destination, not {p.by!r}")
+    _check_targets(p.names)
+
+
+def _check_targets(names: list[str] | tuple[str, ...]) -> None:
+    for name in names:  # a malformed target ("a/b": a namespace) is the caller's error
+        try:
+            ix.parse_target(name)
+        except ix.IntentionError as exc:
+            raise RequestError(str(exc)) from None
+
+
+def _check_decide(_limits: object, p: IntentionDecide) -> None:
+    _check_targets((p.source, p.destination))
 
 
 _FILTERED = [Need(Resource.INTENTION, "", Access.READ, filtered=True)]
@@ -117,5 +131,6 @@ ENDPOINTS = [
         IntentionDecide,
         reads.intention_decide,
         lambda _s, p: [Need(Resource.SERVICE, p.destination, Access.READ)],
+        _check_decide,
     ),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -95,6 +96,22 @@ def type_checker(hint: Any) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, base)
 
 
+def _non_finite(value: Any) -> float | None:
+    """The first NaN or infinity in `value` (recursively): msgpack carries them, JSON cannot
+    (every read of the row would render invalid JSON)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return None
+
+
 def _bad_text(value: Any) -> str | None:
     """The first string in `value` (recursively) that is not valid Unicode text (a lone
     surrogate, which JSON's \\ud800 escapes can produce and msgpack cannot encode)."""
@@ -137,6 +154,10 @@ def decode_payload(payload_type: type[P], data: Any) -> P:
             raise RequestError(
                 f"malformed {payload_type.__name__}: field {name} has type {type(value).__name__}"
             )
+    bad_number = _non_finite(data)
+    if bad_number is not None:
+        name = payload_type.__name__
+        raise RequestError(f"malformed {name}: {bad_number} is not a finite number")
     bad = _bad_text(data)
     if bad is not None:
         raise RequestError(

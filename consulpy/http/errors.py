@@ -1,0 +1,67 @@
+"""The HTTP API's last line of defence: a bug answers 500 with a request ID (and the traceback
+in the log under that ID) instead of aiohttp's anonymous page, and no user-supplied text can
+break a response's header block.
+
+Handlers map every expected failure to its status themselves (`endpoint.py`); what reaches
+`error_middleware` is a defect. The ID lets an operator find the traceback from the client's
+report: it is in the body, in the `X-Request-ID` header and in the log line.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import structlog
+from aiohttp import web
+
+log = structlog.get_logger("consulpy.http")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+# Control characters other than tab cannot appear in a header value: aiohttp refuses to send
+# the response (the client sees the connection drop) and a CR/LF would split the header.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
+
+
+def safe_header_value(value: str) -> str:
+    """`value` with its control characters written as `\\xNN` escapes."""
+    return _CONTROL.sub(_escape, value)
+
+
+async def escape_headers(_req: web.Request, resp: web.StreamResponse) -> None:
+    """on_response_prepare hook: headers echo user text (a check's notes, a service name in
+    X-Consul-Reason); escape what HTTP cannot carry."""
+    headers = resp.headers
+    for name, value in list(headers.items()):
+        if _CONTROL.search(value):
+            headers[name] = safe_header_value(value)
+
+
+@web.middleware
+async def error_middleware(req: web.Request, handler: web.Handler) -> web.StreamResponse:
+    try:
+        return await handler(req)
+    except web.HTTPException:
+        raise  # aiohttp's own answers (413 for a body over client_max_size, ...)
+    except ConnectionResetError:
+        raise  # the client went away mid-request: nobody to answer
+    except Exception:
+        request_id = str(uuid.uuid4())
+        log.exception(
+            "unhandled error in HTTP handler",
+            request_id=request_id,
+            method=req.method,
+            path=req.path,
+        )
+        return web.Response(
+            status=500,
+            text=f"Internal Server Error (request ID: {request_id})\n",
+            content_type="text/plain",
+            charset="utf-8",
+            headers={REQUEST_ID_HEADER: request_id},
+        )
