@@ -58,11 +58,20 @@ _RAW_BODIES: dict[tuple[str, str], str] = {
     ("/v1/event/fire/{name}", "PUT"): "the event payload",
 }
 
-# The 500s Consul answers for a request it cannot serve and clients match on: consulpy answers
-# them with the same status and text. Any other 5xx is a defect (the fuzz test fails on it).
+# The 500s Consul answers (for requests it cannot serve now, and for some client errors) whose
+# texts clients match on: consulpy answers them with the same status and the text starting so.
+# docs/compatibility.md lists them; any other 5xx is a defect (the fuzz and sweep tests fail).
 CONSUL_500_TEXTS: tuple[str, ...] = (
     "No path to datacenter",
     "No cluster leader",
+    "Failed to create boolean expression evaluator: ",  # ?filter= syntax
+    "Failed to join ",  # an address that does not resolve
+    "Gossip encryption is not enabled on this agent",
+    'invalid session "',  # ?acquire= a session that does not exist
+    "UUID must be 36 characters",  # a session or prepared query ID
+    "Invalid UUID",
+    "cannot transfer leadership",  # a single server has no other voter
+    "Snapshot restore failed: ",  # not an archive
 )
 
 _STRING = {"type": "string"}

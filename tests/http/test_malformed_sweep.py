@@ -16,6 +16,7 @@ import aiohttp
 import msgpack
 import pytest
 
+from consulpy.http.openapi import CONSUL_500_TEXTS
 from consulpy.testing import DevAgent
 from tests.helpers import eventually
 
@@ -26,20 +27,7 @@ RAW_BODY = ("/v1/kv/", "/v1/event/fire/", "/v1/snapshot")
 
 # Consul answers these with 500 and clients match the texts (docs/compatibility.md lists
 # them); everything else malformed must be a 4xx.
-CONSUL_500 = re.compile(
-    "|".join(
-        (
-            "Failed to create boolean expression evaluator: ",  # ?filter= syntax
-            "Failed to join ",  # an address that does not resolve
-            "Gossip encryption is not enabled on this agent",
-            'invalid session "',  # ?acquire= a session that does not exist
-            "UUID must be 36 characters",  # a session or prepared query ID
-            "Invalid UUID",
-            "cannot transfer leadership",  # a single server has no other voter
-            "Snapshot restore failed: ",  # not an archive (snapshot.py is being rewritten)
-        )
-    )
-)
+CONSUL_500 = re.compile("|".join(re.escape(text) for text in CONSUL_500_TEXTS))
 
 BODIES: list[bytes] = [
     b"[" * 100_000 + b"]" * 100_000,
