@@ -15,6 +15,7 @@ from typing import Any
 import msgpack
 
 from consulpy.state.acl import ACLTables
+from consulpy.state.autopilot import AutopilotTable
 from consulpy.state.catalog import CatalogTables
 from consulpy.state.connect import ConnectTables
 from consulpy.state.kv import MAX_LOCK_DELAY_NS, KVEntry, KVTable
@@ -34,6 +35,7 @@ class StateStore:
         self.connect = ConnectTables()
         self.prepared_queries = PreparedQueryTable()
         self.acl = ACLTables()
+        self.autopilot = AutopilotTable()
         self.indexes: dict[str, int] = {}
         self.last_index = 0
         self.watches = WatchRegistry()
@@ -201,6 +203,7 @@ class StateStore:
             "connect": self.connect.frozen_copy(),
             "prepared_queries": self.prepared_queries.frozen_copy(),
             "acl": self.acl.frozen_copy(),
+            "autopilot": self.autopilot.frozen_copy(),
         }
 
         def serialise() -> bytes:
@@ -236,9 +239,12 @@ class StateStore:
         prepared_queries.load(doc.get("prepared_queries") or [])
         acl = ACLTables()
         acl.load(doc.get("acl") or {})
+        autopilot = AutopilotTable()
+        autopilot.load(doc.get("autopilot"))
         self.kv, self.sessions, self.catalog, self.connect = kv, sessions, catalog, connect
         self.prepared_queries = prepared_queries
         self.acl = acl
+        self.autopilot = autopilot
         self.indexes = dict(doc["indexes"])
         self.last_index = int(doc["last_index"])
         self.watches.notify_all()
