@@ -1,11 +1,15 @@
-"""/v1/operator/raft/*, /v1/operator/autopilot/* and /v1/operator/usage."""
+"""/v1/operator/raft/*, /v1/operator/autopilot/*, /v1/operator/usage and /v1/agent/host
+(operator:read, as in Consul)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
 
+from consulpy.agent.host import host_info
+from consulpy.http.agent_acl import authorize
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -164,6 +168,13 @@ async def usage(req: web.Request) -> web.StreamResponse:
     return respond(req, body, meta=meta)
 
 
+@endpoint("GET", check_dc=False)
+async def agent_host(req: web.Request) -> web.StreamResponse:
+    await authorize(req, "operator", "read")
+    info = await asyncio.get_running_loop().run_in_executor(None, host_info)
+    return respond(req, info)
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.route("*", "/v1/operator/raft/configuration", raft_configuration),
@@ -173,4 +184,5 @@ def routes() -> list[web.RouteDef]:
         web.route("*", "/v1/operator/autopilot/configuration", autopilot_configuration),
         web.route("*", "/v1/operator/autopilot/state", autopilot_state),
         web.route("*", "/v1/operator/usage", usage),
+        web.route("*", "/v1/agent/host", agent_host),
     ]
