@@ -64,6 +64,7 @@ class Membership:
         self.bootstrapped = False
         self._failed_since: dict[str, float] = {}
         self._healthy_since: dict[str, float] = {}
+        self._kept: set[str] = set()  # failed servers kept because cleanup is off
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -274,6 +275,8 @@ class Membership:
             if not sid or sid == self.server.node_id:
                 continue
             status = m["Status"]
+            if status != FAILED:
+                self._kept.discard(sid)
             if status == ALIVE:
                 self._failed_since.pop(sid, None)
                 if sid not in config:
@@ -289,9 +292,16 @@ class Membership:
                 log.info("autopilot: removed a server that left", server=m["Name"])
             elif status == FAILED and sid in config:
                 since = self._failed_since.setdefault(sid, now)
-                stable = now - since >= settings.server_stabilization_time
-                if settings.cleanup_dead_servers and stable:
+                if now - since < settings.server_stabilization_time:
+                    continue
+                if settings.cleanup_dead_servers:
                     await self._maybe_remove_dead(sid, m, config, settings.min_quorum)
+                elif sid not in self._kept:
+                    self._kept.add(sid)  # said once per failure
+                    log.info(
+                        "autopilot: keeping a failed server: CleanupDeadServers is off",
+                        server=m["Name"],
+                    )
 
     async def _maybe_promote(
         self,
