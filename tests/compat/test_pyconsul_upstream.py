@@ -113,6 +113,8 @@ def _outcomes(stdout: str) -> dict[str, str]:
     return outcomes
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(2700)  # 87 tests, each with its own agent process (about 10 min when busy)
 def test_pyconsul_non_acl_tests_pass(tmp_path: Path) -> None:
     """Run inside `unshare -n` (root, as CI runs): a network namespace of its own, where the
     per-test agent binds 127.0.0.1:8500 as Consul does in py-consul's container, whatever
