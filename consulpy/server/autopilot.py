@@ -13,10 +13,13 @@ from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from consulpy.state import commands as C
+from consulpy.state.autopilot import TABLE
 from consulpy.util.durations import format_duration_ns
 
 if TYPE_CHECKING:
     from consulpy.server.server import Server
+    from consulpy.state.store import StateStore
+    from consulpy.state.watch import WatchSet
 
 NS = 1_000_000_000
 
@@ -64,6 +67,16 @@ class AutopilotConfig:
     def from_settings(cls, settings: Any) -> AutopilotConfig:
         """From the agent's `autopilot` config block (an object with the same field names)."""
         return replace(cls(), **{f.name: getattr(settings, f.name) for f in fields(cls)})
+
+
+def stored_configuration(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    """The read behind Operator.AutopilotGetConfiguration: the stored row, None until the
+    leader has seeded it."""
+    if ws is not None:
+        ws.add(("t", TABLE))
+    return store.table_index(TABLE), store.autopilot.config
 
 
 def render(row: dict[str, Any]) -> dict[str, Any]:

@@ -672,3 +672,15 @@ READS.update(
     }
 )
 READS.update(ACL_READS)
+
+
+# ---------------------------------------------------------------- operator
+from consulpy.server.autopilot import stored_configuration  # noqa: E402
+from consulpy.server.operator import usage as operator_usage  # noqa: E402
+
+READS.update(
+    {
+        "Operator.AutopilotGetConfiguration": stored_configuration,
+        "Operator.Usage": operator_usage,
+    }
+)

@@ -7,19 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from consulpy.server import operator
+from consulpy.server import operator, reads
 from consulpy.server.autopilot import AutopilotConfig
 from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import leader, read, write
 from consulpy.server.endpoints.request import Empty, Request
 from consulpy.server.errors import RequestError
 from consulpy.state import commands as C
-from consulpy.state.autopilot import TABLE as AUTOPILOT_TABLE
 
 if TYPE_CHECKING:
     from consulpy.server.server import Server
     from consulpy.state.store import StateStore
-    from consulpy.state.watch import WatchSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +81,6 @@ async def autopilot_set_configuration(
     return bool(result)
 
 
-def autopilot_configuration(
-    store: StateStore, args: dict[str, Any], ws: WatchSet | None
-) -> tuple[int, Any]:
-    """The stored row (None until the leader has seeded it)."""
-    if ws is not None:
-        ws.add(("t", AUTOPILOT_TABLE))
-    return store.table_index(AUTOPILOT_TABLE), store.autopilot.config
-
-
 async def autopilot_state(server: Server, req: Request[Empty]) -> Any:
     authorize(req.token, Resource.OPERATOR, "", Access.READ)
     return operator.autopilot_state(server, server.serf_status())
@@ -135,11 +124,16 @@ ENDPOINTS = [
     leader("Operator.TransferLeader", TransferLeader, transfer_leader),
     leader("Operator.AutopilotHealth", Empty, autopilot_health),
     leader("Operator.AutopilotState", Empty, autopilot_state),
-    read("Operator.AutopilotGetConfiguration", Empty, autopilot_configuration, _operator_read),
+    read(
+        "Operator.AutopilotGetConfiguration",
+        Empty,
+        reads.stored_configuration,
+        _operator_read,
+    ),
     write(
         "Operator.AutopilotSetConfiguration",
         AutopilotSetConfiguration,
         autopilot_set_configuration,
     ),
-    read("Operator.Usage", Empty, operator.usage, _operator_read),
+    read("Operator.Usage", Empty, reads.operator_usage, _operator_read),
 ]
