@@ -39,10 +39,13 @@ KNOWN_FAILING = {
 # Each needs what another part of issue 16 builds (being built beside this one).
 KNOWN_FAILING_NON_ACL = {
     # GET /v1/agent/metrics is a 404 until the metrics registry lands (issue 16 item 1).
-    "test_agent_metrics": "needs /v1/agent/metrics (issue 16 item 1, metrics)",
+    "tests/api/test_agent.py::TestAgent::test_agent_metrics": "needs /v1/agent/metrics "
+    "(issue 16 item 1, metrics)",
     # /v1/coordinate/* is a 404 until network coordinates land (issue 16 item 4).
-    "test_coordinate": "needs /v1/coordinate/* (issue 16 item 4, coordinates)",
-    "test_coordinate_update": "needs /v1/coordinate/* (issue 16 item 4, coordinates)",
+    "tests/api/test_coordinates.py::TestCoordinates::test_coordinate": "needs /v1/coordinate/* "
+    "(issue 16 item 4, coordinates)",
+    "tests/api/test_coordinates.py::TestCoordinates::test_coordinate_update": "needs "
+    "/v1/coordinate/* (issue 16 item 4, coordinates)",
 }
 NON_ACL_TESTS = 87
 
@@ -98,18 +101,19 @@ def test_pyconsul_acl_tests_pass(tmp_path: Path) -> None:
         text=True,
         timeout=600,
     )
-    outcomes = _outcomes(out.stdout)
+    outcomes = {nodeid.rsplit("::", 1)[1]: word for nodeid, word in _outcomes(out.stdout).items()}
     failed = sorted(name for name, word in outcomes.items() if word != "PASSED")
     assert len(outcomes) == 27, out.stdout[-3000:]
     assert set(failed) == set(KNOWN_FAILING), out.stdout[-3000:]
 
 
 def _outcomes(stdout: str) -> dict[str, str]:
+    """Test node ID -> PASSED, FAILED or ERROR, from pytest's -rA summary."""
     outcomes: dict[str, str] = {}
     for line in stdout.splitlines():
         word, _, rest = line.partition(" ")
         if word in ("PASSED", "FAILED", "ERROR") and "::" in rest:
-            outcomes[rest.split(" ")[0].rsplit("::", 1)[1]] = word
+            outcomes[rest.split(" ")[0]] = word
     return outcomes
 
 
