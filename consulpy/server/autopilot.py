@@ -9,7 +9,7 @@ applies (health, promotion, dead-server cleanup) is read from `Server.autopilot_
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from consulpy.state import commands as C
@@ -66,7 +66,7 @@ class AutopilotConfig:
     @classmethod
     def from_settings(cls, settings: Any) -> AutopilotConfig:
         """From the agent's `autopilot` config block (an object with the same field names)."""
-        return replace(cls(), **{f.name: getattr(settings, f.name) for f in fields(cls)})
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 def stored_configuration(

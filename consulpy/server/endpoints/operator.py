@@ -31,19 +31,22 @@ class TransferLeader:
     id: str = ""  # empty: any other voter
 
 
+_DEFAULT = AutopilotConfig()  # Consul's defaults, which a PUT body is decoded over
+
+
 @dataclass(frozen=True, slots=True)
 class AutopilotSetConfiguration:
     """A whole configuration (durations in nanoseconds) and an optional check-and-set index
     (None: unconditional; 0: only when none is stored; N: only at ModifyIndex N)."""
 
-    cleanup_dead_servers: bool = True
-    last_contact_threshold_ns: int = 200_000_000
-    max_trailing_logs: int = 250
-    min_quorum: int = 0
-    server_stabilization_time_ns: int = 10_000_000_000
-    redundancy_zone_tag: str = ""
-    disable_upgrade_migration: bool = False
-    upgrade_version_tag: str = ""
+    cleanup_dead_servers: bool = _DEFAULT.cleanup_dead_servers
+    last_contact_threshold_ns: int = round(_DEFAULT.last_contact_threshold * 1e9)
+    max_trailing_logs: int = _DEFAULT.max_trailing_logs
+    min_quorum: int = _DEFAULT.min_quorum
+    server_stabilization_time_ns: int = round(_DEFAULT.server_stabilization_time * 1e9)
+    redundancy_zone_tag: str = _DEFAULT.redundancy_zone_tag
+    disable_upgrade_migration: bool = _DEFAULT.disable_upgrade_migration
+    upgrade_version_tag: str = _DEFAULT.upgrade_version_tag
     cas: int | None = None
 
     def config(self) -> AutopilotConfig:
