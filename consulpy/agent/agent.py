@@ -45,9 +45,9 @@ from consulpy.config import ConfigError
 from consulpy.gossip.coordinate import Coordinate
 from consulpy.rpc import tls as rpc_tls
 from consulpy.rpc.ratelimit import TokenBucket
+from consulpy.server.autopilot import AutopilotConfig
 from consulpy.server.endpoints.limits import Limits
 from consulpy.server.membership import Membership
-from consulpy.server.operator import AutopilotHealth
 from consulpy.server.query import QueryTimes
 from consulpy.server.server import Server
 from consulpy.util.durations import format_duration
@@ -199,16 +199,11 @@ class Agent:
             self.delegate: Any = self.server
         self.gossip = AgentGossip(self)
         if self.server is not None:
-            self.server.autopilot_limits = AutopilotHealth(
-                config.autopilot.last_contact_threshold, config.autopilot.max_trailing_logs
-            )
+            self.server.autopilot_seed = AutopilotConfig.from_settings(config.autopilot)
             self.membership: Membership | None = Membership(
                 self.server,
                 self.gossip.member_views,
                 bootstrap_expect=config.bootstrap_expect,
-                cleanup_dead_servers=config.autopilot.cleanup_dead_servers,
-                stabilization_time=config.autopilot.server_stabilization_time,
-                min_quorum=config.autopilot.min_quorum,
             )
             membership = self.membership
             self.server.serf_status = self._server_serf_status

@@ -1,18 +1,161 @@
-"""`consulpy operator raft ...`, `consulpy info` and `consulpy snapshot ...`."""
+"""`consulpy operator raft|autopilot ...`, `consulpy info` and `consulpy snapshot ...`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from typing import Any
 
 from consulpy.cli.client import APIError, Client, fail, make_parser, table
+from consulpy.util.durations import DurationError, parse_duration_ns
+from consulpy.util.goparse import parse_bool
+
+AUTOPILOT_PATH = "/v1/operator/autopilot/configuration"
+# get-config's lines, in Consul's order; set-config's flags, with the field each one sets.
+AUTOPILOT_KEYS = (
+    "CleanupDeadServers",
+    "LastContactThreshold",
+    "MaxTrailingLogs",
+    "MinQuorum",
+    "ServerStabilizationTime",
+    "RedundancyZoneTag",
+    "DisableUpgradeMigration",
+    "UpgradeVersionTag",
+)
+SET_FLAGS: dict[str, tuple[str, str]] = {
+    "cleanup-dead-servers": ("CleanupDeadServers", "bool"),
+    "max-trailing-logs": ("MaxTrailingLogs", "uint"),
+    "min-quorum": ("MinQuorum", "uint"),
+    "last-contact-threshold": ("LastContactThreshold", "duration"),
+    "server-stabilization-time": ("ServerStabilizationTime", "duration"),
+    "redundancy-zone-tag": ("RedundancyZoneTag", "string"),
+    "disable-upgrade-migration": ("DisableUpgradeMigration", "bool"),
+    "upgrade-version-tag": ("UpgradeVersionTag", "string"),
+}
+
+
+def _flag_value(flag: str, kind: str, raw: str) -> Any:
+    if kind == "bool":
+        value = parse_bool(raw)
+        if value is None:
+            raise ValueError(f'invalid boolean value "{raw}" for -{flag}')
+        return value
+    if kind == "uint":
+        if not raw.isdigit():
+            raise ValueError(f'invalid value "{raw}" for flag -{flag}: parse error')
+        return int(raw)
+    if kind == "duration":
+        try:
+            return parse_duration_ns(raw)
+        except DurationError as exc:
+            raise ValueError(f'invalid value "{raw}" for flag -{flag}: {exc}') from exc
+    return raw
+
+
+def _print_config(config: dict[str, Any]) -> None:
+    for key in AUTOPILOT_KEYS:
+        value = config.get(key)
+        if isinstance(value, bool):
+            text = str(value).lower()
+        elif isinstance(value, str) and key.endswith("Tag"):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        print(f"{key} = {text}")
+
+
+def _print_state(state: dict[str, Any]) -> None:
+    print(f"Healthy:                      {str(state['Healthy']).lower()}")
+    print(f"Failure Tolerance:            {state['FailureTolerance']}")
+    print(f"Optimistic Failure Tolerance: {state.get('OptimisticFailureTolerance', 0)}")
+    print(f"Leader:                       {state.get('Leader', '')}")
+    print("Voters:")
+    for voter in state.get("Voters") or []:
+        print(f"   {voter}")
+    print("\nServers:")
+    for sid, srv in sorted((state.get("Servers") or {}).items()):
+        print(f"   {sid}")
+        for label, key in (
+            ("Name", "Name"),
+            ("Address", "Address"),
+            ("Version", "Version"),
+            ("Status", "Status"),
+            ("Node Type", "NodeType"),
+            ("Node Status", "NodeStatus"),
+            ("Healthy", "Healthy"),
+            ("Last Contact", "LastContact"),
+            ("Last Term", "LastTerm"),
+            ("Last Index", "LastIndex"),
+            ("Stable Since", "StableSince"),
+        ):
+            value = srv.get(key)
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            print(f"      {label + ':':<16} {text}")
+
+
+def autopilot_main(argv: list[str]) -> int:
+    """get-config prints the configuration; set-config changes only the flags given, with a
+    check-and-set on the configuration it read (as Consul's CLI); state prints autopilot's
+    view of the servers (-format=json for the raw document)."""
+    usage = "Usage: consulpy operator autopilot <get-config|set-config|state> [options]"
+    if not argv or argv[0] not in ("get-config", "set-config", "state"):
+        print(usage, file=sys.stderr)
+        return 1
+    sub, rest = argv[0], argv[1:]
+    p = make_parser(f"consulpy operator autopilot {sub}")
+    if sub == "set-config":
+        for flag in SET_FLAGS:
+            p.add_argument(f"-{flag}", f"--{flag}", dest=flag.replace("-", "_"), default=None)
+    if sub == "state":
+        p.add_argument("-format", "--format", dest="format", default="pretty")
+    args = p.parse_args(rest)
+    client = Client.from_args(args)
+    try:
+        if sub == "state":
+            if args.format not in ("pretty", "json"):
+                return fail(f"Invalid format: {args.format}")
+            state = client.request("GET", "/v1/operator/autopilot/state").json()
+            if args.format == "json":
+                print(json.dumps(state, indent=2))
+            else:
+                _print_state(state)
+            return 0
+        config = client.request("GET", AUTOPILOT_PATH).json()
+        if sub == "get-config":
+            _print_config(config)
+            return 0
+        changes: dict[str, Any] = {}
+        for flag, (key, kind) in SET_FLAGS.items():
+            raw = getattr(args, flag.replace("-", "_"))
+            if raw is not None:
+                try:
+                    changes[key] = _flag_value(flag, kind, raw)
+                except ValueError as exc:
+                    return fail(str(exc))
+        body = {k: config[k] for k in AUTOPILOT_KEYS} | changes
+        done = client.request(
+            "PUT",
+            AUTOPILOT_PATH,
+            {"cas": config["ModifyIndex"]},
+            json.dumps(body).encode(),
+        ).json()
+        if done is not True:
+            return fail("Configuration could not be atomically updated, please try again")
+        print("Configuration updated!")
+        return 0
+    except APIError as exc:
+        return fail(f"Error: {exc}")
 
 
 # ------------------------------------------------------------------ operator
 def operator_main(argv: list[str]) -> int:
+    if argv and argv[0] == "autopilot":
+        return autopilot_main(argv[1:])
     usage = (
-        "Usage: consulpy operator raft <list-peers|remove-peer|transfer-leader|recover> [options]"
+        "Usage: consulpy operator raft <list-peers|remove-peer|transfer-leader|recover> [options]\n"
+        "       consulpy operator autopilot <get-config|set-config|state> [options]"
     )
     if (
         len(argv) < 2

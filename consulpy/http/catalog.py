@@ -250,8 +250,24 @@ async def catalog_node_services(req: web.Request) -> web.StreamResponse:
     meta, result = await agent_of(req).delegate.read(
         "Catalog.NodeServices", args, opts, token=request_token(req)
     )
-    if result is None:
+    if result is None or req.query.get("peer"):  # no cluster peers: nothing imported
         result = {"Node": None, "Services": None}
+    return respond(req, result, meta=meta, consistency_header=True)
+
+
+@endpoint("GET")
+async def catalog_gateway_services(req: web.Request) -> web.StreamResponse:
+    """The services linked to an ingress or terminating gateway by its config entry (Consul
+    applies no ?filter here)."""
+    gateway = req.match_info.get("gateway", "")
+    if not gateway:
+        raise bad_request("Missing gateway name")
+    meta, result = await agent_of(req).delegate.read(
+        "Catalog.GatewayServices",
+        {"gateway": gateway},
+        query_options(req),
+        token=request_token(req),
+    )
     return respond(req, result, meta=meta, consistency_header=True)
 
 
@@ -259,6 +275,7 @@ def routes() -> list[web.RouteDef]:
     return [
         web.route("*", "/v1/catalog/register", catalog_register),
         web.route("*", "/v1/catalog/deregister", catalog_deregister),
+        web.route("*", "/v1/catalog/gateway-services/{gateway:.*}", catalog_gateway_services),
         web.route("*", "/v1/catalog/datacenters", catalog_datacenters),
         web.route("*", "/v1/catalog/nodes", catalog_nodes),
         web.route("*", "/v1/catalog/services", catalog_services),

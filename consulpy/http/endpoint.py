@@ -109,11 +109,20 @@ def respond(
     )
 
 
+# What a catalog/health read answers for `?peer=<name>`: consulpy has no cluster peering, so
+# no peer has imported anything (lists are empty, a node is not found).
+PEER_EMPTY: dict[str, Any] = {"Catalog.ListServices": {}, "Catalog.NodeServices": None}
+
+
 async def filtered_read(req: web.Request, name: str, args: dict[str, Any]) -> web.StreamResponse:
-    """A named read that honours ?filter and the blocking/consistency query options."""
+    """A named read that honours ?filter, ?peer and the blocking/consistency query options.
+    With `?peer` the read still runs (its ACL checks, index and blocking stay Consul's) and
+    its result is replaced by the empty answer (PEER_EMPTY, else [])."""
     opts = query_options(req)
     args["filter"] = opts.filter
     meta, result = await agent_of(req).delegate.read(name, args, opts, token=request_token(req))
+    if req.query.get("peer"):
+        result = PEER_EMPTY.get(name, [])
     return respond(req, result, meta=meta, consistency_header=True)
 
 

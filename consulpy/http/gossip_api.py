@@ -62,8 +62,13 @@ async def agent_force_leave(req: web.Request) -> web.StreamResponse:
     if not node:
         raise bad_request("Missing node name")
     await authorize(req, "operator", "write")
+    agent = agent_of(req)
+    # A server refuses a name that is no member of its pools (a client agent asks its serf
+    # without checking), as Consul's Server.RemoveFailedNode.
+    if agent.server is not None and node not in {m["Name"] for m in agent.gossip.member_views()}:
+        raise HTTPError(500, f"agent: No node found with name '{node}'")
     try:
-        await agent_of(req).gossip.force_leave(node, prune="prune" in req.query)
+        await agent.gossip.force_leave(node, prune="prune" in req.query)
     except SerfError as exc:
         raise HTTPError(500, str(exc)) from exc
     return empty_ok()

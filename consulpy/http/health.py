@@ -62,7 +62,7 @@ def _passing(req: web.Request) -> bool:
     return value
 
 
-def _service_args(req: web.Request, connect: bool) -> dict[str, Any]:
+def _service_args(req: web.Request, connect: bool, ingress: bool = False) -> dict[str, Any]:
     return {
         "service": _segment(req, "service", "Missing service name"),
         "tags": req.query.getall("tag", []),
@@ -70,6 +70,7 @@ def _service_args(req: web.Request, connect: bool) -> dict[str, Any]:
         "passing": _passing(req),
         "connect": connect,
         "near": near_param(req),
+        "ingress": ingress,
     }
 
 
@@ -83,6 +84,13 @@ async def health_connect(req: web.Request) -> web.StreamResponse:
     return await filtered_read(req, "Health.ServiceNodes", _service_args(req, connect=True))
 
 
+@endpoint("GET")
+async def health_ingress(req: web.Request) -> web.StreamResponse:
+    """The ingress gateways that route to the service (by their config entries)."""
+    args = _service_args(req, connect=False, ingress=True)
+    return await filtered_read(req, "Health.ServiceNodes", args)
+
+
 def routes() -> list[web.RouteDef]:
     return [
         web.route("*", "/v1/health/node/{node:.*}", health_node),
@@ -90,4 +98,5 @@ def routes() -> list[web.RouteDef]:
         web.route("*", "/v1/health/state/{state:.*}", health_state),
         web.route("*", "/v1/health/service/{service:.*}", health_service),
         web.route("*", "/v1/health/connect/{service:.*}", health_connect),
+        web.route("*", "/v1/health/ingress/{service:.*}", health_ingress),
     ]

@@ -72,6 +72,7 @@ LIST_RULES: dict[str, Keep] = {
     "Health.ServiceChecks": _catalog_row,
     "Health.ChecksInState": _catalog_row,
     "Health.ServiceNodes": _service_entry,
+    "Catalog.GatewayServices": lambda auth, item: auth.service_read(item["Service"]["Name"]),
     "Session.List": _session,
     "Session.NodeSessions": _session,
     "Intention.List": _intention,

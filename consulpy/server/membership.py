@@ -8,9 +8,11 @@
   `serfHealth` check (passing when alive, critical when failed); a member that left or was
   reaped is deregistered; servers also get the `consul` service.
 - On the leader, autopilot: servers that join later are added as non-voters and promoted once
-  they have caught up and stayed healthy for `server_stabilization_time`; servers that left
+  they have caught up and stayed healthy for ServerStabilizationTime; servers that left
   are removed from the configuration; failed servers are removed after the same grace period
-  when `cleanup_dead_servers` is on and the remaining voters keep a quorum.
+  when CleanupDeadServers is on and the remaining voters keep a quorum (MinQuorum). Every
+  threshold is read from the replicated autopilot configuration (`Server.autopilot_config()`,
+  /v1/operator/autopilot/configuration) on each pass, so a change applies at once.
 
 Gossip itself lives in the agent; this module is handed member records as plain dicts
 ({"Name", "Addr", "Port", "Tags", "Status"}), so it does not import the gossip library.
@@ -27,11 +29,13 @@ import structlog
 
 from consulpy.rpc.errors import RPCError
 from consulpy.server.endpoints.request import Empty
+from consulpy.server.operator import caught_up
 from consulpy.state import commands as C
 from consulpy.state.structs import check_row, service_row
 from consulpy.util.aio import wait_event
 
 if TYPE_CHECKING:
+    from consulpy.server.autopilot import AutopilotConfig
     from consulpy.server.server import Server
 
 log = structlog.get_logger("consulpy.server.membership")
@@ -53,19 +57,14 @@ class Membership:
         members: Callable[[], list[Member]],
         *,
         bootstrap_expect: int = 0,
-        cleanup_dead_servers: bool = True,
-        stabilization_time: float = 10.0,
-        min_quorum: int = 0,
     ) -> None:
         self.server = server
         self.members = members
         self.bootstrap_expect = bootstrap_expect
-        self.cleanup_dead_servers = cleanup_dead_servers
-        self.stabilization_time = stabilization_time
-        self.min_quorum = min_quorum
         self.bootstrapped = False
         self._failed_since: dict[str, float] = {}
         self._healthy_since: dict[str, float] = {}
+        self._kept: set[str] = set()  # failed servers kept because cleanup is off
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -273,10 +272,13 @@ class Membership:
         servers = {m["Tags"].get("id", ""): m for m in self._dc_servers()}
         peer_stats = node.peer_stats()
         leader_index = node.stats()["last_log_index"]
+        settings = self.server.autopilot_config()
         for sid, m in servers.items():
             if not sid or sid == self.server.node_id:
                 continue
             status = m["Status"]
+            if status != FAILED:
+                self._kept.discard(sid)
             if status == ALIVE:
                 self._failed_since.pop(sid, None)
                 if sid not in config:
@@ -284,42 +286,55 @@ class Membership:
                     self._healthy_since.pop(sid, None)
                     log.info("autopilot: added server as non-voter", server=m["Name"])
                 elif config[sid].get("suffrage") == "nonvoter":
-                    await self._maybe_promote(sid, m, peer_stats.get(sid), leader_index, now)
+                    await self._maybe_promote(
+                        sid, m, peer_stats.get(sid), leader_index, now, settings
+                    )
             elif status == LEFT and sid in config:
                 await node.remove_server(sid)
                 log.info("autopilot: removed a server that left", server=m["Name"])
             elif status == FAILED and sid in config:
                 since = self._failed_since.setdefault(sid, now)
-                if self.cleanup_dead_servers and now - since >= self.stabilization_time:
-                    await self._maybe_remove_dead(sid, m, config)
+                if now - since < settings.server_stabilization_time:
+                    continue
+                if settings.cleanup_dead_servers:
+                    await self._maybe_remove_dead(sid, m, config, settings.min_quorum)
+                elif sid not in self._kept:
+                    self._kept.add(sid)  # said once per failure
+                    log.info(
+                        "autopilot: keeping a failed server: CleanupDeadServers is off",
+                        server=m["Name"],
+                    )
 
     async def _maybe_promote(
-        self, sid: str, m: Member, stats: dict[str, Any] | None, leader_index: int, now: float
+        self,
+        sid: str,
+        m: Member,
+        stats: dict[str, Any] | None,
+        leader_index: int,
+        now: float,
+        settings: AutopilotConfig,
     ) -> None:
-        caught_up = (
-            stats is not None
-            and stats.get("last_contact") is not None
-            and stats["last_contact"] < 1.0
-            and leader_index - stats.get("match_index", 0) <= 250
-        )
-        if not caught_up:
+        stats = stats or {}
+        behind = leader_index - stats.get("match_index", 0)
+        node = self.server.raft.node  # type: ignore[union-attr]
+        if not caught_up(node, settings, stats.get("last_contact"), behind):
             self._healthy_since.pop(sid, None)
             return
         since = self._healthy_since.setdefault(sid, now)
-        if now - since >= self.stabilization_time:
+        if now - since >= settings.server_stabilization_time:
             await self.server.raft.node.promote(sid)  # type: ignore[union-attr]
             self._healthy_since.pop(sid, None)
             log.info("autopilot: promoted server to voter", server=m["Name"])
 
     async def _maybe_remove_dead(
-        self, sid: str, m: Member, config: dict[str, dict[str, Any]]
+        self, sid: str, m: Member, config: dict[str, dict[str, Any]], min_quorum: int
     ) -> None:
         voters = [s for s, c in config.items() if c.get("suffrage", "voter") == "voter"]
         failed = {s for s, since in self._failed_since.items() if s in config}
         healthy_after = len([v for v in voters if v not in failed])
         remaining = len(voters) - (1 if sid in voters else 0)
         quorum_after = remaining // 2 + 1
-        if remaining < max(self.min_quorum, 1) or healthy_after < quorum_after:
+        if remaining < max(min_quorum, 1) or healthy_after < quorum_after:
             log.warning(
                 "autopilot: not removing a failed server: quorum would be at risk", server=m["Name"]
             )

@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import datetime
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from consulpy.raft.errors import RaftError
 from consulpy.server.errors import CommandError
 from consulpy.util.durations import format_duration
+from consulpy.version import CONSUL_COMPAT_VERSION
 
 if TYPE_CHECKING:
+    from consulpy.server.autopilot import AutopilotConfig
     from consulpy.server.server import Server
-
-LAST_CONTACT_THRESHOLD = 0.2  # autopilot's default last_contact_threshold (seconds)
-MAX_TRAILING_LOGS = 250
-
-
-@dataclass(frozen=True, slots=True)
-class AutopilotHealth:
-    """The agent's autopilot.last_contact_threshold (seconds) and max_trailing_logs."""
-
-    last_contact_threshold: float = LAST_CONTACT_THRESHOLD
-    max_trailing_logs: int = MAX_TRAILING_LOGS
+    from consulpy.state.store import StateStore
+    from consulpy.state.watch import WatchSet
 
 
 def _node_names(server: Server) -> dict[str, str]:
@@ -45,7 +37,6 @@ def _raft(server: Server) -> Any:
 
 def raft_configuration(server: Server) -> dict[str, Any]:
     node = _raft(server)
-    stats = node.stats()
     names = _node_names(server)
     leader_id, _ = node.leader()
     return {
@@ -60,7 +51,8 @@ def raft_configuration(server: Server) -> dict[str, Any]:
             }
             for s in node.configuration()
         ],
-        "Index": stats["configuration_index"],
+        # Consul (hashicorp/raft >= 1.3) answers GetConfiguration without its index: 0.
+        "Index": 0,
     }
 
 
@@ -95,6 +87,19 @@ async def transfer_leader(server: Server, target_id: str) -> dict[str, Any]:
     return {"Success": True}
 
 
+def caught_up(node: Any, limits: AutopilotConfig, contact: float | None, behind: int) -> bool:
+    """Autopilot's health rule for one server (status aside): heard from within
+    LastContactThreshold and at most MaxTrailingLogs behind the leader's log. A follower's
+    last contact is refreshed only when it answers a heartbeat, so it reads up to one
+    heartbeat period old on a healthy cluster: that period is allowed on top."""
+    heartbeat = node.config.tick_interval * node.config.heartbeat_ticks
+    return (
+        contact is not None
+        and contact <= limits.last_contact_threshold + heartbeat
+        and behind <= limits.max_trailing_logs
+    )
+
+
 def _rfc3339(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -110,10 +115,7 @@ def autopilot_health(server: Server, serf_status: dict[str, str]) -> dict[str, A
     leader_id, _ = node.leader()
     now = time.time()
     last_index = stats["last_log_index"]
-    limits = server.autopilot_limits
-    # A follower's last contact is only refreshed when a heartbeat is answered, so it reads
-    # up to one heartbeat period old on a healthy cluster: that period is allowed on top.
-    heartbeat = node.config.tick_interval * node.config.heartbeat_ticks
+    limits = server.autopilot_config()
     servers = []
     healthy_voters = 0
     voters = 0
@@ -127,12 +129,7 @@ def autopilot_health(server: Server, serf_status: dict[str, str]) -> dict[str, A
             contact = peer.get("last_contact")
             match = peer.get("match_index", 0)
         status = serf_status.get(sid, "none")
-        healthy = (
-            status == "alive"
-            and contact is not None
-            and contact <= limits.last_contact_threshold + heartbeat
-            and last_index - match <= limits.max_trailing_logs
-        )
+        healthy = status == "alive" and caught_up(node, limits, contact, last_index - match)
         if is_voter:
             voters += 1
             healthy_voters += int(healthy)
@@ -142,7 +139,7 @@ def autopilot_health(server: Server, serf_status: dict[str, str]) -> dict[str, A
                 "Name": names.get(sid, ""),
                 "Address": s["address"],
                 "SerfStatus": status,
-                "Version": "1.19.2",
+                "Version": CONSUL_COMPAT_VERSION,
                 "Leader": sid == leader_id,
                 "LastContact": format_duration(contact or 0.0),
                 "LastTerm": stats["term"],
@@ -157,4 +154,82 @@ def autopilot_health(server: Server, serf_status: dict[str, str]) -> dict[str, A
         "Healthy": all(s["Healthy"] for s in servers),
         "FailureTolerance": max(0, healthy_voters - quorum),
         "Servers": servers,
+    }
+
+
+def autopilot_state(server: Server, serf_status: dict[str, str]) -> dict[str, Any]:
+    """/v1/operator/autopilot/state (Consul 1.9+, CE fields): the health view keyed by server
+    ID, with each server's role in the Raft configuration."""
+    health = autopilot_health(server, serf_status)
+    node = _raft(server)
+    leader_id, _ = node.leader()
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    servers: dict[str, Any] = {}
+    voters: list[str] = []
+    for s in health["Servers"]:
+        sid = s["ID"]
+        if s["Voter"]:
+            voters.append(sid)
+        status = "leader" if sid == leader_id else "voter" if s["Voter"] else "non-voter"
+        servers[sid] = {
+            "ID": sid,
+            "Name": s["Name"],
+            "Address": s["Address"],
+            "NodeStatus": s["SerfStatus"],
+            "Version": s["Version"],
+            "LastContact": s["LastContact"],
+            "LastTerm": s["LastTerm"],
+            "LastIndex": s["LastIndex"],
+            "Healthy": s["Healthy"],
+            "StableSince": now,
+            "ReadReplica": False,
+            "Status": status,
+            "Meta": {"consul-network-segment": ""},
+            "NodeType": "voter",
+        }
+    return {
+        "Healthy": health["Healthy"],
+        "FailureTolerance": health["FailureTolerance"],
+        "OptimisticFailureTolerance": 0,
+        "Servers": servers,
+        "Leader": leader_id,
+        "Voters": voters,
+    }
+
+
+MESH_KINDS = (
+    "api-gateway",
+    "connect-native",
+    "connect-proxy",
+    "ingress-gateway",
+    "mesh-gateway",
+    "terminating-gateway",
+)
+
+
+def usage(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
+    """Operator.Usage for this datacenter: service names, instances, mesh instances by kind,
+    billable instances (neither mesh proxies/gateways nor the `consul` service) and nodes."""
+    if ws is not None:
+        ws.add(("t", "services"))
+        ws.add(("t", "nodes"))
+    catalog = store.catalog
+    kinds = dict.fromkeys(MESH_KINDS, 0)
+    names: set[str] = set()
+    billable = 0
+    for svc in catalog.services.values():
+        names.add(svc["Service"])
+        kind = svc.get("Kind") or ""
+        if kind in kinds:
+            kinds[kind] += 1
+        if (svc.get("Connect") or {}).get("Native"):
+            kinds["connect-native"] += 1
+        if not kind and svc["Service"] != "consul":
+            billable += 1
+    return store.table_index("services", "nodes"), {
+        "Services": len(names),
+        "ServiceInstances": len(catalog.services),
+        "ConnectServiceInstances": kinds,
+        "BillableServiceInstances": billable,
+        "Nodes": len(catalog.nodes),
     }

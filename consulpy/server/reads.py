@@ -186,8 +186,86 @@ def catalog_services(
     return index, {name: sorted(result[name]) for name in sorted(result)}
 
 
-def _instances(store: StateStore, name: str, connect: bool) -> list[dict[str, Any]]:
+def gateway_services(store: StateStore, gateway: str) -> list[dict[str, Any]]:
+    """Consul's gateway-services mapping for one gateway, from its ingress-gateway or
+    terminating-gateway config entry: one row per linked service (a wildcard "*" listed in
+    an ingress listener stands for every service of the catalog but the gateway itself)."""
+    rows: list[dict[str, Any]] = []
+    ingress = store.connect.entry("ingress-gateway", gateway)
+    if ingress is not None:
+        for listener in ingress.get("Listeners") or []:
+            for svc in listener.get("Services") or []:
+                name = svc.get("Name") or ""
+                names = [name]
+                if name == "*":
+                    names = sorted(
+                        n
+                        for n in store.catalog.services_by_name
+                        if n not in (gateway, "consul") and store.catalog.service_instances(n)
+                    )
+                for one in names:
+                    row: dict[str, Any] = {
+                        "Gateway": {"Name": gateway},
+                        "Service": {"Name": one},
+                        "GatewayKind": "ingress-gateway",
+                        "Port": listener.get("Port") or 0,
+                        "Protocol": listener.get("Protocol") or "tcp",
+                    }
+                    if svc.get("Hosts"):
+                        row["Hosts"] = list(svc["Hosts"])
+                    if name == "*":
+                        row["FromWildcard"] = True
+                    row["CreateIndex"] = ingress.get("CreateIndex", 0)
+                    row["ModifyIndex"] = ingress.get("ModifyIndex", 0)
+                    rows.append(row)
+    terminating = store.connect.entry("terminating-gateway", gateway)
+    if terminating is not None:
+        for svc in terminating.get("Services") or []:
+            row = {
+                "Gateway": {"Name": gateway},
+                "Service": {"Name": svc.get("Name") or ""},
+                "GatewayKind": "terminating-gateway",
+            }
+            for key in ("CAFile", "CertFile", "KeyFile", "SNI"):
+                if svc.get(key):
+                    row[key] = svc[key]
+            row["CreateIndex"] = terminating.get("CreateIndex", 0)
+            row["ModifyIndex"] = terminating.get("ModifyIndex", 0)
+            rows.append(row)
+    return rows
+
+
+def catalog_gateway_services(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    if ws is not None:
+        ws.add(("t", "config_entries"))
+        ws.add(("t", "services"))
+    index = store.table_index("config_entries", "services")
+    return index, gateway_services(store, args["gateway"])
+
+
+def _ingress_gateways(store: StateStore, name: str) -> list[str]:
+    """The ingress gateways whose configuration routes to service `name`."""
+    found = []
+    for entry in store.connect.list_entries("ingress-gateway"):
+        gateway = entry["Name"]
+        if any(row["Service"]["Name"] == name for row in gateway_services(store, gateway)):
+            found.append(gateway)
+    return found
+
+
+def _instances(
+    store: StateStore, name: str, connect: bool, ingress: bool = False
+) -> list[dict[str, Any]]:
     catalog = store.catalog
+    if ingress:
+        return [
+            svc
+            for gateway in _ingress_gateways(store, name)
+            for svc in catalog.service_instances(gateway)
+            if svc.get("Kind") == "ingress-gateway"
+        ]
     if connect:
         keys = sorted(catalog.connect_by_dest.get(name, ()))
         return [catalog.services[k] for k in keys]
@@ -285,8 +363,14 @@ def health_service(store: StateStore, args: dict[str, Any], ws: WatchSet | None)
         ws.add(("svc", name))
         ws.add(("svc_extinction",))
     catalog = store.catalog
-    instances = _instances(store, name, args.get("connect", False))
+    ingress = args.get("ingress", False)
+    if ingress and ws is not None:
+        ws.add(("t", "config_entries"))
+        ws.add(("t", "services"))
+    instances = _instances(store, name, args.get("connect", False), ingress)
     index = _service_index(store, name, bool(instances))
+    if ingress:
+        index = max(index, store.table_index("config_entries", "services", "checks"))
     tags = args.get("tags", [])
     pairs = args.get("node_meta", [])
     passing_only = args.get("passing", False)
@@ -319,6 +403,7 @@ READS.update(
         "Catalog.ListServices": catalog_services,
         "Catalog.ServiceNodes": catalog_service,
         "Catalog.NodeServices": catalog_node,
+        "Catalog.GatewayServices": catalog_gateway_services,
         "Health.NodeChecks": health_node,
         "Health.ServiceChecks": health_checks,
         "Health.ChecksInState": health_state,
@@ -635,3 +720,14 @@ READS.update(ACL_READS)
 from consulpy.server.ui_reads import UI_READS  # noqa: E402  (it imports this module's helpers)
 
 READS.update(UI_READS)
+
+# ---------------------------------------------------------------- operator
+from consulpy.server.autopilot import stored_configuration  # noqa: E402
+from consulpy.server.operator import usage as operator_usage  # noqa: E402
+
+READS.update(
+    {
+        "Operator.AutopilotGetConfiguration": stored_configuration,
+        "Operator.Usage": operator_usage,
+    }
+)

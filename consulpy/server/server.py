@@ -34,6 +34,7 @@ from consulpy.server.acl_filter import (
 )
 from consulpy.server.acl_lookup import ACL_TABLES, StoreLookup
 from consulpy.server.applier import Applier, InMemoryApplier
+from consulpy.server.autopilot import AutopilotConfig, seed_if_missing
 from consulpy.server.blocking import wait_for_change
 from consulpy.server.connect_ca import CAManager
 from consulpy.server.coordinates import CoordinateBatcher
@@ -48,7 +49,6 @@ from consulpy.server.endpoints.limits import Limits
 from consulpy.server.endpoints.request import decode_payload, payload_to_wire
 from consulpy.server.errors import CommandError, NoLeaderError, RateLimitExceeded, RequestError
 from consulpy.server.leader import LeaderDuties
-from consulpy.server.operator import AutopilotHealth
 from consulpy.server.query import (
     CONSISTENT,
     CONSUL_QUERY_TIMES,
@@ -146,8 +146,9 @@ class Server:
         # queries wait that long on top of their own wait.
         self.rpc_client_timeout = 60.0
         self.query_times = query_times
-        # autopilot.last_contact_threshold and max_trailing_logs (the agent sets them).
-        self.autopilot_limits = AutopilotHealth()
+        # The agent's `autopilot` block: seeds the replicated autopilot configuration (the
+        # agent sets it); autopilot itself reads autopilot_config().
+        self.autopilot_seed = AutopilotConfig()
         # Enforced on every request, whichever agent received it (see endpoints/limits.py).
         self.limits = limits or Limits()
         # The token of this agent's own calls (acl.tokens.agent, else acl.tokens.default).
@@ -211,6 +212,7 @@ class Server:
         self.server_coordinates: Callable[[], list[tuple[str, dict[str, Any]]]] = list
         self.leader.on_start.append(self._check_integrity)
         self.integrity_problems: int | None = None  # set once this process first leads
+        self.leader.on_start.append(lambda: seed_if_missing(self))
         self.applier.on_leader_change(self._leader_changed)
         # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
         self.serf_status: Any = dict
@@ -242,6 +244,12 @@ class Server:
 
         await self.applier.barrier()
         self.integrity_problems = report_problems(self.store, "log")
+
+    def autopilot_config(self) -> AutopilotConfig:
+        """The autopilot configuration in force: the replicated one, or the agent's own
+        settings until the leader has seeded the state (as Consul's autopilot delegate)."""
+        row = self.store.autopilot.config
+        return AutopilotConfig.from_row(row) if row is not None else self.autopilot_seed
 
     async def _bootstrap_config_entries(self) -> None:
         """On leadership: write the configured `config_entries.bootstrap` entries that do

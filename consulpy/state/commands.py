@@ -30,6 +30,7 @@ CA_SERIAL = "ca_serial"
 PREPARED_QUERY = "prepared_query"
 COORDINATE_BATCH_UPDATE = "coordinate_batch_update"
 PREPARED_QUERY_OPS = ("create", "update", "delete")
+AUTOPILOT_SET = "autopilot_set"
 ACL_BOOTSTRAP = "acl_bootstrap"
 ACL_TOKEN_SET = "acl_token_set"
 ACL_TOKEN_DELETE = "acl_token_delete"
@@ -70,6 +71,11 @@ def kv(
 
 def txn(ops: list[dict[str, Any]], *, ts: float) -> Command:
     return {"t": TXN, "ops": ops, "ts": ts}
+
+
+def autopilot_set(config: dict[str, Any], cas: int | None, *, ts: float) -> Command:
+    """Store the autopilot configuration row (see state/autopilot.py); `cas` None: always."""
+    return {"t": AUTOPILOT_SET, "config": config, "cas": cas, "ts": ts}
 
 
 def session_create(session: dict[str, Any], *, ts: float) -> Command:

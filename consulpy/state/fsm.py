@@ -53,6 +53,7 @@ class FSM:
             C.CA_SERIAL: self._ca_serial,
             C.PREPARED_QUERY: self._prepared_query,
             C.COORDINATE_BATCH_UPDATE: self._coordinate_batch_update,
+            C.AUTOPILOT_SET: self._autopilot_set,
         }
         for kind, fn in acl_state.HANDLERS.items():
             self._handlers[kind] = self._acl_handler(fn)
@@ -328,6 +329,10 @@ class FSM:
 
     def _ca_serial(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
         return self.store.connect.next_serial(txn)
+
+    def _autopilot_set(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:
+        """True when stored; False when `cas` did not match (Consul answers false)."""
+        return self.store.autopilot.set(txn, cmd["config"], cmd.get("cas"))
 
     # ----------------------------------------------------- prepared queries
     def _prepared_query(self, txn: WriteTxn, cmd: dict[str, Any]) -> Result:

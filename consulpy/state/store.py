@@ -15,6 +15,7 @@ from typing import Any
 import msgpack
 
 from consulpy.state.acl import ACLTables
+from consulpy.state.autopilot import AutopilotTable
 from consulpy.state.catalog import CatalogTables
 from consulpy.state.connect import ConnectTables
 from consulpy.state.coordinates import CoordinateTable
@@ -36,6 +37,7 @@ class StateStore:
         self.prepared_queries = PreparedQueryTable()
         self.acl = ACLTables()
         self.coordinates = CoordinateTable()
+        self.autopilot = AutopilotTable()
         self.indexes: dict[str, int] = {}
         self.last_index = 0
         self.watches = WatchRegistry()
@@ -216,6 +218,7 @@ class StateStore:
             "prepared_queries": self.prepared_queries.frozen_copy(),
             "acl": self.acl.frozen_copy(),
             "coordinates": self.coordinates.frozen_copy(),
+            "autopilot": self.autopilot.frozen_copy(),
         }
 
         def serialise() -> bytes:
@@ -253,10 +256,13 @@ class StateStore:
         acl.load(doc.get("acl") or {})
         coordinates = CoordinateTable()
         coordinates.load(doc.get("coordinates") or [])
+        autopilot = AutopilotTable()
+        autopilot.load(doc.get("autopilot"))
         self.kv, self.sessions, self.catalog, self.connect = kv, sessions, catalog, connect
         self.prepared_queries = prepared_queries
         self.acl = acl
         self.coordinates = coordinates
+        self.autopilot = autopilot
         self.indexes = dict(doc["indexes"])
         self.last_index = int(doc["last_index"])
         self.watches.notify_all()

@@ -1,12 +1,18 @@
-"""py-consul 1.8.0's own ACL tests (shipped in its sdist) against a consulpy dev agent with
-ACLs on. Their fixture starts Consul in Docker; ours (pyconsul_upstream/
-pyconsul_acl_fixtures.py) starts a DevAgent instead. The sdist is not vendored: PYCONSUL_SDIST
-may point at `py_consul-1.8.0.tar.gz`; when unset the test downloads it once with `pip download
---no-binary :all: --no-deps py-consul==1.8.0` into /tmp/consulpy-pyconsul-sdist and fails (never
-skips) if that fails, so CI always runs the suite.
+"""py-consul 1.8.0's own tests (shipped in its sdist) against consulpy: the ACL suite against
+a dev agent with ACLs on, and the whole non-ACL suite (tests/api but test_acl*.py, and
+tests/test_aio.py: 87 tests) against a fresh `consulpy agent -dev` process per test. Their
+fixtures start Consul in Docker; ours (pyconsul_upstream/pyconsul_acl_fixtures.py, an
+in-process DevAgent; pyconsul_upstream/pyconsul_dev_fixtures.py, an agent process on
+127.0.0.1:8500 inside a private network namespace) start consulpy instead.
 
-KNOWN_FAILING lists exactly the upstream tests consulpy does not pass, with why; the test asserts
-the failing set equals it, so a newly passing or newly failing test is noticed.
+The sdist is not vendored: PYCONSUL_SDIST may point at `py_consul-1.8.0.tar.gz`; when unset
+the test downloads it once with `pip download --no-binary :all: --no-deps py-consul==1.8.0`
+into /tmp/consulpy-pyconsul-sdist and fails (never skips) if that fails, so CI always runs the
+suite. The non-ACL run needs root (`unshare --net`), as CI has.
+
+KNOWN_FAILING and KNOWN_FAILING_NON_ACL list exactly the upstream tests consulpy does not pass,
+with why; each test asserts the failing set equals its list, so a newly passing or newly failing
+test is noticed.
 """
 
 from __future__ import annotations
@@ -29,6 +35,14 @@ KNOWN_FAILING = {
     "test_acl_templated_policy_read": "templated policies are not supported",
     "test_acl_templated_policy_list": "templated policies are not supported",
 }
+
+# Each needs what another part of issue 16 builds (being built beside this one).
+KNOWN_FAILING_NON_ACL = {
+    # GET /v1/agent/metrics is a 404 until the metrics registry lands (issue 16 item 1).
+    "tests/api/test_agent.py::TestAgent::test_agent_metrics": "needs /v1/agent/metrics "
+    "(issue 16 item 1, metrics)",
+}
+NON_ACL_TESTS = 87
 
 
 SDIST_NAME = "py_consul-1.8.0.tar.gz"
@@ -82,11 +96,63 @@ def test_pyconsul_acl_tests_pass(tmp_path: Path) -> None:
         text=True,
         timeout=600,
     )
-    outcomes: dict[str, str] = {}
-    for line in out.stdout.splitlines():
-        word, _, rest = line.partition(" ")
-        if word in ("PASSED", "FAILED", "ERROR") and "::" in rest:
-            outcomes[rest.split(" ")[0].rsplit("::", 1)[1]] = word
+    outcomes = {nodeid.rsplit("::", 1)[1]: word for nodeid, word in _outcomes(out.stdout).items()}
     failed = sorted(name for name, word in outcomes.items() if word != "PASSED")
     assert len(outcomes) == 27, out.stdout[-3000:]
     assert set(failed) == set(KNOWN_FAILING), out.stdout[-3000:]
+
+
+def _outcomes(stdout: str) -> dict[str, str]:
+    """Test node ID -> PASSED, FAILED or ERROR, from pytest's -rA summary."""
+    outcomes: dict[str, str] = {}
+    for line in stdout.splitlines():
+        word, _, rest = line.partition(" ")
+        if word in ("PASSED", "FAILED", "ERROR") and "::" in rest:
+            outcomes[rest.split(" ")[0]] = word
+    return outcomes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2700)  # 87 tests, each with its own agent process (about 10 min when busy)
+def test_pyconsul_non_acl_tests_pass(tmp_path: Path) -> None:
+    """Run inside `unshare -n` (root, as CI runs): a network namespace of its own, where the
+    per-test agent binds 127.0.0.1:8500 as Consul does in py-consul's container, whatever
+    else runs on this machine."""
+    with tarfile.open(_sdist()) as tar:
+        tar.extractall(tmp_path, filter="data")
+    (src,) = tmp_path.iterdir()
+    env = dict(os.environ, PYTHONPATH=f"{HERE / 'pyconsul_upstream'}{os.pathsep}{ROOT}")
+    env.pop("CONSUL_HTTP_TOKEN", None)
+    pytest_argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rA",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "--noconftest",
+        "-p",
+        "pyconsul_dev_fixtures",
+        "tests/api",
+        "tests/test_aio.py",
+        "--ignore=tests/api/test_acl.py",
+        "--ignore=tests/api/test_acl_templated_policy.py",
+    ]
+    script = 'ip link set lo up && exec "$@"'
+    out = subprocess.run(
+        ["unshare", "--net", "sh", "-c", script, "sh", *pytest_argv],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
+    outcomes = _outcomes(out.stdout)
+    failed = sorted(name for name, word in outcomes.items() if word != "PASSED")
+    passed = len(outcomes) - len(failed)
+    print(f"py-consul non-ACL suite: {passed} of {len(outcomes)} passed; failed: {failed}")
+    assert len(outcomes) == NON_ACL_TESTS, (out.stdout[-3000:], out.stderr[-3000:])
+    assert set(failed) == set(KNOWN_FAILING_NON_ACL), out.stdout[-6000:]

@@ -54,3 +54,6 @@ async def test_join_failure_and_keyring_without_encryption(http: HTTP) -> None:
     assert status == 500 and b"not enabled" in raw
     status, _, raw = await http.put("/v1/agent/force-leave/")
     assert (status, raw) == (400, b"Missing node name")
+    for suffix in ("", "?prune"):
+        status, _, raw = await http.put(f"/v1/agent/force-leave/nonexistent-node{suffix}")
+        assert (status, raw) == (500, b"agent: No node found with name 'nonexistent-node'")

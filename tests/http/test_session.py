@@ -98,6 +98,12 @@ async def test_list_node_info_destroy(http: HTTP, agent) -> None:
     assert (await http.get("/v1/session/node/"))[:3:2] == (400, b"Missing node name")
     status, _, raw = await http.get("/v1/session/info/not-a-uuid")
     assert status == 500 and b"UUID must be 36 characters" in raw
+    # memdb's UUID index: 36 hex characters without hyphens is a key that matches nothing.
+    assert await info(http, "1" * 36) == []
+    assert (await http.put(f"/v1/session/renew/{'1' * 36}"))[0] == 404
+    assert await http.json("PUT", f"/v1/session/destroy/{'1' * 36}") is True
+    status, _, raw = await http.get(f"/v1/session/info/{'x' * 36}")
+    assert status == 500 and raw == b"Invalid UUID: encoding/hex: invalid byte: U+0078 'x'"
     assert (await http.request("GET", "/v1/session/create"))[0] == 405
 
 

@@ -1,5 +1,6 @@
-"""autopilot.last_contact_threshold and max_trailing_logs decide a server's Healthy flag in
-/v1/operator/autopilot/health (the Raft node is a stand-in with fixed peer figures)."""
+"""The autopilot configuration's LastContactThreshold and MaxTrailingLogs decide a server's
+Healthy flag in /v1/operator/autopilot/health (the Raft node is a stand-in with fixed peer
+figures)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from consulpy.raft.config import RaftConfig
-from consulpy.server.operator import AutopilotHealth, autopilot_health
+from consulpy.server.autopilot import AutopilotConfig
+from consulpy.server.operator import autopilot_health
 
 
 class _Node:
@@ -31,11 +33,11 @@ class _Node:
         return [{"id": "a", "address": "127.0.0.1:1"}, {"id": "b", "address": "127.0.0.1:2"}]
 
 
-def _follower_healthy(limits: AutopilotHealth, contact: float, behind: int) -> bool:
+def _follower_healthy(limits: AutopilotConfig, contact: float, behind: int) -> bool:
     server = SimpleNamespace(
         raft=SimpleNamespace(node=_Node(contact, behind)),
         store=SimpleNamespace(catalog=SimpleNamespace(nodes={})),
-        autopilot_limits=limits,
+        autopilot_config=lambda: limits,
         serf_names=dict,
     )
     health = autopilot_health(server, {"a": "alive", "b": "alive"})  # type: ignore[arg-type]
@@ -43,14 +45,14 @@ def _follower_healthy(limits: AutopilotHealth, contact: float, behind: int) -> b
 
 
 def test_max_trailing_logs_is_honoured() -> None:
-    assert _follower_healthy(AutopilotHealth(), 0.05, 250)
-    assert not _follower_healthy(AutopilotHealth(), 0.05, 251)
-    assert _follower_healthy(AutopilotHealth(max_trailing_logs=1000), 0.05, 900)
+    assert _follower_healthy(AutopilotConfig(), 0.05, 250)
+    assert not _follower_healthy(AutopilotConfig(), 0.05, 251)
+    assert _follower_healthy(AutopilotConfig(max_trailing_logs=1000), 0.05, 900)
 
 
 def test_last_contact_threshold_is_honoured() -> None:
     # default 200 ms, plus one heartbeat period (100 ms) of measurement lag
-    assert _follower_healthy(AutopilotHealth(), 0.25, 0)
-    assert not _follower_healthy(AutopilotHealth(), 0.4, 0)
-    assert _follower_healthy(AutopilotHealth(last_contact_threshold=2.0), 1.5, 0)
-    assert not _follower_healthy(AutopilotHealth(last_contact_threshold=0.05), 0.2, 0)
+    assert _follower_healthy(AutopilotConfig(), 0.25, 0)
+    assert not _follower_healthy(AutopilotConfig(), 0.4, 0)
+    assert _follower_healthy(AutopilotConfig(last_contact_threshold=2.0), 1.5, 0)
+    assert not _follower_healthy(AutopilotConfig(last_contact_threshold=0.05), 0.2, 0)

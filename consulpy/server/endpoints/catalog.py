@@ -105,6 +105,11 @@ def node_needs(name: str) -> list[Need]:
     return [Need(Resource.NODE, name, Access.READ), *FILTERED]
 
 
+@dataclass(frozen=True, slots=True)
+class GatewayServices:
+    gateway: str
+
+
 ENDPOINTS = [
     write("Catalog.Register", CatalogRegister, register),
     write("Catalog.Deregister", CatalogDeregister, deregister),
@@ -118,5 +123,12 @@ ENDPOINTS = [
     ),
     read(
         "Catalog.NodeServices", NodeServices, reads.catalog_node, lambda _s, p: node_needs(p.node)
+    ),
+    # service:read on the gateway; each linked service is then kept by service:read on it.
+    read(
+        "Catalog.GatewayServices",
+        GatewayServices,
+        reads.catalog_gateway_services,
+        lambda _s, p: service_needs(p.gateway),
     ),
 ]

@@ -38,6 +38,7 @@ class HealthServiceNodes:
     node_meta: NodeMeta = field(default_factory=list)
     passing: bool = False
     connect: bool = False
+    ingress: bool = False  # the ingress gateways routing to `service` (health/ingress)
     filter: str = ""
     near: str = ""
 
