@@ -88,10 +88,13 @@ def _stable(value: Any) -> Any:
     return value
 
 
+_READER = requests.Session()  # one keep-alive connection for the state reads
+
+
 def _state(url: str) -> str:
     digest = hashlib.sha256()
     for path in STATE_READS:
-        resp = requests.get(url + path, timeout=30)
+        resp = _READER.get(url + path, timeout=30)
         body = _stable(resp.json()) if resp.status_code == 200 and resp.content else None
         digest.update(json.dumps([path, resp.status_code, body], sort_keys=True).encode())
     return digest.hexdigest()
