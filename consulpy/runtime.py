@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from consulpy.agent import metrics_feed
 from consulpy.agent.acl import dns_token
 from consulpy.agent.agent import Agent, AgentError
 from consulpy.agent.watches import AgentWatches, WatchError, install_watches
@@ -58,6 +59,7 @@ class Runtime:
         except TelemetryError as exc:
             raise AgentError(str(exc)) from exc
         self.telemetry = Telemetry(METRICS, settings, self.agent.node_name)
+        self.telemetry.collectors.append(metrics_feed.connect(self.agent, METRICS))
         self.agent.reload_hooks.append(self._reload_telemetry)
         self.http = HTTPListeners(self.agent, settings)
         self.https_context: ssl.SSLContext | None = None

@@ -186,7 +186,6 @@ class Registry:
         self._samples: dict[tuple[str, Labels], Series] = {}
         self.intervals: deque[Interval] = deque(maxlen=RETAIN)
         self.current_start = math.floor(self.now / INTERVAL) * INTERVAL
-        self.collectors: list[Callable[[], None]] = []  # gauge refreshers, run every second
         self.interval_listeners: list[Callable[[Interval], None]] = []
 
     # --- configuration -------------------------------------------------------------------
@@ -354,10 +353,6 @@ class Registry:
             for series in table.values():
                 if series.allowed and series.seen and series.seen >= horizon:
                     yield series
-
-    def collect_gauges(self) -> None:
-        for collector in list(self.collectors):
-            collector()
 
     def clear(self) -> None:
         """Forget every series and interval (tests)."""

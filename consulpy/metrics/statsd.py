@@ -3,7 +3,7 @@ into datagrams of at most 1432 bytes (go-metrics' size) and flushed at least eve
 
 statsd has no labels: label values are folded into the key, as go-metrics does
 (`consul.api.http.GET.v1_kv_`). DogStatsD sends them as tags (`|#method:GET,path:v1_kv_`)
-with the agent's `dogstatsd_tags` appended.
+with the agent's `dogstatsd_tags` appended, and a gauge's host part becomes a `host:` tag.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class UDPLineSink:
         self.dogstatsd = dogstatsd
         self.tags = list(tags or [])
         self.retry = retry
+        # DogStatsD: a host part in a key is spliced out into a host:<name> tag (go-metrics).
+        self.hostname = ""
         self._resolved: tuple[str, int] | None = None
         self._sock = socket.socket(
             socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET, socket.SOCK_DGRAM
@@ -69,7 +71,11 @@ class UDPLineSink:
 
     def _line(self, key: str, value: float, kind: str, labels: Labels) -> None:
         if self.dogstatsd:
-            tags = [f"{_clean(k)}:{_clean(v)}" for k, v in labels] + self.tags
+            tags = [f"{_clean(k)}:{_clean(v)}" for k, v in labels]
+            if self.hostname and f".{self.hostname}." in key:
+                key = key.replace(f".{self.hostname}.", ".", 1)
+                tags.append(f"host:{self.hostname}")
+            tags += self.tags
             suffix = f"|#{','.join(tags)}" if tags else ""
             line = f"{_clean(key)}:{_num(value)}|{kind}{suffix}"
         else:

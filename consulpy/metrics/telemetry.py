@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,8 @@ class Telemetry:
         self.hostname = hostname
         self.sinks: list[UDPLineSink] = []
         self.runtime = RuntimeStats(registry)
+        # Gauge refreshers run every second (Raft indexes, leadership, object counts...).
+        self.collectors: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
 
     def _build_sinks(self) -> list[UDPLineSink]:
@@ -107,6 +110,8 @@ class Telemetry:
         # exists and disable_hostname is false.
         external = bool(self.sinks) or s.prometheus
         hostname = self.hostname if external and not s.disable_hostname else None
+        for sink in self.sinks:
+            sink.hostname = hostname or ""
         sinks: list[Sink] = list(self.sinks)
         self.registry.configure(
             prefix=s.metrics_prefix,
@@ -146,7 +151,8 @@ class Telemetry:
 
     def tick(self, lag_ms: float | None) -> None:
         self.registry.now = time.time()
-        self.registry.collect_gauges()
+        for collector in list(self.collectors):
+            collector()
         self.runtime.sample(lag_ms)
         self.registry.tick()
 
