@@ -71,6 +71,14 @@ async def test_envoy_serves_prometheus_and_stats_listeners(tmp_path: Path) -> No
         text = await eventually_value(scrape, timeout=20, what="envoy prometheus listener")
         families = {f.name: f for f in text_string_to_metric_families(text)}
         assert "envoy_server_live" in families
+        # what the dev cluster's Grafana dashboard queries: the public listener's requests,
+        # labelled with Consul's stats tags
+        public = [
+            s
+            for s in families["envoy_http_downstream_rq"].samples
+            if s.labels.get("envoy_http_conn_manager_prefix") == "public_listener"
+        ]
+        assert public and public[0].labels["consul_source_service"] == "web"
         # the sidecar's stats carry Consul's tags (stats_config in the bootstrap)
         status, page = await _get(f"http://127.0.0.1:{stats}/stats")
         assert status == 200 and "server.live" in page
