@@ -28,6 +28,12 @@ def connect(agent: Agent, registry: Registry) -> Callable[[], None]:
         serf = agent.gossip.serf
         with contextlib.suppress(Exception):  # not started yet, or shutting down
             registry.gauge("memberlist.health.score", serf.core.ml.health_score(), _LAN)
+        mesh = getattr(agent, "mesh", None)
+        if mesh is not None:  # refreshed here too: a gauge set only on change would expire
+            servers = [getattr(mesh, n, None) for n in ("plaintext", "tls")]
+            registry.gauge(
+                "xds.server.streams", sum(len(s.streams()) for s in servers if s is not None)
+            )
         if server is None:
             return
         registry.gauge("server.isLeader", 1.0 if server.applier.is_leader() else 0.0)

@@ -121,14 +121,11 @@ class Interval:
     samples: list[Aggregate] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
-        def order(item: tuple[str, Labels]) -> tuple[str, Labels]:
-            return item
-
         return {
             "Timestamp": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(int(self.start))),
             "Gauges": [
                 {"Name": k, "Value": _float32(v), "Labels": dict(lb)}
-                for k, lb, v in sorted(self.gauges, key=lambda g: order((g[0], g[1])))
+                for k, lb, v in sorted(self.gauges, key=lambda g: (g[0], g[1]))
             ],
             "Points": [],
             "Counters": [

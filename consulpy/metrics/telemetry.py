@@ -167,5 +167,12 @@ class Telemetry:
         self.runtime.uninstall()
         for sink in self.sinks:
             await sink.stop()
-        self.registry.sinks = []
         self.sinks = []
+        # Back to the defaults, so the process's next agent (tests) starts from a clean setup.
+        self.registry.configure(
+            prefix="consul",
+            hostname=None,
+            prefix_filter=PrefixFilter(()),
+            sinks=[],
+            keep_windows=True,
+        )

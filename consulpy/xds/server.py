@@ -280,7 +280,6 @@ class XDSServer:
             asyncio.create_task(self._follow(proxy_id, queue)),
         ]
         self._streams.add(status)
-        METRICS.gauge("xds.server.streams", len(self._streams))
         log.info(
             "xds stream opened",
             proxy_id=proxy_id,
@@ -295,7 +294,6 @@ class XDSServer:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._streams.discard(status)
-            METRICS.gauge("xds.server.streams", len(self._streams))
             if not self.streams(proxy_id):
                 self._built.pop(proxy_id, None)
             await self._notify()

@@ -4,12 +4,15 @@ admin API."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from consulpy.metrics import METRICS
+from consulpy.metrics.prometheus import render
 from consulpy.xds.bootstrap import PROMETHEUS_LISTENER, bootstrap_config, stats_bind
 from consulpy.xds.lookup import MemoryLookup
 from consulpy.xds.server import XDSServer
@@ -79,6 +82,10 @@ async def test_envoy_serves_prometheus_and_stats_listeners(tmp_path: Path) -> No
             if s.labels.get("envoy_http_conn_manager_prefix") == "public_listener"
         ]
         assert public and public[0].labels["consul_source_service"] == "web"
+        # and the ADS server counted what it pushed to this Envoy
+        ours = render(METRICS, 3600).decode()
+        for kind in ("CDS", "LDS"):
+            assert re.search(rf'^consul_xds_server_pushes{{type="{kind}"}} [1-9]', ours, re.M)
         # the sidecar's stats carry Consul's tags (stats_config in the bootstrap)
         status, page = await _get(f"http://127.0.0.1:{stats}/stats")
         assert status == 200 and "server.live" in page
