@@ -5,9 +5,10 @@ that refreshes gauges, samples the runtime and closes 10 s intervals."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -36,7 +37,6 @@ class TelemetrySettings:
     dogstatsd_addr: str = ""
     dogstatsd_tags: tuple[str, ...] = ()
     retry_failed_connection: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def prometheus(self) -> bool:
@@ -128,12 +128,10 @@ class Telemetry:
     def reload(self, settings: TelemetrySettings) -> None:
         """Only the filter reloads, as in Consul; the rest needs a restart."""
         self.registry.set_filter(settings.filter())
-        self.settings = TelemetrySettings(
-            **{
-                **self.settings.__dict__,
-                "prefix_filter": settings.prefix_filter,
-                "filter_default": settings.filter_default,
-            }
+        self.settings = dataclasses.replace(
+            self.settings,
+            prefix_filter=settings.prefix_filter,
+            filter_default=settings.filter_default,
         )
 
     async def _run(self) -> None:

@@ -76,3 +76,20 @@ def test_filtered_metrics_are_not_recorded() -> None:
     body = r.rotate().as_json()
     assert body["Samples"] == []
     assert [c["Name"] for c in body["Counters"]] == ["consul.kvs.apply"]
+
+
+def test_reload_applies_the_filter_only() -> None:
+    from consulpy.metrics.telemetry import Telemetry, TelemetrySettings
+
+    r = Registry()
+    telemetry = Telemetry(r, TelemetrySettings.from_config({"metrics_prefix": "consul"}), "n1")
+    r.incr("raft.apply")
+    telemetry.reload(
+        TelemetrySettings.from_config({"prefix_filter": ["-consul.raft"], "metrics_prefix": "x"})
+    )
+    r.incr("raft.apply")
+    r.incr("kvs.apply")
+    body = r.rotate().as_json()
+    # the series recorded before the reload is blocked from now on; the prefix did not change
+    assert [c["Name"] for c in body["Counters"]] == ["consul.kvs.apply"]
+    assert telemetry.settings.metrics_prefix == "consul"
