@@ -232,6 +232,7 @@ class Server:
         self._acl_index = -1
         self._acl_tables: Any = None
         self._acl_resolved: dict[str, Resolved] = {}
+        self.blocking_queries = 0  # in flight on this server (consul.rpc.queries_blocking)
 
     @property
     def rpc_address(self) -> str:
@@ -529,14 +530,20 @@ class Server:
             return self._meta(index, opts), result
         loop = asyncio.get_running_loop()
         deadline = loop.time() + opts.blocking_timeout(self._rng.random(), self.query_times)
-        while True:
-            ws = WatchSet()
-            index, result = fn(store, args, ws)
-            remaining = deadline - loop.time()
-            if index > opts.index or remaining <= 0:
-                return self._meta(index, opts), result
-            if not await wait_for_change(store.watches, ws, remaining):
-                return self._meta(index, opts), result
+        self.blocking_queries += 1
+        METRICS.gauge("rpc.queries_blocking", self.blocking_queries)
+        try:
+            while True:
+                ws = WatchSet()
+                index, result = fn(store, args, ws)
+                remaining = deadline - loop.time()
+                if index > opts.index or remaining <= 0:
+                    return self._meta(index, opts), result
+                if not await wait_for_change(store.watches, ws, remaining):
+                    return self._meta(index, opts), result
+        finally:
+            self.blocking_queries -= 1
+            METRICS.gauge("rpc.queries_blocking", self.blocking_queries)
 
     # -------------------------------------------------------------------- RPC
     async def call_server(self, address: str, name: str, payload: Any, timeout: float) -> Any:

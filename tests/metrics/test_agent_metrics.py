@@ -247,3 +247,29 @@ async def test_bad_prefix_filter_refuses_to_start() -> None:
     with pytest.raises(AgentError, match="must begin with either"):
         async with DevAgent(config={"telemetry": {"prefix_filter": ["consul.raft"]}}):
             pass
+
+
+async def test_blocking_queries_in_flight_are_counted(http: HTTP) -> None:
+    assert (await http.put("/v1/kv/block", b"v"))[0] == 200
+    index = int((await http.get("/v1/kv/block"))[1]["X-Consul-Index"])
+    base = value(await scrape(http), "consul_rpc_queries_blocking")
+    blocked = asyncio.ensure_future(http.get(f"/v1/kv/block?index={index}&wait=30s"))
+
+    async def in_flight(n: float) -> bool:
+        return value(await scrape(http), "consul_rpc_queries_blocking") == n
+
+    await eventually_value(lambda: in_flight(base + 1), what="our blocking query in flight")
+    assert (await http.put("/v1/kv/block", b"w"))[0] == 200  # wakes it
+    assert (await blocked)[0] == 200
+    await eventually_value(lambda: in_flight(base), what="our blocking query done")
+
+
+async def test_dns_queries_are_timed() -> None:
+    from tests.dns.support import dns_agent
+
+    async with dns_agent(catalog=False) as client, aiohttp.ClientSession() as session:
+        http = HTTP(session, client.dev.url)
+        before = value(await scrape(http), "consul_dns_domain_query_count")
+        await client.ask("consul.service.consul")
+        after = value(await scrape(http), "consul_dns_domain_query_count")
+        assert after == before + 1
