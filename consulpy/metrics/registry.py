@@ -344,11 +344,16 @@ class Registry:
     # --- Prometheus view -----------------------------------------------------------------
 
     def series(self, retention: float) -> Iterable[Series]:
-        """Every allowed series updated within `retention` seconds."""
+        """Every allowed series for Prometheus: gauges updated within `retention` seconds,
+        counters and timers once recorded (cumulative values must not vanish and come back,
+        which is what Consul's predeclared series give it)."""
         horizon = self.now - retention
-        for table in (self._gauges, self._counters, self._samples):
+        for series in self._gauges.values():
+            if series.allowed and series.seen and series.seen >= horizon:
+                yield series
+        for table in (self._counters, self._samples):
             for series in table.values():
-                if series.allowed and series.seen and series.seen >= horizon:
+                if series.allowed and series.seen:
                     yield series
 
     def clear(self) -> None:

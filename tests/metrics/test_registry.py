@@ -93,3 +93,16 @@ def test_reload_applies_the_filter_only() -> None:
     # the series recorded before the reload is blocked from now on; the prefix did not change
     assert [c["Name"] for c in body["Counters"]] == ["consul.kvs.apply"]
     assert telemetry.settings.metrics_prefix == "consul"
+
+
+def test_prometheus_keeps_counters_and_expires_stale_gauges() -> None:
+    from consulpy.metrics.prometheus import render
+
+    r = Registry()
+    r.now = 1000.0
+    r.incr("raft.state.leader")
+    r.gauge("autopilot.healthy", 1)
+    r.now = 1000.0 + 120  # two minutes later, nothing recorded since
+    text = render(r, retention=60).decode()
+    assert "consul_raft_state_leader 1.0" in text
+    assert "consul_autopilot_healthy" not in text
