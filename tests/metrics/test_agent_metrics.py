@@ -239,14 +239,15 @@ async def test_prefix_filter_drops_blocked_metrics() -> None:
     assert "consul_kvs_apply_count" in text
 
 
-async def test_bad_prefix_filter_refuses_to_start() -> None:
+async def test_bad_telemetry_settings_are_refused_at_load() -> None:
     import pytest
 
-    from consulpy.agent.agent import AgentError
+    from consulpy.config import ConfigError
 
-    with pytest.raises(AgentError, match="must begin with either"):
-        async with DevAgent(config={"telemetry": {"prefix_filter": ["consul.raft"]}}):
-            pass
+    with pytest.raises(ConfigError, match="must begin with either"):
+        DevAgent(config={"telemetry": {"prefix_filter": ["consul.raft"]}})
+    with pytest.raises(ConfigError, match="statsd_address: expected host:port"):
+        DevAgent(config={"telemetry": {"statsd_address": "localhost"}})
 
 
 async def test_blocking_queries_in_flight_are_counted(http: HTTP) -> None:
