@@ -44,3 +44,12 @@ log_level = "info"
 ui_config {
   enabled = true
 }
+
+# Metrics: /v1/agent/metrics?format=prometheus is served while prometheus_retention_time is
+# positive (Consul's rule; consulpy's default is 60s already, Consul's is 0 = off), and gauges
+# carry no host name (the scrape target says which agent it is). Prometheus in
+# docker-compose.yml (profile observability) scrapes every agent: configs/observability/.
+telemetry {
+  prometheus_retention_time = "60s"
+  disable_hostname          = true
+}

@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from consulpy.agent import metrics_feed
 from consulpy.agent.acl import dns_token
 from consulpy.agent.agent import Agent, AgentError
 from consulpy.agent.watches import AgentWatches, WatchError, install_watches
 from consulpy.dns import DNSServer, DNSSettings
 from consulpy.http.app import HTTPListeners
+from consulpy.metrics import METRICS
+from consulpy.metrics.telemetry import Telemetry, TelemetryError, TelemetrySettings
 from consulpy.rpc import tls as rpc_tls
 from consulpy.util.pidfile import remove_pid_file, write_pid_file
 from consulpy.xds.mesh import Mesh, MeshError
@@ -51,7 +54,14 @@ class Runtime:
         self.agent = Agent(
             config, reload_config=reload_config, check_min_interval=check_min_interval
         )
-        self.http = HTTPListeners(self.agent)
+        try:
+            settings = TelemetrySettings.from_config(config.telemetry)
+        except TelemetryError as exc:
+            raise AgentError(str(exc)) from exc
+        self.telemetry = Telemetry(METRICS, settings, self.agent.node_name)
+        self.telemetry.collectors.append(metrics_feed.connect(self.agent, METRICS))
+        self.agent.reload_hooks.append(self._reload_telemetry)
+        self.http = HTTPListeners(self.agent, settings)
         self.https_context: ssl.SSLContext | None = None
         self.agent.reload_hooks.append(self._reload_tls_hook)
         self.xds = Mesh(config, self.agent.proxy_config.lookup)
@@ -69,6 +79,10 @@ class Runtime:
         the error is an `AgentError` (gRPC listener) or an `OSError` (HTTP address in use)."""
         agent = self.agent
         try:
+            try:
+                self.telemetry.start()
+            except TelemetryError as exc:
+                raise AgentError(str(exc)) from exc
             await agent.start()
             try:
                 await self.xds.start()
@@ -162,6 +176,14 @@ class Runtime:
     def _reload_tls_hook(self, config: AgentConfig) -> None:
         self.reload_tls(config)
 
+    def _reload_telemetry(self, config: AgentConfig) -> None:
+        """Reload hook: telemetry.prefix_filter and filter_default apply at run time, as in
+        Consul; the other telemetry settings need a restart."""
+        try:
+            self.telemetry.reload(TelemetrySettings.from_config(config.telemetry))
+        except TelemetryError as exc:
+            raise AgentError(str(exc)) from exc
+
     def _apply_rpc_limits(self, config: AgentConfig) -> None:
         """Reload hook: limits.rpc_rate, rpc_max_burst, rpc_max_conns_per_client and
         rpc_client_timeout apply at run time, as in Consul (a lower connection limit refuses
@@ -196,6 +218,7 @@ class Runtime:
             ("dns", self.dns.stop),
             ("xds", self.xds.stop),
             ("agent", self.agent.stop),
+            ("telemetry", self.telemetry.stop),
         )
         for name, stop in parts:
             began = loop.time()

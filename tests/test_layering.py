@@ -185,3 +185,15 @@ def test_every_spelling_of_the_commands_import_is_caught(source: str) -> None:
     edges = _module_graph()
     edges[_module_name(probe)] = {target for _, target in _consulpy_imports(probe, source)}
     assert any(v.startswith("consulpy.http._layering_probe ") for v in _violations(edges))
+
+
+def test_metrics_imports_nothing_else_from_consulpy() -> None:
+    """consulpy/metrics sits below every layer that records into it (raft and gossip get its
+    recorder handed in), so it must not import any of them."""
+    offending = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: {target}"
+        for path in sorted((PACKAGE / "metrics").rglob("*.py"))
+        for line, target in _consulpy_imports(path)
+        if _under(target, "consulpy") and not _under(target, "consulpy.metrics")
+    ]
+    assert offending == [], "\n".join(offending)

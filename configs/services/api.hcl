@@ -32,6 +32,14 @@ service {
   # intentions enforced there) is the first free one of ports.sidecar_min_port..max_port.
   # api calls nothing, so it has no upstreams.
   connect {
-    sidecar_service {}
+    sidecar_service {
+      proxy {
+        config {
+          # Envoy serves its Prometheus stats on http://<host>:20200/metrics (and nothing
+          # else of its admin API); configs/observability/prometheus.yml scrapes it.
+          envoy_prometheus_bind_addr = "0.0.0.0:20200"
+        }
+      }
+    }
   }
 }

@@ -26,6 +26,11 @@ service {
   connect {
     sidecar_service {
       proxy {
+        config {
+          # Envoy serves its Prometheus stats on http://<host>:20200/metrics (and nothing
+          # else of its admin API); configs/observability/prometheus.yml scrapes it.
+          envoy_prometheus_bind_addr = "0.0.0.0:20200"
+        }
         # Services web calls through its sidecar. The sidecar listens on
         # 127.0.0.1:<local_bind_port> and forwards, over mTLS, to a healthy instance of
         # <destination_name>; the app calls http://127.0.0.1:9191/ (`consulpy demo web

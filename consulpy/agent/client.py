@@ -9,8 +9,10 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from consulpy.metrics import METRICS
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
+from consulpy.rpc.ratelimit import RATE_LIMITED
 from consulpy.rpc.tls import RPCTLS
 from consulpy.server.endpoints import REGISTRY
 from consulpy.server.endpoints.request import Empty, Request
@@ -82,19 +84,24 @@ class ClientDelegate:
                 await asyncio.sleep(0.1)
                 continue
             for address in servers:
+                METRICS.incr("client.rpc")
                 try:
                     result = await self.rpc.call(address, method, args, timeout=timeout)
                     self._preferred = address
                     return result
                 except RPCDialError:
+                    METRICS.incr("client.rpc.failed")
                     continue
                 except RPCUnavailable as exc:
+                    METRICS.incr("client.rpc.failed")
                     if not retry_sent:
                         raise CommandError(
                             f"rpc error: {exc}; the write may or may not apply"
                         ) from exc
                     continue
                 except RPCError as exc:
+                    if exc.kind == RATE_LIMITED:
+                        METRICS.incr("client.rpc.exceeded")
                     if exc.kind in ("no_leader", "not_leader") and time.monotonic() < deadline:
                         continue
                     raise_remote(exc)

@@ -126,7 +126,7 @@ def grpc_target(
 
 
 def build_bootstrap(client: Client, args: argparse.Namespace) -> dict[str, Any]:
-    from consulpy.xds.bootstrap import bootstrap_config
+    from consulpy.xds.bootstrap import bootstrap_config, stats_bind
 
     proxy = find_proxy(client, args.sidecar_for, args.proxy_id)
     resp = client.request("GET", "/v1/agent/self", ok=(200, 403))
@@ -140,6 +140,7 @@ def build_bootstrap(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         args.grpc_addr, client.base, info.get("xDS"), args.grpc_ca_file
     )
     destination = (proxy.get("Proxy") or {}).get("DestinationServiceName") or proxy["Service"]
+    config = (proxy.get("Proxy") or {}).get("Config") or {}
     try:
         return bootstrap_config(
             proxy["ID"],
@@ -151,6 +152,8 @@ def build_bootstrap(client: Client, args: argparse.Namespace) -> dict[str, Any]:
             ca_pem=ca_pem,
             datacenter=info["Config"]["Datacenter"],
             admin_access_log_path=args.admin_log,
+            prometheus_bind=stats_bind(config, "envoy_prometheus_bind_addr"),
+            stats_bind=stats_bind(config, "envoy_stats_bind_addr"),
         )
     except ValueError as exc:
         raise EnvoyCLIError(str(exc)) from exc

@@ -70,6 +70,22 @@ def join_address(value: str) -> str:
     return value.strip()
 
 
+def filter_rule(value: str) -> str:
+    """A telemetry.prefix_filter rule: "+prefix" allows, "-prefix" blocks."""
+    rule = value.strip()
+    if len(rule) < 2 or rule[0] not in "+-":
+        raise ValueError(f"Filter rule must begin with either '+' or '-': {value!r}")
+    return rule
+
+
+def metrics_address(value: str) -> str:
+    """A statsd/DogStatsD sink address: host:port."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {value!r}")
+    return value
+
+
 def cidr(value: str) -> str:
     try:
         return str(ipaddress.ip_network(value.strip(), strict=False))

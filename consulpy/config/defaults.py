@@ -155,8 +155,10 @@ DEFAULTS: dict[str, Any] = {
         "metrics_prefix": "consul",
         "filter_default": True,
         "retry_failed_connection": True,
-        "disable_hostname": False,
-        "prometheus_retention_time": "0s",
+        # consulpy deviates from Consul here (docs/compatibility.md): Prometheus is on by
+        # default and gauges carry no host part, so a scrape works with no configuration.
+        "disable_hostname": True,
+        "prometheus_retention_time": "60s",
     },
     "tls": {"defaults": {"tls_min_version": "TLSv1_2"}},
     "translate_wan_addrs": False,

@@ -344,19 +344,19 @@ AGENT = Struct(
                     "circonus_check_tags",
                     "circonus_submission_interval",
                     "circonus_submission_url",
-                    "dogstatsd_addr",
                     "metrics_prefix",
-                    "statsd_address",
                     "statsite_address",
                 )
             }
             | {
+                "dogstatsd_addr": Str(c.metrics_address),
+                "statsd_address": Str(c.metrics_address),
                 "disable_hostname": Bool(),
                 "disable_compat_1.9": Bool(),
                 "dogstatsd_tags": _strs(),
                 "retry_failed_connection": Bool(),
                 "filter_default": Bool(),
-                "prefix_filter": _strs(),
+                "prefix_filter": ListOf(Str(c.filter_rule)),
                 "prometheus_retention_time": Duration(),
                 "enable_host_metrics": Bool(),
             }

@@ -35,10 +35,6 @@ ENTERPRISE_OR_CLOUD: tuple[str, ...] = (
     "acl.tokens.managed_service_provider",
 )
 
-# Telemetry is not implemented yet: accepted (refusing would break existing configs) and warned
-# loudly, on its own line.
-TELEMETRY: tuple[str, ...] = ("telemetry.",)
-
 # Accepted and not (yet) acted on; the reason is logged with the key.
 NOT_YET_USED: dict[str, str] = {
     "acl.enable_token_replication": "one datacenter: no token replication",
@@ -148,6 +144,43 @@ REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
         "raft_logstore.boltdb.no_freelist_sync (formerly raft_boltdb.NoFreelistSync) is not "
         "supported by consulpy: the Raft log is not stored in BoltDB; remove this setting",
     ),
+    "telemetry.statsite_address": (
+        _set,
+        "telemetry.statsite_address is not supported by consulpy (no statsite sink); use "
+        "telemetry.statsd_address, dogstatsd_addr or Prometheus",
+    ),
+    "telemetry.enable_host_metrics": (
+        lambda v: v is True,
+        "telemetry.enable_host_metrics is not supported by consulpy (no consul.host.* "
+        "metrics); scrape the host with node_exporter instead, or remove this setting",
+    ),
+    "telemetry.disable_compat_1.9": (
+        lambda v: v is False,
+        "telemetry.disable_compat_1.9 = false is not supported by consulpy: the pre-1.9 metric "
+        "names (consul.http.<METHOD>.<path>) are never emitted; remove this setting",
+    ),
+    **{
+        f"telemetry.{key}": (
+            _set,
+            f"telemetry.{key} is not supported by consulpy (no Circonus sink); use "
+            "telemetry.statsd_address, dogstatsd_addr or Prometheus",
+        )
+        for key in (
+            "circonus_api_app",
+            "circonus_api_token",
+            "circonus_api_url",
+            "circonus_broker_id",
+            "circonus_broker_select_tag",
+            "circonus_check_display_name",
+            "circonus_check_force_metric_activation",
+            "circonus_check_id",
+            "circonus_check_instance_id",
+            "circonus_check_search_tag",
+            "circonus_check_tags",
+            "circonus_submission_interval",
+            "circonus_submission_url",
+        )
+    },
     "limits.request_limits.mode": (
         lambda v: v not in (None, "disabled"),
         "limits.request_limits is not supported by consulpy; use limits.rpc_rate and "
@@ -180,8 +213,6 @@ def classify(path: str) -> str | None:
         return "enterprise"
     if _match(path, HONOURED_BY_DESIGN) or _match(path, CONSUMED_BY_CONFIG):
         return "honoured"
-    if _match(path, TELEMETRY):
-        return "telemetry"
     if _match(path, NOT_YET_USED):
         return "unused"
     return None
@@ -191,7 +222,7 @@ def check_user_keys(user_set: dict[str, Any]) -> tuple[list[tuple[str, str]], li
     """From the key paths a user set (path -> value), the load errors (path, message) and
     the startup warnings: one warning per kind, listing the keys."""
     errors: list[tuple[str, str]] = []
-    by_kind: dict[str, list[str]] = {"enterprise": [], "telemetry": [], "unused": []}
+    by_kind: dict[str, list[str]] = {"enterprise": [], "unused": []}
     for path in sorted(user_set):
         kind = classify(path)
         if kind == "refused":
@@ -200,8 +231,6 @@ def check_user_keys(user_set: dict[str, Any]) -> tuple[list[tuple[str, str]], li
                 errors.append((path, message))
         elif kind == "enterprise":
             by_kind["enterprise"].append(path)
-        elif kind == "telemetry":
-            by_kind["telemetry"].append(path)
         elif kind == "unused":
             entry = _match(path, NOT_YET_USED)
             reason = NOT_YET_USED[entry] if entry else "not implemented in this build"
@@ -211,11 +240,6 @@ def check_user_keys(user_set: dict[str, Any]) -> tuple[list[tuple[str, str]], li
         warnings.append(
             "Consul Enterprise / HCP settings are ignored by consulpy: "
             + ", ".join(by_kind["enterprise"])
-        )
-    if by_kind["telemetry"]:
-        warnings.append(
-            "TELEMETRY IS NOT IMPLEMENTED: these telemetry settings are accepted and have NO "
-            "effect (no metrics are sent anywhere): " + ", ".join(by_kind["telemetry"])
         )
     if by_kind["unused"]:
         warnings.append(

@@ -100,7 +100,7 @@ def port_names(component: Component) -> list[str]:
         return names if component.server else [*names, "grpc"]
     if isinstance(component, topo.App):
         return ["port", *(f"upstream:{service}" for service, _ in component.upstreams)]
-    return ["public", "admin"]
+    return ["public", "admin", "metrics"]
 
 
 def allocate_ports(saved: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
@@ -202,10 +202,14 @@ def map_ports(value: Any, port_map: dict[int, int]) -> Any:
 
 
 def twin_service_definitions(
-    source: Path, port_map: dict[int, int], sidecar_port: int | None
+    source: Path,
+    port_map: dict[int, int],
+    sidecar_port: int | None,
+    metrics_port: int | None = None,
 ) -> dict[str, Any]:
     """configs/services/<x>.hcl as the twin's agent loads it: ports mapped, the sidecar on
-    `sidecar_port` with its public listener on 127.0.0.1."""
+    `sidecar_port` with its public listener on 127.0.0.1, and its Envoy Prometheus listener
+    (when the file asks for one) on 127.0.0.1:`metrics_port`."""
     from consulpy.config import ConfigError, load_config_files
 
     try:
@@ -229,7 +233,10 @@ def twin_service_definitions(
         if sidecar_port is not None:
             sidecar["Port"] = sidecar_port
         proxy = sidecar.setdefault("Proxy", {})
-        proxy.setdefault("Config", {}).setdefault("bind_address", LOOPBACK)
+        config = proxy.setdefault("Config", {})
+        config.setdefault("bind_address", LOOPBACK)
+        if config.get("envoy_prometheus_bind_addr") and metrics_port is not None:
+            config["envoy_prometheus_bind_addr"] = f"{LOOPBACK}:{metrics_port}"
     return {key: value for key, value in out.items() if value}
 
 
@@ -342,8 +349,9 @@ class DevCluster:
                 port_map[bind_port] = ports[f"upstream:{service}"]
             sidecar = next((s for s in topo.SIDECARS if s.service_id == app.name), None)
             sidecar_port = self.ports[sidecar.name]["public"] if sidecar else None
+            metrics_port = self.ports[sidecar.name]["metrics"] if sidecar else None
             definitions = twin_service_definitions(
-                configs / app.service_file, port_map, sidecar_port
+                configs / app.service_file, port_map, sidecar_port, metrics_port
             )
             path = self._service_file_path(app)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -554,6 +562,10 @@ class DevCluster:
     def admin_url(self, sidecar_name: str) -> str:
         return f"http://{LOOPBACK}:{self.ports[sidecar_name]['admin']}"
 
+    def metrics_url(self, sidecar_name: str) -> str:
+        """The sidecar's Envoy Prometheus endpoint (envoy_prometheus_bind_addr)."""
+        return f"http://{LOOPBACK}:{self.ports[sidecar_name]['metrics']}/metrics"
+
     def _apps_healthy(self) -> bool:
         return all(_get(self.app_url(a.name) + "/health")[0] == 200 for a in topo.APPS)
 
@@ -584,7 +596,10 @@ class DevCluster:
             for service, _ in component.upstreams:
                 text += f" (calls {service} via 127.0.0.1:{ports[f'upstream:{service}']})"
             return text
-        return f"public {LOOPBACK}:{ports['public']}, admin {self.admin_url(component.name)}"
+        return (
+            f"public {LOOPBACK}:{ports['public']}, admin {self.admin_url(component.name)}, "
+            f"metrics {self.metrics_url(component.name)}"
+        )
 
     def process_rows(self) -> list[list[str]]:
         rows = [["NAME", "KIND", "PID", "STATE", "LISTENS ON"]]
@@ -613,7 +628,9 @@ class DevCluster:
             if app.public:
                 out[f"{app.name.upper()}_URL"] = self.app_url(app.name)
         for sidecar in topo.SIDECARS:
-            out[f"{sidecar.name.upper().replace('-', '_')}_ADMIN"] = self.admin_url(sidecar.name)
+            prefix = sidecar.name.upper().replace("-", "_")
+            out[f"{prefix}_ADMIN"] = self.admin_url(sidecar.name)
+            out[f"{prefix}_METRICS"] = self.metrics_url(sidecar.name)
         return out
 
     def print_summary(self) -> None:

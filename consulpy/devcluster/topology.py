@@ -35,6 +35,15 @@ DATA_MOUNT = "/consul/data"
 HTTP_PORT = 8500
 GRPC_PORT = 8502
 ENVOY_ADMIN_PORT = 19000
+ENVOY_PROMETHEUS_PORT = 20200
+"""Where each sidecar's Envoy serves its Prometheus stats (`envoy_prometheus_bind_addr` in
+configs/services/*.hcl): /metrics, nothing else of the admin API."""
+
+OBSERVABILITY = ("prometheus", "grafana")
+"""Compose-only services (profile `observability`): Prometheus scraping every agent's
+/v1/agent/metrics and every sidecar's Envoy stats, and Grafana with a provisioned dashboard,
+configured from configs/observability/. The twin runs no Prometheus: it prints the scrape
+URLs instead."""
 
 # ACL tokens of the dev cluster. FIXED, PUBLIC, DEV-ONLY VALUES: anyone who reads this file holds
 # them. They are fixed so that compose's containers and the twin's processes can name them in

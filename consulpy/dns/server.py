@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from typing import Any
 
 import dns.exception
@@ -25,6 +26,7 @@ from consulpy.dns.lookup import CatalogWatch, Lookups, Reader
 from consulpy.dns.recursor import Recursors
 from consulpy.dns.settings import DNSSettings
 from consulpy.dns.truncate import Draft, encode, fit
+from consulpy.metrics import METRICS
 
 log = structlog.get_logger("consulpy.dns")
 
@@ -119,7 +121,14 @@ class DNSServer:
 
     async def answer(self, data: bytes, tcp: bool, source: str = "") -> bytes | None:
         """The response to one request's bytes; None to stay silent. `source` is the client's
-        IP (prepared queries with `Near: "_ip"` sort by it)."""
+        IP (prepared queries with `Near: "_ip"` sort by it). Timed as consul.dns.domain_query."""
+        start = time.perf_counter()
+        try:
+            return await self._answer(data, tcp, source)
+        finally:
+            METRICS.measure_since("dns.domain_query", start)
+
+    async def _answer(self, data: bytes, tcp: bool, source: str) -> bytes | None:
         hit = self.cached(data, tcp)
         if hit is not None:
             return hit

@@ -18,6 +18,7 @@ import logging
 import random
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,7 +26,14 @@ from typing import Any, TypeVar
 from consulpy.gossip import wire
 from consulpy.gossip.config import MemberlistConfig
 from consulpy.gossip.coordinate import Coordinate
-from consulpy.gossip.events import Event, Member, MemberEvent, Query, UserEvent
+from consulpy.gossip.events import (
+    Event,
+    Member,
+    MemberEvent,
+    MemberEventType,
+    Query,
+    UserEvent,
+)
 from consulpy.gossip.keyring import Keyring, KeyringError, decode_key
 from consulpy.gossip.messages import MsgType
 from consulpy.gossip.serf_core import (
@@ -41,6 +49,16 @@ from consulpy.gossip.transport import StreamError, Transport, exchange, read_mes
 
 log = logging.getLogger("consulpy.gossip")
 T = TypeVar("T")
+
+# Serf's flap window: a member failed and alive again within it counts as a flap.
+FLAP_TIMEOUT = 60.0
+_LAN = (("network", "lan"),)
+_EVENT_METRIC = {
+    MemberEventType.JOIN: "serf.member.join",
+    MemberEventType.LEAVE: "serf.member.left",
+    MemberEventType.FAILED: "serf.member.failed",
+    MemberEventType.UPDATE: "serf.member.update",
+}
 
 __all__ = [
     "Event",
@@ -213,6 +231,10 @@ class Serf:
         self._shutdown = False
         self._conflict_stop = False  # we gave up our name; shutdown() still cleans up
         self.bound_port = 0
+        # Where metrics go (memberlist/serf names, label network=lan); the application sets
+        # it. Anything with incr(name, value, labels).
+        self.metrics: Any = None
+        self._failed_at: dict[str, float] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -542,7 +564,31 @@ class Serf:
         """Call ``fn(event)`` on the caller's loop for every event."""
         self._callbacks.append((asyncio.get_running_loop(), fn))
 
+    def _count_events(self, events: list[Event]) -> None:
+        """serf.member.* counters, and serf.member.flap: a failed member alive again within
+        FLAP_TIMEOUT."""
+        now = time.monotonic()
+        for ev in events:
+            if isinstance(ev, MemberEvent):
+                name = _EVENT_METRIC.get(ev.type)
+                if name is None:
+                    continue
+                for m in ev.members:
+                    self.metrics.incr(name, 1.0, _LAN)
+                    if ev.type is MemberEventType.FAILED:
+                        self._failed_at[m.name] = now
+                    elif ev.type is MemberEventType.JOIN:
+                        failed = self._failed_at.pop(m.name, None)
+                        if failed is not None and now - failed < FLAP_TIMEOUT:
+                            self.metrics.incr("serf.member.flap", 1.0, _LAN)
+                    elif ev.type is MemberEventType.LEAVE:
+                        self._failed_at.pop(m.name, None)
+            elif isinstance(ev, UserEvent):
+                self.metrics.incr("serf.events", 1.0, _LAN)
+
     def _deliver(self, events: list[Event]) -> None:
+        if self.metrics is not None:
+            self._count_events(events)
         for ev in events:
             for s in list(self._subscribers):
                 # A subscriber whose loop has closed is simply gone.
@@ -597,7 +643,10 @@ class Serf:
         assert self._transport is not None
         if isinstance(e, SendPacket):
             for msg in wire.make_compounds(e.msgs):
-                self._transport.sendto(wire.encode_packet(msg, self._sec, e.crc), e.addr)
+                packet = wire.encode_packet(msg, self._sec, e.crc)
+                self._transport.sendto(packet, e.addr)
+                if self.metrics is not None:
+                    self.metrics.incr("memberlist.udp.sent", float(len(packet)), _LAN)
         elif isinstance(e, StartPushPull):
             self._spawn(self._background_push_pull(e))
         elif isinstance(e, StartTcpPing):
@@ -606,6 +655,8 @@ class Serf:
     def _on_packet(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._core is None or self._shutdown:
             return
+        if self.metrics is not None:
+            self.metrics.incr("memberlist.udp.received", float(len(data)), _LAN)
         try:
             msgs = wire.decode_packet(data, self._sec)
         except (wire.WireError, ValueError) as exc:

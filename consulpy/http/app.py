@@ -24,6 +24,7 @@ from consulpy.http import (
     health,
     internal_ui,
     kv,
+    metrics,
     monitor,
     openapi,
     operator,
@@ -39,6 +40,8 @@ from consulpy.http.endpoint import AGENT, text_error
 from consulpy.http.errors import error_middleware, escape_headers
 from consulpy.http.inflight import InFlight
 from consulpy.log import enabled as log_enabled
+from consulpy.metrics import METRICS
+from consulpy.metrics.telemetry import TelemetrySettings
 from consulpy.ui import serve as ui_serve
 
 # Enough for the largest body any endpoint accepts; endpoints enforce their own limits with
@@ -85,11 +88,43 @@ async def _request_log(req: web.Request, handler: web.Handler) -> web.StreamResp
         )
 
 
-def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application:
+_HTTP_LABELS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+
+
+def _http_labels(method: str, route: str) -> tuple[tuple[str, str], ...]:
+    """consul.api.http's labels: the method and the route as Consul registers it, leading
+    '/' dropped and '/' -> '_' (`v1_kv_`, `v1_agent_self`); cached, the routes are few."""
+    labels = _HTTP_LABELS.get((method, route))
+    if labels is None:
+        path = route.split("{", 1)[0].lstrip("/").replace("/", "_")
+        labels = _HTTP_LABELS[(method, route)] = (("method", method), ("path", path))
+    return labels
+
+
+@web.middleware
+async def _timing(req: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """consul.api.http: every request's time in milliseconds, by method and route."""
+    start = time.perf_counter()
+    try:
+        return await handler(req)
+    finally:
+        resource = req.match_info.route.resource
+        route = resource.canonical if resource is not None else ""
+        METRICS.sample(
+            "api.http", (time.perf_counter() - start) * 1000.0, _http_labels(req.method, route)
+        )
+
+
+def build_app(
+    agent: Agent,
+    inflight: InFlight | None = None,
+    telemetry: TelemetrySettings | None = None,
+) -> web.Application:
     limits = agent.config.limits
     max_body = max(limits.kv_max_value_size, limits.txn_max_req_len) + BODY_SLACK
     app = web.Application(
         middlewares=[
+            _timing,
             error_middleware,
             _request_log,
             *([inflight.middleware] if inflight is not None else []),
@@ -98,6 +133,7 @@ def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application
         handler_args=http_limits.header_limits(agent.config),
     )
     app[AGENT] = agent
+    app[metrics.SETTINGS] = telemetry or TelemetrySettings.from_config(agent.config.telemetry)
     http_limits.install(app, lambda: agent.config, max_body)
     policy = agent.config.acl.default_policy
 
@@ -135,6 +171,7 @@ def api_routes() -> list[web.RouteDef]:
         coordinate,
         prepared_query,
         internal_ui,
+        metrics,
     )
     return [route for module in modules for route in module.routes()]
 
@@ -166,8 +203,9 @@ class _TLSSite(web.TCPSite):
 class HTTPListeners:
     """The agent's HTTP and HTTPS listeners: one aiohttp runner, a site per address."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Agent, telemetry: TelemetrySettings | None = None) -> None:
         self.agent = agent
+        self.telemetry = telemetry
         self.addresses: list[tuple[str, int]] = []
         self.https_addresses: list[tuple[str, int]] = []
         self._runner: web.AppRunner | None = None
@@ -187,7 +225,7 @@ class HTTPListeners:
         if https and ssl_context is None:
             raise ValueError("HTTPS listeners need an SSL context")
         self._runner = web.AppRunner(
-            build_app(self.agent, self._inflight),
+            build_app(self.agent, self._inflight, self.telemetry),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=SHUTDOWN_GRACE,

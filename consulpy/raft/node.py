@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -80,6 +81,26 @@ class _Job:
     done: asyncio.Future | None = None
 
 
+class Recorder(Protocol):
+    """Where the node reports its metrics (hashicorp/raft's names: raft.apply,
+    raft.commitTime, raft.fsm.apply, raft.state.*, raft.leader.dispatchLog). The library
+    depends on nothing: the application hands in its registry."""
+
+    def incr(
+        self, name: str, value: float = 1.0, labels: tuple[tuple[str, str], ...] = ()
+    ) -> None: ...
+
+    def sample(self, name: str, value: float, labels: tuple[tuple[str, str], ...] = ()) -> None: ...
+
+
+class _NoMetrics:
+    def incr(self, name: str, value: float = 1.0, labels: tuple[tuple[str, str], ...] = ()) -> None:
+        pass
+
+    def sample(self, name: str, value: float, labels: tuple[tuple[str, str], ...] = ()) -> None:
+        pass
+
+
 class RaftNode:
     def __init__(
         self,
@@ -127,6 +148,7 @@ class RaftNode:
         self._last_heard: dict[str, float] = {}
         self._last_tick_time = 0.0
         self._addresses: dict[str, str] = {}
+        self.metrics: Recorder = _NoMetrics()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -298,7 +320,11 @@ class RaftNode:
         if self._storage_error is not None:  # nothing new while the disk refuses writes
             raise StorageUnavailable(str(self._storage_error))
         index, term = core.propose(data)  # raises NotLeader / TransferInProgress
-        return await self._await_entry(index, term, timeout)
+        self.metrics.incr("raft.apply")
+        start = time.perf_counter()
+        result = await self._await_entry(index, term, timeout)
+        self.metrics.sample("raft.commitTime", (time.perf_counter() - start) * 1000.0)
+        return result
 
     async def _await_entry(self, index: int, term: int, timeout: float | None) -> tuple[int, Any]:
         assert self._loop is not None
@@ -549,10 +575,12 @@ class RaftNode:
             result: Any = None
             error: BaseException | None = None
             if e.kind is EntryKind.NORMAL:
+                start = time.perf_counter()
                 try:
                     result = self.sm.apply(e.index, e.data)
                 except Exception as exc:  # the application's error goes back to its proposer
                     error = exc
+                self.metrics.sample("raft.fsm.apply", (time.perf_counter() - start) * 1000.0)
             elif e.kind is EntryKind.CONFIG:
                 self._remember_addresses()
             self._applied = e.index
@@ -612,6 +640,12 @@ class RaftNode:
                     fut.set_exception(LeadershipLost("leadership lost before commit"))
                     del self._pending[index]
         lid, addr = self.leader()
+        if core.is_leader:
+            self.metrics.incr("raft.state.leader")
+        elif core.role in (Role.CANDIDATE, Role.PRE_CANDIDATE):
+            self.metrics.incr("raft.state.candidate")
+        else:
+            self.metrics.incr("raft.state.follower")
         log.info("raft %s: leader is now %s (term %d)", self.id, lid, core.term)
         waiters, self._leader_waiters = self._leader_waiters, []
         for fut in waiters:
@@ -645,8 +679,13 @@ class RaftNode:
                 await asyncio.sleep(retry_delay)
             jobs, self._jobs = failed + self._jobs, []
             failed = []
+            start = time.perf_counter()
             try:
                 await self._run_io(self._write_jobs, jobs)
+                if self.core is not None and self.core.is_leader:
+                    self.metrics.sample(
+                        "raft.leader.dispatchLog", (time.perf_counter() - start) * 1000.0
+                    )
             except StorageUnavailable as exc:
                 # Disk full or an I/O error: nothing of these jobs is durable, so nothing they
                 # acknowledge goes out. Retry them, in order, until the disk takes them.

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from consulpy.metrics import METRICS
 from consulpy.rpc.errors import RPCError
 from consulpy.server.endpoints.request import Empty
 from consulpy.server.operator import caught_up
@@ -161,6 +162,13 @@ class Membership:
     # ------------------------------------------------------------- reconcile
     async def reconcile(self) -> None:
         """Make the catalog agree with gossip (Consul's leader reconcile loop)."""
+        start = time.perf_counter()
+        try:
+            await self._reconcile()
+        finally:
+            METRICS.measure_since("leader.reconcile", start)
+
+    async def _reconcile(self) -> None:
         store = self.server.store
         known = set()
         for m in self.members():

@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from consulpy.acl.resolver import ACLNotFound, Resolved, Resolver
+from consulpy.metrics import METRICS
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.ratelimit import RATE_LIMITED
@@ -80,6 +81,21 @@ ERROR_KINDS: dict[type[BaseException], str] = {
     NoLeaderError: "no_leader",
     NotLeaderError: "not_leader",
     OutcomeUnknown: "outcome_unknown",
+}
+
+
+# Consul's timers of the write endpoints (consul.kvs.apply, ...), by endpoint name.
+_WRITE_METRICS: dict[str, str] = {
+    "KVS.Apply": "kvs.apply",
+    "Txn.Apply": "txn.apply",
+    "Session.Apply": "session.apply",
+    "Session.Renew": "session.renew",
+    "Catalog.Register": "catalog.register",
+    "Catalog.Deregister": "catalog.deregister",
+    "Intention.Apply": "intention.apply",
+    "ConfigEntry.Apply": "config_entry.apply",
+    "ConfigEntry.Delete": "config_entry.delete",
+    "PreparedQuery.Apply": "prepared-query.apply",
 }
 
 
@@ -230,6 +246,7 @@ class Server:
         self._acl_index = -1
         self._acl_tables: Any = None
         self._acl_resolved: dict[str, Resolved] = {}
+        self.blocking_queries = 0  # in flight on this server (consul.rpc.queries_blocking)
 
     @property
     def rpc_address(self) -> str:
@@ -379,10 +396,13 @@ class Server:
             expires = hit.token.expiration_time if hit.token is not None else None
             if expires is None or expires > self.clock():
                 return hit
+        start = time.perf_counter()
         try:
             resolved = await resolver.resolve(token)
         except ACLNotFound:
             raise ACLNotFoundError() from None
+        finally:
+            METRICS.measure_since("acl.ResolveToken", start)
         if len(self._acl_resolved) >= 4096:
             self._acl_resolved.clear()
         self._acl_resolved[token] = resolved
@@ -395,6 +415,16 @@ class Server:
             return await ep.handler(self, request)
 
     async def _apply(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
+        name = _WRITE_METRICS.get(ep.name)
+        if name is None:
+            return await self._apply_routed(ep, request, hops)
+        start = time.perf_counter()
+        try:
+            return await self._apply_routed(ep, request, hops)
+        finally:
+            METRICS.measure_since(name, start)
+
+    async def _apply_routed(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
         assert ep.handler is not None
         if ep.kind is Kind.LOCAL:
             return await self._run_handler(ep, request)
@@ -465,6 +495,7 @@ class Server:
     async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
         assert ep.read is not None and ep.needs is not None
         opts = request.options
+        METRICS.incr("rpc.query")
         if ep.check is not None:
             ep.check(self.limits, request.payload)
         if not self._serve_stale_locally(opts):
@@ -473,10 +504,12 @@ class Server:
             if address is not None:
                 return await self._forward_read(address, ep.name, request, hops)
             if opts.consistency == CONSISTENT or not self._has_lease():
+                start = time.perf_counter()
                 try:
                     await self.applier.barrier()
                 except NotLeaderError:
                     return await self._read(ep, request, hops)
+                METRICS.measure_since("rpc.consistentRead", start)
         identity = await self.resolve_token(request.token, ep.name)
         with acl_context(identity):
             for need in ep.needs(self.store, request.payload):
@@ -532,14 +565,20 @@ class Server:
             return self._meta(index, opts), result
         loop = asyncio.get_running_loop()
         deadline = loop.time() + opts.blocking_timeout(self._rng.random(), self.query_times)
-        while True:
-            ws = WatchSet()
-            index, result = fn(store, args, ws)
-            remaining = deadline - loop.time()
-            if index > opts.index or remaining <= 0:
-                return self._meta(index, opts), result
-            if not await wait_for_change(store.watches, ws, remaining):
-                return self._meta(index, opts), result
+        self.blocking_queries += 1
+        METRICS.gauge("rpc.queries_blocking", self.blocking_queries)
+        try:
+            while True:
+                ws = WatchSet()
+                index, result = fn(store, args, ws)
+                remaining = deadline - loop.time()
+                if index > opts.index or remaining <= 0:
+                    return self._meta(index, opts), result
+                if not await wait_for_change(store.watches, ws, remaining):
+                    return self._meta(index, opts), result
+        finally:
+            self.blocking_queries -= 1
+            METRICS.gauge("rpc.queries_blocking", self.blocking_queries)
 
     # -------------------------------------------------------------------- RPC
     def _rpc_timeout(self, blocking: float = 0.0) -> float | None:
@@ -561,6 +600,14 @@ class Server:
 
     def _rpc_handler(self, ep: Endpoint) -> Any:
         async def handler(args: Any) -> Any:
+            METRICS.incr("rpc.request")
+            try:
+                return await serve(args)
+            except Exception:
+                METRICS.incr("rpc.request_error")
+                raise
+
+        async def serve(args: Any) -> Any:
             if not isinstance(args, dict) or set(args) - {"req", "hops"}:
                 raise RequestError(f"malformed {ep.name} call: expected {{req, hops}}")
             hops = args.get("hops", 1)

@@ -10,11 +10,13 @@ replication of every later entry.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
+from consulpy.metrics import METRICS
 from consulpy.state import acl as acl_state
 from consulpy.state import commands as C
 from consulpy.state.sessions import Session
@@ -34,6 +36,31 @@ def error(text: str) -> dict[str, str]:
 
 def is_error(result: Result) -> bool:
     return isinstance(result, dict) and len(result) == 1 and "Error" in result
+
+
+# consul.fsm.<name>: the FSM apply time per command type, under Consul's names.
+_FSM_METRIC: dict[str, str] = {
+    C.KV: "fsm.kvs",
+    C.TXN: "fsm.txn",
+    C.SESSION_CREATE: "fsm.session",
+    C.SESSION_DESTROY: "fsm.session",
+    C.TOMBSTONE_REAP: "fsm.tombstone",
+    C.REGISTER: "fsm.register",
+    C.DEREGISTER: "fsm.deregister",
+    C.CONFIG_ENTRY_SET: "fsm.config_entry",
+    C.CONFIG_ENTRY_DELETE: "fsm.config_entry",
+    C.CA_SET: "fsm.ca",
+    C.CA_SERIAL: "fsm.ca",
+    C.PREPARED_QUERY: "fsm.prepared-query",
+}
+_OP_LABELS: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def _op(op: str) -> tuple[tuple[str, str], ...]:
+    labels = _OP_LABELS.get(op)
+    if labels is None:
+        labels = _OP_LABELS[op] = (("op", op),)
+    return labels
 
 
 class FSM:
@@ -90,6 +117,7 @@ class FSM:
             # An unknown command (e.g. from a newer version) must not stop replication.
             store.last_index = max(store.last_index, index)
             return error(f"unknown command type {kind!r}")
+        start = time.perf_counter()
         txn = store.txn(index)
         try:
             result = handler(txn, cmd)
@@ -108,6 +136,9 @@ class FSM:
             store.last_index = max(store.last_index, index)
         else:
             txn.commit()
+        name = _FSM_METRIC.get(kind) or ("fsm.acl" if kind.startswith("acl_") else "fsm." + kind)
+        op = cmd.get("verb") or cmd.get("op")
+        METRICS.measure_since(name, start, _op(op) if isinstance(op, str) else ())
         return result
 
     # ------------------------------------------------------------------- KV

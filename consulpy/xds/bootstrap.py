@@ -5,6 +5,11 @@ The bootstrap holds only what Envoy needs before it can talk to the agent: its i
 ID = proxy service ID, cluster = destination service), the admin listener, the agent's gRPC
 address as the static ``local_agent`` cluster, and ADS over Delta gRPC for clusters and
 listeners. Everything else arrives over xDS.
+
+The proxy's ``envoy_prometheus_bind_addr`` and ``envoy_stats_bind_addr`` (in its opaque
+``Config``, as in Consul) add static listeners that forward to the admin interface through the
+``self_admin`` cluster: ``/metrics`` (rewritten to ``/stats/prometheus``) for Prometheus, and
+``/stats`` for the stats endpoint, so a scraper never needs the whole admin API.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from consulpy.util.hostport import split_host_port
-from consulpy.xds.protoutil import FILE_ACCESS_LOG, http2_protocol_options, typed
+from consulpy.xds.protoutil import FILE_ACCESS_LOG, HCM, ROUTER, http2_protocol_options, typed
 from consulpy.xds.tls import TRANSPORT_SOCKET
 
 LOCAL_AGENT = "local_agent"
+SELF_ADMIN = "self_admin"
+PROMETHEUS_LISTENER = "envoy_prometheus_metrics_listener"
+STATS_LISTENER = "envoy_metrics_listener"
 TOKEN_METADATA = "x-consul-token"
 TRUST_DOMAIN_TLD = "consul"
 _SEG = "[^.]+"
@@ -110,6 +118,58 @@ def _admin_host_port(bind: str) -> tuple[str, int]:
     return host, port
 
 
+def stats_bind(config: dict[str, Any], key: str) -> tuple[str, int] | None:
+    """A `host:port` from the proxy's Config (None when unset); ValueError names the key."""
+    raw = config.get(key)
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str):
+        raise ValueError(f"{key} must be a string host:port, got {raw!r}")
+    try:
+        host, port = split_host_port(raw)
+    except ValueError as exc:
+        raise ValueError(f"failed to parse {key}: {exc}") from exc
+    if not host or not 0 < port < 65536:
+        raise ValueError(f"failed to parse {key}: {raw!r} is not host:port")
+    return host, port
+
+
+def _admin_route_listener(
+    name: str, bind: tuple[str, int], prefix: str, rewrite: str | None
+) -> dict[str, Any]:
+    """A plain-HTTP listener passing `prefix` (optionally rewritten) to the admin API."""
+    route: dict[str, Any] = {"cluster": SELF_ADMIN}
+    if rewrite is not None:
+        route["prefix_rewrite"] = rewrite
+    hcm = typed(
+        HCM,
+        stat_prefix=name,
+        codec_type="HTTP1",
+        route_config={
+            "name": f"{name}_route",
+            "virtual_hosts": [
+                {
+                    "name": name,
+                    "domains": ["*"],
+                    "routes": [{"match": {"path": prefix}, "route": route}],
+                }
+            ],
+        },
+        http_filters=[{"name": "envoy.filters.http.router", "typed_config": typed(ROUTER)}],
+    )
+    return {
+        "name": f"{name}:{bind[0]}:{bind[1]}",
+        "address": {"socket_address": {"address": bind[0], "port_value": bind[1]}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                ]
+            }
+        ],
+    }
+
+
 def _agent_address(host: str, port: int) -> dict[str, Any]:
     if host.startswith("unix://"):
         return {"pipe": {"path": host.removeprefix("unix://")}}
@@ -130,6 +190,8 @@ def bootstrap_config(
     partition: str = "default",
     admin_access_log_path: str = "/dev/null",
     local_agent_connect_timeout_s: float = 1.0,
+    prometheus_bind: tuple[str, int] | None = None,
+    stats_bind: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """The bootstrap JSON for sidecar ``proxy_id`` of ``service``.
 
@@ -165,6 +227,36 @@ def bootstrap_config(
             ),
         }
     xds_source = {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"}
+    static: dict[str, Any] = {"clusters": [local_agent]}
+    if prometheus_bind is not None or stats_bind is not None:
+        admin_target = "127.0.0.1" if admin_host in ("0.0.0.0", "::") else admin_host
+        static["clusters"].append(
+            {
+                "name": SELF_ADMIN,
+                "type": "STATIC",
+                "connect_timeout": "5s",
+                "load_assignment": {
+                    "cluster_name": SELF_ADMIN,
+                    "endpoints": [
+                        {
+                            "lb_endpoints": [
+                                {"endpoint": {"address": _agent_address(admin_target, admin_port)}}
+                            ]
+                        }
+                    ],
+                },
+            }
+        )
+        listeners = []
+        if prometheus_bind is not None:
+            listeners.append(
+                _admin_route_listener(
+                    PROMETHEUS_LISTENER, prometheus_bind, "/metrics", "/stats/prometheus"
+                )
+            )
+        if stats_bind is not None:
+            listeners.append(_admin_route_listener(STATS_LISTENER, stats_bind, "/stats", None))
+        static["listeners"] = listeners
     return {
         "admin": {
             "access_log": [
@@ -188,7 +280,7 @@ def bootstrap_config(
                 }
             ]
         },
-        "static_resources": {"clusters": [local_agent]},
+        "static_resources": static,
         "stats_config": {
             "stats_tags": stats_tags(service, datacenter, namespace, partition),
             "use_all_default_tags": True,

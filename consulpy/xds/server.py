@@ -28,6 +28,7 @@ import grpc
 import structlog
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
+from consulpy.metrics import METRICS
 from consulpy.xds.delta import ACK, NACK, STALE, UNKNOWN_TYPE, DeltaSession
 from consulpy.xds.lookup import AccessError, ProxyLookup
 from consulpy.xds.resources import Resources, build, short
@@ -69,6 +70,16 @@ class StreamStatus:
     @property
     def in_sync(self) -> bool:
         return self.session.in_sync()
+
+
+_TYPE_LABELS: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def _type_labels(type_url: str) -> tuple[tuple[str, str], ...]:
+    labels = _TYPE_LABELS.get(type_url)
+    if labels is None:
+        labels = _TYPE_LABELS[type_url] = (("type", short(type_url)),)
+    return labels
 
 
 def _envoy_version(node: Any) -> tuple[int, int, int] | None:
@@ -322,6 +333,7 @@ class XDSServer:
                 session.set_resources(item)
             while (resp := session.next_response()) is not None:
                 await context.write(resp)
+                METRICS.incr("xds.server.pushes", 1.0, _type_labels(resp.type_url))
                 log.debug(
                     "xds sent",
                     proxy_id=status.proxy_id,

@@ -183,3 +183,17 @@ async def test_monitor_needs_agent_read(acl_agent: DevAgent) -> None:
         async with session.get(url) as resp:  # anonymous
             assert resp.status == 403
             assert "lacks permission 'agent:read'" in await resp.text()
+
+
+async def test_metrics_need_agent_read(api: ACLHTTP, acl_agent: DevAgent) -> None:
+    for path in ("/v1/agent/metrics", "/v1/agent/metrics?format=prometheus"):
+        status, text = await status_of(api, "GET", path, NONE)
+        assert status == 403 and "lacks permission 'agent:read'" in text, (path, text)
+    t = await token_with(api, 'agent "n1" { policy = "read" }')
+    status, text = await status_of(api, "GET", "/v1/agent/metrics", tok(t["SecretID"]))
+    assert status == 200 and '"Gauges"' in text
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{acl_agent.url}/v1/agent/metrics/stream") as resp,
+    ):
+        assert resp.status == 403

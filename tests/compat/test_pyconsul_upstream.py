@@ -37,11 +37,7 @@ KNOWN_FAILING = {
 }
 
 # Each needs what another part of issue 16 builds (being built beside this one).
-KNOWN_FAILING_NON_ACL = {
-    # GET /v1/agent/metrics is a 404 until the metrics registry lands (issue 16 item 1).
-    "tests/api/test_agent.py::TestAgent::test_agent_metrics": "needs /v1/agent/metrics "
-    "(issue 16 item 1, metrics)",
-}
+KNOWN_FAILING_NON_ACL: dict[str, str] = {}
 NON_ACL_TESTS = 87
 
 

@@ -57,7 +57,6 @@ def test_lists_name_real_keys() -> None:
     paths = set(unused.leaf_paths(AGENT))
     entries = [
         *unused.ENTERPRISE_OR_CLOUD,
-        *unused.TELEMETRY,
         *unused.NOT_YET_USED,
         *unused.HONOURED_BY_DESIGN,
         *unused.CONSUMED_BY_CONFIG,
@@ -83,21 +82,30 @@ def test_startup_warnings_list_ignored_keys(load: Any) -> None:
         ]
     )
     text = "\n".join(cfg.warnings)
-    telemetry = [w for w in cfg.warnings if w.startswith("TELEMETRY IS NOT IMPLEMENTED")]
-    assert len(telemetry) == 1
-    assert "telemetry.statsd_address" in telemetry[0]
-    assert "telemetry.disable_hostname" in telemetry[0]
+    assert "telemetry" not in text  # telemetry settings are honoured
     assert "Consul Enterprise / HCP settings are ignored by consulpy: audit" in text
     assert "raft_protocol" not in text  # 3 is what consulpy speaks: honoured, no warning
     assert "request_limits" not in text  # mode = disabled is honoured
     # defaults set nothing: no warning about keys the user did not write
-    assert not [w for w in load().warnings if "IGNORED" in w or "TELEMETRY" in w]
+    assert not [w for w in load().warnings if "IGNORED" in w]
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         ({"serf_lan_allowed_cidrs": ["10.0.0.0/8"]}, "serf_lan_allowed_cidrs is not supported"),
+        (
+            {"telemetry": {"statsite_address": "127.0.0.1:8125"}},
+            "telemetry.statsite_address is not supported",
+        ),
+        (
+            {"telemetry": {"circonus_api_token": "x"}},
+            "telemetry.circonus_api_token is not supported",
+        ),
+        (
+            {"telemetry": {"enable_host_metrics": True}},
+            "telemetry.enable_host_metrics is not supported",
+        ),
         ({"limits": {"request_limits": {"mode": "enforcing"}}}, "limits.request_limits is not"),
         ({"enable_debug": True}, "enable_debug = true is not supported"),
         ({"raft_protocol": 2}, "raft_protocol version 2 is not supported (only 3)"),

@@ -55,11 +55,13 @@ def depends(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_same_services(services: dict[str, Any]) -> None:
-    assert set(services) == {*topo.names(), topo.CONFIG_WRITER.name}
+    assert set(services) == {*topo.names(), topo.CONFIG_WRITER.name, *topo.OBSERVABILITY}
 
 
 def test_every_container_runs_the_image_of_the_dockerfile(services: dict[str, Any]) -> None:
     for name, service in services.items():
+        if name in topo.OBSERVABILITY:
+            continue
         assert service["build"] == ".", name
         assert service["image"] == "consulpy:dev", name
         assert CONFIG_VOLUME in service["volumes"], name
@@ -108,6 +110,23 @@ def test_sidecars(services: dict[str, Any], sidecar: topo.Sidecar) -> None:
     assert depends(service)[sidecar.service_id] == "service_started"
     assert topo.app_named(sidecar.service_id).agent == sidecar.agent
     assert service["healthcheck"]["test"][-1] == f"http://127.0.0.1:{topo.ENVOY_ADMIN_PORT}/ready"
+
+
+def test_observability_services_are_opt_in_and_configured_from_configs(
+    services: dict[str, Any],
+) -> None:
+    """Prometheus and Grafana come from Docker Hub: a plain `compose up` (and
+    scripts/compose-e2e) must not need them, so they sit behind a profile."""
+    for name in topo.OBSERVABILITY:
+        service = services[name]
+        assert service["profiles"] == ["observability"], name
+        assert service["image"].startswith("docker.io/"), name
+        for volume in service["volumes"]:
+            source = volume.split(":", 1)[0]
+            assert source.startswith("./configs/observability/"), volume
+            assert (ROOT / source).exists(), volume
+    assert "9090:9090" in services["prometheus"]["ports"]
+    assert "3000:3000" in services["grafana"]["ports"]
 
 
 def test_the_config_writer(services: dict[str, Any]) -> None:
@@ -209,6 +228,9 @@ def test_the_twin_service_files_differ_only_in_ports(tmp_path: Path) -> None:
         assert sidecar.pop("Port") == twin.ports[sidecar_name]["public"]
         proxy = sidecar["Proxy"]
         assert proxy["Config"].pop("bind_address") == LOOPBACK
+        metrics = twin.ports[sidecar_name]["metrics"]
+        assert proxy["Config"]["envoy_prometheus_bind_addr"] == f"{LOOPBACK}:{metrics}"
+        proxy["Config"]["envoy_prometheus_bind_addr"] = f"0.0.0.0:{topo.ENVOY_PROMETHEUS_PORT}"
         if not proxy["Config"]:
             del proxy["Config"]
         for upstream in proxy.get("Upstreams", []):

@@ -37,7 +37,63 @@ def test_every_file_in_configs_is_checked_here() -> None:
     checked = {p for files in AGENT_SETS + JSON_SETS for p in files}
     checked |= {str(p.relative_to(CONFIGS)) for p in config_entry_files(CONFIGS)}
     checked.add(topo.DNS_POLICY_FILE)
+    checked |= set(OBSERVABILITY_FILES)
     assert all_config_files() == checked
+
+
+OBSERVABILITY_FILES = (
+    "observability/prometheus.yml",
+    "observability/grafana/provisioning/datasources/prometheus.yml",
+    "observability/grafana/provisioning/dashboards/consulpy.yml",
+    "observability/grafana/dashboards/consulpy.json",
+)
+
+
+def test_prometheus_scrapes_every_agent_and_every_sidecar() -> None:
+    import yaml
+
+    config = yaml.safe_load((CONFIGS / OBSERVABILITY_FILES[0]).read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    agents = jobs["consulpy-agents"]
+    assert agents["metrics_path"] == "/v1/agent/metrics"
+    assert agents["params"] == {"format": ["prometheus"]}
+    assert agents["authorization"]["credentials"] == topo.MANAGEMENT_TOKEN
+    targets = {t for group in agents["static_configs"] for t in group["targets"]}
+    assert targets == {f"{a.name}:{topo.HTTP_PORT}" for a in topo.AGENTS}
+    sidecars = jobs["envoy-sidecars"]
+    assert sidecars["metrics_path"] == "/metrics"
+    by_service = {
+        group["labels"]["service"]: group["targets"] for group in sidecars["static_configs"]
+    }
+    # a sidecar shares its agent's network namespace: reached at the agent's name
+    assert by_service == {
+        s.service_id: [f"{s.agent}:{topo.ENVOY_PROMETHEUS_PORT}"] for s in topo.SIDECARS
+    }
+
+
+def test_grafana_dashboard_uses_the_provisioned_data_source() -> None:
+    import yaml
+
+    datasource = yaml.safe_load((CONFIGS / OBSERVABILITY_FILES[1]).read_text())
+    (source,) = datasource["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+    dashboard = json.loads((CONFIGS / OBSERVABILITY_FILES[3]).read_text())
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert panels
+    exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+    for p in panels:
+        assert p["datasource"]["uid"] == source["uid"], p["title"]
+        assert p["targets"], p["title"]
+    # what the dashboard promises: Raft, KV/catalog rates, HTTP latency, mesh rates and 5xx
+    for name in (
+        "consul_raft_commitTime",
+        "consul_kvs_apply_count",
+        "consul_catalog_register_count",
+        "consul_api_http",
+        "envoy_http_downstream_rq_total",
+        'envoy_response_code_class="5"',
+    ):
+        assert name in exprs, name
 
 
 def test_the_dns_policy_parses_and_only_reads() -> None:
@@ -78,6 +134,8 @@ def test_service_files_match_the_topology() -> None:
         assert service["Name"] == service["ID"] == app.name
         assert service["Port"] == app.port
         assert service["Check"]["HTTP"] == f"http://127.0.0.1:{app.port}/health"
+        config = service["Connect"]["SidecarService"]["Proxy"]["Config"]
+        assert config["envoy_prometheus_bind_addr"] == f"0.0.0.0:{topo.ENVOY_PROMETHEUS_PORT}"
         upstreams = service["Connect"]["SidecarService"].get("Proxy", {}).get("Upstreams", [])
         assert [(u["DestinationName"], u["LocalBindPort"]) for u in upstreams] == list(
             app.upstreams

@@ -210,6 +210,20 @@ def test_web_calls_api_through_the_sidecars(twin: Twin) -> None:
         assert status == 200
 
 
+def test_agents_and_sidecars_serve_prometheus_metrics(twin: Twin) -> None:
+    """What configs/observability/prometheus.yml scrapes in compose, on the twin's ports."""
+    for sidecar in topo.SIDECARS:
+        status, body = get(twin.url(sidecar.name, "metrics") + "/metrics", token=None)
+        assert status == 200 and b"envoy_http_downstream_rq_total" in body, sidecar.name
+    for agent in topo.AGENTS:
+        url = twin.http(agent.name) + "/v1/agent/metrics?format=prometheus"
+        status, body = get(url)
+        assert status == 200, (agent.name, body[:200])
+        assert b"consul_api_http" in body or b"consul_runtime_alloc_bytes" in body
+        if agent.server:
+            assert b"# TYPE consul_raft_apply counter" in body or b"consul_raft_fsm_apply" in body
+
+
 def test_a_deny_intention_blocks_web_and_an_allow_lets_it_through_again(twin: Twin) -> None:
     addr = f"-http-addr={twin.http('consul-client-1')[7:]}"
     refused = run("intention", "create", addr, "-replace", "-deny", "web", "api")
