@@ -34,6 +34,7 @@ UNFUZZED = (
     r"^/v1/agent/leave$",
     r"^/v1/agent/force-leave",
     r"^/v1/agent/monitor$",
+    r"^/v1/agent/metrics/stream$",
     r"^/v1/agent/reload$",
     r"^/v1/snapshot$",
     r"^/v1/operator/raft/peer$",
