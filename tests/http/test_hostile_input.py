@@ -253,7 +253,14 @@ async def test_malformed_intention_targets_are_400(http: HTTP, path: str, target
     assert 400 <= status < 500, (status, text)
 
 
-async def test_nul_and_newline_echoed_into_a_header_are_escaped(http: HTTP) -> None:
+async def test_nul_and_newline_echoed_into_a_header_are_escaped() -> None:
+    # Unprintable paths are refused (400) before any handler unless the filter is off.
+    config = {"disable_http_unprintable_char_filter": True}
+    async with DevAgent(config=config) as dev, aiohttp.ClientSession() as session:
+        await _echo_escaped(HTTP(session, dev.url))
+
+
+async def _echo_escaped(http: HTTP) -> None:
     status, headers, _ = await http.get("/v1/agent/health/service/name/x%00y")
     assert status == 404
     assert headers["X-Consul-Reason"] == "ServiceName x\\x00y Not Found"
@@ -302,9 +309,14 @@ async def test_invalid_json_texts_are_gos(http: HTTP) -> None:
         assert status == 400 and expected in text, (body, text)
 
 
-async def test_raw_socket_nul_in_path_keeps_the_connection(agent: DevAgent) -> None:
+async def test_nul_in_path_keeps_the_connection(agent: DevAgent) -> None:
     async with aiohttp.ClientSession() as session:
         for _ in range(3):
             async with session.get(agent.url + "/v1/agent/health/service/id/a%00b") as resp:
+                assert resp.status == 400  # Consul's unprintable-path filter, empty body
+    config = {"disable_http_unprintable_char_filter": True}
+    async with DevAgent(config=config) as dev, aiohttp.ClientSession() as session:
+        for _ in range(3):
+            async with session.get(dev.url + "/v1/agent/health/service/id/a%00b") as resp:
                 assert resp.status == 404
                 assert "\\x00" in resp.headers["X-Consul-Reason"]
