@@ -132,6 +132,9 @@ class Tracked:
                 pass
 
 
+SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
 def spawn(
     name: str,
     argv: Sequence[str],
@@ -144,6 +147,11 @@ def spawn(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = dict(os.environ if env is None else env)
     full_env.setdefault("PYTHONUNBUFFERED", "1")
+    # The children run with another working directory: they must import the consulpy that
+    # started them (a source checkout), not whichever copy is installed.
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [SOURCE_ROOT, full_env.get("PYTHONPATH")])
+    )
     with open(log_path, "ab") as log:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         log.write(f"==> dev-cluster: starting {name} at {stamp}: {' '.join(argv)}\n".encode())
