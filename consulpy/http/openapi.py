@@ -153,13 +153,19 @@ def _operation(path: str, method: str, params: list[dict[str, Any]]) -> dict[str
                 },
             },
             "500": {
-                "description": "the request cannot be served now; the text is one of: "
-                + "; ".join(CONSUL_500_TEXTS),
+                "description": "as Consul: the request cannot be served now (e.g. "
+                + "; ".join(CONSUL_500_TEXTS[:2])
+                + "), or a server refused it with Consul's text (the RPC layer's errors). A "
+                "defect answers `Internal Server Error (request ID: <id>)`.",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
             },
             "default": {
-                "description": "an error: Consul's status code with a plain-text reason",
-                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": "an error: Consul's status code with a plain-text reason (some "
+                "answer JSON, as Consul: a 404 agent health view, a 409 transaction's Errors)",
+                "content": {
+                    "text/plain": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {}},
+                },
             },
         },
     }
