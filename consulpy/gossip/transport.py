@@ -98,20 +98,25 @@ class Transport:
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
         last: OSError | None = None
-        # With port 0, the UDP port the OS picks may be busy for TCP: retry a few times.
-        for _ in range(10 if self.port == 0 else 1):
+        # With port 0, TCP picks first (a busy machine's outgoing connections hold many TCP
+        # ports, few UDP ones), then UDP takes the same number; retry if UDP has it.
+        for _ in range(50 if self.port == 0 else 1):
             udp_sock = socket.socket(
                 socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM
             )
+            tcp = None
             try:
-                udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * 1024 * 1024)
-                udp_sock.bind((self.host, self.port))
-                port = udp_sock.getsockname()[1]
                 tcp = await asyncio.start_server(
-                    self._on_stream, self.host, port, reuse_address=True, backlog=128
+                    self._on_stream, self.host, self.port, reuse_address=True, backlog=128
                 )
+                port = tcp.sockets[0].getsockname()[1]
+                udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * 1024 * 1024)
+                udp_sock.bind((self.host, port))
             except OSError as exc:
                 udp_sock.close()
+                if tcp is not None:
+                    tcp.close()
+                    await tcp.wait_closed()
                 last = exc
                 continue
             proto = _UDP(self._on_packet)
