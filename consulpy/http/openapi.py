@@ -72,6 +72,7 @@ CONSUL_500_TEXTS: tuple[str, ...] = (
     "Invalid UUID",
     "cannot transfer leadership",  # a single server has no other voter
     "Snapshot restore failed: ",  # not an archive
+    "agent: No node found with name ",  # force-leave of a node gossip does not know
 )
 
 _STRING = {"type": "string"}

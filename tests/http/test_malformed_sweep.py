@@ -21,7 +21,13 @@ from consulpy.testing import DevAgent
 from tests.helpers import eventually
 
 # Routes whose effect is not about their input: leaving the cluster, reloading, streaming logs.
-SKIP = {"/v1/agent/leave", "/v1/agent/reload", "/v1/agent/monitor", "/{tail}"}
+SKIP = {
+    "/v1/agent/leave",
+    "/v1/agent/reload",
+    "/v1/agent/monitor",
+    "/v1/agent/metrics/stream",
+    "/{tail}",
+}
 # Routes whose body is raw bytes, not JSON (any body is a valid value).
 RAW_BODY = ("/v1/kv/", "/v1/event/fire/", "/v1/snapshot")
 
