@@ -77,6 +77,10 @@ class SharedWaits:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._groups
 
+    def waiting(self) -> int:
+        """Blocking queries parked in a shared wait right now (a test and debug hook)."""
+        return sum(len(group.members) for group in self._groups.values())
+
     async def wait(
         self,
         key: Hashable,
