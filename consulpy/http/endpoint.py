@@ -124,7 +124,7 @@ def _shared_response(
     that shared the evaluation (and so got this very `meta` and result) reuses them. The cache
     entry keeps `obj` so that a handler answering with something else never gets its body."""
     pretty = agent_of(req).pretty_json or (bool(req.query_string) and "pretty" in req.query)
-    slot = (pretty, consistency_header)
+    slot = (pretty, consistency_header, status)
     entry = shared.get(slot)
     if entry is None or entry[0] is not obj:
         out = meta_headers(meta)
