@@ -12,6 +12,7 @@ BENCHES = {
     "xds": "consulpy.bench.xds",
     "dns": "consulpy.bench.dns",
     "shutdown": "consulpy.bench.shutdown",
+    "watch": "consulpy.bench.watch",
 }
 
 

@@ -206,4 +206,19 @@ def main(argv: list[str]) -> int:
         return 1
     for warning in cfg.warnings:
         print(f"==> WARNING: {warning}", file=sys.stderr)
+    raise_fd_limit()
     return asyncio.run(run(cfg, argv))
+
+
+def raise_fd_limit() -> None:
+    """Lift the soft RLIMIT_NOFILE to the hard one, as a Go program (Consul) does at start:
+    every blocking query holds a connection, and a soft limit of 1024 caps an agent at about
+    a thousand watchers. The hard limit stays whatever the operator set (ulimit -Hn)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass  # an unusual hard limit (infinity refused): keep the soft one

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from consulpy.agent.agent import Agent
 from consulpy.http.tokens import request_token
@@ -99,6 +100,9 @@ def respond(
     consistency_header: bool = False,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
+    shared = meta.shared if meta is not None else None
+    if shared is not None and not headers:
+        return _shared_response(req, obj, status, meta, shared, consistency_header)  # type: ignore[arg-type]
     out = meta_headers(meta) if meta is not None else {}
     if meta is not None and consistency_header:
         out["X-Consul-Effective-Consistency"] = meta.consistency
@@ -112,6 +116,30 @@ def respond(
 # What a catalog/health read answers for `?peer=<name>`: consulpy has no cluster peering, so
 # no peer has imported anything (lists are empty, a node is not found).
 PEER_EMPTY: dict[str, Any] = {"Catalog.ListServices": {}, "Catalog.NodeServices": None}
+
+
+def _shared_response(
+    req: web.Request,
+    obj: Any,
+    status: int,
+    meta: QueryMeta,
+    shared: dict[Any, Any],
+    consistency_header: bool,
+) -> web.Response:
+    """A response whose body and headers are encoded once per evaluation: every blocking query
+    that shared the evaluation (and so got this very `meta` and result) reuses them. The cache
+    entry keeps `obj` so that a handler answering with something else never gets its body."""
+    pretty = agent_of(req).pretty_json or (bool(req.query_string) and "pretty" in req.query)
+    slot = (pretty, consistency_header, status)
+    entry = shared.get(slot)
+    if entry is None or entry[0] is not obj:
+        out = meta_headers(meta)
+        if consistency_header:
+            out["X-Consul-Effective-Consistency"] = meta.consistency
+        out["Content-Type"] = "application/json"
+        entry = (obj, render_json(req, obj), CIMultiDict(out))
+        shared[slot] = entry
+    return web.Response(body=entry[1], status=status, headers=entry[2])
 
 
 async def filtered_read(req: web.Request, name: str, args: dict[str, Any]) -> web.StreamResponse:

@@ -1,8 +1,11 @@
-"""Waiting on watches from asyncio (the store's watch registry is callback based)."""
+"""Waiting on watches from asyncio (the store's watch registry is callback based), and
+sharing one wait among identical blocking queries."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from consulpy.state.watch import WatchRegistry, WatchSet
 
@@ -33,3 +36,132 @@ async def wait_for_change(registry: WatchRegistry, ws: WatchSet, limit: float) -
     finally:
         handle.cancel()
         registry.unregister(topics, fire)
+
+
+Evaluate = Callable[[WatchSet], tuple[int, Any]]
+
+
+class _Group:
+    """One shared wait: the members waiting, and what the driver last saw."""
+
+    __slots__ = ("error", "fresh", "latest", "members", "resolved", "task")
+
+    def __init__(self) -> None:
+        self.members: set[asyncio.Future[None]] = set()
+        self.latest: Any = None  # the last outcome the driver evaluated
+        self.fresh = False  # no write touched what `latest` read since
+        self.resolved = False  # `latest` has an index above the group's
+        self.error: BaseException | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
+class SharedWaits:
+    """Blocking queries with the same key (read, arguments, token, consistency, index) share
+    one registration in the watch registry and one evaluation per wakeup.
+
+    Without it, N identical watchers mean N waiters woken by one write, N evaluations and N
+    encodings, which is what makes thousands of watchers of one service slow (hashicorp/consul
+    issues 4984, 5050). The key must hold everything the result depends on, the token above
+    all: members get the very same result object.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[Hashable, _Group] = {}
+        # Test hooks: evaluations made by drivers, and driver wakeups by the registry.
+        self.evaluations = 0
+        self.wakeups = 0
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._groups
+
+    def waiting(self) -> int:
+        """Blocking queries parked in a shared wait right now (a test and debug hook)."""
+        return sum(len(group.members) for group in self._groups.values())
+
+    async def wait(
+        self,
+        key: Hashable,
+        min_index: int,
+        evaluate: Evaluate,
+        registry: WatchRegistry,
+        limit: float,
+    ) -> tuple[bool, Any]:
+        """Wait up to `limit` seconds for the shared evaluation of `key` to reach an index above
+        `min_index`. Returns (True, outcome) then; (False, outcome) on timeout when the driver's
+        last outcome is still current, (False, None) when the caller must evaluate itself."""
+        group = self._groups.get(key)
+        if group is None:
+            group = _Group()
+            self._groups[key] = group
+            group.task = asyncio.create_task(self._drive(key, group, min_index, evaluate, registry))
+        loop = asyncio.get_running_loop()
+        mine: asyncio.Future[None] = loop.create_future()
+        group.members.add(mine)
+        handle = loop.call_later(limit, _settle, mine)
+        try:
+            await mine
+        finally:
+            handle.cancel()
+            group.members.discard(mine)
+            if not group.members and not group.resolved:
+                self._drop(key, group)
+        if group.error is not None:
+            raise group.error
+        if group.resolved:
+            return True, group.latest
+        return False, (group.latest if group.fresh else None)
+
+    def _drop(self, key: Hashable, group: _Group) -> None:
+        if self._groups.get(key) is group:
+            del self._groups[key]
+        if group.task is not None and not group.task.done():
+            group.task.cancel()
+
+    async def _drive(
+        self,
+        key: Hashable,
+        group: _Group,
+        min_index: int,
+        evaluate: Evaluate,
+        registry: WatchRegistry,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                ws = WatchSet()
+                index, outcome = evaluate(ws)
+                self.evaluations += 1
+                group.latest = outcome
+                group.fresh = True
+                if index > min_index:
+                    group.resolved = True
+                    break
+                woken: asyncio.Future[None] = loop.create_future()
+
+                def fire(woken: asyncio.Future[None] = woken) -> None:
+                    group.fresh = False
+                    _settle(woken)
+
+                topics = list(ws.topics)
+                registry.register(topics, fire)
+                try:
+                    await woken
+                finally:
+                    registry.unregister(topics, fire)
+                self.wakeups += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every member raises it: they share the identity
+            group.error = exc
+        if self._groups.get(key) is group:
+            del self._groups[key]
+        for member in group.members:
+            _settle(member)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

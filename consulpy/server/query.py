@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT = "default"
 STALE = "stale"
@@ -67,6 +68,9 @@ class QueryMeta:
     # Consul's X-Consul-Results-Filtered-By-ACLs: whether the ACLs hid part of a filtered list
     # (None: no header; ACLs off, not a filtered list, or an anonymous request).
     results_filtered: bool | None = None
+    # Filled by the HTTP layer with what it encoded from the result this meta came with, so
+    # identical blocking queries answered by one evaluation are encoded once (not on the wire).
+    shared: dict[Any, Any] | None = field(default=None, compare=False, repr=False)
 
     def to_wire(self) -> dict[str, object]:
         return {

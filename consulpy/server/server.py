@@ -36,7 +36,7 @@ from consulpy.server.acl_filter import (
 from consulpy.server.acl_lookup import ACL_TABLES, StoreLookup
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.autopilot import AutopilotConfig, seed_if_missing
-from consulpy.server.blocking import wait_for_change
+from consulpy.server.blocking import SharedWaits
 from consulpy.server.connect_ca import CAManager
 from consulpy.server.coordinates import CoordinateBatcher
 from consulpy.server.endpoints import REGISTRY, Endpoint, Kind, Request
@@ -243,6 +243,7 @@ class Server:
         self.rpc_server = RPCServer(error_kinds=ERROR_KINDS)
         self._register_rpc()
         self._rng = random.Random()
+        self.shared_waits = SharedWaits()
         self._acl_index = -1
         self._acl_tables: Any = None
         self._acl_resolved: dict[str, Resolved] = {}
@@ -519,16 +520,16 @@ class Server:
             read = ep.read
             if identity is not None and ep.name in FILTERED_READS:
                 read = filter_result(ep.name, ep.read, identity)
+            args = payload_to_wire(request.payload)
+            # Identical blocking queries share one wait: the key holds what the result depends
+            # on (the token above all: an ACL-filtered result is never shared across tokens).
+            key = (ep.name, repr(args), request.token, opts.consistency, opts.index)
             try:  # still in the context: a filter may refuse (Intention.Get) as this identity
-                meta, result = await self._read_local(read, payload_to_wire(request.payload), opts)
+                meta, result = await self._read_local(read, args, opts, key)
             except ReadError as exc:
                 raise CommandError(str(exc)) from exc
             except (KeyError, TypeError, AttributeError) as exc:
                 raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
-        if isinstance(read, FilteredRead) and request.token and ep.name in HEADER_READS:
-            # Consul: true|false only for a request that carried a token (never anonymous,
-            # so an anonymous caller cannot learn that something is hidden).
-            meta.results_filtered = read.removed
         return meta, result
 
     def _has_lease(self) -> bool:
@@ -557,28 +558,42 @@ class Server:
         return meta, reply["result"]
 
     async def _read_local(
-        self, fn: Any, args: dict[str, Any], opts: QueryOptions
+        self, fn: Any, args: dict[str, Any], opts: QueryOptions, key: Any
     ) -> tuple[QueryMeta, Any]:
+        """Run the read; a blocking one waits, sharing the wait (and the result object, with
+        its QueryMeta) with every identical query waiting on the same index."""
         store = self.store
+        header = isinstance(fn, FilteredRead) and bool(key[2]) and fn.name in HEADER_READS
+
+        def evaluate(ws: WatchSet | None) -> tuple[int, tuple[QueryMeta, Any]]:
+            index, result = fn(store, args, ws)
+            meta = self._meta(index, opts)
+            if header:
+                # Consul: true|false only for a request that carried a token (never anonymous,
+                # so an anonymous caller cannot learn that something is hidden).
+                meta.results_filtered = fn.removed
+            meta.shared = {}
+            return index, (meta, result)
+
         if opts.index <= 0:
-            index, result = fn(store, args, None)
-            return self._meta(index, opts), result
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + opts.blocking_timeout(self._rng.random(), self.query_times)
+            return evaluate(None)[1]
+        limit = opts.blocking_timeout(self._rng.random(), self.query_times)
+        if key not in self.shared_waits:
+            # The first of its kind answers at once when the index has already moved.
+            index, outcome = evaluate(None)
+            if index > opts.index:
+                return outcome
         self.blocking_queries += 1
         METRICS.gauge("rpc.queries_blocking", self.blocking_queries)
         try:
-            while True:
-                ws = WatchSet()
-                index, result = fn(store, args, ws)
-                remaining = deadline - loop.time()
-                if index > opts.index or remaining <= 0:
-                    return self._meta(index, opts), result
-                if not await wait_for_change(store.watches, ws, remaining):
-                    return self._meta(index, opts), result
+            _, outcome = await self.shared_waits.wait(
+                key, opts.index, evaluate, store.watches, limit
+            )
         finally:
             self.blocking_queries -= 1
             METRICS.gauge("rpc.queries_blocking", self.blocking_queries)
+        # None: the wait ended while a write was pending for the driver; read the current state.
+        return outcome if outcome is not None else evaluate(None)[1]
 
     # -------------------------------------------------------------------- RPC
     def _rpc_timeout(self, blocking: float = 0.0) -> float | None:
