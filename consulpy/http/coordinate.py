@@ -13,6 +13,7 @@ from consulpy.http.endpoint import (
     bad_request,
     empty_ok,
     endpoint,
+    meta_headers,
     query_options,
     respond,
 )
@@ -74,10 +75,8 @@ async def coordinate_node(req: web.Request) -> web.StreamResponse:
     if segment is not None and "segment" in req.query and result:
         result = [r for r in result if (r.get("Segment") or "") == segment]
     if not result:
-        # Consul: 404 with an empty body, and the query's headers.
-        resp = respond(req, None, status=404, meta=meta)
-        resp.body = b""
-        return resp
+        # Consul: 404 with an empty body (no content type), and the query's headers.
+        return web.Response(status=404, headers=meta_headers(meta))
     return respond(req, result, meta=meta, consistency_header=True)
 
 

@@ -115,7 +115,10 @@ def build_session(body: dict[str, Any], node_name: str, ttl_min_s: float) -> dic
         "Behavior": behavior,
         "TTL": ttl,
         "NodeChecks": node_checks,
-        "ServiceChecks": [c["ID"] for c in service_checks] if service_checks else None,
+        # A null element is Go's zero ServiceCheck (ID ""), which the server then refuses.
+        "ServiceChecks": [(c or {}).get("ID") or "" for c in service_checks]
+        if service_checks
+        else None,
         "Checks": checks,
     }
 

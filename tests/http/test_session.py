@@ -157,3 +157,12 @@ async def test_lock_delay_after_invalidation(http: HTTP) -> None:
     assert json.loads((await http.put(f"/v1/kv/ld?acquire={other}", b"y"))[2]) is False
     # plain writes are not delayed
     assert json.loads((await http.put("/v1/kv/ld", b"z"))[2]) is True
+
+
+async def test_a_null_service_check_is_refused_not_a_crash(http: HTTP) -> None:
+    # Go decodes null into the zero ServiceCheck (ID ""), which Consul's server refuses.
+    status, _, raw = await http.put(
+        "/v1/session/create", json.dumps({"ServiceChecks": [None], "TTL": "15s"})
+    )
+    assert status == 500 and b"Missing check '' registration" in raw, raw
+    assert await http.json("GET", "/v1/session/list") == []
