@@ -7,7 +7,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from aiohttp import web
@@ -40,6 +40,7 @@ from consulpy.log import enabled as log_enabled
 # Consul's error texts before this one could trigger.
 BODY_SLACK = 64 * 1024
 log = structlog.get_logger("consulpy.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # On stop, short requests in flight get this long to finish; blocking queries, monitors and
 # other long requests are cancelled at once and their connections closed (see inflight.py).
@@ -61,42 +62,62 @@ async def _not_found(req: web.Request) -> web.StreamResponse:
     )
 
 
-@web.middleware
-async def _request_log(req: web.Request, handler: web.Handler) -> web.StreamResponse:
-    """Consul's `Request finished` debug line for every request (what `monitor -log-level
-    debug` shows)."""
-    if not log_enabled(logging.DEBUG):
-        return await handler(req)
-    start = time.monotonic()
-    try:
-        return await handler(req)
-    finally:
-        log.debug(
-            "Request finished",
-            method=req.method,
-            url=req.path_qs,
-            **{"from": req.remote or ""},
-            latency=f"{(time.monotonic() - start) * 1e6:.0f}us",
-        )
+def _front(
+    handler: Handler, inflight: InFlight | None, limits: http_limits.RequestLimits
+) -> Handler:
+    """What every request goes through before its route's handler, in one plain wrapper
+    rather than a stack of middlewares (each costs a coroutine layer per request): the
+    `limits`/`http_config` refusals, the in-flight bookkeeping a stop needs, and Consul's
+    `Request finished` debug line (what `monitor -log-level debug` shows), built only when a
+    destination wants debug events."""
+
+    async def serve(req: web.Request) -> web.StreamResponse:
+        start = time.monotonic() if log_enabled(logging.DEBUG) else None
+        try:
+            refusal = limits.refusal(req)
+            if refusal is not None:
+                return refusal
+            if inflight is None:
+                return await handler(req)
+            task, group = inflight.enter(req)
+            try:
+                return await handler(req)
+            finally:
+                inflight.leave(task, group)
+        finally:
+            if start is not None:
+                log.debug(
+                    "Request finished",
+                    method=req.method,
+                    url=req.path_qs,
+                    **{"from": req.remote or ""},
+                    latency=f"{(time.monotonic() - start) * 1e6:.0f}us",
+                )
+
+    serve.__name__ = getattr(handler, "__name__", "handler")
+    return serve
 
 
 def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application:
     limits = agent.config.limits
     max_body = max(limits.kv_max_value_size, limits.txn_max_req_len) + BODY_SLACK
     app = web.Application(
-        middlewares=[_request_log, *([inflight.middleware] if inflight is not None else [])],
         client_max_size=max_body,
         handler_args=http_limits.header_limits(agent.config),
     )
     app[AGENT] = agent
-    http_limits.install(app, lambda: agent.config, max_body)
+    request_limits = http_limits.RequestLimits(lambda: agent.config, max_body)
     policy = agent.config.acl.default_policy
 
     async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
-        resp.headers["X-Consul-Default-ACL-Policy"] = policy
+        headers = resp.headers
+        for name, value in request_limits.rules().headers:  # http_config.response_headers
+            headers[name] = value
+        headers["X-Consul-Default-ACL-Policy"] = policy
 
     app.on_response_prepare.append(add_headers)
     acl.load_persisted_tokens(agent)
+    route_defs: list[web.RouteDef] = []
     for module in (
         acl,
         kv,
@@ -113,10 +134,13 @@ def build_app(agent: Agent, inflight: InFlight | None = None) -> web.Application
         config_entries,
         discovery_chain,
         monitor,
+        prepared_query,
     ):
-        app.add_routes(module.routes())
-    app.add_routes(prepared_query.routes())
-    app.router.add_route("*", "/{tail:.*}", _not_found)
+        route_defs.extend(module.routes())
+    route_defs.append(web.route("*", "/{tail:.*}", _not_found))
+    for d in route_defs:
+        wrapped = _front(d.handler, inflight, request_limits)  # type: ignore[arg-type]
+        app.router.add_route(d.method, d.path, wrapped, **d.kwargs)
     return app
 
 
