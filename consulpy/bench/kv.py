@@ -24,7 +24,10 @@ import shutil
 import statistics
 import sys
 import tempfile
+import urllib.error
 import urllib.parse
+import urllib.request
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -39,6 +42,7 @@ from consulpy.bench.procs import (
     run_measured,
     sigterm_as_interrupt,
     spawn,
+    wait_until,
 )
 from consulpy.bench.refservers import start_aiohttp, start_etcd, wait_for_consul_leader
 
@@ -69,30 +73,108 @@ def dev_agent_argv(http_port: int, server_port: int, lan_port: int, wan_port: in
     ]
 
 
-def spawn_dev(workdir: Path) -> Target:
+@dataclass(frozen=True)
+class Variant:
+    """Which consulpy to start: from which source tree (None: the one running this benchmark),
+    with ACLs on or not, and the suffix of its name (`consulpy-3-base`, `consulpy-3-acl`)."""
+
+    suffix: str = ""
+    tree: Path | None = None
+    acl: bool = False
+    logstore: str = "wal"  # raft_logstore.backend
+
+    def name(self, base: str) -> str:
+        return f"{base}-{self.suffix}" if self.suffix else base
+
+
+THIS = Variant()
+# With --acl-variant: default deny, and the benchmark's token may write bench/ but nothing
+# under bench/kv/private/ (a prefix rule and a deeper deny, so resolution has work to do).
+ACL_POLICY_RULES = (
+    'key_prefix "bench/" { policy = "write" }\nkey_prefix "bench/kv/private/" { policy = "deny" }\n'
+)
+
+
+def _acl_hcl(management: str) -> str:
+    return (
+        'acl { enabled = true default_policy = "deny" '
+        f'tokens {{ initial_management = "{management}" }} }}'
+    )
+
+
+def _acl_call(addr: str, path: str, body: dict, token: str) -> tuple[int, object]:
+    req = urllib.request.Request(
+        f"http://{addr}{path}",
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={"X-Consul-Token": token, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except OSError:
+        return 0, None
+
+
+def scoped_token(target: Target, management: str) -> str:
+    """Create the benchmark's policy and a token with only it (once the leader has created
+    the management token); returns the token's secret."""
+    addr = target.addrs[0]
+    policy = {"Name": "bench-kv", "Rules": ACL_POLICY_RULES}
+    wait_until(
+        lambda: _acl_call(addr, "/v1/acl/policy", policy, management)[0] == 200,
+        30.0,
+        "the ACL policy to be created",
+        target.procs,
+    )
+    status, token = _acl_call(
+        addr, "/v1/acl/token", {"Policies": [{"Name": "bench-kv"}]}, management
+    )
+    if status != 200 or not isinstance(token, dict):
+        raise RuntimeError(f"creating the benchmark's ACL token failed: {status} {token!r}")
+    return str(token["SecretID"])
+
+
+def spawn_dev(workdir: Path, variant: Variant = THIS) -> Target:
     """Start a consulpy dev agent subprocess; returns once it has elected itself leader."""
     http_port, server_port, lan_port, wan_port = free_ports(4)
     argv = dev_agent_argv(http_port, server_port, lan_port, wan_port)
-    proc = spawn("consulpy-dev", argv, workdir / "consulpy-dev.log")
-    target = Target(name="consulpy-dev", api="consul", addrs=[f"127.0.0.1:{http_port}"])
+    management = str(uuid.uuid4())
+    if variant.acl:
+        argv.append(f"-hcl={_acl_hcl(management)}")
+    name = variant.name("consulpy-dev")
+    proc = spawn(name, argv, workdir / f"{name}.log", cwd=variant.tree)
+    target = Target(name=name, api="consul", addrs=[f"127.0.0.1:{http_port}"])
     target.procs.append(proc)
     try:
         wait_for_consul_leader(target.addrs[0], [proc])
+        if variant.acl:
+            target.token = scoped_token(target, management)
     except BaseException:
         target.stop()
         raise
     return target
 
 
-def spawn_cluster(workdir: Path, servers: int = 3, logstore: str = "wal") -> Target:
+def spawn_cluster(workdir: Path, servers: int = 3, variant: Variant = THIS) -> Target:
     """Start a `servers`-server consulpy cluster (real Raft, fsync on, raft_multiplier 1) and
-    return it with the leader's HTTP address first (wrk drives addrs[0]). `logstore` is
-    raft_logstore.backend ("boltdb": the previous SQLite log store, to compare in one run)."""
+    return it with the leader's HTTP address first (wrk drives addrs[0]). `variant` says
+    which tree, whether ACLs are on, and the log store ("boltdb": the previous SQLite one)."""
     ports = [free_ports(3) for _ in range(servers)]  # http, server, serf_lan per server
-    suffix = "" if logstore == "wal" else "-sqlite"  # boltdb: the previous (SQLite) store
-    target = Target(name=f"consulpy-{servers}{suffix}", api="consul", addrs=[])
+    name = variant.name(f"consulpy-{servers}")
+    target = Target(name=name, api="consul", addrs=[])
+    management = str(uuid.uuid4())
+    acl = [f"-hcl={_acl_hcl(management)}"] if variant.acl else []
+    # boltdb: the previous (SQLite) log store, to compare the stores in one run
+    store = (
+        []
+        if variant.logstore == "wal"
+        else [f'-hcl=raft_logstore {{ backend = "{variant.logstore}" }}']
+    )
     for i, (http_port, server_port, lan_port) in enumerate(ports):
-        data_dir = workdir / f"consulpy{suffix}-s{i}"
+        data_dir = workdir / f"{name}-s{i}"
         argv = [
             sys.executable,
             "-m",
@@ -112,11 +194,13 @@ def spawn_cluster(workdir: Path, servers: int = 3, logstore: str = "wal") -> Tar
             "-grpc-port=-1",
             "-log-level=warn",
             "-hcl=performance { raft_multiplier = 1 }",
-            f'-hcl=raft_logstore {{ backend = "{logstore}" }}',
+            *acl,
+            *store,
             *(f"-retry-join=127.0.0.1:{p[2]}" for j, p in enumerate(ports) if j != i),
         ]
-        name = f"consulpy{suffix}-s{i}"
-        target.procs.append(spawn(name, argv, workdir / f"{name}.log"))
+        target.procs.append(
+            spawn(f"{name}-s{i}", argv, workdir / f"{name}-s{i}.log", cwd=variant.tree)
+        )
         target.addrs.append(f"127.0.0.1:{http_port}")
         target.cleanups.append(lambda d=data_dir: shutil.rmtree(d, ignore_errors=True))
     try:
@@ -127,6 +211,8 @@ def spawn_cluster(workdir: Path, servers: int = 3, logstore: str = "wal") -> Tar
             if leader == f"127.0.0.1:{server_port}":
                 target.addrs.insert(0, target.addrs.pop(i))
                 break
+        if variant.acl:
+            target.token = scoped_token(target, management)
     except BaseException:
         target.stop()
         raise
@@ -134,14 +220,19 @@ def spawn_cluster(workdir: Path, servers: int = 3, logstore: str = "wal") -> Tar
 
 
 # How to start each kind of target; each returns a Target with its HTTP addresses.
-SPAWNERS: dict[str, Callable[[Path], Target]] = {"dev": spawn_dev, "cluster": spawn_cluster}
+SPAWNERS: dict[str, Callable[[Path, Variant], Target]] = {
+    "dev": spawn_dev,
+    "cluster": lambda workdir, variant: spawn_cluster(workdir, variant=variant),
+}
 
 REFERENCES: dict[str, Callable[[Path], Target]] = {
     "aiohttp": start_aiohttp,
     "etcd": lambda workdir: start_etcd(3, workdir),
     "etcd1": lambda workdir: start_etcd(1, workdir),
     # the same 3-server cluster on the previous (SQLite) Raft log store: before/after in one run
-    "consulpy-sqlite": lambda workdir: spawn_cluster(workdir, logstore="boltdb"),
+    "consulpy-sqlite": lambda workdir: spawn_cluster(
+        workdir, variant=Variant(suffix="sqlite", logstore="boltdb")
+    ),
 }
 
 
@@ -172,8 +263,15 @@ class Workload:
     seed: int
     token: str = ""  # X-Consul-Token of every consul request ("" = none)
 
-    def headers(self) -> dict[str, str]:
-        return {"X-Consul-Token": self.token} if self.token else {}
+    def headers(self, target: Target | None = None) -> dict[str, str]:
+        token = self.token_for(target)
+        return {"X-Consul-Token": token} if token else {}
+
+    def token_for(self, target: Target | None) -> str:
+        """A target's own token (an --acl-variant), else --token."""
+        if target is not None and target.token is not None:
+            return target.token
+        return self.token
 
     def value(self) -> bytes:
         return b"v" * self.value_size  # the same bytes the Lua scripts send
@@ -199,7 +297,7 @@ async def _preload(target: Target, work: Workload) -> None:
                 resp = await session.post(f"http://{addr}/v3/kv/put", json=body)
             else:
                 resp = await session.put(
-                    f"http://{addr}/v1/kv/{key}", data=value, headers=work.headers()
+                    f"http://{addr}/v1/kv/{key}", data=value, headers=work.headers(target)
                 )
             async with resp:
                 text = await resp.text()
@@ -263,8 +361,9 @@ def wrk_argv(
         f"seed={seed}",
         f"raw={int(work.raw)}",
     ]
-    if work.token and target.api == "consul":
-        args.append(f"token={work.token}")
+    token = work.token_for(target)
+    if token and target.api == "consul":
+        args.append(f"token={token}")
     return [
         WRK,
         f"-t{threads}",
@@ -377,22 +476,22 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def render_table(results: Sequence[dict], ratios: Sequence[dict]) -> str:
     head = (
-        f"{'target':<14}{'op':<5}{'clients':>8}{'ops/s':>11}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'target':<20}{'op':<5}{'clients':>8}{'ops/s':>11}{'p50 ms':>10}{'p99 ms':>10}"
         f"{'errors':>8}{'wrk cpu%':>10}{'target cpu%':>13}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
-            f"{r['target']:<14}{r['op']:<5}{r['clients']:>8}{r['ops_per_s']:>11.1f}"
+            f"{r['target']:<20}{r['op']:<5}{r['clients']:>8}{r['ops_per_s']:>11.1f}"
             f"{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}{r['errors']:>8}"
             f"{r['loadgen_cpu_pct']:>10.1f}{_fmt(r['target_cpu_pct'], '.1f'):>13}"
         )
     if ratios:
-        lines += ["", f"{'ratio':<28}{'op':<5}{'clients':>8}{'ops/s x':>10}{'p99 x':>10}"]
+        lines += ["", f"{'ratio':<38}{'op':<5}{'clients':>8}{'ops/s x':>10}{'p99 x':>10}"]
         for q in ratios:
             label = f"{q['target']}/{q['reference']}"
             lines.append(
-                f"{label:<28}{q['op']:<5}{q['clients']:>8}"
+                f"{label:<38}{q['op']:<5}{q['clients']:>8}"
                 f"{_fmt(q['ops_per_s_ratio'], '.3f'):>10}{_fmt(q['p99_ratio'], '.3f'):>10}"
             )
     return "\n".join(lines)
@@ -426,6 +525,16 @@ def _prefix(text: str) -> str:
     return text
 
 
+def _tree(text: str) -> tuple[str, Path]:
+    label, sep, path = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]+", label) or label == "acl":
+        raise argparse.ArgumentTypeError("expected LABEL=PATH with a label of A-Z a-z 0-9 _ . -")
+    tree = Path(path).resolve()
+    if not (tree / "consulpy" / "__main__.py").is_file():
+        raise argparse.ArgumentTypeError(f"{tree} is not a consulpy source tree")
+    return label, tree
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -446,6 +555,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="a running agent (default: $CONSUL_HTTP_ADDR or 127.0.0.1:8500)",
     )
     where.add_argument("--spawn", choices=sorted(SPAWNERS), help="start the target ourselves")
+    p.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        type=_tree,
+        metavar="LABEL=PATH",
+        help="with --spawn: also start the same kind from the consulpy source tree at PATH "
+        "(e.g. base=../base, a git worktree of an older commit), named <kind>-LABEL",
+    )
+    p.add_argument(
+        "--acl-variant",
+        action="store_true",
+        help="with --spawn: also start the same kind with ACLs on (default deny), driven with "
+        "a token scoped to bench/ (named <kind>-acl)",
+    )
     p.add_argument(
         "--reference",
         type=_csv(str, sorted(REFERENCES)),
@@ -499,6 +623,9 @@ def main(argv: list[str]) -> int:
     if args.http_addr is not None and "://" in args.http_addr:
         print(f"consulpy bench kv: only http:// addresses, not {args.http_addr}", file=sys.stderr)
         return 2
+    if (args.tree or args.acl_variant) and not args.spawn:
+        print("consulpy bench kv: --tree and --acl-variant need --spawn", file=sys.stderr)
+        return 2
     if shutil.which(WRK) is None:
         print(f"consulpy bench kv: {WRK} not found (Debian package wrk)", file=sys.stderr)
         return 2
@@ -545,7 +672,16 @@ def _bench(
         targets.append(target)
 
     if args.spawn:
-        start(f"consulpy ({args.spawn})", lambda: SPAWNERS[args.spawn](workdir))
+        variants = [THIS, *(Variant(label, tree) for label, tree in args.tree)]
+        if args.acl_variant:
+            variants.append(Variant("acl", acl=True))
+        for variant in variants:
+            where = f" from {variant.tree}" if variant.tree else ""
+            acl = " with ACLs" if variant.acl else ""
+            start(
+                f"consulpy ({args.spawn}){where}{acl}",
+                lambda v=variant: SPAWNERS[args.spawn](workdir, v),
+            )
     else:
         addr = args.http_addr
         start(f"the agent at {addr}", lambda: running_agent(addr, work.prefix, work.token))

@@ -75,11 +75,19 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def spawn(name: str, argv: Sequence[str], log_path: Path, pass_fds: Sequence[int] = ()) -> Proc:
-    """Start `argv` as the leader of a new process group, its output appended to `log_path`."""
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    log_path: Path,
+    pass_fds: Sequence[int] = (),
+    cwd: Path | None = None,
+) -> Proc:
+    """Start `argv` as the leader of a new process group, its output appended to `log_path`
+    (in `cwd`: `python -m consulpy` there runs that source tree)."""
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
             list(argv),
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -216,6 +224,7 @@ class Target:
     api: str
     addrs: list[str]
     procs: list[Proc] = field(default_factory=list)
+    token: str | None = None  # consul: the token of this target's requests (None: --token)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:

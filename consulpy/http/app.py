@@ -7,7 +7,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from aiohttp import web
@@ -37,7 +37,7 @@ from consulpy.http import (
 from consulpy.http import agent as agent_api
 from consulpy.http import limits as http_limits
 from consulpy.http.endpoint import AGENT, text_error
-from consulpy.http.errors import error_middleware, escape_headers
+from consulpy.http.errors import defect_response, escape_headers
 from consulpy.http.inflight import InFlight
 from consulpy.log import enabled as log_enabled
 from consulpy.metrics import METRICS
@@ -48,6 +48,7 @@ from consulpy.ui import serve as ui_serve
 # Consul's error texts before this one could trigger.
 BODY_SLACK = 64 * 1024
 log = structlog.get_logger("consulpy.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # On stop, short requests in flight get this long to finish; blocking queries, monitors and
 # other long requests are cancelled at once and their connections closed (see inflight.py).
@@ -69,23 +70,50 @@ async def _not_found(req: web.Request) -> web.StreamResponse:
     )
 
 
-@web.middleware
-async def _request_log(req: web.Request, handler: web.Handler) -> web.StreamResponse:
-    """Consul's `Request finished` debug line for every request (what `monitor -log-level
-    debug` shows)."""
-    if not log_enabled(logging.DEBUG):
-        return await handler(req)
-    start = time.monotonic()
-    try:
-        return await handler(req)
-    finally:
-        log.debug(
-            "Request finished",
-            method=req.method,
-            url=req.path_qs,
-            **{"from": req.remote or ""},
-            latency=f"{(time.monotonic() - start) * 1e6:.0f}us",
-        )
+def _front(
+    handler: Handler, inflight: InFlight | None, limits: http_limits.RequestLimits
+) -> Handler:
+    """What every request goes through around its route's handler, in one plain wrapper
+    rather than a stack of middlewares (each costs a coroutine layer per request): the
+    `limits`/`http_config` refusals, the in-flight bookkeeping a stop needs, a defect's
+    500 with a request ID, the `consul.api.http` timing, and Consul's `Request finished`
+    debug line (what `monitor -log-level debug` shows), built only when a destination wants
+    debug events."""
+
+    async def serve(req: web.Request) -> web.StreamResponse:
+        start = time.perf_counter()
+        try:
+            refusal = limits.refusal(req)
+            if refusal is not None:
+                return refusal
+            try:
+                if inflight is None:
+                    return await handler(req)
+                task, group = inflight.enter(req)
+                try:
+                    return await handler(req)
+                finally:
+                    inflight.leave(task, group)
+            except (web.HTTPException, ConnectionResetError):
+                raise  # aiohttp's own answers (413 ...); a client that went away
+            except Exception:
+                return defect_response(req)
+        finally:
+            elapsed = time.perf_counter() - start
+            resource = req.match_info.route.resource
+            route = resource.canonical if resource is not None else ""
+            METRICS.sample("api.http", elapsed * 1000.0, _http_labels(req.method, route))
+            if log_enabled(logging.DEBUG):
+                log.debug(
+                    "Request finished",
+                    method=req.method,
+                    url=req.path_qs,
+                    **{"from": req.remote or ""},
+                    latency=f"{elapsed * 1e6:.0f}us",
+                )
+
+    serve.__name__ = getattr(handler, "__name__", "handler")
+    return serve
 
 
 _HTTP_LABELS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
@@ -101,20 +129,6 @@ def _http_labels(method: str, route: str) -> tuple[tuple[str, str], ...]:
     return labels
 
 
-@web.middleware
-async def _timing(req: web.Request, handler: web.Handler) -> web.StreamResponse:
-    """consul.api.http: every request's time in milliseconds, by method and route."""
-    start = time.perf_counter()
-    try:
-        return await handler(req)
-    finally:
-        resource = req.match_info.route.resource
-        route = resource.canonical if resource is not None else ""
-        METRICS.sample(
-            "api.http", (time.perf_counter() - start) * 1000.0, _http_labels(req.method, route)
-        )
-
-
 def build_app(
     agent: Agent,
     inflight: InFlight | None = None,
@@ -123,30 +137,32 @@ def build_app(
     limits = agent.config.limits
     max_body = max(limits.kv_max_value_size, limits.txn_max_req_len) + BODY_SLACK
     app = web.Application(
-        middlewares=[
-            _timing,
-            error_middleware,
-            _request_log,
-            *([inflight.middleware] if inflight is not None else []),
-        ],
         client_max_size=max_body,
         handler_args=http_limits.header_limits(agent.config),
     )
     app[AGENT] = agent
     app[metrics.SETTINGS] = telemetry or TelemetrySettings.from_config(agent.config.telemetry)
-    http_limits.install(app, lambda: agent.config, max_body)
+    request_limits = http_limits.RequestLimits(lambda: agent.config, max_body)
     policy = agent.config.acl.default_policy
 
     async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
-        resp.headers["X-Consul-Default-ACL-Policy"] = policy
+        headers = resp.headers
+        for name, value in request_limits.rules().headers:  # http_config.response_headers
+            headers[name] = value
+        headers["X-Consul-Default-ACL-Policy"] = policy
 
     app.on_response_prepare.append(add_headers)
     app.on_response_prepare.append(escape_headers)
     acl.load_persisted_tokens(agent)
-    app.add_routes(api_routes())
-    app.add_routes(openapi.routes())
-    app.add_routes(ui_serve.routes(agent.config))
-    app.router.add_route("*", "/{tail:.*}", _not_found)
+    route_defs = [
+        *api_routes(),
+        *openapi.routes(),
+        *ui_serve.routes(agent.config),
+        web.route("*", "/{tail:.*}", _not_found),
+    ]
+    for d in route_defs:
+        wrapped = _front(d.handler, inflight, request_limits)  # type: ignore[arg-type]
+        web.RouteDef(d.method, d.path, wrapped, d.kwargs).register(app.router)
     return app
 
 

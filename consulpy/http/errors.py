@@ -2,9 +2,10 @@
 in the log under that ID) instead of aiohttp's anonymous page, and no user-supplied text can
 break a response's header block.
 
-Handlers map every expected failure to its status themselves (`endpoint.py`); what reaches
-`error_middleware` is a defect. The ID lets an operator find the traceback from the client's
-report: it is in the body, in the `X-Request-ID` header and in the log line.
+Handlers map every expected failure to its status themselves (`endpoint.py`); anything else
+that escapes a handler is a defect, answered by `defect_response`. The ID lets an operator
+find the traceback from the client's report: it is in the body, in the `X-Request-ID` header
+and in the log line.
 """
 
 from __future__ import annotations
@@ -44,26 +45,20 @@ async def escape_headers(_req: web.Request, resp: web.StreamResponse) -> None:
             headers[name] = safe_header_value(value)
 
 
-@web.middleware
-async def error_middleware(req: web.Request, handler: web.Handler) -> web.StreamResponse:
-    try:
-        return await handler(req)
-    except web.HTTPException:
-        raise  # aiohttp's own answers (413 for a body over client_max_size, ...)
-    except ConnectionResetError:
-        raise  # the client went away mid-request: nobody to answer
-    except Exception:
-        request_id = str(uuid.uuid4())
-        log.exception(
-            "unhandled error in HTTP handler",
-            request_id=request_id,
-            method=req.method,
-            path=req.path,
-        )
-        return web.Response(
-            status=500,
-            text=f"{DEFECT_500} (request ID: {request_id})\n",
-            content_type="text/plain",
-            charset="utf-8",
-            headers={REQUEST_ID_HEADER: request_id},
-        )
+def defect_response(req: web.Request) -> web.Response:
+    """The answer to an unhandled exception in a handler (called from its `except`): a 500
+    with a fresh request ID, and the traceback logged under that ID."""
+    request_id = str(uuid.uuid4())
+    log.exception(
+        "unhandled error in HTTP handler",
+        request_id=request_id,
+        method=req.method,
+        path=req.path,
+    )
+    return web.Response(
+        status=500,
+        text=f"{DEFECT_500} (request ID: {request_id})\n",
+        content_type="text/plain",
+        charset="utf-8",
+        headers={REQUEST_ID_HEADER: request_id},
+    )

@@ -19,39 +19,46 @@ STREAMING_PATHS = ("/v1/agent/monitor", "/v1/agent/metrics/stream", "/v1/event/w
 
 
 def is_long(req: web.Request) -> bool:
-    return "index" in req.query or req.path in STREAMING_PATHS
+    return (bool(req.query_string) and "index" in req.query) or req.path in STREAMING_PATHS
+
+
+Tracked = dict["asyncio.Task[object]", web.Request]
 
 
 class InFlight:
+    """The handler tasks being served, short and long, keyed by task. The app's front
+    wrapper (http/app.py) calls `enter` and `leave` around every handler: two dict
+    operations per request, and no event unless a stop is waiting for the short ones."""
+
     def __init__(self) -> None:
         self.short: dict[asyncio.Task[object], web.Request] = {}
         self.long: dict[asyncio.Task[object], web.Request] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Event | None = None  # set while a stop() waits
 
-    @web.middleware
-    async def middleware(self, req: web.Request, handler: web.Handler) -> web.StreamResponse:
+    def enter(self, req: web.Request) -> tuple[asyncio.Task[object], Tracked]:
+        """Record the request the current task serves; hand the result to `leave`."""
         task = asyncio.current_task()
         assert task is not None
         group = self.long if is_long(req) else self.short
         group[task] = req
-        if group is self.short:
-            self._idle.clear()
-        try:
-            return await handler(req)
-        finally:
-            group.pop(task, None)
-            if not self.short:
-                self._idle.set()
+        return task, group
+
+    def leave(self, task: asyncio.Task[object], group: Tracked) -> None:
+        group.pop(task, None)
+        if self._idle is not None and not self.short:
+            self._idle.set()
 
     async def stop(self, grace: float, *, cancel: bool = True) -> None:
         """Let short requests finish (up to `grace` seconds), then close the connections of
         everything left and (with `cancel`) cancel their handlers."""
         if self.short:
+            self._idle = idle = asyncio.Event()
             try:
-                await asyncio.wait_for(self._idle.wait(), grace)
+                await asyncio.wait_for(idle.wait(), grace)
             except TimeoutError:
                 pass
+            finally:
+                self._idle = None
         left = {**self.long, **self.short}
         for req in left.values():
             transport = req.transport

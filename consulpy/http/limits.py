@@ -80,20 +80,28 @@ class HTTPRules:
         )
 
 
-def install(app: web.Application, config_of: Callable[[], AgentConfig], max_body: int) -> None:
-    """Add the write restriction, blocked endpoints, body-size check and response headers to
-    `app`. They follow the agent's current config, so a reload applies them."""
-    cache: list[tuple[dict[str, Any], HTTPRules]] = []
+class RequestLimits:
+    """The write restriction, blocked endpoints, body-size check and response headers of an
+    app. They follow the agent's current config, so a reload applies them. The app's front
+    wrapper (http/app.py) asks `refusal` before every handler: one plain call rather than a
+    middleware layer per request."""
 
-    def rules() -> HTTPRules:
-        http_config = config_of().http_config
-        if not cache or cache[0][0] is not http_config:
-            cache[:] = [(http_config, HTTPRules.of(http_config))]
-        return cache[0][1]
+    def __init__(self, config_of: Callable[[], AgentConfig], max_body: int) -> None:
+        self._config_of = config_of
+        self._max_body = max_body
+        self._http_config: dict[str, Any] | None = None
+        self._rules = HTTPRules((), (), ())
 
-    @web.middleware
-    async def limits(req: web.Request, handler: Handler) -> web.StreamResponse:
-        r = rules()
+    def rules(self) -> HTTPRules:
+        http_config = self._config_of().http_config
+        if http_config is not self._http_config:
+            self._rules = HTTPRules.of(http_config)
+            self._http_config = http_config
+        return self._rules
+
+    def refusal(self, req: web.Request) -> web.StreamResponse | None:
+        """The answer for a request these rules refuse, None for one they let through."""
+        r = self.rules()
         if r.blocked and req.path.startswith(r.blocked):
             return text_error(403, "Endpoint is blocked by agent configuration")
         if r.allowed and req.method != "GET":
@@ -101,20 +109,21 @@ def install(app: web.Application, config_of: Callable[[], AgentConfig], max_body
             if ip is not None and not any(ip in net for net in r.allowed):
                 return text_error(403, "Access is restricted")
         length = req.content_length
-        if length is not None and length > max_body and not req.path.startswith(STREAMING_PATHS):
-            return text_error(413, f"Request body too large: {length} bytes (limit {max_body})")
-        return await handler(req)
-
-    async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
-        for name, value in rules().headers:
-            resp.headers[name] = value
-
-    app.middlewares.append(limits)
-    app.on_response_prepare.append(add_headers)
+        if (
+            length is not None
+            and length > self._max_body
+            and not req.path.startswith(STREAMING_PATHS)
+        ):
+            return text_error(
+                413, f"Request body too large: {length} bytes (limit {self._max_body})"
+            )
+        return None
 
 
 class _LimitedHandler(RequestHandler):
-    """aiohttp's connection handler, counted per client IP by its ConnectionLimiter."""
+    """aiohttp's connection handler, counted per client IP by its ConnectionLimiter. Only a
+    refused connection gets other `data_received`/`eof_received` (set on the instance by
+    `refuse`), so an accepted one reads its requests without an extra call per chunk."""
 
     limiter: ConnectionLimiter
     client_ip: str | None = None
@@ -124,15 +133,19 @@ class _LimitedHandler(RequestHandler):
         super().connection_made(transport)
         self.limiter.opened(self, transport)
 
-    def data_received(self, data: bytes) -> None:
-        if not self.refused:  # a refused client's request is read and dropped
-            super().data_received(data)
+    def refuse(self) -> None:
+        """Read and drop what the client sends; close when it hangs up."""
+        self.refused = True
+        self.data_received = self._drop  # type: ignore[method-assign]
+        self.eof_received = self._close_on_eof  # type: ignore[method-assign]
 
-    def eof_received(self) -> None:
-        if self.refused and self.transport is not None:
+    def _drop(self, data: bytes) -> None:
+        del data
+
+    def _close_on_eof(self) -> bool:
+        if self.transport is not None:
             self.transport.close()
-            return
-        super().eof_received()
+        return False
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.limiter.closed(self)
@@ -170,7 +183,7 @@ class ConnectionLimiter:
             # Answer, stop writing, and drop what the client sends until it hangs up (or the
             # linger time passes): closing at once would reset the connection and lose the 429.
             assert isinstance(transport, asyncio.WriteTransport)
-            handler.refused = True
+            handler.refuse()
             transport.write(TOO_MANY_CONNS)
             if transport.can_write_eof():
                 transport.write_eof()

@@ -15,8 +15,7 @@ disposition of the `service` rule on the destination service.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
@@ -81,14 +80,20 @@ _UNLABELLED = frozenset({Resource.ACL, Resource.OPERATOR, Resource.MESH, Resourc
 _current: ContextVar[Resolved | None] = ContextVar("consulpy_acl_identity", default=None)
 
 
-@contextmanager
-def acl_context(identity: Resolved | None) -> Iterator[None]:
-    """Make `identity` the one `authorize` checks for the code run inside."""
-    reset = _current.set(identity)
-    try:
-        yield
-    finally:
-        _current.reset(reset)
+class acl_context:  # used as a function: `with acl_context(identity):`
+    """Make `identity` the one `authorize` checks for the code run inside (a plain class, not
+    a generator context manager: it runs on every request)."""
+
+    __slots__ = ("_identity", "_reset")
+
+    def __init__(self, identity: Resolved | None) -> None:
+        self._identity = identity
+
+    def __enter__(self) -> None:
+        self._reset = _current.set(self._identity)
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._reset)
 
 
 def current_identity() -> Resolved | None:
@@ -121,6 +126,12 @@ def allow_all(token: str, resource: Resource, segment: str, access: Access) -> N
 
 # The ACL issue replaces this with its token-resolving authorizer (tests record through it).
 _authorizer: Authorizer = allow_all
+
+
+def enforcing() -> bool:
+    """Whether `authorize` can refuse or record anything now: an identity is current (ACLs
+    on) or an authorizer is installed. When not, callers may skip building their checks."""
+    return _authorizer is not allow_all or _current.get() is not None
 
 
 def set_authorizer(fn: Authorizer) -> Authorizer:
