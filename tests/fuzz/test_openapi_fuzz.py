@@ -28,7 +28,7 @@ from tests.cli.agentproc import AgentProcess
 from tests.ops.procs import DEV
 
 ROOT = Path(__file__).parent.parent.parent
-FUZZ_EXAMPLES = int(os.environ.get("CONSULPY_FUZZ_EXAMPLES", "12"))
+FUZZ_EXAMPLES = int(os.environ.get("CONSULPY_FUZZ_EXAMPLES", "5"))
 
 # Answering these ends the agent or never returns: not fuzzed (their input checks have tests).
 UNFUZZED = (
