@@ -11,7 +11,9 @@ takes its table with it, so a failed test leaves nothing behind either way.
 from __future__ import annotations
 
 import random
+import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.netns.harness import Host, Network
@@ -88,10 +90,10 @@ class Faults:
             inbound = []
             if rules.deaf_to:
                 inbound.append(
-                    f'iifname "eth0" ip saddr {{ {", ".join(sorted(rules.deaf_to))} }} drop'
+                    f'iifname "eth0" ip saddr {{ {", ".join(sorted(rules.deaf_to))} }} counter drop'
                 )
             if rules.loss:
-                inbound.append(f'iifname "eth0" numgen random mod 100 < {rules.loss} drop')
+                inbound.append(f'iifname "eth0" numgen random mod 100 < {rules.loss} counter drop')
             script += [
                 f"table inet {TABLE} {{",
                 "  chain inbound {",
@@ -109,6 +111,10 @@ class Faults:
         )
         if done.returncode != 0:
             raise RuntimeError(f"nft in {host.ns}: {done.stderr.strip()}")
+
+    def dropped(self, host: Host) -> int:
+        """Packets the host's rules have dropped so far (their counters)."""
+        return sum(int(n) for n in re.findall(r"counter packets (\d+)", self.ruleset(host)))
 
     def ruleset(self, host: Host) -> str:
         """The host's nftables ruleset as nft prints it (for assertions and logs)."""
@@ -130,21 +136,35 @@ class Nemesis:
 
     KINDS = ("isolate", "partition", "one_way", "bridge", "loss")
 
-    def __init__(self, faults: Faults, servers: list[Host], clients: list[Host], seed: int):
+    def __init__(
+        self,
+        faults: Faults,
+        servers: list[Host],
+        clients: list[Host],
+        seed: int,
+        leader: Callable[[], Host | None] = lambda: None,
+    ):
         self.faults = faults
         self.servers = servers
         self.clients = clients
         self.rng = random.Random(seed)
+        self.leader = leader
         self.steps: list[Step] = []
 
     def strike(self, at: float) -> str:
+        """One fault. Half the time the server that plays the lone part of it (isolated,
+        partitioned off, one-way sender, bridge end) is the current leader, when known."""
         rng, f = self.rng, self.faults
         kind = rng.choice(self.KINDS)
         servers = self.servers[:]
         rng.shuffle(servers)
+        leader = self.leader() if rng.random() < 0.5 else None
+        if leader is not None:
+            servers.remove(leader)
+            servers.insert(0, leader)
         everyone = servers + self.clients
         if kind == "isolate":
-            victim = rng.choice(everyone)
+            victim = servers[0] if leader is not None else rng.choice(everyone)
             f.isolate(victim)
             what = f"isolate {victim.name} (link down)"
         elif kind == "partition":
@@ -169,6 +189,8 @@ class Nemesis:
             for host in everyone:
                 f.loss(host, percent)
             what = f"loss {percent}% on every host"
+        if leader is not None:
+            what += f" [leader {leader.name}]"
         self.steps.append(Step(at, what))
         return what
 
