@@ -18,6 +18,8 @@ import threading
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.netns.agents import NsAgent, eventually, formed, start_servers
 from tests.netns.faults import Faults
 from tests.netns.harness import Network, in_netns
@@ -29,6 +31,7 @@ GOSSIP = (
 )
 
 
+@pytest.mark.timeout(SECONDS + 240)  # the run's length plus start, recovery and the check
 def test_ten_percent_loss_on_every_link_never_fails_a_live_member(
     net: Network, agents: list[NsAgent], tmp_path: Path
 ) -> None:

@@ -17,6 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.netns.agents import NsAgent, eventually, formed, start_servers
 from tests.netns.faults import Faults, Nemesis
 from tests.netns.harness import Host, Network, in_netns
@@ -28,6 +30,7 @@ SEED = int(os.environ.get("CONSULPY_NEMESIS_SEED", str(secrets.randbelow(1 << 30
 WORKERS_PER_AGENT = 2
 
 
+@pytest.mark.timeout(SECONDS + 240)  # the run's length plus start, recovery and the check
 def test_nemesis_partitions_and_loss_keep_the_history_linearizable(
     net: Network, agents: list[NsAgent], tmp_path: Path
 ) -> None:
