@@ -95,12 +95,13 @@ def test_ten_percent_loss_on_every_link_never_fails_a_live_member(
     logs = "".join(a.proc.output() for a in servers)
     print(
         f"gossip under {LOSS}% loss: {SECONDS:.0f}s, {len(everyone)} agents, {polls[0]} "
-        f"member polls, packets dropped per host {dropped}, failures seen {seen_failed}"
+        f"member polls, packets dropped per host {dropped}, failures seen {len(seen_failed)}"
     )
     assert all(not t.is_alive() for t in watchers)
     assert errors == [], f"an agent's API did not answer: {errors}"
     assert all(n > 0 for n in dropped.values()), f"the loss rules dropped nothing: {dropped}"
     assert polls[0] >= len(everyone) * SECONDS, "the watchers stopped polling"
-    assert seen_failed == [], f"members reported not alive under {LOSS}% loss: {seen_failed}"
+    distinct = sorted(set(seen_failed))  # (observer, member, status), once each
+    assert distinct == [], f"members reported not alive under {LOSS}% loss: {distinct}"
     assert "member failed" not in logs, "the leader saw a member fail"
     assert all(all_alive(a) for a in everyone)
