@@ -153,7 +153,8 @@ class Nemesis:
 
     def strike(self, at: float) -> str:
         """One fault. Half the time the server that plays the lone part of it (isolated,
-        partitioned off, one-way sender, bridge end) is the current leader, when known."""
+        partitioned off, the lone end of a one-way cut, a bridge end) is the current leader,
+        when known."""
         rng, f = self.rng, self.faults
         kind = rng.choice(self.KINDS)
         servers = self.servers[:]
@@ -175,16 +176,22 @@ class Nemesis:
             f.partition(minority, majority)
             what = f"partition {names(minority)} | {names(majority)}"
         elif kind == "one_way":
-            src = servers[0]
-            dsts = servers[1:] if rng.random() < 0.5 else servers[1:2]
-            for dst in dsts:
-                f.one_way(src, dst)
-            what = f"one-way {src.name} -/-> {names(dsts)}"
+            lone = servers[0]
+            others = servers[1:] if rng.random() < 0.5 else servers[1:2]
+            if rng.random() < 0.5:  # the others stop hearing it
+                for dst in others:
+                    f.one_way(lone, dst)
+                what = f"one-way {lone.name} -/-> {names(others)}"
+            else:  # it stops hearing them (a leader then gets no acknowledgements)
+                for src in others:
+                    f.one_way(src, lone)
+                what = f"one-way {names(others)} -/-> {lone.name}"
         elif kind == "bridge":
             a, middle, b = servers[0], servers[1], servers[2]
             f.partition([a], [b])
             what = f"bridge {a.name} | {b.name}, both see {middle.name}"
         else:
+            leader = None  # loss hits every host alike
             percent = rng.choice((5, 10, 20, 30))
             for host in everyone:
                 f.loss(host, percent)
