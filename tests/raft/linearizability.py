@@ -24,7 +24,7 @@ class CheckerGaveUp(Exception):
 class Op:
     id: int
     client: int
-    kind: str  # "put", "get", or a compare-and-set kind (see _step)
+    kind: str  # "put", "get", a compare-and-set or a lock kind (see _step)
     key: str
     value: str | None  # put: the value written; get: the value read
     call: float
@@ -45,12 +45,29 @@ class _Node:
 def _step(state: str | None, op: Op) -> tuple[bool, str | None]:
     """The register's semantics. Besides put/get, compare-and-set in three flavours (value is
     "expected\x00new", expected "" meaning absent): "cas_ok" applied, "cas_fail" was refused,
-    "cas_unknown" (no answer) applies iff its precondition holds wherever it is placed."""
+    "cas_unknown" (no answer) applies iff its precondition holds wherever it is placed.
+
+    A lock key is a register holding its holder's session ("" or absent when free); value is
+    the session. "acquire_*" succeeds iff the key is free or already held by that session
+    (Consul's ?acquire); "release_*" iff that session holds it, and frees it (?release).
+    The _ok/_fail/_unknown suffixes mean what they mean for compare-and-set."""
     kind = op.kind
     if kind == "put":
         return True, op.value
     if kind == "get":
         return op.value == state, state
+    base, _, outcome = kind.rpartition("_")
+    if base in ("acquire", "release"):
+        if base == "acquire":
+            holds, after = state in (None, "", op.value), op.value
+        else:
+            holds, after = state == op.value, ""
+        if outcome == "ok":
+            return holds, after if holds else state
+        if outcome == "fail":
+            return not holds, state
+        if outcome == "unknown":
+            return True, after if holds else state
     expected, _, new = (op.value or "").partition("\x00")
     holds = (state or "") == expected
     if kind == "cas_ok":
