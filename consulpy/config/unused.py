@@ -45,8 +45,8 @@ NOT_YET_USED: dict[str, str] = {
     "acl.tokens.replication": "one datacenter: no token replication",
     "advertise_addr_ipv4": "only advertise_addr is used",
     "advertise_addr_ipv6": "only advertise_addr is used",
-    "advertise_addr_wan_ipv4": "no WAN gossip pool",
-    "advertise_addr_wan_ipv6": "no WAN gossip pool",
+    "advertise_addr_wan_ipv4": "only advertise_addr_wan is used",
+    "advertise_addr_wan_ipv6": "only advertise_addr_wan is used",
     "advertise_reconnect_timeout": "not implemented",
     "auto_config": "auto-config is not implemented",
     "auto_encrypt.": "auto-encrypt is not implemented",
@@ -82,21 +82,15 @@ NOT_YET_USED: dict[str, str] = {
     "raft_logstore.verification": "not needed: every WAL frame carries a CRC32 checked on read",
     "raft_logstore.disable_log_cache": "the uncompacted log is in memory: no cache to turn off",
     "raft_protocol": "Raft protocol 3 only",
-    "reconnect_timeout_wan": "no WAN gossip pool",
     "rejoin_after_leave": "not implemented",
-    "retry_interval_wan": "no WAN gossip pool",
-    "retry_join_wan": "no WAN gossip pool",
-    "retry_max_wan": "no WAN gossip pool",
-    "start_join_wan": "no WAN gossip pool",
     "server_rejoin_age_max": "not implemented",
-    "translate_wan_addrs": "no WAN gossip pool",
+    "translate_wan_addrs": "WAN addresses are never translated",
     "tls.https.verify_outgoing": "the agent's own HTTP clients (watch handlers, checks) do not "
     "use the agent's TLS settings",
     "ui_config.metrics_provider": "the web UI shows no metrics",
     "ui_config.metrics_provider_files": "the web UI shows no metrics",
     "ui_config.metrics_provider_options_json": "the web UI shows no metrics",
     "xds.update_max_per_second": "xDS updates are not rate limited",
-    "gossip_wan.": "no WAN gossip pool",
     "protocol": "the gossip protocol version is fixed",
     "unix_sockets.": "unix socket listeners are not supported",
 }
@@ -134,8 +128,8 @@ REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "serf_wan_allowed_cidrs": (
         _set,
-        "serf_wan_allowed_cidrs is not supported by consulpy (there is no WAN gossip pool); "
-        "remove this setting",
+        "serf_wan_allowed_cidrs is not supported by consulpy: WAN gossip is accepted from any "
+        "address. Restrict the WAN gossip port with a firewall and remove this setting",
     ),
     "enable_debug": (
         lambda v: v is True,

@@ -36,10 +36,14 @@ async def agent_join(req: web.Request) -> web.StreamResponse:
     if not address:
         raise bad_request("Missing address")
     await authorize(req, "agent", "write", agent_of(req).node_name)
+    agent = agent_of(req)
+    pool: Any = agent.gossip
     if req.query.get("wan"):
-        raise HTTPError(500, "consulpy runs no WAN gossip pool: WAN joins are not available")
+        if agent.wan is None:
+            raise HTTPError(500, "Must be a server to join WAN cluster")
+        pool = agent.wan
     try:
-        await agent_of(req).gossip.join([address])
+        await pool.join([address])
     except (JoinError, OSError, SerfError, ValueError) as exc:
         raise HTTPError(500, str(exc)) from exc
     return empty_ok()
@@ -61,8 +65,14 @@ async def agent_force_leave(req: web.Request) -> web.StreamResponse:
     if not node:
         raise bad_request("Missing node name")
     await authorize(req, "operator", "write")
+    agent = agent_of(req)
+    pool: Any = agent.gossip
+    if req.query.get("wan"):
+        if agent.wan is None:
+            raise HTTPError(500, "Must be a server to force-leave a WAN member")
+        pool = agent.wan
     try:
-        await agent_of(req).gossip.force_leave(node, prune="prune" in req.query)
+        await pool.force_leave(node, prune="prune" in req.query)
     except SerfError as exc:
         raise HTTPError(500, str(exc)) from exc
     return empty_ok()

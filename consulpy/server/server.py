@@ -59,6 +59,7 @@ from consulpy.server.query import (
 )
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
 from consulpy.server.reads import ReadError
+from consulpy.server.router import DatacenterRouter, target_dc
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
 from consulpy.state.store import StateStore
@@ -70,7 +71,9 @@ log = structlog.get_logger("consulpy.server")
 MAX_HOPS = 3
 # Endpoints that do not resolve the caller's token (Consul: bootstrap and login need none, a
 # stale header must not block them; status is open).
-UNAUTHENTICATED = frozenset({"ACL.BootstrapTokens", "ACL.Login", "Status.Info"})
+UNAUTHENTICATED = frozenset(
+    {"ACL.BootstrapTokens", "ACL.Login", "Status.Info", "Catalog.ListDatacenters"}
+)
 # Errors a forwarded call raises again on this side, by kind.
 ERROR_KINDS: dict[type[BaseException], str] = {
     PermissionDenied: "permission_denied",
@@ -223,6 +226,9 @@ class Server:
         self._acl_index = -1
         self._acl_tables: Any = None
         self._acl_resolved: dict[str, Resolved] = {}
+        # Servers of the other datacenters (from the WAN pool); set by the agent. None: this
+        # server knows no other datacenter.
+        self.router: DatacenterRouter | None = None
 
     @property
     def rpc_address(self) -> str:
@@ -322,7 +328,9 @@ class Server:
             raise CommandError(f"{name} takes {ep.payload.__name__}, not {type(payload).__name__}")
         # The same field checks as a request that came over RPC.
         checked = decode_payload(ep.payload, payload_to_wire(payload))
-        request = Request(payload=checked, datacenter=self.datacenter, token=self._token(token))
+        request = Request(
+            payload=checked, datacenter=target_dc(self.datacenter), token=self._token(token)
+        )
         return await self._apply(ep, request, 0)
 
     def _token(self, token: str | None) -> str:
@@ -366,6 +374,8 @@ class Server:
 
     async def _apply(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
         assert ep.handler is not None
+        if request.datacenter not in ("", self.datacenter):
+            return await self._forward_dc(ep, request, hops, self.rpc_hold_timeout + 30)
         if ep.kind is Kind.LOCAL:
             return await self._run_handler(ep, request)
         deadline = time.monotonic() + self.rpc_hold_timeout
@@ -428,13 +438,24 @@ class Server:
             raise CommandError(f"{name} is not a read")
         payload = read_payload(ep, args)
         request = Request(
-            payload=payload, datacenter=self.datacenter, token=self._token(token), options=opts
+            payload=payload,
+            datacenter=target_dc(self.datacenter),
+            token=self._token(token),
+            options=opts,
         )
         return await self._read(ep, request, 0)
 
     async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
         assert ep.read is not None and ep.needs is not None
         opts = request.options
+        if request.datacenter not in ("", self.datacenter):
+            timeout = (
+                (opts.blocking_timeout(1.0, self.query_times) if opts.index else 0)
+                + self.rpc_hold_timeout
+                + 30
+            )
+            reply = await self._forward_dc(ep, request, hops, timeout)
+            return QueryMeta(**reply["meta"]), reply["result"]
         if ep.check is not None:
             ep.check(self.limits, request.payload)
         if not self._serve_stale_locally(opts):
@@ -513,6 +534,32 @@ class Server:
             if not await wait_for_change(store.watches, ws, remaining):
                 return self._meta(index, opts), result
 
+    async def _forward_dc(
+        self, ep: Endpoint, request: Request[Any], hops: int, timeout: float
+    ) -> Any:
+        """Send a request for another datacenter to one of its alive servers (nearest
+        first), by endpoint name over the RPC port; that server serves it as any request of
+        its own datacenter (forwarding to its leader). No known alive server: Consul's
+        "No path to datacenter"."""
+        dc = request.datacenter
+        servers = self.router.servers(dc) if self.router is not None else []
+        if not servers or hops >= MAX_HOPS:
+            raise CommandError("No path to datacenter")
+        args = {"req": request.to_wire(), "hops": hops + 1}
+        for address in servers:
+            try:
+                return await self.rpc_client.call(address, ep.name, args, timeout=timeout)
+            except RPCDialError:
+                continue  # gossip has not noticed yet: try the next one
+            except RPCUnavailable as exc:
+                if ep.kind is Kind.READ:
+                    continue
+                raise CommandError(f"rpc error: {exc}; the write may or may not apply") from exc
+            except RPCError as exc:
+                raise_remote(exc)
+                raise
+        raise CommandError("No path to datacenter")
+
     # -------------------------------------------------------------------- RPC
     async def call_server(self, address: str, name: str, payload: Any, timeout: float) -> Any:
         """Call endpoint `name` on the server at `address` itself (no forwarding), with this
@@ -536,8 +583,6 @@ class Server:
             if not isinstance(hops, int) or isinstance(hops, bool) or hops < 0:
                 raise RequestError(f"malformed {ep.name} call: hops must be a count")
             request = Request.from_wire(args.get("req"), ep.payload)
-            if request.datacenter not in ("", self.datacenter):
-                raise CommandError("No path to datacenter")
             if ep.kind is Kind.READ:
                 meta, result = await self._read(ep, request, hops)
                 return {"meta": meta.to_wire(), "result": result}
