@@ -11,7 +11,6 @@ served through `TARGET_DC` (a context variable, so delegates need no extra param
 from __future__ import annotations
 
 import contextvars
-import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -87,23 +86,21 @@ class DatacenterRouter:
         return [s.rpc_address for s in alive]
 
     def datacenters(self) -> list[str]:
-        """Every datacenter in the pool, by median distance to its servers (Consul's
-        GetDatacentersByDistance), then by name; ours first when there are no coordinates."""
-        by_dc: dict[str, list[float]] = {self.local_dc: []}
+        """Every datacenter in the pool, ours first (distance 0), the others by the median
+        estimated RTT to their servers (unknown coordinate: infinitely far), then by name, as
+        Consul's GetDatacentersByDistance."""
+        rtts: dict[str, list[float]] = {self.local_dc: [0.0]}
         for s in self._servers():
-            by_dc.setdefault(s.datacenter, [])
+            if s.datacenter == self.local_dc:
+                continue
             rtt = self._rtt(s.name)
-            if rtt is not None:
-                by_dc[s.datacenter].append(rtt)
-        inf = float("inf")
+            rtts.setdefault(s.datacenter, []).append(float("inf") if rtt is None else rtt)
 
         def key(dc: str) -> tuple[float, str]:
-            rtts = by_dc[dc]
-            if dc == self.local_dc and not rtts:
-                return (0.0, dc)
-            return (statistics.median(rtts) if rtts else inf, dc)
+            ordered = sorted(rtts[dc])
+            return (ordered[len(ordered) // 2], dc)
 
-        return sorted(by_dc, key=key)
+        return sorted(rtts, key=key)
 
     def coordinates(self) -> dict[str, list[tuple[str, Coordinate]]]:
         """The known WAN coordinates of each datacenter's servers (Coordinate.ListDatacenters)."""

@@ -75,6 +75,15 @@ def test_datacenters_lists_both_everywhere(fed: Federation) -> None:
         )
     coords = fed.dc1.servers[0].json("GET", "/v1/coordinate/datacenters")
     assert sorted(c["Datacenter"] for c in coords) == ["dc1", "dc2"]
+    # WAN coordinates come from the WAN pool's probes: `rtt -wan` across datacenters.
+    addr = fed.dc1.servers[0].http_addr
+    eventually(
+        lambda: cli(addr, "rtt", "-wan", "s1.dc1", "s2.dc2").returncode == 0,
+        30,
+        what="WAN coordinates of s1.dc1 and s2.dc2",
+    )
+    out = cli(addr, "rtt", "-wan", "s1.dc1", "s2.dc2").stdout
+    assert "(using WAN coordinates)" in out
 
 
 def test_kv_written_in_dc2_through_a_dc1_client_agent(fed: Federation) -> None:

@@ -72,7 +72,10 @@ async def list_datacenters(server: Server, req: Request[Empty]) -> list[dict[str
             "Datacenter": dc,
             "AreaID": "WAN",
             "Coordinates": [
-                {"Node": name, "Coord": coord.to_api()} for name, coord in sorted(by_dc.get(dc, []))
+                # Node: the server's node name, without the WAN pool's ".<dc>" (what
+                # `rtt -wan <node>.<dc>` matches).
+                {"Node": name.removesuffix(f".{dc}"), "Coord": coord.to_api()}
+                for name, coord in sorted(by_dc.get(dc, []))
             ],
         }
         for dc in router.datacenters()
