@@ -97,48 +97,58 @@ async def _key(req: web.Request) -> str:
     return key
 
 
-def _keyring_view(agent: Any, report: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "WAN": False,
-            "Datacenter": agent.datacenter,
-            "Segment": "",
-            "Partition": "",
-            "Keys": dict(report.keys),
-            "PrimaryKeys": dict(report.primary_keys),
-            "NumNodes": report.num_nodes,
-        }
-    ]
+def _keyring_view(agent: Any, report: Any, wan: bool) -> dict[str, Any]:
+    return {
+        "WAN": wan,
+        "Datacenter": agent.datacenter,
+        "Segment": "",
+        "Partition": "",
+        "Keys": dict(report.keys),
+        "PrimaryKeys": dict(report.primary_keys),
+        "NumNodes": report.num_nodes,
+    }
 
 
-def _check_report(agent: Any, report: Any) -> None:
+def _check_report(agent: Any, report: Any, pool: str) -> None:
     if report.num_err:
         detail = "; ".join(f"{node}: {msg}" for node, msg in sorted(report.messages.items()))
-        raise HTTPError(500, f"{agent.datacenter} (LAN) error: {detail}")
+        raise HTTPError(500, f"{pool} error: {detail}")
 
 
 @endpoint("GET", "POST", "PUT", "DELETE", check_dc=False)
 async def operator_keyring(req: web.Request) -> web.StreamResponse:
+    """Keyring operations on every pool this agent is in, as Consul: a server acts on the WAN
+    pool first, then its LAN pool; a client agent on its LAN pool."""
     agent = agent_of(req)
     relay = req.query.get("relay-factor", "0") or "0"
     if not relay.isdigit() or int(relay) > 5:
         raise bad_request("Error parsing relay factor: relay-factor must be 0-5")
     if agent.gossip.serf.keyring is None:
         raise HTTPError(500, "Gossip encryption is not enabled on this agent")
-    manager = agent.gossip.serf.key_manager
-    try:
-        if req.method == "GET":
-            report = await manager.list_keys(relay_factor=int(relay))
-            _check_report(agent, report)
-            return respond(req, _keyring_view(agent, report))
-        key = await _key(req)
-        op = {"POST": manager.install_key, "PUT": manager.use_key, "DELETE": manager.remove_key}[
-            req.method
-        ]
-        report = await op(key, relay_factor=int(relay))
-    except (KeyringError, SerfError) as exc:
-        raise HTTPError(500, f"{agent.datacenter} (LAN) error: {exc}") from exc
-    _check_report(agent, report)
+    pools: list[tuple[bool, str, Any]] = []
+    if agent.wan is not None and agent.wan.serf.keyring is not None:
+        pools.append((True, "WAN", agent.wan.serf.key_manager))
+    pools.append((False, f"{agent.datacenter} (LAN)", agent.gossip.serf.key_manager))
+    key = "" if req.method == "GET" else await _key(req)
+    views = []
+    for wan, label, manager in pools:
+        try:
+            if req.method == "GET":
+                report = await manager.list_keys(relay_factor=int(relay))
+                _check_report(agent, report, label)
+                views.append(_keyring_view(agent, report, wan))
+                continue
+            op = {
+                "POST": manager.install_key,
+                "PUT": manager.use_key,
+                "DELETE": manager.remove_key,
+            }[req.method]
+            report = await op(key, relay_factor=int(relay))
+        except (KeyringError, SerfError) as exc:
+            raise HTTPError(500, f"{label} error: {exc}") from exc
+        _check_report(agent, report, label)
+    if req.method == "GET":
+        return respond(req, views)
     return empty_ok()
 
 
