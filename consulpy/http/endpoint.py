@@ -233,7 +233,10 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
                 # agent leaves that to its servers (they know the WAN pool).
                 if not agent.may_route_to(dc):
                     return text_error(500, "No path to datacenter")
-                routed = TARGET_DC.set(dc)
+                # /v1/agent/* is this agent's own state: served here whatever `dc` says, as
+                # in Consul (and no task it starts inherits another datacenter).
+                if not req.path.startswith("/v1/agent/"):
+                    routed = TARGET_DC.set(dc)
             try:
                 return await fn(req)
             except HTTPError as exc:
