@@ -66,13 +66,19 @@ async def agent_force_leave(req: web.Request) -> web.StreamResponse:
         raise bad_request("Missing node name")
     await authorize(req, "operator", "write")
     agent = agent_of(req)
-    pool: Any = agent.gossip
-    if req.query.get("wan"):
-        if agent.wan is None:
-            raise HTTPError(500, "Must be a server to force-leave a WAN member")
-        pool = agent.wan
+    prune = "prune" in req.query
     try:
-        await pool.force_leave(node, prune="prune" in req.query)
+        if req.query.get("wan"):
+            # Only the WAN pool, where members are named <node>.<dc>.
+            if agent.wan is None:
+                raise HTTPError(500, "Must be a server to force-leave a WAN member")
+            await agent.wan.force_leave(node, prune=prune)
+            return empty_ok()
+        await agent.gossip.force_leave(node, prune=prune)
+        wan_name = node if node.endswith(f".{agent.datacenter}") else f"{node}.{agent.datacenter}"
+        if agent.wan is not None and any(m.name == wan_name for m in agent.wan.members()):
+            # A server of this datacenter leaves the WAN pool too, as in Consul.
+            await agent.wan.force_leave(wan_name, prune=prune)
     except SerfError as exc:
         raise HTTPError(500, str(exc)) from exc
     return empty_ok()

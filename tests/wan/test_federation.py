@@ -153,3 +153,14 @@ def test_zz_killed_datacenter_is_failed_and_no_path(fed: Federation) -> None:
     out = cli(dc1.http_addr, "force-leave", "-wan", "s0.dc2")
     assert out.returncode == 0, out.stderr
     eventually(lambda: wan_members(dc1).get("s0.dc2", 3) == 3, 30, what="s0.dc2 left")
+    # A plain force-leave of a failed server of our own datacenter: it leaves both pools.
+    fed.dc1.kill(fed.dc1.servers[2])
+    eventually(lambda: wan_members(dc1)["s2.dc1"] == 4, 60, what="s2.dc1 failed")
+    out = cli(dc1.http_addr, "force-leave", "s2")
+    assert out.returncode == 0, out.stderr
+
+    def left_both() -> bool:
+        lan = {m["Name"]: m["Status"] for m in dc1.json("GET", "/v1/agent/members")}
+        return lan.get("s2", 3) == 3 and wan_members(dc1).get("s2.dc1", 3) == 3
+
+    eventually(left_both, 30, what="s2 left the LAN and the WAN pool")
