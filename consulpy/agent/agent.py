@@ -430,9 +430,14 @@ class Agent:
     async def start(self) -> None:
         if self.server is not None:
             await self.server.start()
-        await self.gossip.start()
         if self.wan is not None:
             await self.wan.start()
+        await self.gossip.start()
+        if self.wan is not None and self.config.ports.serf_wan == 0:
+            # The OS picked the WAN port: announce it (wan_join_port) in both pools.
+            tags = self.member_tags()
+            await self.gossip.set_tags(tags)
+            await self.wan.set_tags(tags)
         if self.membership is not None:
             self.membership.start()
         await self._load_local_state()
@@ -792,7 +797,10 @@ class Agent:
         if cfg.server:
             tags["port"] = str(self._server_port())
             tags["raft_vsn"] = "3"
-            tags["wan_join_port"] = str(cfg.ports.serf_wan)
+            wan = getattr(self, "wan", None)  # None while the pools are being built
+            tags["wan_join_port"] = str(
+                wan.port if wan is not None and wan.port else cfg.ports.serf_wan
+            )
             if cfg.bootstrap or cfg.dev:
                 tags["bootstrap"] = "1"
             if cfg.bootstrap_expect:

@@ -56,6 +56,7 @@ def test_every_server_sees_both_datacenters_in_the_wan_pool(fed: Federation) -> 
     assert s1["Tags"]["role"] == "consul" and s1["Tags"]["dc"] == "dc1"
     assert s1["Tags"]["port"] == str(fed.dc1.servers[1].rpc)
     assert s1["Port"] == fed.wan_ports["s1.dc1"]
+    assert s1["Tags"]["wan_join_port"] == str(fed.wan_ports["s1.dc1"])
     # A client agent is in no WAN pool, as in Consul.
     assert fed.dc1.clients[0].json("GET", "/v1/agent/members?wan=1") == []
     # The CLI.
