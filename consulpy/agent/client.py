@@ -134,7 +134,9 @@ class ClientDelegate:
         return QueryMeta(**reply["meta"]), reply["result"]
 
     async def status(self) -> dict[str, Any]:
-        request = Request(payload=Empty(), datacenter=self.datacenter, token=self.agent_token)
+        request = Request(
+            payload=Empty(), datacenter=target_dc(self.datacenter), token=self.agent_token
+        )
         return await self._call(
             "Status.Info", {"req": request.to_wire(), "hops": 0}, 10, retry_sent=True
         )

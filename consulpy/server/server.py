@@ -45,7 +45,7 @@ from consulpy.server.endpoints.authz import (
     authorize,
 )
 from consulpy.server.endpoints.limits import Limits
-from consulpy.server.endpoints.request import decode_payload, payload_to_wire
+from consulpy.server.endpoints.request import Empty, decode_payload, payload_to_wire
 from consulpy.server.errors import CommandError, NoLeaderError, RateLimitExceeded, RequestError
 from consulpy.server.leader import LeaderDuties
 from consulpy.server.operator import AutopilotHealth
@@ -593,7 +593,10 @@ class Server:
     # ----------------------------------------------------------------- status
     async def status(self) -> dict[str, Any]:
         """What /v1/status/leader and /peers show (this server's own view, as in Consul),
-        and its Raft term (for snapshot metadata)."""
+        and its Raft term (for snapshot metadata). For another datacenter (`?dc=`): the view
+        of one of its servers."""
+        if target_dc(self.datacenter) != self.datacenter:
+            return await self.apply("Status.Info", Empty())
         term = self.raft.node.stats()["term"] if self.raft is not None else 0
         return {"leader": self.leader_address(), "peers": self.peers(), "term": term}
 

@@ -125,6 +125,14 @@ def test_catalog_and_health_through_dc(fed: Federation) -> None:
     assert client.json("GET", "/v1/health/service/db") == []
 
 
+def test_status_of_the_other_datacenter(fed: Federation) -> None:
+    dc2_rpc = {n.rpc_addr for n in fed.dc2.servers}
+    for node in (fed.dc1.clients[0], fed.dc1.servers[1]):
+        assert node.json("GET", "/v1/status/leader?dc=dc2") in dc2_rpc
+        assert set(node.json("GET", "/v1/status/peers?dc=dc2")) == dc2_rpc
+        assert node.json("GET", "/v1/status/leader") not in dc2_rpc
+
+
 def test_unknown_datacenter_is_no_path(fed: Federation) -> None:
     for node in (fed.dc1.servers[0], fed.dc1.clients[0], fed.dc2.servers[1]):
         assert text(node, "GET", "/v1/kv/fed/a?dc=dc9") == (500, "No path to datacenter")
