@@ -41,6 +41,7 @@ from consulpy.agent.proxycfg import ProxyConfig
 from consulpy.agent.sidecar import expand as expand_sidecar
 from consulpy.agent.sidecar import sidecar_id
 from consulpy.agent.sync import AntiEntropy
+from consulpy.agent.wan import WanGossip
 from consulpy.config import ConfigError
 from consulpy.gossip.coordinate import Coordinate
 from consulpy.rpc import tls as rpc_tls
@@ -49,6 +50,7 @@ from consulpy.server.autopilot import AutopilotConfig
 from consulpy.server.endpoints.limits import Limits
 from consulpy.server.membership import Membership
 from consulpy.server.query import QueryTimes
+from consulpy.server.router import DatacenterRouter
 from consulpy.server.server import Server
 from consulpy.util.durations import format_duration
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
@@ -198,6 +200,14 @@ class Agent:
             self.server = self._build_server()
             self.delegate: Any = self.server
         self.gossip = AgentGossip(self)
+        # Servers also gossip over the WAN with the servers of every datacenter (unless
+        # ports.serf_wan = -1); the router finds other datacenters' servers there.
+        self.wan: WanGossip | None = None
+        if self.server is not None and config.serf_wan_bind_address() is not None:
+            self.wan = WanGossip(self)
+            self.server.router = DatacenterRouter(
+                self.datacenter, self.wan.members, self.wan.coordinate
+            )
         if self.server is not None:
             self.server.autopilot_seed = AutopilotConfig.from_settings(config.autopilot)
             self.membership: Membership | None = Membership(
@@ -428,7 +438,14 @@ class Agent:
         if self.server is not None:
             self._check_rejoin_age()
             await self.server.start()
+        if self.wan is not None:
+            await self.wan.start()
         await self.gossip.start()
+        if self.wan is not None and self.config.ports.serf_wan == 0:
+            # The OS picked the WAN port: announce it (wan_join_port) in both pools.
+            tags = self.member_tags()
+            await self.gossip.set_tags(tags)
+            await self.wan.set_tags(tags)
         if self.membership is not None:
             self.membership.start()
         await self._load_local_state()
@@ -497,6 +514,8 @@ class Agent:
                     await node.remove_server(self.node_id, timeout=LEAVE_RAFT_WAIT)
                 except Exception as exc:
                     log.error("failed to remove ourself as a Raft peer", error=str(exc))
+        if self.wan is not None:
+            await self.wan.leave()
         await self.gossip.leave()
         if node is not None and not was_leader:
             await self._wait_raft_removal(node)
@@ -539,6 +558,8 @@ class Agent:
         if self.membership is not None:
             parts.append(("membership", self.membership.stop))
         parts.append(("gossip", self.gossip.shutdown))
+        if self.wan is not None:
+            parts.append(("wan_gossip", self.wan.shutdown))
         if self.client is not None:
             parts.append(("rpc_client", self.client.close))
         if self.server is not None:
@@ -818,7 +839,10 @@ class Agent:
         if cfg.server:
             tags["port"] = str(self._server_port())
             tags["raft_vsn"] = "3"
-            tags["wan_join_port"] = str(cfg.ports.serf_wan)
+            wan = getattr(self, "wan", None)  # None while the pools are being built
+            tags["wan_join_port"] = str(
+                wan.port if wan is not None and wan.port else cfg.ports.serf_wan
+            )
             if cfg.bootstrap or cfg.dev:
                 tags["bootstrap"] = "1"
             if cfg.bootstrap_expect:
@@ -831,13 +855,23 @@ class Agent:
         return member_view(self.gossip.serf.local_member())
 
     def members(self, wan: bool = False) -> list[dict[str, Any]]:
-        members = self.gossip.member_views()
+        """The LAN members, or with `wan` the WAN pool's (a client agent, or a server with
+        ports.serf_wan = -1, is in no WAN pool: none, as Consul answers)."""
         if wan:
-            # consulpy runs no WAN pool: the servers of this datacenter, named as Consul's
-            # WAN members are (<node>.<dc>).
-            members = [
-                dict(m, Name=f"{m['Name']}.{self.datacenter}")
-                for m in members
-                if m["Tags"].get("role") == "consul"
-            ]
+            members = self.wan.member_views() if self.wan is not None else []
+        else:
+            members = self.gossip.member_views()
         return sorted(members, key=lambda m: m["Name"])
+
+    def may_route_to(self, dc: str) -> bool:
+        """Whether a request for datacenter `dc` may go on: a server knows the datacenters
+        of its WAN pool; a client agent asks its servers (they answer when it cannot)."""
+        if self.server is None:
+            return True
+        router = self.server.router
+        return router is not None and router.known(dc)
+
+    def datacenters(self) -> list[str]:
+        """Known datacenters, nearest first (a client agent knows only its own)."""
+        router = self.server.router if self.server is not None else None
+        return router.datacenters() if router is not None else [self.datacenter]

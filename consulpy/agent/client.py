@@ -18,6 +18,7 @@ from consulpy.server.endpoints import REGISTRY
 from consulpy.server.endpoints.request import Empty, Request
 from consulpy.server.errors import CommandError, NoLeaderError
 from consulpy.server.query import CONSUL_QUERY_TIMES, QueryMeta, QueryOptions, QueryTimes
+from consulpy.server.router import target_dc
 from consulpy.server.server import raise_remote, read_payload
 
 if TYPE_CHECKING:
@@ -114,7 +115,9 @@ class ClientDelegate:
     async def apply(self, name: str, payload: Any, token: str | None = None) -> Any:
         """Call a write or leader endpoint on a server (which forwards it to the leader);
         never retried once sent, since its outcome would then be unknown."""
-        request = Request(payload=payload, datacenter=self.datacenter, token=self._token(token))
+        request = Request(
+            payload=payload, datacenter=target_dc(self.datacenter), token=self._token(token)
+        )
         return await self._call(
             name, {"req": request.to_wire(), "hops": 0}, self._timeout(), retry_sent=False
         )
@@ -129,7 +132,7 @@ class ClientDelegate:
             raise CommandError(f"rpc: can't find method {name}")
         request = Request(
             payload=read_payload(ep, args),
-            datacenter=self.datacenter,
+            datacenter=target_dc(self.datacenter),
             token=self._token(token),
             options=opts,
         )
@@ -140,7 +143,9 @@ class ClientDelegate:
         return QueryMeta(**reply["meta"]), reply["result"]
 
     async def status(self) -> dict[str, Any]:
-        request = Request(payload=Empty(), datacenter=self.datacenter, token=self.agent_token)
+        request = Request(
+            payload=Empty(), datacenter=target_dc(self.datacenter), token=self.agent_token
+        )
         return await self._call(
             "Status.Info", {"req": request.to_wire(), "hops": 0}, 10, retry_sent=True
         )

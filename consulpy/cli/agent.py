@@ -23,6 +23,12 @@ def _join(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _wan_port(agent: Any, configured: int) -> int:
+    """The WAN gossip port bound (port 0 asks the OS for one), else the configured one."""
+    wan = getattr(agent, "wan", None)
+    return wan.port if wan is not None else configured
+
+
 def _server_addr(agent: Any) -> str:
     """Advertised and bound RPC/Raft address: they differ when binding 0.0.0.0."""
     server = getattr(agent, "server", None)
@@ -52,7 +58,7 @@ def _banner(cfg: AgentConfig, agent: Any) -> str:
         f"DNS: {dns}, "
         f"gRPC: {agent.mesh.plaintext_port}, gRPC-TLS: {agent.mesh.tls_port})",
         f"          Cluster Addr: {getattr(agent, 'advertise_addr', '')} "
-        f"(LAN: {agent.gossip.port}, WAN: {ports.serf_wan})",
+        f"(LAN: {agent.gossip.port}, WAN: {_wan_port(agent, ports.serf_wan)})",
         f"          Cluster Bind: {_join(cfg.serf_lan_bind_address()[0], agent.gossip.port)}",
         f"           Server Addr: {_server_addr(agent)}",
         f"     Gossip Encryption: {str(bool(cfg.encrypt)).lower()}",

@@ -346,12 +346,12 @@ def leave_main(argv: list[str]) -> int:
 def force_leave_main(argv: list[str]) -> int:
     p = make_parser("consulpy force-leave")
     p.add_argument("-prune", "--prune", action="store_true")
+    p.add_argument("-wan", "--wan", action="store_true")
     p.add_argument("node")
     args = p.parse_args(argv)
+    query = {"prune": True if args.prune else None, "wan": "1" if args.wan else None}
     try:
-        Client.from_args(args).request(
-            "PUT", f"/v1/agent/force-leave/{args.node}", {"prune": True if args.prune else None}
-        )
+        Client.from_args(args).request("PUT", f"/v1/agent/force-leave/{args.node}", query)
     except APIError as exc:
         return fail(f"Error force leaving: {exc}")
     return 0

@@ -41,8 +41,8 @@ NOT_YET_USED: dict[str, str] = {
     "acl.tokens.replication": "one datacenter: no token replication",
     "advertise_addr_ipv4": "only advertise_addr is used",
     "advertise_addr_ipv6": "only advertise_addr is used",
-    "advertise_addr_wan_ipv4": "no WAN gossip pool",
-    "advertise_addr_wan_ipv6": "no WAN gossip pool",
+    "advertise_addr_wan_ipv4": "only advertise_addr_wan is used",
+    "advertise_addr_wan_ipv6": "only advertise_addr_wan is used",
     "auto_config": "auto-config is not implemented",
     "auto_encrypt.": "auto-encrypt is not implemented",
     "tls.defaults.use_auto_cert": "auto-encrypt is not implemented",
@@ -63,17 +63,11 @@ NOT_YET_USED: dict[str, str] = {
     "ports.expose_max_port": "expose paths are not implemented",
     "primary_gateways": "no WAN federation",
     "primary_gateways_interval": "no WAN federation",
-    "reconnect_timeout_wan": "no WAN gossip pool",
-    "retry_interval_wan": "no WAN gossip pool",
-    "retry_join_wan": "no WAN gossip pool",
-    "retry_max_wan": "no WAN gossip pool",
-    "start_join_wan": "no WAN gossip pool",
-    "translate_wan_addrs": "no WAN gossip pool",
+    "translate_wan_addrs": "WAN addresses are never translated",
     "ui_config.metrics_provider": "the web UI shows no metrics",
     "ui_config.metrics_provider_files": "the web UI shows no metrics",
     "ui_config.metrics_provider_options_json": "the web UI shows no metrics",
     "xds.update_max_per_second": "xDS updates are not rate limited",
-    "gossip_wan.": "no WAN gossip pool",
     "protocol": "the gossip protocol version is fixed",
     "unix_sockets.": "unix socket listeners are not supported",
 }
@@ -115,8 +109,8 @@ REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "serf_wan_allowed_cidrs": (
         _set,
-        "serf_wan_allowed_cidrs is not supported by consulpy (there is no WAN gossip pool); "
-        "remove this setting",
+        "serf_wan_allowed_cidrs is not supported by consulpy: WAN gossip is accepted from any "
+        "address. Restrict the WAN gossip port with a firewall and remove this setting",
     ),
     "enable_debug": (
         lambda v: v is True,

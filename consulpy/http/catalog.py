@@ -21,6 +21,8 @@ from consulpy.http.endpoint import (
 from consulpy.http.specs import DEREGISTER_REQUEST, REGISTER_REQUEST
 from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.catalog import CatalogDeregister, CatalogRegister
+from consulpy.server.endpoints.request import Empty
+from consulpy.server.router import target_dc
 from consulpy.state.structs import check_row, check_type, definition_view, service_row
 from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
 
@@ -154,7 +156,7 @@ def normalize_register(body: dict[str, Any], datacenter: str) -> dict[str, Any]:
 async def catalog_register(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     body = await decode_body(req, REGISTER_REQUEST)
-    request = normalize_register(body, agent.datacenter)
+    request = normalize_register(body, target_dc(agent.datacenter))
     await agent.delegate.apply("Catalog.Register", CatalogRegister(request), request_token(req))
     return respond(req, True)
 
@@ -167,8 +169,8 @@ async def catalog_deregister(req: web.Request) -> web.StreamResponse:
     node = body.get("Node") or ""
     if not node:
         raise HTTPError(500, "Must provide node")
-    dc = body.get("Datacenter") or agent.datacenter
-    if dc != agent.datacenter:
+    dc = body.get("Datacenter") or target_dc(agent.datacenter)
+    if dc != target_dc(agent.datacenter):
         raise HTTPError(500, "No path to datacenter")
     payload = CatalogDeregister(
         node, service_id=body.get("ServiceID") or "", check_id=body.get("CheckID") or ""
@@ -179,7 +181,11 @@ async def catalog_deregister(req: web.Request) -> web.StreamResponse:
 
 @endpoint("GET", check_dc=False)
 async def catalog_datacenters(req: web.Request) -> web.StreamResponse:
-    return respond(req, [agent_of(req).datacenter])
+    """The datacenters the servers know from the WAN pool, nearest first."""
+    result = await agent_of(req).delegate.apply(
+        "Catalog.ListDatacenters", Empty(), request_token(req)
+    )
+    return respond(req, result)
 
 
 def node_meta_param(req: web.Request) -> list[list[str]]:

@@ -27,6 +27,7 @@ from consulpy.server.errors import (
     RequestError,
 )
 from consulpy.server.query import CONSISTENT, DEFAULT, STALE, QueryMeta, QueryOptions
+from consulpy.server.router import TARGET_DC
 from consulpy.util.durations import DurationError, parse_duration_ns
 from consulpy.util.goparse import ascii_digits
 
@@ -282,10 +283,17 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
             if problem is not None:
                 return text_error(400, problem)
             agent = agent_of(req)
-            if check_dc:
-                dc = req.query.get("dc")
-                if dc and dc != agent.datacenter:
+            dc = req.query.get("dc") if check_dc else None
+            routed = None
+            if dc and dc != agent.datacenter:
+                # A server answers at once for a datacenter it has never heard of; a client
+                # agent leaves that to its servers (they know the WAN pool).
+                if not agent.may_route_to(dc):
                     return text_error(500, "No path to datacenter")
+                # /v1/agent/* is this agent's own state: served here whatever `dc` says, as
+                # in Consul (and no task it starts inherits another datacenter).
+                if not req.path.startswith("/v1/agent/"):
+                    routed = TARGET_DC.set(dc)
             try:
                 return await fn(req)
             except HTTPError as exc:
@@ -300,6 +308,9 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
                 return text_error(500, str(exc))
             except NoLeaderError as exc:
                 return text_error(500, str(exc))
+            finally:
+                if routed is not None:
+                    TARGET_DC.reset(routed)
 
         handler.__name__ = fn.__name__
         handler.__doc__ = fn.__doc__

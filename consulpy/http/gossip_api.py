@@ -37,10 +37,14 @@ async def agent_join(req: web.Request) -> web.StreamResponse:
     if not address:
         raise bad_request("Missing address")
     await authorize(req, "agent", "write", agent_of(req).node_name)
+    agent = agent_of(req)
+    pool: Any = agent.gossip
     if req.query.get("wan"):
-        raise HTTPError(500, "consulpy runs no WAN gossip pool: WAN joins are not available")
+        if agent.wan is None:
+            raise HTTPError(500, "Must be a server to join WAN cluster")
+        pool = agent.wan
     try:
-        await agent_of(req).gossip.join([address])
+        await pool.join([address])
     except (JoinError, OSError, SerfError, ValueError) as exc:
         raise HTTPError(500, str(exc)) from exc
     return empty_ok()
@@ -63,12 +67,24 @@ async def agent_force_leave(req: web.Request) -> web.StreamResponse:
         raise bad_request("Missing node name")
     await authorize(req, "operator", "write")
     agent = agent_of(req)
-    # A server refuses a name that is no member of its pools (a client agent asks its serf
-    # without checking), as Consul's Server.RemoveFailedNode.
-    if agent.server is not None and node not in {m["Name"] for m in agent.gossip.member_views()}:
-        raise HTTPError(500, f"agent: No node found with name '{node}'")
+    prune = "prune" in req.query
     try:
-        await agent.gossip.force_leave(node, prune="prune" in req.query)
+        if req.query.get("wan"):
+            # Only the WAN pool, where members are named <node>.<dc>.
+            if agent.wan is None:
+                raise HTTPError(500, "Must be a server to force-leave a WAN member")
+            await agent.wan.force_leave(node, prune=prune)
+            return empty_ok()
+        # A server refuses a name that is no member of its LAN pool (a client agent asks its
+        # serf without checking), as Consul's Server.RemoveFailedNode.
+        known = {m["Name"] for m in agent.gossip.member_views()}
+        if agent.server is not None and node not in known:
+            raise HTTPError(500, f"agent: No node found with name '{node}'")
+        await agent.gossip.force_leave(node, prune=prune)
+        wan_name = node if node.endswith(f".{agent.datacenter}") else f"{node}.{agent.datacenter}"
+        if agent.wan is not None and any(m.name == wan_name for m in agent.wan.members()):
+            # A server of this datacenter leaves the WAN pool too, as in Consul.
+            await agent.wan.force_leave(wan_name, prune=prune)
     except SerfError as exc:
         raise HTTPError(500, str(exc)) from exc
     return empty_ok()
@@ -93,48 +109,58 @@ async def _key(req: web.Request) -> str:
     return key
 
 
-def _keyring_view(agent: Any, report: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "WAN": False,
-            "Datacenter": agent.datacenter,
-            "Segment": "",
-            "Partition": "",
-            "Keys": dict(report.keys),
-            "PrimaryKeys": dict(report.primary_keys),
-            "NumNodes": report.num_nodes,
-        }
-    ]
+def _keyring_view(agent: Any, report: Any, wan: bool) -> dict[str, Any]:
+    return {
+        "WAN": wan,
+        "Datacenter": agent.datacenter,
+        "Segment": "",
+        "Partition": "",
+        "Keys": dict(report.keys),
+        "PrimaryKeys": dict(report.primary_keys),
+        "NumNodes": report.num_nodes,
+    }
 
 
-def _check_report(agent: Any, report: Any) -> None:
+def _check_report(agent: Any, report: Any, pool: str) -> None:
     if report.num_err:
         detail = "; ".join(f"{node}: {msg}" for node, msg in sorted(report.messages.items()))
-        raise HTTPError(500, f"{agent.datacenter} (LAN) error: {detail}")
+        raise HTTPError(500, f"{pool} error: {detail}")
 
 
 @endpoint("GET", "POST", "PUT", "DELETE", check_dc=False)
 async def operator_keyring(req: web.Request) -> web.StreamResponse:
+    """Keyring operations on every pool this agent is in, as Consul: a server acts on the WAN
+    pool first, then its LAN pool; a client agent on its LAN pool."""
     agent = agent_of(req)
     relay = req.query.get("relay-factor", "0") or "0"
     if not ascii_digits(relay) or int(relay) > 5:
         raise bad_request("Error parsing relay factor: relay-factor must be 0-5")
     if agent.gossip.serf.keyring is None:
         raise HTTPError(500, "Gossip encryption is not enabled on this agent")
-    manager = agent.gossip.serf.key_manager
-    try:
-        if req.method == "GET":
-            report = await manager.list_keys(relay_factor=int(relay))
-            _check_report(agent, report)
-            return respond(req, _keyring_view(agent, report))
-        key = await _key(req)
-        op = {"POST": manager.install_key, "PUT": manager.use_key, "DELETE": manager.remove_key}[
-            req.method
-        ]
-        report = await op(key, relay_factor=int(relay))
-    except (KeyringError, SerfError) as exc:
-        raise HTTPError(500, f"{agent.datacenter} (LAN) error: {exc}") from exc
-    _check_report(agent, report)
+    pools: list[tuple[bool, str, Any]] = []
+    if agent.wan is not None and agent.wan.serf.keyring is not None:
+        pools.append((True, "WAN", agent.wan.serf.key_manager))
+    pools.append((False, f"{agent.datacenter} (LAN)", agent.gossip.serf.key_manager))
+    key = "" if req.method == "GET" else await _key(req)
+    views = []
+    for wan, label, manager in pools:
+        try:
+            if req.method == "GET":
+                report = await manager.list_keys(relay_factor=int(relay))
+                _check_report(agent, report, label)
+                views.append(_keyring_view(agent, report, wan))
+                continue
+            op = {
+                "POST": manager.install_key,
+                "PUT": manager.use_key,
+                "DELETE": manager.remove_key,
+            }[req.method]
+            report = await op(key, relay_factor=int(relay))
+        except (KeyringError, SerfError) as exc:
+            raise HTTPError(500, f"{label} error: {exc}") from exc
+        _check_report(agent, report, label)
+    if req.method == "GET":
+        return respond(req, views)
     return empty_ok()
 
 

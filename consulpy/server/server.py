@@ -48,7 +48,12 @@ from consulpy.server.endpoints.authz import (
     enforcing,
 )
 from consulpy.server.endpoints.limits import Limits
-from consulpy.server.endpoints.request import check_payload, decode_payload, payload_to_wire
+from consulpy.server.endpoints.request import (
+    Empty,
+    check_payload,
+    decode_payload,
+    payload_to_wire,
+)
 from consulpy.server.errors import CommandError, NoLeaderError, RateLimitExceeded, RequestError
 from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import (
@@ -61,6 +66,7 @@ from consulpy.server.query import (
 )
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
 from consulpy.server.reads import ReadError
+from consulpy.server.router import DatacenterRouter, target_dc
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
 from consulpy.state.store import StateStore
@@ -72,7 +78,9 @@ log = structlog.get_logger("consulpy.server")
 MAX_HOPS = 3
 # Endpoints that do not resolve the caller's token (Consul: bootstrap and login need none, a
 # stale header must not block them; status is open).
-UNAUTHENTICATED = frozenset({"ACL.BootstrapTokens", "ACL.Login", "Status.Info"})
+UNAUTHENTICATED = frozenset(
+    {"ACL.BootstrapTokens", "ACL.Login", "Status.Info", "Catalog.ListDatacenters"}
+)
 # Errors a forwarded call raises again on this side, by kind.
 ERROR_KINDS: dict[type[BaseException], str] = {
     PermissionDenied: "permission_denied",
@@ -249,6 +257,9 @@ class Server:
         self._acl_tables: Any = None
         self._acl_resolved: dict[str, Resolved] = {}
         self.blocking_queries = 0  # in flight on this server (consul.rpc.queries_blocking)
+        # Servers of the other datacenters (from the WAN pool); set by the agent. None: this
+        # server knows no other datacenter.
+        self.router: DatacenterRouter | None = None
 
     @property
     def rpc_address(self) -> str:
@@ -371,7 +382,9 @@ class Server:
             raise CommandError(f"{name} takes {ep.payload.__name__}, not {type(payload).__name__}")
         # The same field checks as a request that came over RPC (without a copy).
         checked = check_payload(ep.payload, payload)
-        request = Request(payload=checked, datacenter=self.datacenter, token=self._token(token))
+        request = Request(
+            payload=checked, datacenter=target_dc(self.datacenter), token=self._token(token)
+        )
         return await self._apply(ep, request, 0)
 
     def _token(self, token: str | None) -> str:
@@ -430,6 +443,8 @@ class Server:
 
     async def _apply_routed(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
         assert ep.handler is not None
+        if request.datacenter not in ("", self.datacenter):
+            return await self._forward_dc(ep, request, hops, self.rpc_hold_timeout + 30)
         if ep.kind is Kind.LOCAL:
             return await self._run_handler(ep, request)
         deadline = time.monotonic() + self.rpc_hold_timeout
@@ -494,7 +509,10 @@ class Server:
             raise CommandError(f"{name} is not a read")
         payload = read_payload(ep, args)
         request = Request(
-            payload=payload, datacenter=self.datacenter, token=self._token(token), options=opts
+            payload=payload,
+            datacenter=target_dc(self.datacenter),
+            token=self._token(token),
+            options=opts,
         )
         return await self._read(ep, request, 0)
 
@@ -502,6 +520,14 @@ class Server:
         assert ep.read is not None and ep.needs is not None
         opts = request.options
         METRICS.incr("rpc.query")
+        if request.datacenter not in ("", self.datacenter):
+            timeout = (
+                (opts.blocking_timeout(1.0, self.query_times) if opts.index else 0)
+                + self.rpc_hold_timeout
+                + 30
+            )
+            reply = await self._forward_dc(ep, request, hops, timeout)
+            return QueryMeta(**reply["meta"]), reply["result"]
         if ep.check is not None:
             ep.check(self.limits, request.payload)
         if not self._serve_stale_locally(opts):
@@ -608,6 +634,32 @@ class Server:
         # None: the wait ended while a write was pending for the driver; read the current state.
         return outcome if outcome is not None else evaluate(None)[1]
 
+    async def _forward_dc(
+        self, ep: Endpoint, request: Request[Any], hops: int, timeout: float
+    ) -> Any:
+        """Send a request for another datacenter to one of its alive servers (nearest
+        first), by endpoint name over the RPC port; that server serves it as any request of
+        its own datacenter (forwarding to its leader). No known alive server: Consul's
+        "No path to datacenter"."""
+        dc = request.datacenter
+        servers = self.router.servers(dc) if self.router is not None else []
+        if not servers or hops >= MAX_HOPS:
+            raise CommandError("No path to datacenter")
+        args = {"req": request.to_wire(), "hops": hops + 1}
+        for address in servers:
+            try:
+                return await self.rpc_client.call(address, ep.name, args, timeout=timeout)
+            except RPCDialError:
+                continue  # gossip has not noticed yet: try the next one
+            except RPCUnavailable as exc:
+                if ep.kind is Kind.READ:
+                    continue
+                raise CommandError(f"rpc error: {exc}; the write may or may not apply") from exc
+            except RPCError as exc:
+                raise_remote(exc)
+                raise
+        raise CommandError("No path to datacenter")
+
     # -------------------------------------------------------------------- RPC
     def _rpc_timeout(self, blocking: float = 0.0) -> float | None:
         return self.rpc_client_timeout + blocking if self.rpc_client_timeout > 0 else None
@@ -642,8 +694,6 @@ class Server:
             if not isinstance(hops, int) or isinstance(hops, bool) or hops < 0:
                 raise RequestError(f"malformed {ep.name} call: hops must be a count")
             request = Request.from_wire(args.get("req"), ep.payload)
-            if request.datacenter not in ("", self.datacenter):
-                raise CommandError("No path to datacenter")
             if ep.kind is Kind.READ:
                 meta, result = await self._read(ep, request, hops)
                 return {"meta": meta.to_wire(), "result": result}
@@ -654,7 +704,10 @@ class Server:
     # ----------------------------------------------------------------- status
     async def status(self) -> dict[str, Any]:
         """What /v1/status/leader and /peers show (this server's own view, as in Consul),
-        and its Raft term (for snapshot metadata)."""
+        and its Raft term (for snapshot metadata). For another datacenter (`?dc=`): the view
+        of one of its servers."""
+        if target_dc(self.datacenter) != self.datacenter:
+            return await self.apply("Status.Info", Empty())
         term = self.raft.node.stats()["term"] if self.raft is not None else 0
         return {"leader": self.leader_address(), "peers": self.peers(), "term": term}
 

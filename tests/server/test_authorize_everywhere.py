@@ -99,6 +99,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "ACL.Logout": {},
     "Coordinate.Update": {"node": "n1", "coord": {"Vec": [0.0] * 8, "Error": 1.5}},
     "Coordinate.ListDatacenters": {},
+    "Catalog.ListDatacenters": {},
     "Coordinate.ListNodes": {},
     "Coordinate.Node": {"node": "n1"},
     "Internal.NodeDump": {},

@@ -65,6 +65,7 @@ PUBLIC = frozenset(
     {
         "Status.Info",
         "Coordinate.ListDatacenters",
+        "Catalog.ListDatacenters",
         "ConnectCA.Roots",
         "ACL.BootstrapTokens",
         "ACL.Login",

@@ -57,10 +57,35 @@ async def update(server: Server, req: Request[CoordinateUpdate]) -> None:
 
 
 async def list_datacenters(server: Server, req: Request[Empty]) -> list[dict[str, Any]]:
-    """This datacenter's servers and their coordinates. consulpy has no WAN gossip pool, so
-    these are the servers' LAN coordinates (docs/compatibility.md)."""
-    coords = [{"Node": name, "Coord": coord} for name, coord in sorted(server.server_coordinates())]
-    return [{"Datacenter": server.datacenter, "AreaID": "WAN", "Coordinates": coords}]
+    """Every datacenter's servers and their WAN coordinates, nearest datacenter first. A
+    server in no WAN pool (ports.serf_wan = -1) shows its own datacenter's servers with their
+    LAN coordinates (docs/compatibility.md)."""
+    router = server.router
+    if router is None:
+        coords = [
+            {"Node": name, "Coord": coord} for name, coord in sorted(server.server_coordinates())
+        ]
+        return [{"Datacenter": server.datacenter, "AreaID": "WAN", "Coordinates": coords}]
+    by_dc = router.coordinates()
+    return [
+        {
+            "Datacenter": dc,
+            "AreaID": "WAN",
+            "Coordinates": [
+                # Node: the server's node name, without the WAN pool's ".<dc>" (what
+                # `rtt -wan <node>.<dc>` matches).
+                {"Node": name.removesuffix(f".{dc}"), "Coord": coord.to_api()}
+                for name, coord in sorted(by_dc.get(dc, []))
+            ],
+        }
+        for dc in router.datacenters()
+    ]
+
+
+async def datacenter_names(server: Server, req: Request[Empty]) -> list[str]:
+    """Catalog.ListDatacenters: the datacenters of the WAN pool, nearest first."""
+    router = server.router
+    return router.datacenters() if router is not None else [server.datacenter]
 
 
 _FILTERED = [Need(Resource.NODE, "", Access.READ, filtered=True)]
@@ -68,6 +93,7 @@ _FILTERED = [Need(Resource.NODE, "", Access.READ, filtered=True)]
 ENDPOINTS = [
     leader("Coordinate.Update", CoordinateUpdate, update),
     local("Coordinate.ListDatacenters", Empty, list_datacenters),
+    local("Catalog.ListDatacenters", Empty, datacenter_names),
     read("Coordinate.ListNodes", ListNodes, reads.coordinate_list, lambda _s, _p: _FILTERED),
     read(
         "Coordinate.Node",

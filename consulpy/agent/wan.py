@@ -1,0 +1,143 @@
+"""A server's WAN gossip pool: the servers of every datacenter, one Serf with WAN timings.
+
+Only servers join it, as in Consul. Members are named `<node>.<dc>` and carry the server's LAN
+tags (role=consul, dc, port, id, ...), so any server can find the servers of any datacenter
+(consulpy/server/router.py). The keyring is `serf/remote.keyring`, seeded from `encrypt` like
+the LAN one; `-join-wan`/`retry_join_wan` join it at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+
+from consulpy.gossip.config import MemberlistConfig
+from consulpy.gossip.coordinate import Coordinate
+from consulpy.gossip.events import Member
+from consulpy.gossip.serf import JoinError, Serf, SerfConfig, SerfTimings
+
+if TYPE_CHECKING:
+    from consulpy.config import AgentConfig
+
+log = structlog.get_logger("consulpy.agent.wan")
+
+
+class WanHost(Protocol):
+    """What the WAN pool needs of the agent: identity and the tags to announce."""
+
+    config: AgentConfig
+    node_name: str
+    datacenter: str
+
+    def member_tags(self) -> dict[str, str]: ...
+
+
+class WanGossip:
+    def __init__(self, agent: WanHost) -> None:
+        cfg = agent.config
+        bind = cfg.serf_wan_bind_address()
+        assert bind is not None, "the WAN pool is disabled (ports.serf_wan = -1)"
+        host, port = bind
+        self.config = cfg
+        keyring_file = None
+        if cfg.data_dir and not cfg.dev and not cfg.disable_keyring_file:
+            keyring_file = os.path.join(cfg.data_dir, "serf", "remote.keyring")
+            os.makedirs(os.path.dirname(keyring_file), exist_ok=True)
+        timings = cfg.gossip_wan
+        memberlist = MemberlistConfig.wan().with_(
+            gossip_nodes=timings.gossip_nodes,
+            gossip_interval=timings.gossip_interval,
+            probe_interval=timings.probe_interval,
+            probe_timeout=timings.probe_timeout,
+            suspicion_mult=timings.suspicion_mult,
+            retransmit_mult=timings.retransmit_mult,
+        )
+        self.name = f"{agent.node_name}.{agent.datacenter}"
+        self.serf = Serf(
+            SerfConfig(
+                node_name=self.name,
+                bind_addr=host,
+                bind_port=port,
+                advertise_addr=cfg.effective_advertise_wan(),
+                tags=agent.member_tags(),
+                encrypt_key=cfg.encrypt,
+                keyring_file=keyring_file,
+                gossip_verify_incoming=cfg.encrypt_verify_incoming,
+                gossip_verify_outgoing=cfg.encrypt_verify_outgoing,
+                memberlist=memberlist,
+                timings=SerfTimings(reconnect_timeout=cfg.reconnect_timeout_wan),
+                disable_coordinates=cfg.disable_coordinates,
+            )
+        )
+        self._retry_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.serf.start()
+        cfg = self.config
+        if cfg.start_join_wan:
+            await self.join(list(cfg.start_join_wan))
+        if cfg.retry_join_wan:
+            self._retry_task = asyncio.get_running_loop().create_task(
+                self._retry_join(
+                    list(cfg.retry_join_wan), cfg.retry_interval_wan, cfg.retry_max_wan
+                )
+            )
+
+    @property
+    def port(self) -> int:
+        return self.serf.bound_port
+
+    async def _retry_join(self, addresses: list[str], interval: float, max_attempts: int) -> None:
+        """-retry-join-wan: keep trying until one address answers (or retry_max_wan)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                joined = await self.serf.join(addresses)
+                log.info("joined the WAN pool", joined=joined, attempt=attempt)
+                return
+            except (JoinError, OSError) as exc:
+                log.warning(
+                    "WAN join failed; will retry",
+                    error=str(exc),
+                    attempt=attempt,
+                    retry_in=interval,
+                )
+            if max_attempts and attempt >= max_attempts:
+                log.error("giving up joining the WAN pool after retry_max_wan attempts")
+                return
+            await asyncio.sleep(interval)
+
+    async def join(self, addresses: list[str]) -> int:
+        return await self.serf.join(addresses)
+
+    async def leave(self) -> None:
+        await self.serf.leave()
+
+    async def shutdown(self) -> None:
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+        await self.serf.shutdown()
+
+    async def force_leave(self, node: str, prune: bool) -> None:
+        await self.serf.remove_failed_node(node, prune=prune)
+
+    async def set_tags(self, tags: dict[str, str]) -> None:
+        await self.serf.set_tags(tags)
+
+    def members(self) -> list[Member]:
+        return self.serf.members()
+
+    def member_views(self) -> list[dict[str, Any]]:
+        from consulpy.agent.gossip import member_view
+
+        return [member_view(m) for m in self.members()]
+
+    def coordinate(self, name: str | None = None) -> Coordinate | None:
+        """Our WAN coordinate, or the last one WAN member `name` sent us."""
+        if name is None:
+            return self.serf.coordinate()
+        return self.serf.cached_coordinate(name)
