@@ -8,13 +8,9 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from consulpy.gossip.procs import SERF_BIN, AgentProcess, serf_available
+from consulpy.gossip.procs import SERF_BIN, AgentProcess
 from tests.helpers import eventually
 from tests.wan.harness import federation
-
-pytestmark = pytest.mark.skipif(not serf_available(), reason="Debian serf is not installed")
 
 
 async def test_real_serf_joins_the_wan_pool(tmp_path: Path) -> None:
