@@ -13,7 +13,7 @@ import collections
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
@@ -29,6 +29,7 @@ from consulpy.util.durations import DurationError, parse_duration_ns
 if TYPE_CHECKING:
     from consulpy.agent.local import LocalState
     from consulpy.config import AgentConfig
+    from consulpy.config.model import Gossip as GossipTimings
 
 log = structlog.get_logger("consulpy.agent.gossip")
 
@@ -94,40 +95,95 @@ class GossipHost(Protocol):
     def member_tags(self) -> dict[str, str]: ...
 
 
-class AgentGossip:
-    def __init__(self, agent: GossipHost) -> None:
-        self.agent = agent
-        cfg = agent.config
-        host, port = cfg.serf_lan_bind_address()
-        keyring_file = None
-        # disable_keyring_file: the keys live in memory only (from `encrypt`); the file is
-        # neither read nor written.
-        if cfg.data_dir and not cfg.dev and not cfg.disable_keyring_file:
-            keyring_file = os.path.join(cfg.data_dir, "serf", "local.keyring")
-            os.makedirs(os.path.dirname(keyring_file), exist_ok=True)
-        timings = cfg.gossip_lan
-        memberlist = MemberlistConfig.lan().with_(
+def pool_config(
+    cfg: AgentConfig,
+    *,
+    node_name: str,
+    bind: tuple[str, int],
+    advertise_addr: str,
+    tags: dict[str, str],
+    keyring_name: str,
+    memberlist: MemberlistConfig,
+    timings: GossipTimings,
+    reconnect_timeout: float,
+    reconnect_override: Callable[[Member, float], float] | None = None,
+) -> SerfConfig:
+    """The Serf settings of one gossip pool (LAN or WAN): the agent's encryption settings, its
+    keyring file `serf/<keyring_name>` (none in -dev or with disable_keyring_file: the keys
+    then live in memory only, from `encrypt`), and the pool's timings over its defaults."""
+    keyring_file = None
+    if cfg.data_dir and not cfg.dev and not cfg.disable_keyring_file:
+        keyring_file = os.path.join(cfg.data_dir, "serf", keyring_name)
+        os.makedirs(os.path.dirname(keyring_file), exist_ok=True)
+    return SerfConfig(
+        node_name=node_name,
+        bind_addr=bind[0],
+        bind_port=bind[1],
+        advertise_addr=advertise_addr,
+        tags=tags,
+        encrypt_key=cfg.encrypt,
+        keyring_file=keyring_file,
+        gossip_verify_incoming=cfg.encrypt_verify_incoming,
+        gossip_verify_outgoing=cfg.encrypt_verify_outgoing,
+        memberlist=memberlist.with_(
             gossip_nodes=timings.gossip_nodes,
             gossip_interval=timings.gossip_interval,
             probe_interval=timings.probe_interval,
             probe_timeout=timings.probe_timeout,
             suspicion_mult=timings.suspicion_mult,
             retransmit_mult=timings.retransmit_mult,
-        )
+        ),
+        disable_coordinates=cfg.disable_coordinates,
+        timings=SerfTimings(reconnect_timeout=reconnect_timeout),
+        reconnect_override=reconnect_override,
+    )
+
+
+async def retry_join(
+    join: Callable[[list[str]], Awaitable[int]],
+    addresses: list[str],
+    interval: float,
+    max_attempts: int,
+    pool: str,
+) -> None:
+    """Consul's -retry-join / -retry-join-wan: keep trying until one address answers (or
+    `max_attempts`, 0 for ever)."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            joined = await join(addresses)
+            log.info("joined the gossip pool", pool=pool, joined=joined, attempt=attempt)
+            return
+        except (JoinError, OSError) as exc:
+            log.warning(
+                "join failed; will retry",
+                pool=pool,
+                error=str(exc),
+                attempt=attempt,
+                retry_in=interval,
+            )
+        if max_attempts and attempt >= max_attempts:
+            log.error("giving up joining", pool=pool, attempts=attempt)
+            return
+        await asyncio.sleep(interval)
+
+
+class AgentGossip:
+    def __init__(self, agent: GossipHost) -> None:
+        self.agent = agent
+        cfg = agent.config
         self.serf = Serf(
-            SerfConfig(
+            pool_config(
+                cfg,
                 node_name=agent.node_name,
-                bind_addr=host,
-                bind_port=port,
+                bind=cfg.serf_lan_bind_address(),
                 advertise_addr=agent.advertise_addr,
                 tags=agent.member_tags(),
-                encrypt_key=cfg.encrypt,
-                keyring_file=keyring_file,
-                gossip_verify_incoming=cfg.encrypt_verify_incoming,
-                gossip_verify_outgoing=cfg.encrypt_verify_outgoing,
-                memberlist=memberlist,
-                disable_coordinates=cfg.disable_coordinates,
-                timings=SerfTimings(reconnect_timeout=cfg.reconnect_timeout),
+                keyring_name="local.keyring",
+                memberlist=MemberlistConfig.lan(),
+                timings=cfg.gossip_lan,
+                reconnect_timeout=cfg.reconnect_timeout,
                 reconnect_override=advertised_reconnect_timeout,
             )
         )
@@ -153,7 +209,9 @@ class AgentGossip:
             await self.join(list(cfg.start_join))
         if cfg.retry_join:
             self._retry_task = asyncio.get_running_loop().create_task(
-                self._retry_join(list(cfg.retry_join), cfg.retry_interval, cfg.retry_max)
+                retry_join(
+                    self.join, list(cfg.retry_join), cfg.retry_interval, cfg.retry_max, "lan"
+                )
             )
 
     def _rejoin_previous(self, rejoin_after_leave: bool) -> None:
@@ -189,25 +247,6 @@ class AgentGossip:
     @property
     def port(self) -> int:
         return self.serf.bound_port
-
-    async def _retry_join(self, addresses: list[str], interval: float, max_attempts: int) -> None:
-        """Consul's -retry-join: keep trying until one address answers (or retry_max)."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                joined = await self.serf.join(addresses)
-                self._persist()
-                log.info("joined the cluster", joined=joined, attempt=attempt)
-                return
-            except (JoinError, OSError) as exc:
-                log.warning(
-                    "join failed; will retry", error=str(exc), attempt=attempt, retry_in=interval
-                )
-            if max_attempts and attempt >= max_attempts:
-                log.error("giving up joining after retry_max attempts", attempts=attempt)
-                return
-            await asyncio.sleep(interval)
 
     async def join(self, addresses: list[str]) -> int:
         joined = await self.serf.join(addresses)

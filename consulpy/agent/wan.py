@@ -9,15 +9,15 @@ the LAN one; `-join-wan`/`retry_join_wan` join it at start.
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from consulpy.agent.gossip import pool_config, retry_join
 from consulpy.gossip.config import MemberlistConfig
 from consulpy.gossip.coordinate import Coordinate
 from consulpy.gossip.events import Member
-from consulpy.gossip.serf import JoinError, Serf, SerfConfig, SerfTimings
+from consulpy.gossip.serf import Serf
 
 if TYPE_CHECKING:
     from consulpy.config import AgentConfig
@@ -40,36 +40,19 @@ class WanGossip:
         cfg = agent.config
         bind = cfg.serf_wan_bind_address()
         assert bind is not None, "the WAN pool is disabled (ports.serf_wan = -1)"
-        host, port = bind
         self.config = cfg
-        keyring_file = None
-        if cfg.data_dir and not cfg.dev and not cfg.disable_keyring_file:
-            keyring_file = os.path.join(cfg.data_dir, "serf", "remote.keyring")
-            os.makedirs(os.path.dirname(keyring_file), exist_ok=True)
-        timings = cfg.gossip_wan
-        memberlist = MemberlistConfig.wan().with_(
-            gossip_nodes=timings.gossip_nodes,
-            gossip_interval=timings.gossip_interval,
-            probe_interval=timings.probe_interval,
-            probe_timeout=timings.probe_timeout,
-            suspicion_mult=timings.suspicion_mult,
-            retransmit_mult=timings.retransmit_mult,
-        )
         self.name = f"{agent.node_name}.{agent.datacenter}"
         self.serf = Serf(
-            SerfConfig(
+            pool_config(
+                cfg,
                 node_name=self.name,
-                bind_addr=host,
-                bind_port=port,
+                bind=bind,
                 advertise_addr=cfg.effective_advertise_wan(),
                 tags=agent.member_tags(),
-                encrypt_key=cfg.encrypt,
-                keyring_file=keyring_file,
-                gossip_verify_incoming=cfg.encrypt_verify_incoming,
-                gossip_verify_outgoing=cfg.encrypt_verify_outgoing,
-                memberlist=memberlist,
-                timings=SerfTimings(reconnect_timeout=cfg.reconnect_timeout_wan),
-                disable_coordinates=cfg.disable_coordinates,
+                keyring_name="remote.keyring",
+                memberlist=MemberlistConfig.wan(),
+                timings=cfg.gossip_wan,
+                reconnect_timeout=cfg.reconnect_timeout_wan,
             )
         )
         self._retry_task: asyncio.Task[None] | None = None
@@ -81,35 +64,18 @@ class WanGossip:
             await self.join(list(cfg.start_join_wan))
         if cfg.retry_join_wan:
             self._retry_task = asyncio.get_running_loop().create_task(
-                self._retry_join(
-                    list(cfg.retry_join_wan), cfg.retry_interval_wan, cfg.retry_max_wan
+                retry_join(
+                    self.join,
+                    list(cfg.retry_join_wan),
+                    cfg.retry_interval_wan,
+                    cfg.retry_max_wan,
+                    "wan",
                 )
             )
 
     @property
     def port(self) -> int:
         return self.serf.bound_port
-
-    async def _retry_join(self, addresses: list[str], interval: float, max_attempts: int) -> None:
-        """-retry-join-wan: keep trying until one address answers (or retry_max_wan)."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                joined = await self.serf.join(addresses)
-                log.info("joined the WAN pool", joined=joined, attempt=attempt)
-                return
-            except (JoinError, OSError) as exc:
-                log.warning(
-                    "WAN join failed; will retry",
-                    error=str(exc),
-                    attempt=attempt,
-                    retry_in=interval,
-                )
-            if max_attempts and attempt >= max_attempts:
-                log.error("giving up joining the WAN pool after retry_max_wan attempts")
-                return
-            await asyncio.sleep(interval)
 
     async def join(self, addresses: list[str]) -> int:
         return await self.serf.join(addresses)
