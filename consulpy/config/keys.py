@@ -104,6 +104,23 @@ ACL = Struct(
     }
 )
 
+# Consul's Circonus sink settings: typed here, refused when set (config/unused.py).
+CIRCONUS_KEYS = (
+    "circonus_api_app",
+    "circonus_api_token",
+    "circonus_api_url",
+    "circonus_broker_id",
+    "circonus_broker_select_tag",
+    "circonus_check_display_name",
+    "circonus_check_force_metric_activation",
+    "circonus_check_id",
+    "circonus_check_instance_id",
+    "circonus_check_search_tag",
+    "circonus_check_tags",
+    "circonus_submission_interval",
+    "circonus_submission_url",
+)
+
 AGENT = Struct(
     {
         "acl": ACL,
@@ -331,19 +348,7 @@ AGENT = Struct(
             {
                 name: Str()
                 for name in (
-                    "circonus_api_app",
-                    "circonus_api_token",
-                    "circonus_api_url",
-                    "circonus_broker_id",
-                    "circonus_broker_select_tag",
-                    "circonus_check_display_name",
-                    "circonus_check_force_metric_activation",
-                    "circonus_check_id",
-                    "circonus_check_instance_id",
-                    "circonus_check_search_tag",
-                    "circonus_check_tags",
-                    "circonus_submission_interval",
-                    "circonus_submission_url",
+                    *CIRCONUS_KEYS,
                     "metrics_prefix",
                     "statsite_address",
                 )

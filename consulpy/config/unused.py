@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from consulpy.config.keys import CIRCONUS_KEYS
 from consulpy.config.schema import Struct
 
 # Consul Enterprise and HashiCorp Cloud features: warned once, never implemented.
@@ -159,21 +160,7 @@ REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
             f"telemetry.{key} is not supported by consulpy (no Circonus sink); use "
             "telemetry.statsd_address, dogstatsd_addr or Prometheus",
         )
-        for key in (
-            "circonus_api_app",
-            "circonus_api_token",
-            "circonus_api_url",
-            "circonus_broker_id",
-            "circonus_broker_select_tag",
-            "circonus_check_display_name",
-            "circonus_check_force_metric_activation",
-            "circonus_check_id",
-            "circonus_check_instance_id",
-            "circonus_check_search_tag",
-            "circonus_check_tags",
-            "circonus_submission_interval",
-            "circonus_submission_url",
-        )
+        for key in CIRCONUS_KEYS
     },
     "limits.request_limits.mode": (
         lambda v: v not in (None, "disabled"),
