@@ -611,7 +611,8 @@ class Server:
                 # Consul: true|false only for a request that carried a token (never anonymous,
                 # so an anonymous caller cannot learn that something is hidden).
                 meta.results_filtered = fn.removed
-            meta.shared = {}
+            # Only a blocking query's result can be shared: a plain read encodes its own.
+            meta.shared = {} if opts.index > 0 else None
             return index, (meta, result)
 
         if opts.index <= 0:
