@@ -93,6 +93,10 @@ def build(snapshot: ProxySnapshot) -> Resources:
     Raises ValueError for a snapshot that cannot be expressed (no leaf or roots, an unknown
     protocol, an upstream without targets).
     """
+    from consulpy.xds.gateway_mesh import MeshGatewaySnapshot
+
+    if isinstance(snapshot, MeshGatewaySnapshot):
+        return build_mesh_gateway(snapshot)
     check(snapshot)
     clusters = {
         c.name: Resource.of(c.name, c, [c.name] if c.HasField("eds_cluster_config") else [])
@@ -107,5 +111,25 @@ def build(snapshot: ProxySnapshot) -> Resources:
     routes = {r.name: Resource.of(r.name, r) for r in build_routes(snapshot)}
     return Resources(
         {CLUSTER: clusters, ENDPOINT: endpoints, LISTENER: listeners, ROUTE: routes},
+        version=snapshot.version,
+    )
+
+
+def build_mesh_gateway(snapshot: object) -> Resources:
+    """A mesh gateway's listener and its EDS clusters (`consulpy.xds.gateway_mesh`)."""
+    from consulpy.xds import gateway_mesh as gm
+
+    assert isinstance(snapshot, gm.MeshGatewaySnapshot)
+    pairs = gm.gateway_clusters(snapshot)
+    clusters = {c.name: Resource.of(c.name, c, [c.name]) for c, _ in pairs}
+    endpoints = {e.cluster_name: Resource.of(e.cluster_name, e) for _, e in pairs}
+    listener = gm.gateway_listener(snapshot)
+    return Resources(
+        {
+            CLUSTER: clusters,
+            ENDPOINT: endpoints,
+            LISTENER: {listener.name: Resource.of(listener.name, listener)},
+            ROUTE: {},
+        },
         version=snapshot.version,
     )
