@@ -17,6 +17,7 @@ import tempfile
 import urllib.parse
 from typing import Any
 
+from consulpy.cli import envoy_gateway
 from consulpy.cli.client import APIError, Client, fail, make_parser
 
 HOT_RESTART_FLAGS = (
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-grpc-addr", "--grpc-addr", dest="grpc_addr", default=None)
     p.add_argument("-grpc-ca-file", "--grpc-ca-file", dest="grpc_ca_file", default=None)
     p.add_argument("-envoy-binary", "--envoy-binary", dest="envoy_binary", default=None)
+    envoy_gateway.add_flags(p)
     return p
 
 
@@ -128,7 +130,14 @@ def grpc_target(
 def build_bootstrap(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     from consulpy.xds.bootstrap import bootstrap_config, stats_bind
 
-    proxy = find_proxy(client, args.sidecar_for, args.proxy_id)
+    try:
+        kind = envoy_gateway.gateway_kind(args)
+        if kind:
+            proxy = envoy_gateway.gateway_service(client, args, kind)
+        else:
+            proxy = find_proxy(client, args.sidecar_for, args.proxy_id)
+    except envoy_gateway.GatewayError as exc:
+        raise EnvoyCLIError(str(exc)) from exc
     resp = client.request("GET", "/v1/agent/self", ok=(200, 403))
     if resp.status == 403:
         # A service token has no agent:read: carry on with the defaults (the xDS port from
