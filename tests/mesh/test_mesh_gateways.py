@@ -1,0 +1,314 @@
+"""Two datacenters, each one `consulpy agent -dev` server federated over the WAN pool, with
+real Envoys: web (dc1) -> web's sidecar -> mesh gateway dc1 -> mesh gateway dc2 -> api's
+sidecar (dc2) -> api, over mutual TLS end to end; intentions of dc2 enforced on that path;
+a service-resolver in dc1 failing `api` over to dc2 when dc1's api turns critical.
+
+Both DCs must share one CA (trust domain and root) for a dc1 sidecar to verify dc2's api.
+Until CA replication from the primary lands, the test gives dc2 dc1's CA by restoring a
+snapshot of dc1 into dc2 before any service is registered (see docs/multi-dc.md).
+
+One federation serves every assertion (a start costs four Envoys and two agents).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from consulpy.util.ports import free_port
+from tests.helpers import eventually
+from tests.mesh.harness import AgentProc, ApiApp, Sidecar, free_ports
+from tests.wan.harness import FAST_WAN
+from tests.xds.mesh import _die_with_parent, start_app
+
+DEADLINE = 90.0
+SAMPLES = 200
+
+
+class MeshGateway(Sidecar):
+    """`consulpy connect envoy -gateway=mesh -register -address ... -wan-address ...`."""
+
+    def __init__(self, workdir: Path, agent: AgentProc, port: int) -> None:
+        super().__init__(workdir, f"gateway-{port}", agent)
+        self.port = port
+
+    async def _spawn(self, stderr: int) -> asyncio.subprocess.Process:
+        address = f"127.0.0.1:{self.port}"
+        return await asyncio.create_subprocess_exec(
+            *_die_with_parent(),
+            sys.executable,
+            "-m",
+            "consulpy",
+            "connect",
+            "envoy",
+            "-gateway=mesh",
+            "-register",
+            "-address",
+            address,
+            "-wan-address",
+            address,
+            "-http-addr",
+            self.agent.http,
+            "-admin-bind",
+            "127.0.0.1:0",
+            "--",
+            "--concurrency",
+            "1",
+            "--log-level",
+            "warning",
+            "--log-path",
+            str(self.log_path),
+            "--admin-address-path",
+            str(self.dir / "admin.address"),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+
+
+def sidecar_service(
+    name: str, port: int, public: int, upstreams: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """An /v1/agent/service/register body: the app checked every second, its sidecar healthy
+    when listening and when the app is (alias)."""
+    return {
+        "Name": name,
+        "ID": name,
+        "Port": port,
+        "Check": {"HTTP": f"http://127.0.0.1:{port}/health", "Interval": "1s"},
+        "Connect": {
+            "SidecarService": {
+                "Port": public,
+                "Checks": [
+                    {"Name": "listening", "TCP": f"127.0.0.1:{public}", "Interval": "1s"},
+                    {"Name": "app", "AliasService": name},
+                ],
+                "Proxy": {"Upstreams": upstreams or []},
+            }
+        },
+    }
+
+
+async def get(port: int, session: aiohttp.ClientSession | None = None) -> tuple[int, str]:
+    """GET through a sidecar upstream listener; (599, error) when the connection fails."""
+    url = f"http://127.0.0.1:{port}/hello"
+    timeout = aiohttp.ClientTimeout(total=10)
+    try:
+        if session is not None:
+            async with session.get(url) as resp:
+                return resp.status, await resp.text()
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(url) as resp:
+            return resp.status, await resp.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return 599, repr(exc)
+
+
+def instance(text: str) -> str:
+    try:
+        return str(json.loads(text).get("instance", ""))
+    except ValueError:
+        return ""
+
+
+async def answers(port: int, who: str) -> bool:
+    status, text = await get(port)
+    return status == 200 and instance(text) == who
+
+
+async def refused(port: int) -> bool:
+    status, _ = await get(port)
+    return status != 200
+
+
+async def median_ms(port: int, n: int) -> float:
+    """Median latency of `n` GETs on one kept-alive connection."""
+    samples = []
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(n):
+            start = time.perf_counter()
+            status, _ = await get(port, session)
+            samples.append((time.perf_counter() - start) * 1000)
+            assert status == 200
+    return statistics.median(samples)
+
+
+async def test_mesh_gateways_across_datacenters(tmp_path: Path) -> None:
+    wan1 = free_port(udp=True)
+    for dc in ("dc1", "dc2"):
+        (tmp_path / dc / "config").mkdir(parents=True)
+    dc1 = AgentProc(
+        tmp_path / "dc1",
+        tmp_path / "dc1" / "config",
+        extra=["-datacenter=dc1", "-node=node-dc1", f"-serf-wan-port={wan1}", FAST_WAN],
+    )
+    dc2 = AgentProc(
+        tmp_path / "dc2",
+        tmp_path / "dc2" / "config",
+        extra=[
+            "-datacenter=dc2",
+            "-node=node-dc2",
+            f"-serf-wan-port={free_port(udp=True)}",
+            FAST_WAN,
+            f"-retry-join-wan=127.0.0.1:{wan1}",
+            "-retry-interval-wan=1s",
+        ],
+    )
+    api1, api2 = ApiApp("api-dc1"), ApiApp("api-dc2")
+    runners = []
+    envoys: list[Sidecar] = []
+    try:
+        (runner1, api1_port), (runner2, api2_port) = [await start_app(a.app) for a in (api1, api2)]
+        web_runner, web_port = await start_app(ApiApp("web").app)
+        runners += [runner1, runner2, web_runner]
+        await dc1.start()
+        await dc2.start()
+
+        async def federated() -> bool:
+            for agent in (dc1, dc2):
+                dcs = await agent.request("GET", "/v1/catalog/datacenters")
+                if sorted(dcs) != ["dc1", "dc2"]:
+                    return False
+            return True
+
+        await eventually(federated, timeout=DEADLINE, what="both datacenters federated")
+        # One CA for both datacenters (see the module docstring).
+        await _share_ca(dc1, dc2)
+
+        # dc1: api fails over to dc2; sidecars reach other DCs through the local gateway.
+        await dc1.request(
+            "PUT",
+            "/v1/config",
+            {"Kind": "proxy-defaults", "Name": "global", "MeshGateway": {"Mode": "local"}},
+        )
+        await dc1.request(
+            "PUT",
+            "/v1/config",
+            {
+                "Kind": "service-resolver",
+                "Name": "api",
+                "Failover": {"*": {"Datacenters": ["dc2"]}},
+            },
+        )
+        (
+            gw1_port,
+            gw2_port,
+            api1_public,
+            api2_public,
+            web_public,
+            up_local,
+            up_dc2,
+            up_remote,
+        ) = free_ports(8)
+        upstreams = [
+            {"DestinationName": "api", "LocalBindPort": up_local},
+            {"DestinationName": "api", "Datacenter": "dc2", "LocalBindPort": up_dc2},
+            {
+                "DestinationName": "api",
+                "Datacenter": "dc2",
+                "LocalBindPort": up_remote,
+                "MeshGateway": {"Mode": "remote"},
+            },
+        ]
+        await dc1.request(
+            "PUT", "/v1/agent/service/register", sidecar_service("api", api1_port, api1_public)
+        )
+        await dc1.request(
+            "PUT",
+            "/v1/agent/service/register",
+            sidecar_service("web", web_port, web_public, upstreams),
+        )
+        await dc2.request(
+            "PUT", "/v1/agent/service/register", sidecar_service("api", api2_port, api2_public)
+        )
+        envoys += [
+            Sidecar(tmp_path / "dc1", "api", dc1),
+            Sidecar(tmp_path / "dc1", "web", dc1),
+            Sidecar(tmp_path / "dc2", "api", dc2),
+            MeshGateway(tmp_path / "dc1", dc1, gw1_port),
+            MeshGateway(tmp_path / "dc2", dc2, gw2_port),
+        ]
+        for envoy in envoys:
+            await envoy.start()
+
+        async def diagnose() -> str:
+            out = []
+            for envoy in envoys:
+                out.append(f"--- {envoy.name} clusters:\n{await envoy.get('/clusters')}")
+                out.append(f"--- {envoy.name} logs:\n{envoy.logs()}")
+            out += [f"--- dc1:\n{dc1.output()[-4000:]}", f"--- dc2:\n{dc2.output()[-4000:]}"]
+            return "\n".join(out)
+
+        try:
+            # web -> gateway dc1 -> gateway dc2 -> api (dc2)
+            await eventually(
+                lambda: answers(up_dc2, "api-dc2"),
+                timeout=DEADLINE,
+                what="api?dc=dc2 through both gateways",
+            )
+            # remote mode: web's sidecar dials dc2's gateway itself
+            await eventually(
+                lambda: answers(up_remote, "api-dc2"),
+                timeout=DEADLINE,
+                what="api?dc=dc2 through dc2's gateway (remote mode)",
+            )
+            await eventually(
+                lambda: answers(up_local, "api-dc1"), timeout=DEADLINE, what="api in dc1"
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{await diagnose()}") from None
+
+        # The overhead of two gateways: same run, same apps, kept-alive connections.
+        direct = await median_ms(up_local, SAMPLES)
+        gateways = await median_ms(up_dc2, SAMPLES)
+        print(f"\nmedian latency: direct {direct:.2f} ms, through two gateways {gateways:.2f} ms")
+
+        # dc2's intentions decide: a deny for web -> api refuses web's calls from dc1.
+        deny = {"SourceName": "web", "DestinationName": "api", "Action": "deny"}
+        created = await dc2.request("POST", "/v1/connect/intentions", deny)
+        await eventually(lambda: refused(up_dc2), timeout=DEADLINE, what="deny applied in dc2")
+        assert await answers(up_local, "api-dc1")  # dc1 has no such intention
+        await dc2.request("DELETE", f"/v1/connect/intentions/{created['ID']}")
+        await eventually(lambda: answers(up_dc2, "api-dc2"), timeout=DEADLINE, what="allowed again")
+
+        # Failover: dc1's api turns critical -> web's `api` reaches dc2's through the gateways.
+        start = time.monotonic()
+        api1.healthy = False
+        await eventually(
+            lambda: answers(up_local, "api-dc2"), timeout=DEADLINE, what="failover to dc2"
+        )
+        print(f"failover to dc2 took {time.monotonic() - start:.2f} s")
+        api1.healthy = True
+        await eventually(lambda: answers(up_local, "api-dc1"), timeout=DEADLINE, what="back to dc1")
+    finally:
+        for envoy in envoys:
+            await envoy.stop()
+        await dc1.stop()
+        await dc2.stop()
+        for runner in runners:
+            await runner.cleanup()
+
+
+async def _share_ca(dc1: AgentProc, dc2: AgentProc) -> None:
+    """Restore a snapshot of dc1 into dc2: dc2 then has dc1's CA (cluster ID, root, key)."""
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with session.get(f"http://{dc1.http}/v1/snapshot") as resp:
+            assert resp.status == 200, await resp.text()
+            data = await resp.read()
+        async with session.put(f"http://{dc2.http}/v1/snapshot", data=data) as resp:
+            assert resp.status == 200, await resp.text()
+    td1 = (await dc1.request("GET", "/v1/connect/ca/roots"))["TrustDomain"]
+
+    async def same() -> bool:
+        return (await dc2.request("GET", "/v1/connect/ca/roots"))["TrustDomain"] == td1
+
+    await eventually(same, timeout=DEADLINE, what="dc2 on dc1's CA")
