@@ -118,6 +118,11 @@ def test_proxy_id_and_grpc_addr_flags(agent: AgentProcess) -> None:
         (["-sidecar-for", "web", "-grpc-addr", "https://127.0.0.1:1"], "-grpc-ca-file"),
         (["-sidecar-for", "web", "-grpc-addr", "ftp://x:1"], "invalid -grpc-addr"),
         (["-sidecar-for", "web", "-grpc-addr", "127.0.0.1:port"], "invalid -grpc-addr"),
+        (["-gateway=ingress", "-register"], "-gateway='ingress' is not supported"),
+        (["-sidecar-for", "web", "-register"], "-register is only valid with -gateway"),
+        (["-gateway=mesh", "-address", "127.0.0.1:1"], "only used with -register"),
+        (["-gateway=mesh", "-register", "-address", "127.0.0.1:x"], "invalid -address"),
+        (["-gateway=mesh", "-proxy-id", "plain"], "is not a mesh-gateway"),
     ],
 )
 def test_errors(agent: AgentProcess, args: list[str], message: str) -> None:
@@ -139,3 +144,35 @@ def test_grpc_target_prefers_tls_when_it_can_verify_it(tmp_path) -> None:
     )
     assert grpc_target(None, "http://127.0.0.1:8500", both, None) == ("127.0.0.1", 8502, None)
     assert grpc_target("unix:///run/xds.sock", "", None, None) == ("unix:///run/xds.sock", 0, None)
+
+
+def test_mesh_gateway_register_and_bootstrap(agent: AgentProcess) -> None:
+    """-gateway=mesh -register: a mesh-gateway service with lan/wan tagged addresses and a
+    TCP check on its address, then the bootstrap of that service."""
+    out = consulpy(
+        "connect",
+        "envoy",
+        "-gateway=mesh",
+        "-register",
+        "-service",
+        "gw-east",
+        "-address",
+        "127.0.0.1:18443",
+        "-wan-address",
+        "198.51.100.7:443",
+        "-bootstrap",
+        "-http-addr",
+        agent.http_addr,
+    )
+    assert out.returncode == 0, out.stderr
+    boot = json.loads(out.stdout)
+    assert boot["node"]["id"] == "gw-east" and boot["node"]["cluster"] == "gw-east"
+    with urllib.request.urlopen(f"http://{agent.http_addr}/v1/agent/service/gw-east") as r:
+        svc = json.loads(r.read())
+    assert svc["Kind"] == "mesh-gateway"
+    assert (svc["Address"], svc["Port"]) == ("127.0.0.1", 18443)
+    assert svc["TaggedAddresses"]["lan"] == {"Address": "127.0.0.1", "Port": 18443}
+    assert svc["TaggedAddresses"]["wan"] == {"Address": "198.51.100.7", "Port": 443}
+    with urllib.request.urlopen(f"http://{agent.http_addr}/v1/agent/checks") as r:
+        checks = [c for c in json.loads(r.read()).values() if c["ServiceID"] == "gw-east"]
+    assert [c["Name"] for c in checks] == ["gw-east listening"]
