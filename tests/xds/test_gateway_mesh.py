@@ -86,3 +86,26 @@ def test_gateway_address_prefers_tagged_addresses() -> None:
     bare = {"Node": entry["Node"], "Service": {"Port": 8443}}
     assert gateway_address(bare, wan=True) == ("198.51.100.1", 8443)
     assert gateway_address(bare, wan=False) == ("10.0.0.1", 8443)
+
+
+def test_mesh_gateway_mode_precedence() -> None:
+    """The upstream's MeshGateway, else the proxy's, else service-defaults, else
+    proxy-defaults."""
+    from consulpy.agent.proxycfg import compile_upstream
+    from consulpy.connect import config_entries as ce
+
+    entries = [
+        {"Kind": "proxy-defaults", "Name": "global", "MeshGateway": {"Mode": "remote"}},
+        {"Kind": "service-defaults", "Name": "api", "MeshGateway": {"Mode": "local"}},
+    ]
+    lookup = ce.lookup_in(entries)
+
+    def mode(upstream: dict, proxy_mode: str = "") -> str:
+        chain = compile_upstream(upstream, lookup, "dc1", TD, proxy_mode)
+        return chain.targets[next(iter(chain.targets))].mesh_gateway_mode
+
+    up = {"DestinationName": "api", "Datacenter": "dc2"}
+    assert mode(up) == "local"
+    assert mode({"DestinationName": "db", "Datacenter": "dc2"}) == "remote"
+    assert mode(up, "none") == "none"
+    assert mode({**up, "MeshGateway": {"Mode": "remote"}}, "none") == "remote"
