@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from consulpy.agent.proxycfg import WAIT, ProxyWatch
+from consulpy.connect import config_entries as ce
 from consulpy.server.query import STALE, QueryOptions
 from consulpy.server.router import TARGET_DC
 
@@ -162,7 +163,7 @@ class MeshGatewayWatch(ProxyWatch):
 
     def __init__(self, manager: Any, proxy_id: str) -> None:
         super().__init__(manager, proxy_id)
-        self.services: dict[str, list[dict[str, Any]]] | None = None
+        self.services: set[str] | None = None  # their connect entries: state.endpoints
         self.remote_dcs: list[str] | None = None
         self.gateways = GatewaySet(self, self.changed.set)
 
@@ -171,6 +172,7 @@ class MeshGatewayWatch(ProxyWatch):
 
     def start(self) -> None:
         self._spawn("roots", self._watch_roots())
+        self._spawn("entries", self._watch_entries())
         self._spawn("services", self._watch_services())
         self._spawn("datacenters", self._watch_datacenters())
         self._builder = asyncio.get_running_loop().create_task(self._build_loop())
@@ -185,8 +187,7 @@ class MeshGatewayWatch(ProxyWatch):
 
         def store(result: Any) -> None:
             names = set(result or {})
-            if self.services is None:
-                self.services = {}
+            self.services = names
             for name in names:
                 key = f"svc:{name}"
                 if key not in self.tasks:
@@ -194,15 +195,14 @@ class MeshGatewayWatch(ProxyWatch):
             for key in [k for k in self.tasks if k.startswith("svc:")]:
                 if key.removeprefix("svc:") not in names:
                     self.tasks.pop(key).cancel()
-                    self.services.pop(key.removeprefix("svc:"), None)
+                    self.state.endpoints.pop(key.removeprefix("svc:"), None)
             self.changed.set()
 
         await blocking_in(self, local, "Catalog.ListServices", {"filter": TYPICAL_FILTER}, store)
 
     async def _watch_connect(self, name: str) -> None:
         def store(result: Any) -> None:
-            assert self.services is not None
-            self.services[name] = list(result or [])
+            self.state.endpoints[name] = list(result or [])
             self.changed.set()
 
         args = {"service": name, "connect": True, "tags": [], "node_meta": [], "passing": False}
@@ -236,21 +236,37 @@ class MeshGatewayWatch(ProxyWatch):
             or not roots.get("TrustDomain")
             or self.services is None
             or self.remote_dcs is None
+            or self.state.entries is None
         ):
             return None
         if not all(self.gateways.known(dc) for dc in self.remote_dcs):
             return None
         td = roots["TrustDomain"]
         dc = self.agent.datacenter
-        services = tuple(
-            gm.GatewayService(
-                name=name,
-                sni=gm.service_sni(name, dc, td),
-                endpoints=_connect_endpoints(entries),
-            )
-            for name, entries in sorted(self.services.items())
-            if entries
-        )
+        lookup = ce.lookup_in(self.state.entries)
+        services = []
+        for name in sorted(self.services):
+            if not self.state.endpoints.get(name):
+                continue  # not (yet) in the mesh
+            resolver = lookup(ce.SERVICE_RESOLVER, name) or {}
+            subsets = resolver.get("Subsets") or {}
+            for subset in ["", *sorted(subsets)]:
+                target = ce.ChainTarget(
+                    id=name,
+                    service=name,
+                    subset=subset,
+                    namespace="default",
+                    partition="default",
+                    datacenter=dc,
+                    subset_def=dict(subsets.get(subset) or {}),
+                )
+                services.append(
+                    gm.GatewayService(
+                        name=name,
+                        sni=gm.service_sni(name, dc, td, subset),
+                        endpoints=self._endpoints(target),
+                    )
+                )
         remotes = tuple(
             gm.RemoteDatacenter(
                 name=remote,
@@ -267,27 +283,9 @@ class MeshGatewayWatch(ProxyWatch):
             trust_domain=td,
             address=str(lan.get("Address") or row.get("Address") or "0.0.0.0"),
             port=int(lan.get("Port") or row.get("Port") or 0),
-            services=services,
+            services=tuple(services),
             remotes=remotes,
         )
-
-
-def _connect_endpoints(entries: list[dict[str, Any]]) -> tuple[Endpoint, ...]:
-    from consulpy.xds.snapshot import Endpoint
-
-    out = []
-    for entry in entries:
-        svc, node = entry["Service"], entry["Node"]
-        healthy = all(c["Status"] != "critical" for c in entry.get("Checks") or [])
-        out.append(
-            Endpoint(
-                address=svc.get("Address") or node["Address"],
-                port=int(svc.get("Port") or 0),
-                healthy=healthy,
-            )
-        )
-    out.sort(key=lambda e: (e.address, e.port))
-    return tuple(out)
 
 
 def _empty() -> Any:

@@ -6,7 +6,8 @@ A mesh gateway sits at a datacenter's edge. Sidecars of other datacenters (or of
 Envoy's TLS inspector and forwards the still-encrypted bytes:
 
 - to the service's connect endpoints (its sidecars) when `<dc>` is the gateway's own, one
-  filter chain and one EDS cluster per service, named by its SNI;
+  filter chain and one EDS cluster per service and per subset of its service-resolver
+  (endpoints narrowed by the subset's `Filter` and `OnlyPassing`), named by the SNI;
 - to the mesh gateways of `<dc>` (their WAN addresses) otherwise, one filter chain per remote
   datacenter matching `*.<dc>.internal.<trust-domain>` and one cluster `<dc>.internal.<td>`.
 
@@ -44,7 +45,7 @@ CONNECT_TIMEOUT_S = 5.0
 
 @dataclass(frozen=True, kw_only=True)
 class GatewayService:
-    """A service of the gateway's datacenter reachable through it (its default subset)."""
+    """A service (or one of its resolver's subsets) of the gateway's datacenter."""
 
     name: str
     sni: str
@@ -75,8 +76,10 @@ class MeshGatewaySnapshot:
     version: str = ""
 
 
-def service_sni(service: str, datacenter: str, trust_domain: str) -> str:
-    return f"{service}.{DEFAULT_NAMESPACE}.{datacenter}.internal.{trust_domain}"
+def service_sni(service: str, datacenter: str, trust_domain: str, subset: str = "") -> str:
+    """``[<subset>.]<service>.default.<dc>.internal.<trust-domain>``, as sidecars send it."""
+    prefix = f"{subset}." if subset else ""
+    return f"{prefix}{service}.{DEFAULT_NAMESPACE}.{datacenter}.internal.{trust_domain}"
 
 
 def datacenter_cluster(datacenter: str, trust_domain: str) -> str:
@@ -103,9 +106,7 @@ def _tcp_chain(server_names: list[str], cluster: str, stat_prefix: str) -> dict[
 def gateway_listener(snapshot: MeshGatewaySnapshot) -> listener_pb2.Listener:
     """One listener; a filter chain per local service SNI and per remote datacenter."""
     chains = [
-        _tcp_chain(
-            [svc.sni], svc.sni, f"mesh_gateway_local.{svc.name}.default.{snapshot.datacenter}"
-        )
+        _tcp_chain([svc.sni], svc.sni, "mesh_gateway_local." + svc.sni.split(".internal.")[0])
         for svc in snapshot.services
     ]
     chains += [

@@ -29,6 +29,8 @@ from tests.wan.harness import FAST_WAN
 from tests.xds.mesh import _die_with_parent, start_app
 
 DEADLINE = 90.0
+V1_META = {"version": "v1"}
+V1 = {"v1": {"Filter": 'Service.Meta.version == "v1"'}}
 SAMPLES = 200
 
 
@@ -202,8 +204,22 @@ async def test_mesh_gateways_across_datacenters(tmp_path: Path) -> None:
             {
                 "Kind": "service-resolver",
                 "Name": "api",
+                "Subsets": V1,
                 "Failover": {"*": {"Datacenters": ["dc2"]}},
             },
+        )
+        # api-v1: dc2's api instances of subset v1, through the gateways (subset SNI)
+        await dc1.request(
+            "PUT",
+            "/v1/config",
+            {
+                "Kind": "service-resolver",
+                "Name": "api-v1",
+                "Redirect": {"Service": "api", "ServiceSubset": "v1", "Datacenter": "dc2"},
+            },
+        )
+        await dc2.request(
+            "PUT", "/v1/config", {"Kind": "service-resolver", "Name": "api", "Subsets": V1}
         )
         (
             gw1_port,
@@ -215,7 +231,8 @@ async def test_mesh_gateways_across_datacenters(tmp_path: Path) -> None:
             up_dc2,
             up_remote,
             up_direct,
-        ) = free_ports(9)
+            up_subset,
+        ) = free_ports(10)
         upstreams = [
             {"DestinationName": "api", "LocalBindPort": up_local},
             {"DestinationName": "api", "Datacenter": "dc2", "LocalBindPort": up_dc2},
@@ -231,6 +248,7 @@ async def test_mesh_gateways_across_datacenters(tmp_path: Path) -> None:
                 "LocalBindPort": up_direct,
                 "MeshGateway": {"Mode": "none"},
             },
+            {"DestinationName": "api-v1", "LocalBindPort": up_subset},
         ]
         await dc1.request(
             "PUT", "/v1/agent/service/register", sidecar_service("api", api1_port, api1_public)
@@ -240,9 +258,8 @@ async def test_mesh_gateways_across_datacenters(tmp_path: Path) -> None:
             "/v1/agent/service/register",
             sidecar_service("web", web_port, web_public, upstreams),
         )
-        await dc2.request(
-            "PUT", "/v1/agent/service/register", sidecar_service("api", api2_port, api2_public)
-        )
+        api2_service = sidecar_service("api", api2_port, api2_public)
+        await dc2.request("PUT", "/v1/agent/service/register", {**api2_service, "Meta": V1_META})
         envoys += [
             Sidecar(tmp_path / "dc1", "api", dc1),
             Sidecar(tmp_path / "dc1", "web", dc1),
@@ -279,6 +296,12 @@ async def test_mesh_gateways_across_datacenters(tmp_path: Path) -> None:
                 lambda: answers(up_direct, "api-dc2"),
                 timeout=DEADLINE,
                 what="api?dc=dc2 without gateways (mode none)",
+            )
+            # a resolver subset in dc2: dc2's gateway has a filter chain for its SNI
+            await eventually(
+                lambda: answers(up_subset, "api-dc2"),
+                timeout=DEADLINE,
+                what="subset v1 of api in dc2 through both gateways",
             )
             await eventually(
                 lambda: answers(up_local, "api-dc1"), timeout=DEADLINE, what="api in dc1"
