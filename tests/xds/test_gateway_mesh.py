@@ -109,3 +109,28 @@ def test_mesh_gateway_mode_precedence() -> None:
     assert mode({"DestinationName": "db", "Datacenter": "dc2"}) == "remote"
     assert mode(up, "none") == "none"
     assert mode({**up, "MeshGateway": {"Mode": "remote"}}, "none") == "remote"
+
+
+def test_registration_refuses_unknown_mesh_gateway_modes() -> None:
+    import pytest
+
+    from consulpy.agent.definitions import DefinitionError, service_from_definition
+
+    proxy = {
+        "Kind": "connect-proxy",
+        "Name": "web-proxy",
+        "Port": 21000,
+        "Proxy": {
+            "DestinationServiceName": "web",
+            "MeshGateway": {"Mode": "local"},
+            "Upstreams": [{"DestinationName": "api", "LocalBindPort": 9191}],
+        },
+    }
+    assert service_from_definition(proxy)["Proxy"]["MeshGateway"] == {"Mode": "local"}
+    bad_proxy = {**proxy, "Proxy": {**proxy["Proxy"], "MeshGateway": {"Mode": "nearest"}}}
+    with pytest.raises(DefinitionError, match=r'Proxy\.MeshGateway\.Mode: invalid mode "nearest"'):
+        service_from_definition(bad_proxy)
+    upstream = {"DestinationName": "api", "LocalBindPort": 9191, "MeshGateway": {"Mode": "x"}}
+    bad_upstream = {**proxy, "Proxy": {**proxy["Proxy"], "Upstreams": [upstream]}}
+    with pytest.raises(DefinitionError, match=r"Upstreams\[0\]\.MeshGateway\.Mode"):
+        service_from_definition(bad_upstream)
