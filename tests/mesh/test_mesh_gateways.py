@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from consulpy.util.ports import free_port
+from consulpy.util.ports import aretry_on_addr_in_use, free_port
 from tests.helpers import eventually
 from tests.mesh.harness import AgentProc, ApiApp, Sidecar, free_ports
 from tests.wan.harness import FAST_WAN
@@ -151,6 +151,18 @@ async def medians_ms(ports: tuple[int, int], n: int, keep_alive: bool) -> tuple[
 
 
 async def test_mesh_gateways_across_datacenters(tmp_path: Path) -> None:
+    attempts: list[Path] = []
+
+    async def attempt() -> None:
+        attempts.append(tmp_path / f"attempt-{len(attempts) + 1}")
+        await _scenario(attempts[-1])
+
+    # An Envoy listener port taken between choosing it and binding it (the failure then
+    # carries Envoy's "address already in use"): run again on new ports.
+    await aretry_on_addr_in_use(attempt, lambda: None)
+
+
+async def _scenario(tmp_path: Path) -> None:
     wan1 = free_port(udp=True)
     for dc in ("dc1", "dc2"):
         (tmp_path / dc / "config").mkdir(parents=True)
