@@ -70,6 +70,7 @@ def test_selector_switches_screens_reads_and_writes_to_dc2(fed: Federation, brow
     expect(page).to_have_url(dc1 + "/ui/dc2/services")
     expect(table.get_by_role("link", name="only-in-dc2")).to_be_visible(timeout=LIVE)
     expect(selector).to_have_value("dc2")
+    ui.shot("services-dc2")
     # Links keep the chosen datacenter; the service's own screen reads dc2.
     page.get_by_role("link", name="only-in-dc2").click()
     expect(page).to_have_url(dc1 + "/ui/dc2/services/only-in-dc2")
@@ -77,7 +78,6 @@ def test_selector_switches_screens_reads_and_writes_to_dc2(fed: Federation, brow
     expect(node).to_have_attribute("href", "/ui/dc2/nodes/s0", timeout=LIVE)
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Key/Value")).to_have_attribute("href", "/ui/dc2/kv")
-    ui.shot("services-dc2")
 
     # KV in dc2: its folder is listed, a key created here is written in dc2 and not in dc1.
     nav.get_by_role("link", name="Key/Value").click()
@@ -96,6 +96,27 @@ def test_selector_switches_screens_reads_and_writes_to_dc2(fed: Federation, brow
     selector.select_option("dc1")
     expect(page).to_have_url(dc1 + "/ui/dc1/kv/")
     expect(page.get_by_text("This folder is empty.")).to_be_visible(timeout=LIVE)
+
+    # An intention made on dc2's screen is dc2's: its check there says Denied, dc1 has none.
+    page = ui.open("/ui/dc2/intentions")
+    page.get_by_role("link", name="Create").click()
+    expect(page).to_have_url(dc1 + "/ui/dc2/intentions/create")
+    page.get_by_label("Source service").fill("web")
+    page.get_by_label("Destination service").fill("api")
+    page.get_by_label("Action").select_option("deny")
+    page.get_by_role("button", name="Save").click()
+    ixns = page.get_by_role("table", name="Intentions")
+    expect(ixns).to_contain_text("deny", timeout=LIVE)
+    expect(ixns.get_by_role("link", name="Edit")).to_have_attribute(
+        "href", "/ui/dc2/intentions/edit?source=web&destination=api"
+    )
+    page.get_by_label("Source service").fill("web")
+    page.get_by_label("Destination service").fill("api")
+    page.get_by_role("button", name="Check").click()
+    expect(page.locator("#check-result")).to_have_text("Denied", timeout=LIVE)
+    exact = "/v1/connect/intentions/exact?source=web&destination=api"
+    assert api(dc2, "GET", exact)[1]["Action"] == "deny"
+    assert api(dc1, "GET", exact)[0] == 404
 
     # The cluster screen of dc2: dc2's server and leader, its WAN member; no dc1 server.
     page = ui.open("/ui/dc2/overview")
