@@ -2,7 +2,8 @@
 WAN, the browser on dc1's agent only. Choosing dc2 shows dc2's services (the same screen, now
 in dc2), a key created on dc2's KV screen is written in dc2 and not in dc1, links keep the
 chosen datacenter, the cluster screen shows dc2's servers, and an unknown datacenter in the
-URL shows the API's `No path to datacenter` in words.
+URL shows the API's `No path to datacenter` in words, and a screen's path without a
+datacenter opens this agent's.
 
 One federation and one browser for the module; every wait polls with a deadline.
 """
@@ -134,4 +135,8 @@ def test_selector_switches_screens_reads_and_writes_to_dc2(fed: Federation, brow
     page.get_by_label("Datacenter").select_option("dc1")
     expect(page).to_have_url(dc1 + "/ui/dc1/services")
     expect(page.get_by_role("alert")).to_be_empty(timeout=LIVE)
+    # A screen's path without a datacenter is this agent's datacenter.
+    page = ui.open("/ui/kv/")
+    expect(page).to_have_url(dc1 + "/ui/dc1/kv/")
+    expect(page.get_by_text("This folder is empty.")).to_be_visible(timeout=LIVE)
     ui.close()

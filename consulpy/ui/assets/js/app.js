@@ -85,6 +85,9 @@ function logout() {
   navigate(`${base}login`);
 }
 
+// The first segment of each screen's path below `<dc>/`.
+const SCREENS = new Set(["services", "nodes", "kv", "intentions", "config", "overview", "acls"]);
+
 // Which screen a path names: [section, module, args].
 function resolve(path) {
   let rest = path.startsWith(base) ? path.slice(base.length) : path.replace(/^\//, "");
@@ -127,10 +130,15 @@ function render() {
   if (!found) {
     const rest = location.pathname.startsWith(base) ? location.pathname.slice(base.length) : "";
     const only = /^([^/]+)\/?$/.exec(rest); // `/ui/<dc>` alone
-    if (location.pathname === base || location.pathname === base.replace(/\/$/, "") || only) {
+    if (SCREENS.has(rest.split("/")[0])) {
+      // A screen's path without a datacenter (`/ui/services`): this agent's datacenter.
+      history.replaceState(null, "", href(rest, localDatacenter) + location.search);
+      found = resolve(location.pathname);
+    } else if (location.pathname === base || location.pathname === base.replace(/\/$/, "") || only) {
       history.replaceState(null, "", href("services", only ? decodeURIComponent(only[1]) : localDatacenter));
       found = resolve(location.pathname);
-    } else {
+    }
+    if (!found) {
       replace(document.getElementById("top"), header(""));
       replace(main, h("h1", {}, "Not found"), h("p", {}, `Nothing here: ${location.pathname}`),
         h("a", { href: href("services") }, "Back to services"));
