@@ -114,6 +114,13 @@ def verify_file(
     Two passes so memory stays bounded for whatever arrives: the first streams every member
     through SHA-256 in chunks (a corrupt or hostile upload is refused having used a buffer),
     the second hands the verified state on, checking it is still the bytes verified."""
+    try:
+        return _verify(src, max_size, sink)
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:  # while reading a member
+        raise ArchiveError(f"failed to read snapshot archive: {exc}") from exc
+
+
+def _verify(src: BinaryIO, max_size: int, sink: Callable[[bytes], object] | None) -> dict[str, Any]:
     max_state = STATE_SIZE_FACTOR * max_size  # decompressed: a gzip bomb stops here
     digests: dict[str, str] = {}
     small: dict[str, bytes] = {}
