@@ -17,6 +17,7 @@ from typing import IO, Any
 import msgpack
 
 _READ = 1 << 16
+_MAX_OBJECT = (1 << 31) - 1
 
 
 def write(doc: dict[str, Any], out: IO[bytes]) -> None:
@@ -98,8 +99,11 @@ class Reader:
     """Unpacks the snapshot map from a file one section at a time."""
 
     def __init__(self, src: IO[bytes]) -> None:
+        # The buffer only grows to the largest single object read whole (a section such as
+        # the catalog); no cap below what a whole-bytes unpack allowed, or a large store that
+        # loaded before would stop loading (at start, from its Raft snapshot).
         self.unpacker = msgpack.Unpacker(
-            src, raw=False, strict_map_key=False, read_size=_READ, max_buffer_size=64 << 20
+            src, raw=False, strict_map_key=False, read_size=_READ, max_buffer_size=_MAX_OBJECT
         )
 
     def sections(self) -> Iterator[str]:
