@@ -13,6 +13,7 @@ from typing import Any
 
 from consulpy.server.acl_reads import ACL_READS
 from consulpy.server.rtt import entry_node, node_field, sort_by_distance
+from consulpy.state.snapshot_stream import FrozenState
 from consulpy.state.store import StateStore
 from consulpy.state.txnops import apply_op
 from consulpy.state.views import (
@@ -392,8 +393,9 @@ def health_service(store: StateStore, args: dict[str, Any], ws: WatchSet | None)
 
 
 def snapshot_state(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
-    """The whole store, serialised (for /v1/snapshot); may be large."""
-    return store.last_index, store.snapshot()
+    """The whole store, frozen at this point (for /v1/snapshot): serialised as it is
+    streamed out, or to bytes when the read was forwarded (see Server._rpc_handler)."""
+    return store.last_index, FrozenState(store.freeze())
 
 
 READS.update(

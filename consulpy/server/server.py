@@ -69,6 +69,7 @@ from consulpy.server.reads import ReadError
 from consulpy.server.router import DatacenterRouter, target_dc
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
+from consulpy.state.snapshot_stream import FrozenState
 from consulpy.state.store import StateStore
 from consulpy.state.watch import WatchSet
 from consulpy.util.hostport import split_host_port
@@ -697,6 +698,8 @@ class Server:
             request = Request.from_wire(args.get("req"), ep.payload)
             if ep.kind is Kind.READ:
                 meta, result = await self._read(ep, request, hops)
+                if isinstance(result, FrozenState):  # Snapshot.State: its bytes on the wire
+                    result = result.to_bytes()
                 return {"meta": meta.to_wire(), "result": result}
             return await self._apply(ep, request, hops)
 
