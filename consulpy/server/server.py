@@ -107,6 +107,28 @@ _WRITE_METRICS: dict[str, str] = {
     "ConfigEntry.Delete": "config_entry.delete",
     "PreparedQuery.Apply": "prepared-query.apply",
 }
+# ... and of the reads that have one (timed where the read is served, as in Consul).
+_READ_METRICS: dict[str, str] = {"Txn.Read": "txn.read"}
+
+# consul.rpc.server.call's label sets of one endpoint, indexed by 2 * errored + is_leader.
+CallLabels = tuple[tuple[tuple[str, str], ...], ...]
+
+
+def call_labels(ep: Endpoint, rpc_type: str) -> CallLabels:
+    """Built once per endpoint and caller kind, so recording a call allocates no labels.
+    `rpc_type` is "net/rpc" for calls from other agents, "internal" for this agent's own."""
+    request_type = "read" if ep.kind is Kind.READ else "write"
+    return tuple(
+        (
+            ("method", ep.name),
+            ("errored", errored),
+            ("request_type", request_type),
+            ("rpc_type", rpc_type),
+            ("leader", leader),
+        )
+        for errored in ("false", "true")
+        for leader in ("false", "true")
+    )
 
 
 def raise_remote(exc: RPCError) -> None:
@@ -172,6 +194,7 @@ class Server:
         # queries wait that long on top of their own wait.
         self.rpc_client_timeout = 60.0
         self.query_times = query_times
+        self._call_labels: dict[str, CallLabels] = {}  # rpc.server.call's, in-process calls
         # The agent's `autopilot` block: seeds the replicated autopilot configuration (the
         # agent sets it); autopilot itself reads autopilot_config().
         self.autopilot_seed = AutopilotConfig()
@@ -386,7 +409,26 @@ class Server:
         request = Request(
             payload=checked, datacenter=target_dc(self.datacenter), token=self._token(token)
         )
-        return await self._apply(ep, request, 0)
+        start = time.perf_counter()
+        errored = 1
+        try:
+            result = await self._apply(ep, request, 0)
+            errored = 0
+            return result
+        finally:
+            self._record_call(self._internal_labels(ep), start, errored)
+
+    def _internal_labels(self, ep: Endpoint) -> CallLabels:
+        labels = self._call_labels.get(ep.name)
+        if labels is None:
+            labels = self._call_labels[ep.name] = call_labels(ep, "internal")
+        return labels
+
+    def _record_call(self, labels: CallLabels, start: float, errored: int) -> None:
+        """consul.rpc.server.call: one endpoint call served by this server, with Consul's
+        labels (method, errored, request_type, rpc_type, leader)."""
+        leader = 1 if self.applier.is_leader() else 0
+        METRICS.measure_since("rpc.server.call", start, labels[2 * errored + leader])
 
     def _token(self, token: str | None) -> str:
         return self.agent_token if token is None else token
@@ -515,7 +557,14 @@ class Server:
             token=self._token(token),
             options=opts,
         )
-        return await self._read(ep, request, 0)
+        start = time.perf_counter()
+        errored = 1
+        try:
+            reply = await self._read(ep, request, 0)
+            errored = 0
+            return reply
+        finally:
+            self._record_call(self._internal_labels(ep), start, errored)
 
     async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
         assert ep.read is not None and ep.needs is not None
@@ -544,6 +593,8 @@ class Server:
                 except NotLeaderError:
                     return await self._read(ep, request, hops)
                 METRICS.measure_since("rpc.consistentRead", start)
+        metric = _READ_METRICS.get(ep.name)
+        started = time.perf_counter() if metric is not None else 0.0
         identity = (
             None if self.acl_resolver is None else await self.resolve_token(request.token, ep.name)
         )
@@ -570,6 +621,8 @@ class Server:
                 raise CommandError(str(exc)) from exc
             except (KeyError, TypeError, AttributeError) as exc:
                 raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
+        if metric is not None:
+            METRICS.measure_since(metric, started)
         return meta, result
 
     def _has_lease(self) -> bool:
@@ -681,13 +734,19 @@ class Server:
             self.rpc_server.register(ep.name, self._rpc_handler(ep))
 
     def _rpc_handler(self, ep: Endpoint) -> Any:
+        labels = call_labels(ep, "net/rpc")
+
         async def handler(args: Any) -> Any:
             METRICS.incr("rpc.request")
+            start = time.perf_counter()
             try:
-                return await serve(args)
+                result = await serve(args)
             except Exception:
                 METRICS.incr("rpc.request_error")
+                self._record_call(labels, start, 1)
                 raise
+            self._record_call(labels, start, 0)
+            return result
 
         async def serve(args: Any) -> Any:
             if not isinstance(args, dict) or set(args) - {"req", "hops"}:
