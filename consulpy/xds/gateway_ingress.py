@@ -1,0 +1,156 @@
+"""Envoy resources of an ingress gateway: the mesh's front door for clients outside it.
+
+Each listener of the gateway's ``ingress-gateway`` config entry becomes one Envoy listener on
+the gateway's address. An http-like listener routes by the request's Host header over RDS (a
+virtual host per exposed service: its ``Hosts``, else ``<service>.ingress.*``); a tcp
+listener proxies to its single service. Behind either, every exposed service is reached as a
+sidecar reaches an upstream: its compiled discovery chain, one EDS cluster per target, mutual
+TLS with the gateway's own leaf certificate (``consulpy.xds.clusters``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+
+from consulpy.xds.clusters import upstream_cluster
+from consulpy.xds.endpoints import load_assignment
+from consulpy.xds.listeners import http_connection_manager, tcp_proxy
+from consulpy.xds.protoutil import ROUTER, extension, socket_address, to_message
+from consulpy.xds.routes import envoy_route
+from consulpy.xds.snapshot import DEFAULT_NAMESPACE, DEFAULT_PARTITION, HTTP_PROTOCOLS, Upstream
+
+ANY_ADDRESS = "0.0.0.0"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressService:
+    """One service exposed on a listener, with its rendered discovery chain."""
+
+    name: str
+    hosts: tuple[str, ...] = ()
+    upstream: Upstream
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressListener:
+    port: int
+    protocol: str
+    services: tuple[IngressService, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressSnapshot:
+    """Everything an ingress gateway's Envoy needs. The TLS fields carry the same names as a
+    sidecar's ``ProxySnapshot`` so the upstream cluster builders serve both."""
+
+    proxy_id: str
+    service: str
+    datacenter: str
+    trust_domain: str
+    address: str
+    roots_pem: tuple[str, ...]
+    leaf_cert_pem: str
+    leaf_key_pem: str
+    listeners: tuple[IngressListener, ...] = ()
+    version: str = ""
+
+
+def listener_name(snapshot: IngressSnapshot, listener: IngressListener) -> str:
+    """``<protocol>:<address>:<port>``."""
+    return f"{listener.protocol}:{snapshot.address or ANY_ADDRESS}:{listener.port}"
+
+
+def route_name(listener: IngressListener) -> str:
+    """An http listener's RouteConfiguration is named after its port, as in Consul."""
+    return str(listener.port)
+
+
+def default_hosts(service: str, port: int) -> list[str]:
+    """``<service>.ingress.*`` and the same with the listener's port (Host carries it when
+    the client used a non-default port)."""
+    return [f"{service}.ingress.*", f"{service}.ingress.*:{port}"]
+
+
+def _stat_prefix(snapshot: IngressSnapshot, upstream: Upstream) -> str:
+    dc = upstream.datacenter or snapshot.datacenter
+    return f"upstream.{upstream.destination}.{DEFAULT_NAMESPACE}.{DEFAULT_PARTITION}.{dc}"
+
+
+def _catch_all(upstream: Upstream) -> list[dict[str, Any]]:
+    if upstream.routes:
+        return [envoy_route(r) for r in upstream.routes]
+    if not upstream.targets:
+        raise ValueError(f"ingress service {upstream.destination!r} has no targets")
+    return [{"match": {"prefix": "/"}, "route": {"cluster": upstream.targets[0].cluster_name}}]
+
+
+def build_listener(snapshot: IngressSnapshot, listener: IngressListener) -> listener_pb2.Listener:
+    if listener.protocol in HTTP_PROTOCOLS:
+        router = extension("envoy.filters.http.router", ROUTER, {})
+        network = http_connection_manager(
+            f"ingress_upstream_{listener.port}",
+            listener.protocol,
+            [router],
+            rds_name=route_name(listener),
+        )
+    else:
+        [service] = listener.services  # validation allows one service per tcp listener
+        upstream = service.upstream
+        if not upstream.targets:
+            raise ValueError(f"ingress service {service.name!r} has no targets")
+        network = tcp_proxy(_stat_prefix(snapshot, upstream), upstream.targets[0].cluster_name)
+    data = {
+        "name": listener_name(snapshot, listener),
+        "address": socket_address(snapshot.address or ANY_ADDRESS, listener.port),
+        "traffic_direction": "OUTBOUND",
+        "filter_chains": [{"filters": [network]}],
+    }
+    return to_message(data, listener_pb2.Listener())
+
+
+def build_route(listener: IngressListener) -> route_pb2.RouteConfiguration:
+    """One virtual host per service, matched on the Host header."""
+    hosts = []
+    for service in listener.services:
+        hosts.append(
+            {
+                "name": f"{service.name}",
+                "domains": list(service.hosts) or default_hosts(service.name, listener.port),
+                "routes": _catch_all(service.upstream),
+            }
+        )
+    data = {"name": route_name(listener), "virtual_hosts": hosts, "validate_clusters": False}
+    return to_message(data, route_pb2.RouteConfiguration())
+
+
+def build_resources(snapshot: IngressSnapshot) -> dict[str, list[tuple[Any, list[str]]]]:
+    """``{"clusters"|"endpoints"|"listeners"|"routes": [(message, children)]}``."""
+    clusters: list[tuple[Any, list[str]]] = []
+    endpoints: list[tuple[Any, list[str]]] = []
+    seen: set[str] = set()
+    for listener in snapshot.listeners:
+        for service in listener.services:
+            upstream = service.upstream
+            for target in upstream.targets:
+                if target.cluster_name in seen:
+                    continue
+                seen.add(target.cluster_name)
+                cluster = upstream_cluster(snapshot, upstream, target)  # type: ignore[arg-type]
+                eds = cluster.HasField("eds_cluster_config")
+                clusters.append((cluster, [cluster.name] if eds else []))
+                if not target.aggregate:
+                    endpoints.append((load_assignment(target), []))
+    listeners: list[tuple[Any, list[str]]] = []
+    routes: list[tuple[Any, list[str]]] = []
+    for listener in snapshot.listeners:
+        http = listener.protocol in HTTP_PROTOCOLS
+        listeners.append(
+            (build_listener(snapshot, listener), [route_name(listener)] if http else [])
+        )
+        if http:
+            routes.append((build_route(listener), []))
+    return {"clusters": clusters, "endpoints": endpoints, "listeners": listeners, "routes": routes}
