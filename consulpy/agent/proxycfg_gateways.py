@@ -1,0 +1,283 @@
+"""Proxy configuration of ingress and terminating gateways registered on this agent.
+
+A gateway's Envoy is watched like a sidecar's (``consulpy.agent.proxycfg``): blocking queries
+feed a state, and a snapshot is published once every input is known and only when it
+changed. What differs is what is watched:
+
+- ingress gateway: its ``ingress-gateway`` config entry (within all config entries, which
+  the discovery chains need anyway), its own leaf certificate, and the connect endpoints of
+  every chain target of every exposed service;
+- terminating gateway: its ``terminating-gateway`` entry, and per linked service the
+  service's leaf certificate (the gateway answers in its name), the intentions whose
+  destination it is, and its registered (non-connect) instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from consulpy.agent.proxycfg import WAIT, ProxyWatch, compile_upstream
+from consulpy.connect import config_entries as ce
+
+log = structlog.get_logger("consulpy.agent.proxycfg")
+
+INGRESS = "ingress-gateway"
+TERMINATING = "terminating-gateway"
+GATEWAY_KINDS = (INGRESS, TERMINATING)
+
+
+class GatewayWatch(ProxyWatch):
+    """The watches and snapshots of one ingress or terminating gateway."""
+
+    def __init__(self, manager: Any, proxy_id: str) -> None:
+        super().__init__(manager, proxy_id)
+        self.kind = str(self._service_row().get("Kind") or "")
+        self.leaves: dict[str, dict[str, Any]] = {}
+        self.linked_intentions: dict[str, list[dict[str, Any]]] | None = None
+        self.external: dict[str, list[dict[str, Any]]] = {}
+
+    def configured_destination(self) -> str:
+        """A gateway proxies no one service: it is its own service."""
+        return str(self._service_row().get("Service", ""))
+
+    def start(self) -> None:
+        self._spawn("roots", self._watch_roots())
+        self._spawn("entries", self._watch_entries())
+        if self.kind == INGRESS:
+            self._spawn("leaf", self._watch_leaf(self.destination))
+        self._builder = asyncio.get_running_loop().create_task(self._build_loop())
+
+    # -------------------------------------------------------- terminating watches
+    async def _watch_leaf_of(self, service: str) -> None:
+        index = 0
+        while True:
+            try:
+                cert = await self.agent.leaf_certs.get(
+                    service, min_index=index, wait=WAIT, token=self._token()
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("gateway leaf watch failed; retrying", service=service, error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            if cert["ModifyIndex"] != index:
+                index = cert["ModifyIndex"]
+                self.leaves[service] = cert
+                self.changed.set()
+
+    async def _watch_external(self, service: str) -> None:
+        def store(result: Any) -> None:
+            self.external[service] = list(result or [])
+
+        await self._blocking(
+            "Health.ServiceNodes",
+            {"service": service, "connect": False, "tags": [], "node_meta": [], "passing": False},
+            store,
+        )
+
+    async def _watch_linked_intentions(self, names: list[str]) -> None:
+        def store(result: Any) -> None:
+            self.linked_intentions = {n: list((result or {}).get(n) or []) for n in names}
+
+        await self._blocking("Intention.Match", {"by": "destination", "names": names}, store)
+
+    def _retask(self, prefix: str, wanted: dict[str, Any]) -> None:
+        """Keep exactly the tasks ``<prefix><key>`` of ``wanted`` (key -> coroutine factory)."""
+        for key in [k for k in self.tasks if k.startswith(prefix)]:
+            if key.removeprefix(prefix) not in wanted:
+                self.tasks.pop(key).cancel()
+        for key, factory in wanted.items():
+            if prefix + key not in self.tasks:
+                self._spawn(prefix + key, factory())
+
+    def _ensure_linked(self, names: list[str]) -> None:
+        self._retask("leaf:", {n: (lambda n=n: self._watch_leaf_of(n)) for n in names})
+        self._retask("external:", {n: (lambda n=n: self._watch_external(n)) for n in names})
+        for gone in set(self.leaves) - set(names):
+            self.leaves.pop(gone, None)
+        for gone in set(self.external) - set(names):
+            self.external.pop(gone, None)
+        key = ",".join(names)
+        if f"intentions:{key}" not in self.tasks:
+            for old in [k for k in self.tasks if k.startswith("intentions:")]:
+                self.tasks.pop(old).cancel()
+            self.linked_intentions = None
+            if names:
+                self._spawn(f"intentions:{key}", self._watch_linked_intentions(names))
+            else:
+                self.linked_intentions = {}
+
+    # ------------------------------------------------------------------ build
+    def _entry(self, kind: str) -> dict[str, Any] | None:
+        name = self.destination
+        for entry in self.state.entries or []:
+            if entry.get("Kind") == kind and entry.get("Name") == name:
+                return entry
+        return None
+
+    def _roots_pem(self) -> tuple[str, ...]:
+        out: list[str] = []
+        for root in (self.state.roots or {}).get("Roots") or []:
+            out.append(root["RootCert"])
+            out.extend(root.get("IntermediateCerts") or [])
+        return tuple(out)
+
+    def _build(self) -> Any:
+        st = self.state
+        if (
+            not self._service_row()
+            or st.roots is None
+            or st.entries is None
+            or not st.roots.get("TrustDomain")
+        ):
+            return None
+        if self.kind == INGRESS:
+            return self._build_ingress()
+        return self._build_terminating()
+
+    def _address(self) -> str:
+        row = self._service_row()
+        return str(row.get("Address") or "")
+
+    def _build_ingress(self) -> Any:
+        st = self.state
+        if st.leaf is None:
+            return None
+        entry = self._entry(INGRESS) or {}
+        dc = self.agent.datacenter
+        td = st.roots["TrustDomain"]  # type: ignore[index]
+        lookup = ce.lookup_in(st.entries or [])
+        compiled: list[tuple[dict[str, Any], list[tuple[dict[str, Any], ce.CompiledChain]]]] = []
+        wanted: set[str] = set()
+        for listener in entry.get("Listeners") or []:
+            chains = []
+            for svc in listener.get("Services") or []:
+                name = svc.get("Name") or ""
+                if name == "*":
+                    log.warning(
+                        "ingress wildcard services are not served; list each service",
+                        gateway=self.destination,
+                    )
+                    continue
+                upstream = {
+                    "DestinationName": name,
+                    "Config": {"protocol": listener.get("Protocol") or "tcp"},
+                }
+                try:
+                    chain = compile_upstream(upstream, lookup, dc, td)
+                except (ce.GraphError, ValueError) as exc:
+                    log.warning(
+                        "ingress service chain does not compile; keeping the last snapshot",
+                        gateway=self.destination,
+                        service=name,
+                        error=str(exc),
+                    )
+                    return None
+                chains.append((svc, chain))
+                wanted.update(
+                    t.service for t in chain.targets.values() if not t.peer and t.datacenter == dc
+                )
+            compiled.append((listener, chains))
+        self._ensure_endpoint_watches(wanted)
+        if any(service not in st.endpoints for service in wanted):
+            return None
+        from consulpy.xds.gateway_ingress import IngressListener, IngressService, IngressSnapshot
+
+        listeners = []
+        for listener, chains in compiled:
+            services = tuple(
+                IngressService(
+                    name=svc["Name"],
+                    hosts=tuple(svc.get("Hosts") or ()),
+                    upstream=self._render({"DestinationName": svc["Name"]}, chain, td),
+                )
+                for svc, chain in chains
+            )
+            if services:
+                listeners.append(
+                    IngressListener(
+                        port=int(listener.get("Port") or 0),
+                        protocol=str(listener.get("Protocol") or "tcp"),
+                        services=services,
+                    )
+                )
+        return IngressSnapshot(
+            proxy_id=self.proxy_id,
+            service=self.destination,
+            datacenter=dc,
+            trust_domain=td,
+            address=self._address(),
+            roots_pem=self._roots_pem(),
+            leaf_cert_pem=st.leaf["CertPEM"],
+            leaf_key_pem=st.leaf["PrivateKeyPEM"],
+            listeners=tuple(listeners),
+        )
+
+    def _build_terminating(self) -> Any:
+        entry = self._entry(TERMINATING) or {}
+        linked = [s for s in entry.get("Services") or [] if s.get("Name")]
+        names = sorted({s["Name"] for s in linked})
+        self._ensure_linked(names)
+        if (
+            self.linked_intentions is None
+            or any(n not in self.leaves for n in names)
+            or any(n not in self.external for n in names)
+        ):
+            return None
+        from consulpy.xds.gateway_terminating import LinkedService, TerminatingSnapshot
+
+        st = self.state
+        lookup = ce.lookup_in(st.entries or [])
+        intentions = self.linked_intentions
+        services = []
+        for svc in sorted(linked, key=lambda s: s["Name"]):
+            name = svc["Name"]
+            leaf = self.leaves[name]
+            services.append(
+                LinkedService(
+                    name=name,
+                    protocol=self._central_protocol(name, lookup).lower(),
+                    leaf_cert_pem=leaf["CertPEM"],
+                    leaf_key_pem=leaf["PrivateKeyPEM"],
+                    intentions=tuple(intentions.get(name) or ()),
+                    endpoints=self._external_endpoints(name),
+                    ca_file=str(svc.get("CAFile") or ""),
+                    cert_file=str(svc.get("CertFile") or ""),
+                    key_file=str(svc.get("KeyFile") or ""),
+                    sni=str(svc.get("SNI") or ""),
+                )
+            )
+        row = self._service_row()
+        return TerminatingSnapshot(
+            proxy_id=self.proxy_id,
+            service=self.destination,
+            datacenter=self.agent.datacenter,
+            trust_domain=st.roots["TrustDomain"],  # type: ignore[index]
+            address=self._address(),
+            port=int(row.get("Port") or 0),
+            roots_pem=self._roots_pem(),
+            default_allow=self.agent.config.acl.intention_default_allow,
+            services=tuple(services),
+        )
+
+    def _external_endpoints(self, service: str) -> tuple[Any, ...]:
+        """The linked service's registered instances (critical ones marked unhealthy)."""
+        from consulpy.xds.snapshot import Endpoint
+
+        out = []
+        for entry in self.external.get(service, ()):
+            svc, node = entry["Service"], entry["Node"]
+            statuses = [c["Status"] for c in entry["Checks"]]
+            out.append(
+                Endpoint(
+                    address=svc.get("Address") or node["Address"],
+                    port=int(svc.get("Port") or 0),
+                    healthy="critical" not in statuses,
+                )
+            )
+        out.sort(key=lambda e: (e.address, e.port))
+        return tuple(out)
