@@ -91,7 +91,7 @@ def find_gateway(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         raise EnvoyCLIError(f"No gateway with ID {proxy_id!r} is registered on this agent")
     service: dict[str, Any] = resp.json()
     if service.get("Kind") != GATEWAY_KINDS[args.gateway]:
-        raise EnvoyCLIError(f"Service {proxy_id!r} is not a {GATEWAY_KINDS[args.gateway]}")
+        raise EnvoyCLIError(f"Service {proxy_id!r} is not an {GATEWAY_KINDS[args.gateway]}")
     return service
 
 
