@@ -5,8 +5,9 @@ feed a state, and a snapshot is published once every input is known and only whe
 changed. What differs is what is watched:
 
 - ingress gateway: its ``ingress-gateway`` config entry (within all config entries, which
-  the discovery chains need anyway), its own leaf certificate, and the connect endpoints of
-  every chain target of every exposed service;
+  the discovery chains need anyway), its gateway-services rows (the entry's services with a
+  wildcard ``*`` expanded, as Consul's proxycfg reads them), its own leaf certificate, and
+  the connect endpoints of every chain target of every exposed service;
 - terminating gateway: its ``terminating-gateway`` entry, and per linked service the
   service's leaf certificate (the gateway answers in its name), the intentions whose
   destination it is, and its registered (non-connect) instances.
@@ -38,6 +39,7 @@ class GatewayWatch(ProxyWatch):
         self.leaves: dict[str, dict[str, Any]] = {}
         self.linked_intentions: dict[str, list[dict[str, Any]]] | None = None
         self.external: dict[str, list[dict[str, Any]]] = {}
+        self.linked_rows: list[dict[str, Any]] | None = None  # ingress: gateway-services
 
     def configured_destination(self) -> str:
         """A gateway proxies no one service: it is its own service."""
@@ -48,7 +50,14 @@ class GatewayWatch(ProxyWatch):
         self._spawn("entries", self._watch_entries())
         if self.kind == INGRESS:
             self._spawn("leaf", self._watch_leaf(self.destination))
+            self._spawn("gateway-services", self._watch_gateway_services())
         self._builder = asyncio.get_running_loop().create_task(self._build_loop())
+
+    async def _watch_gateway_services(self) -> None:
+        def store(result: Any) -> None:
+            self.linked_rows = list(result or [])
+
+        await self._blocking("Catalog.GatewayServices", {"gateway": self.destination}, store)
 
     # -------------------------------------------------------- terminating watches
     async def _watch_leaf_of(self, service: str) -> None:
@@ -145,7 +154,7 @@ class GatewayWatch(ProxyWatch):
 
     def _build_ingress(self) -> Any:
         st = self.state
-        if st.leaf is None:
+        if st.leaf is None or self.linked_rows is None:
             return None
         entry = self._entry(INGRESS) or {}
         dc = self.agent.datacenter
@@ -153,16 +162,23 @@ class GatewayWatch(ProxyWatch):
         lookup = ce.lookup_in(st.entries or [])
         compiled: list[tuple[dict[str, Any], list[tuple[dict[str, Any], ce.CompiledChain]]]] = []
         wanted: set[str] = set()
+        tls_everywhere = bool((entry.get("TLS") or {}).get("Enabled"))
         for listener in entry.get("Listeners") or []:
+            if tls_everywhere or (listener.get("TLS") or {}).get("Enabled"):
+                # Serving it in plaintext would be worse than not serving it.
+                log.warning(
+                    "ingress listener TLS is not supported; the listener is not served",
+                    gateway=self.destination,
+                    port=listener.get("Port"),
+                )
+                continue
             chains = []
-            for svc in listener.get("Services") or []:
-                name = svc.get("Name") or ""
-                if name == "*":
-                    log.warning(
-                        "ingress wildcard services are not served; list each service",
-                        gateway=self.destination,
-                    )
-                    continue
+            port = listener.get("Port") or 0
+            # the gateway-services rows: the listener's services with "*" expanded
+            rows = [r for r in self.linked_rows or [] if r.get("Port") == port]
+            for row in rows:
+                name = row["Service"]["Name"]
+                svc = {"Name": name, "Hosts": row.get("Hosts") or []}
                 upstream = {
                     "DestinationName": name,
                     "Config": {"protocol": listener.get("Protocol") or "tcp"},
@@ -219,7 +235,12 @@ class GatewayWatch(ProxyWatch):
 
     def _build_terminating(self) -> Any:
         entry = self._entry(TERMINATING) or {}
-        linked = [s for s in entry.get("Services") or [] if s.get("Name")]
+        linked = [s for s in entry.get("Services") or [] if s.get("Name") not in ("", None, "*")]
+        if len(linked) != len(entry.get("Services") or []):
+            log.warning(
+                "terminating gateway wildcard services are not served; list each service",
+                gateway=self.destination,
+            )
         names = sorted({s["Name"] for s in linked})
         self._ensure_linked(names)
         if (

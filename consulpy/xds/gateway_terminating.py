@@ -11,6 +11,7 @@ KeyFile/SNI (files Envoy reads itself, as in Consul).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,14 @@ class TerminatingSnapshot:
     default_allow: bool
     services: tuple[LinkedService, ...] = ()
     version: str = ""
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def _pem(text: str) -> str:
@@ -190,13 +199,14 @@ def _upstream_tls(service: LinkedService) -> dict[str, Any] | None:
 
 
 def build_cluster(snapshot: TerminatingSnapshot, service: LinkedService) -> cluster_pb2.Cluster:
-    """The external instances, registered addresses as they are (no mesh TLS)."""
+    """The external instances, registered addresses as they are (no mesh TLS). Addresses
+    that are host names make it a STRICT_DNS cluster: Envoy resolves them itself."""
     name = service_cluster(snapshot, service)
     lb = [lb_endpoint(e.address, e.port, e.healthy, e.weight) for e in service.endpoints]
     data: dict[str, Any] = {
         "name": name,
         "alt_stat_name": name,
-        "type": "STATIC",
+        "type": "STATIC" if all(_is_ip(e.address) for e in service.endpoints) else "STRICT_DNS",
         "connect_timeout": duration(service.connect_timeout_s),
         "load_assignment": {
             "cluster_name": name,

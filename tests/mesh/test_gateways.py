@@ -3,7 +3,8 @@
 One dev agent and one set of processes serve every assertion (one cluster for the file):
 
 - `web` (a tiny HTTP app with an Envoy sidecar) is exposed by the ingress gateway `ingress`
-  on an HTTP listener (routed by Host, `web.ingress.*`) and on a TCP listener;
+  on an HTTP listener (routed by Host, `web.ingress.*`), on a TCP listener, and on an HTTP
+  listener exposing `*`;
 - `ext` is a plain HTTP server registered as a service without a sidecar, linked to the
   terminating gateway `term`; `client` (with a sidecar) reaches it through its upstream, and
   a deny intention `client -> ext` refuses it at the gateway.
@@ -45,6 +46,7 @@ class Gateways:
     tmp: Path
     agent: AgentProc
     http_port: int  # the ingress gateway's HTTP listener
+    wildcard_port: int  # its HTTP listener exposing "*"
     tcp_port: int  # the ingress gateway's TCP listener
     client_port: int  # the `client` app: /call goes to ext through the terminating gateway
     dns_port: int
@@ -65,6 +67,9 @@ class Gateways:
 
     async def via_ingress_http(self, host: str = "web.ingress.consul") -> tuple[int, str]:
         return await self.get(f"http://127.0.0.1:{self.http_port}/hello", host)
+
+    async def via_wildcard(self) -> tuple[int, str]:
+        return await self.get(f"http://127.0.0.1:{self.wildcard_port}/hello", "web.ingress.x")
 
     async def via_ingress_tcp(self) -> tuple[int, str]:
         return await self.get(f"http://127.0.0.1:{self.tcp_port}/hello")
@@ -90,7 +95,7 @@ class Gateways:
         return "\n".join(out)
 
 
-def _entries(http_port: int, tcp_port: int) -> list[dict[str, object]]:
+def _entries(http_port: int, tcp_port: int, wildcard_port: int) -> list[dict[str, object]]:
     return [
         {"kind": "service-defaults", "name": "web", "protocol": "http"},
         {
@@ -99,6 +104,7 @@ def _entries(http_port: int, tcp_port: int) -> list[dict[str, object]]:
             "listeners": [
                 {"port": http_port, "protocol": "http", "services": [{"name": "web"}]},
                 {"port": tcp_port, "protocol": "tcp", "services": [{"name": "web"}]},
+                {"port": wildcard_port, "protocol": "http", "services": [{"name": "*"}]},
             ],
         },
         {"kind": "terminating-gateway", "name": "term", "services": [{"name": "ext"}]},
@@ -111,9 +117,8 @@ async def _start(tmp: Path) -> Gateways:
     web_runner, web_port = await start_app(web_backend.app)
     ext = ApiApp("ext-1")
     ext_runner, ext_port = await start_app(ext.app)
-    http_port, tcp_port, term_port, web_public, client_public, upstream_port, dns_port = free_ports(
-        7
-    )
+    http_port, tcp_port, wildcard_port, term_port, web_public, client_public = free_ports(6)
+    upstream_port, dns_port = free_ports(2)
     client_runner, client_port = await start_app(web_app(upstream_port))
     config_dir = tmp / "config"
     config_dir.mkdir()
@@ -129,10 +134,10 @@ async def _start(tmp: Path) -> Gateways:
         json.dumps({"service": {"name": "ext", "address": "127.0.0.1", "port": ext_port}})
     )
     (config_dir / "entries.json").write_text(
-        json.dumps({"config_entries": {"bootstrap": _entries(http_port, tcp_port)}})
+        json.dumps({"config_entries": {"bootstrap": _entries(http_port, tcp_port, wildcard_port)}})
     )
     agent = AgentProc(tmp, config_dir, dns_port=dns_port)
-    g = Gateways(tmp, agent, http_port, tcp_port, client_port, dns_port)
+    g = Gateways(tmp, agent, http_port, wildcard_port, tcp_port, client_port, dns_port)
     g.runners += [web_runner, ext_runner, client_runner]
     try:
         await agent.start()
@@ -147,7 +152,8 @@ async def _start(tmp: Path) -> Gateways:
                     raise AssertionError(f"{sid}'s Envoy could not bind:\n{envoy.logs()}")
             http_ok = (await g.via_ingress_http())[0] == 200
             tcp_ok = (await g.via_ingress_tcp())[0] == 200
-            return http_ok and tcp_ok and (await g.via_terminating())[0] == 200
+            wildcard_ok = (await g.via_wildcard())[0] == 200
+            return http_ok and tcp_ok and wildcard_ok and (await g.via_terminating())[0] == 200
 
         try:
             await eventually(works, timeout=DEADLINE, what="traffic through both gateways")
@@ -195,6 +201,9 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
     # Ingress, TCP listener: the same service, bytes proxied as they are
     status, body = await g.via_ingress_tcp()
     assert status == 200 and json.loads(body)["instance"] == "web-1", body
+    # A listener exposing "*": every service, each under its own Host
+    status, body = await g.via_wildcard()
+    assert status == 200 and json.loads(body)["instance"] == "web-1", body
 
     # health/ingress: the ingress gateways exposing web
     rows = await g.agent.request("GET", "/v1/health/ingress/web")
@@ -202,17 +211,24 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
         ("ingress", "ingress-gateway")
     ]
     assert rows[0]["Service"]["Address"] == "127.0.0.1"
-    assert await g.agent.request("GET", "/v1/health/ingress/ext") == []
+    assert await g.agent.request("GET", "/v1/health/ingress/nope") == []
 
     # catalog/gateway-services for both kinds
     rows = await g.agent.request("GET", "/v1/catalog/gateway-services/ingress")
-    got = sorted((r["Service"]["Name"], r["Port"], r["Protocol"], r["GatewayKind"]) for r in rows)
+    got = sorted(
+        (r["Service"]["Name"], r["Port"], r["Protocol"], r["GatewayKind"])
+        for r in rows
+        if not r.get("FromWildcard")
+    )
     assert got == sorted(
         [
             ("web", g.http_port, "http", "ingress-gateway"),
             ("web", g.tcp_port, "tcp", "ingress-gateway"),
         ]
     )
+    wildcard = {r["Service"]["Name"] for r in rows if r.get("FromWildcard")}
+    assert {"web", "ext"} <= wildcard, rows
+    assert all(r["Port"] == g.wildcard_port for r in rows if r.get("FromWildcard"))
     rows = await g.agent.request("GET", "/v1/catalog/gateway-services/term")
     assert [(r["Service"]["Name"], r["GatewayKind"]) for r in rows] == [
         ("ext", "terminating-gateway")
@@ -226,7 +242,7 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
     answer = await dns.asyncquery.udp(query, "127.0.0.1", port=g.dns_port, timeout=5)
     addresses = sorted(item.address for rrset in answer.answer for item in rrset)
     assert addresses == ["127.0.0.1"], answer
-    query = dns.message.make_query("ext.ingress.consul", dns.rdatatype.A)
+    query = dns.message.make_query("nope.ingress.consul", dns.rdatatype.A)
     answer = await dns.asyncquery.udp(query, "127.0.0.1", port=g.dns_port, timeout=5)
     assert answer.answer == [] and answer.rcode() == dns.rcode.NXDOMAIN, answer
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from consulpy.xds.gateway_ingress import IngressListener, IngressService, IngressSnapshot
 from consulpy.xds.gateway_terminating import LinkedService, TerminatingSnapshot
 from consulpy.xds.protoutil import to_dict
@@ -142,7 +144,14 @@ def test_terminating_originates_tls_with_the_entry_files() -> None:
 
 
 def test_terminating_without_linked_services_has_no_listener() -> None:
-    snap = _terminating()
-    empty = TerminatingSnapshot(**{**snap.__dict__, "services": ()})
-    res = build(empty)
+    res = build(replace(_terminating(), services=()))
     assert not res.of_type(LISTENER) and not res.of_type(CLUSTER)
+
+
+def test_terminating_resolves_a_host_name_address() -> None:
+    snap = _terminating()
+    [svc] = snap.services
+    named = replace(svc, endpoints=(Endpoint("ext.example.com", 443),))
+    res = build(replace(snap, services=(named,)))
+    cluster = to_dict(res.of_type(CLUSTER)[cluster_name("ext", DC, TD)].message)
+    assert cluster["type"] == "STRICT_DNS"
