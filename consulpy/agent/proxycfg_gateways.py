@@ -179,6 +179,15 @@ class GatewayWatch(ProxyWatch):
             for row in rows:
                 name = row["Service"]["Name"]
                 svc = {"Name": name, "Hosts": row.get("Hosts") or []}
+                svc["Settings"] = _service_settings(entry, listener, name)
+                if listener.get("Protocol", "tcp") == "tcp" and (
+                    svc["Settings"]["request_headers"] or svc["Settings"]["response_headers"]
+                ):
+                    log.warning(
+                        "header modifiers do not apply to a tcp listener",
+                        gateway=self.destination,
+                        port=port,
+                    )
                 upstream = {
                     "DestinationName": name,
                     "Config": {"protocol": listener.get("Protocol") or "tcp"},
@@ -210,6 +219,7 @@ class GatewayWatch(ProxyWatch):
                     name=svc["Name"],
                     hosts=tuple(svc.get("Hosts") or ()),
                     upstream=self._render({"DestinationName": svc["Name"]}, chain, td),
+                    **svc["Settings"],
                 )
                 for svc, chain in chains
             )
@@ -302,3 +312,34 @@ class GatewayWatch(ProxyWatch):
             )
         out.sort(key=lambda e: (e.address, e.port))
         return tuple(out)
+
+
+def _service_settings(entry: dict[str, Any], listener: dict[str, Any], name: str) -> dict[str, Any]:
+    """IngressService fields from the entry: the service's own header modifiers, limits and
+    passive health check, each limit falling back to the entry's ``Defaults`` (a wildcard's
+    services take the ``*`` item's)."""
+    own: dict[str, Any] = {}
+    for svc in listener.get("Services") or []:
+        if svc.get("Name") == name:
+            own = svc
+            break
+    else:
+        for svc in listener.get("Services") or []:
+            if svc.get("Name") == "*":
+                own = svc
+    defaults = entry.get("Defaults") or {}
+
+    def limit(key: str) -> int:
+        return int(own.get(key) or defaults.get(key) or 0)
+
+    phc = own.get("PassiveHealthCheck") or defaults.get("PassiveHealthCheck") or {}
+    return {
+        "request_headers": tuple(sorted((own.get("RequestHeaders") or {}).items())),
+        "response_headers": tuple(sorted((own.get("ResponseHeaders") or {}).items())),
+        "limits": (
+            limit("MaxConnections"),
+            limit("MaxPendingRequests"),
+            limit("MaxConcurrentRequests"),
+        ),
+        "passive_health_check": tuple(sorted(phc.items())),
+    }

@@ -13,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
+from consulpy.util.durations import duration_from_json
 from consulpy.xds.clusters import upstream_cluster
 from consulpy.xds.endpoints import load_assignment
 from consulpy.xds.listeners import http_connection_manager, tcp_proxy
-from consulpy.xds.protoutil import ROUTER, extension, socket_address, to_message
+from consulpy.xds.protoutil import ROUTER, duration, extension, socket_address, to_message
 from consulpy.xds.routes import envoy_route
 from consulpy.xds.snapshot import DEFAULT_NAMESPACE, DEFAULT_PARTITION, HTTP_PROTOCOLS, Upstream
 
@@ -28,11 +30,21 @@ ANY_ADDRESS = "0.0.0.0"
 
 @dataclass(frozen=True, kw_only=True)
 class IngressService:
-    """One service exposed on a listener, with its rendered discovery chain."""
+    """One service exposed on a listener, with its rendered discovery chain and the entry's
+    settings for it (the service's own, else the entry's ``Defaults``).
+
+    ``request_headers``/``response_headers`` are Consul header modifiers (``Add``, ``Set``,
+    ``Remove``); ``limits`` are (MaxConnections, MaxPendingRequests, MaxConcurrentRequests),
+    0 for unset; ``passive_health_check`` the ``PassiveHealthCheck`` object as stored.
+    """
 
     name: str
     hosts: tuple[str, ...] = ()
     upstream: Upstream
+    request_headers: tuple[tuple[str, Any], ...] = ()
+    response_headers: tuple[tuple[str, Any], ...] = ()
+    limits: tuple[int, int, int] = (0, 0, 0)
+    passive_health_check: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +124,24 @@ def build_listener(snapshot: IngressSnapshot, listener: IngressListener) -> list
     return to_message(data, listener_pb2.Listener())
 
 
+def _header_changes(prefix: str, modifiers: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """Consul's Add (appended) / Set (replaced) / Remove as Envoy's ``<prefix>_headers_to_*``."""
+    mods = dict(modifiers)
+    add = [
+        {"header": {"key": k, "value": v}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}
+        for k, v in sorted((mods.get("Add") or {}).items())
+    ] + [
+        {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+        for k, v in sorted((mods.get("Set") or {}).items())
+    ]
+    out: dict[str, Any] = {}
+    if add:
+        out[f"{prefix}_headers_to_add"] = add
+    if mods.get("Remove"):
+        out[f"{prefix}_headers_to_remove"] = list(mods["Remove"])
+    return out
+
+
 def build_route(listener: IngressListener) -> route_pb2.RouteConfiguration:
     """One virtual host per service, matched on the Host header."""
     hosts = []
@@ -121,10 +151,42 @@ def build_route(listener: IngressListener) -> route_pb2.RouteConfiguration:
                 "name": f"{service.name}",
                 "domains": list(service.hosts) or default_hosts(service.name, listener.port),
                 "routes": _catch_all(service.upstream),
+                **_header_changes("request", service.request_headers),
+                **_header_changes("response", service.response_headers),
             }
         )
     data = {"name": route_name(listener), "virtual_hosts": hosts, "validate_clusters": False}
     return to_message(data, route_pb2.RouteConfiguration())
+
+
+def _ns_duration(value: Any) -> str:
+    return duration(duration_from_json(value) / 1e9)
+
+
+def _apply_service_settings(cluster: cluster_pb2.Cluster, service: IngressService) -> None:
+    """The entry's connection limits (circuit breakers) and passive health check (outlier
+    detection) on a cluster of the service."""
+    extra: dict[str, Any] = {"name": cluster.name}
+    names = ("max_connections", "max_pending_requests", "max_requests")
+    thresholds = {k: v for k, v in zip(names, service.limits, strict=True) if v > 0}
+    if thresholds:
+        extra["circuit_breakers"] = {"thresholds": [thresholds]}
+    phc = dict(service.passive_health_check)
+    outlier: dict[str, Any] = {}
+    if phc.get("Interval"):
+        outlier["interval"] = _ns_duration(phc["Interval"])
+    if phc.get("MaxFailures"):
+        outlier["consecutive_5xx"] = phc["MaxFailures"]
+    if phc.get("EnforcingConsecutive5xx") is not None:
+        outlier["enforcing_consecutive_5xx"] = phc["EnforcingConsecutive5xx"]
+    if phc.get("MaxEjectionPercent") is not None:
+        outlier["max_ejection_percent"] = phc["MaxEjectionPercent"]
+    if phc.get("BaseEjectionTime"):
+        outlier["base_ejection_time"] = _ns_duration(phc["BaseEjectionTime"])
+    if outlier:
+        extra["outlier_detection"] = outlier
+    if len(extra) > 1:
+        cluster.MergeFrom(to_message(extra, cluster_pb2.Cluster()))
 
 
 def build_resources(snapshot: IngressSnapshot) -> dict[str, list[tuple[Any, list[str]]]]:
@@ -140,6 +202,8 @@ def build_resources(snapshot: IngressSnapshot) -> dict[str, list[tuple[Any, list
                     continue
                 seen.add(target.cluster_name)
                 cluster = upstream_cluster(snapshot, upstream, target)  # type: ignore[arg-type]
+                if not target.aggregate:
+                    _apply_service_settings(cluster, service)
                 eds = cluster.HasField("eds_cluster_config")
                 clusters.append((cluster, [cluster.name] if eds else []))
                 if not target.aggregate:

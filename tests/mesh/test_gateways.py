@@ -102,7 +102,11 @@ def _entries(http_port: int, tcp_port: int, wildcard_port: int) -> list[dict[str
             "kind": "ingress-gateway",
             "name": "ingress",
             "listeners": [
-                {"port": http_port, "protocol": "http", "services": [{"name": "web"}]},
+                {
+                    "port": http_port,
+                    "protocol": "http",
+                    "services": [{"name": "web", "request_headers": {"add": {"x-via": "ingress"}}}],
+                },
                 {"port": tcp_port, "protocol": "tcp", "services": [{"name": "web"}]},
                 {"port": wildcard_port, "protocol": "http", "services": [{"name": "*"}]},
             ],
@@ -193,7 +197,9 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
     # Ingress, HTTP listener: routed by Host to web (through web's sidecar, over mTLS)
     status, body = await g.via_ingress_http()
     assert status == 200, body
-    assert json.loads(body)["instance"] == "web-1"
+    echoed = json.loads(body)
+    assert echoed["instance"] == "web-1"
+    assert {k.lower(): v for k, v in echoed["headers"].items()}["x-via"] == "ingress"
     status, body = await g.via_ingress_http(f"web.ingress.consul:{g.http_port}")
     assert status == 200 and json.loads(body)["instance"] == "web-1", body
     status, body = await g.via_ingress_http("nope.ingress.consul")

@@ -155,3 +155,28 @@ def test_terminating_resolves_a_host_name_address() -> None:
     res = build(replace(snap, services=(named,)))
     cluster = to_dict(res.of_type(CLUSTER)[cluster_name("ext", DC, TD)].message)
     assert cluster["type"] == "STRICT_DNS"
+
+
+def test_ingress_service_settings_headers_limits_and_outlier_detection() -> None:
+    snap = _ingress()
+    http, tcp = snap.listeners
+    api = replace(
+        http.services[0],
+        request_headers=(("Add", {"x-a": "1"}), ("Remove", ["x-gone"]), ("Set", {"x-s": "2"})),
+        response_headers=(("Set", {"x-r": "3"}),),
+        limits=(10, 0, 30),
+        passive_health_check=(("BaseEjectionTime", 30_000_000_000), ("MaxFailures", 5)),
+    )
+    res = build(replace(snap, listeners=(replace(http, services=(api,)), tcp)))
+    [vhost] = to_dict(res.of_type(ROUTE)["8080"].message)["virtual_hosts"]
+    assert vhost["request_headers_to_add"] == [
+        {"header": {"key": "x-a", "value": "1"}},  # APPEND_IF_EXISTS_OR_ADD, the default
+        {"header": {"key": "x-s", "value": "2"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+    ]
+    assert vhost["request_headers_to_remove"] == ["x-gone"]
+    assert vhost["response_headers_to_add"][0]["header"] == {"key": "x-r", "value": "3"}
+    cluster = to_dict(res.of_type(CLUSTER)[cluster_name("api", DC, TD)].message)
+    assert cluster["circuit_breakers"]["thresholds"] == [
+        {"max_connections": 10, "max_requests": 30}
+    ]
+    assert cluster["outlier_detection"] == {"consecutive_5xx": 5, "base_ejection_time": "30s"}
