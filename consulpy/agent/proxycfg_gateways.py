@@ -162,9 +162,13 @@ class GatewayWatch(ProxyWatch):
         lookup = ce.lookup_in(st.entries or [])
         compiled: list[tuple[dict[str, Any], list[tuple[dict[str, Any], ce.CompiledChain]]]] = []
         wanted: set[str] = set()
-        tls_everywhere = bool((entry.get("TLS") or {}).get("Enabled"))
+        tls_everywhere = _wants_tls(entry.get("TLS"))
         for listener in entry.get("Listeners") or []:
-            if tls_everywhere or (listener.get("TLS") or {}).get("Enabled"):
+            if (
+                tls_everywhere
+                or _wants_tls(listener.get("TLS"))
+                or any(_wants_tls(svc.get("TLS")) for svc in listener.get("Services") or [])
+            ):
                 # Serving it in plaintext would be worse than not serving it.
                 log.warning(
                     "ingress listener TLS is not supported; the listener is not served",
@@ -343,3 +347,9 @@ def _service_settings(entry: dict[str, Any], listener: dict[str, Any], name: str
         ),
         "passive_health_check": tuple(sorted(phc.items())),
     }
+
+
+def _wants_tls(tls: dict[str, Any] | None) -> bool:
+    """Whether an ingress TLS block asks for TLS (enabled, or a certificate over SDS)."""
+    tls = tls or {}
+    return bool(tls.get("Enabled") or (tls.get("SDS") or {}).get("ClusterName"))
