@@ -48,6 +48,7 @@ class Gateways:
     http_port: int  # the ingress gateway's HTTP listener
     wildcard_port: int  # its HTTP listener exposing "*"
     tcp_port: int  # the ingress gateway's TCP listener
+    tls_port: int  # a TLS listener of its entry (not served)
     client_port: int  # the `client` app: /call goes to ext through the terminating gateway
     dns_port: int
     envoys: dict[str, Sidecar] = field(default_factory=dict)
@@ -95,7 +96,9 @@ class Gateways:
         return "\n".join(out)
 
 
-def _entries(http_port: int, tcp_port: int, wildcard_port: int) -> list[dict[str, object]]:
+def _entries(
+    http_port: int, tcp_port: int, wildcard_port: int, tls_port: int
+) -> list[dict[str, object]]:
     return [
         {"kind": "service-defaults", "name": "web", "protocol": "http"},
         {
@@ -109,6 +112,13 @@ def _entries(http_port: int, tcp_port: int, wildcard_port: int) -> list[dict[str
                 },
                 {"port": tcp_port, "protocol": "tcp", "services": [{"name": "web"}]},
                 {"port": wildcard_port, "protocol": "http", "services": [{"name": "*"}]},
+                # TLS on ingress listeners is not supported: this one must not be served
+                {
+                    "port": tls_port,
+                    "protocol": "tcp",
+                    "tls": {"enabled": True},
+                    "services": [{"name": "web"}],
+                },
             ],
         },
         {"kind": "terminating-gateway", "name": "term", "services": [{"name": "ext"}]},
@@ -122,7 +132,7 @@ async def _start(tmp: Path) -> Gateways:
     ext = ApiApp("ext-1")
     ext_runner, ext_port = await start_app(ext.app)
     http_port, tcp_port, wildcard_port, term_port, web_public, client_public = free_ports(6)
-    upstream_port, dns_port = free_ports(2)
+    upstream_port, dns_port, tls_port = free_ports(3)
     client_runner, client_port = await start_app(web_app(upstream_port))
     config_dir = tmp / "config"
     config_dir.mkdir()
@@ -138,10 +148,16 @@ async def _start(tmp: Path) -> Gateways:
         json.dumps({"service": {"name": "ext", "address": "127.0.0.1", "port": ext_port}})
     )
     (config_dir / "entries.json").write_text(
-        json.dumps({"config_entries": {"bootstrap": _entries(http_port, tcp_port, wildcard_port)}})
+        json.dumps(
+            {
+                "config_entries": {
+                    "bootstrap": _entries(http_port, tcp_port, wildcard_port, tls_port)
+                }
+            }
+        )
     )
     agent = AgentProc(tmp, config_dir, dns_port=dns_port)
-    g = Gateways(tmp, agent, http_port, wildcard_port, tcp_port, client_port, dns_port)
+    g = Gateways(tmp, agent, http_port, wildcard_port, tcp_port, tls_port, client_port, dns_port)
     g.runners += [web_runner, ext_runner, client_runner]
     try:
         await agent.start()
@@ -211,6 +227,10 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
     status, body = await g.via_wildcard()
     assert status == 200 and json.loads(body)["instance"] == "web-1", body
 
+    # The TLS listener is not served (the others come from the same snapshot)
+    listeners = await g.envoys["ingress"].get("/listeners")
+    assert f":{g.http_port}" in listeners and f":{g.tls_port}" not in listeners, listeners
+
     # health/ingress: the ingress gateways exposing web
     rows = await g.agent.request("GET", "/v1/health/ingress/web")
     assert [(r["Service"]["Service"], r["Service"]["Kind"]) for r in rows] == [
@@ -230,6 +250,7 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
         [
             ("web", g.http_port, "http", "ingress-gateway"),
             ("web", g.tcp_port, "tcp", "ingress-gateway"),
+            ("web", g.tls_port, "tcp", "ingress-gateway"),  # listed, though not served
         ]
     )
     wildcard = {r["Service"]["Name"] for r in rows if r.get("FromWildcard")}
