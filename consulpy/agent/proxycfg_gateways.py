@@ -40,6 +40,7 @@ class GatewayWatch(ProxyWatch):
         self.linked_intentions: dict[str, list[dict[str, Any]]] | None = None
         self.external: dict[str, list[dict[str, Any]]] = {}
         self.linked_rows: list[dict[str, Any]] | None = None  # ingress: gateway-services
+        self.tls_leaf: dict[str, Any] | None = None  # ingress: the TLS listeners' certificate
 
     def configured_destination(self) -> str:
         """A gateway proxies no one service: it is its own service."""
@@ -52,6 +53,61 @@ class GatewayWatch(ProxyWatch):
             self._spawn("leaf", self._watch_leaf(self.destination))
             self._spawn("gateway-services", self._watch_gateway_services())
         self._builder = asyncio.get_running_loop().create_task(self._build_loop())
+
+    def _tls_names(self, entry: dict[str, Any], ports: set[int]) -> tuple[str, ...]:
+        """The DNS SANs of the certificate the TLS listeners present: every service's Hosts,
+        else ``<service>.ingress.<domain>`` (also with the datacenter; ``*`` for a
+        wildcard), under the DNS domain and the alternative one."""
+        if not ports:
+            return ()
+        config = self.agent.config
+        domains = [d.strip(".") for d in (config.domain, config.alt_domain) if d]
+        dc = self.agent.datacenter
+        names: set[str] = set()
+        for listener in entry.get("Listeners") or []:
+            if int(listener.get("Port") or 0) not in ports:
+                continue
+            for svc in listener.get("Services") or []:
+                if svc.get("Hosts"):
+                    names.update(svc["Hosts"])
+                    continue
+                label = svc.get("Name") or ""
+                for domain in domains:
+                    names.add(f"{label}.ingress.{domain}")
+                    names.add(f"{label}.ingress.{dc}.{domain}")
+        return tuple(sorted(names))
+
+    def _ensure_tls_leaf(self, names: tuple[str, ...]) -> None:
+        key = "tls-leaf:" + ",".join(names)
+        if key in self.tasks:
+            return
+        for old in [k for k in self.tasks if k.startswith("tls-leaf:")]:
+            self.tasks.pop(old).cancel()
+        self.tls_leaf = None
+        if names:
+            self._spawn(key, self._watch_tls_leaf(names))
+
+    async def _watch_tls_leaf(self, names: tuple[str, ...]) -> None:
+        index = 0
+        while True:
+            try:
+                cert = await self.agent.leaf_certs.get(
+                    self.destination,
+                    min_index=index,
+                    wait=WAIT,
+                    token=self._token(),
+                    dns_names=names,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("ingress TLS leaf watch failed; retrying", error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            if cert["ModifyIndex"] != index:
+                index = cert["ModifyIndex"]
+                self.tls_leaf = cert
+                self.changed.set()
 
     async def _watch_gateway_services(self) -> None:
         def store(result: Any) -> None:
@@ -162,20 +218,27 @@ class GatewayWatch(ProxyWatch):
         lookup = ce.lookup_in(st.entries or [])
         compiled: list[tuple[dict[str, Any], list[tuple[dict[str, Any], ce.CompiledChain]]]] = []
         wanted: set[str] = set()
-        tls_everywhere = _wants_tls(entry.get("TLS"))
+        tls_by_port: dict[int, dict[str, str]] = {}
         for listener in entry.get("Listeners") or []:
-            if (
-                tls_everywhere
-                or _wants_tls(listener.get("TLS"))
-                or any(_wants_tls(svc.get("TLS")) for svc in listener.get("Services") or [])
-            ):
+            tls = _listener_tls(entry, listener)
+            if tls is None:
                 # Serving it in plaintext would be worse than not serving it.
                 log.warning(
-                    "ingress listener TLS is not supported; the listener is not served",
+                    "ingress listener TLS through SDS or with CipherSuites is not supported; "
+                    "the listener is not served",
                     gateway=self.destination,
                     port=listener.get("Port"),
                 )
                 continue
+            if tls:
+                tls_by_port[int(listener.get("Port") or 0)] = tls
+        dns_names = self._tls_names(entry, set(tls_by_port))
+        self._ensure_tls_leaf(dns_names)
+        if dns_names and self.tls_leaf is None:
+            return None
+        for listener in entry.get("Listeners") or []:
+            if _listener_tls(entry, listener) is None:
+                continue  # not served (warned above)
             chains = []
             port = listener.get("Port") or 0
             # the gateway-services rows: the listener's services with "*" expanded
@@ -214,7 +277,12 @@ class GatewayWatch(ProxyWatch):
         self._ensure_endpoint_watches(wanted)
         if any(service not in st.endpoints for service in wanted):
             return None
-        from consulpy.xds.gateway_ingress import IngressListener, IngressService, IngressSnapshot
+        from consulpy.xds.gateway_ingress import (
+            IngressListener,
+            IngressService,
+            IngressSnapshot,
+            IngressTLS,
+        )
 
         listeners = []
         for listener, chains in compiled:
@@ -228,11 +296,22 @@ class GatewayWatch(ProxyWatch):
                 for svc, chain in chains
             )
             if services:
+                port = int(listener.get("Port") or 0)
+                tls = tls_by_port.get(port)
+                leaf = self.tls_leaf or {}
                 listeners.append(
                     IngressListener(
-                        port=int(listener.get("Port") or 0),
+                        port=port,
                         protocol=str(listener.get("Protocol") or "tcp"),
                         services=services,
+                        tls=None
+                        if tls is None
+                        else IngressTLS(
+                            cert_pem=leaf["CertPEM"],
+                            key_pem=leaf["PrivateKeyPEM"],
+                            min_version=tls["min"],
+                            max_version=tls["max"],
+                        ),
                     )
                 )
         return IngressSnapshot(
@@ -349,7 +428,23 @@ def _service_settings(entry: dict[str, Any], listener: dict[str, Any], name: str
     }
 
 
-def _wants_tls(tls: dict[str, Any] | None) -> bool:
-    """Whether an ingress TLS block asks for TLS (enabled, or a certificate over SDS)."""
-    tls = tls or {}
-    return bool(tls.get("Enabled") or (tls.get("SDS") or {}).get("ClusterName"))
+def _listener_tls(entry: dict[str, Any], listener: dict[str, Any]) -> dict[str, str] | None:
+    """A listener's TLS: ``{}`` for plaintext, ``{"min", "max"}`` (TLS versions, "" for
+    Envoy's default) when the entry or the listener enables it, None when it asks for what
+    is not supported (certificates over SDS, CipherSuites)."""
+    outer, inner = entry.get("TLS") or {}, listener.get("TLS") or {}
+    sds = [(t.get("SDS") or {}).get("ClusterName") for t in (outer, inner)]
+    sds += [
+        ((svc.get("TLS") or {}).get("SDS") or {}).get("ClusterName")
+        for svc in listener.get("Services") or []
+    ]
+    if any(sds):
+        return None
+    if not (outer.get("Enabled") or inner.get("Enabled")):
+        return {}
+    if inner.get("CipherSuites") or outer.get("CipherSuites"):
+        return None
+    return {
+        "min": str(inner.get("TLSMinVersion") or outer.get("TLSMinVersion") or ""),
+        "max": str(inner.get("TLSMaxVersion") or outer.get("TLSMaxVersion") or ""),
+    }

@@ -21,9 +21,17 @@ from consulpy.util.durations import duration_from_json
 from consulpy.xds.clusters import upstream_cluster
 from consulpy.xds.endpoints import load_assignment
 from consulpy.xds.listeners import http_connection_manager, tcp_proxy
-from consulpy.xds.protoutil import ROUTER, duration, extension, socket_address, to_message
+from consulpy.xds.protoutil import (
+    DOWNSTREAM_TLS,
+    ROUTER,
+    duration,
+    extension,
+    socket_address,
+    to_message,
+)
 from consulpy.xds.routes import envoy_route
 from consulpy.xds.snapshot import DEFAULT_NAMESPACE, DEFAULT_PARTITION, HTTP_PROTOCOLS, Upstream
+from consulpy.xds.tls import TRANSPORT_SOCKET, alpn_for
 
 ANY_ADDRESS = "0.0.0.0"
 
@@ -48,10 +56,22 @@ class IngressService:
 
 
 @dataclass(frozen=True, kw_only=True)
+class IngressTLS:
+    """A TLS listener's certificate (a Connect CA leaf with the hosts as DNS SANs) and
+    versions (Consul's ``TLSv1_2`` spelling is Envoy's; "" = Envoy's default)."""
+
+    cert_pem: str
+    key_pem: str
+    min_version: str = ""
+    max_version: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class IngressListener:
     port: int
     protocol: str
     services: tuple[IngressService, ...]
+    tls: IngressTLS | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,13 +135,40 @@ def build_listener(snapshot: IngressSnapshot, listener: IngressListener) -> list
         if not upstream.targets:
             raise ValueError(f"ingress service {service.name!r} has no targets")
         network = tcp_proxy(_stat_prefix(snapshot, upstream), upstream.targets[0].cluster_name)
+    chain: dict[str, Any] = {"filters": [network]}
+    if listener.tls is not None:
+        chain["transport_socket"] = _downstream_tls(listener)
     data = {
         "name": listener_name(snapshot, listener),
         "address": socket_address(snapshot.address or ANY_ADDRESS, listener.port),
         "traffic_direction": "OUTBOUND",
-        "filter_chains": [{"filters": [network]}],
+        "filter_chains": [chain],
     }
     return to_message(data, listener_pb2.Listener())
+
+
+def _downstream_tls(listener: IngressListener) -> dict[str, Any]:
+    """Server-side TLS for clients outside the mesh: no client certificate asked for."""
+    tls = listener.tls
+    assert tls is not None
+    params: dict[str, Any] = {}
+    if tls.min_version:
+        params["tls_minimum_protocol_version"] = tls.min_version
+    if tls.max_version:
+        params["tls_maximum_protocol_version"] = tls.max_version
+    common: dict[str, Any] = {
+        "tls_params": params,
+        "tls_certificates": [
+            {
+                "certificate_chain": {"inline_string": tls.cert_pem},
+                "private_key": {"inline_string": tls.key_pem},
+            }
+        ],
+    }
+    alpn = alpn_for(listener.protocol)
+    if alpn:
+        common["alpn_protocols"] = list(alpn)
+    return extension(TRANSPORT_SOCKET, DOWNSTREAM_TLS, {"common_tls_context": common})
 
 
 def _header_changes(prefix: str, modifiers: tuple[tuple[str, Any], ...]) -> dict[str, Any]:

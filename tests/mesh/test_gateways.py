@@ -14,6 +14,7 @@ Both gateways are registered and started with `consulpy connect envoy -gateway=.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,8 @@ class Gateways:
     http_port: int  # the ingress gateway's HTTP listener
     wildcard_port: int  # its HTTP listener exposing "*"
     tcp_port: int  # the ingress gateway's TCP listener
-    tls_port: int  # a TLS listener of its entry (not served)
+    tls_port: int  # its HTTPS listener
+    suites_port: int  # a TLS listener with cipher suites (not served)
     client_port: int  # the `client` app: /call goes to ext through the terminating gateway
     dns_port: int
     envoys: dict[str, Sidecar] = field(default_factory=dict)
@@ -97,7 +99,7 @@ class Gateways:
 
 
 def _entries(
-    http_port: int, tcp_port: int, wildcard_port: int, tls_port: int
+    http_port: int, tcp_port: int, wildcard_port: int, tls_port: int, suites_port: int
 ) -> list[dict[str, object]]:
     return [
         {"kind": "service-defaults", "name": "web", "protocol": "http"},
@@ -112,11 +114,21 @@ def _entries(
                 },
                 {"port": tcp_port, "protocol": "tcp", "services": [{"name": "web"}]},
                 {"port": wildcard_port, "protocol": "http", "services": [{"name": "*"}]},
-                # TLS on ingress listeners is not supported: this one must not be served
+                # HTTPS with a Connect CA certificate for web.ingress.consul
                 {
                     "port": tls_port,
+                    "protocol": "http",
+                    "tls": {"enabled": True, "tls_min_version": "TLSv1_2"},
+                    "services": [{"name": "web"}],
+                },
+                # cipher suites are not supported: this listener must not be served
+                {
+                    "port": suites_port,
                     "protocol": "tcp",
-                    "tls": {"enabled": True},
+                    "tls": {
+                        "enabled": True,
+                        "cipher_suites": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
+                    },
                     "services": [{"name": "web"}],
                 },
             ],
@@ -132,7 +144,7 @@ async def _start(tmp: Path) -> Gateways:
     ext = ApiApp("ext-1")
     ext_runner, ext_port = await start_app(ext.app)
     http_port, tcp_port, wildcard_port, term_port, web_public, client_public = free_ports(6)
-    upstream_port, dns_port, tls_port = free_ports(3)
+    upstream_port, dns_port, tls_port, suites_port = free_ports(4)
     client_runner, client_port = await start_app(web_app(upstream_port))
     config_dir = tmp / "config"
     config_dir.mkdir()
@@ -151,13 +163,15 @@ async def _start(tmp: Path) -> Gateways:
         json.dumps(
             {
                 "config_entries": {
-                    "bootstrap": _entries(http_port, tcp_port, wildcard_port, tls_port)
+                    "bootstrap": _entries(http_port, tcp_port, wildcard_port, tls_port, suites_port)
                 }
             }
         )
     )
     agent = AgentProc(tmp, config_dir, dns_port=dns_port)
-    g = Gateways(tmp, agent, http_port, wildcard_port, tcp_port, tls_port, client_port, dns_port)
+    g = Gateways(
+        tmp, agent, http_port, wildcard_port, tcp_port, tls_port, suites_port, client_port, dns_port
+    )
     g.runners += [web_runner, ext_runner, client_runner]
     try:
         await agent.start()
@@ -227,9 +241,28 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
     status, body = await g.via_wildcard()
     assert status == 200 and json.loads(body)["instance"] == "web-1", body
 
-    # The TLS listener is not served (the others come from the same snapshot)
+    # HTTPS: the certificate is the Connect CA's, for web.ingress.consul
+    roots = await g.agent.request("GET", "/v1/connect/ca/roots")
+    context = ssl.create_default_context(cadata="".join(r["RootCert"] for r in roots["Roots"]))
+
+    async def https() -> tuple[int, str]:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(
+                f"https://127.0.0.1:{g.tls_port}/hello",
+                headers={"Host": "web.ingress.consul"},
+                ssl=context,
+                server_hostname="web.ingress.consul",
+            ) as resp,
+        ):
+            return resp.status, await resp.text()
+
+    status, body = await https()
+    assert status == 200 and json.loads(body)["instance"] == "web-1", body
+    # The listener with cipher suites is not served (the others come from the same snapshot)
     listeners = await g.envoys["ingress"].get("/listeners")
-    assert f":{g.http_port}" in listeners and f":{g.tls_port}" not in listeners, listeners
+    assert f":{g.http_port}" in listeners and f":{g.suites_port}" not in listeners, listeners
 
     # health/ingress: the ingress gateways exposing web
     rows = await g.agent.request("GET", "/v1/health/ingress/web")
@@ -250,7 +283,8 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
         [
             ("web", g.http_port, "http", "ingress-gateway"),
             ("web", g.tcp_port, "tcp", "ingress-gateway"),
-            ("web", g.tls_port, "tcp", "ingress-gateway"),  # listed, though not served
+            ("web", g.tls_port, "http", "ingress-gateway"),
+            ("web", g.suites_port, "tcp", "ingress-gateway"),  # listed, though not served
         ]
     )
     wildcard = {r["Service"]["Name"] for r in rows if r.get("FromWildcard")}

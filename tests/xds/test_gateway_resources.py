@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from consulpy.xds.gateway_ingress import IngressListener, IngressService, IngressSnapshot
+from consulpy.xds.gateway_ingress import (
+    IngressListener,
+    IngressService,
+    IngressSnapshot,
+    IngressTLS,
+)
 from consulpy.xds.gateway_terminating import LinkedService, TerminatingSnapshot
 from consulpy.xds.protoutil import to_dict
 from consulpy.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, build
@@ -180,3 +185,19 @@ def test_ingress_service_settings_headers_limits_and_outlier_detection() -> None
         {"max_connections": 10, "max_requests": 30}
     ]
     assert cluster["outlier_detection"] == {"consecutive_5xx": 5, "base_ejection_time": "30s"}
+
+
+def test_ingress_tls_listener_presents_its_certificate() -> None:
+    snap = _ingress()
+    http, tcp = snap.listeners
+    tls = IngressTLS(cert_pem="GW-CERT", key_pem="GW-KEY", min_version="TLSv1_2")
+    res = build(replace(snap, listeners=(replace(http, tls=tls), tcp)))
+    listener = to_dict(res.of_type(LISTENER)["http:10.1.1.1:8080"].message)
+    context = listener["filter_chains"][0]["transport_socket"]["typed_config"]
+    assert "require_client_certificate" not in context  # clients outside the mesh
+    common = context["common_tls_context"]
+    assert common["tls_certificates"][0]["certificate_chain"] == {"inline_string": "GW-CERT"}
+    assert common["tls_params"] == {"tls_minimum_protocol_version": "TLSv1_2"}
+    assert common["alpn_protocols"] == ["http/1.1"]
+    plain = to_dict(res.of_type(LISTENER)["tcp:10.1.1.1:9000"].message)
+    assert "transport_socket" not in plain["filter_chains"][0]
