@@ -3,8 +3,9 @@
 One dev agent and one set of processes serve every assertion (one cluster for the file):
 
 - `web` (a tiny HTTP app with an Envoy sidecar) is exposed by the ingress gateway `ingress`
-  on an HTTP listener (routed by Host, `web.ingress.*`), on a TCP listener, and on an HTTP
-  listener exposing `*`;
+  on an HTTP listener (routed by Host, `web.ingress.*`), on a TCP listener, on an HTTP
+  listener exposing `*`, and on an HTTPS listener (a Connect CA certificate for the host);
+  a listener with TLS cipher suites (not supported) is not served;
 - `ext` is a plain HTTP server registered as a service without a sidecar, linked to the
   terminating gateway `term`; `client` (with a sidecar) reaches it through its upstream, and
   a deny intention `client -> ext` refuses it at the gateway.
