@@ -88,25 +88,29 @@ class GatewayWatch(ProxyWatch):
             self._spawn(key, self._watch_tls_leaf(names))
 
     async def _watch_tls_leaf(self, names: tuple[str, ...]) -> None:
+        await self._watch_cert(self.destination, lambda c: setattr(self, "tls_leaf", c), names)
+
+    async def _watch_cert(self, service: str, store: Any, dns_names: tuple[str, ...] = ()) -> None:
+        """A leaf certificate of `service` from the agent's cache, stored on every renewal."""
         index = 0
         while True:
             try:
                 cert = await self.agent.leaf_certs.get(
-                    self.destination,
+                    service,
                     min_index=index,
                     wait=WAIT,
                     token=self._token(),
-                    dns_names=names,
+                    dns_names=dns_names,
                 )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.debug("ingress TLS leaf watch failed; retrying", error=str(exc))
+                log.debug("gateway leaf watch failed; retrying", service=service, error=str(exc))
                 await asyncio.sleep(1.0)
                 continue
             if cert["ModifyIndex"] != index:
                 index = cert["ModifyIndex"]
-                self.tls_leaf = cert
+                store(cert)
                 self.changed.set()
 
     async def _watch_gateway_services(self) -> None:
@@ -117,22 +121,7 @@ class GatewayWatch(ProxyWatch):
 
     # -------------------------------------------------------- terminating watches
     async def _watch_leaf_of(self, service: str) -> None:
-        index = 0
-        while True:
-            try:
-                cert = await self.agent.leaf_certs.get(
-                    service, min_index=index, wait=WAIT, token=self._token()
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("gateway leaf watch failed; retrying", service=service, error=str(exc))
-                await asyncio.sleep(1.0)
-                continue
-            if cert["ModifyIndex"] != index:
-                index = cert["ModifyIndex"]
-                self.leaves[service] = cert
-                self.changed.set()
+        await self._watch_cert(service, lambda c: self.leaves.__setitem__(service, c))
 
     async def _watch_external(self, service: str) -> None:
         def store(result: Any) -> None:
