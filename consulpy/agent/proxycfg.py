@@ -371,8 +371,18 @@ class ProxyConfig:
         self._syncs: set[asyncio.Task[None]] = set()
 
     def is_proxy(self, proxy_id: str) -> bool:
+        from consulpy.agent.proxycfg_gateways import GATEWAY_KINDS
+
         svc = self.agent.local.services.get(proxy_id)
-        return svc is not None and svc.row.get("Kind") == "connect-proxy"
+        return svc is not None and svc.row.get("Kind") in ("connect-proxy", *GATEWAY_KINDS)
+
+    def _watch_for(self, proxy_id: str) -> ProxyWatch:
+        from consulpy.agent.proxycfg_gateways import GATEWAY_KINDS, GatewayWatch
+
+        svc = self.agent.local.services.get(proxy_id)
+        if svc is not None and svc.row.get("Kind") in GATEWAY_KINDS:
+            return GatewayWatch(self, proxy_id)
+        return ProxyWatch(self, proxy_id)
 
     def _local_proxies(self) -> list[str]:
         return [sid for sid in self.agent.local.services if self.is_proxy(sid)]
@@ -406,7 +416,7 @@ class ProxyConfig:
                         self.lookup.deregister(proxy_id)
             for proxy_id in sorted(wanted - set(self.watches)):
                 self.lookup.register(proxy_id)
-                watch = self.watches[proxy_id] = ProxyWatch(self, proxy_id)
+                watch = self.watches[proxy_id] = self._watch_for(proxy_id)
                 watch.start()
 
     async def stop(self) -> None:

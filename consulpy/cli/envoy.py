@@ -43,7 +43,56 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-grpc-addr", "--grpc-addr", dest="grpc_addr", default=None)
     p.add_argument("-grpc-ca-file", "--grpc-ca-file", dest="grpc_ca_file", default=None)
     p.add_argument("-envoy-binary", "--envoy-binary", dest="envoy_binary", default=None)
+    p.add_argument("-gateway", "--gateway", dest="gateway", default="")
+    p.add_argument("-register", "--register", action="store_true")
+    p.add_argument("-service", "--service", dest="service", default="")
+    p.add_argument("-address", "--address", dest="address", default="")
     return p
+
+
+GATEWAY_KINDS = {"ingress": "ingress-gateway", "terminating": "terminating-gateway"}
+
+
+def gateway_registration(args: argparse.Namespace) -> dict[str, Any]:
+    """The agent registration `-gateway=<kind> -register` makes: the gateway's service (ID
+    = its name, as Consul's), listening on -address (the ingress gateway's listeners come
+    from its config entry, so for it only the host part matters)."""
+    kind = GATEWAY_KINDS.get(args.gateway)
+    if kind is None:
+        raise EnvoyCLIError(
+            f"invalid -gateway {args.gateway!r}: want one of {', '.join(sorted(GATEWAY_KINDS))}"
+        )
+    name = args.service or kind
+    registration: dict[str, Any] = {"Kind": kind, "ID": args.proxy_id or name, "Name": name}
+    if args.address:
+        host, sep, port = args.address.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise EnvoyCLIError(f"invalid -address {args.address!r}: want host:port")
+        registration["Address"] = host.strip("[]")
+        registration["Port"] = int(port)
+    elif kind == "terminating-gateway":
+        raise EnvoyCLIError("-gateway=terminating -register needs -address host:port")
+    return registration
+
+
+def find_gateway(client: Client, args: argparse.Namespace) -> dict[str, Any]:
+    """Register the gateway first when asked, then its registration on the agent."""
+    if args.register:
+        registration = gateway_registration(args)
+        client.request("PUT", "/v1/agent/service/register", body=json.dumps(registration).encode())
+        proxy_id = registration["ID"]
+    else:
+        kind = GATEWAY_KINDS.get(args.gateway)
+        if kind is None:
+            raise EnvoyCLIError(f"invalid -gateway {args.gateway!r}")
+        proxy_id = args.proxy_id or args.service or kind
+    resp = client.request("GET", f"/v1/agent/service/{proxy_id}", ok=(200, 404))
+    if resp.status == 404:
+        raise EnvoyCLIError(f"No gateway with ID {proxy_id!r} is registered on this agent")
+    service: dict[str, Any] = resp.json()
+    if service.get("Kind") != GATEWAY_KINDS[args.gateway]:
+        raise EnvoyCLIError(f"Service {proxy_id!r} is not an {GATEWAY_KINDS[args.gateway]}")
+    return service
 
 
 def find_proxy(client: Client, sidecar_for: str, proxy_id: str) -> dict[str, Any]:
@@ -128,7 +177,12 @@ def grpc_target(
 def build_bootstrap(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     from consulpy.xds.bootstrap import bootstrap_config, stats_bind
 
-    proxy = find_proxy(client, args.sidecar_for, args.proxy_id)
+    if args.gateway:
+        proxy = find_gateway(client, args)
+    elif args.register:
+        raise EnvoyCLIError("-register is only supported with -gateway")
+    else:
+        proxy = find_proxy(client, args.sidecar_for, args.proxy_id)
     resp = client.request("GET", "/v1/agent/self", ok=(200, 403))
     if resp.status == 403:
         # A service token has no agent:read: carry on with the defaults (the xDS port from
