@@ -305,7 +305,10 @@ class Server:
 
     async def _bootstrap_config_entries(self) -> None:
         """On leadership: write the configured `config_entries.bootstrap` entries that do
-        not exist yet (an entry changed through the API since is left alone)."""
+        not exist yet (an entry changed through the API since is left alone). Only in the
+        primary datacenter, as Consul: a secondary gets them by replication."""
+        if not self.is_primary():
+            return
         for entry in self.bootstrap_entries:
             if self.store.connect.entry(entry["Kind"], entry["Name"]) is not None:
                 continue
