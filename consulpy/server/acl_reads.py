@@ -254,3 +254,6 @@ def replication_rows(
     rows = {"acl-policies": acl.policies, "acl-roles": acl.roles, "acl-tokens": acl.tokens}[table]
     out = [dict(r) for r in rows.list() if not (table == "acl-tokens" and r.get("Local"))]
     return store.table_index(table), out
+
+
+ACL_READS["ACL.ReplicationRows"] = replication_rows
