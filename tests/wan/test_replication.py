@@ -155,6 +155,8 @@ def status(node: Node) -> Any:
 def test_replication_status_and_primary_outage(fed: Federation) -> None:
     dc1, dc2 = fed.dc1.servers[0], fed.dc2.servers[0]
     assert status(dc1)["Enabled"] is False  # the primary replicates from nobody
+    # Only the primary bootstraps ACLs (Consul: "ACL support disabled" elsewhere).
+    assert call(dc2, "PUT", "/v1/acl/bootstrap", token="")[0] == 401
     first = eventually(lambda: status(dc2)["Running"] and status(dc2), TIMEOUT)
     assert first["Enabled"] is True
     assert first["SourceDatacenter"] == "dc1"

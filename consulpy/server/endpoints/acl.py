@@ -393,6 +393,8 @@ def management_token(secret: str, accessor: str, description: str, now: float) -
 
 async def bootstrap(server: Server, req: Request[ACLBootstrap]) -> Row:
     _enabled(server)
+    if not server.is_primary():
+        raise CommandError(DISABLED)  # as Consul: only the primary bootstraps
     acl = server.store.acl
     reset = _reset_index(server)
     if acl.bootstrap_index and reset != acl.bootstrap_index:
