@@ -1052,6 +1052,15 @@ def secondary_root(
     return out
 
 
+def intermediate_due(pem: str, now: float) -> bool:
+    """Whether a secondary's intermediate should be renewed: two thirds of its lifetime
+    are gone (its leaves must never outlive it)."""
+    cert = _load_cert(pem, "intermediate")
+    start = cert.not_valid_before_utc.timestamp()
+    end = cert.not_valid_after_utc.timestamp()
+    return now >= start + (end - start) * 2 / 3
+
+
 def intermediate_of(root: Mapping[str, Any]) -> str:
     """The SigningCert of a stored root when it is an intermediate (not the root itself)."""
     signing = root.get("SigningCert") or ""

@@ -203,7 +203,13 @@ class CAManager:
             mine = connect.active_root()
             cluster_id = trust_domain.split(".", 1)[0]
             current = connect.ca_config
-            if mine is not None and mine["ID"] == active["ID"] and ca.intermediate_of(mine):
+            held = ca.intermediate_of(mine) if mine is not None else ""
+            if (
+                mine is not None
+                and mine["ID"] == active["ID"]
+                and held
+                and not ca.intermediate_due(held, time.time())
+            ):
                 signed = mine
             else:
                 key_pem, csr_pem = await self._run(

@@ -26,6 +26,8 @@ def test_leaf_of_a_secondary_chains_to_the_primary_root() -> None:
     mine = ca.secondary_root(ca.public_root(root), key_pem, pem)
     assert mine["ID"] == root["ID"] and mine["RootCert"] == root["RootCert"]
     assert ca.intermediate_of(mine) == pem and not ca.intermediate_of(root)
+    assert not ca.intermediate_due(pem, time.time())
+    assert ca.intermediate_due(pem, time.time() + 3000)  # past 2/3 of its hour
     inter = x509.load_pem_x509_certificate(pem.encode())
     assert inter.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 0
     assert mine["SigningKeyID"] == ca.colon_hex(
