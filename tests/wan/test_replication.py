@@ -116,7 +116,10 @@ def absent(node: Node, accessor: str) -> bool:
 
 def test_acl_policies_and_global_tokens_replicate(fed: Federation) -> None:
     dc1, dc2 = fed.dc1.servers[0], fed.dc2.servers[0]
-    ok(dc2, "PUT", "/v1/kv/shared", "x")
+    # The management token works in dc2 once replicated.
+    eventually(
+        lambda: call(dc2, "PUT", "/v1/kv/shared", "x")[0] == 200, TIMEOUT, what="MGMT in dc2"
+    )
     policy = ok(
         dc1,
         "PUT",
@@ -157,7 +160,9 @@ def test_replication_status_and_primary_outage(fed: Federation) -> None:
     assert status(dc1)["Enabled"] is False  # the primary replicates from nobody
     # Only the primary bootstraps ACLs (Consul: "ACL support disabled" elsewhere).
     assert call(dc2, "PUT", "/v1/acl/bootstrap", token="")[0] == 401
-    first = eventually(lambda: status(dc2)["Running"] and status(dc2), TIMEOUT)
+    first = eventually(
+        lambda: (s := status(dc2))["Running"] and s["ReplicatedIndex"] > 0 and s, TIMEOUT
+    )
     assert first["Enabled"] is True
     assert first["SourceDatacenter"] == "dc1"
     assert first["ReplicationType"] == "tokens"
