@@ -13,6 +13,7 @@ dispatcher serves the endpoint registry and nothing else.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -66,6 +67,7 @@ from consulpy.server.query import (
 )
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
 from consulpy.server.reads import ReadError
+from consulpy.server.replication import Replicator, forward_to_primary
 from consulpy.server.router import DatacenterRouter, target_dc
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
@@ -80,7 +82,13 @@ MAX_HOPS = 3
 # Endpoints that do not resolve the caller's token (Consul: bootstrap and login need none, a
 # stale header must not block them; status is open).
 UNAUTHENTICATED = frozenset(
-    {"ACL.BootstrapTokens", "ACL.Login", "Status.Info", "Catalog.ListDatacenters"}
+    {
+        "ACL.BootstrapTokens",
+        "ACL.Login",
+        "ACL.ReplicationStatus",
+        "Status.Info",
+        "Catalog.ListDatacenters",
+    }
 )
 # Errors a forwarded call raises again on this side, by kind.
 ERROR_KINDS: dict[type[BaseException], str] = {
@@ -181,10 +189,14 @@ class Server:
         limits: Limits | None = None,
         agent_token: str = "",
         query_times: QueryTimes = CONSUL_QUERY_TIMES,
+        primary_datacenter: str = "",
+        replication: dict[str, Any] | None = None,
     ) -> None:
         self.node_name = node_name
         self.node_id = node_id
         self.datacenter = datacenter
+        # The datacenter with the authority over CA, config entries and global ACL objects.
+        self.primary_datacenter = primary_datacenter or datacenter
         self.advertise_addr = advertise_addr
         self.node_meta = node_meta or {}
         self.tagged_addresses = tagged_addresses
@@ -262,6 +274,13 @@ class Server:
         self.leader.on_start.append(self._check_integrity)
         self.integrity_problems: int | None = None  # set once this process first leads
         self.leader.on_start.append(lambda: seed_if_missing(self))
+        replication = replication or {}
+        self.replication = Replicator(
+            self,
+            token_replication=bool(replication.get("enable_token_replication")),
+            replication_token=replication.get("token"),
+        )
+        self.leader.on_start.append(self.replication.run)
         self.applier.on_leader_change(self._leader_changed)
         # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
         self.serf_status: Any = dict
@@ -285,6 +304,9 @@ class Server:
         # server knows no other datacenter.
         self.router: DatacenterRouter | None = None
 
+    def is_primary(self) -> bool:
+        return self.primary_datacenter == self.datacenter
+
     @property
     def rpc_address(self) -> str:
         return f"{self.advertise_addr}:{self.server_port}"
@@ -307,7 +329,10 @@ class Server:
 
     async def _bootstrap_config_entries(self) -> None:
         """On leadership: write the configured `config_entries.bootstrap` entries that do
-        not exist yet (an entry changed through the API since is left alone)."""
+        not exist yet (an entry changed through the API since is left alone). Only in the
+        primary datacenter, as Consul: a secondary gets them by replication."""
+        if not self.is_primary():
+            return
         for entry in self.bootstrap_entries:
             if self.store.connect.entry(entry["Kind"], entry["Name"]) is not None:
                 continue
@@ -486,6 +511,10 @@ class Server:
 
     async def _apply_routed(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
         assert ep.handler is not None
+        if request.datacenter in ("", self.datacenter) and forward_to_primary(
+            self, ep.name, request
+        ):
+            request = dataclasses.replace(request, datacenter=self.primary_datacenter)
         if request.datacenter not in ("", self.datacenter):
             return await self._forward_dc(ep, request, hops, self.rpc_hold_timeout + 30)
         if ep.kind is Kind.LOCAL:
@@ -714,6 +743,24 @@ class Server:
                 raise_remote(exc)
                 raise
         raise CommandError("No path to datacenter")
+
+    async def read_in(
+        self, datacenter: str, name: str, args: Any, opts: QueryOptions, token: str
+    ) -> tuple[QueryMeta, Any]:
+        """A read served by `datacenter` (replication's blocking queries on the primary)."""
+        ep = self._endpoint(name)
+        request = Request(
+            payload=read_payload(ep, args), datacenter=datacenter, token=token, options=opts
+        )
+        return await self._read(ep, request, 0)
+
+    async def apply_in(self, datacenter: str, name: str, payload: Any, token: str) -> Any:
+        """A write or leader call served by `datacenter` (the primary signing our CA)."""
+        ep = self._endpoint(name)
+        request = Request(
+            payload=check_payload(ep.payload, payload), datacenter=datacenter, token=token
+        )
+        return await self._apply(ep, request, 0)
 
     # -------------------------------------------------------------------- RPC
     def _rpc_timeout(self, blocking: float = 0.0) -> float | None:
