@@ -323,6 +323,12 @@ class Agent:
                 session_ttl_min=config.session_ttl_min,
             ),
             agent_token=self.agent_token(),
+            primary_datacenter=config.primary_datacenter,
+            replication={
+                "enable_token_replication": config.acl.enable_token_replication,
+                # Read at each round: /v1/agent/token/replication may change it.
+                "token": lambda: self.config.acl.tokens.get("replication", ""),
+            },
         )
         server.rpc_server.limiter = TokenBucket(config.limits.rpc_rate, config.limits.rpc_max_burst)
         server.rpc_server.max_conns_per_client = config.limits.rpc_max_conns_per_client

@@ -10,6 +10,7 @@ readers waiting on a certificate's index wake when it is replaced.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ class _Leaf:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # The token signing goes out with: the last caller's (None: the agent's own token).
     token: str | None = None
+    # DNS SANs besides the SPIFFE ID (an ingress gateway's TLS listeners): a distinct leaf.
+    dns_names: tuple[str, ...] = ()
 
 
 class CAClient(Protocol):
@@ -75,15 +78,22 @@ class LeafCerts:
 
     # ------------------------------------------------------------------ read
     async def get(
-        self, service: str, min_index: int = 0, wait: float = 0.0, token: str | None = None
+        self,
+        service: str,
+        min_index: int = 0,
+        wait: float = 0.0,
+        token: str | None = None,
+        dns_names: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """The current certificate; with `min_index` equal to its index, wait (up to `wait`)
         for a newer one, as a blocking query does. `token` is the caller's (already allowed
         service:write here): signing and renewals go out with it, as in Consul; None signs
-        with the agent's token."""
-        leaf = self._leaves.get(service)
+        with the agent's token. `dns_names` asks for a leaf that also carries them as DNS
+        SANs (cached apart from the service's plain leaf)."""
+        key = service if not dns_names else f"{service}\x00{','.join(dns_names)}"
+        leaf = self._leaves.get(key)
         if leaf is None:
-            leaf = self._leaves[service] = _Leaf(service)
+            leaf = self._leaves[key] = _Leaf(service, dns_names=tuple(dns_names))
         if token is not None:
             leaf.token = token
         self._ensure_roots_watch()
@@ -118,7 +128,8 @@ class LeafCerts:
             raise CommandError("Connect CA not initialized yet")
         uri = spiffe.service_uri(trust_domain, agent.datacenter, leaf.service)
         loop = asyncio.get_running_loop()
-        key_pem, csr_pem = await loop.run_in_executor(None, ca.make_csr, uri)
+        make = functools.partial(ca.make_csr, uri, dns_names=leaf.dns_names)
+        key_pem, csr_pem = await loop.run_in_executor(None, make)
         signed = await agent.delegate.apply("ConnectCA.Sign", CASign(csr_pem), token=leaf.token)
         cert = {
             "SerialNumber": signed["SerialNumber"],

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("consulpy.agent.proxycfg")
 
 WAIT = 300.0
-# Service kinds whose Envoy this agent configures (the gateway kinds have modules of their own).
-PROXY_KINDS = ("connect-proxy", "mesh-gateway")
 
 
 @dataclass
@@ -414,15 +412,23 @@ class ProxyConfig:
         self._syncs: set[asyncio.Task[None]] = set()
 
     def is_proxy(self, proxy_id: str) -> bool:
-        svc = self.agent.local.services.get(proxy_id)
-        return svc is not None and svc.row.get("Kind") in PROXY_KINDS
+        from consulpy.agent.proxycfg_gateways import GATEWAY_KINDS
 
-    def _new_watch(self, proxy_id: str) -> ProxyWatch:
         svc = self.agent.local.services.get(proxy_id)
-        if svc is not None and svc.row.get("Kind") == "mesh-gateway":
+        kinds = ("connect-proxy", "mesh-gateway", *GATEWAY_KINDS)
+        return svc is not None and svc.row.get("Kind") in kinds
+
+    def _watch_for(self, proxy_id: str) -> ProxyWatch:
+        from consulpy.agent.proxycfg_gateways import GATEWAY_KINDS, GatewayWatch
+
+        svc = self.agent.local.services.get(proxy_id)
+        kind = svc.row.get("Kind") if svc is not None else None
+        if kind == "mesh-gateway":
             from consulpy.agent.proxycfg_mesh_gateway import MeshGatewayWatch
 
             return MeshGatewayWatch(self, proxy_id)
+        if kind in GATEWAY_KINDS:
+            return GatewayWatch(self, proxy_id)
         return ProxyWatch(self, proxy_id)
 
     def _local_proxies(self) -> list[str]:
@@ -457,7 +463,7 @@ class ProxyConfig:
                         self.lookup.deregister(proxy_id)
             for proxy_id in sorted(wanted - set(self.watches)):
                 self.lookup.register(proxy_id)
-                watch = self.watches[proxy_id] = self._new_watch(proxy_id)
+                watch = self.watches[proxy_id] = self._watch_for(proxy_id)
                 watch.start()
 
     async def stop(self) -> None:

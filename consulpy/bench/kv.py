@@ -82,12 +82,23 @@ class Variant:
     tree: Path | None = None
     acl: bool = False
     logstore: str = "wal"  # raft_logstore.backend
+    telemetry: bool = True  # False: every metric filtered out and Prometheus off
+
+    def extra_argv(self, management: str) -> list[str]:
+        """The flags this variant adds to every agent it starts."""
+        out = [f"-hcl={_acl_hcl(management)}"] if self.acl else []
+        if not self.telemetry:
+            out.append(f"-hcl={NO_TELEMETRY_HCL}")
+        return out
 
     def name(self, base: str) -> str:
         return f"{base}-{self.suffix}" if self.suffix else base
 
 
 THIS = Variant()
+# With --telemetry-off-variant: nothing recorded (each record stops at the series lookup that
+# finds it blocked) and no Prometheus view, to price the metrics against the same build.
+NO_TELEMETRY_HCL = 'telemetry { filter_default = false prometheus_retention_time = "0s" }'
 # With --acl-variant: default deny, and the benchmark's token may write bench/ but nothing
 # under bench/kv/private/ (a prefix rule and a deeper deny, so resolution has work to do).
 ACL_POLICY_RULES = (
@@ -142,8 +153,7 @@ def spawn_dev(workdir: Path, variant: Variant = THIS) -> Target:
     http_port, server_port, lan_port, wan_port = free_ports(4)
     argv = dev_agent_argv(http_port, server_port, lan_port, wan_port)
     management = str(uuid.uuid4())
-    if variant.acl:
-        argv.append(f"-hcl={_acl_hcl(management)}")
+    argv += variant.extra_argv(management)
     name = variant.name("consulpy-dev")
     proc = spawn(name, argv, workdir / f"{name}.log", cwd=variant.tree)
     target = Target(name=name, api="consul", addrs=[f"127.0.0.1:{http_port}"])
@@ -166,7 +176,7 @@ def spawn_cluster(workdir: Path, servers: int = 3, variant: Variant = THIS) -> T
     name = variant.name(f"consulpy-{servers}")
     target = Target(name=name, api="consul", addrs=[])
     management = str(uuid.uuid4())
-    acl = [f"-hcl={_acl_hcl(management)}"] if variant.acl else []
+    acl = variant.extra_argv(management)
     # boltdb: the previous (SQLite) log store, to compare the stores in one run
     store = (
         []
@@ -571,6 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
         "a token scoped to bench/ (named <kind>-acl)",
     )
     p.add_argument(
+        "--telemetry-off-variant",
+        action="store_true",
+        help="with --spawn: also start the same kind with every metric filtered out and "
+        "Prometheus off (named <kind>-notelemetry): the ratio prices the metrics",
+    )
+    p.add_argument(
         "--reference",
         type=_csv(str, sorted(REFERENCES)),
         default=[],
@@ -623,8 +639,11 @@ def main(argv: list[str]) -> int:
     if args.http_addr is not None and "://" in args.http_addr:
         print(f"consulpy bench kv: only http:// addresses, not {args.http_addr}", file=sys.stderr)
         return 2
-    if (args.tree or args.acl_variant) and not args.spawn:
-        print("consulpy bench kv: --tree and --acl-variant need --spawn", file=sys.stderr)
+    if (args.tree or args.acl_variant or args.telemetry_off_variant) and not args.spawn:
+        print(
+            "consulpy bench kv: --tree, --acl-variant and --telemetry-off-variant need --spawn",
+            file=sys.stderr,
+        )
         return 2
     if shutil.which(WRK) is None:
         print(f"consulpy bench kv: {WRK} not found (Debian package wrk)", file=sys.stderr)
@@ -675,9 +694,12 @@ def _bench(
         variants = [THIS, *(Variant(label, tree) for label, tree in args.tree)]
         if args.acl_variant:
             variants.append(Variant("acl", acl=True))
+        if args.telemetry_off_variant:
+            variants.append(Variant("notelemetry", telemetry=False))
         for variant in variants:
             where = f" from {variant.tree}" if variant.tree else ""
             acl = " with ACLs" if variant.acl else ""
+            acl += "" if variant.telemetry else " without telemetry"
             start(
                 f"consulpy ({args.spawn}){where}{acl}",
                 lambda v=variant: SPAWNERS[args.spawn](workdir, v),

@@ -963,3 +963,105 @@ def verify_leaf(
     except verification.VerificationError as exc:
         raise CAError(f"certificate verification failed: {exc}") from None
     return uris[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Secondary datacenters: an intermediate signed by the primary's root.
+
+
+def make_intermediate_csr(trust_domain: str, datacenter: str) -> tuple[str, str]:
+    """Secondary side: a fresh EC P-256 key (PEM) and a CSR for the datacenter's
+    intermediate CA, carrying the trust domain's signing URI (the primary checks it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, f"sec-{_compact_uid()}.{datacenter}.ca.consul")]
+    )
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(name)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier(spiffe.signing_uri(trust_domain))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return _key_pem(key), csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def sign_intermediate(
+    root: Mapping[str, Any],
+    csr_pem: str,
+    *,
+    trust_domain: str,
+    ttl_s: float,
+    serial: int,
+    now: float,
+) -> str:
+    """Primary side: sign a secondary datacenter's intermediate CA with ``root``.
+
+    The CSR must carry exactly the trust domain's signing URI (a secondary of another
+    cluster is refused). The result is a CA certificate with path length 0 (it signs leaves
+    only), valid for ``ttl_s`` but never past the root.
+    """
+    csr = _parse_csr(csr_pem)
+    uris = _uris(_san(csr))
+    want = spiffe.signing_uri(trust_domain)
+    if uris != [want]:
+        raise CAError(f"intermediate CSR must carry exactly the URI SAN {want}, got {uris}")
+    _check_serial(serial)
+    ca_cert, ca_key = _signer(root)
+    not_before = _at(now) - dt.timedelta(seconds=CLOCK_DRIFT_S)
+    not_after = min(
+        not_before + dt.timedelta(seconds=math.floor(ttl_s)), ca_cert.not_valid_after_utc
+    )
+    public_key = csr.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(public_key)
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier(_key_id(public_key)), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier(_ski(ca_cert), None, None), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(want)]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return _cert_pem(cert)
+
+
+def secondary_root(
+    primary_root: Mapping[str, Any], key_pem: str, intermediate_pem: str
+) -> dict[str, Any]:
+    """A secondary's stored copy of the primary's active root: the same public root, with
+    the secondary's intermediate in front of its IntermediateCerts and as the signer."""
+    out = dict(primary_root)
+    out["IntermediateCerts"] = [intermediate_pem, *(primary_root.get("IntermediateCerts") or [])]
+    out["SigningKey"] = key_pem
+    out["SigningCert"] = intermediate_pem
+    # Leaves carry the intermediate's key ID: an agent renews them when it changes.
+    out["SigningKeyID"] = colon_hex(_ski(_load_cert(intermediate_pem, "intermediate")))
+    return out
+
+
+def intermediate_due(pem: str, now: float) -> bool:
+    """Whether a secondary's intermediate should be renewed: two thirds of its lifetime
+    are gone (its leaves must never outlive it)."""
+    cert = _load_cert(pem, "intermediate")
+    start = cert.not_valid_before_utc.timestamp()
+    end = cert.not_valid_after_utc.timestamp()
+    return now >= start + (end - start) * 2 / 3
+
+
+def intermediate_of(root: Mapping[str, Any]) -> str:
+    """The SigningCert of a stored root when it is an intermediate (not the root itself)."""
+    signing = root.get("SigningCert") or ""
+    return signing if signing and signing != root.get("RootCert") else ""

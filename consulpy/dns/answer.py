@@ -182,7 +182,7 @@ class Responder:
         kind = parsed.kind
         if kind == "node":
             return await self._node(qname, qtype, parsed, depth)
-        if kind in ("service", "connect"):
+        if kind in ("service", "connect", "ingress"):
             return await self._service(qname, qtype, parsed, depth)
         if kind == "addr":
             return self._addr(qname, qtype, parsed)
@@ -191,7 +191,6 @@ class Responder:
             return Sections()
         if kind == "query":
             return await self._query(qname, qtype, parsed, depth, source)
-        # ingress (no gateways yet): unknown names.
         return Sections(rcode=dns.rcode.NXDOMAIN, soa=True)
 
     def _fqdn(self, *labels: str) -> dns.name.Name | None:
@@ -266,7 +265,9 @@ class Responder:
                 return False
         return True
 
-    async def _instances(self, service: str, connect: bool) -> list[Row]:
+    async def _instances(self, service: str, connect: bool, ingress: bool = False) -> list[Row]:
+        if ingress:  # <svc>.ingress: the ingress gateways exposing the service
+            return await self.lookups.service_nodes(service, ingress=True)
         rows = await self.lookups.service_nodes(service, connect=connect)
         if rows or connect:
             return rows
@@ -282,7 +283,7 @@ class Responder:
         s = self.settings
         parts = parsed.parts
         tag: str | None = None
-        if parsed.kind == "connect":
+        if parsed.kind in ("connect", "ingress"):
             service = parts[-1]
         elif len(parts) == 2 and parts[0].startswith("_") and parts[1].startswith("_"):
             service = parts[0][1:]
@@ -293,7 +294,9 @@ class Responder:
             tag, service = parts
         else:
             return Sections(rcode=dns.rcode.NXDOMAIN, soa=True)
-        rows = await self._instances(service, parsed.kind == "connect")
+        rows = await self._instances(
+            service, parsed.kind == "connect", ingress=parsed.kind == "ingress"
+        )
         rows = [
             r
             for r in rows

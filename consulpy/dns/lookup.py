@@ -62,11 +62,13 @@ class Lookups:
         _, result = await self.delegate.read(name, args, self._opts(), token=self.token())
         return result
 
-    async def service_nodes(self, service: str, *, connect: bool = False) -> list[Row]:
-        """Health.ServiceNodes rows ({Node, Service, Checks}) of every instance."""
-        return list(
-            await self._read("Health.ServiceNodes", {"service": service, "connect": connect}) or []
-        )
+    async def service_nodes(
+        self, service: str, *, connect: bool = False, ingress: bool = False
+    ) -> list[Row]:
+        """Health.ServiceNodes rows ({Node, Service, Checks}) of every instance (with
+        `ingress`: of every ingress gateway exposing the service)."""
+        args = {"service": service, "connect": connect, "ingress": ingress}
+        return list(await self._read("Health.ServiceNodes", args) or [])
 
     async def execute_query(self, name: str, source_ip: str = "") -> Row | None:
         """A prepared query's execute response (PreparedQuery.Execute with this agent as the

@@ -37,6 +37,28 @@ MAX_PENDING = 2000
 _HEADER = 12
 
 
+def is_reverse_query(data: bytes) -> bool:
+    """Whether the request's question is under in-addr.arpa. or ip6.arpa., read from the
+    wire (cached answers are served without parsing the request)."""
+    prev = last = -1
+    i, end = _HEADER, len(data)
+    while True:
+        if i >= end:
+            return False
+        length = data[i]
+        if length == 0:
+            break
+        if length & 0xC0:  # a pointer has no place in a question
+            return False
+        prev, last = last, i
+        i += length + 1
+    if prev < 0:
+        return False
+    top = data[last + 1 : last + 1 + data[last]].lower()
+    second = data[prev + 1 : prev + 1 + data[prev]].lower()
+    return top == b"arpa" and second in (b"in-addr", b"ip6")
+
+
 class DNSServer:
     def __init__(self, delegate: Reader, settings: DNSSettings) -> None:
         self.delegate = delegate
@@ -53,6 +75,7 @@ class DNSServer:
     def reload(self, settings: DNSSettings) -> None:
         """Apply new settings (all but the listeners); cached answers are dropped."""
         self.settings = settings
+        self._metric_labels = (("node", settings.node_name),)  # as Consul labels its DNS timers
         self.lookups.settings = settings
         self.recursors = Recursors(
             settings.recursors,
@@ -121,12 +144,15 @@ class DNSServer:
 
     async def answer(self, data: bytes, tcp: bool, source: str = "") -> bytes | None:
         """The response to one request's bytes; None to stay silent. `source` is the client's
-        IP (prepared queries with `Near: "_ip"` sort by it). Timed as consul.dns.domain_query."""
+        IP (prepared queries with `Near: "_ip"` sort by it). Timed as consul.dns.ptr_query for
+        a reverse lookup (Consul answers those in a handler of its own), else
+        consul.dns.domain_query."""
         start = time.perf_counter()
         try:
             return await self._answer(data, tcp, source)
         finally:
-            METRICS.measure_since("dns.domain_query", start)
+            name = "dns.ptr_query" if is_reverse_query(data) else "dns.domain_query"
+            METRICS.measure_since(name, start, self._metric_labels)
 
     async def _answer(self, data: bytes, tcp: bool, source: str) -> bytes | None:
         hit = self.cached(data, tcp)

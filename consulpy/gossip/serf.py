@@ -44,7 +44,13 @@ from consulpy.gossip.serf_core import (
     SerfTimings,
 )
 from consulpy.gossip.serf_messages import KeyResponse, encode_filters, encode_key_request
-from consulpy.gossip.swim import SendPacket, StartPushPull, StartTcpPing, VersionMismatch
+from consulpy.gossip.swim import (
+    Recorder,
+    SendPacket,
+    StartPushPull,
+    StartTcpPing,
+    VersionMismatch,
+)
 from consulpy.gossip.transport import StreamError, Transport, exchange, read_message
 
 log = logging.getLogger("consulpy.gossip")
@@ -232,11 +238,24 @@ class Serf:
         self._conflict_stop = False  # we gave up our name; shutdown() still cleans up
         self.bound_port = 0
         # Where metrics go (memberlist/serf names, label network=lan); the application sets
-        # it. Anything with incr(name, value, labels).
-        self.metrics: Any = None
+        # it (see the `metrics` property).
+        self._metrics: Recorder | None = None
         self._failed_at: dict[str, float] = {}
 
     # ------------------------------------------------------------ lifecycle
+
+    @property
+    def metrics(self) -> Recorder | None:
+        """Where this member records its metrics (anything with incr and sample); None
+        records nothing. Settable before or after start."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, recorder: Recorder | None) -> None:
+        self._metrics = recorder
+        with self._lock:
+            if self._core is not None:
+                self._core.use_metrics(recorder, _LAN)
 
     @property
     def core(self) -> SerfCore:
@@ -272,6 +291,7 @@ class Serf:
                 coordinates=not c.disable_coordinates,
             )
             self._core.reconnect_override = c.reconnect_override
+            self._core.use_metrics(self._metrics, _LAN)
             self._core.ml.packet_overhead = (
                 self._sec.label_overhead() + self._sec.encrypt_overhead()
             )
@@ -568,23 +588,26 @@ class Serf:
         """serf.member.* counters, and serf.member.flap: a failed member alive again within
         FLAP_TIMEOUT."""
         now = time.monotonic()
+        rec = self._metrics
+        if rec is None:
+            return
         for ev in events:
             if isinstance(ev, MemberEvent):
                 name = _EVENT_METRIC.get(ev.type)
                 if name is None:
                     continue
                 for m in ev.members:
-                    self.metrics.incr(name, 1.0, _LAN)
+                    rec.incr(name, 1.0, _LAN)
                     if ev.type is MemberEventType.FAILED:
                         self._failed_at[m.name] = now
                     elif ev.type is MemberEventType.JOIN:
                         failed = self._failed_at.pop(m.name, None)
                         if failed is not None and now - failed < FLAP_TIMEOUT:
-                            self.metrics.incr("serf.member.flap", 1.0, _LAN)
+                            rec.incr("serf.member.flap", 1.0, _LAN)
                     elif ev.type is MemberEventType.LEAVE:
                         self._failed_at.pop(m.name, None)
             elif isinstance(ev, UserEvent):
-                self.metrics.incr("serf.events", 1.0, _LAN)
+                rec.incr("serf.events", 1.0, _LAN)
 
     def _deliver(self, events: list[Event]) -> None:
         if self.metrics is not None:
@@ -645,8 +668,8 @@ class Serf:
             for msg in wire.make_compounds(e.msgs):
                 packet = wire.encode_packet(msg, self._sec, e.crc)
                 self._transport.sendto(packet, e.addr)
-                if self.metrics is not None:
-                    self.metrics.incr("memberlist.udp.sent", float(len(packet)), _LAN)
+                if self._metrics is not None:
+                    self._metrics.incr("memberlist.udp.sent", float(len(packet)), _LAN)
         elif isinstance(e, StartPushPull):
             self._spawn(self._background_push_pull(e))
         elif isinstance(e, StartTcpPing):
@@ -655,8 +678,8 @@ class Serf:
     def _on_packet(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._core is None or self._shutdown:
             return
-        if self.metrics is not None:
-            self.metrics.incr("memberlist.udp.received", float(len(data)), _LAN)
+        if self._metrics is not None:
+            self._metrics.incr("memberlist.udp.received", float(len(data)), _LAN)
         try:
             msgs = wire.decode_packet(data, self._sec)
         except (wire.WireError, ValueError) as exc:

@@ -60,7 +60,16 @@ from consulpy.gossip.serf_messages import (
     encode_relay,
     encode_tags,
 )
-from consulpy.gossip.swim import Addr, Node, StartPushPull, SwimCore, ip_bytes, ip_text
+from consulpy.gossip.swim import (
+    Addr,
+    Labels,
+    Node,
+    Recorder,
+    StartPushPull,
+    SwimCore,
+    ip_bytes,
+    ip_text,
+)
 
 INTERNAL_QUERY_PREFIX = "_serf_"
 log = logging.getLogger("consulpy.gossip.serf")
@@ -209,6 +218,15 @@ class SerfCore:
         if coordinates:
             self.coord_client = CoordinateClient(rng=random.Random(self.rng.random()))
             self.coord_cache[name] = self.coord_client.coord
+        # Metrics (serf.msgs.*, serf.coordinate.*): None records nothing; the driver sets it
+        # together with the memberlist core's (`use_metrics`).
+        self.metrics: Recorder | None = None
+        self.metric_labels: Labels = ()
+
+    def use_metrics(self, metrics: Recorder | None, labels: Labels) -> None:
+        """Record Serf's and memberlist's metrics into `metrics` with `labels`."""
+        self.metrics = self.ml.metrics = metrics
+        self.metric_labels = self.ml.metric_labels = labels
 
     # ------------------------------------------------------------ lifecycle
 
@@ -404,12 +422,20 @@ class SerfCore:
             return
         if other is None:
             return
+        before = cc.coord
         try:
-            cc.update(node.name, other, rtt)
+            after = cc.update(node.name, other, rtt)
         except ValueError as exc:
             cc.stats.rejected += 1
+            if self.metrics is not None:
+                self.metrics.incr("serf.coordinate.rejected", 1.0, self.metric_labels)
             log.debug("rejected coordinate from %s: %s", node.name, exc)
             return
+        if self.metrics is not None:
+            # How far this sample moved us (Serf's adjustment-ms), in milliseconds.
+            self.metrics.sample(
+                "serf.coordinate.adjustment-ms", before.distance(after) * 1000.0, self.metric_labels
+            )
         self.coord_cache[node.name] = other
         self.coord_cache[self.name] = cc.coord
 
@@ -426,13 +452,22 @@ class SerfCore:
     def get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
         out: list[bytes] = []
         used = 0
+        m = self.metrics
         for q in (self.intent_queue, self.query_queue, self.event_queue):
             msgs = q.get(overhead, limit - used)
             out += msgs
-            used += sum(len(m) + overhead for m in msgs)
+            for msg in msgs:
+                size = len(msg) + overhead
+                used += size
+                if m is not None:
+                    m.sample("serf.msgs.sent", float(size), self.metric_labels)
         return out
 
     def notify_msg(self, payload: bytes) -> None:
+        if not payload:
+            return
+        if self.metrics is not None:
+            self.metrics.sample("serf.msgs.received", float(len(payload)), self.metric_labels)
         t = payload[0]
         body = payload[1:]
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -196,6 +197,17 @@ class _Timer:
         self.cancelled = True
 
 
+Labels = tuple[tuple[str, str], ...]
+
+
+class Recorder(Protocol):
+    """Where the core reports memberlist's metrics (msg.alive, probeNode, gossip, ...). The
+    application hands in its registry; the library depends on nothing."""
+
+    def incr(self, name: str, value: float = 1.0, labels: Labels = ()) -> None: ...
+    def sample(self, name: str, value: float, labels: Labels = ()) -> None: ...
+
+
 class Awareness:
     """Lifeguard's local health score: 0 is healthy; timeouts scale by (score + 1)."""
 
@@ -291,6 +303,9 @@ class SwimCore:
         self._nack_handlers: dict[int, Callable[[], None]] = {}
         self._suspicions: dict[str, Suspicion] = {}
         self._probe_timer: _Timer | None = None
+        # Metrics: None records nothing (the simulation); labels as memberlist's (network).
+        self.metrics: Recorder | None = None
+        self.metric_labels: Labels = ()
 
     # ---------------------------------------------------------------- time
 
@@ -565,6 +580,9 @@ class SwimCore:
 
     def _probe_node(self, node: Node, now: float) -> None:
         interval = self.awareness.scale(self.config.probe_interval)
+        if interval > self.config.probe_interval and self.metrics is not None:
+            # Probing is slowed down by a bad health score.
+            self.metrics.incr("memberlist.degraded.probe", 1.0, self.metric_labels)
         seq = self._next_seq()
         p = _Probe(node.name, seq, now, now + interval)
         self._probe = p
@@ -649,6 +667,11 @@ class SwimCore:
             return
         p.done = True
         self._nack_handlers.pop(p.seq, None)
+        if self.metrics is not None:
+            # One probe, ping to ack (or to giving up), in the core's clock.
+            self.metrics.sample(
+                "memberlist.probeNode", (self.now - p.start) * 1000.0, self.metric_labels
+            )
         if ok:
             self.awareness.apply_delta(-1)
         else:
@@ -670,7 +693,15 @@ class SwimCore:
         if not self.running:
             return
         self._at(now + self.config.gossip_interval, self._run_gossip)
+        m = self.metrics
+        if m is None:
+            self.gossip_once()
+            return
+        # memberlist's gossip timer: the work of one round, on the wall clock (the core's
+        # clock does not move during it); recording only, it never steers the protocol.
+        start = time.perf_counter()
         self.gossip_once()
+        m.sample("memberlist.gossip", (time.perf_counter() - start) * 1000.0, self.metric_labels)
 
     def gossip_once(self) -> None:
         pending = getattr(self.delegate, "has_broadcasts", None)
@@ -831,6 +862,8 @@ class SwimCore:
         if state.state != NodeStateKind.ALIVE:
             state.state = NodeStateKind.ALIVE
             state.state_change = self.now
+        if self.metrics is not None:
+            self.metrics.incr("memberlist.msg.alive", 1.0, self.metric_labels)
         if old_state in (NodeStateKind.DEAD, NodeStateKind.LEFT):
             self.delegate.notify_join(state.copy())
         elif old_meta != state.meta:
@@ -852,6 +885,8 @@ class SwimCore:
             self._refute(state, s.incarnation)
             return
         self._broadcast(s.node, s.encode())
+        if self.metrics is not None:
+            self.metrics.incr("memberlist.msg.suspect", 1.0, self.metric_labels)
         state.incarnation = s.incarnation
         state.state = NodeStateKind.SUSPECT
         change = self.now
@@ -879,6 +914,9 @@ class SwimCore:
             del self._suspicions[node]
             st = self.node_map.get(node)
             if st is not None and st.state == NodeStateKind.SUSPECT and (st.state_change == change):
+                if susp.k > 0 and susp.n < susp.k and self.metrics is not None:
+                    # Declared dead with fewer independent confirmations than expected.
+                    self.metrics.incr("memberlist.degraded.timeout", 1.0, self.metric_labels)
                 self.dead_node(Dead(st.incarnation, node, self.name))
 
         susp.timer = self._at(susp.deadline, fire)
@@ -901,6 +939,8 @@ class SwimCore:
             self._broadcast(d.node, d.encode(), notify)
         else:
             self._broadcast(d.node, d.encode(), notify)
+        if self.metrics is not None:
+            self.metrics.incr("memberlist.msg.dead", 1.0, self.metric_labels)
         state.incarnation = d.incarnation
         state.state = NodeStateKind.LEFT if d.node == d.from_ else NodeStateKind.DEAD
         state.state_change = self.now

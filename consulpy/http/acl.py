@@ -37,6 +37,7 @@ from consulpy.server.endpoints.acl import (
     TokenClone,
     TokenSet,
 )
+from consulpy.server.endpoints.request import Empty
 from consulpy.server.errors import CommandError, RequestError
 from consulpy.util.decode import DecodeError, parse_json
 
@@ -184,6 +185,15 @@ async def _read(
     if result is None:
         raise HTTPError(404, f"{missing}: ACL not found" if missing else "ACL not found")
     return respond(req, result, meta=meta)
+
+
+# ---------------------------------------------------------------- replication
+@endpoint("GET")
+async def replication(req: web.Request) -> web.StreamResponse:
+    """The ACL replication status of the datacenter's leader (`Enabled: false` in the
+    primary and where ACLs are off, as in Consul)."""
+    status = await _apply(req, "ACL.ReplicationStatus", Empty())
+    return respond(req, status)
 
 
 # ------------------------------------------------------------------ bootstrap
@@ -416,6 +426,7 @@ def load_persisted_tokens(agent: Agent) -> None:
 def routes() -> list[web.RouteDef]:
     return [
         web.route("*", "/v1/acl/bootstrap", bootstrap),
+        web.route("*", "/v1/acl/replication", replication),
         web.route("*", "/v1/acl/token", token_create),
         web.route("*", "/v1/acl/tokens", token_list),
         web.route("*", "/v1/acl/token/{id}/clone", token_clone),

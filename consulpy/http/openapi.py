@@ -71,7 +71,6 @@ CONSUL_500_TEXTS: tuple[str, ...] = (
     "UUID must be 36 characters",  # a session or prepared query ID
     "Invalid UUID",
     "cannot transfer leadership",  # a single server has no other voter
-    "Snapshot restore failed: ",  # not an archive
     "agent: No node found with name ",  # force-leave of a node gossip does not know
 )
 

@@ -1,17 +1,23 @@
 """GET /v1/snapshot (save) and PUT /v1/snapshot (restore, through Raft).
 
-Both directions go through a temporary file, never a whole archive in memory: the upload is
-spooled to disk as it arrives (refused with 413 the moment it passes limits.snapshot_max_size)
-and verified in a streaming pass before anything is proposed; the download is compressed into
-a file in a worker thread and streamed out in chunks.
+Both directions go through temporary files, never a whole archive or state in memory. Save:
+a point-in-time view of the store is frozen on the event loop (rows are immutable: a shallow
+copy), serialised record by record into a file in a worker thread, wrapped into the archive
+(another file) and streamed out in chunks. Restore: the upload is spooled to disk as it arrives
+(refused with 413 the moment it passes limits.snapshot_max_size), verified completely
+(checksums, format) in a streaming pass, and only then its state, zlib-compressed, goes to the
+server, which decodes it (streamed) before proposing it as one Raft entry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import io
 import tempfile
-from typing import BinaryIO
+import zlib
+from typing import Any, BinaryIO
 
 from aiohttp import web
 
@@ -45,20 +51,24 @@ async def snapshot(req: web.Request) -> web.StreamResponse:
 async def _save(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     opts = query_options(req)
+    # In process: a frozen point-in-time view, serialised below as it is written to a file;
+    # forwarded (client agent, another server, ?dc): the state's bytes.
     meta, state = await agent.delegate.read("Snapshot.State", {}, opts, token=request_token(req))
     # the term of a server (through a client agent, the one that answers)
     term = int((await agent.delegate.status()).get("term") or 0)
     loop = asyncio.get_running_loop()
-    with tempfile.TemporaryFile() as spool:
-        write = functools.partial(
-            snapshot_archive.write,
+    with tempfile.TemporaryFile() as state_file, tempfile.TemporaryFile() as spool:
+        build = functools.partial(
+            _build_archive,
             spool,
+            state_file,
             state,
             index=meta.index,
             term=term,
             datacenter=agent.datacenter,
         )
-        await loop.run_in_executor(None, write)
+        await loop.run_in_executor(None, build)
+        del state  # the frozen view (the rows it pins) is no longer needed
         size = spool.tell()
         spool.seek(0)
         resp = web.StreamResponse(headers=meta_headers(meta))
@@ -69,6 +79,43 @@ async def _save(req: web.Request) -> web.StreamResponse:
             await resp.write(chunk)
         await resp.write_eof()
     return resp
+
+
+class _Digesting:
+    """A write-only file that passes bytes on and keeps their count and SHA-256."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.size = 0
+        self.sha = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        self.sha.update(data)
+        return self.out.write(data)
+
+
+def _build_archive(
+    spool: BinaryIO, state_file: BinaryIO, state: Any, *, index: int, term: int, datacenter: str
+) -> None:
+    """Serialise the state into `state_file` (record by record when it is a frozen view),
+    then the archive into `spool`, copying the state in chunks (runs in a worker thread)."""
+    out = _Digesting(state_file)
+    if isinstance(state, bytes):
+        out.write(state)
+    else:
+        state.write_to(out)
+    state_file.flush()
+    state_file.seek(0)
+    snapshot_archive.write_file(
+        spool,
+        state_file,
+        size=out.size,
+        sha256=out.sha.hexdigest(),
+        index=index,
+        term=term,
+        datacenter=datacenter,
+    )
 
 
 async def _restore(req: web.Request) -> web.StreamResponse:
@@ -86,16 +133,24 @@ async def _restore(req: web.Request) -> web.StreamResponse:
             await loop.run_in_executor(None, spool.write, chunk)
         spool.seek(0)
         try:
-            _, state = await loop.run_in_executor(None, _read, spool, max_size)
-        except (snapshot_archive.ArchiveError, ValueError, KeyError, TypeError) as exc:
-            raise HTTPError(500, f"Snapshot restore failed: {exc}") from exc
-    # The Snapshot.Restore endpoint checks that the state loads before proposing it.
-    await agent.delegate.apply("Snapshot.Restore", SnapshotRestore(state), request_token(req))
+            state = await loop.run_in_executor(None, _verify_and_compress, spool, max_size)
+        except snapshot_archive.ArchiveError as exc:
+            raise HTTPError(400, f"Snapshot restore failed: {exc}") from exc
+    # Snapshot.Restore decodes the state (streamed) before proposing it: a bad one is a 400.
+    await agent.delegate.apply(
+        "Snapshot.Restore", SnapshotRestore(state, encoding="zlib"), request_token(req)
+    )
     return empty_ok()
 
 
-def _read(spool: BinaryIO, max_size: int) -> tuple[dict, bytes]:
-    return snapshot_archive.read_file(spool, max_size)
+def _verify_and_compress(spool: BinaryIO, max_size: int) -> bytes:
+    """Check the whole archive, then return its state zlib-compressed: what the Raft restore
+    entry carries (about the archive's size, never the decompressed state)."""
+    z = zlib.compressobj(6)
+    out = io.BytesIO()
+    snapshot_archive.verify_file(spool, max_size, lambda chunk: out.write(z.compress(chunk)))
+    out.write(z.flush())
+    return out.getvalue()
 
 
 def routes() -> list[web.RouteDef]:

@@ -125,14 +125,14 @@ class Interval:
             "Timestamp": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(int(self.start))),
             "Gauges": [
                 {"Name": k, "Value": _float32(v), "Labels": dict(lb)}
-                for k, lb, v in sorted(self.gauges, key=lambda g: (g[0], g[1]))
+                for k, lb, v in sorted(self.gauges, key=lambda g: (g[0], sorted(g[1])))
             ],
             "Points": [],
             "Counters": [
-                a.as_json() for a in sorted(self.counters, key=lambda a: (a.name, a.labels))
+                a.as_json() for a in sorted(self.counters, key=lambda a: (a.name, sorted(a.labels)))
             ],
             "Samples": [
-                a.as_json() for a in sorted(self.samples, key=lambda a: (a.name, a.labels))
+                a.as_json() for a in sorted(self.samples, key=lambda a: (a.name, sorted(a.labels)))
             ],
         }
 

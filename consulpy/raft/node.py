@@ -42,6 +42,7 @@ from consulpy.raft.types import (
     Configuration,
     EntryKind,
     Message,
+    MsgType,
     Server,
     Snapshot,
     SnapshotMeta,
@@ -83,8 +84,9 @@ class _Job:
 
 class Recorder(Protocol):
     """Where the node reports its metrics (hashicorp/raft's names: raft.apply,
-    raft.commitTime, raft.fsm.apply, raft.state.*, raft.leader.dispatchLog). The library
-    depends on nothing: the application hands in its registry."""
+    raft.commitTime, raft.fsm.apply, raft.state.*, raft.leader.dispatchLog,
+    raft.replication.appendEntries.rpc|logs and raft.replication.heartbeat per peer_id). The
+    library depends on nothing: the application hands in its registry."""
 
     def incr(
         self, name: str, value: float = 1.0, labels: tuple[tuple[str, str], ...] = ()
@@ -149,6 +151,11 @@ class RaftNode:
         self._last_tick_time = 0.0
         self._addresses: dict[str, str] = {}
         self.metrics: Recorder = _NoMetrics()
+        # Replication timers: when the oldest unanswered AppendEntries / the last heartbeat
+        # went to each peer, and each peer's label tuple (built once, not per message).
+        self._append_sent: dict[str, float] = {}
+        self._beat_sent: dict[str, float] = {}
+        self._peer_labels: dict[str, tuple[tuple[str, str], ...]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -517,6 +524,22 @@ class RaftNode:
             return
         assert self._loop is not None
         self._last_heard[m.src] = self._loop.time()
+        if m.type is MsgType.APPEND_RESP:
+            sent = self._append_sent.pop(m.src, None)
+            if sent is not None:
+                self.metrics.sample(
+                    "raft.replication.appendEntries.rpc",
+                    (time.perf_counter() - sent) * 1000.0,
+                    self._labels_for(m.src),
+                )
+        elif m.type is MsgType.HEARTBEAT_RESP:
+            sent = self._beat_sent.pop(m.src, None)
+            if sent is not None and not m.reject:
+                self.metrics.sample(
+                    "raft.replication.heartbeat",
+                    (time.perf_counter() - sent) * 1000.0,
+                    self._labels_for(m.src),
+                )
         if src_address and (
             m.src not in self._addresses or self.core.configuration.get(m.src) is None
         ):
@@ -546,7 +569,26 @@ class RaftNode:
         for m in messages:
             addr = self._addresses.get(m.dst)
             if addr is not None:
+                if m.type is MsgType.APPEND:
+                    self._count_append(m)
+                elif m.type is MsgType.HEARTBEAT:
+                    self._beat_sent[m.dst] = time.perf_counter()
                 self.transport.send(addr, m)
+
+    def _count_append(self, m: Message) -> None:
+        """hashicorp/raft's replication metrics: entries sent per peer, and (on the answer)
+        the round trip of the oldest AppendEntries still unanswered."""
+        if m.dst not in self._append_sent:
+            self._append_sent[m.dst] = time.perf_counter()
+        if m.entries:
+            labels = self._labels_for(m.dst)
+            self.metrics.incr("raft.replication.appendEntries.logs", float(len(m.entries)), labels)
+
+    def _labels_for(self, peer: str) -> tuple[tuple[str, str], ...]:
+        labels = self._peer_labels.get(peer)
+        if labels is None:
+            labels = self._peer_labels[peer] = (("peer_id", peer),)
+        return labels
 
     def _process(self) -> None:
         self._scheduled = False

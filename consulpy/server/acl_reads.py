@@ -238,3 +238,22 @@ ACL_READS = {
     "ACL.BindingRuleRead": read_binding_rule,
     "ACL.BindingRuleList": list_binding_rules,
 }
+
+
+# What a secondary datacenter replicates, by the name it asks for: the stored rows as they are
+# (a replicated token must keep its secret and links), global tokens only.
+REPLICATED_TABLES = {"policies": "acl-policies", "roles": "acl-roles", "tokens": "acl-tokens"}
+
+
+def replication_rows(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    table = REPLICATED_TABLES[args["table"]]
+    _watch(ws, table)
+    acl = store.acl
+    rows = {"acl-policies": acl.policies, "acl-roles": acl.roles, "acl-tokens": acl.tokens}[table]
+    out = [dict(r) for r in rows.list() if not (table == "acl-tokens" and r.get("Local"))]
+    return store.table_index(table), out
+
+
+ACL_READS["ACL.ReplicationRows"] = replication_rows

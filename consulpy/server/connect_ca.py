@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger("consulpy.connect.ca")
 
 
+def _unstamped(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k not in ("CreateIndex", "ModifyIndex")} for r in rows]
+
+
 class ConnectNotEnabled(Exception):
     def __str__(self) -> str:
         return "Connect must be enabled in order to use this endpoint"
@@ -59,6 +63,8 @@ class CAManager:
             return
         from consulpy.connect import ca
 
+        if not self.server.is_primary():
+            return  # a secondary's CA comes from the primary (consulpy/server/replication.py)
         async with self._lock:
             if self.server.store.connect.ca_config is not None:
                 return
@@ -151,3 +157,76 @@ class CAManager:
         leaf["CreateIndex"] = leaf["ModifyIndex"] = index
         leaf["SigningKeyID"] = root["SigningKeyID"]
         return leaf
+
+    # --------------------------------------------------------------- secondaries
+    async def sign_intermediate(self, csr_pem: str) -> str:
+        """Primary: sign a secondary datacenter's intermediate with the active root."""
+        self._require()
+        from consulpy.connect import ca, spiffe
+
+        connect = self.server.store.connect
+        config = connect.ca_config
+        root = connect.active_root()
+        if config is None or root is None:
+            raise ca.CAError("the CA is not initialized yet")
+        if not self.server.is_primary():
+            raise ca.CAError("only the primary datacenter signs intermediates")
+        _, inner = ca._unwrap(config["Config"])
+        ttl_s = ca.duration_from_json(inner.get("IntermediateCertTTL", "8760h")) / 1e9
+        return str(
+            await self._run(
+                ca.sign_intermediate,
+                root,
+                csr_pem,
+                trust_domain=spiffe.trust_domain(config["ClusterID"]),
+                ttl_s=ttl_s,
+                serial=await self._serial(),
+                now=time.time(),
+            )
+        )
+
+    async def adopt_primary_roots(self, roots: dict[str, Any], signer: Any) -> bool:
+        """Secondary: make the primary's roots ours. A new active root (or none signed for
+        us yet) means a new intermediate: our own key, its CSR signed by the primary through
+        `signer(csr) -> PEM`. Returns whether anything was written."""
+        if not self.enabled:
+            return False
+        from consulpy.connect import ca
+
+        trust_domain = str(roots.get("TrustDomain") or "")
+        primary_roots = [dict(r) for r in roots.get("Roots") or []]
+        active = next((r for r in primary_roots if r.get("Active")), None)
+        if not trust_domain or active is None:
+            return False  # the primary has no CA yet
+        async with self._lock:
+            connect = self.server.store.connect
+            mine = connect.active_root()
+            cluster_id = trust_domain.split(".", 1)[0]
+            current = connect.ca_config
+            held = ca.intermediate_of(mine) if mine is not None else ""
+            if (
+                mine is not None
+                and mine["ID"] == active["ID"]
+                and held
+                and not ca.intermediate_due(held, time.time())
+            ):
+                signed = mine
+            else:
+                key_pem, csr_pem = await self._run(
+                    ca.make_intermediate_csr, trust_domain, self.server.datacenter
+                )
+                signed = ca.secondary_root(active, key_pem, await signer(csr_pem))
+                log.info("connect CA intermediate signed by the primary", root=active["ID"])
+            new_roots = [signed if r["ID"] == active["ID"] else r for r in primary_roots]
+            if (
+                current is not None
+                and current.get("ClusterID") == cluster_id
+                and _unstamped(connect.ca_roots) == _unstamped(new_roots)
+            ):
+                return False
+            normalized = ca.normalize_config(
+                self.provider, self.initial_config, cluster_id=cluster_id
+            )
+            config = dict(normalized, ClusterID=cluster_id, ForceWithoutCrossSigning=False)
+            await self.server.propose(C.ca_set(config, new_roots, ts=self.server.now()))
+            return True

@@ -209,7 +209,8 @@ class LeaderDuties:
             await server.propose(C.acl_token_set(row, True, ts=server.now()))
             log.info("created ACL anonymous token")
         secret = server.acl_initial_management
-        if secret and acl.tokens.get_unique(secret) is None:
+        # As Consul: only the primary creates it; a secondary gets tokens by replication.
+        if secret and server.is_primary() and acl.tokens.get_unique(secret) is None:
             row = ep.management_token(
                 secret, str(uuid.uuid4()), "Initial Management Token", server.now()
             )

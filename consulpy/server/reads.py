@@ -13,6 +13,7 @@ from typing import Any
 
 from consulpy.server.acl_reads import ACL_READS
 from consulpy.server.rtt import entry_node, node_field, sort_by_distance
+from consulpy.state.snapshot_stream import FrozenState
 from consulpy.state.store import StateStore
 from consulpy.state.txnops import apply_op
 from consulpy.state.views import (
@@ -255,10 +256,31 @@ def _ingress_gateways(store: StateStore, name: str) -> list[str]:
     return found
 
 
+def _terminating_gateways(store: StateStore, name: str) -> list[str]:
+    """The terminating gateways whose config entry links service `name`."""
+    return [
+        entry["Name"]
+        for entry in store.connect.list_entries("terminating-gateway")
+        if any((svc.get("Name") or "") == name for svc in entry.get("Services") or [])
+    ]
+
+
 def _instances(
     store: StateStore, name: str, connect: bool, ingress: bool = False
 ) -> list[dict[str, Any]]:
     catalog = store.catalog
+    if connect:
+        # A service linked to a terminating gateway is reached through the gateway: its
+        # connect instances are the gateway's, as in Consul.
+        gateways = [
+            svc
+            for gateway in _terminating_gateways(store, name)
+            for svc in catalog.service_instances(gateway)
+            if svc.get("Kind") == "terminating-gateway"
+        ]
+        if gateways:
+            keys = sorted(catalog.connect_by_dest.get(name, ()))
+            return [catalog.services[k] for k in keys] + gateways
     if ingress:
         return [
             svc
@@ -364,12 +386,18 @@ def health_service(store: StateStore, args: dict[str, Any], ws: WatchSet | None)
         ws.add(("svc_extinction",))
     catalog = store.catalog
     ingress = args.get("ingress", False)
+    connect = args.get("connect", False)
     if ingress and ws is not None:
         ws.add(("t", "config_entries"))
         ws.add(("t", "services"))
-    instances = _instances(store, name, args.get("connect", False), ingress)
+    if connect and ws is not None:  # a terminating gateway may link (or unlink) the service
+        ws.add(("ce", "terminating-gateway"))
+        for gateway in _terminating_gateways(store, name):
+            ws.add(("svc", gateway))
+    instances = _instances(store, name, connect, ingress)
     index = _service_index(store, name, bool(instances))
-    if ingress:
+    if ingress or (connect and _terminating_gateways(store, name)):
+        # (a linked service's index moves with the gateways' and the config entries')
         index = max(index, store.table_index("config_entries", "services", "checks"))
     tags = args.get("tags", [])
     pairs = args.get("node_meta", [])
@@ -392,8 +420,9 @@ def health_service(store: StateStore, args: dict[str, Any], ws: WatchSet | None)
 
 
 def snapshot_state(store: StateStore, args: dict[str, Any], ws: WatchSet | None) -> tuple[int, Any]:
-    """The whole store, serialised (for /v1/snapshot); may be large."""
-    return store.last_index, store.snapshot()
+    """The whole store, frozen at this point (for /v1/snapshot): serialised as it is
+    streamed out, or to bytes when the read was forwarded (see Server._rpc_handler)."""
+    return store.last_index, FrozenState(store.freeze())
 
 
 READS.update(

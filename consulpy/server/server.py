@@ -13,6 +13,7 @@ dispatcher serves the endpoint registry and nothing else.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -66,9 +67,11 @@ from consulpy.server.query import (
 )
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
 from consulpy.server.reads import ReadError
+from consulpy.server.replication import Replicator, forward_to_primary
 from consulpy.server.router import DatacenterRouter, target_dc
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
+from consulpy.state.snapshot_stream import FrozenState
 from consulpy.state.store import StateStore
 from consulpy.state.watch import WatchSet
 from consulpy.util.hostport import split_host_port
@@ -79,7 +82,13 @@ MAX_HOPS = 3
 # Endpoints that do not resolve the caller's token (Consul: bootstrap and login need none, a
 # stale header must not block them; status is open).
 UNAUTHENTICATED = frozenset(
-    {"ACL.BootstrapTokens", "ACL.Login", "Status.Info", "Catalog.ListDatacenters"}
+    {
+        "ACL.BootstrapTokens",
+        "ACL.Login",
+        "ACL.ReplicationStatus",
+        "Status.Info",
+        "Catalog.ListDatacenters",
+    }
 )
 # Errors a forwarded call raises again on this side, by kind.
 ERROR_KINDS: dict[type[BaseException], str] = {
@@ -106,6 +115,28 @@ _WRITE_METRICS: dict[str, str] = {
     "ConfigEntry.Delete": "config_entry.delete",
     "PreparedQuery.Apply": "prepared-query.apply",
 }
+# ... and of the reads that have one (timed where the read is served, as in Consul).
+_READ_METRICS: dict[str, str] = {"Txn.Read": "txn.read"}
+
+# consul.rpc.server.call's label sets of one endpoint, indexed by 2 * errored + is_leader.
+CallLabels = tuple[tuple[tuple[str, str], ...], ...]
+
+
+def call_labels(ep: Endpoint, rpc_type: str) -> CallLabels:
+    """Built once per endpoint and caller kind, so recording a call allocates no labels.
+    `rpc_type` is "net/rpc" for calls from other agents, "internal" for this agent's own."""
+    request_type = "read" if ep.kind is Kind.READ else "write"
+    return tuple(
+        (
+            ("method", ep.name),
+            ("errored", errored),
+            ("request_type", request_type),
+            ("rpc_type", rpc_type),
+            ("leader", leader),
+        )
+        for errored in ("false", "true")
+        for leader in ("false", "true")
+    )
 
 
 def raise_remote(exc: RPCError) -> None:
@@ -158,10 +189,14 @@ class Server:
         limits: Limits | None = None,
         agent_token: str = "",
         query_times: QueryTimes = CONSUL_QUERY_TIMES,
+        primary_datacenter: str = "",
+        replication: dict[str, Any] | None = None,
     ) -> None:
         self.node_name = node_name
         self.node_id = node_id
         self.datacenter = datacenter
+        # The datacenter with the authority over CA, config entries and global ACL objects.
+        self.primary_datacenter = primary_datacenter or datacenter
         self.advertise_addr = advertise_addr
         self.node_meta = node_meta or {}
         self.tagged_addresses = tagged_addresses
@@ -171,6 +206,7 @@ class Server:
         # queries wait that long on top of their own wait.
         self.rpc_client_timeout = 60.0
         self.query_times = query_times
+        self._call_labels: dict[str, CallLabels] = {}  # rpc.server.call's, in-process calls
         # The agent's `autopilot` block: seeds the replicated autopilot configuration (the
         # agent sets it); autopilot itself reads autopilot_config().
         self.autopilot_seed = AutopilotConfig()
@@ -238,6 +274,13 @@ class Server:
         self.leader.on_start.append(self._check_integrity)
         self.integrity_problems: int | None = None  # set once this process first leads
         self.leader.on_start.append(lambda: seed_if_missing(self))
+        replication = replication or {}
+        self.replication = Replicator(
+            self,
+            token_replication=bool(replication.get("enable_token_replication")),
+            replication_token=replication.get("token"),
+        )
+        self.leader.on_start.append(self.replication.run)
         self.applier.on_leader_change(self._leader_changed)
         # Gossip status of servers by node ID ("alive", "failed", ...); set by the agent.
         self.serf_status: Any = dict
@@ -261,6 +304,9 @@ class Server:
         # server knows no other datacenter.
         self.router: DatacenterRouter | None = None
 
+    def is_primary(self) -> bool:
+        return self.primary_datacenter == self.datacenter
+
     @property
     def rpc_address(self) -> str:
         return f"{self.advertise_addr}:{self.server_port}"
@@ -283,7 +329,10 @@ class Server:
 
     async def _bootstrap_config_entries(self) -> None:
         """On leadership: write the configured `config_entries.bootstrap` entries that do
-        not exist yet (an entry changed through the API since is left alone)."""
+        not exist yet (an entry changed through the API since is left alone). Only in the
+        primary datacenter, as Consul: a secondary gets them by replication."""
+        if not self.is_primary():
+            return
         for entry in self.bootstrap_entries:
             if self.store.connect.entry(entry["Kind"], entry["Name"]) is not None:
                 continue
@@ -385,7 +434,26 @@ class Server:
         request = Request(
             payload=checked, datacenter=target_dc(self.datacenter), token=self._token(token)
         )
-        return await self._apply(ep, request, 0)
+        start = time.perf_counter()
+        errored = 1
+        try:
+            result = await self._apply(ep, request, 0)
+            errored = 0
+            return result
+        finally:
+            self._record_call(self._internal_labels(ep), start, errored)
+
+    def _internal_labels(self, ep: Endpoint) -> CallLabels:
+        labels = self._call_labels.get(ep.name)
+        if labels is None:
+            labels = self._call_labels[ep.name] = call_labels(ep, "internal")
+        return labels
+
+    def _record_call(self, labels: CallLabels, start: float, errored: int) -> None:
+        """consul.rpc.server.call: one endpoint call served by this server, with Consul's
+        labels (method, errored, request_type, rpc_type, leader)."""
+        leader = 1 if self.applier.is_leader() else 0
+        METRICS.measure_since("rpc.server.call", start, labels[2 * errored + leader])
 
     def _token(self, token: str | None) -> str:
         return self.agent_token if token is None else token
@@ -443,6 +511,10 @@ class Server:
 
     async def _apply_routed(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
         assert ep.handler is not None
+        if request.datacenter in ("", self.datacenter) and forward_to_primary(
+            self, ep.name, request
+        ):
+            request = dataclasses.replace(request, datacenter=self.primary_datacenter)
         if request.datacenter not in ("", self.datacenter):
             return await self._forward_dc(ep, request, hops, self.rpc_hold_timeout + 30)
         if ep.kind is Kind.LOCAL:
@@ -514,7 +586,14 @@ class Server:
             token=self._token(token),
             options=opts,
         )
-        return await self._read(ep, request, 0)
+        start = time.perf_counter()
+        errored = 1
+        try:
+            reply = await self._read(ep, request, 0)
+            errored = 0
+            return reply
+        finally:
+            self._record_call(self._internal_labels(ep), start, errored)
 
     async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
         assert ep.read is not None and ep.needs is not None
@@ -543,6 +622,8 @@ class Server:
                 except NotLeaderError:
                     return await self._read(ep, request, hops)
                 METRICS.measure_since("rpc.consistentRead", start)
+        metric = _READ_METRICS.get(ep.name)
+        started = time.perf_counter() if metric is not None else 0.0
         identity = (
             None if self.acl_resolver is None else await self.resolve_token(request.token, ep.name)
         )
@@ -569,6 +650,8 @@ class Server:
                 raise CommandError(str(exc)) from exc
             except (KeyError, TypeError, AttributeError) as exc:
                 raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
+        if metric is not None:
+            METRICS.measure_since(metric, started)
         return meta, result
 
     def _has_lease(self) -> bool:
@@ -661,6 +744,24 @@ class Server:
                 raise
         raise CommandError("No path to datacenter")
 
+    async def read_in(
+        self, datacenter: str, name: str, args: Any, opts: QueryOptions, token: str
+    ) -> tuple[QueryMeta, Any]:
+        """A read served by `datacenter` (replication's blocking queries on the primary)."""
+        ep = self._endpoint(name)
+        request = Request(
+            payload=read_payload(ep, args), datacenter=datacenter, token=token, options=opts
+        )
+        return await self._read(ep, request, 0)
+
+    async def apply_in(self, datacenter: str, name: str, payload: Any, token: str) -> Any:
+        """A write or leader call served by `datacenter` (the primary signing our CA)."""
+        ep = self._endpoint(name)
+        request = Request(
+            payload=check_payload(ep.payload, payload), datacenter=datacenter, token=token
+        )
+        return await self._apply(ep, request, 0)
+
     # -------------------------------------------------------------------- RPC
     def _rpc_timeout(self, blocking: float = 0.0) -> float | None:
         return self.rpc_client_timeout + blocking if self.rpc_client_timeout > 0 else None
@@ -680,13 +781,19 @@ class Server:
             self.rpc_server.register(ep.name, self._rpc_handler(ep))
 
     def _rpc_handler(self, ep: Endpoint) -> Any:
+        labels = call_labels(ep, "net/rpc")
+
         async def handler(args: Any) -> Any:
             METRICS.incr("rpc.request")
+            start = time.perf_counter()
             try:
-                return await serve(args)
+                result = await serve(args)
             except Exception:
                 METRICS.incr("rpc.request_error")
+                self._record_call(labels, start, 1)
                 raise
+            self._record_call(labels, start, 0)
+            return result
 
         async def serve(args: Any) -> Any:
             if not isinstance(args, dict) or set(args) - {"req", "hops"}:
@@ -697,6 +804,8 @@ class Server:
             request = Request.from_wire(args.get("req"), ep.payload)
             if ep.kind is Kind.READ:
                 meta, result = await self._read(ep, request, hops)
+                if isinstance(result, FrozenState):  # Snapshot.State: its bytes on the wire
+                    result = result.to_bytes()
                 return {"meta": meta.to_wire(), "result": result}
             return await self._apply(ep, request, hops)
 

@@ -15,7 +15,7 @@ import json
 import tarfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any, BinaryIO
 
 FORMAT = "consulpy-state-v1"
@@ -37,32 +37,57 @@ def build(state: bytes, *, index: int, term: int, datacenter: str) -> bytes:
 
 
 def write(out: BinaryIO, state: bytes, *, index: int, term: int, datacenter: str) -> None:
-    """Write the archive into `out` (a file: GET /v1/snapshot spools it, then streams it)."""
+    """Write the archive of a state held in memory into `out`."""
+    write_file(
+        out,
+        io.BytesIO(state),
+        size=len(state),
+        sha256=hashlib.sha256(state).hexdigest(),
+        index=index,
+        term=term,
+        datacenter=datacenter,
+    )
+
+
+def write_file(
+    out: IO[bytes],
+    state: IO[bytes],
+    *,
+    size: int,
+    sha256: str,
+    index: int,
+    term: int,
+    datacenter: str,
+) -> None:
+    """Write the archive into `out`, copying the state from a file in chunks (GET
+    /v1/snapshot: the state was streamed to a file, its size and digest taken on the way)."""
     meta = {
         "ID": f"{term}-{index}-{int(time.time() * 1000)}",
         "Index": index,
         "Term": term,
         "Datacenter": datacenter,
-        "Size": len(state),
+        "Size": size,
         "Version": 1,
         "Format": FORMAT,
         "CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode()
-    sums = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n"
-        for name, data in (("meta.json", meta_bytes), ("state.bin", state))
-    ).encode()
+    sums = (f"{hashlib.sha256(meta_bytes).hexdigest()}  meta.json\n{sha256}  state.bin\n").encode()
+    members: list[tuple[str, int, IO[bytes]]] = [
+        ("meta.json", len(meta_bytes), io.BytesIO(meta_bytes)),
+        ("state.bin", size, state),
+        ("SHA256SUMS", len(sums), io.BytesIO(sums)),
+    ]
     with (
         gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w") as tar,
+        tarfile.open(fileobj=gz, mode="w", copybufsize=_CHUNK) as tar,
     ):
-        for name, data in (("meta.json", meta_bytes), ("state.bin", state), ("SHA256SUMS", sums)):
+        for name, length, data in members:
             info = tarfile.TarInfo(name)
-            info.size = len(data)
+            info.size = length
             info.mtime = int(time.time())
             info.mode = 0o600
-            tar.addfile(info, io.BytesIO(data))
+            tar.addfile(info, data)
 
 
 def read(archive: bytes, max_size: int = MAX_ARCHIVE) -> tuple[dict[str, Any], bytes]:
@@ -73,15 +98,35 @@ def read(archive: bytes, max_size: int = MAX_ARCHIVE) -> tuple[dict[str, Any], b
 
 
 def read_file(src: BinaryIO, max_size: int = MAX_ARCHIVE) -> tuple[dict[str, Any], bytes]:
-    """Check and open an archive file: (meta, state bytes); ArchiveError if anything is off.
+    """Check and open an archive file: (meta, state bytes); ArchiveError if anything is off."""
+    buf = io.BytesIO()
+    meta = verify_file(src, max_size, buf.write)
+    return meta, buf.getvalue()
+
+
+def verify_file(
+    src: BinaryIO, max_size: int = MAX_ARCHIVE, sink: Callable[[bytes], object] | None = None
+) -> dict[str, Any]:
+    """Check an archive file completely, then (if `sink` is given) pass its state to `sink`
+    in chunks; returns the metadata. ArchiveError if anything is off, before `sink` sees a
+    byte.
 
     Two passes so memory stays bounded for whatever arrives: the first streams every member
     through SHA-256 in chunks (a corrupt or hostile upload is refused having used a buffer),
-    the second reads the verified state into memory, where the restore needs it anyway."""
+    the second hands the verified state on, checking it is still the bytes verified."""
+    try:
+        return _verify(src, max_size, sink)
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:  # while reading a member
+        raise ArchiveError(f"failed to read snapshot archive: {exc}") from exc
+
+
+def _verify(src: BinaryIO, max_size: int, sink: Callable[[bytes], object] | None) -> dict[str, Any]:
     max_state = STATE_SIZE_FACTOR * max_size  # decompressed: a gzip bomb stops here
     digests: dict[str, str] = {}
     small: dict[str, bytes] = {}
     for member, handle in _members(src):
+        if member.name in digests:
+            raise ArchiveError(f"{member.name} appears twice in snapshot archive")
         if member.size > max_state:
             raise ArchiveError(
                 f"{member.name} in snapshot archive is larger than {max_state} bytes"
@@ -113,13 +158,18 @@ def read_file(src: BinaryIO, max_size: int = MAX_ARCHIVE) -> tuple[dict[str, Any
     if not isinstance(meta, dict) or meta.get("Format") != FORMAT:
         got = meta.get("Format") if isinstance(meta, dict) else None
         raise ArchiveError(f"unsupported snapshot format {got!r}")
+    if sink is None:
+        return meta
     src.seek(0)
     for member, handle in _members(src):
         if member.name == "state.bin":
-            state = handle.read()
-            if hashlib.sha256(state).hexdigest() != digests["state.bin"]:
+            h = hashlib.sha256()
+            while chunk := handle.read(_CHUNK):
+                h.update(chunk)
+                sink(chunk)
+            if h.hexdigest() != digests["state.bin"]:
                 raise ArchiveError("snapshot archive changed while it was read")
-            return meta, state
+            return meta
     raise ArchiveError("snapshot archive is missing state.bin")
 
 
@@ -139,5 +189,9 @@ def _members(src: BinaryIO) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
                 handle = tar.extractfile(member)
                 assert handle is not None
                 yield member, handle
+            # Read the gzip stream to its end: its CRC and length are checked only there, so
+            # an archive cut inside the trailer (or tar padding) is refused too.
+            while gz.read(_CHUNK):
+                pass
     except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
         raise ArchiveError(f"failed to read snapshot archive: {exc}") from exc

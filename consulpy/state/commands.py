@@ -9,9 +9,12 @@ instead of the applying server's clock, so every replica computes the same resul
 
 from __future__ import annotations
 
-from typing import Any
+import io
+from typing import IO, Any, cast
 
 import msgpack
+
+from consulpy.state import snapshot_stream
 
 Command = dict[str, Any]
 
@@ -98,8 +101,24 @@ def deregister(request: dict[str, Any], *, ts: float) -> Command:
     return {"t": DEREGISTER, "req": request, "ts": ts}
 
 
-def restore(snapshot: bytes, *, ts: float) -> Command:
+RESTORE_ZLIB = "zlib"
+
+
+def restore(snapshot: bytes, *, ts: float, encoding: str = "") -> Command:
+    """Replace the state; `encoding` "zlib": `snapshot` is compressed (the entry then costs
+    about the archive's size, and is unpacked as it is decompressed)."""
+    if encoding:
+        return {"t": RESTORE, "data": snapshot, "enc": encoding, "ts": ts}
     return {"t": RESTORE, "data": snapshot, "ts": ts}
+
+
+def restore_source(data: bytes, encoding: str) -> IO[bytes]:
+    """A file over a restore command's state, decompressing it if it was compressed."""
+    if encoding == RESTORE_ZLIB:
+        return cast(IO[bytes], snapshot_stream.Inflater(data))
+    if encoding:
+        raise ValueError(f"unknown snapshot state encoding {encoding!r}")
+    return io.BytesIO(data)
 
 
 def config_entry_set(entry: dict[str, Any], cas: int | None = None, *, ts: float) -> Command:

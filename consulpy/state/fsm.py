@@ -106,7 +106,7 @@ class FSM:
         kind = cmd.get("t")
         if kind == C.RESTORE:
             try:
-                store.restore(cmd["data"])
+                store.restore_from(C.restore_source(cmd["data"], cmd.get("enc") or ""))
             except Exception as exc:  # a bad snapshot leaves the state as it was
                 store.last_index = max(store.last_index, index)
                 return error(f"snapshot restore failed: {exc}")

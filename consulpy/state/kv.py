@@ -10,6 +10,7 @@ prefix never goes backwards when its newest key is deleted (blocking watchers re
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -305,9 +306,15 @@ class KVTable:
         }
 
     def load(self, data: dict[str, Any]) -> None:
-        self.entries = SortedDict((row[0], KVEntry.load(row)) for row in data["entries"])
-        self.tombstones = SortedDict((k, i) for k, i in data["tombstones"])
-        self.lock_delays = {k: float(v) for k, v in data.get("lock_delays", [])}
+        self.load_rows((KVEntry.load(row) for row in data["entries"]), data["tombstones"], data)
+
+    def load_rows(
+        self, entries: Iterable[KVEntry], tombstones: Iterable[Any], rest: dict[str, Any]
+    ) -> None:
+        """Load from rows already converted (a streamed snapshot converts them one by one)."""
+        self.entries = SortedDict((e.key, e) for e in entries)
+        self.tombstones = SortedDict((k, i) for k, i in tombstones)
+        self.lock_delays = {k: float(v) for k, v in rest.get("lock_delays", [])}
         self.held = {}
         for entry in self.entries.values():
             if entry.session:

@@ -9,11 +9,11 @@ sessions with it) that several commands share.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
-import msgpack
-
+from consulpy.state import snapshot_stream
 from consulpy.state.acl import ACLTables
 from consulpy.state.autopilot import AutopilotTable
 from consulpy.state.catalog import CatalogTables
@@ -204,10 +204,10 @@ class StateStore:
             self.invalidate_check_sessions(txn, row["Node"], row["CheckID"], now)
 
     # ------------------------------------------------------------- snapshot
-    def snapshot_source(self) -> Callable[[], bytes]:
-        """Freeze the state now (cheap: rows are immutable) and return a function that
-        serialises the frozen copy; it may run in a worker thread."""
-        frozen = {
+    def freeze(self) -> dict[str, Any]:
+        """The state now, frozen (cheap: rows are immutable, so the tables are shallow
+        copies); `snapshot_stream.write` serialises it, possibly in a worker thread."""
+        return {
             "format": SNAPSHOT_FORMAT,
             "last_index": self.last_index,
             "indexes": dict(self.indexes),
@@ -221,16 +221,15 @@ class StateStore:
             "autopilot": self.autopilot.frozen_copy(),
         }
 
+    def snapshot_source(self) -> Callable[[], bytes]:
+        """Freeze the state now and return a function that serialises the frozen copy; it
+        may run in a worker thread."""
+        frozen = self.freeze()
+
         def serialise() -> bytes:
-            kv = frozen["kv"]
-            doc = dict(frozen)
-            doc["kv"] = {
-                "entries": [e.dump() for e in kv["entries"]],
-                "tombstones": kv["tombstones"],
-                "lock_delays": kv["lock_delays"],
-            }
-            doc["sessions"] = [s.dump() for s in frozen["sessions"]]
-            return msgpack.packb(doc, use_bin_type=True)
+            buf = io.BytesIO()
+            snapshot_stream.write(frozen, buf)
+            return buf.getvalue()
 
         return serialise
 
@@ -239,30 +238,66 @@ class StateStore:
 
     def restore(self, data: bytes) -> None:
         """Replace the whole state with a snapshot, then wake every blocked query."""
-        doc = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(f"unsupported state snapshot format {doc.get('format')!r}")
+        self.restore_from(io.BytesIO(data))
+
+    def restore_from(self, src: IO[bytes]) -> None:
+        """Replace the whole state with a snapshot read from a file, unpacked a section at a
+        time (KV rows one by one); the current state stays until the new one is complete."""
+        reader = snapshot_stream.Reader(src)
+        fmt: Any = None
         kv = KVTable()
-        kv.load(doc["kv"])
         sessions = SessionTable()
-        sessions.load(doc["sessions"])
         catalog = CatalogTables()
-        catalog.load(doc["catalog"])
         connect = ConnectTables()
-        connect.load(doc.get("connect") or {})
         prepared_queries = PreparedQueryTable()
-        prepared_queries.load(doc.get("prepared_queries") or [])
         acl = ACLTables()
-        acl.load(doc.get("acl") or {})
         coordinates = CoordinateTable()
-        coordinates.load(doc.get("coordinates") or [])
         autopilot = AutopilotTable()
-        autopilot.load(doc.get("autopilot"))
+        indexes: Any = None
+        last_index: Any = None
+        for section in reader.sections():
+            if section == "format":
+                fmt = reader.value()
+                if fmt != SNAPSHOT_FORMAT:
+                    raise ValueError(f"unsupported state snapshot format {fmt!r}")
+            elif section == "kv":
+                parts: dict[str, Any] = {}
+                for key in reader.map_keys():
+                    if key == "entries":
+                        parts[key] = [KVEntry.load(row) for row in reader.items()]
+                    else:
+                        parts[key] = reader.value()
+                kv.load_rows(parts.get("entries", []), parts["tombstones"], parts)
+            elif section == "sessions":
+                sessions.load(reader.items())
+            elif section == "catalog":
+                catalog.load(reader.value())
+            elif section == "connect":
+                connect.load(reader.value() or {})
+            elif section == "prepared_queries":
+                prepared_queries.load(reader.value() or [])
+            elif section == "acl":
+                acl.load(reader.value() or {})
+            elif section == "coordinates":
+                coordinates.load(reader.value() or [])
+            elif section == "autopilot":
+                autopilot.load(reader.value())
+            elif section == "indexes":
+                indexes = reader.value()
+            elif section == "last_index":
+                last_index = reader.value()
+            else:
+                reader.value()  # a section a newer version added: skipped
+        reader.finish()
+        if fmt != SNAPSHOT_FORMAT:
+            raise ValueError("state snapshot has no format")
+        if not isinstance(indexes, dict) or isinstance(last_index, bool):
+            raise ValueError("state snapshot lacks its indexes")
         self.kv, self.sessions, self.catalog, self.connect = kv, sessions, catalog, connect
         self.prepared_queries = prepared_queries
         self.acl = acl
         self.coordinates = coordinates
         self.autopilot = autopilot
-        self.indexes = dict(doc["indexes"])
-        self.last_index = int(doc["last_index"])
+        self.indexes = dict(indexes)
+        self.last_index = int(last_index)
         self.watches.notify_all()

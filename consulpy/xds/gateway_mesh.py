@@ -152,3 +152,15 @@ def gateway_clusters(
     named = [(s.sni, s.endpoints) for s in snapshot.services]
     named += [(r.cluster_name, r.endpoints) for r in snapshot.remotes]
     return [(_eds_cluster(name), _assignment(name, eps)) for name, eps in named]
+
+
+def build_resources(snapshot: MeshGatewaySnapshot) -> dict[str, list[tuple[Any, list[str]]]]:
+    """``{"clusters"|"endpoints"|"listeners"|"routes": [(message, children)]}``: each EDS
+    cluster with its assignment as child, and the one listener."""
+    pairs = gateway_clusters(snapshot)
+    return {
+        "clusters": [(c, [c.name]) for c, _ in pairs],
+        "endpoints": [(e, []) for _, e in pairs],
+        "listeners": [(gateway_listener(snapshot), [])],
+        "routes": [],
+    }

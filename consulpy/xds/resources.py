@@ -8,8 +8,9 @@ what changed. A version is a hash of the resource's deterministic serialization.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -91,12 +92,12 @@ def build(snapshot: ProxySnapshot) -> Resources:
     """Every cluster, endpoint assignment, listener and route configuration of ``snapshot``.
 
     Raises ValueError for a snapshot that cannot be expressed (no leaf or roots, an unknown
-    protocol, an upstream without targets).
+    protocol, an upstream without targets). Gateways carry snapshots of their own kind,
+    built by their own module.
     """
-    from consulpy.xds.gateway_mesh import MeshGatewaySnapshot
-
-    if isinstance(snapshot, MeshGatewaySnapshot):
-        return build_mesh_gateway(snapshot)
+    gateway = _gateway_builder(snapshot)
+    if gateway is not None:
+        return _from_parts(gateway(snapshot), snapshot.version)
     check(snapshot)
     clusters = {
         c.name: Resource.of(c.name, c, [c.name] if c.HasField("eds_cluster_config") else [])
@@ -115,21 +116,31 @@ def build(snapshot: ProxySnapshot) -> Resources:
     )
 
 
-def build_mesh_gateway(snapshot: object) -> Resources:
-    """A mesh gateway's listener and its EDS clusters (`consulpy.xds.gateway_mesh`)."""
-    from consulpy.xds import gateway_mesh as gm
+def _gateway_builder(
+    snapshot: object,
+) -> Callable[[Any], dict[str, list[tuple[Any, list[str]]]]] | None:
+    from consulpy.xds import gateway_ingress, gateway_mesh, gateway_terminating
 
-    assert isinstance(snapshot, gm.MeshGatewaySnapshot)
-    pairs = gm.gateway_clusters(snapshot)
-    clusters = {c.name: Resource.of(c.name, c, [c.name]) for c, _ in pairs}
-    endpoints = {e.cluster_name: Resource.of(e.cluster_name, e) for _, e in pairs}
-    listener = gm.gateway_listener(snapshot)
-    return Resources(
-        {
-            CLUSTER: clusters,
-            ENDPOINT: endpoints,
-            LISTENER: {listener.name: Resource.of(listener.name, listener)},
-            ROUTE: {},
-        },
-        version=snapshot.version,
-    )
+    if isinstance(snapshot, gateway_mesh.MeshGatewaySnapshot):
+        return gateway_mesh.build_resources
+    if isinstance(snapshot, gateway_ingress.IngressSnapshot):
+        return gateway_ingress.build_resources
+    if isinstance(snapshot, gateway_terminating.TerminatingSnapshot):
+        return gateway_terminating.build_resources
+    return None
+
+
+def _from_parts(parts: Mapping[str, list[tuple[Any, list[str]]]], version: str) -> Resources:
+    """Resources from a gateway builder's ``{kind: [(message, children)]}``."""
+    by_type: dict[str, dict[str, Resource]] = {}
+    for type_url, key, attr in (
+        (CLUSTER, "clusters", "name"),
+        (ENDPOINT, "endpoints", "cluster_name"),
+        (LISTENER, "listeners", "name"),
+        (ROUTE, "routes", "name"),
+    ):
+        by_type[type_url] = {
+            getattr(m, attr): Resource.of(getattr(m, attr), m, children)
+            for m, children in parts.get(key, [])
+        }
+    return Resources(by_type, version=version)

@@ -79,3 +79,23 @@ def test_tree_variant_runs_that_source_tree(tmp_path: Path) -> None:
         assert _put(target.addrs[0], "bench/kv/x", "") == 200
     finally:
         target.stop()
+
+
+def test_telemetry_off_variant_records_nothing(tmp_path: Path) -> None:
+    target = kv.spawn_dev(tmp_path, kv.Variant("notelemetry", telemetry=False))
+    try:
+        assert target.name == "consulpy-dev-notelemetry"
+        addr = target.addrs[0]
+        assert _put(addr, "bench/kv/x", "") == 200
+        with urllib.request.urlopen(f"http://{addr}/v1/agent/metrics", timeout=5) as resp:
+            doc = json.loads(resp.read())
+        assert doc["Samples"] == [] and doc["Counters"] == [] and doc["Gauges"] == []
+        url = f"http://{addr}/v1/agent/metrics?format=prometheus"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            assert resp.read() == b""
+            assert "not enabled" in resp.headers["X-Consul-Reason"]
+    finally:
+        target.stop()
+    args = kv.build_parser().parse_args(["--spawn", "dev", "--telemetry-off-variant"])
+    assert args.telemetry_off_variant
+    assert kv.main(["--telemetry-off-variant", "--duration", "1"]) == 2

@@ -118,11 +118,11 @@ def test_proxy_id_and_grpc_addr_flags(agent: AgentProcess) -> None:
         (["-sidecar-for", "web", "-grpc-addr", "https://127.0.0.1:1"], "-grpc-ca-file"),
         (["-sidecar-for", "web", "-grpc-addr", "ftp://x:1"], "invalid -grpc-addr"),
         (["-sidecar-for", "web", "-grpc-addr", "127.0.0.1:port"], "invalid -grpc-addr"),
-        (["-gateway=ingress", "-register"], "-gateway='ingress' is not supported"),
-        (["-sidecar-for", "web", "-register"], "-register is only valid with -gateway"),
-        (["-gateway=mesh", "-address", "127.0.0.1:1"], "only used with -register"),
         (["-gateway=mesh", "-register", "-address", "127.0.0.1:x"], "invalid -address"),
         (["-gateway=mesh", "-proxy-id", "plain"], "is not a mesh-gateway"),
+        (["-gateway=ingress", "-register", "-wan-address", "1.2.3.4:1"], "only valid with"),
+        (["-sidecar-for", "web", "-wan-address", "1.2.3.4:1"], "-wan-address is only"),
+        (["-gateway=mesh", "-sidecar-for", "web"], "mutually exclusive"),
     ],
 )
 def test_errors(agent: AgentProcess, args: list[str], message: str) -> None:
@@ -144,6 +144,49 @@ def test_grpc_target_prefers_tls_when_it_can_verify_it(tmp_path) -> None:
     )
     assert grpc_target(None, "http://127.0.0.1:8500", both, None) == ("127.0.0.1", 8502, None)
     assert grpc_target("unix:///run/xds.sock", "", None, None) == ("unix:///run/xds.sock", 0, None)
+
+
+def test_gateway_register_and_bootstrap(agent: AgentProcess) -> None:
+    out = consulpy(
+        "connect",
+        "envoy",
+        "-gateway=terminating",
+        "-register",
+        "-service",
+        "term",
+        "-address",
+        "127.0.0.1:8443",
+        "-bootstrap",
+        "-http-addr",
+        agent.http_addr,
+    )
+    assert out.returncode == 0, out.stderr
+    boot = json.loads(out.stdout)
+    assert boot["node"]["id"] == "term" and boot["node"]["cluster"] == "term"
+    with urllib.request.urlopen(f"http://{agent.http_addr}/v1/agent/service/term") as resp:
+        service = json.loads(resp.read())
+    assert (service["Kind"], service["Address"], service["Port"]) == (
+        "terminating-gateway",
+        "127.0.0.1",
+        8443,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-gateway=bogus", "-register"], "invalid -gateway 'bogus'"),
+        (["-gateway=terminating", "-register", "-service", "t"], "needs -address"),
+        (["-gateway=ingress", "-register", "-address", "127.0.0.1"], "invalid -address"),
+        (["-gateway=ingress", "-service", "never"], "No gateway with ID 'never'"),
+        (["-gateway=ingress", "-proxy-id", "plain"], "is not an ingress-gateway"),
+        (["-register", "-sidecar-for", "web"], "-register is only supported with -gateway"),
+    ],
+)
+def test_gateway_errors(agent: AgentProcess, args: list[str], message: str) -> None:
+    out = consulpy("connect", "envoy", "-bootstrap", "-http-addr", agent.http_addr, *args)
+    assert out.returncode == 1
+    assert message in out.stderr, out.stderr
 
 
 def test_mesh_gateway_register_and_bootstrap(agent: AgentProcess) -> None:

@@ -66,6 +66,7 @@ def test_client_service_resolves_everywhere_and_leaves_on_failure(cluster: Clust
         for node in cluster.nodes:
             eventually(
                 lambda n=node: addresses(n, "api.service.consul") == {"127.0.0.9"},
+                timeout=90,  # anti-entropy, then catalog replication, on a loaded machine
                 what=f"api resolves from {node.name}",
             )
             srv = ask(node, "api.service.consul", "SRV")
@@ -81,7 +82,7 @@ def test_client_service_resolves_everywhere_and_leaves_on_failure(cluster: Clust
     for node in cluster.nodes:
         eventually(
             lambda n=node: ask(n, "api.service.consul").rcode() == dns.rcode.NXDOMAIN,
-            timeout=CHECK_INTERVAL + 15,
+            timeout=CHECK_INTERVAL + 60,  # generous: the time is printed, not asserted
             what=f"api gone from {node.name}",
         )
     elapsed = time.monotonic() - started

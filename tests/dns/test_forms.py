@@ -59,7 +59,7 @@ async def test_forms_that_do_not_exist_yet() -> None:
         # No virtual IPs yet: Consul's answer for a service without one.
         resp = await c.ask("web.virtual.consul", "A")
         assert resp.rcode() == dns.rcode.NOERROR and not resp.answer and not resp.authority
-        # No ingress gateways yet, and no prepared query defined: unknown names.
+        # No ingress gateway exposes web, and no prepared query defined: unknown names.
         for name in ("web.ingress.consul", "web-v1.query.consul", "_web._tcp.query.consul"):
             resp = await c.ask(name, "A" if "_" not in name else "SRV")
             assert is_nxdomain_soa(resp), name

@@ -7,6 +7,7 @@ import io
 import json
 import tarfile
 
+from consulpy.server import snapshot_archive
 from tests.conftest import HTTP
 
 
@@ -45,12 +46,29 @@ async def test_save_wipe_restore_round_trip(http: HTTP, agent) -> None:
     assert row["Node"] == "ext"
 
 
-async def test_corrupt_archives_are_refused_and_change_nothing(http: HTTP) -> None:
+async def test_corrupt_archives_are_refused_with_400_and_change_nothing(http: HTTP) -> None:
     await http.put("/v1/kv/stay", b"1")
     _, _, archive = await http.get("/v1/snapshot")
     broken = bytearray(gzip.decompress(archive))
     broken[600] ^= 0xFF  # inside state.bin or meta.json: the checksums catch it
-    for body in (b"not an archive", gzip.compress(bytes(broken)), archive[: len(archive) // 2]):
+    not_a_store = snapshot_archive.build(b"\x93\x01\x02\x03", index=1, term=1, datacenter="dc1")
+    for body, why in (
+        (b"not an archive", b"failed to read snapshot archive"),
+        (gzip.compress(bytes(broken)), b"checksum mismatch"),
+        (archive[: len(archive) // 2], b"failed to read snapshot archive"),
+        (archive[:-9], b""),  # the gzip trailer cut: truncated
+        (not_a_store, b""),  # checksums right, but the state is not a store
+    ):
         status, _, raw = await http.put("/v1/snapshot", body)
-        assert status == 500 and raw.startswith(b"Snapshot restore failed"), raw
+        assert status == 400 and raw.startswith(b"Snapshot restore failed"), raw
+        assert why in raw, raw
     assert (await http.get("/v1/kv/stay?raw"))[2] == b"1"
+    _, _, again = await http.get("/v1/snapshot")
+    assert _state(again) == _state(archive)  # nothing changed, indexes included
+
+
+def _state(archive: bytes) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(archive))) as tar:
+        member = tar.extractfile("state.bin")
+        assert member is not None
+        return member.read()

@@ -37,12 +37,15 @@ class AgentProc:
         config_dir: Path,
         grpc_port: int = 0,
         http_port: int = 0,
+        dns_port: int = -1,
         extra: list[str] | None = None,
     ) -> None:
         """Ports 0 (the default) let the agent bind what the OS gives and report it in its
-        banner; the ports it got are kept for a restart. `extra` flags come last (so they
-        win over the defaults here, e.g. `-node`, `-serf-wan-port`)."""
+        banner; the ports it got are kept for a restart. DNS is off unless given a port.
+        `extra` flags come last (so they win over the defaults here, e.g. `-node`,
+        `-serf-wan-port`)."""
         self.workdir = workdir
+        self.dns_port = dns_port
         self.config_dir = config_dir
         self.grpc_port = grpc_port
         self.http_port = http_port
@@ -64,7 +67,7 @@ class AgentProc:
             "-node=mesh",
             f"-http-port={self.http_port}",
             f"-grpc-port={self.grpc_port}",
-            "-dns-port=-1",
+            f"-dns-port={self.dns_port}",
             "-serf-lan-port=0",
             "-serf-wan-port=-1",
             "-server-port=0",
@@ -203,6 +206,49 @@ class Sidecar(Envoy):
                 if health.get("eds_health_status", "HEALTHY") == "HEALTHY":
                     ports.add(host["address"]["socket_address"]["port_value"])
         return ports
+
+
+class Gateway(Sidecar):
+    """A gateway's Envoy, registered and started the way a user does it:
+    `consulpy connect envoy -gateway=<kind> -register -service <name> -address <addr>`."""
+
+    def __init__(self, workdir: Path, kind: str, name: str, address: str, agent: AgentProc) -> None:
+        super().__init__(workdir, name, agent)
+        self.kind = kind
+        self.address = address
+
+    async def _spawn(self, stderr: int) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *_die_with_parent(),
+            sys.executable,
+            "-m",
+            "consulpy",
+            "connect",
+            "envoy",
+            f"-gateway={self.kind}",
+            "-register",
+            "-service",
+            self.service_id,
+            "-address",
+            self.address,
+            "-http-addr",
+            self.agent.http,
+            "-admin-bind",
+            "127.0.0.1:0",
+            "--",
+            "--concurrency",
+            "1",
+            "--log-level",
+            "warning",
+            "--log-path",
+            str(self.log_path),
+            "--admin-address-path",
+            str(self.dir / "admin.address"),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
 
 
 class ApiApp:

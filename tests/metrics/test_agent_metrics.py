@@ -270,7 +270,15 @@ async def test_dns_queries_are_timed() -> None:
 
     async with dns_agent(catalog=False) as client, aiohttp.ClientSession() as session:
         http = HTTP(session, client.dev.url)
-        before = value(await scrape(http), "consul_dns_domain_query_count")
+        before = await scrape(http)
         await client.ask("consul.service.consul")
-        after = value(await scrape(http), "consul_dns_domain_query_count")
-        assert after == before + 1
+        await client.ask("1.0.0.127.in-addr.arpa", "PTR")
+        after = await scrape(http)
+        # a reverse lookup is a ptr_query, not a domain_query (Consul's two handlers); both
+        # carry the answering agent's node name
+        node = client.dev.config.node_name
+        count = "consul_dns_domain_query_count"
+        assert value(after, count, node=node) == value(before, count, node=node) + 1
+        ptr = "consul_dns_ptr_query_count"
+        assert value(after, ptr, node=node) == value(before, ptr, node=node) + 1
+        assert after["consul_dns_ptr_query"].type == "summary"

@@ -95,7 +95,7 @@ def test_a_250mb_upload_uses_bounded_memory_and_the_limit_holds(tmp_path: Path) 
         pid = agent.proc.pid
         base = _reset_peak(pid)
         status, body = _put_file(agent.http_addr, archive)
-        assert status == 500 and b"checksum mismatch for state.bin" in body, body[:500]
+        assert status == 400 and b"checksum mismatch for state.bin" in body, body[:500]
         growth = _status(pid)["VmHWM"] - base
         print(f"RSS growth for a {archive.stat().st_size} byte upload: {growth / MIB:.1f} MiB")
         assert growth <= 64 * MIB, f"{growth / MIB:.1f} MiB"

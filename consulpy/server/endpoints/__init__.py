@@ -68,6 +68,7 @@ PUBLIC = frozenset(
         "Catalog.ListDatacenters",
         "ConnectCA.Roots",
         "ACL.BootstrapTokens",
+        "ACL.ReplicationStatus",  # no token, as Consul (it leaks nothing; health checks use it)
         "ACL.Login",
         "ACL.Logout",
         "ACL.ResolveToken",

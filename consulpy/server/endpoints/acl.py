@@ -27,8 +27,8 @@ from consulpy.acl.rules import RuleError, parse_rules
 from consulpy.server import acl_reads
 from consulpy.server.acl_reads import auth_method_view, policy_view, role_view, token_view
 from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
-from consulpy.server.endpoints.base import read, write
-from consulpy.server.endpoints.request import Request
+from consulpy.server.endpoints.base import leader, read, write
+from consulpy.server.endpoints.request import Empty, Request
 from consulpy.server.errors import CommandError, RequestError
 from consulpy.state import commands as C
 from consulpy.state.acl import ACLTables, Row
@@ -393,6 +393,8 @@ def management_token(secret: str, accessor: str, description: str, now: float) -
 
 async def bootstrap(server: Server, req: Request[ACLBootstrap]) -> Row:
     _enabled(server)
+    if not server.is_primary():
+        raise CommandError(DISABLED)  # as Consul: only the primary bootstraps
     acl = server.store.acl
     reset = _reset_index(server)
     if acl.bootstrap_index and reset != acl.bootstrap_index:
@@ -817,7 +819,27 @@ def _possession(_store: StateStore, _payload: TokenRead) -> list[Need]:
     return []  # the agent's resolver: holding the secret is the permission
 
 
+@dataclass(frozen=True, slots=True)
+class ReplicationRows:
+    table: str  # policies, roles or tokens
+
+
+def _replication_needs(_store: StateStore, payload: ReplicationRows) -> list[Need]:
+    if payload.table not in acl_reads.REPLICATED_TABLES:
+        raise RequestError(f"unknown ACL replication table {payload.table!r}")
+    # Secrets leave the datacenter: tokens need acl:write (Consul's token replication).
+    access = Access.WRITE if payload.table == "tokens" else Access.READ
+    return [Need(Resource.ACL, "", access)]
+
+
+async def replication_status(server: Server, _req: Request[Any]) -> Any:
+    """`/v1/acl/replication`: the leader's view of its ACL replication."""
+    return server.replication.acl_status()
+
+
 ENDPOINTS = [
+    read("ACL.ReplicationRows", ReplicationRows, acl_reads.replication_rows, _replication_needs),
+    leader("ACL.ReplicationStatus", Empty, replication_status),
     write("ACL.BootstrapTokens", ACLBootstrap, bootstrap),
     write("ACL.TokenSet", TokenSet, token_set),
     write("ACL.TokenClone", TokenClone, token_clone),

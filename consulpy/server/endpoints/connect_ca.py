@@ -59,6 +59,15 @@ async def sign(server: Server, req: Request[CASign]) -> Any:
     return await _ca_call(server.ca.sign, req.payload.csr)
 
 
+async def sign_intermediate(server: Server, req: Request[CASign]) -> Any:
+    """A secondary datacenter's leader asks the primary to sign its intermediate CA
+    (operator:write, as Consul's ConnectCA.SignIntermediate; the replication token)."""
+    if not req.payload.csr:
+        raise RequestError("CSR is required")
+    authorize(req.token, Resource.OPERATOR, "", Access.WRITE)
+    return await _ca_call(server.ca.sign_intermediate, req.payload.csr)
+
+
 def csr_service(csr_pem: str) -> str:
     """The service of a CSR's SPIFFE URI SAN ("" when it has none or does not parse: the
     signer refuses it after)."""
@@ -88,4 +97,5 @@ ENDPOINTS = [
     ),
     leader("ConnectCA.ConfigurationSet", CAConfigurationSet, configuration_set),
     leader("ConnectCA.Sign", CASign, sign),
+    leader("ConnectCA.SignIntermediate", CASign, sign_intermediate),
 ]

@@ -10,7 +10,7 @@ from consulpy.server import reads
 from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
 from consulpy.server.endpoints.request import Empty, Request
-from consulpy.server.errors import CommandError
+from consulpy.server.errors import RequestError
 from consulpy.state import commands as C
 from consulpy.state.store import StateStore
 
@@ -21,15 +21,19 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class SnapshotRestore:
     state: bytes  # the serialised store from a snapshot archive
+    encoding: str = ""  # "zlib": `state` is compressed (what PUT /v1/snapshot sends)
 
 
 async def restore(server: Server, req: Request[SnapshotRestore]) -> bool:
     authorize(req.token, Resource.ACL, "", Access.WRITE)  # Consul: a management token
-    try:
-        StateStore().restore(req.payload.state)  # refuse what the servers could not load
+    payload = req.payload
+    if payload.encoding not in ("", C.RESTORE_ZLIB):
+        raise RequestError(f"Snapshot restore failed: unknown state encoding {payload.encoding!r}")
+    try:  # refuse what the servers could not load (streamed: no decoded copy is kept)
+        StateStore().restore_from(C.restore_source(payload.state, payload.encoding))
     except Exception as exc:  # any decoding or shape error: the bytes are not a store
-        raise CommandError(f"Snapshot restore failed: {exc}") from exc
-    await server.propose(C.restore(req.payload.state, ts=server.now()))
+        raise RequestError(f"Snapshot restore failed: {exc}") from exc
+    await server.propose(C.restore(payload.state, ts=server.now(), encoding=payload.encoding))
     # Sessions (and their TTLs) were replaced wholesale: re-arm from the new state.
     server.leader.stop()
     server.leader.start()

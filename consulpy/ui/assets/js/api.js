@@ -14,6 +14,27 @@ export function setToken(secret) {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
+// The datacenter the screens show (the URL's `/ui/<dc>/` segment). Every /v1 call carries it
+// as `?dc=`, as Consul's UI does, so reads and writes reach that datacenter's servers.
+export const localDatacenter = settings.LocalDatacenter || "dc1";
+let datacenter = localDatacenter;
+
+export function currentDatacenter() {
+  return datacenter;
+}
+
+export function setDatacenter(dc) {
+  datacenter = dc || localDatacenter;
+}
+
+// /v1/agent/* is this agent's own state and the datacenter list is the same wherever it is
+// asked: those go without `dc`. A path that names its `dc` keeps it.
+export function withDatacenter(path) {
+  if (!path.startsWith("/v1/") || path.startsWith("/v1/agent/") ||
+      path.startsWith("/v1/catalog/datacenters") || /[?&]dc=/.test(path)) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}dc=${encodeURIComponent(datacenter)}`;
+}
+
 export class APIError extends Error {
   constructor(status, text, path) {
     super(text);
@@ -30,6 +51,10 @@ export function explain(err) {
   if (/No cluster leader|no leader/i.test(text)) {
     return "No leader: the servers have not elected a leader, so nothing can be read or " +
       "written right now (is a majority of the servers running?).\n" + `(${err.path}: ${text})`;
+  }
+  if (/^No path to datacenter/.test(text)) {
+    return `No path to datacenter ${currentDatacenter()}: its servers are unknown or not alive ` +
+      `in the WAN pool.\n(${err.path}: ${text})`;
   }
   if (err.status === 403) {
     return `Permission denied (403) for ${err.path}:\n${text || "ACL not found"}`;
@@ -48,7 +73,7 @@ export async function call(method, path, { body, signal, raw = false, contentTyp
   } else if (contentType) {
     headers["Content-Type"] = contentType;
   }
-  const resp = await fetch(path, { method, headers, body: payload, signal });
+  const resp = await fetch(withDatacenter(path), { method, headers, body: payload, signal });
   const text = await resp.text();
   if (!resp.ok) throw new APIError(resp.status, text, `${method} ${path.split("?")[0]}`);
   let data = null;

@@ -1,7 +1,9 @@
 // The consulpy web UI: a router over the URL below the content path, the page frame, and the
 // screens (one module each under views/). Every change goes through the same /v1 API a CLI uses.
 
-import { explain, get, settings, setToken, token } from "./api.js";
+import {
+  currentDatacenter, explain, get, localDatacenter, setDatacenter, settings, setToken, token,
+} from "./api.js";
 import { h, replace } from "./dom.js";
 import * as acl from "./views/acl.js";
 import * as cluster from "./views/cluster.js";
@@ -12,11 +14,11 @@ import * as nodes from "./views/nodes.js";
 import * as services from "./views/services.js";
 
 const base = settings.ContentPath || "/ui/";
-const dc = settings.LocalDatacenter || "dc1";
 let current = null; // the AbortController of the screen shown
 
-export function href(rel) {
-  return `${base}${dc}/${rel}`;
+// A link to a screen of the datacenter shown (`dc` names another one).
+export function href(rel, dc = currentDatacenter()) {
+  return `${base}${encodeURIComponent(dc)}/${rel}`;
 }
 
 export function navigate(url, { replaceState = false } = {}) {
@@ -51,9 +53,13 @@ const ACL_SECTIONS = [
 function header(section) {
   const links = [...SECTIONS, ...(settings.ACLsEnabled ? ACL_SECTIONS : [])].map(([rel, label]) =>
     h("a", { href: href(rel), "aria-current": section === rel ? "page" : null }, label));
-  const dcSelect = h("select", { "aria-label": "Datacenter", id: "dc" }, h("option", {}, dc));
+  const dc = currentDatacenter();
+  const dcSelect = h("select", { "aria-label": "Datacenter", id: "dc", onchange: switchDatacenter },
+    h("option", {}, dc));
   get("/v1/catalog/datacenters").then((dcs) => {
-    replace(dcSelect, (dcs || [dc]).map((d) => h("option", { selected: d === dc }, d)));
+    const names = dcs && dcs.length ? [...dcs] : [localDatacenter];
+    if (!names.includes(dc)) names.push(dc); // a URL naming a datacenter nobody knows
+    replace(dcSelect, names.map((d) => h("option", { selected: d === dc }, d)));
   }).catch(() => {});
   const who = settings.ACLsEnabled
     ? (token()
@@ -65,17 +71,30 @@ function header(section) {
     h("nav", { "aria-label": "Main" }, links), h("span", { class: "spacer" }), dcSelect, who];
 }
 
+// The same screen (path below the datacenter, and query) in the datacenter just chosen.
+function switchDatacenter(ev) {
+  const dc = ev.target.value;
+  const rest = location.pathname.startsWith(base) ? location.pathname.slice(base.length) : "";
+  const parts = rest.split("/");
+  const below = parts.length > 1 ? parts.slice(1).join("/") : "services";
+  navigate(href(below || "services", dc) + location.search);
+}
+
 function logout() {
   setToken("");
   navigate(`${base}login`);
 }
+
+// The first segment of each screen's path below `<dc>/`.
+const SCREENS = new Set(["services", "nodes", "kv", "intentions", "config", "overview", "acls"]);
 
 // Which screen a path names: [section, module, args].
 function resolve(path) {
   let rest = path.startsWith(base) ? path.slice(base.length) : path.replace(/^\//, "");
   if (rest === "login" || rest === "settings") return ["login", acl.login, {}];
   const parts = rest.split("/");
-  if (parts[0] !== dc) return null;
+  if (!parts[0] || parts.length < 2) return null;
+  setDatacenter(decodeURIComponent(parts[0]));
   rest = parts.slice(1).join("/");
   const seg = rest.split("/");
   const dec = (s) => decodeURIComponent(s);
@@ -109,11 +128,17 @@ function render() {
   const main = document.getElementById("main");
   let found = resolve(location.pathname);
   if (!found) {
-    if (location.pathname === base || location.pathname === base.replace(/\/$/, "") ||
-        location.pathname === `${base}${dc}` || location.pathname === `${base}${dc}/`) {
-      history.replaceState(null, "", href("services"));
+    const rest = location.pathname.startsWith(base) ? location.pathname.slice(base.length) : "";
+    const only = /^([^/]+)\/?$/.exec(rest); // `/ui/<dc>` alone
+    if (SCREENS.has(rest.split("/")[0])) {
+      // A screen's path without a datacenter (`/ui/services`): this agent's datacenter.
+      history.replaceState(null, "", href(rest, localDatacenter) + location.search);
       found = resolve(location.pathname);
-    } else {
+    } else if (location.pathname === base || location.pathname === base.replace(/\/$/, "") || only) {
+      history.replaceState(null, "", href("services", only ? decodeURIComponent(only[1]) : localDatacenter));
+      found = resolve(location.pathname);
+    }
+    if (!found) {
       replace(document.getElementById("top"), header(""));
       replace(main, h("h1", {}, "Not found"), h("p", {}, `Nothing here: ${location.pathname}`),
         h("a", { href: href("services") }, "Back to services"));

@@ -1,8 +1,10 @@
 // The cluster: servers and the leader (Raft configuration), this agent's Raft state,
 // autopilot health, and gossip members with their status. These reads do not block, so the
-// screen polls them.
+// screen polls them. For another datacenter, its servers answer the Raft and autopilot reads;
+// gossip members are then the WAN pool's servers of that datacenter (this agent's LAN is not
+// theirs), and this agent's Raft state is not shown.
 
-import { APIError, explain, get, poll } from "../api.js";
+import { APIError, currentDatacenter, explain, get, localDatacenter, poll } from "../api.js";
 import { badge, h, replace, table } from "../dom.js";
 
 const MEMBER_STATUS = { 0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed" };
@@ -20,13 +22,16 @@ async function autopilot() {
 
 export function screen(ctx) {
   const { main, signal } = ctx;
+  const dc = currentDatacenter();
+  const remote = dc !== localDatacenter;
   const servers = h("div", { id: "servers" }, h("p", { class: "muted" }, "Loading…"));
   const raft = h("div", { id: "raft" });
   const pilot = h("div", { id: "autopilot" });
   const members = h("div", { id: "members" });
   replace(main, h("h1", {}, "Cluster"), h("h2", {}, "Servers"), servers,
-    h("h2", {}, "Autopilot"), pilot, h("h2", {}, "This agent's Raft state"), raft,
-    h("h2", {}, "Members (gossip)"), members);
+    h("h2", {}, "Autopilot"), pilot,
+    remote ? null : [h("h2", {}, "This agent's Raft state"), raft],
+    h("h2", {}, remote ? `Servers of ${dc} in the WAN pool (gossip)` : "Members (gossip)"), members);
   const fail = (where) => (err) => replace(where, h("p", { class: "critical" }, explain(err)));
   poll(async () => {
     const [config, leader] = await Promise.all([get("/v1/operator/raft/configuration"), get("/v1/status/leader")]);
@@ -35,7 +40,10 @@ export function screen(ctx) {
       table(["Server", "Address", "Role", "Voter"], (config.Servers || []).map((s) => [
         s.Node, s.Address, s.Leader ? badge("leader", "passing") : "follower", s.Voter ? "yes" : "no",
       ]), { "aria-label": "Servers" }));
-  }, 3000, signal, (err) => { ctx.showError(err); replace(servers, h("p", { class: "critical" }, "No leader: the servers have not elected a leader.")); });
+  }, 3000, signal, (err) => {
+    ctx.showError(err);
+    replace(servers, h("p", { class: "critical" }, explain(err).split("\n")[0]));
+  });
   poll(async () => {
     const ap = await autopilot();
     replace(pilot, h("p", {}, ap.Healthy ? badge("healthy", "passing") : badge("unhealthy", "critical"),
@@ -45,7 +53,7 @@ export function screen(ctx) {
       s.LastContact || "", String(s.LastIndex ?? ""),
     ])));
   }, 3000, signal, fail(pilot));
-  poll(async () => {
+  if (!remote) poll(async () => {
     const self = await get("/v1/agent/self");
     const stats = (self.Stats && self.Stats.raft) || {};
     const keys = Object.keys(stats);
@@ -55,7 +63,14 @@ export function screen(ctx) {
       : h("p", { class: "muted" }, "This agent is a client: it keeps no Raft state."));
   }, 3000, signal, fail(raft));
   poll(async () => {
-    const list = await get("/v1/agent/members");
+    const list = remote
+      ? ((await get("/v1/agent/members?wan=1")) || []).filter((m) => (m.Tags || {}).dc === dc)
+      : await get("/v1/agent/members");
+    if (remote && !list.length) {
+      replace(members, h("p", { class: "muted" },
+        `This agent sees no server of ${dc} in the WAN pool (a client agent is in no WAN pool).`));
+      return;
+    }
     replace(members, table(["Name", "Address", "Status", "Role"], (list || []).map((m) => {
       const status = MEMBER_STATUS[m.Status] || String(m.Status);
       return [m.Name, `${m.Addr}:${m.Port}`, badge(status, STATUS_CLASS[status] || ""),

@@ -1,7 +1,7 @@
 // Services: the list (health summary, kind, instances, tags; search and filters) and one
 // service (instances with their checks, tags, meta; upstreams/downstreams; intentions).
 
-import { enc, settings, watch } from "../api.js";
+import { currentDatacenter, enc, settings, watch } from "../api.js";
 import { badge, h, healthBadges, metaList, replace, table, worst } from "../dom.js";
 
 function health(s) {
@@ -95,7 +95,7 @@ function dashboard(name) {
   const tmpl = ((settings.UIConfig || {}).dashboard_url_templates || {}).service;
   if (!tmpl) return null;
   const url = tmpl.replaceAll("{{Service.Name}}", enc(name))
-    .replaceAll("{{Datacenter}}", enc(settings.LocalDatacenter || ""));
+    .replaceAll("{{Datacenter}}", enc(currentDatacenter()));
   if (!/^https?:\/\//.test(url)) return null;
   return h("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "button" }, "Open dashboard");
 }

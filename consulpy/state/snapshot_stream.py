@@ -1,0 +1,138 @@
+"""The state store's snapshot bytes, written and read as a stream.
+
+The bytes are one msgpack map (the layout `StateStore.snapshot` has always produced); here it
+is packed element by element into a file and unpacked element by element from one, so a
+snapshot of a large store never exists as one `bytes` object next to a list of every row
+dumped. The big tables (KV entries) are converted row by row; the small sections (catalog,
+connect, ACL, ...) are unpacked whole, their rows becoming the table's rows directly.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Iterator
+from typing import IO, Any
+
+import msgpack
+
+_READ = 1 << 16
+_MAX_OBJECT = (1 << 31) - 1
+
+
+def write(doc: dict[str, Any], out: IO[bytes]) -> None:
+    """Pack `doc` into `out` as msgpack, the same bytes `msgpack.packb(doc)` gives, without
+    holding them all: maps and lists in the top three levels are opened and their items
+    packed one by one; KV entries and sessions (row objects) are dumped one at a time."""
+    packer = msgpack.Packer(use_bin_type=True)  # each call returns its bytes
+
+    def emit(obj: Any, depth: int) -> None:
+        if depth > 0 and isinstance(obj, dict):
+            out.write(packer.pack_map_header(len(obj)))
+            for key, value in obj.items():
+                out.write(packer.pack(key))
+                emit(value, depth - 1)
+        elif depth > 0 and isinstance(obj, list | tuple):
+            out.write(packer.pack_array_header(len(obj)))
+            for item in obj:
+                emit(item, depth - 1)
+        else:
+            dump = getattr(obj, "dump", None)
+            out.write(packer.pack(dump() if callable(dump) else obj))
+
+    emit(doc, 3)
+
+
+class FrozenState:
+    """A point-in-time view of the store (`StateStore.freeze`), serialised on demand: in
+    process it is streamed to a file; over RPC it travels as the snapshot bytes."""
+
+    __slots__ = ("doc",)
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+
+    def write_to(self, out: IO[bytes]) -> None:
+        write(self.doc, out)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        write(self.doc, buf)
+        return buf.getvalue()
+
+
+class Inflater:
+    """A read-only file over zlib-compressed bytes, decompressed as it is read (the Raft
+    restore command carries the state compressed; it is unpacked through this)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+        self._z = zlib.decompressobj()
+        self._pending = b""
+
+    def read(self, n: int = -1) -> bytes:
+        want = _READ if n is None or n < 0 else n
+        while len(self._pending) < want and not self._z.eof:
+            if self._pos >= len(self._data):
+                if not self._z.eof:
+                    raise ValueError("compressed snapshot state is truncated")
+                break
+            piece = self._data[self._pos : self._pos + _READ]
+            self._pos += len(piece)
+            self._pending += self._z.decompress(piece)
+        out, self._pending = self._pending[:want], self._pending[want:]
+        return out
+
+
+def compress(src: IO[bytes], level: int = 6) -> bytes:
+    """zlib-compress a file read in chunks (what the Raft restore command carries)."""
+    z = zlib.compressobj(level)
+    parts = []
+    while chunk := src.read(1 << 20):
+        parts.append(z.compress(chunk))
+    parts.append(z.flush())
+    return b"".join(parts)
+
+
+class Reader:
+    """Unpacks the snapshot map from a file one section at a time."""
+
+    def __init__(self, src: IO[bytes]) -> None:
+        # The buffer only grows to the largest single object read whole (a section such as
+        # the catalog); no cap below what a whole-bytes unpack allowed, or a large store that
+        # loaded before would stop loading (at start, from its Raft snapshot).
+        self.unpacker = msgpack.Unpacker(
+            src, raw=False, strict_map_key=False, read_size=_READ, max_buffer_size=_MAX_OBJECT
+        )
+
+    def sections(self) -> Iterator[str]:
+        """The top-level keys in order; the caller reads each value before the next key."""
+        count = self.unpacker.read_map_header()
+        for _ in range(count):
+            key = self.unpacker.unpack()
+            if not isinstance(key, str):
+                raise ValueError(f"bad state snapshot section {key!r}")
+            yield key
+
+    def value(self) -> Any:
+        return self.unpacker.unpack()
+
+    def map_keys(self) -> Iterator[str]:
+        count = self.unpacker.read_map_header()
+        for _ in range(count):
+            yield self.unpacker.unpack()
+
+    def items(self) -> Iterator[Any]:
+        """The items of the list that comes next, unpacked one at a time."""
+        count = self.unpacker.read_array_header()
+        for _ in range(count):
+            yield self.unpacker.unpack()
+
+    def finish(self) -> None:
+        """Refuse trailing bytes (a snapshot is exactly one map)."""
+        try:
+            self.unpacker.unpack()
+        except msgpack.OutOfData:
+            return
+        raise ValueError("trailing data after the state snapshot")
