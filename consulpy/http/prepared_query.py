@@ -24,6 +24,7 @@ from consulpy.http.endpoint import (
 from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.prepared_query import PreparedQueryApply
 from consulpy.server.query import QueryMeta
+from consulpy.server.router import target_dc
 from consulpy.util.decode import DecodeError, parse_json
 from consulpy.util.goparse import parse_bool, parse_int
 from consulpy.util.goquote import go_quote
@@ -142,7 +143,7 @@ async def execute(req: web.Request) -> web.StreamResponse:
         "connect": connect,
         "agent": agent.node_name,
         "source_ip": _source_ip(req),
-        "dc": agent.datacenter,
+        "dc": target_dc(agent.datacenter),  # `?dc=`: the datacenter that runs it
     }
     meta, result = await agent.delegate.read(
         "PreparedQuery.Execute", args, query_options(req), token=request_token(req)
