@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from consulpy.http import translate
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -150,7 +151,13 @@ async def execute(req: web.Request) -> web.StreamResponse:
     )
     if result is None:
         raise HTTPError(404, NOT_FOUND, _meta_headers(meta))
-    return respond(req, {**result, **_embedded_meta(meta)}, meta=meta)
+    headers = None
+    if agent.config.translate_wan_addrs:
+        # By the datacenter the nodes came from: a failover answers with another one's.
+        headers = {translate.HEADER: "true"}
+        if result.get("Datacenter", agent.datacenter) != agent.datacenter:
+            result = {**result, "Nodes": translate.health_rows(result.get("Nodes"))}
+    return respond(req, {**result, **_embedded_meta(meta)}, meta=meta, headers=headers)
 
 
 @endpoint("GET")
