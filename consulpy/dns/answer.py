@@ -399,7 +399,8 @@ class Responder:
                 weight = self._weight(row)
                 family = rec.ip_family(address)
                 node_meta = s.enable_additional_node_meta_txt
-                if family and not svc.get("Address"):
+                own = svc.get("Address") or (wan and rec.service_wan_address(svc))
+                if family and not own:
                     target = self._fqdn(node["Node"].lower(), "node", dc, zone)
                 elif family:
                     target = self._fqdn(names.address_hex(address), "addr", dc, zone)

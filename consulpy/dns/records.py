@@ -152,6 +152,11 @@ def instance_address(node: Row, service: Row | None, qtype: int, *, wan: bool = 
     return v6 or v4 or default
 
 
+def service_wan_address(service: Row) -> str:
+    """The service's own `wan` tagged address ("" when it has none)."""
+    return _tagged(service.get("TaggedAddresses"), "wan")
+
+
 def instance_port(service: Row, *, wan: bool = False) -> int:
     """The SRV port: the service's `wan` tagged port for a translated instance, if set."""
     if wan:
