@@ -59,7 +59,9 @@ async def execute_with_failover(
     ep = server.endpoints[EXECUTE_REMOTE]
     opts = request.options
     remote_opts = QueryOptions(consistency=opts.consistency, max_stale=opts.max_stale)
-    token = query.get("Token") or request.token  # Consul: the query's token first
+    # The caller's token, as for the local execution (Consul prefers the query's stored
+    # Token for both; docs/compatibility.md).
+    token = request.token
     tried = 0
     for target in targets:
         tried += 1
