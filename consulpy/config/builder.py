@@ -164,16 +164,6 @@ def build_agent_config(
         )
         rejoin_age_max = SERVER_REJOIN_AGE_MIN
 
-    for key in (
-        "advertise_addr_ipv4",
-        "advertise_addr_ipv6",
-        "advertise_addr_wan_ipv4",
-        "advertise_addr_wan_ipv6",
-    ):
-        value = g(key)
-        family = key[-4:]
-        if value and (":" in value) != (family == "ipv6"):
-            s.error(key, f"{key} must be an {family} address")
     bootstrap_entries = _bootstrap_entries(s)
     domain, alt_domain, recursors = _dns(s)
     warnings.extend(dns_checks.dns_config_warnings(dict(g("dns_config", {}))))

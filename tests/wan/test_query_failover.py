@@ -32,6 +32,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
         node.dns = free_port(udp=True)  # type: ignore[attr-defined]
         node.extra.append(f"-dns-port={node.dns}")  # type: ignore[attr-defined]
     server.extra.append("-hcl=translate_wan_addrs = true")
+    f.dc2.servers[0].extra.append('-hcl=advertise_addr_wan_ipv4 = "127.0.0.2"')
     try:
         f.start()
         for node in (server, client):
@@ -181,3 +182,14 @@ def test_dns_names_of_another_datacenter(fed: Federation) -> None:
     # A datacenter nobody knows.
     assert ask(client, "api.service.dc9.consul").rcode() == dns.rcode.NXDOMAIN
     assert ask(server, "api.node.dc9.consul").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_advertised_wan_addresses_are_tagged(fed: Federation) -> None:
+    client = fed.dc1.clients[0]
+
+    def tagged() -> dict[str, str]:
+        node = client.json("GET", "/v1/catalog/node/s0?dc=dc2")
+        return (node or {}).get("Node", {}).get("TaggedAddresses") or {}
+
+    eventually(lambda: tagged().get("wan_ipv4") == "127.0.0.2", 60, what="dc2's s0 synced")
+    assert tagged()["wan"] == "127.0.0.1" and tagged()["lan_ipv4"] == "127.0.0.1"
