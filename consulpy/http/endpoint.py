@@ -154,13 +154,20 @@ async def filtered_read(req: web.Request, name: str, args: dict[str, Any]) -> we
     meta, result = await agent.delegate.read(name, args, opts, token=request_token(req))
     if req.query.get("peer"):
         result = PEER_EMPTY.get(name, [])
-    headers = None
-    translate = translate_wan.READS.get(name)
-    if translate is not None and agent.config.translate_wan_addrs:
-        headers = {translate_wan.HEADER: "true"}
-        if TARGET_DC.get() not in ("", agent.datacenter):
-            result = translate(result)
+    result, headers = translated(req, name, result)
     return respond(req, result, meta=meta, consistency_header=True, headers=headers)
+
+
+def translated(req: web.Request, name: str, result: Any) -> tuple[Any, dict[str, str] | None]:
+    """`result` of read `name` with `translate_wan_addrs` applied (another datacenter's
+    addresses), and the header that says the agent translates (None: it does not)."""
+    agent = agent_of(req)
+    translate = translate_wan.READS.get(name)
+    if translate is None or not agent.config.translate_wan_addrs:
+        return result, None
+    if TARGET_DC.get() not in ("", agent.datacenter):
+        result = translate(result)
+    return result, {translate_wan.HEADER: "true"}
 
 
 def empty_ok() -> web.Response:

@@ -5,6 +5,7 @@ their WAN addresses. dc1's server translates; dc1's client agent does not."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,6 @@ def _load(f: Federation) -> None:
 def execute(node: Node, query: str) -> tuple[dict[str, Any], dict[str, str]]:
     status, headers, raw = node.request("GET", f"/v1/query/{query}/execute")
     assert status == 200, raw
-    import json
-
     return json.loads(raw), headers
 
 
@@ -140,6 +139,15 @@ def test_http_translation_of_other_datacenter_reads(fed: Federation) -> None:
     )
     nodes = {n["Node"]: n["Address"] for n in server.json("GET", "/v1/catalog/nodes?dc=dc2")}
     assert nodes["api-dc2"] == DC2_WAN
+    node = server.json("GET", "/v1/catalog/node/api-dc2?dc=dc2")
+    assert node["Node"]["Address"] == DC2_WAN
+    assert node["Services"]["api"]["Address"] == DC2_WAN
+    listed = server.json("GET", "/v1/catalog/node-services/api-dc2?dc=dc2")
+    assert listed["Node"]["Address"] == DC2_WAN
+    assert (listed["Services"][0]["Address"], listed["Services"][0]["Port"]) == (
+        DC2_WAN,
+        DC2_WAN_PORT,
+    )
     # The local datacenter is never translated.
     assert server.json("GET", "/v1/health/service/api")[0]["Node"]["Address"] == DC1_ADDR
 
@@ -193,3 +201,14 @@ def test_advertised_wan_addresses_are_tagged(fed: Federation) -> None:
 
     eventually(lambda: tagged().get("wan_ipv4") == "127.0.0.2", 60, what="dc2's s0 synced")
     assert tagged()["wan"] == "127.0.0.1" and tagged()["lan_ipv4"] == "127.0.0.1"
+
+
+def test_a_healthy_local_instance_is_answered_without_failover(fed: Federation) -> None:
+    # Runs last: dc1's api becomes healthy.
+    client, server = fed.dc1.clients[0], fed.dc1.servers[0]
+    _register(server, "api-dc1", DC1_ADDR, "passing")
+    out, _ = execute(client, "api-fo")
+    assert (out["Datacenter"], out["Failovers"]) == ("dc1", 0)
+    assert [n["Node"]["Node"] for n in out["Nodes"]] == ["api-dc1"]
+    assert answers(client, "api-fo.query.consul") == {DC1_ADDR}
+    assert answers(server, "api-fo.query.consul") == {DC1_ADDR}  # ours: never translated
