@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from consulpy.server.errors import CommandError, RequestError
 from consulpy.server.prepared_query import failover_targets
 from consulpy.server.query import QueryOptions
 from consulpy.state.prepared_queries import QueryError
@@ -80,8 +79,10 @@ async def execute_with_failover(
         )
         timeout = server.rpc_hold_timeout + 30
         try:
-            reply = await server._forward_dc(ep, remote, hops, timeout)
-        except (CommandError, RequestError, OSError) as exc:
+            # A new request (hop count from 0), as Consul's: ExecuteRemote never fails over
+            # again, so this cannot loop.
+            reply = await server._forward_dc(ep, remote, 0, timeout)
+        except Exception as exc:  # as Consul: any error moves on to the next target
             log.warning(
                 "prepared query failover: datacenter failed",
                 datacenter=target.datacenter,
