@@ -400,6 +400,16 @@ class Agent:
             out[f"lan_{family}"] = addr
         if _is_ip(wan):
             out[f"wan_{'ipv6' if ':' in wan else 'ipv4'}"] = wan
+        # advertise_addr_ipv4/_ipv6 and advertise_addr_wan_ipv4/_ipv6 name them explicitly.
+        c = self.config
+        for key, value in (
+            ("lan_ipv4", getattr(c, "advertise_addr_ipv4", None)),
+            ("lan_ipv6", getattr(c, "advertise_addr_ipv6", None)),
+            ("wan_ipv4", getattr(c, "advertise_addr_wan_ipv4", None)),
+            ("wan_ipv6", getattr(c, "advertise_addr_wan_ipv6", None)),
+        ):
+            if value:
+                out[key] = value
         return out
 
     def _server_serf_status(self) -> dict[str, str]:

@@ -55,6 +55,22 @@ def advertise_ip(value: str) -> str:
     return addr
 
 
+def advertise_ipv4(value: str) -> str:
+    """advertise_addr_ipv4 / advertise_addr_wan_ipv4: an IPv4 advertise address."""
+    addr = advertise_ip(value)
+    if ":" in addr:
+        raise ValueError("must be an ipv4 address")
+    return addr
+
+
+def advertise_ipv6(value: str) -> str:
+    """advertise_addr_ipv6 / advertise_addr_wan_ipv6: an IPv6 advertise address."""
+    addr = advertise_ip(value)
+    if ":" not in addr:
+        raise ValueError("must be an ipv6 address")
+    return addr
+
+
 def ip_list(value: str) -> str:
     return normalise_ip_list(value)
 

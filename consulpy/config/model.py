@@ -213,6 +213,11 @@ class AgentConfig:
     client_addrs: list[str]
     advertise_addr: str | None
     advertise_addr_wan: str | None
+    # The `lan_ipv4`/`lan_ipv6`/`wan_ipv4`/`wan_ipv6` tagged addresses, when set explicitly.
+    advertise_addr_ipv4: str | None
+    advertise_addr_ipv6: str | None
+    advertise_addr_wan_ipv4: str | None
+    advertise_addr_wan_ipv6: str | None
     serf_lan_bind: str | None
     serf_wan_bind: str | None
     addresses: Addresses

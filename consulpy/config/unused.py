@@ -38,10 +38,6 @@ ENTERPRISE_OR_CLOUD: tuple[str, ...] = (
 
 # Accepted and not (yet) acted on; the reason is logged with the key.
 NOT_YET_USED: dict[str, str] = {
-    "advertise_addr_ipv4": "only advertise_addr is used",
-    "advertise_addr_ipv6": "only advertise_addr is used",
-    "advertise_addr_wan_ipv4": "only advertise_addr_wan is used",
-    "advertise_addr_wan_ipv6": "only advertise_addr_wan is used",
     "auto_config": "auto-config is not implemented",
     "auto_encrypt.": "auto-encrypt is not implemented",
     "tls.defaults.use_auto_cert": "auto-encrypt is not implemented",
@@ -62,7 +58,6 @@ NOT_YET_USED: dict[str, str] = {
     "ports.expose_max_port": "expose paths are not implemented",
     "primary_gateways": "no WAN federation",
     "primary_gateways_interval": "no WAN federation",
-    "translate_wan_addrs": "WAN addresses are never translated",
     "ui_config.metrics_provider": "the web UI shows no metrics",
     "ui_config.metrics_provider_files": "the web UI shows no metrics",
     "ui_config.metrics_provider_options_json": "the web UI shows no metrics",

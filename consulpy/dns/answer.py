@@ -28,6 +28,8 @@ from consulpy.dns.lookup import Lookups
 from consulpy.dns.recursor import Recursors
 from consulpy.dns.settings import DNSSettings
 from consulpy.dns.truncate import Draft
+from consulpy.server.errors import CommandError
+from consulpy.server.router import TARGET_DC
 from consulpy.util.durations import parse_duration
 
 RT = dns.rdatatype
@@ -35,6 +37,7 @@ Row = dict[str, Any]
 RRset = dns.rrset.RRset
 _ADDRESS_TYPES = (RT.A, RT.AAAA, RT.ANY)
 _MAX_CNAME_DEPTH = 3
+NO_PATH = "No path to datacenter"  # the servers' answer for a datacenter they do not know
 
 
 @dataclass(slots=True)
@@ -177,13 +180,38 @@ class Responder:
             parsed = names.parse(rest, zone, srv=qtype == RT.SRV)
         except names.Invalid:
             return Sections(rcode=dns.rcode.NXDOMAIN, soa=True)
-        if parsed.datacenter is not None and parsed.datacenter != self.settings.datacenter:
-            return Sections(rcode=dns.rcode.NXDOMAIN, soa=True)
+        local = self.settings.datacenter
+        remote = parsed.datacenter if parsed.datacenter not in (None, local) else None
+        # Another datacenter's names: the same reads with that datacenter as their target
+        # (the servers forward them over the WAN, as `?dc=`); never cached here, since the
+        # answer cache follows this datacenter's catalog.
+        routed = TARGET_DC.set(remote or "")
+        try:
+            sections = await self._dispatch(qname, qtype, parsed, depth, source, remote)
+        except CommandError as exc:
+            if remote is None or str(exc) != NO_PATH:
+                raise
+            sections = Sections(rcode=dns.rcode.NXDOMAIN, soa=True)  # unknown datacenter
+        finally:
+            TARGET_DC.reset(routed)
+        if remote is not None:
+            sections.cacheable = False
+        return sections
+
+    async def _dispatch(
+        self,
+        qname: dns.name.Name,
+        qtype: int,
+        parsed: names.Parsed,
+        depth: int,
+        source: str,
+        remote: str | None,
+    ) -> Sections | _Shuffled:
         kind = parsed.kind
         if kind == "node":
-            return await self._node(qname, qtype, parsed, depth)
+            return await self._node(qname, qtype, parsed, depth, remote)
         if kind in ("service", "connect", "ingress"):
-            return await self._service(qname, qtype, parsed, depth)
+            return await self._service(qname, qtype, parsed, depth, remote)
         if kind == "addr":
             return self._addr(qname, qtype, parsed)
         if kind == "virtual":
@@ -219,11 +247,12 @@ class Responder:
         return Sections(answer=ns, additional=glue)
 
     # ----------------------------------------------------------------- node
-    async def _find_node(self, name: str) -> Row | None:
+    async def _find_node(self, name: str, remote: str | None = None) -> Row | None:
         found = await self.lookups.node(name)
         if found is not None:
             return found["Node"]
-        nodes = await self.lookups.nodes_index()
+        # The cached index holds this datacenter's nodes only.
+        nodes = await (self.lookups.nodes() if remote else self.lookups.nodes_index())
         for node in nodes:
             if node["Node"].lower() == name:
                 return node
@@ -234,16 +263,21 @@ class Responder:
         return None
 
     async def _node(
-        self, qname: dns.name.Name, qtype: int, parsed: names.Parsed, depth: int
+        self,
+        qname: dns.name.Name,
+        qtype: int,
+        parsed: names.Parsed,
+        depth: int,
+        remote: str | None = None,
     ) -> Sections:
         s = self.settings
-        node = await self._find_node(".".join(parsed.parts))
+        node = await self._find_node(".".join(parsed.parts), remote)
         if node is None:
             return Sections(rcode=dns.rcode.NXDOMAIN, soa=True)
         ttl = s.node_ttl
         out = Sections()
         if qtype in _ADDRESS_TYPES:
-            address = rec.instance_address(node, None, qtype)
+            address = rec.instance_address(node, None, qtype, wan=self._wan(remote))
             family = rec.ip_family(address)
             if family and (qtype == RT.ANY or (family == 4) == (qtype == RT.A)):
                 out.answer.append(rec.address_rr(qname, ttl, address))
@@ -277,8 +311,21 @@ class Responder:
                 return await self.lookups.service_nodes(name)
         return rows
 
+    def _wan(self, datacenter: str | None) -> bool:
+        """Whether answers for `datacenter`'s instances use their WAN addresses."""
+        return (
+            self.settings.translate_wan_addrs
+            and datacenter is not None
+            and datacenter.lower() != self.settings.datacenter
+        )
+
     async def _service(
-        self, qname: dns.name.Name, qtype: int, parsed: names.Parsed, depth: int
+        self,
+        qname: dns.name.Name,
+        qtype: int,
+        parsed: names.Parsed,
+        depth: int,
+        remote: str | None = None,
     ) -> Sections | _Shuffled:
         s = self.settings
         parts = parsed.parts
@@ -306,9 +353,10 @@ class Responder:
         if not rows:
             return Sections(rcode=dns.rcode.NXDOMAIN, soa=True)
         ttl = s.service_ttl_for(service)
+        wan = self._wan(remote)
         hostnames = {}
         for row in rows:
-            address = rec.instance_address(row["Node"], row["Service"], qtype)
+            address = rec.instance_address(row["Node"], row["Service"], qtype, wan=wan)
             if address and rec.ip_family(address) == 0 and address not in hostnames:
                 if len(hostnames) >= 5:
                     break
@@ -316,7 +364,9 @@ class Responder:
                 await self._cname(qname, ttl, address, sub, depth)
                 hostnames[address] = sub
         return _Shuffled(
-            lambda: self._render_service(qname, qtype, rows, ttl, parsed.domain, hostnames)
+            lambda: self._render_service(
+                qname, qtype, rows, ttl, parsed.domain, hostnames, dc=remote or s.datacenter
+            )
         )
 
     def _render_service(
@@ -328,8 +378,13 @@ class Responder:
         zone: str,
         hostnames: dict[str, Sections],
         shuffle: bool = True,
+        dc: str = "",
     ) -> Sections:
+        """`dc`: the datacenter of `rows` (in the SRV targets' names; another one's
+        addresses are translated when `translate_wan_addrs` is on)."""
         s = self.settings
+        dc = dc or s.datacenter
+        wan = self._wan(dc)
         rows = list(rows)
         if shuffle:
             random.shuffle(rows)
@@ -338,8 +393,8 @@ class Responder:
             seen: set[tuple[str, str, int]] = set()
             for row in rows:
                 node, svc = row["Node"], row["Service"]
-                address = rec.instance_address(node, svc, RT.SRV)
-                port = int(svc.get("Port") or 0)
+                address = rec.instance_address(node, svc, RT.SRV, wan=wan)
+                port = rec.instance_port(svc, wan=wan)
                 key = (node["Node"], address, port)
                 if key in seen or not address:
                     continue
@@ -347,10 +402,11 @@ class Responder:
                 weight = self._weight(row)
                 family = rec.ip_family(address)
                 node_meta = s.enable_additional_node_meta_txt
-                if family and not svc.get("Address"):
-                    target = self._fqdn(node["Node"].lower(), "node", s.datacenter, zone)
+                own = svc.get("Address") or (wan and rec.service_wan_address(svc))
+                if family and not own:
+                    target = self._fqdn(node["Node"].lower(), "node", dc, zone)
                 elif family:
-                    target = self._fqdn(names.address_hex(address), "addr", s.datacenter, zone)
+                    target = self._fqdn(names.address_hex(address), "addr", dc, zone)
                 else:
                     target = rec.make_name(address)
                 if target is None:
@@ -363,7 +419,7 @@ class Responder:
                     if resolved is not None:
                         out.additional.extend(_retarget(resolved.answer[1:], ttl))
                 if node_meta:
-                    node_name = self._fqdn(node["Node"].lower(), "node", s.datacenter, zone)
+                    node_name = self._fqdn(node["Node"].lower(), "node", dc, zone)
                     if node_name is not None:
                         out.additional.extend(rec.meta_txt(node_name, ttl, node.get("Meta")))
         elif qtype in _ADDRESS_TYPES:
@@ -373,7 +429,7 @@ class Responder:
             for row in rows:
                 if s.a_record_limit and produced >= s.a_record_limit:
                     break
-                address = rec.instance_address(row["Node"], row["Service"], qtype)
+                address = rec.instance_address(row["Node"], row["Service"], qtype, wan=wan)
                 family = rec.ip_family(address)
                 if family and (qtype == RT.ANY or (family == 4) == (qtype == RT.A)):
                     if address in emitted:
@@ -447,9 +503,12 @@ class Responder:
         ttl_text = (result.get("DNS") or {}).get("TTL") or ""
         service = str(result.get("Service") or "")
         ttl = _query_ttl(ttl_text) if ttl_text else self.settings.service_ttl_for(service)
+        # The datacenter that answered: ours, the one named, or a failover target.
+        dc = str(result.get("Datacenter") or self.settings.datacenter).lower()
+        wan = self._wan(dc)
         hostnames: dict[str, Sections] = {}
         for row in nodes:
-            address = rec.instance_address(row["Node"], row["Service"], qtype)
+            address = rec.instance_address(row["Node"], row["Service"], qtype, wan=wan)
             if address and rec.ip_family(address) == 0 and address not in hostnames:
                 if len(hostnames) >= 5:
                     break
@@ -458,7 +517,7 @@ class Responder:
                 hostnames[address] = sub
         # Kept in the execution's order: it shuffled, then moved the near node first.
         out = self._render_service(
-            qname, qtype, nodes, ttl, parsed.domain, hostnames, shuffle=False
+            qname, qtype, nodes, ttl, parsed.domain, hostnames, shuffle=False, dc=dc
         )
         out.cacheable = False
         return out
@@ -494,10 +553,11 @@ class Responder:
 class _Shuffled:
     """Sections whose order is drawn anew on every render."""
 
-    __slots__ = ("render",)
+    __slots__ = ("cacheable", "render")
 
     def __init__(self, render: Callable[[], Sections]) -> None:
         self.render = render
+        self.cacheable = True
 
 
 def _query_ttl(text: str) -> int:

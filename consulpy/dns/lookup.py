@@ -23,6 +23,7 @@ import structlog
 
 from consulpy.dns.settings import DNSSettings
 from consulpy.server.query import DEFAULT, STALE, QueryOptions
+from consulpy.server.router import target_dc
 
 log = structlog.get_logger("consulpy.dns")
 
@@ -77,7 +78,7 @@ class Lookups:
             "query": name,
             "agent": self.settings.node_name,
             "source_ip": source_ip,
-            "dc": self.settings.datacenter,
+            "dc": target_dc(self.settings.datacenter),  # `<q>.query.<dc>`: that one
         }
         return await self._read("PreparedQuery.Execute", args)
 

@@ -129,19 +129,38 @@ def _tagged(tagged: dict[str, Any] | None, key: str) -> str:
     return str(value or "")
 
 
-def instance_address(node: Row, service: Row | None, qtype: int) -> str:
-    """The address an instance answers with for `qtype` (spec 5.1); "" for none."""
-    if service is not None and service.get("Address"):
-        default = service["Address"]
+def instance_address(node: Row, service: Row | None, qtype: int, *, wan: bool = False) -> str:
+    """The address an instance answers with for `qtype` (spec 5.1); "" for none. `wan`:
+    the instance is in another datacenter and `translate_wan_addrs` is on, so the `wan`
+    tagged addresses stand in for the plain ones (the service's first, then the node's),
+    as Consul's TranslateServiceAddress / TranslateAddress."""
+    prefix = "wan" if wan else "lan"
+    svc_wan = _tagged(service.get("TaggedAddresses"), "wan") if wan and service else ""
+    if service is not None and (service.get("Address") or svc_wan):
+        default = svc_wan or service["Address"]
         tagged = service.get("TaggedAddresses")
     else:
-        default = node.get("Address", "")
         tagged = node.get("TaggedAddresses")
-    v4 = _tagged(tagged, "lan_ipv4")
-    v6 = _tagged(tagged, "lan_ipv6")
+        default = (_tagged(tagged, "wan") if wan else "") or node.get("Address", "")
+    v4 = _tagged(tagged, f"{prefix}_ipv4")
+    v6 = _tagged(tagged, f"{prefix}_ipv6")
     family = ip_family(default)
     if qtype == RT.A:
         return v4 or (default if family in (0, 4) else "")
     if qtype == RT.AAAA:
         return v6 or (default if family in (0, 6) else "")
     return v6 or v4 or default
+
+
+def service_wan_address(service: Row) -> str:
+    """The service's own `wan` tagged address ("" when it has none)."""
+    return _tagged(service.get("TaggedAddresses"), "wan")
+
+
+def instance_port(service: Row, *, wan: bool = False) -> int:
+    """The SRV port: the service's `wan` tagged port for a translated instance, if set."""
+    if wan:
+        tagged = (service.get("TaggedAddresses") or {}).get("wan")
+        if isinstance(tagged, dict) and tagged.get("Port"):
+            return int(tagged["Port"])
+    return int(service.get("Port") or 0)

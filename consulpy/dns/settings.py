@@ -28,6 +28,9 @@ class SOAConfig:
 class DNSSettings:
     datacenter: str = "dc1"
     node_name: str = ""  # the agent's node: the `_agent` source of prepared queries
+    # translate_wan_addrs: answers for another datacenter's instances use their `wan`
+    # tagged addresses.
+    translate_wan_addrs: bool = False
     domain: str = "consul."
     alt_domain: str | None = None
     recursors: tuple[tuple[str, int], ...] = ()
@@ -56,6 +59,7 @@ class DNSSettings:
         return cls(
             datacenter=config.datacenter.lower(),
             node_name=config.node_name,
+            translate_wan_addrs=bool(config.translate_wan_addrs),
             domain=config.domain,
             alt_domain=config.alt_domain,
             recursors=tuple(

@@ -17,6 +17,7 @@ from consulpy.http.endpoint import (
     query_options,
     read_body,
     respond,
+    translated,
 )
 from consulpy.http.specs import DEREGISTER_REQUEST, REGISTER_REQUEST
 from consulpy.http.tokens import request_token
@@ -258,7 +259,8 @@ async def catalog_node_services(req: web.Request) -> web.StreamResponse:
     )
     if result is None or req.query.get("peer"):  # no cluster peers: nothing imported
         result = {"Node": None, "Services": None}
-    return respond(req, result, meta=meta, consistency_header=True)
+    result, headers = translated(req, "Catalog.NodeServices", result)
+    return respond(req, result, meta=meta, consistency_header=True, headers=headers)
 
 
 @endpoint("GET")

@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from consulpy.agent.agent import Agent
+from consulpy.http import translate as translate_wan
 from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.authz import ACLNotFoundError, PermissionDenied
 from consulpy.server.errors import (
@@ -149,10 +150,24 @@ async def filtered_read(req: web.Request, name: str, args: dict[str, Any]) -> we
     its result is replaced by the empty answer (PEER_EMPTY, else [])."""
     opts = query_options(req)
     args["filter"] = opts.filter
-    meta, result = await agent_of(req).delegate.read(name, args, opts, token=request_token(req))
+    agent = agent_of(req)
+    meta, result = await agent.delegate.read(name, args, opts, token=request_token(req))
     if req.query.get("peer"):
         result = PEER_EMPTY.get(name, [])
-    return respond(req, result, meta=meta, consistency_header=True)
+    result, headers = translated(req, name, result)
+    return respond(req, result, meta=meta, consistency_header=True, headers=headers)
+
+
+def translated(req: web.Request, name: str, result: Any) -> tuple[Any, dict[str, str] | None]:
+    """`result` of read `name` with `translate_wan_addrs` applied (another datacenter's
+    addresses), and the header that says the agent translates (None: it does not)."""
+    agent = agent_of(req)
+    translate = translate_wan.READS.get(name)
+    if translate is None or not agent.config.translate_wan_addrs:
+        return result, None
+    if TARGET_DC.get() not in ("", agent.datacenter):
+        result = translate(result)
+    return result, {translate_wan.HEADER: "true"}
 
 
 def empty_ok() -> web.Response:

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from consulpy.http import translate
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -24,6 +25,7 @@ from consulpy.http.endpoint import (
 from consulpy.http.tokens import request_token
 from consulpy.server.endpoints.prepared_query import PreparedQueryApply
 from consulpy.server.query import QueryMeta
+from consulpy.server.router import target_dc
 from consulpy.util.decode import DecodeError, parse_json
 from consulpy.util.goparse import parse_bool, parse_int
 from consulpy.util.goquote import go_quote
@@ -142,14 +144,20 @@ async def execute(req: web.Request) -> web.StreamResponse:
         "connect": connect,
         "agent": agent.node_name,
         "source_ip": _source_ip(req),
-        "dc": agent.datacenter,
+        "dc": target_dc(agent.datacenter),  # `?dc=`: the datacenter that runs it
     }
     meta, result = await agent.delegate.read(
         "PreparedQuery.Execute", args, query_options(req), token=request_token(req)
     )
     if result is None:
         raise HTTPError(404, NOT_FOUND, _meta_headers(meta))
-    return respond(req, {**result, **_embedded_meta(meta)}, meta=meta)
+    headers = None
+    if agent.config.translate_wan_addrs:
+        # By the datacenter the nodes came from: a failover answers with another one's.
+        headers = {translate.HEADER: "true"}
+        if result.get("Datacenter", agent.datacenter) != agent.datacenter:
+            result = {**result, "Nodes": translate.health_rows(result.get("Nodes"))}
+    return respond(req, {**result, **_embedded_meta(meta)}, meta=meta, headers=headers)
 
 
 @endpoint("GET")

@@ -87,7 +87,12 @@ HEADER_READS = frozenset(
     {*LIST_RULES, "Catalog.ListServices", "Catalog.NodeServices", "PreparedQuery.Execute"}
 )
 # Every read whose result this module may change.
-FILTERED_READS = HEADER_READS | {"ACL.TokenRead", "ACL.TokenList", "Intention.Get"}
+FILTERED_READS = HEADER_READS | {
+    "ACL.TokenRead",
+    "ACL.TokenList",
+    "Intention.Get",
+    "PreparedQuery.ExecuteRemote",
+}
 
 
 def _hide_secrets(result: Any, own: str) -> Any:
@@ -124,7 +129,9 @@ def _filter(name: str, auth: Authorizer, result: Any, self_secret: str = "") -> 
         if isinstance(services, dict):
             kept_map = {k: s for k, s in services.items() if auth.service_read(s["Service"])}
             return {**result, "Services": kept_map}, len(kept_map) != len(services)
-    if name == "PreparedQuery.Execute" and isinstance(result, dict):
+    if name in ("PreparedQuery.Execute", "PreparedQuery.ExecuteRemote") and isinstance(
+        result, dict
+    ):
         nodes = result.get("Nodes") or []
         kept = [n for n in nodes if _service_entry(auth, n)]
         return {**result, "Nodes": kept}, len(kept) != len(nodes)

@@ -106,3 +106,34 @@ def execute(
     return ExecuteResult(
         service=service.get("Service", ""), nodes=nodes, dns=dns, datacenter=datacenter
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverTarget:
+    datacenter: str = ""
+    peer: str = ""
+
+
+def failover_targets(failover: Row | None, others: list[str]) -> list[FailoverTarget]:
+    """Where to try a query whose local execution found nothing, in order, as Consul's
+    queryFailover: `Targets` as listed (datacenters we do not know are skipped, peers kept);
+    else the `NearestN` first of `others` (the other datacenters, nearest first), then the
+    listed `Datacenters` not tried yet, unknown ones (and our own) skipped."""
+    failover = failover or {}
+    known = set(others)
+    targets = failover.get("Targets") or ()
+    if targets:
+        out = []
+        for t in targets:
+            dc, peer = t.get("Datacenter") or "", t.get("Peer") or t.get("PeerName") or ""
+            if dc:
+                if dc in known:
+                    out.append(FailoverTarget(datacenter=dc))
+            elif peer:
+                out.append(FailoverTarget(peer=peer))
+        return out
+    chosen: list[str] = list(others[: max(int(failover.get("NearestN") or 0), 0)])
+    for dc in failover.get("Datacenters") or ():
+        if dc in known and dc not in chosen:
+            chosen.append(dc)
+    return [FailoverTarget(datacenter=dc) for dc in chosen]

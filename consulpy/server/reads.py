@@ -699,13 +699,30 @@ def prepared_query_execute(
         limit=int(args.get("limit") or 0),
         datacenter=str(args.get("dc") or "dc1"),
     )
-    out = result.to_api()
-    # Failover in one datacenter: listed datacenters are unknown and skipped; peer targets
-    # are counted as tried and give nothing (spec 7.8).
-    if not out["Nodes"]:
-        targets = (service.get("Failover") or {}).get("Targets") or ()
-        out["Failovers"] = sum(1 for t in targets if t.get("Peer"))
-    return max(index, svc_index), out
+    # An empty answer fails over to other datacenters after this read (the endpoint's
+    # `after` step, server/failover.py): that needs RPCs, which a store read cannot make.
+    return max(index, svc_index), result.to_api()
+
+
+def prepared_query_execute_remote(
+    store: StateStore, args: dict[str, Any], ws: WatchSet | None
+) -> tuple[int, Any]:
+    """Another datacenter's query (the whole definition comes with the request) run here,
+    as Consul's ExecuteRemote: shuffled, no RTT sort, no further failover, the limit."""
+    query = args["query"]
+    service = query.get("Service") or {}
+    connect = bool(args.get("connect")) or bool((service.get("Connect") or {}).get("Enabled"))
+    index, rows = health_service(
+        store, {"service": service.get("Service") or "", "connect": connect}, ws
+    )
+    local = {**query, "Service": {**service, "Near": ""}}
+    result = execute_query(
+        local,
+        list(rows or ()),
+        limit=int(args.get("limit") or 0),
+        datacenter=str(args.get("dc") or ""),
+    )
+    return index, result.to_api()
 
 
 READS.update(
@@ -714,6 +731,7 @@ READS.update(
         "PreparedQuery.List": prepared_query_list,
         "PreparedQuery.Explain": prepared_query_explain,
         "PreparedQuery.Execute": prepared_query_execute,
+        "PreparedQuery.ExecuteRemote": prepared_query_execute_remote,
     }
 )
 

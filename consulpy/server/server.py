@@ -650,6 +650,8 @@ class Server:
                 raise CommandError(str(exc)) from exc
             except (KeyError, TypeError, AttributeError) as exc:
                 raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
+        if ep.after is not None:
+            result = await ep.after(self, request, hops, result)
         if metric is not None:
             METRICS.measure_since(metric, started)
         return meta, result

@@ -20,6 +20,8 @@ BAD_VALUES = [
     ('{"bind_addr": "300.1.1.1"}', "bind_addr", "invalid ip address"),
     ('{"client_addr": "127.0.0.1 nope"}', "client_addr", "invalid ip address: 'nope'"),
     ('{"advertise_addr": "0.0.0.0"}', "advertise_addr", "cannot be 0.0.0.0"),
+    ('{"advertise_addr_wan_ipv4": "::1"}', "advertise_addr_wan_ipv4", "must be an ipv4 address"),
+    ('{"advertise_addr_ipv6": "10.0.0.1"}', "advertise_addr_ipv6", "must be an ipv6 address"),
     ('{"advertise_addr": "unix:///tmp/x"}', "advertise_addr", "unix sockets are not supported"),
     ('{"datacenter": "dc 1"}', "datacenter", "lowercase alphanumeric"),
     ('{"datacenter": ""}', "datacenter", "cannot be empty"),

@@ -73,6 +73,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "PreparedQuery.List": {},
     "PreparedQuery.Explain": {"query": "q1"},
     "PreparedQuery.Execute": {"query": "q1", "dc": "dc1"},
+    "PreparedQuery.ExecuteRemote": {"query": {"Service": {"Service": "web"}}, "dc": "dc1"},
     "ACL.BootstrapTokens": {},
     "ACL.TokenSet": {"token": {"Description": "t"}},
     "ACL.TokenClone": {"accessor": SESSION},

@@ -52,6 +52,13 @@ class Endpoint:
     needs: Needs | None = None
     # A read's own checks beyond field types (raise RequestError), with the server's limits.
     check: Callable[[Limits, Any], None] | None = None
+    # A read's step after the store read, on the server that made it, for work that needs
+    # RPCs (a prepared query failing over to other datacenters): (server, request, hops,
+    # result) -> the result to answer.
+    after: After | None = None
+
+
+After = Callable[["Server", Request[Any], int, Any], Awaitable[Any]]
 
 
 def read(
@@ -60,8 +67,9 @@ def read(
     fn: ReadFn,
     needs: Needs,
     check: Callable[[Limits, Any], None] | None = None,
+    after: After | None = None,
 ) -> Endpoint:
-    return Endpoint(name, Kind.READ, payload, read=fn, needs=needs, check=check)
+    return Endpoint(name, Kind.READ, payload, read=fn, needs=needs, check=check, after=after)
 
 
 def write(name: str, payload: type, handler: Handler) -> Endpoint:

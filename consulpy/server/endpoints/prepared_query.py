@@ -20,6 +20,7 @@ from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
 from consulpy.server.endpoints.request import Empty, Request
 from consulpy.server.errors import CommandError, RequestError
+from consulpy.server.failover import execute_with_failover
 from consulpy.state import commands as C
 from consulpy.state import prepared_queries as pq
 from consulpy.state.store import StateStore
@@ -51,6 +52,17 @@ class PreparedQueryExecute:
     connect: bool = False
     agent: str = ""  # the asking agent's node, for Near "_agent"
     source_ip: str = ""  # the caller's address, for Near "_ip"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedQueryExecuteRemote:
+    """Another datacenter's failover: the whole rendered query travels (it is not stored
+    here)."""
+
+    query: dict[str, Any]
+    dc: str  # the datacenter that runs it (this one)
+    limit: int = 0
+    connect: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +167,13 @@ ENDPOINTS = [
         "PreparedQuery.Execute",
         PreparedQueryExecute,
         reads.prepared_query_execute,
+        lambda _s, _p: [Need(Resource.SERVICE, "", Access.READ, filtered=True)],
+        after=execute_with_failover,
+    ),
+    read(
+        "PreparedQuery.ExecuteRemote",
+        PreparedQueryExecuteRemote,
+        reads.prepared_query_execute_remote,
         lambda _s, _p: [Need(Resource.SERVICE, "", Access.READ, filtered=True)],
     ),
 ]
