@@ -233,7 +233,9 @@ def service_from_definition(defn: dict[str, Any]) -> dict[str, Any]:
             raise DefinitionError(
                 "Validation failed: A Proxy cannot also be Connect Native, only typical services"
             )
-    elif proxy and kind == "":
+    if isinstance(proxy, dict):
+        _check_mesh_gateway_modes(proxy)
+    if proxy and kind == "":
         raise DefinitionError(
             "Validation failed: Proxy is only valid for connect-proxy and gateway services"
         )
@@ -260,6 +262,22 @@ def service_from_definition(defn: dict[str, Any]) -> dict[str, Any]:
         Connect=connect or None,
         Locality=defn.get("Locality"),
     )
+
+
+MESH_GATEWAY_MODES = ("", "none", "local", "remote")
+
+
+def _check_mesh_gateway_modes(proxy: dict[str, Any]) -> None:
+    """The proxy's and each upstream's `MeshGateway.Mode`: a mode nothing would act on is
+    refused rather than dialled as `none`."""
+    configs = [("Proxy.MeshGateway", proxy.get("MeshGateway"))]
+    for i, upstream in enumerate(proxy.get("Upstreams") or []):
+        if isinstance(upstream, dict):
+            configs.append((f"Proxy.Upstreams[{i}].MeshGateway", upstream.get("MeshGateway")))
+    for where, config in configs:
+        mode = (config.get("Mode") or "") if isinstance(config, dict) else ""
+        if mode not in MESH_GATEWAY_MODES:
+            raise DefinitionError(f'Validation failed: {where}.Mode: invalid mode "{mode}"')
 
 
 def _proxy(proxy: Any) -> dict[str, Any]:

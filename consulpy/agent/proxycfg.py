@@ -57,6 +57,7 @@ class ProxyWatch:
         self.destination = self.configured_destination()
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._builder: asyncio.Task[None] | None = None
+        self._gateways: Any = None  # a GatewaySet once an upstream leaves this datacenter
 
     # ------------------------------------------------------------ lifecycle
     def configured_destination(self) -> str:
@@ -80,6 +81,8 @@ class ProxyWatch:
             with contextlib.suppress(BaseException):
                 await task
         self.tasks.clear()
+        if self._gateways is not None:
+            await self._gateways.stop()
 
     def _spawn(self, name: str, coro: Awaitable[None]) -> None:
         self.tasks[name] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
@@ -138,9 +141,16 @@ class ProxyWatch:
             lambda r: setattr(self.state, "entries", list(r or [])),
         )
 
-    async def _watch_endpoints(self, service: str) -> None:
+    async def _watch_endpoints(self, key: str) -> None:
+        """`key` is a service name, or `<service>?dc=<dc>` for another datacenter's."""
+        from consulpy.server.router import TARGET_DC
+
+        service, _, dc = key.partition("?dc=")
+        if dc:
+            TARGET_DC.set(dc)
+
         def store(result: Any) -> None:
-            self.state.endpoints[service] = list(result or [])
+            self.state.endpoints[key] = list(result or [])
 
         await self._blocking(
             "Health.ServiceNodes",
@@ -219,11 +229,13 @@ class ProxyWatch:
         lookup = ce.lookup_in(st.entries)
         chains: list[tuple[dict[str, Any], ce.CompiledChain]] = []
         wanted: set[str] = set()
+        gateway_dcs: set[str] = set()
+        proxy_mode = str((proxy.get("MeshGateway") or {}).get("Mode") or "")
         for upstream in proxy.get("Upstreams") or []:
             if upstream.get("DestinationType", "service") != "service":
                 continue
             try:
-                chain = compile_upstream(upstream, lookup, dc, trust_domain)
+                chain = compile_upstream(upstream, lookup, dc, trust_domain, proxy_mode)
             except (ce.GraphError, ValueError) as exc:
                 log.warning(
                     "upstream discovery chain does not compile; keeping the last snapshot",
@@ -233,12 +245,26 @@ class ProxyWatch:
                 )
                 return None
             chains.append((upstream, chain))
-            wanted.update(
-                t.service for t in chain.targets.values() if not t.peer and t.datacenter == dc
-            )
+            for t in chain.targets.values():
+                if t.peer:
+                    continue
+                if t.datacenter == dc:
+                    wanted.add(t.service)
+                elif t.mesh_gateway_mode in ("local", "remote"):
+                    gateway_dcs.add(dc if t.mesh_gateway_mode == "local" else t.datacenter)
+                else:  # mode none: dial the other datacenter's instances directly
+                    wanted.add(f"{t.service}?dc={t.datacenter}")
         self._ensure_endpoint_watches(wanted)
         if any(service not in st.endpoints for service in wanted):
             return None  # an upstream's endpoints are not known yet
+        if gateway_dcs or self._gateways is not None:
+            from consulpy.agent.proxycfg_mesh_gateway import GatewaySet
+
+            if self._gateways is None:
+                self._gateways = GatewaySet(self, self.changed.set)
+            self._gateways.ensure(gateway_dcs)
+            if not all(self._gateways.known(g) for g in gateway_dcs):
+                return None  # the mesh gateways to dial are not known yet
         upstreams = [self._render(upstream, chain, trust_domain) for upstream, chain in chains]
         roots_pem: list[str] = []
         for root in st.roots.get("Roots") or []:
@@ -297,9 +323,18 @@ class ProxyWatch:
         from consulpy.server.filtering import filter_items
         from consulpy.xds.snapshot import Endpoint
 
-        if target.peer or target.datacenter != self.agent.datacenter:
-            return ()  # only this datacenter's catalog is watched
-        entries = list(self.state.endpoints.get(target.service, ()))
+        if target.peer:
+            return ()
+        key = target.service
+        if target.datacenter != self.agent.datacenter:
+            mode = target.mesh_gateway_mode
+            if mode in ("local", "remote") and self._gateways is not None:
+                # through a mesh gateway: ours (LAN address) or the target datacenter's (WAN)
+                local = mode == "local"
+                gw_dc = self.agent.datacenter if local else target.datacenter
+                return self._gateways.endpoints(gw_dc, wan=not local)
+            key = f"{target.service}?dc={target.datacenter}"
+        entries = list(self.state.endpoints.get(key, ()))
         expr = str(target.subset_def.get("Filter") or "")
         if expr:
             try:
@@ -328,10 +363,15 @@ class ProxyWatch:
 
 
 def compile_upstream(
-    upstream: dict[str, Any], lookup: ce.Lookup, dc: str, trust_domain: str
+    upstream: dict[str, Any],
+    lookup: ce.Lookup,
+    dc: str,
+    trust_domain: str,
+    proxy_mesh_gateway_mode: str = "",
 ) -> ce.CompiledChain:
     """An upstream's chain, with the upstream's own settings as compile overrides (as
-    Consul's proxycfg does): `Config.protocol`, `Config.connect_timeout_ms`, `MeshGateway`."""
+    Consul's proxycfg does): `Config.protocol`, `Config.connect_timeout_ms`, `MeshGateway`
+    (the upstream's, else the proxy registration's `Proxy.MeshGateway`)."""
     config = upstream.get("Config") or {}
     try:
         timeout_ms = int(config.get("connect_timeout_ms") or 0)
@@ -340,7 +380,8 @@ def compile_upstream(
     overrides = ce.Overrides(
         protocol=str(config.get("protocol") or "").lower(),
         connect_timeout_ns=timeout_ms * 1_000_000,
-        mesh_gateway_mode=str((upstream.get("MeshGateway") or {}).get("Mode") or ""),
+        mesh_gateway_mode=str((upstream.get("MeshGateway") or {}).get("Mode") or "")
+        or proxy_mesh_gateway_mode,
     )
     return ce.compile_chain(
         upstream.get("DestinationName", ""),
@@ -374,13 +415,19 @@ class ProxyConfig:
         from consulpy.agent.proxycfg_gateways import GATEWAY_KINDS
 
         svc = self.agent.local.services.get(proxy_id)
-        return svc is not None and svc.row.get("Kind") in ("connect-proxy", *GATEWAY_KINDS)
+        kinds = ("connect-proxy", "mesh-gateway", *GATEWAY_KINDS)
+        return svc is not None and svc.row.get("Kind") in kinds
 
     def _watch_for(self, proxy_id: str) -> ProxyWatch:
         from consulpy.agent.proxycfg_gateways import GATEWAY_KINDS, GatewayWatch
 
         svc = self.agent.local.services.get(proxy_id)
-        if svc is not None and svc.row.get("Kind") in GATEWAY_KINDS:
+        kind = svc.row.get("Kind") if svc is not None else None
+        if kind == "mesh-gateway":
+            from consulpy.agent.proxycfg_mesh_gateway import MeshGatewayWatch
+
+            return MeshGatewayWatch(self, proxy_id)
+        if kind in GATEWAY_KINDS:
             return GatewayWatch(self, proxy_id)
         return ProxyWatch(self, proxy_id)
 

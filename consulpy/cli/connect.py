@@ -175,7 +175,9 @@ _INTENTION_COMMANDS = {
 def connect_main(argv: list[str]) -> int:
     usage = (
         "Usage: consulpy connect ca <get-config|set-config> [options]\n"
-        "       consulpy connect envoy [-sidecar-for ID | -proxy-id ID] [options] [-- envoy args]"
+        "       consulpy connect envoy [-sidecar-for ID | -proxy-id ID] [options] [-- envoy args]\n"
+        "       consulpy connect envoy -gateway=mesh [-register -address A -wan-address A] "
+        "[options]"
     )
     if argv and argv[0] == "envoy":
         from consulpy.cli.envoy import envoy_main

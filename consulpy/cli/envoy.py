@@ -47,10 +47,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-register", "--register", action="store_true")
     p.add_argument("-service", "--service", dest="service", default="")
     p.add_argument("-address", "--address", dest="address", default="")
+    p.add_argument("-wan-address", "--wan-address", dest="wan_address", default="")
     return p
 
 
-GATEWAY_KINDS = {"ingress": "ingress-gateway", "terminating": "terminating-gateway"}
+GATEWAY_KINDS = {
+    "ingress": "ingress-gateway",
+    "mesh": "mesh-gateway",
+    "terminating": "terminating-gateway",
+}
+# A mesh gateway without -address listens on this port (Consul's default), checked every 10 s.
+MESH_GATEWAY_PORT = 8443
+MESH_CHECK_INTERVAL = "10s"
+
+
+def _host_port(flag: str, value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise EnvoyCLIError(f"invalid {flag} {value!r}: want host:port")
+    return host.strip("[]"), int(port)
 
 
 def gateway_registration(args: argparse.Namespace) -> dict[str, Any]:
@@ -64,15 +79,34 @@ def gateway_registration(args: argparse.Namespace) -> dict[str, Any]:
         )
     name = args.service or kind
     registration: dict[str, Any] = {"Kind": kind, "ID": args.proxy_id or name, "Name": name}
+    if args.wan_address and kind != "mesh-gateway":
+        raise EnvoyCLIError("-wan-address is only valid with -gateway=mesh")
     if args.address:
-        host, sep, port = args.address.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise EnvoyCLIError(f"invalid -address {args.address!r}: want host:port")
-        registration["Address"] = host.strip("[]")
-        registration["Port"] = int(port)
+        registration["Address"], registration["Port"] = _host_port("-address", args.address)
     elif kind == "terminating-gateway":
         raise EnvoyCLIError("-gateway=terminating -register needs -address host:port")
+    if kind == "mesh-gateway":
+        _mesh_registration(registration, args)
     return registration
+
+
+def _mesh_registration(registration: dict[str, Any], args: argparse.Namespace) -> None:
+    """A mesh gateway: `lan` tagged address = -address, `wan` = -wan-address (where other
+    datacenters' sidecars and gateways dial it), a TCP check on its address as Consul's."""
+    registration.setdefault("Port", MESH_GATEWAY_PORT)
+    tagged: dict[str, Any] = {}
+    if args.address:
+        tagged["lan"] = {"Address": registration["Address"], "Port": registration["Port"]}
+    if args.wan_address:
+        host, port = _host_port("-wan-address", args.wan_address)
+        tagged["wan"] = {"Address": host, "Port": port}
+    if tagged:
+        registration["TaggedAddresses"] = tagged
+    registration["Check"] = {
+        "Name": f"{registration['Name']} listening",
+        "TCP": f"{registration.get('Address') or '127.0.0.1'}:{registration['Port']}",
+        "Interval": MESH_CHECK_INTERVAL,
+    }
 
 
 def find_gateway(client: Client, args: argparse.Namespace) -> dict[str, Any]:
@@ -91,7 +125,9 @@ def find_gateway(client: Client, args: argparse.Namespace) -> dict[str, Any]:
         raise EnvoyCLIError(f"No gateway with ID {proxy_id!r} is registered on this agent")
     service: dict[str, Any] = resp.json()
     if service.get("Kind") != GATEWAY_KINDS[args.gateway]:
-        raise EnvoyCLIError(f"Service {proxy_id!r} is not an {GATEWAY_KINDS[args.gateway]}")
+        kind = GATEWAY_KINDS[args.gateway]
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise EnvoyCLIError(f"Service {proxy_id!r} is not {article} {kind}")
     return service
 
 
@@ -178,9 +214,13 @@ def build_bootstrap(client: Client, args: argparse.Namespace) -> dict[str, Any]:
     from consulpy.xds.bootstrap import bootstrap_config, stats_bind
 
     if args.gateway:
+        if args.sidecar_for:
+            raise EnvoyCLIError("-sidecar-for and -gateway are mutually exclusive")
         proxy = find_gateway(client, args)
     elif args.register:
         raise EnvoyCLIError("-register is only supported with -gateway")
+    elif args.wan_address:
+        raise EnvoyCLIError("-wan-address is only supported with -gateway=mesh")
     else:
         proxy = find_proxy(client, args.sidecar_for, args.proxy_id)
     resp = client.request("GET", "/v1/agent/self", ok=(200, 403))

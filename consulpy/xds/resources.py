@@ -119,8 +119,10 @@ def build(snapshot: ProxySnapshot) -> Resources:
 def _gateway_builder(
     snapshot: object,
 ) -> Callable[[Any], dict[str, list[tuple[Any, list[str]]]]] | None:
-    from consulpy.xds import gateway_ingress, gateway_terminating
+    from consulpy.xds import gateway_ingress, gateway_mesh, gateway_terminating
 
+    if isinstance(snapshot, gateway_mesh.MeshGatewaySnapshot):
+        return gateway_mesh.build_resources
     if isinstance(snapshot, gateway_ingress.IngressSnapshot):
         return gateway_ingress.build_resources
     if isinstance(snapshot, gateway_terminating.TerminatingSnapshot):

@@ -118,6 +118,11 @@ def test_proxy_id_and_grpc_addr_flags(agent: AgentProcess) -> None:
         (["-sidecar-for", "web", "-grpc-addr", "https://127.0.0.1:1"], "-grpc-ca-file"),
         (["-sidecar-for", "web", "-grpc-addr", "ftp://x:1"], "invalid -grpc-addr"),
         (["-sidecar-for", "web", "-grpc-addr", "127.0.0.1:port"], "invalid -grpc-addr"),
+        (["-gateway=mesh", "-register", "-address", "127.0.0.1:x"], "invalid -address"),
+        (["-gateway=mesh", "-proxy-id", "plain"], "is not a mesh-gateway"),
+        (["-gateway=ingress", "-register", "-wan-address", "1.2.3.4:1"], "only valid with"),
+        (["-sidecar-for", "web", "-wan-address", "1.2.3.4:1"], "-wan-address is only"),
+        (["-gateway=mesh", "-sidecar-for", "web"], "mutually exclusive"),
     ],
 )
 def test_errors(agent: AgentProcess, args: list[str], message: str) -> None:
@@ -182,3 +187,35 @@ def test_gateway_errors(agent: AgentProcess, args: list[str], message: str) -> N
     out = consulpy("connect", "envoy", "-bootstrap", "-http-addr", agent.http_addr, *args)
     assert out.returncode == 1
     assert message in out.stderr, out.stderr
+
+
+def test_mesh_gateway_register_and_bootstrap(agent: AgentProcess) -> None:
+    """-gateway=mesh -register: a mesh-gateway service with lan/wan tagged addresses and a
+    TCP check on its address, then the bootstrap of that service."""
+    out = consulpy(
+        "connect",
+        "envoy",
+        "-gateway=mesh",
+        "-register",
+        "-service",
+        "gw-east",
+        "-address",
+        "127.0.0.1:18443",
+        "-wan-address",
+        "198.51.100.7:443",
+        "-bootstrap",
+        "-http-addr",
+        agent.http_addr,
+    )
+    assert out.returncode == 0, out.stderr
+    boot = json.loads(out.stdout)
+    assert boot["node"]["id"] == "gw-east" and boot["node"]["cluster"] == "gw-east"
+    with urllib.request.urlopen(f"http://{agent.http_addr}/v1/agent/service/gw-east") as r:
+        svc = json.loads(r.read())
+    assert svc["Kind"] == "mesh-gateway"
+    assert (svc["Address"], svc["Port"]) == ("127.0.0.1", 18443)
+    assert svc["TaggedAddresses"]["lan"] == {"Address": "127.0.0.1", "Port": 18443}
+    assert svc["TaggedAddresses"]["wan"] == {"Address": "198.51.100.7", "Port": 443}
+    with urllib.request.urlopen(f"http://{agent.http_addr}/v1/agent/checks") as r:
+        checks = [c for c in json.loads(r.read()).values() if c["ServiceID"] == "gw-east"]
+    assert [c["Name"] for c in checks] == ["gw-east listening"]

@@ -38,14 +38,18 @@ class AgentProc:
         grpc_port: int = 0,
         http_port: int = 0,
         dns_port: int = -1,
+        extra: list[str] | None = None,
     ) -> None:
         """Ports 0 (the default) let the agent bind what the OS gives and report it in its
-        banner; the ports it got are kept for a restart. DNS is off unless given a port."""
+        banner; the ports it got are kept for a restart. DNS is off unless given a port.
+        `extra` flags come last (so they win over the defaults here, e.g. `-node`,
+        `-serf-wan-port`)."""
         self.workdir = workdir
         self.dns_port = dns_port
         self.config_dir = config_dir
         self.grpc_port = grpc_port
         self.http_port = http_port
+        self.extra = list(extra or [])
         self.proc: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []
         self.http = ""
@@ -68,6 +72,7 @@ class AgentProc:
             "-serf-wan-port=-1",
             "-server-port=0",
             f"-config-dir={self.config_dir}",
+            *self.extra,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
