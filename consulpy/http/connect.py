@@ -195,7 +195,7 @@ async def _update_entry(
     for _ in range(CAS_RETRIES):
         _, entry = await delegate.read(
             "ConfigEntry.Get",
-            {"kind": "service-intentions", "name": destination_name},
+            {"kind": "service-intentions", "name": destination_name, "primary": True},
             QueryOptions(),
             token=request_token(req),
         )

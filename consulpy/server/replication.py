@@ -59,6 +59,16 @@ PRIMARY_WRITES = frozenset(
 TOKEN_WRITES = frozenset({"ACL.TokenSet", "ACL.TokenDelete", "ACL.TokenClone"})
 
 
+def read_from_primary(server: Server, name: str, request: Request[Any]) -> bool:
+    """Whether a read received by a secondary asks for the primary's copy (see
+    ConfigEntryGet.primary)."""
+    return (
+        not server.is_primary()
+        and name == "ConfigEntry.Get"
+        and bool(getattr(request.payload, "primary", False))
+    )
+
+
 def forward_to_primary(server: Server, name: str, request: Request[Any]) -> bool:
     """Whether a write received by a secondary belongs to the primary."""
     if server.is_primary():

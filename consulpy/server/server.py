@@ -67,7 +67,7 @@ from consulpy.server.query import (
 )
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
 from consulpy.server.reads import ReadError
-from consulpy.server.replication import Replicator, forward_to_primary
+from consulpy.server.replication import Replicator, forward_to_primary, read_from_primary
 from consulpy.server.router import DatacenterRouter, target_dc
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
@@ -599,6 +599,10 @@ class Server:
         assert ep.read is not None and ep.needs is not None
         opts = request.options
         METRICS.incr("rpc.query")
+        if request.datacenter in ("", self.datacenter) and read_from_primary(
+            self, ep.name, request
+        ):
+            request = dataclasses.replace(request, datacenter=self.primary_datacenter)
         if request.datacenter not in ("", self.datacenter):
             timeout = (
                 (opts.blocking_timeout(1.0, self.query_times) if opts.index else 0)

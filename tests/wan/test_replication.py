@@ -81,6 +81,27 @@ def test_config_entries_and_intentions_replicate_both_ways(fed: Federation) -> N
         TIMEOUT,
         what="intention back in dc2",
     )
+    # A change and a delete through dc2 read the entry where the write goes (the primary):
+    # reading dc2's replicated copy would fail every compare-and-set in dc1.
+    ok(dc2, "PUT", "/v1/connect/intentions/exact?source=web&destination=api", {"Action": "deny"})
+    assert ok(dc1, "GET", "/v1/connect/intentions/exact?source=web&destination=api")["Action"] == (
+        "deny"
+    )
+    ok(dc2, "DELETE", "/v1/connect/intentions/exact?source=web&destination=api")
+    assert call(dc1, "GET", "/v1/connect/intentions/exact?source=web&destination=api")[0] == 404
+    created = ok(
+        dc2,
+        "POST",
+        "/v1/connect/intentions",
+        {"SourceName": "db", "DestinationName": "api", "Action": "allow"},
+    )
+    eventually(
+        lambda: call(dc2, "GET", f"/v1/connect/intentions/{created['ID']}")[0] == 200,
+        TIMEOUT,
+        what="intention by ID back in dc2",
+    )
+    ok(dc2, "DELETE", f"/v1/connect/intentions/{created['ID']}")
+    assert call(dc1, "GET", f"/v1/connect/intentions/{created['ID']}")[0] == 404
     ok(dc1, "DELETE", "/v1/config/service-defaults/web")
     eventually(lambda: entry(dc2, "service-defaults", "web") is None, TIMEOUT, what="delete")
 

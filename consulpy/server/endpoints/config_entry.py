@@ -76,6 +76,9 @@ def _authorize_write(token: str, kind: str, name: str) -> None:
 class ConfigEntryGet:
     kind: str
     name: str
+    # The primary datacenter's copy: a read-modify-write (the intention API's) whose CAS write
+    # a secondary forwards to the primary must read the entry, and its ModifyIndex, there.
+    primary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
