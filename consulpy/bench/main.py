@@ -13,6 +13,7 @@ BENCHES = {
     "dns": "consulpy.bench.dns",
     "shutdown": "consulpy.bench.shutdown",
     "watch": "consulpy.bench.watch",
+    "mem": "consulpy.bench.mem",
 }
 
 
