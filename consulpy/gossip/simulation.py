@@ -23,6 +23,7 @@ from consulpy.gossip.swim import (
     StartTcpPing,
     SwimCore,
 )
+from consulpy.gossip.wire import encode_push_pull
 
 
 @dataclass
@@ -67,6 +68,13 @@ class Simulation:
         self._wake: list[float | None] = []
         self.packets_sent = 0
         self.packets_lost = 0
+        # Payload bytes sent (UDP: the plain messages; push-pull: the encoded TCP exchange,
+        # both directions, counted only while `count_push_pull` is set, since encoding a
+        # large pool's state costs the simulation time).
+        self.udp_bytes = 0
+        self.push_pulls = 0
+        self.push_pull_bytes = 0
+        self.count_push_pull = False
         for i in range(n):
             self.add_node(i)
 
@@ -179,6 +187,7 @@ class Simulation:
         if isinstance(e, SendPacket):
             j = self.addr_index.get(e.addr)
             self.packets_sent += 1
+            self.udp_bytes += sum(len(m) for m in e.msgs)
             if j is None or self.blocked(i, j) or self.rng.random() < self.net.loss:
                 self.packets_lost += 1
                 return
@@ -225,6 +234,9 @@ class Simulation:
                 return
             mine = self.cores[i].local_push_pull(join)
             theirs = self.cores[j].local_push_pull(join)
+            self.push_pulls += 1
+            if self.count_push_pull:
+                self.push_pull_bytes += len(encode_push_pull(mine)) + len(encode_push_pull(theirs))
             self.cores[j].merge_remote(mine, self.now)
             self._after_touch(j)
 
