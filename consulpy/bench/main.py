@@ -15,6 +15,7 @@ BENCHES = {
     "watch": "consulpy.bench.watch",
     "mem": "consulpy.bench.mem",
     "gossip-sim": "consulpy.bench.gossip_sim",
+    "all": "consulpy.bench.all",
 }
 
 
