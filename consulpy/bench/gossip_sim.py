@@ -16,8 +16,9 @@ For each N it measures:
 * detection: a random member crashes; time until the first member suspects it, the first
   declares it dead, and every member sees it dead;
 * traffic in a quiet 10 s window of the converged pool (after the join news has finished its
-  retransmissions): UDP payload bytes and packets per
-  member per second, and push-pull (TCP) bytes per member per second.
+  retransmissions): UDP payload bytes and packets per member per second; and the push-pull
+  (TCP) state exchange: its size in bytes (both directions, as measured in the window) and
+  what that costs per member per second at the scaled push-pull interval.
 
 Output: one JSON object per N on stdout; a table on stderr.
 """
@@ -31,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from consulpy.gossip.config import MemberlistConfig
+from consulpy.gossip.config import MemberlistConfig, push_pull_scale
 from consulpy.gossip.messages import NodeStateKind
 from consulpy.gossip.simulation import NetworkModel, Simulation
 
@@ -98,11 +99,18 @@ def run_pool(n: int, seed: int, loss: float, limit: float) -> dict:
     sim.run_until(sim.now + TRAFFIC_WINDOW_S)
     sim.count_push_pull = False
     per = n * TRAFFIC_WINDOW_S
+    exchange = sim.push_pull_bytes / sim.push_pulls if sim.push_pulls else 0.0
+    interval = push_pull_scale(sim.config.push_pull_interval, n)
     traffic = {
         "udp_bytes_per_member_s": round(sim.udp_bytes / per, 1),
         "udp_packets_per_member_s": round(sim.packets_sent / per, 2),
-        "push_pull_bytes_per_member_s": round(sim.push_pull_bytes / per, 1),
-        "push_pulls_in_window": sim.push_pulls,
+        "push_pull_bytes_per_exchange": round(exchange),
+        "push_pull_interval_s": interval,
+        # Each member starts one exchange per scaled interval and answers one on average,
+        # sending one side of each: one exchange's bytes per interval. (Counting the window
+        # itself would overstate it: the first push-pulls after start-up are staggered over
+        # the unscaled 30 s, so they bunch up right after formation.)
+        "push_pull_bytes_per_member_s": round(exchange / interval, 1),
     }
 
     newcomer = n
