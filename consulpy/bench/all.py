@@ -7,9 +7,10 @@ would make such a check flaky). The exit status is non-zero only when a benchmar
 (exited non-zero or ran past its time limit).
 
 Each benchmark runs as its own `python -m consulpy bench <name> ...` process (a crash in one
-does not take the others with it); the JSON lines it prints on stdout become its `results` in
-the summary. A benchmark whose outside program is not installed (etcd, serf, envoy, dnsperf,
-dnsmasq, wrk, cc) is recorded as skipped, with the missing program named.
+does not take the others with it); the JSON it prints on stdout becomes its `results` in the
+summary (a bench that prints only a table has its text kept as `output`). A benchmark whose
+outside program is not installed (etcd, serf, envoy, dnsperf, dnsmasq, wrk, cc) is recorded as
+skipped, with the missing program named.
 """
 
 from __future__ import annotations
@@ -101,7 +102,14 @@ def missing(step: Step) -> list[str]:
 
 
 def json_lines(text: str) -> list[object]:
-    """Every stdout line that is a JSON value (benches print tables on stderr)."""
+    """What a bench printed as JSON: its whole stdout if that is one (indented) JSON value,
+    else every stdout line that is a JSON value (benches print tables on stderr)."""
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        pass
+    else:
+        return whole if isinstance(whole, list) else [whole]
     out: list[object] = []
     for line in text.splitlines():
         line = line.strip()
@@ -140,6 +148,9 @@ def run_step(step: Step, quick: bool, workdir: Path) -> dict:
             stdout = (exc.stdout or b"").decode(errors="replace")
     record["wall_s"] = round(time.monotonic() - started, 1)
     record["results"] = json_lines(stdout)
+    if not record["results"] and stdout.strip():
+        # a bench that prints only a table: keep its text for the reader
+        record["output"] = stdout.strip().splitlines()[-60:]
     if code == 0:
         record["status"] = "ok"
     else:
