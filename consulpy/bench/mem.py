@@ -31,26 +31,27 @@ PREFIX = "bench/mem/"
 
 
 def proc_memory(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of process `pid` in bytes (0 when the process is gone)."""
-    out = {"rss": 0, "hwm": 0}
+    """VmRSS and VmHWM of process `pid` in bytes, and RSS split into anonymous memory (the
+    heap) and file pages (mapped files, e.g. a log read through mmap); 0 when it is gone."""
+    fields = {"VmRSS": "rss", "VmHWM": "hwm", "RssAnon": "rss_anon", "RssFile": "rss_file"}
+    out = dict.fromkeys(fields.values(), 0)
     try:
         text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return out
     for line in text.splitlines():
         name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            out["rss" if name == "VmRSS" else "hwm"] = int(rest.split()[0]) * 1024
+        if name in fields:
+            out[fields[name]] = int(rest.split()[0]) * 1024
     return out
 
 
 def target_memory(target: Target) -> dict[str, int]:
     """Summed over the target's processes (one server here)."""
-    total = {"rss": 0, "hwm": 0}
+    total = {"rss": 0, "hwm": 0, "rss_anon": 0, "rss_file": 0}
     for proc in target.procs:
-        mem = proc_memory(proc.pid)
-        total["rss"] += mem["rss"]
-        total["hwm"] += mem["hwm"]
+        for name, value in proc_memory(proc.pid).items():
+            total[name] += value
     return total
 
 
@@ -145,6 +146,8 @@ def _measure(label: str, starter, work: Workload, stack: contextlib.ExitStack) -
         "rss_before": before["rss"],
         "rss": after["rss"],
         "hwm": after["hwm"],
+        "rss_anon": after["rss_anon"],
+        "rss_file": after["rss_file"],
         "growth": after["rss"] - before["rss"],
         "write_s": round(write_s, 1),
     }
@@ -185,7 +188,8 @@ def _bench(
 
 def render(r: dict) -> str:
     head = (
-        f"{'server':<16}{'RSS MiB':>10}{'HWM MiB':>10}{'empty MiB':>11}{'RSS/raw':>9}{'write s':>9}"
+        f"{'server':<16}{'RSS MiB':>10}{'anon MiB':>10}{'HWM MiB':>10}{'empty MiB':>11}"
+        f"{'RSS/raw':>9}{'write s':>9}"
     )
     lines = [
         f"{r['keys']} keys x {r['value_size']} B = {_mib(r['raw_bytes'])} MiB raw",
@@ -197,7 +201,8 @@ def render(r: dict) -> str:
         if m is None:
             continue
         lines.append(
-            f"{m['name']:<16}{_mib(m['rss']):>10}{_mib(m['hwm']):>10}{_mib(m['rss_before']):>11}"
+            f"{m['name']:<16}{_mib(m['rss']):>10}{_mib(m['rss_anon']):>10}{_mib(m['hwm']):>10}"
+            f"{_mib(m['rss_before']):>11}"
             f"{m['rss'] / r['raw_bytes']:>9.2f}{m['write_s']:>9.1f}"
         )
     if "consulpy_per_etcd_rss" in r:
