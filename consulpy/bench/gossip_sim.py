@@ -11,7 +11,9 @@ the simulation took does.
 
 For each N it measures:
 * formation: N members all join member 0 at once; time until every member sees every other
-  alive (push-pull joins, then gossip and periodic push-pull fill in the rest);
+  alive (push-pull joins, then gossip and periodic push-pull fill in the rest); by default only
+  up to 500 members (--formation): larger pools start converged, since formation costs the
+  simulation N^2 retransmitted alive messages;
 * convergence: one more member joins a random member; time until every member sees it alive;
 * detection: a random member crashes; time until the first member suspects it, the first
   declares it dead, and every member sees it dead;
@@ -39,6 +41,7 @@ from consulpy.gossip.simulation import NetworkModel, Simulation
 ALIVE = {NodeStateKind.ALIVE}
 DEAD = {NodeStateKind.DEAD}
 TRAFFIC_WINDOW_S = 10.0
+FORMATION_AUTO_MAX = 500
 
 
 def _members(text: str) -> list[int]:
@@ -76,19 +79,24 @@ def _queued(sim: Simulation, i: int) -> bool:
     )
 
 
-def run_pool(n: int, seed: int, loss: float, limit: float) -> dict:
-    """All measurements for one pool size; see the module docstring."""
+def run_pool(n: int, seed: int, loss: float, limit: float, formation: bool = True) -> dict:
+    """All measurements for one pool size; see the module docstring. Without `formation`
+    the pool starts converged (Simulation.seed_converged) and formation is not measured."""
     wall = time.monotonic()
     rng = random.Random(seed)
     net = NetworkModel(loss=loss, latency_min=0.0005, latency_max=0.005)
     # N members plus the one that joins later (started only then).
     sim = Simulation(n + 1, seed, config=MemberlistConfig.lan(), net=net)
     pool = list(range(n))
-    for i in pool:
-        sim.start(i)
-    for i in pool[1:]:
-        sim.join(i, 0)
-    formation = _wait(sim, lambda: sim.converged(pool), limit, 1.0)
+    formed: float | None = None
+    if formation:
+        for i in pool:
+            sim.start(i)
+        for i in pool[1:]:
+            sim.join(i, 0)
+        formed = _wait(sim, lambda: sim.converged(pool), limit, 1.0)
+    else:
+        sim.seed_converged(pool)
     formed_wall = time.monotonic() - wall
 
     # Let the join news finish its retransmissions: the traffic window is the quiet pool's.
@@ -143,7 +151,7 @@ def run_pool(n: int, seed: int, loss: float, limit: float) -> dict:
         "members": n,
         "loss": loss,
         "seed": seed,
-        "formation_s": formation,
+        "formation_s": formed,
         "settle_s": settle,
         "convergence_s": convergence,
         "detection_first_suspect_s": first_suspect,
@@ -191,6 +199,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--limit", type=float, default=600.0, help="simulated seconds allowed per phase (600)"
     )
+    ap.add_argument(
+        "--formation",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help=f"measure formation by joins (auto: up to {FORMATION_AUTO_MAX} members; above, "
+        "the pool starts converged: formation costs the simulation N^2 gossip)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
     if args.limit <= 0:
@@ -198,7 +213,8 @@ def main(argv: list[str]) -> int:
     rows = []
     for n in args.members:
         print(f"simulating {n} members (loss {args.loss:.1%}) ...", file=sys.stderr, flush=True)
-        row = run_pool(n, args.seed, args.loss, args.limit)
+        form = args.formation == "on" or (args.formation == "auto" and n <= FORMATION_AUTO_MAX)
+        row = run_pool(n, args.seed, args.loss, args.limit, formation=form)
         print(json.dumps(row), flush=True)
         rows.append(row)
     if args.json is not None:

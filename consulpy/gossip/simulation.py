@@ -18,6 +18,7 @@ from consulpy.gossip.messages import NodeStateKind
 from consulpy.gossip.serf_core import SerfCore, SerfTimings
 from consulpy.gossip.swim import (
     Addr,
+    PushPull,
     SendPacket,
     StartPushPull,
     StartTcpPing,
@@ -126,6 +127,29 @@ class Simulation:
         self._wake[i] = None
         self.start(i)
         return core
+
+    def seed_converged(self, members: list[int]) -> None:
+        """Start `members` as a pool that formed long ago: each merges everybody's state at
+        once (as from a push-pull), its event log and gossip queues left empty. Why: forming
+        a 1,000-member pool by joins costs the simulation N^2 retransmitted alive messages;
+        steady-state measurements (a join, a crash, the traffic) do not need that history."""
+        for i in members:
+            self.start(i)
+        everyone = [n for i in members for n in self.cores[i].local_push_pull(False).nodes]
+        state = PushPull(False, everyone)
+        for i in members:
+            self.cores[i].merge_remote(state, self.now)
+            self._after_touch(i)
+        for i in members:
+            serf = self.serfs[i]
+            for queue in (
+                self.cores[i].broadcasts,
+                serf.intent_queue,
+                serf.event_queue,
+                serf.query_queue,
+            ):
+                queue.reset()
+        self.log.clear()
 
     def crash(self, i: int) -> None:
         self.crashed.add(i)

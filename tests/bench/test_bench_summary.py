@@ -42,6 +42,13 @@ def test_gossip_sim_small_pool_forms_converges_and_detects_a_crash() -> None:
     assert r["udp_packets_per_member_s"] > 0 and r["push_pull_bytes_per_exchange"] > 0
 
 
+def test_gossip_sim_can_start_from_a_converged_pool() -> None:
+    r = gossip_sim.run_pool(12, seed=4, loss=0.0, limit=300.0, formation=False)
+    assert r["formation_s"] is None
+    assert r["settle_s"] == 0.0  # nothing queued: the pool formed "long ago"
+    assert r["convergence_s"] is not None and r["detection_all_dead_s"] is not None
+
+
 def _bench_all(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
     out = tmp_path / "summary.json"
     proc = subprocess.run(
