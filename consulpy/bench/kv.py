@@ -4,7 +4,8 @@ A Python load generator saturates near 1k requests/s on the machines we run on, 
 comes from Debian's `wrk` driven by the Lua scripts in `consulpy/bench/wrk/`. Each measurement
 is one wrk run of `--duration` seconds with N connections (= clients); every (target, op,
 clients) cell is run `--repeats` times, interleaved across targets so that a noisy neighbour hurts
-them alike, and the medians are reported. wrk's own CPU use is reported next to each figure so a
+them alike, the order of the targets rotated by one place per repeat so that none is favoured by
+its position, and the medians are reported. wrk's own CPU use is reported next to each figure so a
 reader can tell whether the load generator, rather than the target, was the limit.
 
 Output: one JSON object per line on stdout (a result per target/op/clients, then the ratios
@@ -233,6 +234,8 @@ def spawn_cluster(workdir: Path, servers: int = 3, variant: Variant = THIS) -> T
 SPAWNERS: dict[str, Callable[[Path, Variant], Target]] = {
     "dev": spawn_dev,
     "cluster": lambda workdir, variant: spawn_cluster(workdir, variant=variant),
+    # one server with a data dir (fsync on): the counterpart of a 1-member etcd
+    "server": lambda workdir, variant: spawn_cluster(workdir, servers=1, variant=variant),
 }
 
 REFERENCES: dict[str, Callable[[Path], Target]] = {
@@ -394,6 +397,16 @@ def parse_wrk_output(text: str) -> dict[str, float]:
             data: dict[str, float] = json.loads(line.removeprefix("KVBENCH "))
             return data
     raise RuntimeError(f"wrk printed no KVBENCH result line; its output:\n{text}")
+
+
+def rotated(targets: Sequence[Target], repeat: int) -> list[Target]:
+    """The targets in the order of one repeat: rotated by one place per repeat, so that no
+    target always runs first (after the idle preload) or last (after the others warmed the
+    machine); with as many repeats as targets each one holds every position once."""
+    if not targets:
+        return []
+    k = repeat % len(targets)
+    return [*targets[k:], *targets[:k]]
 
 
 def run_wrk(
@@ -718,7 +731,7 @@ def _bench(
     for repeat in range(args.repeats):
         for clients in args.clients:
             for op in args.ops:
-                for target in targets:
+                for target in rotated(targets, repeat):
                     done += 1
                     seed = work.seed + repeat
                     run = run_wrk(scripts, target, op, clients, work, seed, workdir)

@@ -13,6 +13,9 @@ BENCHES = {
     "dns": "consulpy.bench.dns",
     "shutdown": "consulpy.bench.shutdown",
     "watch": "consulpy.bench.watch",
+    "mem": "consulpy.bench.mem",
+    "gossip-sim": "consulpy.bench.gossip_sim",
+    "all": "consulpy.bench.all",
 }
 
 

@@ -7,6 +7,7 @@ older one. One instance owns each queue; the SWIM core has one, Serf has three.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,64 +29,87 @@ class Broadcast:
 
 
 class BroadcastQueue:
+    """Kept sorted by (transmits, newest first) at all times, as memberlist's btree is: a
+    gossip tick walks only the front of the queue instead of sorting it (a 1,000-member pool
+    queues a broadcast per member while it forms), and a named broadcast's predecessor is
+    found through a dict instead of a scan."""
+
     def __init__(self, retransmit_mult: int, num_nodes: Callable[[], int]) -> None:
         self.retransmit_mult = retransmit_mult
         self.num_nodes = num_nodes
         self._items: list[Broadcast] = []
+        self._by_name: dict[str, Broadcast] = {}
         self._next_id = 0
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @staticmethod
+    def _key(b: Broadcast) -> tuple[int, int]:
+        return (b.transmits, -b.id)
+
+    def _remove(self, b: Broadcast) -> None:
+        i = bisect.bisect_left(self._items, self._key(b), key=self._key)
+        del self._items[i]
+        if b.name is not None and self._by_name.get(b.name) is b:
+            del self._by_name[b.name]
 
     def queue(self, b: Broadcast) -> None:
         self._next_id += 1
         b.id = self._next_id
         b.transmits = 0
         if b.name is not None:
-            keep = []
-            for old in self._items:
-                if old.name == b.name:
-                    old.finished()
-                else:
-                    keep.append(old)
-            self._items = keep
-        self._items.append(b)
+            old = self._by_name.get(b.name)
+            if old is not None:
+                self._remove(old)
+                old.finished()
+            self._by_name[b.name] = b
+        self._items.insert(0, b)  # the newest untransmitted one sorts first
 
     def get(self, overhead: int, limit: int) -> list[bytes]:
         """Take the broadcasts that fit in ``limit`` bytes (each costing ``overhead`` more)."""
         if not self._items:
             return []
         tlimit = retransmit_limit(self.retransmit_mult, self.num_nodes())
-        self._items.sort(key=lambda b: (b.transmits, -b.id))
         used = 0
         out: list[bytes] = []
-        done: list[Broadcast] = []
+        taken: list[Broadcast] = []
         for b in self._items:
+            if limit - used <= overhead:
+                break  # not even an empty message fits any more
             cost = overhead + len(b.msg)
             if used + cost > limit:
                 continue
             used += cost
             out.append(b.msg)
+            taken.append(b)
+        done: list[Broadcast] = []
+        for b in taken:
+            self._remove(b)
             b.transmits += 1
             if b.transmits >= tlimit:
                 done.append(b)
-        if done:
-            gone = {id(b) for b in done}
-            self._items = [b for b in self._items if id(b) not in gone]
-            for b in done:
-                b.finished()
+            else:
+                bisect.insort(self._items, b, key=self._key)
+                if b.name is not None:
+                    self._by_name[b.name] = b
+        for b in done:
+            b.finished()
         return out
 
     def prune(self, max_retain: int) -> None:
         """Drop the most transmitted (then oldest) broadcasts beyond ``max_retain``."""
         if len(self._items) <= max_retain:
             return
-        self._items.sort(key=lambda b: (b.transmits, -b.id))
-        for b in self._items[max_retain:]:
-            b.finished()
+        doomed = self._items[max_retain:]
         del self._items[max_retain:]
+        for b in doomed:
+            if b.name is not None and self._by_name.get(b.name) is b:
+                del self._by_name[b.name]
+            b.finished()
 
     def reset(self) -> None:
-        for b in self._items:
+        items, self._items = self._items, []
+        self._by_name.clear()
+        for b in items:
             b.finished()
-        self._items.clear()

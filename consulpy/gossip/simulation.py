@@ -18,11 +18,13 @@ from consulpy.gossip.messages import NodeStateKind
 from consulpy.gossip.serf_core import SerfCore, SerfTimings
 from consulpy.gossip.swim import (
     Addr,
+    PushPull,
     SendPacket,
     StartPushPull,
     StartTcpPing,
     SwimCore,
 )
+from consulpy.gossip.wire import encode_push_pull
 
 
 @dataclass
@@ -67,6 +69,13 @@ class Simulation:
         self._wake: list[float | None] = []
         self.packets_sent = 0
         self.packets_lost = 0
+        # Payload bytes sent (UDP: the plain messages; push-pull: the encoded TCP exchange,
+        # both directions, counted only while `count_push_pull` is set, since encoding a
+        # large pool's state costs the simulation time).
+        self.udp_bytes = 0
+        self.push_pulls = 0
+        self.push_pull_bytes = 0
+        self.count_push_pull = False
         for i in range(n):
             self.add_node(i)
 
@@ -118,6 +127,29 @@ class Simulation:
         self._wake[i] = None
         self.start(i)
         return core
+
+    def seed_converged(self, members: list[int]) -> None:
+        """Start `members` as a pool that formed long ago: each merges everybody's state at
+        once (as from a push-pull), its event log and gossip queues left empty. Why: forming
+        a 1,000-member pool by joins costs the simulation N^2 retransmitted alive messages;
+        steady-state measurements (a join, a crash, the traffic) do not need that history."""
+        for i in members:
+            self.start(i)
+        everyone = [n for i in members for n in self.cores[i].local_push_pull(False).nodes]
+        state = PushPull(False, everyone)
+        for i in members:
+            self.cores[i].merge_remote(state, self.now)
+            self._after_touch(i)
+        for i in members:
+            serf = self.serfs[i]
+            for queue in (
+                self.cores[i].broadcasts,
+                serf.intent_queue,
+                serf.event_queue,
+                serf.query_queue,
+            ):
+                queue.reset()
+        self.log.clear()
 
     def crash(self, i: int) -> None:
         self.crashed.add(i)
@@ -179,6 +211,7 @@ class Simulation:
         if isinstance(e, SendPacket):
             j = self.addr_index.get(e.addr)
             self.packets_sent += 1
+            self.udp_bytes += sum(len(m) for m in e.msgs)
             if j is None or self.blocked(i, j) or self.rng.random() < self.net.loss:
                 self.packets_lost += 1
                 return
@@ -225,6 +258,9 @@ class Simulation:
                 return
             mine = self.cores[i].local_push_pull(join)
             theirs = self.cores[j].local_push_pull(join)
+            self.push_pulls += 1
+            if self.count_push_pull:
+                self.push_pull_bytes += len(encode_push_pull(mine)) + len(encode_push_pull(theirs))
             self.cores[j].merge_remote(mine, self.now)
             self._after_touch(j)
 
