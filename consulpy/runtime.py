@@ -93,7 +93,8 @@ class Runtime:
             except OSError as exc:
                 raise AgentError(f"DNS listener: {exc}") from exc
             https = agent.config.https_addresses()
-            if https:
+            https_unix = agent.config.https_unix_paths()
+            if https or https_unix:
                 try:
                     self.https_context = rpc_tls.server_context(
                         agent.config.tls.https, alpn=["http/1.1"]
@@ -105,8 +106,12 @@ class Runtime:
                 https,
                 self.https_context,
                 agent.config.limits.https_handshake_timeout,
+                unix=agent.config.http_unix_paths(),
+                https_unix=https_unix,
+                unix_sockets=agent.config.unix_sockets,
             )
             agent.https_addresses = list(self.http.https_addresses)
+            agent.http_unix_paths = list(self.http.unix_paths)
             try:
                 self.watches = install_watches(agent)
             except WatchError as exc:
@@ -129,6 +134,7 @@ class Runtime:
             server=bool(agent.config.server),
             http=[f"{h}:{p}" for h, p in agent.http_addresses],
             https=[f"{h}:{p}" for h, p in self.http.https_addresses],
+            unix=self.http.unix_paths,
             dns=[f"{h}:{p}" for h, p in agent.dns_addresses],
             grpc=self.xds.plaintext_port,
             serf_lan=f"{agent.advertise_addr}:{agent.gossip.port}",

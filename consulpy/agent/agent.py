@@ -180,6 +180,7 @@ class Agent:
         self.started_at = time.time()
         # Filled by the composition root once its listeners are bound.
         self.http_addresses: list[tuple[str, int]] = []
+        self.http_unix_paths: list[str] = []  # HTTP/HTTPS on unix sockets
         self.https_addresses: list[tuple[str, int]] = []
         self.dns_addresses: list[tuple[str, int]] = []
         self.mesh: MeshPorts = NoMesh()

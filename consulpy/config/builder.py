@@ -8,8 +8,10 @@ Consul's cross-setting rules (bootstrap_expect needs server, data_dir needs to b
 
 from __future__ import annotations
 
+import grp
 import math
 import os
+import pwd
 import re
 import socket
 from typing import Any
@@ -33,6 +35,7 @@ from consulpy.config.model import (
     RaftLogStore,
     TLSProtocol,
     UIConfig,
+    UnixSockets,
 )
 from consulpy.util import tlsnames
 
@@ -115,6 +118,7 @@ def build_agent_config(
         **{k: g(f"addresses.{k}") for k in ("http", "https", "dns", "grpc", "grpc_tls")}
     )
     _check_ports(s, ports, addresses, client_addrs)
+    unix_sockets = _unix_sockets(s)
 
     node_meta = dict(g("node_meta", {}))
     try:
@@ -191,6 +195,7 @@ def build_agent_config(
         serf_lan_bind=g("serf_lan"),
         serf_wan_bind=g("serf_wan"),
         addresses=addresses,
+        unix_sockets=unix_sockets,
         ports=ports,
         tagged_addresses=dict(g("tagged_addresses", {})),
         translate_wan_addrs=bool(g("translate_wan_addrs")),
@@ -467,6 +472,19 @@ def _check_ports(s: _Settings, ports: Ports, addresses: Addresses, client_addrs:
             if other != name:
                 blame, first = _blame(s, name, other)
                 s.error(f"ports.{blame}", f"port {port} already used by ports.{first}")
+
+
+def _unix_sockets(s: _Settings) -> UnixSockets:
+    """unix_sockets.{user,group,mode} (checked at parse: names exist, mode is octal) as the
+    uid, gid and permission bits the listeners apply."""
+    user = (s.get("unix_sockets.user") or "").strip()
+    group = (s.get("unix_sockets.group") or "").strip()
+    mode = (s.get("unix_sockets.mode") or "").strip()
+    return UnixSockets(
+        uid=(int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid) if user else None,
+        gid=(int(group) if group.isdigit() else grp.getgrnam(group).gr_gid) if group else None,
+        mode=int(mode, 8) if mode else None,
+    )
 
 
 def _check_unused_keys(s: _Settings, warnings: list[str]) -> None:

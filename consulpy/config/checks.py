@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import grp
 import ipaddress
+import pwd
 import re
 from typing import Any
 
@@ -57,6 +59,54 @@ def advertise_ip(value: str) -> str:
 
 def ip_list(value: str) -> str:
     return normalise_ip_list(value)
+
+
+def socket_mode(value: str) -> str:
+    """unix_sockets.mode: permission bits in octal, as chmod takes them."""
+    text = value.strip()
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"invalid mode {value!r}: give octal bits like 0770")
+    return text
+
+
+def socket_user(value: str) -> str:
+    """unix_sockets.user: a user name or numeric ID that exists here (numbers are taken as is)."""
+    text = value.strip()
+    if not text.isdigit():
+        try:
+            pwd.getpwnam(text)
+        except KeyError:
+            raise ValueError(f"no such user: {value!r}") from None
+    return text
+
+
+def socket_group(value: str) -> str:
+    """unix_sockets.group: a group name or numeric ID (Consul takes IDs only)."""
+    text = value.strip()
+    if not text.isdigit():
+        try:
+            grp.getgrnam(text)
+        except KeyError:
+            raise ValueError(f"no such group: {value!r}") from None
+    return text
+
+
+def listen_list(value: str) -> str:
+    """addresses.http/https: IPs and `unix:///absolute/path` sockets, space-separated."""
+    out = []
+    for part in value.split():
+        if part.startswith("unix://"):
+            path = part.removeprefix("unix://")
+            if not path.startswith("/"):
+                raise ValueError(f"a unix socket needs an absolute path (unix:///path): {part!r}")
+            out.append(part)
+        else:
+            out.append(normalise_ip_list(part))
+    return " ".join(out)
 
 
 def join_address(value: str) -> str:

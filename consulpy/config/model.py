@@ -39,13 +39,27 @@ class Ports:
 
 @dataclass(frozen=True)
 class Addresses:
-    """Per-listener bind addresses overriding `client_addr` (space-separated IPs), or None."""
+    """Per-listener bind addresses overriding `client_addr` (space-separated IPs; for http and
+    https also `unix:///path` sockets), or None."""
 
     http: str | None
     https: str | None
     dns: str | None
     grpc: str | None
     grpc_tls: str | None
+
+
+@dataclass(frozen=True)
+class UnixSockets:
+    """Owner and mode given to every unix socket the agent listens on (`unix_sockets`):
+    uid/gid resolved at load, mode as permission bits; None keeps what the OS gave."""
+
+    uid: int | None
+    gid: int | None
+    mode: int | None
+
+
+UNIX_PREFIX = "unix://"
 
 
 @dataclass(frozen=True)
@@ -216,6 +230,7 @@ class AgentConfig:
     serf_lan_bind: str | None
     serf_wan_bind: str | None
     addresses: Addresses
+    unix_sockets: UnixSockets
     ports: Ports
     tagged_addresses: dict[str, str]
     translate_wan_addrs: bool
@@ -340,7 +355,14 @@ class AgentConfig:
         if port < 0:
             return []
         hosts = override.split() if override else self.client_addrs
-        return [(host, port) for host in hosts]
+        return [(host, port) for host in hosts if not host.startswith(UNIX_PREFIX)]
+
+    def http_unix_paths(self) -> list[str]:
+        """Unix socket paths the HTTP API listens on (`addresses.http = "unix:///path"`)."""
+        return _unix_paths(self.addresses.http) if self.ports.http >= 0 else []
+
+    def https_unix_paths(self) -> list[str]:
+        return _unix_paths(self.addresses.https) if self.ports.https >= 0 else []
 
     def http_addresses(self) -> list[tuple[str, int]]:
         """(ip, port) pairs the HTTP API listens on (port 0: any free port); [] when disabled."""
@@ -478,3 +500,8 @@ def _debug_value(name: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_debug_value("", v) for v in value]
     return value
+
+
+def _unix_paths(override: str | None) -> list[str]:
+    parts = (override or "").split()
+    return [a.removeprefix(UNIX_PREFIX) for a in parts if a.startswith(UNIX_PREFIX)]

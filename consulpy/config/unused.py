@@ -70,7 +70,6 @@ NOT_YET_USED: dict[str, str] = {
     "ui_config.metrics_provider_options_json": "the web UI shows no metrics",
     "xds.update_max_per_second": "xDS updates are not rate limited",
     "protocol": "the gossip protocol version is fixed",
-    "unix_sockets.": "unix socket listeners are not supported",
 }
 
 # What these keys ask for holds in consulpy without reading them.
