@@ -26,6 +26,7 @@ import structlog
 from consulpy.agent import metrics_feed
 from consulpy.agent.acl import dns_token
 from consulpy.agent.agent import Agent, AgentError
+from consulpy.agent.config_watch import ConfigWatcher
 from consulpy.agent.watches import AgentWatches, WatchError, install_watches
 from consulpy.dns import DNSServer, DNSSettings
 from consulpy.http.app import HTTPListeners
@@ -72,6 +73,7 @@ class Runtime:
         )
         self.agent.mesh = self.xds
         self.watches: AgentWatches | None = None
+        self.config_watcher: ConfigWatcher | None = None
         self.pid_file: str | None = None
 
     async def start(self) -> None:
@@ -117,6 +119,9 @@ class Runtime:
             except WatchError as exc:
                 raise AgentError(str(exc)) from exc
             agent.reload_hooks.append(self._apply_rpc_limits)
+            if agent.config.auto_reload_config and agent.reload_config is not None:
+                self.config_watcher = ConfigWatcher(lambda: agent.config, agent.reload)
+                self.config_watcher.start()
             if agent.config.pid_file:
                 try:
                     write_pid_file(agent.config.pid_file)
@@ -215,6 +220,9 @@ class Runtime:
             await self.http.stop(exiting=exiting)
 
         async def stop_watches() -> None:
+            if self.config_watcher is not None:
+                await self.config_watcher.stop()
+                self.config_watcher = None
             if self.watches is not None:
                 await self.watches.stop()
 

@@ -93,6 +93,8 @@ RESTART_SETTINGS = (
     "gossip_lan",
     "gossip_wan",
     "autopilot",
+    "unix_sockets",
+    "auto_reload_config",
 )
 
 

@@ -81,6 +81,8 @@ def build_agent_config(
     dev: bool,
     config_files: list[str],
     warnings: list[str],
+    config_paths: list[str] | None = None,
+    config_format: str | None = None,
 ) -> AgentConfig:
     """Resolve and check the merged settings; ConfigError lists every problem found."""
     s = _Settings(merged, provenance)
@@ -292,6 +294,9 @@ def build_agent_config(
         watches=list(g("watches", [])),
         config_entries_bootstrap=bootstrap_entries,
         config_files=list(config_files),
+        config_paths=list(config_paths or []),
+        config_format=config_format or None,
+        auto_reload_config=bool(g("auto_reload_config")),
         warnings=warnings,
     )
 

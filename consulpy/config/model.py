@@ -325,6 +325,10 @@ class AgentConfig:
     # where it came from
     config_files: list[str]
     warnings: list[str]
+    # -config-file/-config-dir as given, watched when auto_reload_config is set
+    config_paths: list[str]
+    config_format: str | None
+    auto_reload_config: bool
 
     def effective_advertise(self) -> str:
         """The LAN address other agents reach us at: advertise_addr, else bind_addr, else the

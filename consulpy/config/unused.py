@@ -50,7 +50,6 @@ NOT_YET_USED: dict[str, str] = {
     "tls.internal_rpc.use_auto_cert": "auto-encrypt is not implemented",
     "tls.https.use_auto_cert": "auto-encrypt is not implemented",
     "tls.grpc.use_auto_cert": "auto-encrypt is not implemented",
-    "auto_reload_config": "config files are not watched; use SIGHUP or consulpy reload",
     "cache.": "the agent has no request cache",
     "http_config.use_cache": "the agent has no request cache",
     "connect.enable_mesh_gateway_wan_federation": "no WAN federation",
