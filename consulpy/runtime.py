@@ -72,6 +72,9 @@ class Runtime:
             lambda new: self.dns.reload(DNSSettings.from_agent_config(new))
         )
         self.agent.mesh = self.xds
+        self.agent.reload_hooks.append(
+            lambda new: self.xds.update_limiter.update(new.xds_update_max_per_second)
+        )
         self.watches: AgentWatches | None = None
         self.config_watcher: ConfigWatcher | None = None
         self.pid_file: str | None = None

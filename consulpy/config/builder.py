@@ -297,6 +297,7 @@ def build_agent_config(
         config_paths=list(config_paths or []),
         config_format=config_format or None,
         auto_reload_config=bool(g("auto_reload_config")),
+        xds_update_max_per_second=float(g("xds.update_max_per_second")),
         warnings=warnings,
     )
 

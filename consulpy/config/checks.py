@@ -61,6 +61,13 @@ def ip_list(value: str) -> str:
     return normalise_ip_list(value)
 
 
+def positive_rate(value: float) -> float:
+    """A rate per second that must allow something (xds.update_max_per_second)."""
+    if not value > 0:
+        raise ValueError(f"must be greater than 0, got {value:g}")
+    return value
+
+
 def socket_mode(value: str) -> str:
     """unix_sockets.mode: permission bits in octal, as chmod takes them."""
     text = value.strip()

@@ -402,7 +402,7 @@ AGENT = Struct(
         ),
         "use_streaming_backend": Bool(),
         "watches": OpaqueList(),
-        "xds": Struct({"update_max_per_second": Float()}),
+        "xds": Struct({"update_max_per_second": Float(c.positive_rate)}),
         # Deprecated top-level keys, translated by consulpy.config.deprecated.
         "acl_agent_master_token": Str(),
         "acl_agent_token": Str(),

@@ -325,6 +325,8 @@ class AgentConfig:
     # where it came from
     config_files: list[str]
     warnings: list[str]
+    # proxy config snapshots handed to xDS streams per second, across all (a token bucket)
+    xds_update_max_per_second: float
     # -config-file/-config-dir as given, watched when auto_reload_config is set
     config_paths: list[str]
     config_format: str | None

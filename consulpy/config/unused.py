@@ -67,7 +67,6 @@ NOT_YET_USED: dict[str, str] = {
     "ui_config.metrics_provider": "the web UI shows no metrics",
     "ui_config.metrics_provider_files": "the web UI shows no metrics",
     "ui_config.metrics_provider_options_json": "the web UI shows no metrics",
-    "xds.update_max_per_second": "xDS updates are not rate limited",
     "protocol": "the gossip protocol version is fixed",
 }
 
