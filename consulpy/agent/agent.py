@@ -392,11 +392,17 @@ class Agent:
         addr = self.advertise_addr
         family = "ipv6" if ":" in addr else "ipv4"
         wan = getattr(self.config, "advertise_addr_wan", None) or addr
-        out = {"lan": addr, "wan": wan}
+        # The user's `tagged_addresses` first: as in Consul, the agent's own addresses win.
+        out = dict(getattr(self.config, "tagged_addresses", None) or {})
+        out.update({"lan": addr, "wan": wan})
         if _is_ip(addr):
             out[f"lan_{family}"] = addr
         if _is_ip(wan):
             out[f"wan_{'ipv6' if ':' in wan else 'ipv4'}"] = wan
+        for fam in ("ipv4", "ipv6"):  # advertise_addr_ipv4/ipv6 name the node's other family
+            explicit = getattr(self.config, f"advertise_addr_{fam}", None)
+            if explicit:
+                out[f"lan_{fam}"] = explicit
         return out
 
     def _server_serf_status(self) -> dict[str, str]:

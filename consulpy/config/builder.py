@@ -194,6 +194,8 @@ def build_agent_config(
         client_addrs=client_addrs,
         advertise_addr=g("advertise_addr"),
         advertise_addr_wan=g("advertise_addr_wan"),
+        advertise_addr_ipv4=g("advertise_addr_ipv4") or None,
+        advertise_addr_ipv6=g("advertise_addr_ipv6") or None,
         serf_lan_bind=g("serf_lan"),
         serf_wan_bind=g("serf_wan"),
         addresses=addresses,

@@ -57,6 +57,20 @@ def advertise_ip(value: str) -> str:
     return addr
 
 
+def advertise_ipv4(value: str) -> str:
+    addr = advertise_ip(value)
+    if parse_ip(addr).version != 4:
+        raise ValueError("must be an ipv4 address")
+    return addr
+
+
+def advertise_ipv6(value: str) -> str:
+    addr = advertise_ip(value)
+    if parse_ip(addr).version != 6:
+        raise ValueError("must be an ipv6 address")
+    return addr
+
+
 def ip_list(value: str) -> str:
     return normalise_ip_list(value)
 

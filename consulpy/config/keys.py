@@ -131,8 +131,8 @@ AGENT = Struct(
             }
         ),
         "advertise_addr": Str(c.advertise_ip),
-        "advertise_addr_ipv4": Str(c.advertise_ip),
-        "advertise_addr_ipv6": Str(c.advertise_ip),
+        "advertise_addr_ipv4": Str(c.advertise_ipv4),
+        "advertise_addr_ipv6": Str(c.advertise_ipv6),
         "advertise_addr_wan": Str(c.advertise_ip),
         "advertise_addr_wan_ipv4": Str(c.advertise_ip),
         "advertise_addr_wan_ipv6": Str(c.advertise_ip),

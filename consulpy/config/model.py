@@ -227,6 +227,8 @@ class AgentConfig:
     client_addrs: list[str]
     advertise_addr: str | None
     advertise_addr_wan: str | None
+    advertise_addr_ipv4: str | None  # tagged address lan_ipv4
+    advertise_addr_ipv6: str | None  # tagged address lan_ipv6
     serf_lan_bind: str | None
     serf_wan_bind: str | None
     addresses: Addresses

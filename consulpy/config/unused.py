@@ -40,8 +40,6 @@ ENTERPRISE_OR_CLOUD: tuple[str, ...] = (
 NOT_YET_USED: dict[str, str] = {
     "acl.enable_token_replication": "one datacenter: no token replication",
     "acl.tokens.replication": "one datacenter: no token replication",
-    "advertise_addr_ipv4": "only advertise_addr is used",
-    "advertise_addr_ipv6": "only advertise_addr is used",
     "advertise_addr_wan_ipv4": "only advertise_addr_wan is used",
     "advertise_addr_wan_ipv6": "only advertise_addr_wan is used",
     "auto_config": "auto-config is not implemented",
