@@ -399,10 +399,11 @@ class Agent:
             out[f"lan_{family}"] = addr
         if _is_ip(wan):
             out[f"wan_{'ipv6' if ':' in wan else 'ipv4'}"] = wan
-        for fam in ("ipv4", "ipv6"):  # advertise_addr_ipv4/ipv6 name the node's other family
-            explicit = getattr(self.config, f"advertise_addr_{fam}", None)
-            if explicit:
-                out[f"lan_{fam}"] = explicit
+        # advertise_addr_ipv4/ipv6: the node's address in each family (dual stack)
+        if getattr(self.config, "advertise_addr_ipv4", None):
+            out["lan_ipv4"] = self.config.advertise_addr_ipv4
+        if getattr(self.config, "advertise_addr_ipv6", None):
+            out["lan_ipv6"] = self.config.advertise_addr_ipv6
         return out
 
     def _server_serf_status(self) -> dict[str, str]:

@@ -9,6 +9,7 @@ Consul's cross-setting rules (bootstrap_expect needs server, data_dir needs to b
 from __future__ import annotations
 
 import grp
+import json
 import math
 import os
 import pwd
@@ -141,6 +142,7 @@ def build_agent_config(
     if not dev and ui_enabled and g("ui_config.dir"):
         s.error("ui_config.dir", "ui_config.enabled and ui_config.dir cannot both be set")
     metrics_proxy = _metrics_proxy(s, g("ui_config.metrics_proxy", {}))
+    metrics_options = _metrics_provider_options(s, warnings)
 
     _check_unused_keys(s, warnings)
 
@@ -246,6 +248,7 @@ def build_agent_config(
             metrics_provider=g("ui_config.metrics_provider") or None,
             metrics_proxy=metrics_proxy,
             dashboard_url_templates=dict(g("ui_config.dashboard_url_templates", {})),
+            metrics_provider_options=metrics_options,
         ),
         node_meta=node_meta,
         enable_script_checks=enable_script_checks,
@@ -302,6 +305,20 @@ def build_agent_config(
         xds_update_max_per_second=float(g("xds.update_max_per_second")),
         warnings=warnings,
     )
+
+
+def _metrics_provider_options(s: _Settings, warnings: list[str]) -> dict[str, Any]:
+    """ui_config.metrics_provider_options_json as a dict, and a warning when the provider is
+    one the consulpy UI cannot draw."""
+    provider = s.get("ui_config.metrics_provider") or ""
+    if provider and provider != "prometheus":
+        warnings.append(
+            f"ui_config.metrics_provider {provider!r}: the consulpy UI draws metrics for "
+            '"prometheus" only (custom providers need ui_config.metrics_provider_files, which '
+            "consulpy does not load); the UI shows no metrics"
+        )
+    raw = s.get("ui_config.metrics_provider_options_json") or ""
+    return dict(json.loads(raw)) if raw.strip() else {}  # checked at parse: an object
 
 
 METRICS_PROXY_ALLOWLIST = ["/api/v1/query_range", "/api/v1/query"]

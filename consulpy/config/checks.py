@@ -10,6 +10,7 @@ import base64
 import binascii
 import grp
 import ipaddress
+import json
 import pwd
 import re
 from typing import Any
@@ -73,6 +74,18 @@ def advertise_ipv6(value: str) -> str:
 
 def ip_list(value: str) -> str:
     return normalise_ip_list(value)
+
+
+def json_object_text(value: str) -> str:
+    """ui_config.metrics_provider_options_json: empty, or JSON text of one object."""
+    if value.strip():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ValueError("must be empty or a string containing a JSON object")
+    return value
 
 
 def positive_rate(value: float) -> float:

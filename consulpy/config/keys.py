@@ -386,7 +386,7 @@ AGENT = Struct(
                 "content_path": Str(),
                 "metrics_provider": Str(),
                 "metrics_provider_files": _strs(),
-                "metrics_provider_options_json": Str(),
+                "metrics_provider_options_json": Str(c.json_object_text),
                 "metrics_proxy": OpaqueMap(),
                 "dashboard_url_templates": MapOf(Str()),
             }

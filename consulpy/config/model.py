@@ -190,6 +190,8 @@ class UIConfig:
     metrics_provider: str | None
     metrics_proxy: dict[str, Any]
     dashboard_url_templates: dict[str, str]
+    # metrics_provider_options_json, parsed (a JSON object), handed to the UI as is
+    metrics_provider_options: dict[str, Any]
 
 
 @dataclass(frozen=True)

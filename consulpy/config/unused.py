@@ -62,9 +62,7 @@ NOT_YET_USED: dict[str, str] = {
     "primary_gateways": "no WAN federation",
     "primary_gateways_interval": "no WAN federation",
     "translate_wan_addrs": "WAN addresses are never translated",
-    "ui_config.metrics_provider": "the web UI shows no metrics",
-    "ui_config.metrics_provider_files": "the web UI shows no metrics",
-    "ui_config.metrics_provider_options_json": "the web UI shows no metrics",
+    "ui_config.metrics_provider_files": "the web UI loads no custom metrics providers",
     "protocol": "the gossip protocol version is fixed",
 }
 
@@ -86,6 +84,8 @@ HONOURED_BY_DESIGN: dict[str, str] = {
 CONSUMED_BY_CONFIG: dict[str, str] = {
     "client_addr": "split into client_addrs, the listeners' default addresses",
     "locality.": "turned into `locality` ({Region, Zone}) for the node and its services",
+    "ui_config.metrics_provider_options_json": "parsed into ui_config.metrics_provider_options "
+    "for the UI's settings",
     "limits.request_limits.read_rate": "only used with request_limits.mode, refused unless off",
     "limits.request_limits.write_rate": "only used with request_limits.mode, refused unless off",
 }

@@ -27,6 +27,11 @@ BAD_VALUES = [
     ('{"unix_sockets": {"user": "no-such-user-x"}}', "unix_sockets.user", "no such user"),
     ('{"unix_sockets": {"group": "no-such-group-x"}}', "unix_sockets.group", "no such group"),
     ('{"xds": {"update_max_per_second": 0}}', "xds.update_max_per_second", "greater than 0"),
+    (
+        '{"ui_config": {"metrics_provider_options_json": "[1]"}}',
+        "ui_config.metrics_provider_options_json",
+        "a JSON object",
+    ),
     ('{"datacenter": "dc 1"}', "datacenter", "lowercase alphanumeric"),
     ('{"datacenter": ""}', "datacenter", "cannot be empty"),
     ('{"encrypt": "not base64!"}', "encrypt", "not valid base64"),
