@@ -26,6 +26,7 @@ import structlog
 from consulpy.agent import metrics_feed
 from consulpy.agent.acl import dns_token
 from consulpy.agent.agent import Agent, AgentError
+from consulpy.agent.config_watch import ConfigWatcher
 from consulpy.agent.watches import AgentWatches, WatchError, install_watches
 from consulpy.dns import DNSServer, DNSSettings
 from consulpy.http.app import HTTPListeners
@@ -71,7 +72,11 @@ class Runtime:
             lambda new: self.dns.reload(DNSSettings.from_agent_config(new))
         )
         self.agent.mesh = self.xds
+        self.agent.reload_hooks.append(
+            lambda new: self.xds.update_limiter.update(new.xds_update_max_per_second)
+        )
         self.watches: AgentWatches | None = None
+        self.config_watcher: ConfigWatcher | None = None
         self.pid_file: str | None = None
 
     async def start(self) -> None:
@@ -93,7 +98,8 @@ class Runtime:
             except OSError as exc:
                 raise AgentError(f"DNS listener: {exc}") from exc
             https = agent.config.https_addresses()
-            if https:
+            https_unix = agent.config.https_unix_paths()
+            if https or https_unix:
                 try:
                     self.https_context = rpc_tls.server_context(
                         agent.config.tls.https, alpn=["http/1.1"]
@@ -105,13 +111,20 @@ class Runtime:
                 https,
                 self.https_context,
                 agent.config.limits.https_handshake_timeout,
+                unix=agent.config.http_unix_paths(),
+                https_unix=https_unix,
+                unix_sockets=agent.config.unix_sockets,
             )
             agent.https_addresses = list(self.http.https_addresses)
+            agent.http_unix_paths = list(self.http.unix_paths)
             try:
                 self.watches = install_watches(agent)
             except WatchError as exc:
                 raise AgentError(str(exc)) from exc
             agent.reload_hooks.append(self._apply_rpc_limits)
+            if agent.config.auto_reload_config and agent.reload_config is not None:
+                self.config_watcher = ConfigWatcher(lambda: agent.config, agent.reload)
+                self.config_watcher.start()
             if agent.config.pid_file:
                 try:
                     write_pid_file(agent.config.pid_file)
@@ -129,6 +142,7 @@ class Runtime:
             server=bool(agent.config.server),
             http=[f"{h}:{p}" for h, p in agent.http_addresses],
             https=[f"{h}:{p}" for h, p in self.http.https_addresses],
+            unix=self.http.unix_paths,
             dns=[f"{h}:{p}" for h, p in agent.dns_addresses],
             grpc=self.xds.plaintext_port,
             serf_lan=f"{agent.advertise_addr}:{agent.gossip.port}",
@@ -209,6 +223,9 @@ class Runtime:
             await self.http.stop(exiting=exiting)
 
         async def stop_watches() -> None:
+            if self.config_watcher is not None:
+                await self.config_watcher.stop()
+                self.config_watcher = None
             if self.watches is not None:
                 await self.watches.stop()
 

@@ -93,6 +93,8 @@ RESTART_SETTINGS = (
     "gossip_lan",
     "gossip_wan",
     "autopilot",
+    "unix_sockets",
+    "auto_reload_config",
 )
 
 
@@ -180,6 +182,7 @@ class Agent:
         self.started_at = time.time()
         # Filled by the composition root once its listeners are bound.
         self.http_addresses: list[tuple[str, int]] = []
+        self.http_unix_paths: list[str] = []  # HTTP/HTTPS on unix sockets
         self.https_addresses: list[tuple[str, int]] = []
         self.dns_addresses: list[tuple[str, int]] = []
         self.mesh: MeshPorts = NoMesh()
@@ -395,7 +398,9 @@ class Agent:
         addr = self.advertise_addr
         family = "ipv6" if ":" in addr else "ipv4"
         wan = getattr(self.config, "advertise_addr_wan", None) or addr
-        out = {"lan": addr, "wan": wan}
+        # The user's `tagged_addresses` first: as in Consul, the agent's own addresses win.
+        out = dict(getattr(self.config, "tagged_addresses", None) or {})
+        out.update({"lan": addr, "wan": wan})
         if _is_ip(addr):
             out[f"lan_{family}"] = addr
         if _is_ip(wan):

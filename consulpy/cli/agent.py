@@ -41,7 +41,9 @@ def _server_addr(agent: Any) -> str:
 
 
 def _banner(cfg: AgentConfig, agent: Any) -> str:
-    http = ", ".join(f"{h}:{p}" for h, p in getattr(agent, "http_addresses", [])) or "disabled"
+    http_addrs = [f"{h}:{p}" for h, p in getattr(agent, "http_addresses", [])]
+    http_addrs += [f"unix://{path}" for path in getattr(agent, "http_unix_paths", [])]
+    http = ", ".join(http_addrs) or "disabled"
     https = ", ".join(f"{h}:{p}" for h, p in getattr(agent, "https_addresses", [])) or "-1"
     ports = cfg.ports
     dns_ports = sorted({str(p) for _, p in getattr(agent, "dns_addresses", [])})

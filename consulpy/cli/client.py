@@ -14,6 +14,7 @@ import functools
 import http.client
 import json
 import os
+import socket
 import ssl
 import sys
 import urllib.error
@@ -142,6 +143,34 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(conn, req, context=self._tls_context)  # type: ignore[arg-type]
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over the agent's unix socket (CONSUL_HTTP_ADDR=unix:///path)."""
+
+    def __init__(self, host: str, *, socket_path: str, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self._socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)  # type: ignore[arg-type]
+        try:
+            sock.connect(self._socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _UnixHandler(urllib.request.HTTPHandler):
+    def __init__(self, socket_path: str) -> None:
+        super().__init__()
+        self._socket_path = socket_path
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        conn = functools.partial(_UnixHTTPConnection, socket_path=self._socket_path)
+        return self.do_open(conn, req)  # type: ignore[arg-type]
+
+
 class Client:
     def __init__(
         self,
@@ -154,6 +183,12 @@ class Client:
         tls: TLSOptions | None = None,
     ) -> None:
         addr = http_addr or os.environ.get("CONSUL_HTTP_ADDR") or DEFAULT_ADDR
+        self.unix_path: str | None = None
+        if addr.startswith("unix://"):
+            # As Consul's api package: the socket carries plain HTTP; "localhost" is only
+            # the Host header.
+            self.unix_path = addr.removeprefix("unix://")
+            addr = "http://localhost"
         if "://" not in addr:
             scheme = (
                 "https"
@@ -182,9 +217,19 @@ class Client:
             tls=tls,
         )
 
-    def _open(self, req: urllib.request.Request) -> Any:
+    @property
+    def where(self) -> str:
+        """The agent's address as the user gave it (for error messages)."""
+        return f"unix://{self.unix_path}" if self.unix_path is not None else self.base
+
+    def open(self, req: urllib.request.Request, timeout: float | None) -> Any:
+        """Send `req` to the agent (over its unix socket, or with the TLS settings)."""
+        if self.unix_path is not None:
+            if self._opener is None:
+                self._opener = urllib.request.build_opener(_UnixHandler(self.unix_path))
+            return self._opener.open(req, timeout=timeout)
         if not self.base.startswith("https://"):
-            return urllib.request.urlopen(req, timeout=self.timeout)
+            return urllib.request.urlopen(req, timeout=timeout)
         if self._opener is None:
             try:
                 context = self.tls.context()
@@ -193,7 +238,7 @@ class Client:
             self._opener = urllib.request.build_opener(
                 _HTTPSHandler(context, self.tls.tls_server_name)
             )
-        return self._opener.open(req, timeout=self.timeout)
+        return self._opener.open(req, timeout=timeout)
 
     def request(
         self,
@@ -219,7 +264,7 @@ class Client:
         if self.token:
             req.add_header("X-Consul-Token", self.token)
         try:
-            with self._open(req) as resp:
+            with self.open(req, self.timeout) as resp:
                 return Response(resp.status, resp.read(), dict(resp.headers.items()))
         except urllib.error.HTTPError as exc:
             payload = exc.read()
@@ -227,11 +272,11 @@ class Client:
                 return Response(exc.code, payload, dict(exc.headers.items()))
             raise APIError(exc.code, payload.decode("utf-8", "replace")) from exc
         except urllib.error.URLError as exc:
-            raise APIError(0, f"Error connecting to agent at {self.base}: {exc.reason}") from exc
+            raise APIError(0, f"Error connecting to agent at {self.where}: {exc.reason}") from exc
         except (http.client.HTTPException, OSError) as exc:
             # e.g. the agent closing a TLS 1.3 connection that lacks a client certificate
             reason = str(exc) or type(exc).__name__
-            raise APIError(0, f"Error connecting to agent at {self.base}: {reason}") from exc
+            raise APIError(0, f"Error connecting to agent at {self.where}: {reason}") from exc
 
 
 def _read_token_file(path: str) -> str:

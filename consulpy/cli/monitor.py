@@ -25,12 +25,12 @@ def main(argv: list[str]) -> int:
     if client.token:
         req.add_header("X-Consul-Token", client.token)
     try:
-        resp = urllib.request.urlopen(req, timeout=None)
+        resp = client.open(req, timeout=None)
     except urllib.error.HTTPError as exc:
         text = exc.read().decode("utf-8", "replace").strip()
         return fail(f"Error starting monitor: Unexpected response code: {exc.code} ({text})")
     except urllib.error.URLError as exc:
-        return fail(f"Error starting monitor: error connecting to {client.base}: {exc.reason}")
+        return fail(f"Error starting monitor: error connecting to {client.where}: {exc.reason}")
     try:
         with resp:
             while True:

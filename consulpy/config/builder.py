@@ -8,8 +8,11 @@ Consul's cross-setting rules (bootstrap_expect needs server, data_dir needs to b
 
 from __future__ import annotations
 
+import grp
+import json
 import math
 import os
+import pwd
 import re
 import socket
 from typing import Any
@@ -33,6 +36,7 @@ from consulpy.config.model import (
     RaftLogStore,
     TLSProtocol,
     UIConfig,
+    UnixSockets,
 )
 from consulpy.util import tlsnames
 
@@ -78,6 +82,8 @@ def build_agent_config(
     dev: bool,
     config_files: list[str],
     warnings: list[str],
+    config_paths: list[str] | None = None,
+    config_format: str | None = None,
 ) -> AgentConfig:
     """Resolve and check the merged settings; ConfigError lists every problem found."""
     s = _Settings(merged, provenance)
@@ -115,6 +121,7 @@ def build_agent_config(
         **{k: g(f"addresses.{k}") for k in ("http", "https", "dns", "grpc", "grpc_tls")}
     )
     _check_ports(s, ports, addresses, client_addrs)
+    unix_sockets = _unix_sockets(s)
 
     node_meta = dict(g("node_meta", {}))
     try:
@@ -135,6 +142,7 @@ def build_agent_config(
     if not dev and ui_enabled and g("ui_config.dir"):
         s.error("ui_config.dir", "ui_config.enabled and ui_config.dir cannot both be set")
     metrics_proxy = _metrics_proxy(s, g("ui_config.metrics_proxy", {}))
+    metrics_options = _metrics_provider_options(s, warnings)
 
     _check_unused_keys(s, warnings)
 
@@ -195,6 +203,7 @@ def build_agent_config(
         serf_lan_bind=g("serf_lan"),
         serf_wan_bind=g("serf_wan"),
         addresses=addresses,
+        unix_sockets=unix_sockets,
         ports=ports,
         tagged_addresses=dict(g("tagged_addresses", {})),
         translate_wan_addrs=bool(g("translate_wan_addrs")),
@@ -241,6 +250,7 @@ def build_agent_config(
             metrics_provider=g("ui_config.metrics_provider") or None,
             metrics_proxy=metrics_proxy,
             dashboard_url_templates=dict(g("ui_config.dashboard_url_templates", {})),
+            metrics_provider_options=metrics_options,
         ),
         node_meta=node_meta,
         enable_script_checks=enable_script_checks,
@@ -291,8 +301,26 @@ def build_agent_config(
         watches=list(g("watches", [])),
         config_entries_bootstrap=bootstrap_entries,
         config_files=list(config_files),
+        config_paths=list(config_paths or []),
+        config_format=config_format or None,
+        auto_reload_config=bool(g("auto_reload_config")),
+        xds_update_max_per_second=float(g("xds.update_max_per_second")),
         warnings=warnings,
     )
+
+
+def _metrics_provider_options(s: _Settings, warnings: list[str]) -> dict[str, Any]:
+    """ui_config.metrics_provider_options_json as a dict, and a warning when the provider is
+    one the consulpy UI cannot draw."""
+    provider = s.get("ui_config.metrics_provider") or ""
+    if provider and provider != "prometheus":
+        warnings.append(
+            f"ui_config.metrics_provider {provider!r}: the consulpy UI draws metrics for "
+            '"prometheus" only (custom providers need ui_config.metrics_provider_files, which '
+            "consulpy does not load); the UI shows no metrics"
+        )
+    raw = s.get("ui_config.metrics_provider_options_json") or ""
+    return dict(json.loads(raw)) if raw.strip() else {}  # checked at parse: an object
 
 
 METRICS_PROXY_ALLOWLIST = ["/api/v1/query_range", "/api/v1/query"]
@@ -471,6 +499,19 @@ def _check_ports(s: _Settings, ports: Ports, addresses: Addresses, client_addrs:
             if other != name:
                 blame, first = _blame(s, name, other)
                 s.error(f"ports.{blame}", f"port {port} already used by ports.{first}")
+
+
+def _unix_sockets(s: _Settings) -> UnixSockets:
+    """unix_sockets.{user,group,mode} (checked at parse: names exist, mode is octal) as the
+    uid, gid and permission bits the listeners apply."""
+    user = (s.get("unix_sockets.user") or "").strip()
+    group = (s.get("unix_sockets.group") or "").strip()
+    mode = (s.get("unix_sockets.mode") or "").strip()
+    return UnixSockets(
+        uid=(int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid) if user else None,
+        gid=(int(group) if group.isdigit() else grp.getgrnam(group).gr_gid) if group else None,
+        mode=int(mode, 8) if mode else None,
+    )
 
 
 def _check_unused_keys(s: _Settings, warnings: list[str]) -> None:

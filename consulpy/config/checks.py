@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import grp
 import ipaddress
+import json
+import pwd
 import re
 from typing import Any
 
@@ -58,7 +61,7 @@ def advertise_ip(value: str) -> str:
 def advertise_ipv4(value: str) -> str:
     """advertise_addr_ipv4 / advertise_addr_wan_ipv4: an IPv4 advertise address."""
     addr = advertise_ip(value)
-    if ":" in addr:
+    if parse_ip(addr).version != 4:
         raise ValueError("must be an ipv4 address")
     return addr
 
@@ -66,13 +69,80 @@ def advertise_ipv4(value: str) -> str:
 def advertise_ipv6(value: str) -> str:
     """advertise_addr_ipv6 / advertise_addr_wan_ipv6: an IPv6 advertise address."""
     addr = advertise_ip(value)
-    if ":" not in addr:
+    if parse_ip(addr).version != 6:
         raise ValueError("must be an ipv6 address")
     return addr
 
 
 def ip_list(value: str) -> str:
     return normalise_ip_list(value)
+
+
+def json_object_text(value: str) -> str:
+    """ui_config.metrics_provider_options_json: empty, or JSON text of one object."""
+    if value.strip():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ValueError("must be empty or a string containing a JSON object")
+    return value
+
+
+def positive_rate(value: float) -> float:
+    """A rate per second that must allow something (xds.update_max_per_second)."""
+    if not value > 0:
+        raise ValueError(f"must be greater than 0, got {value:g}")
+    return value
+
+
+def socket_mode(value: str) -> str:
+    """unix_sockets.mode: permission bits in octal, as chmod takes them."""
+    text = value.strip()
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"invalid mode {value!r}: give octal bits like 0770")
+    return text
+
+
+def socket_user(value: str) -> str:
+    """unix_sockets.user: a user name or numeric ID that exists here (numbers are taken as is)."""
+    text = value.strip()
+    if not text.isdigit():
+        try:
+            pwd.getpwnam(text)
+        except KeyError:
+            raise ValueError(f"no such user: {value!r}") from None
+    return text
+
+
+def socket_group(value: str) -> str:
+    """unix_sockets.group: a group name or numeric ID (Consul takes IDs only)."""
+    text = value.strip()
+    if not text.isdigit():
+        try:
+            grp.getgrnam(text)
+        except KeyError:
+            raise ValueError(f"no such group: {value!r}") from None
+    return text
+
+
+def listen_list(value: str) -> str:
+    """addresses.http/https: IPs and `unix:///absolute/path` sockets, space-separated."""
+    out = []
+    for part in value.split():
+        if part.startswith("unix://"):
+            path = part.removeprefix("unix://")
+            if not path.startswith("/"):
+                raise ValueError(f"a unix socket needs an absolute path (unix:///path): {part!r}")
+            out.append(part)
+        else:
+            out.append(normalise_ip_list(part))
+    return " ".join(out)
 
 
 def join_address(value: str) -> str:

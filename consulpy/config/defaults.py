@@ -163,6 +163,7 @@ DEFAULTS: dict[str, Any] = {
     "tls": {"defaults": {"tls_min_version": "TLSv1_2"}},
     "translate_wan_addrs": False,
     "ui_config": {"enabled": False, "content_path": "/ui/"},
+    "xds": {"update_max_per_second": 250.0},
 }
 
 DEV_DEFAULTS: dict[str, Any] = {

@@ -125,7 +125,10 @@ AGENT = Struct(
     {
         "acl": ACL,
         "addresses": Struct(
-            {k: Str(c.ip_list) for k in ("dns", "http", "https", "grpc", "grpc_tls")}
+            {
+                **{k: Str(c.ip_list) for k in ("dns", "grpc", "grpc_tls")},
+                **{k: Str(c.listen_list) for k in ("http", "https")},
+            }
         ),
         "advertise_addr": Str(c.advertise_ip),
         "advertise_addr_ipv4": Str(c.advertise_ipv4),
@@ -383,17 +386,23 @@ AGENT = Struct(
                 "content_path": Str(),
                 "metrics_provider": Str(),
                 "metrics_provider_files": _strs(),
-                "metrics_provider_options_json": Str(),
+                "metrics_provider_options_json": Str(c.json_object_text),
                 "metrics_proxy": OpaqueMap(),
                 "dashboard_url_templates": MapOf(Str()),
             }
         ),
         "ui_content_path": Str(),
         "ui_dir": Str(),
-        "unix_sockets": Struct({"group": Str(), "mode": Str(), "user": Str()}),
+        "unix_sockets": Struct(
+            {
+                "group": Str(c.socket_group),
+                "mode": Str(c.socket_mode),
+                "user": Str(c.socket_user),
+            }
+        ),
         "use_streaming_backend": Bool(),
         "watches": OpaqueList(),
-        "xds": Struct({"update_max_per_second": Float()}),
+        "xds": Struct({"update_max_per_second": Float(c.positive_rate)}),
         # Deprecated top-level keys, translated by consulpy.config.deprecated.
         "acl_agent_master_token": Str(),
         "acl_agent_token": Str(),

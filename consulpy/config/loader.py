@@ -139,4 +139,6 @@ def _load(flags: AgentFlags, extra_sources: Sequence[Mapping[str, Any]]) -> Agen
         dev=flags.dev,
         config_files=[f.name for f in files],
         warnings=c.warnings,
+        config_paths=list(flags.config_paths),
+        config_format=flags.config_format,
     )

@@ -39,13 +39,27 @@ class Ports:
 
 @dataclass(frozen=True)
 class Addresses:
-    """Per-listener bind addresses overriding `client_addr` (space-separated IPs), or None."""
+    """Per-listener bind addresses overriding `client_addr` (space-separated IPs; for http and
+    https also `unix:///path` sockets), or None."""
 
     http: str | None
     https: str | None
     dns: str | None
     grpc: str | None
     grpc_tls: str | None
+
+
+@dataclass(frozen=True)
+class UnixSockets:
+    """Owner and mode given to every unix socket the agent listens on (`unix_sockets`):
+    uid/gid resolved at load, mode as permission bits; None keeps what the OS gave."""
+
+    uid: int | None
+    gid: int | None
+    mode: int | None
+
+
+UNIX_PREFIX = "unix://"
 
 
 @dataclass(frozen=True)
@@ -176,6 +190,8 @@ class UIConfig:
     metrics_provider: str | None
     metrics_proxy: dict[str, Any]
     dashboard_url_templates: dict[str, str]
+    # metrics_provider_options_json, parsed (a JSON object), handed to the UI as is
+    metrics_provider_options: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -221,6 +237,7 @@ class AgentConfig:
     serf_lan_bind: str | None
     serf_wan_bind: str | None
     addresses: Addresses
+    unix_sockets: UnixSockets
     ports: Ports
     tagged_addresses: dict[str, str]
     translate_wan_addrs: bool
@@ -315,6 +332,12 @@ class AgentConfig:
     # where it came from
     config_files: list[str]
     warnings: list[str]
+    # proxy config snapshots handed to xDS streams per second, across all (a token bucket)
+    xds_update_max_per_second: float
+    # -config-file/-config-dir as given, watched when auto_reload_config is set
+    config_paths: list[str]
+    config_format: str | None
+    auto_reload_config: bool
 
     def effective_advertise(self) -> str:
         """The LAN address other agents reach us at: advertise_addr, else bind_addr, else the
@@ -345,7 +368,14 @@ class AgentConfig:
         if port < 0:
             return []
         hosts = override.split() if override else self.client_addrs
-        return [(host, port) for host in hosts]
+        return [(host, port) for host in hosts if not host.startswith(UNIX_PREFIX)]
+
+    def http_unix_paths(self) -> list[str]:
+        """Unix socket paths the HTTP API listens on (`addresses.http = "unix:///path"`)."""
+        return _unix_paths(self.addresses.http) if self.ports.http >= 0 else []
+
+    def https_unix_paths(self) -> list[str]:
+        return _unix_paths(self.addresses.https) if self.ports.https >= 0 else []
 
     def http_addresses(self) -> list[tuple[str, int]]:
         """(ip, port) pairs the HTTP API listens on (port 0: any free port); [] when disabled."""
@@ -483,3 +513,8 @@ def _debug_value(name: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_debug_value("", v) for v in value]
     return value
+
+
+def _unix_paths(override: str | None) -> list[str]:
+    parts = (override or "").split()
+    return [a.removeprefix(UNIX_PREFIX) for a in parts if a.startswith(UNIX_PREFIX)]

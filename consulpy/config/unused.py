@@ -44,7 +44,6 @@ NOT_YET_USED: dict[str, str] = {
     "tls.internal_rpc.use_auto_cert": "auto-encrypt is not implemented",
     "tls.https.use_auto_cert": "auto-encrypt is not implemented",
     "tls.grpc.use_auto_cert": "auto-encrypt is not implemented",
-    "auto_reload_config": "config files are not watched; use SIGHUP or consulpy reload",
     "cache.": "the agent has no request cache",
     "http_config.use_cache": "the agent has no request cache",
     "connect.enable_mesh_gateway_wan_federation": "no WAN federation",
@@ -58,12 +57,8 @@ NOT_YET_USED: dict[str, str] = {
     "ports.expose_max_port": "expose paths are not implemented",
     "primary_gateways": "no WAN federation",
     "primary_gateways_interval": "no WAN federation",
-    "ui_config.metrics_provider": "the web UI shows no metrics",
-    "ui_config.metrics_provider_files": "the web UI shows no metrics",
-    "ui_config.metrics_provider_options_json": "the web UI shows no metrics",
-    "xds.update_max_per_second": "xDS updates are not rate limited",
+    "ui_config.metrics_provider_files": "the web UI loads no custom metrics providers",
     "protocol": "the gossip protocol version is fixed",
-    "unix_sockets.": "unix socket listeners are not supported",
 }
 
 # What these keys ask for holds in consulpy without reading them.
@@ -84,6 +79,8 @@ HONOURED_BY_DESIGN: dict[str, str] = {
 CONSUMED_BY_CONFIG: dict[str, str] = {
     "client_addr": "split into client_addrs, the listeners' default addresses",
     "locality.": "turned into `locality` ({Region, Zone}) for the node and its services",
+    "ui_config.metrics_provider_options_json": "parsed into ui_config.metrics_provider_options "
+    "for the UI's settings",
     "limits.request_limits.read_rate": "only used with request_limits.mode, refused unless off",
     "limits.request_limits.write_rate": "only used with request_limits.mode, refused unless off",
 }

@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 
 from consulpy.agent.agent import Agent
+from consulpy.config.model import UnixSockets
 from consulpy.http import (
     acl,
     catalog,
@@ -36,6 +37,7 @@ from consulpy.http import (
 )
 from consulpy.http import agent as agent_api
 from consulpy.http import limits as http_limits
+from consulpy.http import unix as unix_listener
 from consulpy.http.endpoint import AGENT, text_error
 from consulpy.http.errors import defect_response, escape_headers
 from consulpy.http.inflight import InFlight
@@ -224,6 +226,7 @@ class HTTPListeners:
         self.telemetry = telemetry
         self.addresses: list[tuple[str, int]] = []
         self.https_addresses: list[tuple[str, int]] = []
+        self.unix_paths: list[str] = []
         self._runner: web.AppRunner | None = None
         self._inflight = InFlight()
 
@@ -233,11 +236,18 @@ class HTTPListeners:
         https: Sequence[tuple[str, int]] = (),
         ssl_context: ssl.SSLContext | None = None,
         handshake_timeout: float = 5.0,
+        unix: Sequence[str] = (),
+        https_unix: Sequence[str] = (),
+        unix_sockets: UnixSockets | None = None,
     ) -> list[tuple[str, int]]:
         """Bind every (host, port) (port 0: the OS picks), plain HTTP on `listeners` and
-        HTTPS with `ssl_context` on `https`; return the plain addresses bound."""
-        if not listeners and not https:
+        HTTPS with `ssl_context` on `https`, and the unix socket paths `unix` (plain) and
+        `https_unix` (TLS) with `unix_sockets`' owner and mode; return the plain TCP
+        addresses bound."""
+        if not listeners and not https and not unix and not https_unix:
             return []
+        if https_unix and ssl_context is None:
+            raise ValueError("HTTPS listeners need an SSL context")
         if https and ssl_context is None:
             raise ValueError("HTTPS listeners need an SSL context")
         self._runner = web.AppRunner(
@@ -263,6 +273,10 @@ class HTTPListeners:
             )
             await tls_site.start()
             self.https_addresses.extend(_bound(tls_site))
+        for path, context in [(p, None) for p in unix] + [(p, ssl_context) for p in https_unix]:
+            owner = unix_sockets or UnixSockets(None, None, None)
+            await unix_listener.start_site(self._runner, path, owner, context)
+            self.unix_paths.append(path)
         return list(self.addresses)
 
     async def stop(self, *, exiting: bool = False) -> None:
@@ -282,6 +296,9 @@ class HTTPListeners:
             self._runner = None
         self.addresses.clear()
         self.https_addresses.clear()
+        for path in self.unix_paths:
+            unix_listener.remove(path)
+        self.unix_paths.clear()
 
 
 def _bound(site: web.TCPSite) -> list[tuple[str, int]]:

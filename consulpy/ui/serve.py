@@ -42,7 +42,7 @@ def settings(config: AgentConfig) -> dict[str, Any]:
             "metrics_provider": ui.metrics_provider or "",
             "metrics_proxy_enabled": bool(ui.metrics_proxy.get("base_url")),
             "dashboard_url_templates": dict(ui.dashboard_url_templates),
-            "metrics_provider_options": {},
+            "metrics_provider_options": dict(ui.metrics_provider_options),
         },
     }
 

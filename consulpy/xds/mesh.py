@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from consulpy.util.tlsnames import ca_bundle
+from consulpy.xds.ratelimit import UpdateLimiter
 
 if TYPE_CHECKING:
     from consulpy.config import AgentConfig
@@ -93,6 +94,7 @@ class Mesh:
         self.plaintext: XDSServer | None = None
         self.tls: XDSServer | None = None
         self._credentials: _ReloadableCredentials | None = None
+        self.update_limiter = UpdateLimiter(config.xds_update_max_per_second)
 
     @property
     def plaintext_port(self) -> int:
@@ -111,13 +113,13 @@ class Mesh:
         lookup = self.lookup
         plain = config.grpc_addresses()
         if plain:
-            self.plaintext = XDSServer(lookup)
+            self.plaintext = XDSServer(lookup, update_limiter=self.update_limiter)
             host, port = plain[0]
             await self.plaintext.start(host, port)
         secure = config.grpc_tls_addresses()
         if secure:
             self._credentials = _ReloadableCredentials(config.tls.grpc)
-            self.tls = XDSServer(lookup)
+            self.tls = XDSServer(lookup, update_limiter=self.update_limiter)
             host, port = secure[0]
             await self.tls.start(host, port, self._credentials.credentials)
 

@@ -31,6 +31,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc
 from consulpy.metrics import METRICS
 from consulpy.xds.delta import ACK, NACK, STALE, UNKNOWN_TYPE, DeltaSession
 from consulpy.xds.lookup import AccessError, ProxyLookup
+from consulpy.xds.ratelimit import UpdateLimiter
 from consulpy.xds.resources import Resources, build, short
 from consulpy.xds.snapshot import ProxySnapshot
 from consulpy.xds.sotw import SotwSession
@@ -139,8 +140,10 @@ class XDSServer:
         min_envoy_version: tuple[int, int, int] = MIN_ENVOY_VERSION,
         reauth_interval_s: float = REAUTH_INTERVAL_S,
         builder: Callable[[ProxySnapshot], Resources] = build,
+        update_limiter: UpdateLimiter | None = None,
     ) -> None:
         self.lookup = lookup
+        self.update_limiter = update_limiter
         self.min_envoy_version = min_envoy_version
         self.reauth_interval_s = reauth_interval_s
         self.builder = builder
@@ -380,6 +383,8 @@ class XDSServer:
     async def _follow(self, proxy_id: str, queue: asyncio.Queue) -> None:
         try:
             async for snapshot in self.lookup.watch(proxy_id):
+                if self.update_limiter is not None:  # xds.update_max_per_second
+                    await self.update_limiter.wait()
                 try:
                     resources = self._resources(snapshot)
                 except Exception as exc:  # a snapshot we cannot express: keep the last one

@@ -46,4 +46,5 @@ def settings(cfg: AgentConfig) -> dict[str, Any]:
     out = dataclasses.asdict(cfg)
     out.pop("config_files")
     out.pop("warnings")
+    out.pop("config_paths")
     return out

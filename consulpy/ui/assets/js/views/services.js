@@ -3,6 +3,7 @@
 
 import { currentDatacenter, enc, settings, watch } from "../api.js";
 import { badge, h, healthBadges, metaList, replace, table, worst } from "../dom.js";
+import { panel as metricsPanel } from "./metrics.js";
 
 function health(s) {
   if (s.ChecksCritical) return "critical";
@@ -110,6 +111,7 @@ export function detail(ctx) {
   replace(main,
     h("p", { class: "crumbs" }, h("a", { href: href("services") }, "Services"), " / "),
     h("h1", {}, name, " ", dashboard(name)),
+    metricsPanel(name, signal),
     h("h2", {}, "Instances"), instances,
     h("div", { class: "row" },
       h("section", { style: "flex:1;min-width:320px" }, h("h2", {}, "Upstreams"), up),
