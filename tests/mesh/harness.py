@@ -158,6 +158,10 @@ class Sidecar(Envoy):
         await eventually(ready, timeout=30, what=f"envoy for {self.service_id}")
         self.admin = "http://" + address_file.read_text().strip()
 
+    def connect_flags(self) -> list[str]:
+        """What follows `consulpy connect envoy` (gateways override it)."""
+        return ["-sidecar-for", self.service_id]
+
     async def _spawn(self, stderr: int) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             *_die_with_parent(),
@@ -166,8 +170,7 @@ class Sidecar(Envoy):
             "consulpy",
             "connect",
             "envoy",
-            "-sidecar-for",
-            self.service_id,
+            *self.connect_flags(),
             "-http-addr",
             self.agent.http,
             "-admin-bind",
@@ -217,38 +220,15 @@ class Gateway(Sidecar):
         self.kind = kind
         self.address = address
 
-    async def _spawn(self, stderr: int) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            *_die_with_parent(),
-            sys.executable,
-            "-m",
-            "consulpy",
-            "connect",
-            "envoy",
+    def connect_flags(self) -> list[str]:
+        return [
             f"-gateway={self.kind}",
             "-register",
             "-service",
             self.service_id,
             "-address",
             self.address,
-            "-http-addr",
-            self.agent.http,
-            "-admin-bind",
-            "127.0.0.1:0",
-            "--",
-            "--concurrency",
-            "1",
-            "--log-level",
-            "warning",
-            "--log-path",
-            str(self.log_path),
-            "--admin-address-path",
-            str(self.dir / "admin.address"),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,
-        )
+        ]
 
 
 class ApiApp:

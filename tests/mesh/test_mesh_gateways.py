@@ -12,10 +12,8 @@ One federation serves every assertion (a start costs four Envoys and two agents)
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from consulpy.util.ports import aretry_on_addr_in_use, free_port
 from tests.helpers import eventually
 from tests.mesh.harness import AgentProc, ApiApp, Sidecar, free_ports
 from tests.wan.harness import FAST_WAN
-from tests.xds.mesh import _die_with_parent, start_app
+from tests.xds.mesh import start_app
 
 DEADLINE = 90.0
 PRIMARY = '-hcl=primary_datacenter = "dc1"'
@@ -42,39 +40,9 @@ class MeshGateway(Sidecar):
         super().__init__(workdir, f"gateway-{port}", agent)
         self.port = port
 
-    async def _spawn(self, stderr: int) -> asyncio.subprocess.Process:
+    def connect_flags(self) -> list[str]:
         address = f"127.0.0.1:{self.port}"
-        return await asyncio.create_subprocess_exec(
-            *_die_with_parent(),
-            sys.executable,
-            "-m",
-            "consulpy",
-            "connect",
-            "envoy",
-            "-gateway=mesh",
-            "-register",
-            "-address",
-            address,
-            "-wan-address",
-            address,
-            "-http-addr",
-            self.agent.http,
-            "-admin-bind",
-            "127.0.0.1:0",
-            "--",
-            "--concurrency",
-            "1",
-            "--log-level",
-            "warning",
-            "--log-path",
-            str(self.log_path),
-            "--admin-address-path",
-            str(self.dir / "admin.address"),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,
-        )
+        return ["-gateway=mesh", "-register", "-address", address, "-wan-address", address]
 
 
 def sidecar_service(

@@ -27,8 +27,7 @@ expect: Any = pytest.importorskip("playwright.sync_api").expect
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     f = federation(Path(tmp_path_factory.mktemp("uidc")), servers=1, clients=0)
     f.dc1.servers[0].extra.append("-ui")
-    try:
-        f.start()
+    with f.running():
         one = f.dc1.servers[0]
         eventually(
             lambda: one.json("GET", "/v1/catalog/datacenters") == ["dc1", "dc2"],
@@ -36,11 +35,6 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
             what="dc1's agent lists dc1 and dc2",
         )
         yield f
-    except BaseException:
-        print(f.output())
-        raise
-    finally:
-        f.stop()
 
 
 @pytest.fixture(scope="module")

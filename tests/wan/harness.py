@@ -8,6 +8,8 @@ seconds; the protocol is the same.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,19 @@ class Federation:
     def stop(self) -> None:
         self.dc1.stop_all()
         self.dc2.stop_all()
+
+    @contextmanager
+    def running(self) -> Iterator[Federation]:
+        """Started for the `with` block, then stopped; a failure inside prints every
+        agent's output tail first."""
+        try:
+            self.start()
+            yield self
+        except BaseException:
+            print(self.output())
+            raise
+        finally:
+            self.stop()
 
     def output(self) -> str:
         return "\n".join(

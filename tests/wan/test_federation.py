@@ -21,14 +21,8 @@ NAMES = sorted(f"s{i}.dc{d}" for i in range(3) for d in (1, 2))
 @pytest.fixture(scope="module")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     f = federation(Path(tmp_path_factory.mktemp("wan")))
-    try:
-        f.start()
+    with f.running():
         yield f
-    except BaseException:
-        print(f.output())
-        raise
-    finally:
-        f.stop()
 
 
 def wan_members(node: Node) -> dict[str, int]:

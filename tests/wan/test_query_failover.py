@@ -34,8 +34,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
         node.extra.append(f"-dns-port={node.dns}")  # type: ignore[attr-defined]
     server.extra.append("-hcl=translate_wan_addrs = true")
     f.dc2.servers[0].extra.append('-hcl=advertise_addr_wan_ipv4 = "127.0.0.2"')
-    try:
-        f.start()
+    with f.running():
         for node in (server, client):
             eventually(
                 lambda node=node: node.json("GET", "/v1/catalog/datacenters") == ["dc1", "dc2"],
@@ -44,11 +43,6 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
             )
         _load(f)
         yield f
-    except BaseException:
-        print(f.output())
-        raise
-    finally:
-        f.stop()
 
 
 def _register(node: Node, name: str, address: str, status: str, **extra: Any) -> None:

@@ -33,14 +33,8 @@ def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
     f = federation(Path(tmp_path_factory.mktemp("repl")), servers=1, clients=0)
     f.dc1.servers[0].extra += [ACL, ACL_PRIMARY, CONNECT, PRIMARY]
     f.dc2.servers[0].extra += [ACL, CONNECT, PRIMARY]
-    try:
-        f.start()
+    with f.running():
         yield f
-    except BaseException:
-        print(f.output())
-        raise
-    finally:
-        f.stop()
 
 
 def call(node: Node, method: str, path: str, body: Any = None, token: str = MGMT) -> Any:
