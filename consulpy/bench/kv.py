@@ -498,23 +498,26 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def render_table(results: Sequence[dict], ratios: Sequence[dict]) -> str:
+    # Columns as wide as the longest target name (variants such as -notelemetry are long).
+    w = max([20, *(len(r["target"]) + 2 for r in results)])
     head = (
-        f"{'target':<20}{'op':<5}{'clients':>8}{'ops/s':>11}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'target':<{w}}{'op':<5}{'clients':>8}{'ops/s':>11}{'p50 ms':>10}{'p99 ms':>10}"
         f"{'errors':>8}{'wrk cpu%':>10}{'target cpu%':>13}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
-            f"{r['target']:<20}{r['op']:<5}{r['clients']:>8}{r['ops_per_s']:>11.1f}"
+            f"{r['target']:<{w}}{r['op']:<5}{r['clients']:>8}{r['ops_per_s']:>11.1f}"
             f"{r['p50_ms']:>10.3f}{r['p99_ms']:>10.3f}{r['errors']:>8}"
             f"{r['loadgen_cpu_pct']:>10.1f}{_fmt(r['target_cpu_pct'], '.1f'):>13}"
         )
     if ratios:
-        lines += ["", f"{'ratio':<38}{'op':<5}{'clients':>8}{'ops/s x':>10}{'p99 x':>10}"]
-        for q in ratios:
-            label = f"{q['target']}/{q['reference']}"
+        labels = [f"{q['target']}/{q['reference']}" for q in ratios]
+        lw = max([38, *(len(label) + 2 for label in labels)])
+        lines += ["", f"{'ratio':<{lw}}{'op':<5}{'clients':>8}{'ops/s x':>10}{'p99 x':>10}"]
+        for label, q in zip(labels, ratios, strict=True):
             lines.append(
-                f"{label:<38}{q['op']:<5}{q['clients']:>8}"
+                f"{label:<{lw}}{q['op']:<5}{q['clients']:>8}"
                 f"{_fmt(q['ops_per_s_ratio'], '.3f'):>10}{_fmt(q['p99_ratio'], '.3f'):>10}"
             )
     return "\n".join(lines)
