@@ -159,11 +159,18 @@ class ProxyWatch:
         )
 
     async def _watch_leaf(self, service: str) -> None:
+        await self._watch_cert(service, lambda cert: setattr(self.state, "leaf", cert))
+
+    async def _watch_cert(
+        self, service: str, store: Callable[[Any], None], dns_names: tuple[str, ...] = ()
+    ) -> None:
+        """A leaf certificate of `service` from the agent's cache, stored on every renewal
+        (`dns_names`: extra SANs, as an ingress gateway's TLS listener needs)."""
         index = 0
         while True:
             try:
                 cert = await self.agent.leaf_certs.get(
-                    service, min_index=index, wait=WAIT, token=self._token()
+                    service, min_index=index, wait=WAIT, token=self._token(), dns_names=dns_names
                 )
             except asyncio.CancelledError:
                 raise
@@ -173,7 +180,7 @@ class ProxyWatch:
                 continue
             if cert["ModifyIndex"] != index:
                 index = cert["ModifyIndex"]
-                self.state.leaf = cert
+                store(cert)
                 self.changed.set()
 
     def _ensure_endpoint_watches(self, services: set[str]) -> None:

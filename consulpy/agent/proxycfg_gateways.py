@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from consulpy.agent.proxycfg import WAIT, ProxyWatch, compile_upstream
+from consulpy.agent.proxycfg import ProxyWatch, compile_upstream
 from consulpy.connect import config_entries as ce
 
 log = structlog.get_logger("consulpy.agent.proxycfg")
@@ -89,29 +89,6 @@ class GatewayWatch(ProxyWatch):
 
     async def _watch_tls_leaf(self, names: tuple[str, ...]) -> None:
         await self._watch_cert(self.destination, lambda c: setattr(self, "tls_leaf", c), names)
-
-    async def _watch_cert(self, service: str, store: Any, dns_names: tuple[str, ...] = ()) -> None:
-        """A leaf certificate of `service` from the agent's cache, stored on every renewal."""
-        index = 0
-        while True:
-            try:
-                cert = await self.agent.leaf_certs.get(
-                    service,
-                    min_index=index,
-                    wait=WAIT,
-                    token=self._token(),
-                    dns_names=dns_names,
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("gateway leaf watch failed; retrying", service=service, error=str(exc))
-                await asyncio.sleep(1.0)
-                continue
-            if cert["ModifyIndex"] != index:
-                index = cert["ModifyIndex"]
-                store(cert)
-                self.changed.set()
 
     async def _watch_gateway_services(self) -> None:
         def store(result: Any) -> None:

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from consulpy.agent.proxycfg import WAIT, ProxyWatch
+from consulpy.agent.proxycfg import ProxyWatch
 from consulpy.connect import config_entries as ce
-from consulpy.server.query import STALE, QueryOptions
 from consulpy.server.router import TARGET_DC
 
 if TYPE_CHECKING:
@@ -134,28 +133,11 @@ class GatewaySet:
 async def blocking_in(
     watch: ProxyWatch, dc: str, name: str, args: dict[str, Any], store: Callable[[Any], None]
 ) -> None:
-    """A blocking query loop against datacenter `dc` (forwarded over the WAN when remote)."""
+    """The watch's blocking query loop against datacenter `dc` (forwarded over the WAN when
+    remote): the target datacenter is a context variable, so setting it in this task is
+    enough."""
     TARGET_DC.set("" if dc == watch.agent.datacenter else dc)
-    index = 0
-    while True:
-        try:
-            meta, result = await watch.agent.delegate.read(
-                name,
-                args,
-                QueryOptions(index=index, wait=WAIT, consistency=STALE),
-                token=watch._token(),
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.debug("gateway watch failed; retrying", watch=name, dc=dc, error=str(exc))
-            await asyncio.sleep(1.0)
-            continue
-        if meta.index < index:
-            index = 0
-        if index == 0 or meta.index > index:
-            store(result)
-        index = meta.index
+    await watch._blocking(name, args, store)
 
 
 class MeshGatewayWatch(ProxyWatch):
