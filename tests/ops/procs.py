@@ -6,8 +6,10 @@ import json
 import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
+from consulpy.bench.mem import proc_memory
 from tests.cli.agentproc import AgentProcess
 
 BASE = (
@@ -49,3 +51,9 @@ def get_json(agent: AgentProcess, path: str) -> Any:
     status, body = call(agent, "GET", path)
     assert status == 200, body
     return json.loads(body)
+
+
+def reset_peak(pid: int) -> int:
+    """Set process `pid`'s peak RSS (VmHWM) to its current RSS, and return that RSS."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return proc_memory(pid)["rss"]

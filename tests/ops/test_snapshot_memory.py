@@ -9,28 +9,15 @@ import json
 import os
 from pathlib import Path
 
+from consulpy.bench.mem import proc_memory
 from tests.cli.agentproc import AgentProcess, consulpy
-from tests.ops.procs import DEV, call, get_json
+from tests.ops.procs import DEV, call, get_json, reset_peak
 
 MIB = 1 << 20
 KEYS = 50_000
 BATCH = 64  # operations per /v1/txn (Consul's limit)
 # Buffers, worker-thread arenas and the HTTP machinery: a constant, not a share of the state.
 SLACK = 16 * MIB
-
-
-def _status(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            name, value = line.split(":")
-            out[name] = int(value.split()[0]) * 1024
-    return out
-
-
-def _reset_peak(pid: int) -> int:
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
-    return _status(pid)["VmRSS"]
 
 
 def _populate(agent: AgentProcess) -> None:
@@ -60,19 +47,19 @@ def test_save_and_restore_50k_keys_in_bounded_memory(tmp_path: Path) -> None:
     target = AgentProcess(*DEV).start()
     try:
         assert source.proc is not None and target.proc is not None
-        before_populate = _status(source.proc.pid)["VmRSS"]
+        before_populate = proc_memory(source.proc.pid)["rss"]
         _populate(source)
         sid = json.loads(call(source, "PUT", "/v1/session/create", b'{"Name": "s"}')[1])["ID"]
         assert call(source, "PUT", f"/v1/kv/lock?acquire={sid}", b"held") == (200, b"true\n")
         # What holding this data costs an agent (its store, plus the log of the writes).
-        footprint = _status(source.proc.pid)["VmRSS"] - before_populate
+        footprint = proc_memory(source.proc.pid)["rss"] - before_populate
 
         # Save: the state is serialised record by record from a frozen view.
-        base = _reset_peak(source.proc.pid)
+        base = reset_peak(source.proc.pid)
         path = tmp_path / "big.snap"
         out = consulpy("snapshot", "save", f"-http-addr={source.http_addr}", str(path))
         assert out.returncode == 0 and "Saved and verified snapshot" in out.stdout, out
-        save_growth = _status(source.proc.pid)["VmHWM"] - base
+        save_growth = proc_memory(source.proc.pid)["hwm"] - base
         archive = path.stat().st_size
         print(f"archive {archive / MIB:.1f} MiB; save peak growth {save_growth / MIB:.1f} MiB")
         assert archive >= SLACK  # so the bound below is also "less than the archive"
@@ -82,10 +69,10 @@ def test_save_and_restore_50k_keys_in_bounded_memory(tmp_path: Path) -> None:
         # top of it, the compressed state in the request and in the Raft entry (each at
         # most about the archive's size) and buffers. Holding the decoded state twice, or
         # the state bytes next to it, does not fit.
-        base = _reset_peak(target.proc.pid)
+        base = reset_peak(target.proc.pid)
         out = consulpy("snapshot", "restore", f"-http-addr={target.http_addr}", str(path))
         assert out.returncode == 0 and "Restored snapshot" in out.stdout, out
-        restore_growth = _status(target.proc.pid)["VmHWM"] - base
+        restore_growth = proc_memory(target.proc.pid)["hwm"] - base
         bound = footprint + 2 * archive + SLACK
         print(
             f"restore peak growth {restore_growth / MIB:.1f} MiB; bound {bound / MIB:.1f} MiB "

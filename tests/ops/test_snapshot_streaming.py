@@ -13,24 +13,11 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from consulpy.bench.mem import proc_memory
 from tests.cli.agentproc import AgentProcess
-from tests.ops.procs import DEV, call
+from tests.ops.procs import DEV, call, reset_peak
 
 MIB = 1 << 20
-
-
-def _status(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            name, value = line.split(":")
-            out[name] = int(value.split()[0]) * 1024
-    return out
-
-
-def _reset_peak(pid: int) -> int:
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
-    return _status(pid)["VmRSS"]
 
 
 def _big_archive(path: Path, state_size: int) -> None:
@@ -93,10 +80,10 @@ def test_a_250mb_upload_uses_bounded_memory_and_the_limit_holds(tmp_path: Path) 
         assert call(agent, "PUT", "/v1/kv/a", b"1")[0] == 200
         assert agent.proc is not None
         pid = agent.proc.pid
-        base = _reset_peak(pid)
+        base = reset_peak(pid)
         status, body = _put_file(agent.http_addr, archive)
         assert status == 400 and b"checksum mismatch for state.bin" in body, body[:500]
-        growth = _status(pid)["VmHWM"] - base
+        growth = proc_memory(pid)["hwm"] - base
         print(f"RSS growth for a {archive.stat().st_size} byte upload: {growth / MIB:.1f} MiB")
         assert growth <= 64 * MIB, f"{growth / MIB:.1f} MiB"
         status, body = call(agent, "GET", "/v1/kv/a")
