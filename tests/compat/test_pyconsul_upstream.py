@@ -64,28 +64,43 @@ def _sdist() -> Path:
     return path
 
 
-def test_pyconsul_acl_tests_pass(tmp_path: Path) -> None:
+def _unpacked(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """py-consul's sdist unpacked under `tmp_path`, and the environment that makes its
+    pytest load our fixture plugins and this consulpy."""
     with tarfile.open(_sdist()) as tar:
         tar.extractall(tmp_path, filter="data")
     (src,) = tmp_path.iterdir()
     env = dict(os.environ, PYTHONPATH=f"{HERE / 'pyconsul_upstream'}{os.pathsep}{ROOT}")
+    return src, env
+
+
+def _pytest_argv(plugin: str, *args: str) -> list[str]:
+    """py-consul's own tests, with our fixture `plugin` instead of its Docker conftest."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rA",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "--noconftest",
+        "-p",
+        plugin,
+        *args,
+    ]
+
+
+def test_pyconsul_acl_tests_pass(tmp_path: Path) -> None:
+    src, env = _unpacked(tmp_path)
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-rA",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "addopts=",
-            "--noconftest",
-            "-p",
+        _pytest_argv(
             "pyconsul_acl_fixtures",
             "tests/api/test_acl.py",
             "tests/api/test_acl_templated_policy.py",
-        ],
+        ),
         cwd=src,
         env=env,
         capture_output=True,
@@ -114,29 +129,15 @@ def test_pyconsul_non_acl_tests_pass(tmp_path: Path) -> None:
     """Run inside `unshare -n` (root, as CI runs): a network namespace of its own, where the
     per-test agent binds 127.0.0.1:8500 as Consul does in py-consul's container, whatever
     else runs on this machine."""
-    with tarfile.open(_sdist()) as tar:
-        tar.extractall(tmp_path, filter="data")
-    (src,) = tmp_path.iterdir()
-    env = dict(os.environ, PYTHONPATH=f"{HERE / 'pyconsul_upstream'}{os.pathsep}{ROOT}")
+    src, env = _unpacked(tmp_path)
     env.pop("CONSUL_HTTP_TOKEN", None)
-    pytest_argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-rA",
-        "-p",
-        "no:cacheprovider",
-        "-o",
-        "addopts=",
-        "--noconftest",
-        "-p",
+    pytest_argv = _pytest_argv(
         "pyconsul_dev_fixtures",
         "tests/api",
         "tests/test_aio.py",
         "--ignore=tests/api/test_acl.py",
         "--ignore=tests/api/test_acl_templated_policy.py",
-    ]
+    )
     script = 'ip link set lo up && exec "$@"'
     out = subprocess.run(
         ["unshare", "--net", "sh", "-c", script, "sh", *pytest_argv],
