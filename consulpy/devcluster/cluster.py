@@ -445,9 +445,9 @@ class DevCluster:
             self._sidecars_ready,
             deadline,
         )
-        self._wait("web -> api through the sidecars", self._mesh_works, deadline)
-        if len(dcs) > 1:
+        if len(dcs) > 1:  # before web -> api: web's sidecar then has the failover target too
             self._wait("dc2's api healthy, seen from dc1 (?dc=dc2)", self._dc2_api_seen, deadline)
+        self._wait("web -> api through the sidecars", self._mesh_works, deadline)
         self._say("==> The dev cluster is up.")
         self.print_summary()
 
