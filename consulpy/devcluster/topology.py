@@ -124,7 +124,7 @@ class Agent:
     retry_join: tuple[str, ...]  # agents to join (never itself: see SERVERS)
     publish: tuple[str, ...] = ()  # compose `ports:` (host:container) of this network namespace
     datacenter: str = DATACENTER  # must match `datacenter` in its config files
-    retry_join_wan: tuple[str, ...] = ()  # servers of another datacenter (WAN pool)
+    retry_join_wan: tuple[str, ...] = ()  # servers to join in the WAN pool (servers only)
 
     @property
     def kind(self) -> str:
