@@ -1,5 +1,6 @@
 """The docker-free twin with its second datacenter (`consulpy dev-cluster up -dc2`), end to end
-with real processes: both datacenters federated, `?dc=dc2` reads and writes through dc1, dc2
+with real processes: dc2 added to a running dc1 (`up`, then `up -dc2`), both datacenters
+federated, `?dc=dc2` reads and writes through dc1, dc2
 on dc1's CA and config entries, web -> api in dc1, then dc1's api stopped (SIGKILL) and web's
 calls answered by dc2's api through both mesh gateways, over mTLS, and back once `up` has
 restarted dc1's api.
@@ -31,18 +32,13 @@ DEADLINE = 90.0  # for anything that depends on health checks (api's runs every 
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     data = tmp_path_factory.mktemp("devcluster-dc2") / "dev"
-    up = run(
-        "dev-cluster",
-        "up",
-        "-dc2",
-        f"-data-dir={data}",
-        f"-configs-dir={CONFIGS}",
-        f"-timeout={UP_TIMEOUT}",
-        timeout=180,
-    )
-    handle = Twin(data, up)
+    flags = (f"-data-dir={data}", f"-configs-dir={CONFIGS}", f"-timeout={UP_TIMEOUT}")
+    # dc1 alone first, as a user who tries -dc2 later would have it: dc2 joins it running.
+    first = run("dev-cluster", "up", *flags, timeout=180)
+    handle = Twin(data, first)
     try:
-        assert (data / "cluster.json").exists(), handle.output()
+        assert first.returncode == 0, handle.output()
+        handle.up = run("dev-cluster", "up", "-dc2", *flags, timeout=180)
         yield handle
     finally:
         if (data / "cluster.json").exists():
@@ -73,9 +69,11 @@ def web_upstream(twin: Twin) -> dict[str, Any] | None:
     return json.loads(body)["upstream"]
 
 
-def test_up_starts_both_datacenters(twin: Twin) -> None:
+def test_up_dc2_adds_dc2_to_the_running_dc1(twin: Twin) -> None:
     assert twin.up.returncode == 0, twin.output()
     assert "datacenters: dc1, dc2" in twin.up.stdout
+    for name in topo.names():  # nothing of dc1 restarted
+        assert f"{name}: already running" in twin.up.stdout, name
     out = twin.dev("status")
     assert out.returncode == 0, out.stdout + out.stderr
     for name in topo.TWO_DCS.names():
