@@ -8,7 +8,12 @@
 # ports; flags win over this file.
 
 # The datacenter every agent of the cluster belongs to. Change it on all agents at once.
+# (dc2's agents load dc2/agent.hcl after this file: compose profile dc2, docs/multi-dc.md.)
 datacenter = "dc1"
+
+# The datacenter that holds the Connect CA, the config entries and the ACL objects of a
+# federation; the others replicate them. Same value on every server of every datacenter.
+primary_datacenter = "dc1"
 
 # Where Raft's log and snapshots, the node ID and the gossip keyring live. In compose this
 # is a named volume per server; the twin uses <data-dir>/<node name>.
@@ -28,6 +33,9 @@ client_addr = "0.0.0.0"
 # Raft timings (raft_multiplier = 1, production grade on decent hardware; the default, 5,
 # is gentler on slow machines but makes failover five times slower).
 retry_interval = "1s"
+# The same for the WAN pool, which servers join with -retry-join-wan: the other servers of
+# this datacenter, and (compose profile dc2) dc2's server joins dc1's.
+retry_interval_wan = "1s"
 performance {
   raft_multiplier = 1
 }

@@ -2,7 +2,8 @@
 
 Three servers, two client agents, the `api` and `web` demo services with their Envoy sidecars
 and the config entries of configs/intentions, as local processes on 127.0.0.1, from the same
-configs/ (see consulpy/devcluster/).
+configs/ (see consulpy/devcluster/). `up -dc2` adds the second datacenter of compose's `dc2`
+profile: a server, a client, another `api` and a mesh gateway in each datacenter.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ Options (all commands):
     -data-dir=<path>     Where state, data and logs live (env CONSULPY_DEV_DIR;
                          default ./.consulpy-dev)
 up:
+    -dc2                 Also run a second datacenter, dc2 (a server, a client, an api
+                         instance and its sidecar), a mesh gateway in each datacenter, and
+                         dc1's api failing over to dc2's (docs/multi-dc.md). Remembered:
+                         later commands act on both datacenters
     -configs-dir=<path>  The configs directory (default: the one shipped with consulpy)
     -timeout=<duration>  How long to wait for the cluster to serve (default 90s)
 down:
@@ -74,6 +79,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
     if command == "up":
         p.add_argument("-configs-dir", "--configs-dir", dest="configs_dir", default=None)
         p.add_argument("-timeout", "--timeout", type=_duration, default=90.0)
+        p.add_argument("-dc2", "--dc2", action="store_true")
     if command == "down":
         p.add_argument("-timeout", "--timeout", type=_duration, default=20.0)
         p.add_argument("-purge", "--purge", action="store_true")
@@ -97,7 +103,11 @@ def main(argv: list[str]) -> int:
     from consulpy.devcluster import DEFAULT_DATA_DIR, DevCluster, DevClusterError
 
     try:
-        cluster = DevCluster(args.data_dir or DEFAULT_DATA_DIR, getattr(args, "configs_dir", None))
+        cluster = DevCluster(
+            args.data_dir or DEFAULT_DATA_DIR,
+            getattr(args, "configs_dir", None),
+            datacenters=2 if getattr(args, "dc2", False) else None,
+        )
         if command == "up":
             cluster.up(timeout=args.timeout)
             return 0

@@ -7,7 +7,9 @@ all about where things listen:
 * everything binds 127.0.0.1, on ports the OS picks once and that are kept in the state file
   (Raft knows servers by address, so a restarted server must come back on its old ports);
 * agents get flags that override their files: `-data-dir`, `-bind`, `-client`, and the ports
-  (`-http-port`, `-server-port`, `-serf-lan-port`, `-grpc-port`; WAN gossip and DNS off);
+  (`-http-port`, `-server-port`, `-serf-lan-port`, `-serf-wan-port` on servers, `-grpc-port`
+  on clients; DNS off);
+* mesh gateways (`up -dc2`) get `-address` and `-wan-address` 127.0.0.1:<their port>;
 * the service definitions the clients load are configs/services/*.hcl rewritten to
   <data-dir>/config/<agent>/<service>.json with only the ports changed (the app's port, its
   check URLs and its upstreams' local bind ports), the sidecar's port set, and the sidecar's
@@ -18,6 +20,9 @@ State (ports, pids, commands) lives in <data-dir>/cluster.json; data and logs un
 also restarts a killed server) and returns once the cluster serves: a leader every agent
 agrees on, all members alive, config entries written, apps healthy, sidecars configured and
 web -> api answering through them. `down` stops everything (SIGTERM, SIGKILL after a deadline).
+
+`up -dc2` runs topology.TWO_DCS: dc2's processes and a mesh gateway per datacenter too; the
+state file remembers it, so later commands (`up`, `down`, `status`) act on both.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ DEFAULT_DATA_DIR = ".consulpy-dev"
 LOOPBACK = "127.0.0.1"
 POLL = 0.1
 
-Component = topo.Agent | topo.App | topo.Sidecar
+Component = topo.Agent | topo.App | topo.Sidecar | topo.Gateway
 
 
 class DevClusterError(Exception):
@@ -70,10 +75,11 @@ def find_configs_dir(explicit: str | Path | None = None) -> Path:
     )
 
 
-def check_configs(configs: Path) -> None:
-    needed = {path for a in topo.AGENTS for path in a.config_files}
-    needed |= {a.service_file for a in topo.APPS}
+def check_configs(configs: Path, layout: topo.Layout = topo.ONE_DC) -> None:
+    needed = {path for a in layout.agents for path in a.config_files}
+    needed |= {a.service_file for a in layout.apps}
     missing = sorted(p for p in needed if not (configs / p).is_file())
+    missing += [w.directory for w in layout.writers if not (configs / w.directory).is_dir()]
     if missing:
         raise DevClusterError(f"missing in {configs}: {', '.join(missing)}")
 
@@ -97,21 +103,26 @@ def port_names(component: Component) -> list[str]:
     """The ports a component needs in the twin (keys of its entry in the state's ports)."""
     if isinstance(component, topo.Agent):
         names = ["http", "server", "serf_lan"]
-        return names if component.server else [*names, "grpc"]
+        # Servers are in the WAN pool (as in compose), so dc2 can join a running dc1.
+        return [*names, "serf_wan"] if component.server else [*names, "grpc"]
     if isinstance(component, topo.App):
         return ["port", *(f"upstream:{service}" for service, _ in component.upstreams)]
+    if isinstance(component, topo.Gateway):
+        return ["port", "admin"]
     return ["public", "admin", "metrics"]
 
 
-def allocate_ports(saved: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+def allocate_ports(
+    saved: dict[str, dict[str, int]], layout: topo.Layout = topo.ONE_DC
+) -> dict[str, dict[str, int]]:
     """Keep saved ports, pick free ones for anything missing."""
     taken = {p for ports in saved.values() for p in ports.values()}
-    out: dict[str, dict[str, int]] = {}
-    for component in (*topo.AGENTS, *topo.APPS, *topo.SIDECARS):
+    out: dict[str, dict[str, int]] = dict(saved)
+    for component in layout.components():
         mine = dict(saved.get(component.name, {}))
         for key in port_names(component):
             if key not in mine:
-                mine[key] = _free_port(taken, udp_too=key == "serf_lan")
+                mine[key] = _free_port(taken, udp_too=key.startswith("serf_"))
         out[component.name] = mine
     return out
 
@@ -135,6 +146,9 @@ class TwinPlaces:
     def join_address(self, agent: topo.Agent) -> str:
         return f"{LOOPBACK}:{self.ports[agent.name]['serf_lan']}"
 
+    def wan_join_address(self, agent: topo.Agent) -> str:
+        return f"{LOOPBACK}:{self.ports[agent.name]['serf_wan']}"
+
     def http_address(self, agent: topo.Agent, local: bool) -> str:
         return f"{LOOPBACK}:{self.ports[agent.name]['http']}"
 
@@ -150,8 +164,12 @@ class TwinPlaces:
     def upstream_port(self, app: topo.App, service: str, port: int) -> int:
         return self.ports[app.name][f"upstream:{service}"]
 
-    def admin_bind(self, sidecar: topo.Sidecar) -> str:
+    def admin_bind(self, sidecar: topo.Sidecar | topo.Gateway) -> str:
         return f"{LOOPBACK}:{self.ports[sidecar.name]['admin']}"
+
+    def gateway_flags(self, gateway: topo.Gateway) -> list[str]:
+        address = f"{LOOPBACK}:{self.ports[gateway.name]['port']}"
+        return ["-address", address, "-wan-address", address]
 
 
 def agent_overrides(agent: topo.Agent, ports: dict[str, int], data_dir: Path) -> list[str]:
@@ -163,7 +181,7 @@ def agent_overrides(agent: topo.Agent, ports: dict[str, int], data_dir: Path) ->
         f"-http-port={ports['http']}",
         f"-server-port={ports['server']}",
         f"-serf-lan-port={ports['serf_lan']}",
-        "-serf-wan-port=-1",
+        f"-serf-wan-port={ports.get('serf_wan', -1)}",
         "-dns-port=-1",
         f"-grpc-port={ports.get('grpc', -1)}",
     ]
@@ -270,12 +288,22 @@ class DevCluster:
         configs_dir: str | Path | None = None,
         out: TextIO | None = None,
         python: str = sys.executable,
+        datacenters: int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.state_path = self.data_dir / STATE_FILE
         self.out = out or sys.stdout
         self.python = python
         self.state = self._load()
+        # None: as the state file says (1 for a new cluster). A cluster that runs dc2 keeps
+        # it: `up` without -dc2 does not stop anything.
+        saved = int(self.state.get("datacenters", 1))
+        if datacenters is not None and datacenters < saved:
+            raise DevClusterError(
+                f"the dev cluster in {self.data_dir} runs {saved} datacenters; stop it with "
+                "`consulpy dev-cluster down` (and -purge) to run fewer"
+            )
+        self.layout = topo.layout(max(saved, datacenters or 1))
         self._configs_arg = configs_dir
         self._popens: dict[str, Any] = {}
         self._expected: list[str] = []  # what this `up` has started or found running
@@ -328,13 +356,13 @@ class DevCluster:
     # --------------------------------------------------------------- commands
     def configs(self) -> Path:
         configs = find_configs_dir(self._configs_arg or self.state.get("configs_dir"))
-        check_configs(configs)
+        check_configs(configs, self.layout)
         return configs
 
     def places(self) -> TwinPlaces:
         configs = Path(self.state["configs_dir"])
         generated = {
-            (app.agent, app.service_file): self._service_file_path(app) for app in topo.APPS
+            (app.agent, app.service_file): self._service_file_path(app) for app in self.layout.apps
         }
         return TwinPlaces(configs, self.ports, generated)
 
@@ -342,12 +370,12 @@ class DevCluster:
         return self.data_dir / "config" / app.agent / (Path(app.service_file).stem + ".json")
 
     def _write_service_files(self, configs: Path) -> None:
-        for app in topo.APPS:
+        for app in self.layout.apps:
             ports = self.ports[app.name]
             port_map = {app.port: ports["port"]}
             for service, bind_port in app.upstreams:
                 port_map[bind_port] = ports[f"upstream:{service}"]
-            sidecar = next((s for s in topo.SIDECARS if s.service_id == app.name), None)
+            sidecar = topo.sidecar_of(app)
             sidecar_port = self.ports[sidecar.name]["public"] if sidecar else None
             metrics_port = self.ports[sidecar.name]["metrics"] if sidecar else None
             definitions = twin_service_definitions(
@@ -367,6 +395,8 @@ class DevCluster:
             ]
         if isinstance(component, topo.App):
             return topo.app_command(component, places)
+        if isinstance(component, topo.Gateway):
+            return topo.gateway_command(component, places)
         return topo.sidecar_command(component, places)
 
     # --------------------------------------------------------------------- up
@@ -375,7 +405,8 @@ class DevCluster:
         and the state file; after this `command()` gives every process's arguments."""
         configs = self.configs()
         self.state["configs_dir"] = str(configs)
-        self.state["ports"] = allocate_ports(self.ports)
+        self.state["datacenters"] = len(self.layout.datacenters)
+        self.state["ports"] = allocate_ports(self.ports, self.layout)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._write_service_files(configs)
         self._save()
@@ -384,20 +415,38 @@ class DevCluster:
     def up(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         configs = self.prepare()
-        self._say(f"==> Starting the dev cluster in {self.data_dir} (configs: {configs})")
-        for component in (*topo.AGENTS, *topo.APPS):
+        dcs = self.layout.datacenters
+        self._say(
+            f"==> Starting the dev cluster in {self.data_dir} (configs: {configs}; "
+            f"datacenters: {', '.join(dcs)})"
+        )
+        for component in (*self.layout.agents, *self.layout.apps):
             self._ensure(component)
         self._wait("every agent answers HTTP", self._agents_answer, deadline)
-        leader = self._wait("a leader that every agent agrees on", self._leader, deadline)
-        self._say(f"    leader: {leader}")
+        for dc in dcs:
+            leader = self._wait(
+                f"a leader of {dc} that every agent of {dc} agrees on",
+                lambda dc=dc: self.leader_name(datacenter=dc),
+                deadline,
+            )
+            self._say(f"    leader of {dc}: {leader}")
         self._wait("every agent to see all members alive", self._members_alive, deadline)
-        self._setup_acls(configs, deadline)
-        self._write_config_entries(configs, deadline)
+        if len(dcs) > 1:
+            self._wait("the datacenters to find each other (WAN)", self._federated, deadline)
+        for writer in self.layout.writers:
+            self._setup_acls(configs, writer, deadline)
+            self._write_config_entries(configs, writer, deadline)
         self._wait("the sidecar proxies to be registered", self._proxies_registered, deadline)
-        for sidecar in topo.SIDECARS:
-            self._ensure(sidecar)
+        for proxy in (*self.layout.sidecars, *self.layout.gateways):
+            self._ensure(proxy)
         self._wait("the apps' /health", self._apps_healthy, deadline)
-        self._wait("the Envoy sidecars to be configured (/ready)", self._sidecars_ready, deadline)
+        self._wait(
+            "the Envoy sidecars and gateways to be configured (/ready)",
+            self._sidecars_ready,
+            deadline,
+        )
+        if len(dcs) > 1:  # before web -> api: web's sidecar then has the failover target too
+            self._wait("dc2's api healthy, seen from dc1 (?dc=dc2)", self._dc2_api_seen, deadline)
         self._wait("web -> api through the sidecars", self._mesh_works, deadline)
         self._say("==> The dev cluster is up.")
         self.print_summary()
@@ -462,18 +511,30 @@ class DevCluster:
     def http_url(self, agent_name: str) -> str:
         return f"http://{LOOPBACK}:{self.ports[agent_name]['http']}"
 
-    def _live_agents(self) -> list[topo.Agent]:
-        return [a for a in topo.AGENTS if self.running(a.name)]
+    def _live_agents(self, datacenter: str | None = None) -> list[topo.Agent]:
+        return [
+            a
+            for a in self.layout.agents
+            if self.running(a.name) and datacenter in (None, a.datacenter)
+        ]
 
     def _agents_answer(self) -> bool:
         # Any HTTP answer: until a leader exists no token resolves, so ACL'd endpoints refuse.
-        return all(_get(self.http_url(a.name) + "/v1/status/leader")[0] != 0 for a in topo.AGENTS)
+        return all(
+            _get(self.http_url(a.name) + "/v1/status/leader")[0] != 0 for a in self.layout.agents
+        )
 
-    def leader_name(self, via: Iterable[topo.Agent] | None = None) -> str | None:
-        """The server every given (default: running) agent names as leader, or None."""
-        by_address = {f"{LOOPBACK}:{self.ports[s.name]['server']}": s.name for s in topo.SERVERS}
+    def leader_name(
+        self, via: Iterable[topo.Agent] | None = None, datacenter: str = topo.DATACENTER
+    ) -> str | None:
+        """The server of `datacenter` every given (default: its running) agent names as
+        leader, or None."""
+        by_address = {
+            f"{LOOPBACK}:{self.ports[s.name]['server']}": s.name
+            for s in self.layout.servers_in(datacenter)
+        }
         seen = set()
-        for agent in via if via is not None else self._live_agents():
+        for agent in via if via is not None else self._live_agents(datacenter):
             leader = _get_json(
                 self.http_url(agent.name) + "/v1/status/leader", token=topo.MANAGEMENT_TOKEN
             )
@@ -481,9 +542,6 @@ class DevCluster:
         if len(seen) == 1:
             return seen.pop()
         return None
-
-    def _leader(self) -> str | None:
-        return self.leader_name()
 
     def members(self, agent_name: str) -> dict[str, int] | None:
         """name -> status (1 = alive) as `agent_name` sees the LAN members."""
@@ -495,14 +553,33 @@ class DevCluster:
         return {m.get("Name"): m.get("Status") for m in members}
 
     def _members_alive(self) -> bool:
-        names = {a.name for a in topo.AGENTS}
-        for agent in topo.AGENTS:
+        """Every agent sees the agents of its datacenter (its LAN pool) alive."""
+        for agent in self.layout.agents:
+            names = {a.name for a in self.layout.agents_in(agent.datacenter)}
             members = self.members(agent.name)
             if members is None or any(members.get(n) != 1 for n in names):
                 return False
         return True
 
-    def _setup_acls(self, configs: Path, deadline: float) -> None:
+    def _federated(self) -> bool:
+        """Every server lists every datacenter (the WAN pool has them all)."""
+        want = self.layout.datacenters
+        for server in self.layout.agents:
+            if not server.server:
+                continue
+            dcs = _get_json(
+                self.http_url(server.name) + "/v1/catalog/datacenters", token=topo.MANAGEMENT_TOKEN
+            )
+            if not isinstance(dcs, list) or sorted(dcs) != want:
+                return False
+        return True
+
+    def _dc2_api_seen(self) -> bool:
+        """dc2's api passing, read through dc1's user-facing agent with ?dc=dc2."""
+        url = f"{self.http_url('consul-client-1')}/v1/health/service/api?dc={topo.DC2}&passing=1"
+        return bool(_get_json(url, token=topo.MANAGEMENT_TOKEN))
+
+    def _setup_acls(self, configs: Path, writer: topo.ConfigWriter, deadline: float) -> None:
         """The config job's ACL steps (topology.acl_setup_steps), in-process: the DNS policy,
         every token with its fixed secret, each agent's agent token."""
         from consulpy.cli.acl import acl_main
@@ -517,7 +594,7 @@ class DevCluster:
             return status, (err.getvalue().strip() or out.getvalue().strip())
 
         policy_file = str(configs / topo.DNS_POLICY_FILE)
-        steps = topo.acl_setup_steps(topo.CONFIG_WRITER, self.places(), policy_file)
+        steps = topo.acl_setup_steps(writer, self.places(), policy_file)
         for check, action in steps:
 
             def step(check: list[str] | None = check, action: list[str] = action) -> bool:
@@ -530,10 +607,11 @@ class DevCluster:
 
             self._wait(f"consulpy {' '.join(action[:3])}", step, deadline)
 
-    def _write_config_entries(self, configs: Path, deadline: float) -> None:
+    def _write_config_entries(
+        self, configs: Path, writer: topo.ConfigWriter, deadline: float
+    ) -> None:
         from consulpy.cli.connect import config_main
 
-        writer = topo.CONFIG_WRITER
         places = self.places()
         for path in config_entry_files(configs, writer):
             argv = topo.config_write_command(writer, places, str(path))
@@ -550,7 +628,7 @@ class DevCluster:
             self._wait(f"consulpy config write {path.name}", write, deadline)
 
     def _proxies_registered(self) -> bool:
-        for sidecar in topo.SIDECARS:
+        for sidecar in self.layout.sidecars:
             url = f"{self.http_url(sidecar.agent)}/v1/agent/service/{sidecar.proxy_id}"
             if _get(url, token=topo.MANAGEMENT_TOKEN)[0] != 200:
                 return False
@@ -567,13 +645,16 @@ class DevCluster:
         return f"http://{LOOPBACK}:{self.ports[sidecar_name]['metrics']}/metrics"
 
     def _apps_healthy(self) -> bool:
-        return all(_get(self.app_url(a.name) + "/health")[0] == 200 for a in topo.APPS)
+        return all(_get(self.app_url(a.name) + "/health")[0] == 200 for a in self.layout.apps)
 
     def _sidecars_ready(self) -> bool:
-        return all(_get(self.admin_url(s.name) + "/ready")[0] == 200 for s in topo.SIDECARS)
+        return all(
+            _get(self.admin_url(s.name) + "/ready")[0] == 200
+            for s in (*self.layout.sidecars, *self.layout.gateways)
+        )
 
     def _mesh_works(self) -> bool:
-        for app in topo.APPS:
+        for app in self.layout.apps:
             if app.upstreams and _get(self.app_url(app.name) + "/", timeout=6)[0] != 200:
                 return False
         return True
@@ -596,6 +677,8 @@ class DevCluster:
             for service, _ in component.upstreams:
                 text += f" (calls {service} via 127.0.0.1:{ports[f'upstream:{service}']})"
             return text
+        if isinstance(component, topo.Gateway):
+            return f"{LOOPBACK}:{ports['port']}, admin {self.admin_url(component.name)}"
         return (
             f"public {LOOPBACK}:{ports['public']}, admin {self.admin_url(component.name)}, "
             f"metrics {self.metrics_url(component.name)}"
@@ -603,7 +686,7 @@ class DevCluster:
 
     def process_rows(self) -> list[list[str]]:
         rows = [["NAME", "KIND", "PID", "STATE", "LISTENS ON"]]
-        for component in (*topo.AGENTS, *topo.APPS, *topo.SIDECARS):
+        for component in self.layout.components():
             record = self.state["processes"].get(component.name) or {}
             pid = record.get("pid")
             state = "running" if self.running(component.name) else "stopped"
@@ -619,18 +702,23 @@ class DevCluster:
         user_agent = next(
             a for a in topo.AGENTS if any(p.endswith(f":{topo.HTTP_PORT}") for p in a.publish)
         )
+        dc2_clients = [a for a in self.layout.agents_in(topo.DC2) if not a.server]
         out = {
             "CONSUL_HTTP_ADDR": f"{LOOPBACK}:{self.ports[user_agent.name]['http']}",
             # The dev-only management token (configs/acl.hcl): ACLs are on, default deny.
             "CONSUL_HTTP_TOKEN": topo.MANAGEMENT_TOKEN,
         }
-        for app in topo.APPS:
+        if dc2_clients:  # CONSUL_HTTP_ADDR=$DC2_HTTP_ADDR consulpy members: dc2's view
+            out["DC2_HTTP_ADDR"] = f"{LOOPBACK}:{self.ports[dc2_clients[0].name]['http']}"
+        for app in self.layout.apps:
             if app.public:
                 out[f"{app.name.upper()}_URL"] = self.app_url(app.name)
-        for sidecar in topo.SIDECARS:
+        for sidecar in self.layout.sidecars:
             prefix = sidecar.name.upper().replace("-", "_")
             out[f"{prefix}_ADMIN"] = self.admin_url(sidecar.name)
             out[f"{prefix}_METRICS"] = self.metrics_url(sidecar.name)
+        for gateway in self.layout.gateways:
+            out[f"{gateway.name.upper().replace('-', '_')}_ADMIN"] = self.admin_url(gateway.name)
         return out
 
     def print_summary(self) -> None:
@@ -647,6 +735,12 @@ class DevCluster:
         self._say("    consulpy members")
         if "WEB_URL" in env:
             self._say(f"    curl {env['WEB_URL']}/        # web -> api through the sidecars")
+        if "DC2_HTTP_ADDR" in env:
+            self._say("    consulpy catalog datacenters     # dc1 and dc2")
+            self._say("    consulpy catalog services -datacenter=dc2")
+            self._say(
+                "    consulpy dev-cluster kill api    # then curl $WEB_URL/ again: api-dc2 answers"
+            )
         if "CONSUL_HTTP_ADDR" in env:
             self._say(
                 f"    open http://{env['CONSUL_HTTP_ADDR']}/ui/  # the web UI (log in: token)"
@@ -671,10 +765,15 @@ class DevCluster:
         rows = self.process_rows()
         self._say(table(rows))
         all_running = all(row[3] == "running" for row in rows[1:])
-        live = self._live_agents()
-        leader = self.leader_name(live) if live else None
         self._say("")
-        self._say(f"Leader: {leader or '(none agreed on by the running agents)'}")
+        leaders = True
+        for dc in self.layout.datacenters:
+            live_dc = self._live_agents(dc)
+            leader = self.leader_name(live_dc, datacenter=dc) if live_dc else None
+            leaders = leaders and leader is not None
+            prefix = "Leader" if len(self.layout.datacenters) == 1 else f"Leader of {dc}"
+            self._say(f"{prefix}: {leader or '(none agreed on by the running agents)'}")
+        live = self._live_agents(topo.DATACENTER)
         view = next((a for a in live if self.members(a.name) is not None), None)
         if view is not None:
             members = (
@@ -696,18 +795,17 @@ class DevCluster:
                 )
             self._say(f"Members (as {view.name} sees them):")
             self._say(table(member_rows))
-        return all_running and leader is not None
+        return all_running and leaders
 
     # ------------------------------------------------------------------- down
-    @staticmethod
-    def _kind(name: str) -> str:
-        for component in (*topo.AGENTS, *topo.APPS, *topo.SIDECARS):
+    def _kind(self, name: str) -> str:
+        for component in self.layout.components():
             if component.name == name:
                 return component.kind
         raise KeyError(name)
 
     def _select(self, names: Iterable[str]) -> list[str]:
-        known = topo.names()
+        known = self.layout.names()
         chosen = list(names) or known
         unknown = [n for n in chosen if n not in known]
         if unknown:
@@ -727,7 +825,7 @@ class DevCluster:
         running: list[str] = []
         left: list[procs.Tracked] = []
         deadline = time.monotonic() + timeout
-        for kinds in (("sidecar", "app"), ("client",), ("server",)):
+        for kinds in (("sidecar", "gateway", "app"), ("client",), ("server",)):
             phase = [
                 t
                 for n in chosen

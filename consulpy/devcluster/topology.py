@@ -14,6 +14,12 @@ a `Places`:
 * in the twin (`consulpy.devcluster.cluster`) everything is a process on 127.0.0.1 with ports
   chosen by the OS, and the agents get extra flags (data directory, 127.0.0.1, ports).
 
+With a second datacenter (compose profile `dc2`, `consulpy dev-cluster up -dc2`), `TWO_DCS`
+adds dc2: one server WAN-joined to dc1's, a client agent with a second `api` and its sidecar,
+a mesh gateway in each datacenter, and a one-shot that creates dc2's tokens and writes the
+config entries of `configs/dc2/config-entries/` (mesh gateway mode local, api failing over
+to dc2) in dc1, the primary, from where they replicate.
+
 tests/devcluster/test_compose.py renders this topology with `ComposePlaces` and checks that
 docker-compose.yml runs exactly those commands, so the two cannot drift apart.
 """
@@ -66,6 +72,8 @@ AGENT_TOKENS = {
     "consul-server-3": "dddddddd-0000-4000-8000-00000000b003",
     "consul-client-1": "dddddddd-0000-4000-8000-00000000b004",
     "consul-client-2": "dddddddd-0000-4000-8000-00000000b005",
+    "consul-dc2-server": "dddddddd-0000-4000-8000-00000000b006",
+    "consul-dc2-client": "dddddddd-0000-4000-8000-00000000b007",
 }
 """Each agent's agent token: a node identity for its own node (register itself, read the
 catalog), and on a client a service identity for each app it hosts. The config job sets it
@@ -79,6 +87,17 @@ SERVICE_TOKENS = {
 (`token`) and its sidecar runs `connect envoy -token` with it."""
 
 DATACENTER = "dc1"
+"""The primary datacenter: its servers hold the CA, config entries and ACL objects."""
+
+DC2 = "dc2"
+"""The second datacenter (compose profile `dc2`, `dev-cluster up -dc2`), a secondary."""
+
+GATEWAY_TOKEN = "dddddddd-0000-4000-8000-00000000c003"
+"""The mesh gateways' token: a service identity for `mesh-gateway` (write on it, read on every
+service and node, which the gateway needs to route to every datacenter). A global token, so
+dc2 has it too (token replication)."""
+
+MESH_GATEWAY_SERVICE = "mesh-gateway"
 
 ENVOY_ARGS: tuple[str, ...] = (
     "--disable-hot-restart",
@@ -104,6 +123,8 @@ class Agent:
     config_files: tuple[str, ...]  # relative to configs/, loaded in this order
     retry_join: tuple[str, ...]  # agents to join (never itself: see SERVERS)
     publish: tuple[str, ...] = ()  # compose `ports:` (host:container) of this network namespace
+    datacenter: str = DATACENTER  # must match `datacenter` in its config files
+    retry_join_wan: tuple[str, ...] = ()  # servers to join in the WAN pool (servers only)
 
     @property
     def kind(self) -> str:
@@ -112,16 +133,22 @@ class Agent:
 
 @dataclass(frozen=True)
 class App:
-    """A demo service (`consulpy demo <name>`), registered by its agent from `service_file`."""
+    """A demo service (`consulpy demo <service>`), registered by its agent from `service_file`."""
 
-    name: str  # service name, service ID and compose service
+    name: str  # compose service (and, unless `service` says otherwise, the service name and ID)
     agent: str
     port: int  # in compose and in the service definition
     service_file: str  # relative to configs/
     upstreams: tuple[tuple[str, int], ...] = ()  # (service, local bind port of its sidecar)
     public: bool = False  # compose publishes it, so it listens on all interfaces there
+    service_name: str = ""  # the service it is an instance of, when not `name`
+    instance: str = ""  # `--instance`: the name its answers carry (default host:port)
 
     kind = "app"
+
+    @property
+    def service(self) -> str:
+        return self.service_name or self.name
 
 
 @dataclass(frozen=True)
@@ -140,14 +167,29 @@ class Sidecar:
 
 
 @dataclass(frozen=True)
+class Gateway:
+    """A mesh gateway next to a client agent: `consulpy connect envoy -gateway=mesh -register`
+    (Consul's default port, 8443, in compose)."""
+
+    name: str  # compose service
+    agent: str
+
+    kind = "gateway"
+    service = MESH_GATEWAY_SERVICE
+
+
+@dataclass(frozen=True)
 class ConfigWriter:
-    """Writes every `pattern` file of `directory` with `consulpy config write`, once the
-    cluster has a leader (compose: a one-shot container; the twin: `dev-cluster up`)."""
+    """Creates the tokens of `datacenter`'s agents (acl_setup_steps) and writes every
+    `pattern` file of `directory` with `consulpy config write`, once the cluster has a leader
+    (compose: a one-shot container; the twin: `dev-cluster up`). Both go through `agent`, in
+    the primary datacenter: config entries and tokens are written there and replicate."""
 
     name: str  # compose service
     agent: str  # the agent whose HTTP API it writes through
     directory: str  # relative to configs/
     pattern: str = "*.hcl"
+    datacenter: str = DATACENTER  # whose agents' tokens it creates and sets
 
 
 SERVER_NAMES = ("consul-server-1", "consul-server-2", "consul-server-3")
@@ -155,13 +197,16 @@ SERVER_NAMES = ("consul-server-1", "consul-server-2", "consul-server-3")
 # Each server joins the other two, never itself: a server that could join only itself would
 # count that as success and stop retrying, and three servers starting at the same instant
 # could then stay three one-node clusters. Each one retrying the others until one answers
-# always ends in a single cluster.
+# always ends in a single cluster. The same goes for the WAN pool: consulpy's servers do not
+# join their LAN peers' WAN pool by themselves (Consul's "flood join"; docs/compatibility.md),
+# so each joins the others there too, and another datacenter joining any one reaches all.
 SERVERS = tuple(
     Agent(
         name,
         server=True,
         config_files=("server.hcl", "encrypt.hcl", "acl.hcl"),
         retry_join=tuple(other for other in SERVER_NAMES if other != name),
+        retry_join_wan=tuple(other for other in SERVER_NAMES if other != name),
     )
     for name in SERVER_NAMES
 )
@@ -206,24 +251,146 @@ SIDECARS = (
 
 CONFIG_WRITER = ConfigWriter("consul-config", agent="consul-client-1", directory="intentions")
 
+# ------------------------------------------------------------------ the second datacenter
+# One server: the point is the federation (WAN join, replication, gateways, failover), and
+# three more servers would cost every start (CI included) a Raft election's worth of
+# processes for nothing the demo shows. dc2/server.hcl sets bootstrap_expect = 1.
+DC2_SERVERS = (
+    Agent(
+        "consul-dc2-server",
+        server=True,
+        config_files=("server.hcl", "encrypt.hcl", "acl.hcl", "dc2/agent.hcl", "dc2/server.hcl"),
+        retry_join=(),
+        datacenter=DC2,
+        retry_join_wan=SERVER_NAMES,
+    ),
+)
+
+DC2_CLIENTS = (
+    Agent(
+        "consul-dc2-client",
+        server=False,
+        config_files=("client.hcl", "encrypt.hcl", "acl.hcl", "dc2/agent.hcl", "services/api.hcl"),
+        retry_join=tuple(a.name for a in DC2_SERVERS),
+        datacenter=DC2,
+    ),
+)
+
+DC2_AGENTS = DC2_SERVERS + DC2_CLIENTS
+
+DC2_APPS = (
+    App(
+        "api-dc2",
+        agent="consul-dc2-client",
+        port=9090,
+        service_file="services/api.hcl",
+        service_name="api",
+        instance="api-dc2",
+    ),
+)
+
+DC2_SIDECARS = (Sidecar("api-dc2-sidecar", service_id="api", agent="consul-dc2-client"),)
+
+# dc1's gateway sits next to api (consul-client-2), dc2's next to dc2's api.
+GATEWAYS = (
+    Gateway("mesh-gateway-dc1", agent="consul-client-2"),
+    Gateway("mesh-gateway-dc2", agent="consul-dc2-client"),
+)
+
+DC2_CONFIG_WRITER = ConfigWriter(
+    "consul-config-dc2", agent="consul-client-1", directory="dc2/config-entries", datacenter=DC2
+)
+
+DC2_PROFILE = "dc2"
+"""The compose profile of everything dc2 adds (both gateways included)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which processes a dev cluster runs: one datacenter, or two."""
+
+    agents: tuple[Agent, ...]
+    apps: tuple[App, ...]
+    sidecars: tuple[Sidecar, ...]
+    gateways: tuple[Gateway, ...]
+    writers: tuple[ConfigWriter, ...]
+
+    @property
+    def datacenters(self) -> list[str]:
+        return sorted({a.datacenter for a in self.agents})
+
+    def components(self) -> tuple[Agent | App | Sidecar | Gateway, ...]:
+        """Every long-running process, in start order."""
+        return (*self.agents, *self.apps, *self.sidecars, *self.gateways)
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.components()]
+
+    def agents_in(self, datacenter: str) -> list[Agent]:
+        return [a for a in self.agents if a.datacenter == datacenter]
+
+    def servers_in(self, datacenter: str) -> list[Agent]:
+        return [a for a in self.agents_in(datacenter) if a.server]
+
+
+ONE_DC = Layout(AGENTS, APPS, SIDECARS, (), (CONFIG_WRITER,))
+TWO_DCS = Layout(
+    AGENTS + DC2_AGENTS,
+    APPS + DC2_APPS,
+    SIDECARS + DC2_SIDECARS,
+    GATEWAYS,
+    (CONFIG_WRITER, DC2_CONFIG_WRITER),
+)
+
+
+def layout(datacenters: int) -> Layout:
+    if datacenters == 1:
+        return ONE_DC
+    if datacenters == 2:
+        return TWO_DCS
+    raise ValueError(f"the dev cluster runs 1 or 2 datacenters, not {datacenters}")
+
 
 def agent_named(name: str) -> Agent:
-    for candidate in AGENTS:
+    for candidate in TWO_DCS.agents:
         if candidate.name == name:
             return candidate
     raise KeyError(name)
 
 
 def app_named(name: str) -> App:
-    for candidate in APPS:
+    for candidate in TWO_DCS.apps:
         if candidate.name == name:
             return candidate
     raise KeyError(name)
 
 
+def app_of(sidecar: Sidecar) -> App:
+    """The app a sidecar proxies: the instance of its service on its agent."""
+    for candidate in TWO_DCS.apps:
+        if candidate.agent == sidecar.agent and candidate.service == sidecar.service_id:
+            return candidate
+    raise KeyError(sidecar.name)
+
+
+def sidecar_of(app: App) -> Sidecar | None:
+    for candidate in TWO_DCS.sidecars:
+        if candidate.agent == app.agent and candidate.service_id == app.service:
+            return candidate
+    return None
+
+
+def hosted_services(agent: Agent) -> list[str]:
+    """The services an agent registers (its apps' and gateways'): its agent token needs
+    their identities, since the agent syncs them to the catalog with it."""
+    out = [a.service for a in TWO_DCS.apps if a.agent == agent.name]
+    out += [g.service for g in TWO_DCS.gateways if g.agent == agent.name]
+    return list(dict.fromkeys(out))
+
+
 def names() -> list[str]:
-    """Every long-running process, in start order."""
-    return [c.name for c in (*AGENTS, *APPS, *SIDECARS)]
+    """Every long-running process of the one-datacenter cluster, in start order."""
+    return ONE_DC.names()
 
 
 # ----------------------------------------------------------------------- commands
@@ -236,6 +403,10 @@ class Places(Protocol):
 
     def join_address(self, agent: Agent) -> str:
         """What others pass to -retry-join to reach `agent`'s gossip port."""
+        ...
+
+    def wan_join_address(self, agent: Agent) -> str:
+        """What another datacenter's servers pass to -retry-join-wan to reach `agent`."""
         ...
 
     def http_address(self, agent: Agent, local: bool) -> str:
@@ -254,7 +425,11 @@ class Places(Protocol):
         """The sidecar's local bind port for an upstream (`port` in the service file)."""
         ...
 
-    def admin_bind(self, sidecar: Sidecar) -> str: ...
+    def admin_bind(self, sidecar: Sidecar | Gateway) -> str: ...
+
+    def gateway_flags(self, gateway: Gateway) -> list[str]:
+        """`-address`/`-wan-address` of a mesh gateway, when the default will not do."""
+        ...
 
 
 def agent_command(agent: Agent, places: Places) -> list[str]:
@@ -264,16 +439,22 @@ def agent_command(agent: Agent, places: Places) -> list[str]:
         *(f"-config-file={places.config_file(agent, path)}" for path in agent.config_files),
         f"-node={agent.name}",
         *(f"-retry-join={places.join_address(agent_named(n))}" for n in agent.retry_join),
+        *(
+            f"-retry-join-wan={places.wan_join_address(agent_named(n))}"
+            for n in agent.retry_join_wan
+        ),
     ]
 
 
 def app_command(app: App, places: Places) -> list[str]:
     command = [
         "demo",
-        app.name,
+        app.service,
         f"--bind={places.app_bind(app)}",
         f"--port={places.app_port(app)}",
     ]
+    if app.instance:
+        command.append(f"--instance={app.instance}")
     for service, port in app.upstreams:
         command.append(f"--upstream=http://127.0.0.1:{places.upstream_port(app, service, port)}")
     return command
@@ -301,6 +482,29 @@ def sidecar_command(sidecar: Sidecar, places: Places) -> list[str]:
     ]
 
 
+def gateway_command(gateway: Gateway, places: Places) -> list[str]:
+    """A mesh gateway: registered by `-register` on its agent (kind mesh-gateway, a TCP
+    check), then Envoy bootstrapped against the agent's gRPC port, as for a sidecar."""
+    host = agent_named(gateway.agent)
+    return [
+        "connect",
+        "envoy",
+        "-gateway=mesh",
+        "-register",
+        *places.gateway_flags(gateway),
+        "-grpc-addr",
+        places.grpc_address(host),
+        "-http-addr",
+        places.http_address(host, local=True),
+        "-admin-bind",
+        places.admin_bind(gateway),
+        "-token",
+        GATEWAY_TOKEN,
+        "--",
+        *ENVOY_ARGS,
+    ]
+
+
 def config_write_command(writer: ConfigWriter, places: Places, path: str) -> list[str]:
     """`consulpy config write` of one file (a path as the writer sees it)."""
     return [
@@ -321,21 +525,24 @@ def acl_setup_steps(
     except each agent's own set-agent-token."""
     http = f"-http-addr={places.http_address(agent_named(writer.agent), local=False)}"
     auth = f"-token={MANAGEMENT_TOKEN}"
-    steps: list[tuple[list[str] | None, list[str]]] = [
-        (
-            ["acl", "policy", "read", http, auth, f"-name={DNS_POLICY}"],
-            [
-                "acl",
-                "policy",
-                "create",
-                http,
-                auth,
-                f"-name={DNS_POLICY}",
-                "-description=DNS and anonymous reads of services and nodes",
-                f"-rules=@{policy_file}",
-            ],
+    steps: list[tuple[list[str] | None, list[str]]] = []
+    primary = writer.datacenter == DATACENTER
+    if primary:
+        steps.append(
+            (
+                ["acl", "policy", "read", http, auth, f"-name={DNS_POLICY}"],
+                [
+                    "acl",
+                    "policy",
+                    "create",
+                    http,
+                    auth,
+                    f"-name={DNS_POLICY}",
+                    "-description=DNS and anonymous reads of services and nodes",
+                    f"-rules=@{policy_file}",
+                ],
+            )
         )
-    ]
 
     def token(secret: str, description: str, *links: str) -> None:
         steps.append(
@@ -354,23 +561,30 @@ def acl_setup_steps(
             )
         )
 
-    token(DNS_TOKEN, "dev cluster default (DNS) token", f"-policy-name={DNS_POLICY}")
-    for agent in AGENTS:
+    agents = TWO_DCS.agents_in(writer.datacenter)
+    if primary:
+        token(DNS_TOKEN, "dev cluster default (DNS) token", f"-policy-name={DNS_POLICY}")
+    for agent in agents:
         token(
             AGENT_TOKENS[agent.name],
             f"agent token of {agent.name}",
-            f"-node-identity={agent.name}:{DATACENTER}",
+            f"-node-identity={agent.name}:{agent.datacenter}",
             # The agent syncs its local services to the catalog with its agent token (the
             # services' own `token` is not used for that yet: docs/compatibility.md).
-            *(f"-service-identity={app.name}" for app in APPS if app.agent == agent.name),
+            *(f"-service-identity={service}" for service in hosted_services(agent)),
         )
-    for app in APPS:
+    if primary:
+        for service, secret in SERVICE_TOKENS.items():
+            token(secret, f"service token of {service}", f"-service-identity={service}")
+    else:
+        # Tokens are global: dc2's agents get them by replication. The gateways' token is
+        # made with dc2, the only layout that runs gateways.
         token(
-            SERVICE_TOKENS[app.name],
-            f"service token of {app.name}",
-            f"-service-identity={app.name}",
+            GATEWAY_TOKEN,
+            "token of the mesh gateways",
+            f"-service-identity={MESH_GATEWAY_SERVICE}",
         )
-    for agent in AGENTS:
+    for agent in agents:
         steps.append(
             (
                 None,
@@ -414,6 +628,9 @@ class ComposePlaces:
     def join_address(self, agent: Agent) -> str:
         return agent.name  # resolved by compose's DNS; the default gossip port (8301)
 
+    def wan_join_address(self, agent: Agent) -> str:
+        return agent.name  # the default WAN gossip port (8302)
+
     def http_address(self, agent: Agent, local: bool) -> str:
         return f"127.0.0.1:{HTTP_PORT}" if local else f"{agent.name}:{HTTP_PORT}"
 
@@ -429,5 +646,12 @@ class ComposePlaces:
     def upstream_port(self, app: App, service: str, port: int) -> int:
         return port
 
-    def admin_bind(self, sidecar: Sidecar) -> str:
-        return f"0.0.0.0:{ENVOY_ADMIN_PORT}"
+    def admin_bind(self, sidecar: Sidecar | Gateway) -> str:
+        # A gateway shares its agent's namespace with a sidecar, whose admin has 19000.
+        port = ENVOY_ADMIN_PORT + 1 if isinstance(sidecar, Gateway) else ENVOY_ADMIN_PORT
+        return f"0.0.0.0:{port}"
+
+    def gateway_flags(self, gateway: Gateway) -> list[str]:
+        # No -address: Envoy listens on 0.0.0.0:8443, and the gateway is reached at its
+        # agent's address (the node's address, and its `wan` tagged address for dc2).
+        return []

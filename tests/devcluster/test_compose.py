@@ -1,6 +1,7 @@
 """docker-compose.yml against consulpy/devcluster/topology.py, which the twin runs: same
 services, same config files, same commands (compose's addresses and ports), same network
-namespaces. No docker engine is needed: the file is parsed with PyYAML."""
+namespaces, and dc2's services (and only they) behind the `dc2` profile. No docker engine is
+needed: the file is parsed with PyYAML."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 PLACES = topo.ComposePlaces()
 CONFIG_VOLUME = f"./configs:{topo.CONFIG_MOUNT}:ro"
+ALL = topo.TWO_DCS
+DC2_ONLY = {*ALL.names(), topo.DC2_CONFIG_WRITER.name} - {*topo.names(), topo.CONFIG_WRITER.name}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +58,28 @@ def depends(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_same_services(services: dict[str, Any]) -> None:
-    assert set(services) == {*topo.names(), topo.CONFIG_WRITER.name, *topo.OBSERVABILITY}
+    writers = {w.name for w in ALL.writers}
+    assert set(services) == {*ALL.names(), *writers, *topo.OBSERVABILITY}
+
+
+def test_dc2_is_a_profile(services: dict[str, Any]) -> None:
+    """`compose up` runs dc1 alone, as before; `--profile dc2` adds dc2 and the gateways."""
+    assert {
+        "consul-dc2-server",
+        "consul-dc2-client",
+        "api-dc2",
+        "api-dc2-sidecar",
+        "mesh-gateway-dc1",
+        "mesh-gateway-dc2",
+        "consul-config-dc2",
+    } == DC2_ONLY
+    for name, service in services.items():
+        if name in topo.OBSERVABILITY:
+            continue
+        want = [topo.DC2_PROFILE] if name in DC2_ONLY else None
+        assert service.get("profiles") == want, name
+        if name not in DC2_ONLY:  # dc1 must start without dc2's services
+            assert not set(depends(service)) & DC2_ONLY, name
 
 
 def test_every_container_runs_the_image_of_the_dockerfile(services: dict[str, Any]) -> None:
@@ -71,7 +95,7 @@ def test_every_container_runs_the_image_of_the_dockerfile(services: dict[str, An
     assert 'ENTRYPOINT ["consulpy"]' in dockerfile
 
 
-@pytest.mark.parametrize("agent", topo.AGENTS, ids=lambda a: a.name)
+@pytest.mark.parametrize("agent", ALL.agents, ids=lambda a: a.name)
 def test_agents(services: dict[str, Any], compose: dict[str, Any], agent: topo.Agent) -> None:
     service = services[agent.name]
     assert service["command"] == topo.agent_command(agent, PLACES)
@@ -84,7 +108,7 @@ def test_agents(services: dict[str, Any], compose: dict[str, Any], agent: topo.A
         assert volume in compose["volumes"]
 
 
-@pytest.mark.parametrize("app", topo.APPS, ids=lambda a: a.name)
+@pytest.mark.parametrize("app", ALL.apps, ids=lambda a: a.name)
 def test_apps(services: dict[str, Any], app: topo.App) -> None:
     service = services[app.name]
     assert service["command"] == topo.app_command(app, PLACES)
@@ -101,15 +125,26 @@ def test_apps(services: dict[str, Any], app: topo.App) -> None:
         assert f"{app.port}:{app.port}" in services[app.agent]["ports"]
 
 
-@pytest.mark.parametrize("sidecar", topo.SIDECARS, ids=lambda s: s.name)
+@pytest.mark.parametrize("sidecar", ALL.sidecars, ids=lambda s: s.name)
 def test_sidecars(services: dict[str, Any], sidecar: topo.Sidecar) -> None:
     service = services[sidecar.name]
     assert [str(a) for a in service["command"]] == topo.sidecar_command(sidecar, PLACES)
     assert service["network_mode"] == f"service:{sidecar.agent}"
     assert depends(service)[sidecar.agent] == "service_healthy"
-    assert depends(service)[sidecar.service_id] == "service_started"
-    assert topo.app_named(sidecar.service_id).agent == sidecar.agent
+    assert depends(service)[topo.app_of(sidecar).name] == "service_started"
     assert service["healthcheck"]["test"][-1] == f"http://127.0.0.1:{topo.ENVOY_ADMIN_PORT}/ready"
+
+
+@pytest.mark.parametrize("gateway", ALL.gateways, ids=lambda g: g.name)
+def test_gateways(services: dict[str, Any], gateway: topo.Gateway) -> None:
+    service = services[gateway.name]
+    assert [str(a) for a in service["command"]] == topo.gateway_command(gateway, PLACES)
+    assert service["network_mode"] == f"service:{gateway.agent}"
+    assert depends(service) == {gateway.agent: "service_healthy"}
+    assert service["restart"] == "on-failure"  # until consul-config-dc2 made its token
+    admin = PLACES.admin_bind(gateway).rsplit(":", 1)[1]
+    assert service["healthcheck"]["test"][-1] == f"http://127.0.0.1:{admin}/ready"
+    assert gateway.service in topo.hosted_services(topo.agent_named(gateway.agent))
 
 
 def test_observability_services_are_opt_in_and_configured_from_configs(
@@ -129,12 +164,18 @@ def test_observability_services_are_opt_in_and_configured_from_configs(
     assert "3000:3000" in services["grafana"]["ports"]
 
 
-def test_the_config_writer(services: dict[str, Any]) -> None:
-    writer = topo.CONFIG_WRITER
+@pytest.mark.parametrize("writer", ALL.writers, ids=lambda w: w.name)
+def test_the_config_writers(services: dict[str, Any], writer: topo.ConfigWriter) -> None:
     service = services[writer.name]
     assert service["entrypoint"] == ["/bin/sh", "-c"]
     assert unescape(service["command"]) == [topo.config_writer_script(writer)]
-    assert depends(service) == {writer.agent: "service_healthy"}
+    # It writes through dc1, once an agent of its datacenter is healthy too.
+    assert set(depends(service).values()) == {"service_healthy"}
+    assert writer.agent in depends(service)
+    assert {topo.agent_named(dep).datacenter for dep in depends(service)} == {
+        topo.DATACENTER,
+        writer.datacenter,
+    }
     assert service["restart"] == "on-failure"
     assert config_entry_files(CONFIGS, writer)
 
@@ -159,7 +200,11 @@ def normalise(token: str, generated: dict[str, str], configs: Path) -> str:
     for path, rel in generated.items():
         token = token.replace(path, f"<configs>/{rel}")
     token = token.replace(str(configs), "<configs>").replace(topo.CONFIG_MOUNT, "<configs>")
-    token = re.sub(r"(127\.0\.0\.1|0\.0\.0\.0|consul-(server|client)-\d)(:\d+)?", "<addr>", token)
+    token = re.sub(
+        r"(127\.0\.0\.1|0\.0\.0\.0|consul-(server|client)-\d|consul-dc2-(server|client))(:\d+)?",
+        "<addr>",
+        token,
+    )
     return re.sub(r"(?<=--port=)\d+$", "<port>", token)
 
 
@@ -179,12 +224,17 @@ TWIN_ONLY_FLAGS = {
 def test_the_twin_runs_the_same_commands_modulo_places(
     services: dict[str, Any], tmp_path: Path
 ) -> None:
-    twin = DevCluster(tmp_path / "dev", CONFIGS)
+    twin = DevCluster(tmp_path / "dev", CONFIGS, datacenters=2)
     twin.prepare()
-    generated = {str(twin._service_file_path(app)): app.service_file for app in topo.APPS}
-    for component in (*topo.AGENTS, *topo.APPS, *topo.SIDECARS):
+    generated = {str(twin._service_file_path(app)): app.service_file for app in ALL.apps}
+    for component in ALL.components():
         mine = twin.command(component)
         theirs = [str(a) for a in services[component.name]["command"]]
+        if isinstance(component, topo.Gateway):  # the twin's gateways say where they listen
+            flags = twin.places().gateway_flags(component)
+            at = mine.index(flags[0])
+            assert mine[at : at + len(flags)] == flags
+            del mine[at : at + len(flags)]
         if isinstance(component, topo.Agent):
             extra = mine[len(theirs) :]
             mine = mine[: len(theirs)]
@@ -198,8 +248,9 @@ def test_the_twin_runs_the_same_commands_modulo_places(
             assert "0.0.0.0" not in token, (component.name, token)
 
 
-def test_the_twin_uses_distinct_ports(tmp_path: Path) -> None:
-    twin = DevCluster(tmp_path / "dev", CONFIGS)
+@pytest.mark.parametrize("datacenters", [1, 2])
+def test_the_twin_uses_distinct_ports(tmp_path: Path, datacenters: int) -> None:
+    twin = DevCluster(tmp_path / "dev", CONFIGS, datacenters=datacenters)
     twin.prepare()
     ports = [p for component in twin.ports.values() for p in component.values()]
     assert len(ports) == len(set(ports))
@@ -212,9 +263,9 @@ def test_the_twin_service_files_differ_only_in_ports(tmp_path: Path) -> None:
 
     from consulpy.config import load_config_files
 
-    twin = DevCluster(tmp_path / "dev", CONFIGS)
+    twin = DevCluster(tmp_path / "dev", CONFIGS, datacenters=2)
     twin.prepare()
-    for app in topo.APPS:
+    for app in ALL.apps:
         original = load_config_files([str(CONFIGS / app.service_file)])[0].data
         rewritten = json.loads(twin._service_file_path(app).read_text())
         ports = twin.ports[app.name]
@@ -224,7 +275,9 @@ def test_the_twin_service_files_differ_only_in_ports(tmp_path: Path) -> None:
         assert service["Port"] == ports["port"]
         assert service["Check"]["HTTP"] == f"http://127.0.0.1:{ports['port']}/health"
         sidecar = service["Connect"]["SidecarService"]
-        sidecar_name = next(s.name for s in topo.SIDECARS if s.service_id == app.name)
+        proxy_of = topo.sidecar_of(app)
+        assert proxy_of is not None
+        sidecar_name = proxy_of.name
         assert sidecar.pop("Port") == twin.ports[sidecar_name]["public"]
         proxy = sidecar["Proxy"]
         assert proxy["Config"].pop("bind_address") == LOOPBACK

@@ -20,7 +20,8 @@ from tests.cli.agentproc import AgentProcess, consulpy
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
-AGENT_SETS = sorted({agent.config_files for agent in topo.AGENTS})
+AGENT_SETS = sorted({agent.config_files for agent in topo.TWO_DCS.agents})
+WRITERS = topo.TWO_DCS.writers
 # The JSON twins of the service definitions, loaded the way the HCL ones are.
 JSON_SETS = [
     tuple(str(Path(p).with_suffix(".json")) if p.startswith("services/") else p for p in files)
@@ -35,7 +36,8 @@ def all_config_files() -> set[str]:
 
 def test_every_file_in_configs_is_checked_here() -> None:
     checked = {p for files in AGENT_SETS + JSON_SETS for p in files}
-    checked |= {str(p.relative_to(CONFIGS)) for p in config_entry_files(CONFIGS)}
+    for writer in WRITERS:
+        checked |= {str(p.relative_to(CONFIGS)) for p in config_entry_files(CONFIGS, writer)}
     checked.add(topo.DNS_POLICY_FILE)
     checked |= set(OBSERVABILITY_FILES)
     assert all_config_files() == checked
@@ -129,9 +131,9 @@ def test_json_service_definitions_say_what_the_hcl_ones_say(name: str) -> None:
 
 
 def test_service_files_match_the_topology() -> None:
-    for app in topo.APPS:
+    for app in topo.TWO_DCS.apps:
         (service,) = load_config_files([str(CONFIGS / app.service_file)])[0].data["services"]
-        assert service["Name"] == service["ID"] == app.name
+        assert service["Name"] == service["ID"] == app.service
         assert service["Port"] == app.port
         assert service["Check"]["HTTP"] == f"http://127.0.0.1:{app.port}/health"
         config = service["Connect"]["SidecarService"]["Proxy"]["Config"]
@@ -203,7 +205,7 @@ def test_an_agent_registers_the_services_and_their_sidecars(agent: AgentProcess)
 
 
 def test_config_entries_pass_consulpy_config_write(agent: AgentProcess) -> None:
-    files = config_entry_files(CONFIGS)
+    files = [f for writer in WRITERS for f in config_entry_files(CONFIGS, writer)]
     assert files, "no config entries in configs/intentions"
     for path in files:
         out = consulpy("config", "write", f"-http-addr={agent.http_addr}", str(path))
@@ -227,3 +229,14 @@ def test_config_entries_pass_consulpy_config_write(agent: AgentProcess) -> None:
         assert json.loads(out.stdout)["Protocol"] == "http"
     out = consulpy("intention", "check", f"-http-addr={agent.http_addr}", "web", "api")
     assert out.returncode == 0 and out.stdout.strip() == "Allowed"
+    # dc2's: sidecars dial other datacenters through their local gateway; api fails over.
+    out = consulpy(
+        "config", "read", f"-http-addr={agent.http_addr}", "-kind=proxy-defaults", "-name=global"
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["MeshGateway"] == {"Mode": "local"}
+    out = consulpy(
+        "config", "read", f"-http-addr={agent.http_addr}", "-kind=service-resolver", "-name=api"
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["Failover"] == {"*": {"Datacenters": [topo.DC2]}}

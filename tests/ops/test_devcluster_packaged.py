@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FIND = (
     "from consulpy.devcluster.cluster import check_configs, find_configs_dir;"
-    "d = find_configs_dir(); check_configs(d); print(d)"
+    "from consulpy.devcluster.topology import TWO_DCS;"
+    "d = find_configs_dir(); check_configs(d, TWO_DCS); print(d)"
 )
 
 
@@ -89,6 +90,7 @@ def test_configs_ship_in_the_wheel(tmp_path: Path) -> None:
     assert str(found).startswith(str(venv)), found
     assert (found / "services" / "api.hcl").is_file()
     assert (found / "intentions").is_dir()
+    assert (found / "dc2" / "config-entries" / "20-resolver-api.hcl").is_file()  # -dc2's
     status = _run(
         [str(venv / "bin" / "consulpy"), "dev-cluster", "status", f"-data-dir={elsewhere / 'd'}"],
         elsewhere,
