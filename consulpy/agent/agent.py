@@ -467,6 +467,10 @@ class Agent:
             tags = self.member_tags()
             await self.gossip.set_tags(tags)
             await self.wan.set_tags(tags)
+        if self.wan is not None:
+            wan = self.wan
+            self.gossip.on_member_event(lambda _event: wan.request_flood())
+            wan.start_flood(self.gossip.members)
         if self.membership is not None:
             self.membership.start()
         await self._load_local_state()

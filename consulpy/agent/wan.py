@@ -4,11 +4,17 @@ Only servers join it, as in Consul. Members are named `<node>.<dc>` and carry th
 tags (role=consul, dc, port, id, ...), so any server can find the servers of any datacenter
 (consulpy/server/router.py). The keyring is `serf/remote.keyring`, seeded from `encrypt` like
 the LAN one; `-join-wan`/`retry_join_wan` join it at start.
+
+Flood join, as Consul's servers do: every server of this datacenter seen on the LAN is joined
+into the WAN pool at its LAN address and the `wan_join_port` it announces, so one `join -wan`
+from any server reaches the whole datacenter. It runs when a LAN member joins or changes, and
+every FLOOD_INTERVAL seconds to repair what a lost join left out.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -16,13 +22,41 @@ import structlog
 from consulpy.agent.gossip import pool_config, retry_join
 from consulpy.gossip.config import MemberlistConfig
 from consulpy.gossip.coordinate import Coordinate
-from consulpy.gossip.events import Member
+from consulpy.gossip.events import Member, MemberStatus
 from consulpy.gossip.serf import Serf
 
 if TYPE_CHECKING:
     from consulpy.config import AgentConfig
 
 log = structlog.get_logger("consulpy.agent.wan")
+
+FLOOD_INTERVAL = 30.0
+
+
+def flood_targets(
+    lan: list[Member], wan_names: set[str], datacenter: str, own_name: str
+) -> list[str]:
+    """host:port of each alive server of `datacenter` on the LAN that is missing from the WAN
+    pool (whose members are named `<node>.<dc>`); servers with no usable wan_join_port (the
+    WAN pool disabled, or not yet bound) are skipped."""
+    out = []
+    for m in lan:
+        tags = m.tags
+        if tags.get("role") != "consul" or tags.get("dc") != datacenter:
+            continue
+        if m.status != MemberStatus.ALIVE or m.name == own_name:
+            continue
+        if f"{m.name}.{datacenter}" in wan_names:
+            continue
+        try:
+            port = int(tags.get("wan_join_port", ""))
+        except ValueError:
+            continue
+        if not 0 < port < 65536:
+            continue
+        host = f"[{m.addr}]" if ":" in m.addr else m.addr
+        out.append(f"{host}:{port}")
+    return out
 
 
 class WanHost(Protocol):
@@ -56,6 +90,36 @@ class WanGossip:
             )
         )
         self._retry_task: asyncio.Task[None] | None = None
+        self._lan_name = agent.node_name
+        self._datacenter = agent.datacenter
+        self._flood_task: asyncio.Task[None] | None = None
+        self._flood_wake = asyncio.Event()
+
+    def start_flood(self, lan_members: Callable[[], list[Member]]) -> None:
+        """Keep this datacenter's LAN servers in the WAN pool (Consul's flood join)."""
+        self._flood_task = asyncio.get_running_loop().create_task(self._flood_loop(lan_members))
+
+    def request_flood(self) -> None:
+        """A LAN member joined or changed: look for servers to flood-join now."""
+        self._flood_wake.set()
+
+    async def _flood_loop(self, lan_members: Callable[[], list[Member]]) -> None:
+        while True:
+            wan_names = {m.name for m in self.serf.members()}
+            targets = flood_targets(lan_members(), wan_names, self._datacenter, self._lan_name)
+            if targets:
+                try:
+                    joined = await self.serf.join(targets)
+                    log.info(
+                        "flood-joined LAN servers into the WAN pool", targets=targets, joined=joined
+                    )
+                except Exception as exc:  # the next wake-up or tick tries again
+                    log.warning("WAN flood join failed", targets=targets, error=str(exc))
+            try:
+                await asyncio.wait_for(self._flood_wake.wait(), FLOOD_INTERVAL)
+            except TimeoutError:
+                pass
+            self._flood_wake.clear()
 
     async def start(self) -> None:
         await self.serf.start()
@@ -81,11 +145,14 @@ class WanGossip:
         return await self.serf.join(addresses)
 
     async def leave(self) -> None:
+        if self._flood_task is not None:  # a leaving server must not join itself back
+            self._flood_task.cancel()
         await self.serf.leave()
 
     async def shutdown(self) -> None:
-        if self._retry_task is not None:
-            self._retry_task.cancel()
+        for task in (self._retry_task, self._flood_task):
+            if task is not None:
+                task.cancel()
         await self.serf.shutdown()
 
     async def force_leave(self, node: str, prune: bool) -> None:

@@ -197,9 +197,9 @@ SERVER_NAMES = ("consul-server-1", "consul-server-2", "consul-server-3")
 # Each server joins the other two, never itself: a server that could join only itself would
 # count that as success and stop retrying, and three servers starting at the same instant
 # could then stay three one-node clusters. Each one retrying the others until one answers
-# always ends in a single cluster. The same goes for the WAN pool: consulpy's servers do not
-# join their LAN peers' WAN pool by themselves (Consul's "flood join"; docs/compatibility.md),
-# so each joins the others there too, and another datacenter joining any one reaches all.
+# always ends in a single cluster. The same goes for the WAN pool: servers also flood-join
+# their LAN peers into it (as Consul's do), but joining the others directly forms the pool
+# before the first LAN event; another datacenter joining any one reaches all.
 SERVERS = tuple(
     Agent(
         name,
