@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger("consulpy.agent.wan")
 
 
+# Consul labels the memberlist and Serf metrics of its WAN pool network="wan".
+WAN_METRIC_LABELS = (("network", "wan"),)
+
+
 class WanHost(Protocol):
     """What the WAN pool needs of the agent: identity and the tags to announce."""
 
@@ -53,7 +57,8 @@ class WanGossip:
                 memberlist=MemberlistConfig.wan(),
                 timings=cfg.gossip_wan,
                 reconnect_timeout=cfg.reconnect_timeout_wan,
-            )
+            ),
+            metric_labels=WAN_METRIC_LABELS,
         )
         self._retry_task: asyncio.Task[None] | None = None
 
