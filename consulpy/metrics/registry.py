@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import operator
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -76,9 +77,11 @@ class Series:
         self.value = 0.0  # gauges
         self.total = 0.0
         self.total_count = 0
-        self.window: list[float] = []
-        self.prev_window: list[float] = []
-        self.pending: list[float] = []  # recorded, not folded in yet
+        # Values are kept as C doubles (array "d"), not float objects: a recorded value's
+        # float is freed at once, so holding thousands of them costs no allocator churn.
+        self.window = array("d")
+        self.prev_window = array("d")
+        self.pending = array("d")  # recorded, not folded in yet
         self.reset()
 
     def add(self, value: float = 1.0) -> None:
@@ -102,7 +105,7 @@ class Series:
         values = self.pending
         if not values:
             return
-        self.pending = []
+        self.pending = array("d")
         n = len(values)
         total = sum(values)
         self.count += n
@@ -128,9 +131,9 @@ class Series:
         self.value = 0.0
         self.total = 0.0
         self.total_count = 0
-        self.window = []
-        self.prev_window = []
-        self.pending = []
+        self.window = array("d")
+        self.prev_window = array("d")
+        self.pending = array("d")
         self.reset()
 
     def reset(self) -> None:
@@ -403,7 +406,7 @@ class Registry:
             for series in table.values():
                 if series.count:
                     series.reset()
-                series.prev_window, series.window = series.window, []
+                series.prev_window, series.window = series.window, array("d")
         self.current_start = math.floor(self.now / INTERVAL) * INTERVAL
         for listener in list(self.interval_listeners):
             listener(done)
