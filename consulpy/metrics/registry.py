@@ -2,11 +2,12 @@
 in-memory intervals kept for a minute) with Consul's key building, prefix filter and sinks.
 
 Recording sits on hot paths (every KV PUT records about seven values), so a record is one
-dict lookup and a list append on its series: the count, sum, sum of squares, min, max and
-Prometheus window are folded in from that list by C-level builtins when the sampler ticks
-(once a second) or a reader asks. No locks (everything records from the event loop's thread;
-a stray record from an executor thread may at worst lose a value), no clock read (series are
-stamped from a coarse clock the sampler advances once a second).
+dict lookup (none through a bound series, `Registry.handle`) and an append to its series'
+array of pending doubles: the count, sum, sum of squares, min, max and Prometheus window are
+folded in from it by C-level builtins when the sampler ticks (once a second) or a reader asks.
+No locks (everything records from the event loop's thread; a stray record from an executor
+thread may at worst lose a value), no clock read (series are stamped from a coarse clock the
+sampler advances once a second), no float object kept alive by a recorded value.
 """
 
 from __future__ import annotations
