@@ -17,6 +17,7 @@ import yaml
 
 from consulpy.devcluster import topology as topo
 from consulpy.util.ports import free_port
+from tests.cluster.harness import eventually
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PROMETHEUS_YML = CONFIGS / "observability" / "prometheus.yml"
@@ -67,20 +68,34 @@ class Prometheus:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Prometheus:
-        self.port = free_port()
-        self.log = (self.data / "prometheus.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                "prometheus",
-                f"--config.file={self.config}",
-                f"--storage.tsdb.path={self.data / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        return self
+    def start(self, attempts: int = 3) -> Prometheus:
+        """Start it and wait until its API answers; a port taken meanwhile by another
+        process (it exits with "address already in use") is retried on a new port."""
+        for _ in range(attempts):
+            self.port = free_port()
+            self.log = (self.data / "prometheus.log").open("wb")
+            self.proc = subprocess.Popen(
+                [
+                    "prometheus",
+                    f"--config.file={self.config}",
+                    f"--storage.tsdb.path={self.data / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+            proc = self.proc
+            answered = eventually(
+                lambda proc=proc: proc.poll() is not None or self.api("status/buildinfo"),
+                timeout=60,
+                what="prometheus answers or exits",
+            )
+            if answered and proc.poll() is None:
+                return self
+            self.log.close()
+            if "address already in use" not in self.output():
+                break
+        raise AssertionError(f"prometheus did not start:\n{self.output()}")
 
     def stop(self) -> None:
         if self.proc is not None:
