@@ -13,21 +13,27 @@ from consulpy.metrics import Registry
 if TYPE_CHECKING:
     from consulpy.agent.agent import Agent
 
-_LAN = (("network", "lan"),)
-
 
 def connect(agent: Agent, registry: Registry) -> Callable[[], None]:
-    """Hand `registry` to the agent's Raft node and gossip layer; return the gauge collector
-    to run every second."""
-    agent.gossip.serf.metrics = registry
+    """Hand `registry` to the agent's Raft node and gossip pools (LAN, and a server's WAN
+    pool: the same memberlist/serf metrics labelled network="wan"); return the gauge
+    collector to run every second."""
+    pools = [agent.gossip.serf]
+    wan = getattr(agent, "wan", None)
+    if wan is not None:
+        pools.append(wan.serf)
+    for serf in pools:
+        serf.metrics = registry
     server = agent.server
     if server is not None and server.raft is not None:
         server.raft.node.metrics = registry
 
     def collect() -> None:
-        serf = agent.gossip.serf
-        with contextlib.suppress(Exception):  # not started yet, or shutting down
-            registry.gauge("memberlist.health.score", serf.core.ml.health_score(), _LAN)
+        for serf in pools:
+            with contextlib.suppress(Exception):  # not started yet, or shutting down
+                registry.gauge(
+                    "memberlist.health.score", serf.core.ml.health_score(), serf.metric_labels
+                )
         mesh = getattr(agent, "mesh", None)
         if mesh is not None:  # refreshed here too: a gauge set only on change would expire
             servers = [getattr(mesh, n, None) for n in ("plaintext", "tls")]

@@ -59,6 +59,10 @@ def flood_targets(
     return out
 
 
+# Consul labels the memberlist and Serf metrics of its WAN pool network="wan".
+WAN_METRIC_LABELS = (("network", "wan"),)
+
+
 class WanHost(Protocol):
     """What the WAN pool needs of the agent: identity and the tags to announce."""
 
@@ -87,7 +91,8 @@ class WanGossip:
                 memberlist=MemberlistConfig.wan(),
                 timings=cfg.gossip_wan,
                 reconnect_timeout=cfg.reconnect_timeout_wan,
-            )
+            ),
+            metric_labels=WAN_METRIC_LABELS,
         )
         self._retry_task: asyncio.Task[None] | None = None
         self._lan_name = agent.node_name

@@ -213,8 +213,13 @@ class _Subscriber:
 class Serf:
     """A gossip member speaking Serf's protocol. See the module docstring."""
 
-    def __init__(self, config: SerfConfig) -> None:
+    def __init__(
+        self, config: SerfConfig, metric_labels: tuple[tuple[str, str], ...] = _LAN
+    ) -> None:
         self.config = config
+        # The labels of every metric this member records: the pool it gossips in, as
+        # Consul labels its LAN and WAN pools (network="lan" / "wan").
+        self.metric_labels = metric_labels
         self.keyring = config.build_keyring()
         self.key_manager = KeyManager(self)
         self._runner = _Runner(config.own_thread, config.node_name)
@@ -237,8 +242,8 @@ class Serf:
         self._shutdown = False
         self._conflict_stop = False  # we gave up our name; shutdown() still cleans up
         self.bound_port = 0
-        # Where metrics go (memberlist/serf names, label network=lan); the application sets
-        # it (see the `metrics` property).
+        # Where metrics go (memberlist/serf names, labelled `metric_labels`); the application
+        # sets        # it (see the `metrics` property).
         self._metrics: Recorder | None = None
         self._failed_at: dict[str, float] = {}
 
@@ -255,7 +260,7 @@ class Serf:
         self._metrics = recorder
         with self._lock:
             if self._core is not None:
-                self._core.use_metrics(recorder, _LAN)
+                self._core.use_metrics(recorder, self.metric_labels)
 
     @property
     def core(self) -> SerfCore:
@@ -291,7 +296,7 @@ class Serf:
                 coordinates=not c.disable_coordinates,
             )
             self._core.reconnect_override = c.reconnect_override
-            self._core.use_metrics(self._metrics, _LAN)
+            self._core.use_metrics(self._metrics, self.metric_labels)
             self._core.ml.packet_overhead = (
                 self._sec.label_overhead() + self._sec.encrypt_overhead()
             )
@@ -597,17 +602,17 @@ class Serf:
                 if name is None:
                     continue
                 for m in ev.members:
-                    rec.incr(name, 1.0, _LAN)
+                    rec.incr(name, 1.0, self.metric_labels)
                     if ev.type is MemberEventType.FAILED:
                         self._failed_at[m.name] = now
                     elif ev.type is MemberEventType.JOIN:
                         failed = self._failed_at.pop(m.name, None)
                         if failed is not None and now - failed < FLAP_TIMEOUT:
-                            rec.incr("serf.member.flap", 1.0, _LAN)
+                            rec.incr("serf.member.flap", 1.0, self.metric_labels)
                     elif ev.type is MemberEventType.LEAVE:
                         self._failed_at.pop(m.name, None)
             elif isinstance(ev, UserEvent):
-                rec.incr("serf.events", 1.0, _LAN)
+                rec.incr("serf.events", 1.0, self.metric_labels)
 
     def _deliver(self, events: list[Event]) -> None:
         if self.metrics is not None:
@@ -669,7 +674,9 @@ class Serf:
                 packet = wire.encode_packet(msg, self._sec, e.crc)
                 self._transport.sendto(packet, e.addr)
                 if self._metrics is not None:
-                    self._metrics.incr("memberlist.udp.sent", float(len(packet)), _LAN)
+                    self._metrics.incr(
+                        "memberlist.udp.sent", float(len(packet)), self.metric_labels
+                    )
         elif isinstance(e, StartPushPull):
             self._spawn(self._background_push_pull(e))
         elif isinstance(e, StartTcpPing):
@@ -679,7 +686,7 @@ class Serf:
         if self._core is None or self._shutdown:
             return
         if self._metrics is not None:
-            self._metrics.incr("memberlist.udp.received", float(len(data)), _LAN)
+            self._metrics.incr("memberlist.udp.received", float(len(data)), self.metric_labels)
         try:
             msgs = wire.decode_packet(data, self._sec)
         except (wire.WireError, ValueError) as exc:

@@ -43,6 +43,7 @@ from consulpy.http.errors import defect_response, escape_headers
 from consulpy.http.inflight import InFlight
 from consulpy.log import enabled as log_enabled
 from consulpy.metrics import METRICS
+from consulpy.metrics.registry import SAMPLE, Series
 from consulpy.metrics.telemetry import TelemetrySettings
 from consulpy.ui import serve as ui_serve
 
@@ -104,7 +105,7 @@ def _front(
             elapsed = time.perf_counter() - start
             resource = req.match_info.route.resource
             route = resource.canonical if resource is not None else ""
-            METRICS.sample("api.http", elapsed * 1000.0, _http_labels(req.method, route))
+            _http_series(req.method, route).add(elapsed * 1000.0)
             if log_enabled(logging.DEBUG):
                 log.debug(
                     "Request finished",
@@ -118,17 +119,19 @@ def _front(
     return serve
 
 
-_HTTP_LABELS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+_HTTP_SERIES: dict[tuple[str, str], Series] = {}
 
 
-def _http_labels(method: str, route: str) -> tuple[tuple[str, str], ...]:
-    """consul.api.http's labels: the method and the route as Consul registers it, leading
-    '/' dropped and '/' -> '_' (`v1_kv_`, `v1_agent_self`); cached, the routes are few."""
-    labels = _HTTP_LABELS.get((method, route))
-    if labels is None:
+def _http_series(method: str, route: str) -> Series:
+    """consul.api.http's series of one method and route, labelled with the route as Consul
+    registers it, leading '/' dropped and '/' -> '_' (`v1_kv_`, `v1_agent_self`); bound once
+    per route (the routes are few), so a request records with no registry lookup."""
+    series = _HTTP_SERIES.get((method, route))
+    if series is None:
         path = route.split("{", 1)[0].lstrip("/").replace("/", "_")
-        labels = _HTTP_LABELS[(method, route)] = (("method", method), ("path", path))
-    return labels
+        labels = (("method", method), ("path", path))
+        series = _HTTP_SERIES[(method, route)] = METRICS.handle(SAMPLE, "api.http", labels)
+    return series
 
 
 def build_app(

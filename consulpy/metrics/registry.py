@@ -1,17 +1,21 @@
 """The process-wide metrics registry: go-metrics' model (gauges, counters, samples; 10 s
 in-memory intervals kept for a minute) with Consul's key building, prefix filter and sinks.
 
-Recording sits on hot paths (every KV request), so a record is one dict lookup and a few
-float operations on a series object: no locks (everything records from the event loop's
-thread; a stray record from an executor thread may at worst lose an increment), no
-allocation after a series' first use, no clock read (series are stamped from a coarse clock
-the sampler advances once a second).
+Recording sits on hot paths (every KV PUT records about seven values), so a record is one
+dict lookup (none through a bound series, `Registry.handle`) and an append to its series'
+array of pending doubles: the count, sum, sum of squares, min, max and Prometheus window are
+folded in from it by C-level builtins when the sampler ticks (once a second) or a reader asks.
+No locks (everything records from the event loop's thread; a stray record from an executor
+thread may at worst lose a value), no clock read (series are stamped from a coarse clock the
+sampler advances once a second), no float object kept alive by a recorded value.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +26,7 @@ Labels = tuple[tuple[str, str], ...]
 INTERVAL = 10.0  # seconds per in-memory interval, as Consul's inmem sink
 RETAIN = 6  # intervals kept (one minute)
 WINDOW_MAX = 2048  # observations kept per sample series for Prometheus quantiles
+PENDING_MAX = 4096  # values a series holds before folding them in without waiting for a tick
 
 GAUGE, COUNTER, SAMPLE = "gauge", "counter", "sample"
 
@@ -48,7 +53,9 @@ class Series:
         "max",
         "min",
         "name",
+        "pending",
         "prev_window",
+        "registry",
         "seen",
         "sum",
         "sumsq",
@@ -58,7 +65,10 @@ class Series:
         "window",
     )
 
-    def __init__(self, kind: str, name: str, key: str, labels: Labels, allowed: bool) -> None:
+    def __init__(
+        self, registry: Registry, kind: str, name: str, key: str, labels: Labels, allowed: bool
+    ) -> None:
+        self.registry = registry
         self.kind = kind
         self.name = name  # without prefix/host: "raft.apply"
         self.key = key  # full dotted key: "consul.raft.apply"
@@ -68,8 +78,63 @@ class Series:
         self.value = 0.0  # gauges
         self.total = 0.0
         self.total_count = 0
-        self.window: list[float] = []
-        self.prev_window: list[float] = []
+        # Values are kept as C doubles (array "d"), not float objects: a recorded value's
+        # float is freed at once, so holding thousands of them costs no allocator churn.
+        self.window = array("d")
+        self.prev_window = array("d")
+        self.pending = array("d")  # recorded, not folded in yet
+        self.reset()
+
+    def add(self, value: float = 1.0) -> None:
+        """Record one value into this counter or sample series: what a hot path holding the
+        series (`Registry.handle`) calls instead of `incr`/`sample`, skipping the lookup."""
+        if self.allowed:
+            pending = self.pending
+            pending.append(value)
+            registry = self.registry
+            if len(pending) >= PENDING_MAX:
+                self.fold(registry.now, registry.keep_windows)
+            if registry.sinks:
+                for sink in registry.sinks:
+                    if self.kind == COUNTER:
+                        sink.counter(self.key, value, self.labels)
+                    else:
+                        sink.sample(self.key, value, self.labels)
+
+    def fold(self, now: float, keep_window: bool) -> None:
+        """Fold the pending values into the interval's and the cumulative figures."""
+        values = self.pending
+        if not values:
+            return
+        self.pending = array("d")
+        n = len(values)
+        total = sum(values)
+        self.count += n
+        self.sum += total
+        self.sumsq += sum(map(operator.mul, values, values))
+        low, high = min(values), max(values)
+        if low < self.min:
+            self.min = low
+        if high > self.max:
+            self.max = high
+        self.total += total
+        self.total_count += n
+        self.seen = now
+        if keep_window and self.kind == SAMPLE:
+            window = self.window
+            window.extend(values)
+            if len(window) > WINDOW_MAX:  # the most recent observations
+                del window[: len(window) - WINDOW_MAX]
+
+    def forget(self) -> None:
+        """Back to never recorded (the registry's `clear`; handles stay valid)."""
+        self.seen = 0.0
+        self.value = 0.0
+        self.total = 0.0
+        self.total_count = 0
+        self.window = array("d")
+        self.prev_window = array("d")
+        self.pending = array("d")
         self.reset()
 
     def reset(self) -> None:
@@ -196,6 +261,7 @@ class Registry:
         sinks: list[Sink],
         keep_windows: bool,
     ) -> None:
+        self.fold()  # what was recorded under the previous settings
         self.prefix = prefix
         self.hostname = hostname
         self.filter = prefix_filter
@@ -208,6 +274,7 @@ class Registry:
 
     def set_filter(self, prefix_filter: PrefixFilter) -> None:
         """Reloadable part of the telemetry settings."""
+        self.fold()
         self.filter = prefix_filter
         for table in (self._gauges, self._counters, self._samples):
             for series in table.values():
@@ -224,30 +291,33 @@ class Registry:
         self, table: dict[tuple[str, Labels], Series], kind: str, name: str, labels: Labels
     ) -> Series:
         key = self._key(kind, name)
-        series = Series(kind, name, key, labels, self.filter.allows(key))
+        series = Series(self, kind, name, key, labels, self.filter.allows(key))
         table[(name, labels)] = series
         return series
 
     # --- recording (hot path) ------------------------------------------------------------
 
+    def handle(self, kind: str, name: str, labels: Labels = ()) -> Series:
+        """The counter (COUNTER) or sample (SAMPLE) series `name` with `labels`, for a hot
+        path to record into with `Series.add`: the same series `incr`/`sample` feed."""
+        table = self._counters if kind == COUNTER else self._samples
+        series = table.get((name, labels))
+        if series is None:
+            series = self._new(table, kind, name, labels)
+        return series
+
     def incr(self, name: str, value: float = 1.0, labels: Labels = ()) -> None:
         series = self._counters.get((name, labels))
         if series is None:
             series = self._new(self._counters, COUNTER, name, labels)
-        if not series.allowed:
-            return
-        series.count += 1
-        series.sum += value
-        series.sumsq += value * value
-        if value < series.min:
-            series.min = value
-        if value > series.max:
-            series.max = value
-        series.total += value
-        series.seen = self.now
-        if self.sinks:
-            for sink in self.sinks:
-                sink.counter(series.key, value, labels)
+        if series.allowed:
+            pending = series.pending
+            pending.append(value)
+            if len(pending) >= PENDING_MAX:
+                series.fold(self.now, self.keep_windows)
+            if self.sinks:
+                for sink in self.sinks:
+                    sink.counter(series.key, value, labels)
 
     def gauge(self, name: str, value: float, labels: Labels = ()) -> None:
         series = self._gauges.get((name, labels))
@@ -266,42 +336,50 @@ class Registry:
         series = self._samples.get((name, labels))
         if series is None:
             series = self._new(self._samples, SAMPLE, name, labels)
-        if not series.allowed:
-            return
-        series.count += 1
-        series.sum += value
-        series.sumsq += value * value
-        if value < series.min:
-            series.min = value
-        if value > series.max:
-            series.max = value
-        series.total += value
-        series.total_count += 1
-        series.seen = self.now
-        if self.keep_windows:
-            window = series.window
-            if len(window) < WINDOW_MAX:
-                window.append(value)
-            else:
-                window[series.total_count % WINDOW_MAX] = value
-        if self.sinks:
-            for sink in self.sinks:
-                sink.sample(series.key, value, labels)
+        if series.allowed:
+            pending = series.pending
+            pending.append(value)
+            if len(pending) >= PENDING_MAX:
+                series.fold(self.now, self.keep_windows)
+            if self.sinks:
+                for sink in self.sinks:
+                    sink.sample(series.key, value, labels)
 
     def measure_since(self, name: str, start: float, labels: Labels = ()) -> None:
         """A timer: milliseconds since `start` (a `time.perf_counter()` reading)."""
-        self.sample(name, (time.perf_counter() - start) * 1000.0, labels)
+        value = (time.perf_counter() - start) * 1000.0
+        series = self._samples.get((name, labels))
+        if series is None:
+            series = self._new(self._samples, SAMPLE, name, labels)
+        if series.allowed:
+            pending = series.pending
+            pending.append(value)
+            if len(pending) >= PENDING_MAX:
+                series.fold(self.now, self.keep_windows)
+            if self.sinks:
+                for sink in self.sinks:
+                    sink.sample(series.key, value, labels)
+
+    def fold(self) -> None:
+        """Fold every series' pending values in (before anything reads the figures)."""
+        now, keep = self.now, self.keep_windows
+        for table in (self._counters, self._samples):
+            for series in table.values():
+                if series.pending:
+                    series.fold(now, keep)
 
     # --- intervals -----------------------------------------------------------------------
 
     def tick(self, now: float | None = None) -> None:
         """Advance the coarse clock; close the interval when 10 s have passed."""
         self.now = time.time() if now is None else now
+        self.fold()
         if self.now - self.current_start >= INTERVAL:
             self.rotate()
 
     def snapshot(self) -> Interval:
         """The current (unfinished) interval's figures."""
+        self.fold()
         out = Interval(self.current_start)
         for series in self._gauges.values():
             if series.allowed and series.count and series.seen >= self.current_start:
@@ -329,7 +407,7 @@ class Registry:
             for series in table.values():
                 if series.count:
                     series.reset()
-                series.prev_window, series.window = series.window, []
+                series.prev_window, series.window = series.window, array("d")
         self.current_start = math.floor(self.now / INTERVAL) * INTERVAL
         for listener in list(self.interval_listeners):
             listener(done)
@@ -347,6 +425,7 @@ class Registry:
         """Every allowed series for Prometheus: gauges updated within `retention` seconds,
         counters and timers once recorded (cumulative values must not vanish and come back,
         which is what Consul's predeclared series give it)."""
+        self.fold()
         horizon = self.now - retention
         for series in self._gauges.values():
             if series.allowed and series.seen and series.seen >= horizon:
@@ -357,8 +436,10 @@ class Registry:
                     yield series
 
     def clear(self) -> None:
-        """Forget every series and interval (tests)."""
+        """Forget every recorded value and interval (tests). Series objects are kept, reset,
+        so the handles hot paths hold keep recording into the registry."""
         self._gauges.clear()
-        self._counters.clear()
-        self._samples.clear()
+        for table in (self._counters, self._samples):
+            for series in table.values():
+                series.forget()
         self.intervals.clear()

@@ -94,6 +94,19 @@ class Recorder(Protocol):
 
     def sample(self, name: str, value: float, labels: tuple[tuple[str, str], ...] = ()) -> None: ...
 
+    def handle(self, kind: str, name: str, labels: tuple[tuple[str, str], ...] = ()) -> Series:
+        """One series (kind "counter" or "sample") bound once, for the per-entry paths."""
+        ...
+
+
+class Series(Protocol):
+    def add(self, value: float = 1.0) -> None: ...
+
+
+class _NoSeries:
+    def add(self, value: float = 1.0) -> None:
+        pass
+
 
 class _NoMetrics:
     def incr(self, name: str, value: float = 1.0, labels: tuple[tuple[str, str], ...] = ()) -> None:
@@ -101,6 +114,9 @@ class _NoMetrics:
 
     def sample(self, name: str, value: float, labels: tuple[tuple[str, str], ...] = ()) -> None:
         pass
+
+    def handle(self, kind: str, name: str, labels: tuple[tuple[str, str], ...] = ()) -> Series:
+        return _NoSeries()
 
 
 class RaftNode:
@@ -150,7 +166,7 @@ class RaftNode:
         self._last_heard: dict[str, float] = {}
         self._last_tick_time = 0.0
         self._addresses: dict[str, str] = {}
-        self.metrics: Recorder = _NoMetrics()
+        self.metrics = _NoMetrics()
         # Replication timers: when the oldest unanswered AppendEntries / the last heartbeat
         # went to each peer, and each peer's label tuple (built once, not per message).
         self._append_sent: dict[str, float] = {}
@@ -278,6 +294,19 @@ class RaftNode:
         return self.config.id
 
     @property
+    def metrics(self) -> Recorder:
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, recorder: Recorder) -> None:
+        """Hand in the application's registry; the per-entry series are bound here once."""
+        self._metrics = recorder
+        self._m_apply = recorder.handle("counter", "raft.apply")
+        self._m_commit_time = recorder.handle("sample", "raft.commitTime")
+        self._m_fsm_apply = recorder.handle("sample", "raft.fsm.apply")
+        self._m_dispatch_log = recorder.handle("sample", "raft.leader.dispatchLog")
+
+    @property
     def is_leader(self) -> bool:
         return self.core is not None and self.core.is_leader and not self._stopping
 
@@ -327,10 +356,10 @@ class RaftNode:
         if self._storage_error is not None:  # nothing new while the disk refuses writes
             raise StorageUnavailable(str(self._storage_error))
         index, term = core.propose(data)  # raises NotLeader / TransferInProgress
-        self.metrics.incr("raft.apply")
+        self._m_apply.add()
         start = time.perf_counter()
         result = await self._await_entry(index, term, timeout)
-        self.metrics.sample("raft.commitTime", (time.perf_counter() - start) * 1000.0)
+        self._m_commit_time.add((time.perf_counter() - start) * 1000.0)
         return result
 
     async def _await_entry(self, index: int, term: int, timeout: float | None) -> tuple[int, Any]:
@@ -622,7 +651,7 @@ class RaftNode:
                     result = self.sm.apply(e.index, e.data)
                 except Exception as exc:  # the application's error goes back to its proposer
                     error = exc
-                self.metrics.sample("raft.fsm.apply", (time.perf_counter() - start) * 1000.0)
+                self._m_fsm_apply.add((time.perf_counter() - start) * 1000.0)
             elif e.kind is EntryKind.CONFIG:
                 self._remember_addresses()
             self._applied = e.index
@@ -725,9 +754,7 @@ class RaftNode:
             try:
                 await self._run_io(self._write_jobs, jobs)
                 if self.core is not None and self.core.is_leader:
-                    self.metrics.sample(
-                        "raft.leader.dispatchLog", (time.perf_counter() - start) * 1000.0
-                    )
+                    self._m_dispatch_log.add((time.perf_counter() - start) * 1000.0)
             except StorageUnavailable as exc:
                 # Disk full or an I/O error: nothing of these jobs is durable, so nothing they
                 # acknowledge goes out. Retry them, in order, until the disk takes them.

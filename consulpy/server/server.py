@@ -23,6 +23,7 @@ import structlog
 
 from consulpy.acl.resolver import ACLNotFound, Resolved, Resolver
 from consulpy.metrics import METRICS
+from consulpy.metrics.registry import SAMPLE, Series
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.ratelimit import RATE_LIMITED
@@ -118,25 +119,44 @@ _WRITE_METRICS: dict[str, str] = {
 # ... and of the reads that have one (timed where the read is served, as in Consul).
 _READ_METRICS: dict[str, str] = {"Txn.Read": "txn.read"}
 
-# consul.rpc.server.call's label sets of one endpoint, indexed by 2 * errored + is_leader.
-CallLabels = tuple[tuple[tuple[str, str], ...], ...]
+# consul.rpc.server.call's series of one endpoint, indexed by 2 * errored + is_leader.
+CallSeries = tuple[Series, ...]
 
 
-def call_labels(ep: Endpoint, rpc_type: str) -> CallLabels:
-    """Built once per endpoint and caller kind, so recording a call allocates no labels.
-    `rpc_type` is "net/rpc" for calls from other agents, "internal" for this agent's own."""
+def call_series(ep: Endpoint, rpc_type: str) -> CallSeries:
+    """Bound once per endpoint and caller kind, so recording a call neither builds labels
+    nor looks the series up. `rpc_type` is "net/rpc" for calls from other agents,
+    "internal" for this agent's own."""
     request_type = "read" if ep.kind is Kind.READ else "write"
     return tuple(
-        (
-            ("method", ep.name),
-            ("errored", errored),
-            ("request_type", request_type),
-            ("rpc_type", rpc_type),
-            ("leader", leader),
+        METRICS.handle(
+            SAMPLE,
+            "rpc.server.call",
+            (
+                ("method", ep.name),
+                ("errored", errored),
+                ("request_type", request_type),
+                ("rpc_type", rpc_type),
+                ("leader", leader),
+            ),
         )
         for errored in ("false", "true")
         for leader in ("false", "true")
     )
+
+
+_WRITE_SERIES: dict[str, Series] = {}
+
+
+def _write_series(endpoint: str) -> Series | None:
+    """The write endpoint's timer (consul.kvs.apply ...), bound once; None if it has none."""
+    series = _WRITE_SERIES.get(endpoint)
+    if series is None:
+        name = _WRITE_METRICS.get(endpoint)
+        if name is None:
+            return None
+        series = _WRITE_SERIES[endpoint] = METRICS.handle(SAMPLE, name)
+    return series
 
 
 def raise_remote(exc: RPCError) -> None:
@@ -206,7 +226,7 @@ class Server:
         # queries wait that long on top of their own wait.
         self.rpc_client_timeout = 60.0
         self.query_times = query_times
-        self._call_labels: dict[str, CallLabels] = {}  # rpc.server.call's, in-process calls
+        self._call_series: dict[str, CallSeries] = {}  # rpc.server.call's, in-process calls
         # The agent's `autopilot` block: seeds the replicated autopilot configuration (the
         # agent sets it); autopilot itself reads autopilot_config().
         self.autopilot_seed = AutopilotConfig()
@@ -441,19 +461,19 @@ class Server:
             errored = 0
             return result
         finally:
-            self._record_call(self._internal_labels(ep), start, errored)
+            self._record_call(self._internal_series(ep), start, errored)
 
-    def _internal_labels(self, ep: Endpoint) -> CallLabels:
-        labels = self._call_labels.get(ep.name)
-        if labels is None:
-            labels = self._call_labels[ep.name] = call_labels(ep, "internal")
-        return labels
+    def _internal_series(self, ep: Endpoint) -> CallSeries:
+        series = self._call_series.get(ep.name)
+        if series is None:
+            series = self._call_series[ep.name] = call_series(ep, "internal")
+        return series
 
-    def _record_call(self, labels: CallLabels, start: float, errored: int) -> None:
+    def _record_call(self, series: CallSeries, start: float, errored: int) -> None:
         """consul.rpc.server.call: one endpoint call served by this server, with Consul's
         labels (method, errored, request_type, rpc_type, leader)."""
         leader = 1 if self.applier.is_leader() else 0
-        METRICS.measure_since("rpc.server.call", start, labels[2 * errored + leader])
+        series[2 * errored + leader].add((time.perf_counter() - start) * 1000.0)
 
     def _token(self, token: str | None) -> str:
         return self.agent_token if token is None else token
@@ -500,14 +520,14 @@ class Server:
             return await ep.handler(self, request)
 
     async def _apply(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
-        name = _WRITE_METRICS.get(ep.name)
-        if name is None:
+        series = _write_series(ep.name)
+        if series is None:
             return await self._apply_routed(ep, request, hops)
         start = time.perf_counter()
         try:
             return await self._apply_routed(ep, request, hops)
         finally:
-            METRICS.measure_since(name, start)
+            series.add((time.perf_counter() - start) * 1000.0)
 
     async def _apply_routed(self, ep: Endpoint, request: Request[Any], hops: int) -> Any:
         assert ep.handler is not None
@@ -593,7 +613,7 @@ class Server:
             errored = 0
             return reply
         finally:
-            self._record_call(self._internal_labels(ep), start, errored)
+            self._record_call(self._internal_series(ep), start, errored)
 
     async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
         assert ep.read is not None and ep.needs is not None
@@ -787,7 +807,7 @@ class Server:
             self.rpc_server.register(ep.name, self._rpc_handler(ep))
 
     def _rpc_handler(self, ep: Endpoint) -> Any:
-        labels = call_labels(ep, "net/rpc")
+        labels = call_series(ep, "net/rpc")
 
         async def handler(args: Any) -> Any:
             METRICS.incr("rpc.request")

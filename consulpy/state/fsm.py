@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from consulpy.metrics import METRICS
+from consulpy.metrics.registry import SAMPLE, Series
 from consulpy.state import acl as acl_state
 from consulpy.state import commands as C
 from consulpy.state.sessions import Session
@@ -53,14 +54,18 @@ _FSM_METRIC: dict[str, str] = {
     C.CA_SERIAL: "fsm.ca",
     C.PREPARED_QUERY: "fsm.prepared-query",
 }
-_OP_LABELS: dict[str, tuple[tuple[str, str], ...]] = {}
+_FSM_SERIES: dict[tuple[str, str | None], Series] = {}
 
 
-def _op(op: str) -> tuple[tuple[str, str], ...]:
-    labels = _OP_LABELS.get(op)
-    if labels is None:
-        labels = _OP_LABELS[op] = (("op", op),)
-    return labels
+def _fsm_series(name: str, op: object) -> Series:
+    """consul.fsm.<name>'s series for one op label (none when `op` is not a string), bound
+    once: applying an entry records with no lookup in the registry."""
+    key = (name, op if isinstance(op, str) else None)
+    series = _FSM_SERIES.get(key)
+    if series is None:
+        labels = (("op", key[1]),) if key[1] is not None else ()
+        series = _FSM_SERIES[key] = METRICS.handle(SAMPLE, name, labels)
+    return series
 
 
 class FSM:
@@ -137,8 +142,8 @@ class FSM:
         else:
             txn.commit()
         name = _FSM_METRIC.get(kind) or ("fsm.acl" if kind.startswith("acl_") else "fsm." + kind)
-        op = cmd.get("verb") or cmd.get("op")
-        METRICS.measure_since(name, start, _op(op) if isinstance(op, str) else ())
+        series = _fsm_series(name, cmd.get("verb") or cmd.get("op"))
+        series.add((time.perf_counter() - start) * 1000.0)
         return result
 
     # ------------------------------------------------------------------- KV

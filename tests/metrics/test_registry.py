@@ -106,3 +106,45 @@ def test_prometheus_keeps_counters_and_expires_stale_gauges() -> None:
     text = render(r, retention=60).decode()
     assert "consul_raft_state_leader 1.0" in text
     assert "consul_autopilot_healthy" not in text
+
+
+def test_bound_series_and_bulk_folding_count_every_value() -> None:
+    """Hot paths record into bound series (`handle` + `add`) and values are folded in
+    later: every value is still counted, once, in the interval, the cumulative Prometheus
+    figures and the quantile window; clearing the registry keeps the handles working."""
+    from consulpy.metrics.prometheus import render
+    from consulpy.metrics.registry import COUNTER, PENDING_MAX, SAMPLE, WINDOW_MAX
+
+    r = Registry()
+    timer = r.handle(SAMPLE, "raft.fsm.apply")
+    applies = r.handle(COUNTER, "raft.apply")
+    n = PENDING_MAX + WINDOW_MAX + 10  # past the pending bound and the window size
+    for i in range(n):
+        timer.add(float(i))
+        applies.add()
+    r.sample("raft.fsm.apply", 0.5)  # the unbound call feeds the same series
+    text = render(r, retention=60).decode()
+    assert f"consul_raft_fsm_apply_count {n + 1}\n" in text
+    assert f"consul_raft_apply {float(n)}\n" in text
+    assert len(timer.window) == WINDOW_MAX and timer.window[-1] == 0.5
+    body = r.rotate().as_json()
+    [sample] = body["Samples"]
+    assert (sample["Count"], sample["Min"], sample["Max"]) == (n + 1, 0.0, float(n - 1))
+    assert sample["Sum"] == pytest.approx(n * (n - 1) / 2 + 0.5)
+    [counter] = body["Counters"]
+    assert (counter["Count"], counter["Sum"]) == (n, float(n))
+
+    r.clear()
+    assert "consul_raft" not in render(r, retention=60).decode()
+    timer.add(2.0)
+    assert r.snapshot().as_json()["Samples"][0]["Count"] == 1
+
+
+def test_blocked_bound_series_records_nothing() -> None:
+    from consulpy.metrics.registry import SAMPLE
+
+    r = Registry()
+    r.set_filter(PrefixFilter(["-consul.raft"]))
+    timer = r.handle(SAMPLE, "raft.commitTime")
+    timer.add(1.0)
+    assert len(timer.pending) == 0 and r.snapshot().samples == []

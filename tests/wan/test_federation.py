@@ -8,8 +8,10 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cli.agentproc import consulpy
 from tests.cluster.harness import Node, eventually
@@ -59,6 +61,53 @@ def test_every_server_sees_both_datacenters_in_the_wan_pool(fed: Federation) -> 
     for name in NAMES:
         assert name in out.stdout
     assert out.stdout.count("alive") == 6
+
+
+def test_wan_pool_records_the_gossip_metrics_labelled_wan(fed: Federation) -> None:
+    """A server's WAN pool records the LAN pool's memberlist/Serf metrics, labelled
+    network="wan" as Consul labels them; the LAN series stay network="lan"."""
+    node = fed.dc1.servers[0]
+    eventually(lambda: len(wan_members(node)) == 6, 60, what="s0.dc1 sees the WAN pool")
+    wan, lan = {"network": "wan"}, {"network": "lan"}
+
+    def scrape() -> dict[str, Any]:
+        status, _, body = node.request("GET", "/v1/agent/metrics?format=prometheus")
+        assert status == 200, body
+        return {f.name: f for f in text_string_to_metric_families(body.decode())}
+
+    def total(families: dict[str, Any], family: str, sample: str, labels: dict[str, str]) -> float:
+        f = families.get(family)
+        return sum(
+            s.value
+            for s in (f.samples if f is not None else [])
+            if s.name in (sample, sample + "_total") and s.labels == labels
+        )
+
+    def wan_series_counted() -> bool:
+        m = scrape()
+        return all(
+            total(m, family, sample, wan) > 0
+            for family, sample in (
+                ("consul_serf_member_join", "consul_serf_member_join"),
+                ("consul_memberlist_udp_sent", "consul_memberlist_udp_sent"),
+                ("consul_memberlist_udp_received", "consul_memberlist_udp_received"),
+                ("consul_memberlist_probeNode", "consul_memberlist_probeNode_count"),
+                ("consul_memberlist_gossip", "consul_memberlist_gossip_count"),
+                ("consul_memberlist_msg_alive", "consul_memberlist_msg_alive"),
+            )
+        )
+
+    eventually(wan_series_counted, 60, what="WAN gossip metrics labelled network=wan")
+    m = scrape()
+    # Joins counted per pool: the five other servers over the WAN; dc1's other two
+    # servers and its client agent over the LAN.
+    assert total(m, "consul_serf_member_join", "consul_serf_member_join", wan) >= 5
+    assert total(m, "consul_serf_member_join", "consul_serf_member_join", lan) >= 3
+    health = {tuple(sorted(s.labels.items())) for s in m["consul_memberlist_health_score"].samples}
+    assert health == {(("network", "lan"),), (("network", "wan"),)}
+    # The client agent has no WAN pool, so no WAN series.
+    status, _, body = fed.dc1.clients[0].request("GET", "/v1/agent/metrics?format=prometheus")
+    assert status == 200 and b'network="wan"' not in body and b'network="lan"' in body
 
 
 def test_datacenters_lists_both_everywhere(fed: Federation) -> None:
