@@ -73,14 +73,19 @@ async def _not_found(req: web.Request) -> web.StreamResponse:
 
 
 def _front(
-    handler: Handler, inflight: InFlight | None, limits: http_limits.RequestLimits
+    handler: Handler,
+    inflight: InFlight | None,
+    limits: http_limits.RequestLimits,
+    route: str,
 ) -> Handler:
     """What every request goes through around its route's handler, in one plain wrapper
     rather than a stack of middlewares (each costs a coroutine layer per request): the
     `limits`/`http_config` refusals, the in-flight bookkeeping a stop needs, a defect's
     500 with a request ID, the `consul.api.http` timing, and Consul's `Request finished`
     debug line (what `monitor -log-level debug` shows), built only when a destination wants
-    debug events."""
+    debug events. `route` is the path the handler is registered under: the metric's labels
+    are made once per method, not per request."""
+    labels_of: dict[str, tuple[tuple[str, str], ...]] = {}
 
     async def serve(req: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
@@ -91,24 +96,26 @@ def _front(
             try:
                 if inflight is None:
                     return await handler(req)
-                task, group = inflight.enter(req)
+                group = inflight.enter(req)
                 try:
                     return await handler(req)
                 finally:
-                    inflight.leave(task, group)
+                    inflight.leave(req, group)
             except (web.HTTPException, ConnectionResetError):
                 raise  # aiohttp's own answers (413 ...); a client that went away
             except Exception:
                 return defect_response(req)
         finally:
             elapsed = time.perf_counter() - start
-            resource = req.match_info.route.resource
-            route = resource.canonical if resource is not None else ""
-            METRICS.sample("api.http", elapsed * 1000.0, _http_labels(req.method, route))
+            method = req.method
+            labels = labels_of.get(method)
+            if labels is None:
+                labels = labels_of[method] = _http_labels(method, route)
+            METRICS.sample("api.http", elapsed * 1000.0, labels)
             if log_enabled(logging.DEBUG):
                 log.debug(
                     "Request finished",
-                    method=req.method,
+                    method=method,
                     url=req.path_qs,
                     **{"from": req.remote or ""},
                     latency=f"{elapsed * 1e6:.0f}us",
@@ -118,17 +125,11 @@ def _front(
     return serve
 
 
-_HTTP_LABELS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
-
-
 def _http_labels(method: str, route: str) -> tuple[tuple[str, str], ...]:
     """consul.api.http's labels: the method and the route as Consul registers it, leading
-    '/' dropped and '/' -> '_' (`v1_kv_`, `v1_agent_self`); cached, the routes are few."""
-    labels = _HTTP_LABELS.get((method, route))
-    if labels is None:
-        path = route.split("{", 1)[0].lstrip("/").replace("/", "_")
-        labels = _HTTP_LABELS[(method, route)] = (("method", method), ("path", path))
-    return labels
+    '/' dropped and '/' -> '_' (`v1_kv_`, `v1_agent_self`)."""
+    path = route.split("{", 1)[0].lstrip("/").replace("/", "_")
+    return (("method", method), ("path", path))
 
 
 def build_app(
@@ -148,13 +149,15 @@ def build_app(
     policy = agent.config.acl.default_policy
 
     async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
+        """One hook (each costs a coroutine per response): the configured and always-present
+        headers, then what HTTP cannot carry escaped."""
         headers = resp.headers
         for name, value in request_limits.rules().headers:  # http_config.response_headers
             headers[name] = value
         headers["X-Consul-Default-ACL-Policy"] = policy
+        escape_headers(headers)
 
     app.on_response_prepare.append(add_headers)
-    app.on_response_prepare.append(escape_headers)
     acl.load_persisted_tokens(agent)
     route_defs = [
         *api_routes(),
@@ -163,7 +166,7 @@ def build_app(
         web.route("*", "/{tail:.*}", _not_found),
     ]
     for d in route_defs:
-        wrapped = _front(d.handler, inflight, request_limits)  # type: ignore[arg-type]
+        wrapped = _front(d.handler, inflight, request_limits, d.path)  # type: ignore[arg-type]
         web.RouteDef(d.method, d.path, wrapped, d.kwargs).register(app.router)
     return app
 
