@@ -118,6 +118,9 @@ _WRITE_METRICS: dict[str, str] = {
 # ... and of the reads that have one (timed where the read is served, as in Consul).
 _READ_METRICS: dict[str, str] = {"Txn.Read": "txn.read"}
 
+# X-Consul-Effective-Consistency, by consistency mode (anything else: "leader").
+_CONSISTENCY_NAMES = {STALE: "stale", CONSISTENT: "consistent"}
+
 # consul.rpc.server.call's label sets of one endpoint, indexed by 2 * errored + is_leader.
 CallLabels = tuple[tuple[tuple[str, str], ...], ...]
 
@@ -555,7 +558,7 @@ class Server:
     # ------------------------------------------------------------------ reads
     def _meta(self, index: int, opts: QueryOptions) -> QueryMeta:
         leader_id, _ = self.applier.leader()
-        consistency = {STALE: "stale", CONSISTENT: "consistent"}.get(opts.consistency, "leader")
+        consistency = _CONSISTENCY_NAMES.get(opts.consistency, "leader")
         return QueryMeta(
             index=max(index, 1),
             known_leader=leader_id is not None,
@@ -631,34 +634,66 @@ class Server:
         identity = (
             None if self.acl_resolver is None else await self.resolve_token(request.token, ep.name)
         )
-        with acl_context(identity):
-            if enforcing():  # ACLs on, or an authorizer installed (tests record through it)
-                for need in ep.needs(self.store, request.payload):
-                    authorize(
-                        request.token,
-                        need.resource,
-                        need.segment,
-                        need.access,
-                        filtered=need.filtered,
-                    )
-            read = ep.read
-            if identity is not None and ep.name in FILTERED_READS:
-                read = filter_result(ep.name, ep.read, identity)
+        if identity is None and not enforcing():
+            # ACLs off (and no authorizer installed): nothing to authorize, filter or make
+            # current; a plain read (the usual one) runs right here, without a wait group.
             args = payload_to_wire(request.payload)
-            # Identical blocking queries share one wait: the key holds what the result depends
-            # on (the token above all: an ACL-filtered result is never shared across tokens).
-            key = (ep.name, repr(args), request.token, opts.consistency, opts.index)
-            try:  # still in the context: a filter may refuse (Intention.Get) as this identity
-                meta, result = await self._read_local(read, args, opts, key)
-            except ReadError as exc:
-                raise CommandError(str(exc)) from exc
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
+            if opts.index <= 0:
+                meta, result = self._read_now(ep, ep.read, args, opts)
+            else:
+                meta, result = await self._read_blocking(ep, ep.read, args, request)
+        else:
+            with acl_context(identity):
+                if enforcing():  # ACLs on, or an authorizer installed (tests record with it)
+                    for need in ep.needs(self.store, request.payload):
+                        authorize(
+                            request.token,
+                            need.resource,
+                            need.segment,
+                            need.access,
+                            filtered=need.filtered,
+                        )
+                read = ep.read
+                if identity is not None and ep.name in FILTERED_READS:
+                    read = filter_result(ep.name, ep.read, identity)
+                args = payload_to_wire(request.payload)
+                # still in the context: a filter may refuse (Intention.Get) as this identity
+                meta, result = await self._read_blocking(ep, read, args, request)
         if ep.after is not None:
             result = await ep.after(self, request, hops, result)
         if metric is not None:
             METRICS.measure_since(metric, started)
         return meta, result
+
+    def _read_now(
+        self, ep: Endpoint, fn: Any, args: dict[str, Any], opts: QueryOptions
+    ) -> tuple[QueryMeta, Any]:
+        """A non-blocking read without ACLs: the store query and its QueryMeta."""
+        try:
+            index, result = fn(self.store, args, None)
+        except ReadError as exc:
+            raise CommandError(str(exc)) from exc
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
+        return self._meta(index, opts), result
+
+    async def _read_blocking(
+        self, ep: Endpoint, fn: Any, args: dict[str, Any], request: Request[Any]
+    ) -> tuple[QueryMeta, Any]:
+        """`_read_local` with the shared-wait key of this request and the read's errors
+        mapped to the caller's."""
+        opts = request.options
+        # Identical blocking queries share one wait: the key holds what the result depends
+        # on (the token above all: an ACL-filtered result is never shared across tokens).
+        # A read that does not block shares nothing (its arguments are left out).
+        shown = repr(args) if opts.index > 0 else ""
+        key = (ep.name, shown, request.token, opts.consistency, opts.index)
+        try:
+            return await self._read_local(fn, args, opts, key)
+        except ReadError as exc:
+            raise CommandError(str(exc)) from exc
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
 
     def _has_lease(self) -> bool:
         has_lease = getattr(self.applier, "has_lease", None)
