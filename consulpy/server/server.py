@@ -46,6 +46,7 @@ from consulpy.server.endpoints.authz import (
     PermissionDenied,
     acl_context,
     authorize,
+    current_identity,
     enforcing,
 )
 from consulpy.server.endpoints.limits import Limits
@@ -60,6 +61,7 @@ from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import (
     CONSISTENT,
     CONSUL_QUERY_TIMES,
+    DEFAULT,
     STALE,
     QueryMeta,
     QueryOptions,
@@ -499,6 +501,8 @@ class Server:
         identity = (
             None if self.acl_resolver is None else await self.resolve_token(request.token, ep.name)
         )
+        if identity is None and current_identity() is None:
+            return await ep.handler(self, request)  # ACLs off: nothing to make current
         with acl_context(identity):
             return await ep.handler(self, request)
 
@@ -583,20 +587,45 @@ class Server:
         if ep.kind is not Kind.READ:
             raise CommandError(f"{name} is not a read")
         payload = read_payload(ep, args)
-        request = Request(
-            payload=payload,
-            datacenter=target_dc(self.datacenter),
-            token=self._token(token),
-            options=opts,
-        )
+        datacenter = target_dc(self.datacenter)
         start = time.perf_counter()
         errored = 1
         try:
-            reply = await self._read(ep, request, 0)
+            reply = self._read_plain(ep, payload, datacenter, opts)
+            if reply is None:
+                request = Request(
+                    payload=payload, datacenter=datacenter, token=self._token(token), options=opts
+                )
+                reply = await self._read(ep, request, 0)
             errored = 0
             return reply
         finally:
             self._record_call(self._internal_labels(ep), start, errored)
+
+    def _read_plain(
+        self, ep: Endpoint, payload: Any, datacenter: str, opts: QueryOptions
+    ) -> tuple[QueryMeta, Any] | None:
+        """The usual read (`GET /v1/kv/<key>` on the leader) answered at once, without a
+        Request, a coroutine or a wait group: default consistency, no `?index`, this
+        datacenter, ACLs off, an endpoint without checks or after-steps, on a leader that
+        holds its lease. Exactly what `_read` does for such a read; None for any other read
+        (then `_read` serves it)."""
+        if (
+            opts.index > 0
+            or opts.consistency != DEFAULT
+            or datacenter not in ("", self.datacenter)
+            or ep.check is not None
+            or ep.after is not None
+            or ep.name in _READ_METRICS
+            or ep.name == "ConfigEntry.Get"  # may ask for the primary's copy (read_from_primary)
+            or self.acl_resolver is not None
+            or enforcing()
+            or not self.applier.is_leader()
+            or not self._has_lease()
+        ):
+            return None
+        METRICS.incr("rpc.query")
+        return self._read_now(ep, ep.read, payload_to_wire(payload), opts)
 
     async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
         assert ep.read is not None and ep.needs is not None
