@@ -560,13 +560,16 @@ class Server:
                 raise_remote(exc)
 
     # ------------------------------------------------------------------ reads
-    def _meta(self, index: int, opts: QueryOptions) -> QueryMeta:
+    def _meta(self, index: int, opts: QueryOptions, leading: bool | None = None) -> QueryMeta:
+        """`leading`: whether this server leads, when the caller has just asked."""
         leader_id, _ = self.applier.leader()
         consistency = _CONSISTENCY_NAMES.get(opts.consistency, "leader")
+        if leading is None:
+            leading = self.applier.is_leader()
         return QueryMeta(
             index=max(index, 1),
             known_leader=leader_id is not None,
-            last_contact_ms=0 if self.applier.is_leader() else self.applier.last_contact_ms(),
+            last_contact_ms=0 if leading else self.applier.last_contact_ms(),
             consistency=consistency,
         )
 
@@ -625,7 +628,7 @@ class Server:
         ):
             return None
         METRICS.incr("rpc.query")
-        return self._read_now(ep, ep.read, payload_to_wire(payload), opts)
+        return self._read_now(ep, ep.read, payload_to_wire(payload), opts, leading=True)
 
     async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
         assert ep.read is not None and ep.needs is not None
@@ -695,7 +698,12 @@ class Server:
         return meta, result
 
     def _read_now(
-        self, ep: Endpoint, fn: Any, args: dict[str, Any], opts: QueryOptions
+        self,
+        ep: Endpoint,
+        fn: Any,
+        args: dict[str, Any],
+        opts: QueryOptions,
+        leading: bool | None = None,
     ) -> tuple[QueryMeta, Any]:
         """A non-blocking read without ACLs: the store query and its QueryMeta."""
         try:
@@ -704,7 +712,7 @@ class Server:
             raise CommandError(str(exc)) from exc
         except (KeyError, TypeError, AttributeError) as exc:
             raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
-        return self._meta(index, opts), result
+        return self._meta(index, opts, leading), result
 
     async def _read_blocking(
         self, ep: Endpoint, fn: Any, args: dict[str, Any], request: Request[Any]

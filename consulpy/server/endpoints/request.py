@@ -169,6 +169,17 @@ def _bad_value(payload_type: type, value: Any, numbers: bool = True) -> str | No
     return None
 
 
+@functools.cache
+def _plain_fields(payload_type: type) -> tuple[tuple[str, type], ...] | None:
+    """The fields of a payload whose every field is declared `str`, `int` or `bytes` (KVSGet,
+    ...), with their types; None for any other payload."""
+    hints = typing.get_type_hints(payload_type)
+    fields = tuple((f.name, hints[f.name]) for f in dataclasses.fields(payload_type))
+    if all(hint in (str, int, bytes) for _name, hint in fields):
+        return fields
+    return None
+
+
 def decode_payload(payload_type: type[P], data: Any) -> P:
     """Build a payload from its wire map, refusing unknown fields and wrongly typed values
     (a raw RPC client can send anything), NaN or infinity anywhere, and invalid text."""
@@ -201,6 +212,16 @@ def check_payload(payload_type: type[P], payload: P) -> P:
     call (the payloads are frozen)."""
     if type(payload) is not payload_type:
         return decode_payload(payload_type, payload_to_wire(payload))
+    plain = _plain_fields(payload_type)
+    if plain is not None:
+        # Every field a str, int or bytes: exact types and ASCII text pass at once; anything
+        # else (a subclass, non-ASCII text, a wrong type) takes the full checks below.
+        for name, cls in plain:
+            value = getattr(payload, name)
+            if type(value) is not cls or (cls is str and not value.isascii()):
+                break
+        else:
+            return payload
     checkers = _checkers(payload_type)
     values = [(name, getattr(payload, name)) for name in checkers]
     for name, value in values:
