@@ -74,14 +74,19 @@ async def _not_found(req: web.Request) -> web.StreamResponse:
 
 
 def _front(
-    handler: Handler, inflight: InFlight | None, limits: http_limits.RequestLimits
+    handler: Handler,
+    inflight: InFlight | None,
+    limits: http_limits.RequestLimits,
+    route: str,
 ) -> Handler:
     """What every request goes through around its route's handler, in one plain wrapper
     rather than a stack of middlewares (each costs a coroutine layer per request): the
     `limits`/`http_config` refusals, the in-flight bookkeeping a stop needs, a defect's
     500 with a request ID, the `consul.api.http` timing, and Consul's `Request finished`
     debug line (what `monitor -log-level debug` shows), built only when a destination wants
-    debug events."""
+    debug events. `route` is the path the handler is registered under: the metric's labels
+    are made once per method, not per request."""
+    series_of: dict[str, Series] = {}
 
     async def serve(req: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
@@ -92,24 +97,26 @@ def _front(
             try:
                 if inflight is None:
                     return await handler(req)
-                task, group = inflight.enter(req)
+                group = inflight.enter(req)
                 try:
                     return await handler(req)
                 finally:
-                    inflight.leave(task, group)
+                    inflight.leave(req, group)
             except (web.HTTPException, ConnectionResetError):
                 raise  # aiohttp's own answers (413 ...); a client that went away
             except Exception:
                 return defect_response(req)
         finally:
             elapsed = time.perf_counter() - start
-            resource = req.match_info.route.resource
-            route = resource.canonical if resource is not None else ""
-            _http_series(req.method, route).add(elapsed * 1000.0)
+            method = req.method
+            series = series_of.get(method)
+            if series is None:
+                series = series_of[method] = _http_series(method, route)
+            series.add(elapsed * 1000.0)
             if log_enabled(logging.DEBUG):
                 log.debug(
                     "Request finished",
-                    method=req.method,
+                    method=method,
                     url=req.path_qs,
                     **{"from": req.remote or ""},
                     latency=f"{elapsed * 1e6:.0f}us",
@@ -119,19 +126,11 @@ def _front(
     return serve
 
 
-_HTTP_SERIES: dict[tuple[str, str], Series] = {}
-
-
 def _http_series(method: str, route: str) -> Series:
     """consul.api.http's series of one method and route, labelled with the route as Consul
-    registers it, leading '/' dropped and '/' -> '_' (`v1_kv_`, `v1_agent_self`); bound once
-    per route (the routes are few), so a request records with no registry lookup."""
-    series = _HTTP_SERIES.get((method, route))
-    if series is None:
-        path = route.split("{", 1)[0].lstrip("/").replace("/", "_")
-        labels = (("method", method), ("path", path))
-        series = _HTTP_SERIES[(method, route)] = METRICS.handle(SAMPLE, "api.http", labels)
-    return series
+    registers it, leading '/' dropped and '/' -> '_' (`v1_kv_`, `v1_agent_self`)."""
+    path = route.split("{", 1)[0].lstrip("/").replace("/", "_")
+    return METRICS.handle(SAMPLE, "api.http", (("method", method), ("path", path)))
 
 
 def build_app(
@@ -151,13 +150,15 @@ def build_app(
     policy = agent.config.acl.default_policy
 
     async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
+        """One hook (each costs a coroutine per response): the configured and always-present
+        headers, then what HTTP cannot carry escaped."""
         headers = resp.headers
         for name, value in request_limits.rules().headers:  # http_config.response_headers
             headers[name] = value
         headers["X-Consul-Default-ACL-Policy"] = policy
+        escape_headers(headers)
 
     app.on_response_prepare.append(add_headers)
-    app.on_response_prepare.append(escape_headers)
     acl.load_persisted_tokens(agent)
     route_defs = [
         *api_routes(),
@@ -166,7 +167,7 @@ def build_app(
         web.route("*", "/{tail:.*}", _not_found),
     ]
     for d in route_defs:
-        wrapped = _front(d.handler, inflight, request_limits)  # type: ignore[arg-type]
+        wrapped = _front(d.handler, inflight, request_limits, d.path)  # type: ignore[arg-type]
         web.RouteDef(d.method, d.path, wrapped, d.kwargs).register(app.router)
     return app
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import MutableMapping
 
 import structlog
 from aiohttp import web
@@ -36,10 +37,13 @@ def safe_header_value(value: str) -> str:
     return _CONTROL.sub(_escape, value)
 
 
-async def escape_headers(_req: web.Request, resp: web.StreamResponse) -> None:
-    """on_response_prepare hook: headers echo user text (a check's notes, a service name in
-    X-Consul-Reason); escape what HTTP cannot carry."""
-    headers = resp.headers
+def escape_headers(headers: MutableMapping[str, str]) -> None:
+    """Escape what HTTP cannot carry in a response's headers (called by the app's
+    on_response_prepare hook): headers echo user text (a check's notes, a service name in
+    X-Consul-Reason). Almost every response has none of it: one scan of all the values
+    together decides, and only then is each header looked at."""
+    if "".join(headers.values()).isprintable():
+        return  # no control character anywhere (isprintable is stricter: a superset)
     for name, value in list(headers.items()):
         if _CONTROL.search(value):
             headers[name] = safe_header_value(value)

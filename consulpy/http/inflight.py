@@ -22,29 +22,29 @@ def is_long(req: web.Request) -> bool:
     return (bool(req.query_string) and "index" in req.query) or req.path in STREAMING_PATHS
 
 
-Tracked = dict["asyncio.Task[object]", web.Request]
+# Requests by id (aiohttp's requests compare by identity and are not hashable).
+Tracked = dict[int, web.Request]
 
 
 class InFlight:
-    """The handler tasks being served, short and long, keyed by task. The app's front
-    wrapper (http/app.py) calls `enter` and `leave` around every handler: two dict
-    operations per request, and no event unless a stop is waiting for the short ones."""
+    """The requests being served, short and long. The app's front wrapper (http/app.py)
+    calls `enter` and `leave` around every handler: two dict operations per request and no
+    task lookup (a stop cancels through `req.task`, the connection's task, which is awaiting
+    the handler), and no event unless a stop is waiting for the short ones."""
 
     def __init__(self) -> None:
-        self.short: dict[asyncio.Task[object], web.Request] = {}
-        self.long: dict[asyncio.Task[object], web.Request] = {}
+        self.short: Tracked = {}
+        self.long: Tracked = {}
         self._idle: asyncio.Event | None = None  # set while a stop() waits
 
-    def enter(self, req: web.Request) -> tuple[asyncio.Task[object], Tracked]:
-        """Record the request the current task serves; hand the result to `leave`."""
-        task = asyncio.current_task()
-        assert task is not None
+    def enter(self, req: web.Request) -> Tracked:
+        """Record a request being served; hand the result to `leave`."""
         group = self.long if is_long(req) else self.short
-        group[task] = req
-        return task, group
+        group[id(req)] = req
+        return group
 
-    def leave(self, task: asyncio.Task[object], group: Tracked) -> None:
-        group.pop(task, None)
+    def leave(self, req: web.Request, group: Tracked) -> None:
+        group.pop(id(req), None)
         if self._idle is not None and not self.short:
             self._idle.set()
 
@@ -59,13 +59,14 @@ class InFlight:
                 pass
             finally:
                 self._idle = None
-        left = {**self.long, **self.short}
-        for req in left.values():
+        left = [*self.long.values(), *self.short.values()]
+        for req in left:
             transport = req.transport
             if transport is not None:
                 transport.close()
         if cancel:
-            tasks = [t for t in left if not t.done()]
+            # The connection's task awaits the handler's: cancelling it cancels the handler.
+            tasks = [t for t in (req.task for req in left) if t is not None and not t.done()]
             for task in tasks:
                 task.cancel()
             if tasks:

@@ -15,7 +15,7 @@ from consulpy.http.endpoint import (
     respond,
 )
 from consulpy.http.tokens import request_token
-from consulpy.server.endpoints.kvs import KVSApply
+from consulpy.server.endpoints.kvs import KVSApply, KVSGet
 from consulpy.util.goparse import ascii_digits
 from consulpy.util.goquery import go_query_encode
 from consulpy.util.goquote import go_quote
@@ -87,7 +87,7 @@ async def _get(req: web.Request, key: str) -> web.StreamResponse:
         return respond(req, entries, meta=meta)
     if not key:
         raise bad_request("Missing key name")
-    meta, entries = await delegate.read("KVS.Get", {"key": key}, opts, token=request_token(req))
+    meta, entries = await delegate.read("KVS.Get", KVSGet(key), opts, token=request_token(req))
     if entries is None:
         return web.Response(status=404, headers=meta_headers(meta))
     if "raw" in q:

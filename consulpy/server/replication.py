@@ -63,8 +63,8 @@ def read_from_primary(server: Server, name: str, request: Request[Any]) -> bool:
     """Whether a read received by a secondary asks for the primary's copy (see
     ConfigEntryGet.primary)."""
     return (
-        not server.is_primary()
-        and name == "ConfigEntry.Get"
+        name == "ConfigEntry.Get"
+        and not server.is_primary()
         and bool(getattr(request.payload, "primary", False))
     )
 

@@ -47,6 +47,7 @@ from consulpy.server.endpoints.authz import (
     PermissionDenied,
     acl_context,
     authorize,
+    current_identity,
     enforcing,
 )
 from consulpy.server.endpoints.limits import Limits
@@ -61,6 +62,7 @@ from consulpy.server.leader import LeaderDuties
 from consulpy.server.query import (
     CONSISTENT,
     CONSUL_QUERY_TIMES,
+    DEFAULT,
     STALE,
     QueryMeta,
     QueryOptions,
@@ -118,6 +120,9 @@ _WRITE_METRICS: dict[str, str] = {
 }
 # ... and of the reads that have one (timed where the read is served, as in Consul).
 _READ_METRICS: dict[str, str] = {"Txn.Read": "txn.read"}
+
+# X-Consul-Effective-Consistency, by consistency mode (anything else: "leader").
+_CONSISTENCY_NAMES = {STALE: "stale", CONSISTENT: "consistent"}
 
 # consul.rpc.server.call's series of one endpoint, indexed by 2 * errored + is_leader.
 CallSeries = tuple[Series, ...]
@@ -516,6 +521,8 @@ class Server:
         identity = (
             None if self.acl_resolver is None else await self.resolve_token(request.token, ep.name)
         )
+        if identity is None and current_identity() is None:
+            return await ep.handler(self, request)  # ACLs off: nothing to make current
         with acl_context(identity):
             return await ep.handler(self, request)
 
@@ -573,13 +580,16 @@ class Server:
                 raise_remote(exc)
 
     # ------------------------------------------------------------------ reads
-    def _meta(self, index: int, opts: QueryOptions) -> QueryMeta:
+    def _meta(self, index: int, opts: QueryOptions, leading: bool | None = None) -> QueryMeta:
+        """`leading`: whether this server leads, when the caller has just asked."""
         leader_id, _ = self.applier.leader()
-        consistency = {STALE: "stale", CONSISTENT: "consistent"}.get(opts.consistency, "leader")
+        consistency = _CONSISTENCY_NAMES.get(opts.consistency, "leader")
+        if leading is None:
+            leading = self.applier.is_leader()
         return QueryMeta(
             index=max(index, 1),
             known_leader=leader_id is not None,
-            last_contact_ms=0 if self.applier.is_leader() else self.applier.last_contact_ms(),
+            last_contact_ms=0 if leading else self.applier.last_contact_ms(),
             consistency=consistency,
         )
 
@@ -600,20 +610,45 @@ class Server:
         if ep.kind is not Kind.READ:
             raise CommandError(f"{name} is not a read")
         payload = read_payload(ep, args)
-        request = Request(
-            payload=payload,
-            datacenter=target_dc(self.datacenter),
-            token=self._token(token),
-            options=opts,
-        )
+        datacenter = target_dc(self.datacenter)
         start = time.perf_counter()
         errored = 1
         try:
-            reply = await self._read(ep, request, 0)
+            reply = self._read_plain(ep, payload, datacenter, opts)
+            if reply is None:
+                request = Request(
+                    payload=payload, datacenter=datacenter, token=self._token(token), options=opts
+                )
+                reply = await self._read(ep, request, 0)
             errored = 0
             return reply
         finally:
             self._record_call(self._internal_series(ep), start, errored)
+
+    def _read_plain(
+        self, ep: Endpoint, payload: Any, datacenter: str, opts: QueryOptions
+    ) -> tuple[QueryMeta, Any] | None:
+        """The usual read (`GET /v1/kv/<key>` on the leader) answered at once, without a
+        Request, a coroutine or a wait group: default consistency, no `?index`, this
+        datacenter, ACLs off, an endpoint without checks or after-steps, on a leader that
+        holds its lease. Exactly what `_read` does for such a read; None for any other read
+        (then `_read` serves it)."""
+        if (
+            opts.index > 0
+            or opts.consistency != DEFAULT
+            or datacenter not in ("", self.datacenter)
+            or ep.check is not None
+            or ep.after is not None
+            or ep.name in _READ_METRICS
+            or ep.name == "ConfigEntry.Get"  # may ask for the primary's copy (read_from_primary)
+            or self.acl_resolver is not None
+            or enforcing()
+            or not self.applier.is_leader()
+            or not self._has_lease()
+        ):
+            return None
+        METRICS.incr("rpc.query")
+        return self._read_now(ep, ep.read, payload_to_wire(payload), opts, leading=True)
 
     async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
         assert ep.read is not None and ep.needs is not None
@@ -651,34 +686,71 @@ class Server:
         identity = (
             None if self.acl_resolver is None else await self.resolve_token(request.token, ep.name)
         )
-        with acl_context(identity):
-            if enforcing():  # ACLs on, or an authorizer installed (tests record through it)
-                for need in ep.needs(self.store, request.payload):
-                    authorize(
-                        request.token,
-                        need.resource,
-                        need.segment,
-                        need.access,
-                        filtered=need.filtered,
-                    )
-            read = ep.read
-            if identity is not None and ep.name in FILTERED_READS:
-                read = filter_result(ep.name, ep.read, identity)
+        if identity is None and not enforcing():
+            # ACLs off (and no authorizer installed): nothing to authorize, filter or make
+            # current; a plain read (the usual one) runs right here, without a wait group.
             args = payload_to_wire(request.payload)
-            # Identical blocking queries share one wait: the key holds what the result depends
-            # on (the token above all: an ACL-filtered result is never shared across tokens).
-            key = (ep.name, repr(args), request.token, opts.consistency, opts.index)
-            try:  # still in the context: a filter may refuse (Intention.Get) as this identity
-                meta, result = await self._read_local(read, args, opts, key)
-            except ReadError as exc:
-                raise CommandError(str(exc)) from exc
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
+            if opts.index <= 0:
+                meta, result = self._read_now(ep, ep.read, args, opts)
+            else:
+                meta, result = await self._read_blocking(ep, ep.read, args, request)
+        else:
+            with acl_context(identity):
+                if enforcing():  # ACLs on, or an authorizer installed (tests record with it)
+                    for need in ep.needs(self.store, request.payload):
+                        authorize(
+                            request.token,
+                            need.resource,
+                            need.segment,
+                            need.access,
+                            filtered=need.filtered,
+                        )
+                read = ep.read
+                if identity is not None and ep.name in FILTERED_READS:
+                    read = filter_result(ep.name, ep.read, identity)
+                args = payload_to_wire(request.payload)
+                # still in the context: a filter may refuse (Intention.Get) as this identity
+                meta, result = await self._read_blocking(ep, read, args, request)
         if ep.after is not None:
             result = await ep.after(self, request, hops, result)
         if metric is not None:
             METRICS.measure_since(metric, started)
         return meta, result
+
+    def _read_now(
+        self,
+        ep: Endpoint,
+        fn: Any,
+        args: dict[str, Any],
+        opts: QueryOptions,
+        leading: bool | None = None,
+    ) -> tuple[QueryMeta, Any]:
+        """A non-blocking read without ACLs: the store query and its QueryMeta."""
+        try:
+            index, result = fn(self.store, args, None)
+        except ReadError as exc:
+            raise CommandError(str(exc)) from exc
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
+        return self._meta(index, opts, leading), result
+
+    async def _read_blocking(
+        self, ep: Endpoint, fn: Any, args: dict[str, Any], request: Request[Any]
+    ) -> tuple[QueryMeta, Any]:
+        """`_read_local` with the shared-wait key of this request and the read's errors
+        mapped to the caller's."""
+        opts = request.options
+        # Identical blocking queries share one wait: the key holds what the result depends
+        # on (the token above all: an ACL-filtered result is never shared across tokens).
+        # A read that does not block shares nothing (its arguments are left out).
+        shown = repr(args) if opts.index > 0 else ""
+        key = (ep.name, shown, request.token, opts.consistency, opts.index)
+        try:
+            return await self._read_local(fn, args, opts, key)
+        except ReadError as exc:
+            raise CommandError(str(exc)) from exc
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise RequestError(f"malformed arguments for {ep.name}: {exc}") from exc
 
     def _has_lease(self) -> bool:
         has_lease = getattr(self.applier, "has_lease", None)

@@ -142,9 +142,47 @@ def _checkers(payload_type: type) -> dict[str, Callable[[Any], bool]]:
     return {f.name: type_checker(hints[f.name]) for f in dataclasses.fields(payload_type)}
 
 
+# Values no recursive check can find anything in (floats and containers need a look).
+_PLAIN = frozenset({int, bool, bytes, type(None)})
+
+
+def _bad_value(payload_type: type, value: Any, numbers: bool = True) -> str | None:
+    """Why `value` (a field's value, its type already checked) cannot be stored: a NaN or an
+    infinity (with `numbers`), or a string that is not valid Unicode text; None when it can.
+    Plain ASCII strings and ints, the usual fields, are decided without a call."""
+    cls = type(value)
+    if cls is str:
+        if value.isascii():
+            return None
+    elif cls in _PLAIN:
+        return None
+    elif numbers:
+        bad_number = _non_finite(value)
+        if bad_number is not None:
+            return f"malformed {payload_type.__name__}: {bad_number} is not a finite number"
+    bad = _bad_text(value)
+    if bad is not None:
+        return (
+            f"malformed {payload_type.__name__}: {bad.encode('utf-8', 'backslashreplace')!r}"
+            " is not valid UTF-8 text"
+        )
+    return None
+
+
+@functools.cache
+def _plain_fields(payload_type: type) -> tuple[tuple[str, type], ...] | None:
+    """The fields of a payload whose every field is declared `str`, `int` or `bytes` (KVSGet,
+    ...), with their types; None for any other payload."""
+    hints = typing.get_type_hints(payload_type)
+    fields = tuple((f.name, hints[f.name]) for f in dataclasses.fields(payload_type))
+    if all(hint in (str, int, bytes) for _name, hint in fields):
+        return fields
+    return None
+
+
 def decode_payload(payload_type: type[P], data: Any) -> P:
     """Build a payload from its wire map, refusing unknown fields and wrongly typed values
-    (a raw RPC client can send anything)."""
+    (a raw RPC client can send anything), NaN or infinity anywhere, and invalid text."""
     if not isinstance(data, dict):
         raise RequestError(f"malformed {payload_type.__name__}: expected a map")
     checkers = _checkers(payload_type)
@@ -156,16 +194,11 @@ def decode_payload(payload_type: type[P], data: Any) -> P:
             raise RequestError(
                 f"malformed {payload_type.__name__}: field {name} has type {type(value).__name__}"
             )
-    bad_number = _non_finite(data)
-    if bad_number is not None:
-        name = payload_type.__name__
-        raise RequestError(f"malformed {name}: {bad_number} is not a finite number")
-    bad = _bad_text(data)
-    if bad is not None:
-        raise RequestError(
-            f"malformed {payload_type.__name__}: {bad.encode('utf-8', 'backslashreplace')!r}"
-            " is not valid UTF-8 text"
-        )
+    # A second pass, so that a wrong type anywhere is reported before a bad value.
+    for value in data.values():
+        problem = _bad_value(payload_type, value)
+        if problem is not None:
+            raise RequestError(problem)
     try:
         return payload_type(**data)
     except TypeError as exc:
@@ -173,11 +206,22 @@ def decode_payload(payload_type: type[P], data: Any) -> P:
 
 
 def check_payload(payload_type: type[P], payload: P) -> P:
-    """The checks `decode_payload` makes (field types, valid text), on a payload built in
-    process; returns it as it is. Equivalent to decode_payload(type, payload_to_wire(p))
-    without building a map and a second payload per call (the payloads are frozen)."""
+    """The checks `decode_payload` makes on a wire map (field types, valid text; floats are
+    the caller's own), on a payload built in process; returns it as it is. Equivalent to
+    decode_payload(type, payload_to_wire(p)) without building a map and a second payload per
+    call (the payloads are frozen)."""
     if type(payload) is not payload_type:
         return decode_payload(payload_type, payload_to_wire(payload))
+    plain = _plain_fields(payload_type)
+    if plain is not None:
+        # Every field a str, int or bytes: exact types and ASCII text pass at once; anything
+        # else (a subclass, non-ASCII text, a wrong type) takes the full checks below.
+        for name, cls in plain:
+            value = getattr(payload, name)
+            if type(value) is not cls or (cls is str and not value.isascii()):
+                break
+        else:
+            return payload
     checkers = _checkers(payload_type)
     values = [(name, getattr(payload, name)) for name in checkers]
     for name, value in values:
@@ -186,10 +230,7 @@ def check_payload(payload_type: type[P], payload: P) -> P:
                 f"malformed {payload_type.__name__}: field {name} has type {type(value).__name__}"
             )
     for _name, value in values:
-        bad = _bad_text(value)
-        if bad is not None:
-            raise RequestError(
-                f"malformed {payload_type.__name__}: "
-                f"{bad.encode('utf-8', 'backslashreplace')!r} is not valid UTF-8 text"
-            )
+        problem = _bad_value(payload_type, value, numbers=False)
+        if problem is not None:
+            raise RequestError(problem)
     return payload
