@@ -34,6 +34,7 @@ from consulpy.raft.errors import (
     StorageError,
     StorageUnavailable,
 )
+from consulpy.raft.heap import release_free_memory
 from consulpy.raft.log_stores import open_log_store
 from consulpy.raft.snapshot_store import FileSnapshotStore, MemorySnapshotStore, SnapshotStore
 from consulpy.raft.storage import LogStore, MemoryLogStore, PersistBatch, StoredState
@@ -768,6 +769,7 @@ class RaftNode:
                     )
                 if j.done is not None and not j.done.done():
                     j.done.set_result(None)
+            jobs = []  # do not pin the last batch (a snapshot's data) while idle
             self._kick()
 
     def _on_disk(self, snap: Snapshot) -> Snapshot:
@@ -857,6 +859,10 @@ class RaftNode:
             self._enqueue(_Job(batch, snapshot=snap, compacted=snap, done=fut))
             await fut
             log.info("raft %s: snapshot at index %d (%d bytes)", self.id, index, len(data))
+            # The snapshot's buffers and the compacted entries are free now: give their pages
+            # back (they sit between long-lived state rows, so the heap would stay at its peak).
+            del data, snap, batch
+            await self._run_io(release_free_memory)
             return index
         finally:
             self._snapshotting = False
