@@ -3,8 +3,9 @@
 Why: a KV store people put configuration in must not need several times its data in RAM. The
 benchmark starts one consulpy server (a single-server cluster with a data dir, or a dev agent)
 and one single-member Debian etcd, writes the same keys to both over HTTP (the kv benchmark's
-preload), and then reads each server process's VmRSS (resident now) and VmHWM (the peak) from
-/proc. It prints both, the raw data size (key bytes + value bytes), and the ratios
+preload), waits until the server is idle (a snapshot it started must not be in the figure or
+not depending on timing), and then reads each server process's VmRSS (resident now) and VmHWM
+(the peak) from /proc. It prints both, the raw data size (key bytes + value bytes), and the ratios
 RSS / raw and consulpy / etcd. The RSS of each server before the writes is printed too, so the
 growth per key can be told apart from the interpreter's own start-up size.
 
@@ -28,6 +29,12 @@ from consulpy.bench.refservers import ETCD_BIN, start_etcd
 
 QUICK_KEYS = 5_000
 PREFIX = "bench/mem/"
+# After the writes a server may still be busy (a Raft snapshot being serialised and written):
+# read its memory once it used less than SETTLE_CPU_S of CPU in a SETTLE_WINDOW_S window, or
+# after SETTLE_MAX_S whatever it does. Otherwise the figure depends on when a snapshot ran.
+SETTLE_WINDOW_S = 1.0
+SETTLE_CPU_S = 0.05
+SETTLE_MAX_S = 120.0
 
 
 def proc_memory(pid: int) -> dict[str, int]:
@@ -53,6 +60,19 @@ def target_memory(target: Target) -> dict[str, int]:
         for name, value in proc_memory(proc.pid).items():
             total[name] += value
     return total
+
+
+def settle(target: Target) -> float:
+    """Wait until the target is idle (see SETTLE_*); returns the seconds waited."""
+    started = time.monotonic()
+    last = target.cpu_seconds()
+    while last is not None and time.monotonic() - started < SETTLE_MAX_S:
+        time.sleep(SETTLE_WINDOW_S)  # a sampling window, not a synchronisation
+        now = target.cpu_seconds()
+        if now is None or now - last < SETTLE_CPU_S:
+            break
+        last = now
+    return time.monotonic() - started
 
 
 def raw_size(work: Workload) -> int:
@@ -138,6 +158,7 @@ def _measure(label: str, starter, work: Workload, stack: contextlib.ExitStack) -
     _log(f"  {target.name}: writing {work.keys} keys of {work.value_size} bytes")
     preload(target, work)
     write_s = time.monotonic() - started
+    settle_s = settle(target)
     after = target_memory(target)
     # Stop it now: the next target's measurement must not share the machine's memory with it.
     target.stop()
@@ -150,6 +171,7 @@ def _measure(label: str, starter, work: Workload, stack: contextlib.ExitStack) -
         "rss_file": after["rss_file"],
         "growth": after["rss"] - before["rss"],
         "write_s": round(write_s, 1),
+        "settle_s": round(settle_s, 1),
     }
 
 

@@ -1121,9 +1121,13 @@ class RaftCore:
 
     # ------------------------------------------------------------------ local snapshots
 
+    def _every_peer_has(self, index: int) -> bool:
+        """Leader only: has every other server in the configuration matched `index`?"""
+        return self.is_leader and all(pr.match >= index for pr in self.progress.values())
+
     def compact(self, snapshot: Snapshot, trailing: int) -> None:
         """The application saved a snapshot at snapshot.meta.index (<= applied): keep `trailing`
-        entries before it and drop the rest of the prefix."""
+        entries before it (none on a leader whose peers all have it) and drop the rest."""
         index = snapshot.meta.index
         if index > self._applied_out:
             raise ValueError("cannot snapshot beyond the applied index")
@@ -1131,6 +1135,11 @@ class RaftCore:
             return
         self.snapshot = snapshot
         cut = index - trailing
+        if trailing and self._every_peer_has(index):
+            # The trailing entries only serve a follower that is behind the snapshot; when
+            # every peer already holds it, memory keeps none of them (the disk still does,
+            # and a follower that falls behind later needs only entries after `index`).
+            cut = index
         if cut > self.log.base_index:
             self.log.compact_to(cut)
         # Keep the configuration in force at the compaction point and everything after it.

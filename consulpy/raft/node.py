@@ -34,6 +34,7 @@ from consulpy.raft.errors import (
     StorageError,
     StorageUnavailable,
 )
+from consulpy.raft.heap import release_free_memory
 from consulpy.raft.log_stores import open_log_store
 from consulpy.raft.snapshot_store import FileSnapshotStore, MemorySnapshotStore, SnapshotStore
 from consulpy.raft.storage import LogStore, MemoryLogStore, PersistBatch, StoredState
@@ -201,8 +202,9 @@ class RaftNode:
         snapshot = None
         if stored.snapshot is not None:
             snapshot = await self._run_io(self._load_snapshot, stored)
-            self.sm.restore(snapshot.data)
+            self.sm.restore(bytes(snapshot.data))
             self._applied = self._last_snapshot_index = snapshot.meta.index
+            snapshot = self._on_disk(snapshot)
         self.core = RaftCore(
             self.config, self._rng, PersistentState(stored.hard_state, snapshot, stored.entries)
         )
@@ -635,7 +637,7 @@ class RaftNode:
     def _handle_ready(self, core: RaftCore, rd: Ready) -> None:
         self._send(rd.messages_now)
         if rd.snapshot is not None:
-            self.sm.restore(rd.snapshot.data)
+            self.sm.restore(bytes(rd.snapshot.data))
             self._applied = self._last_snapshot_index = rd.snapshot.meta.index
             self._remember_addresses()
             for index in [i for i in self._pending if i <= self._applied]:
@@ -785,14 +787,26 @@ class RaftNode:
                 self._send(j.after)
                 if j.mark is not None:
                     core.on_persisted(*j.mark)
+                if j.snapshot is not None and core.snapshot is j.snapshot:
+                    core.snapshot = self._on_disk(j.snapshot)  # an installed one, now saved
                 if j.compacted is not None:
-                    core.compact(j.compacted, self.config.trailing_logs)
+                    core.compact(self._on_disk(j.compacted), self.config.trailing_logs)
                     self._last_snapshot_index = max(
                         self._last_snapshot_index, j.compacted.meta.index
                     )
                 if j.done is not None and not j.done.done():
                     j.done.set_result(None)
+            jobs = []  # do not pin the last batch (a snapshot's data) while idle
             self._kick()
+
+    def _on_disk(self, snap: Snapshot) -> Snapshot:
+        """The same snapshot with its data read from the saved file when needed, so the copy
+        the core keeps for lagging followers does not hold the whole state in memory again."""
+        opener = getattr(self._snap_store, "open_data", None)  # a caller's own store may lack it
+        if opener is None or not isinstance(snap.data, bytes):
+            return snap
+        data = opener(snap.meta.index, snap.meta.term)
+        return snap if data is None else Snapshot(snap.meta, data)
 
     def _step_down_for_storage(self) -> None:
         """A leader that cannot write its log hands leadership to a voter that can, so the
@@ -872,6 +886,10 @@ class RaftNode:
             self._enqueue(_Job(batch, snapshot=snap, compacted=snap, done=fut))
             await fut
             log.info("raft %s: snapshot at index %d (%d bytes)", self.id, index, len(data))
+            # The snapshot's buffers and the compacted entries are free now: give their pages
+            # back (they sit between long-lived state rows, so the heap would stay at its peak).
+            del data, snap, batch
+            await self._run_io(release_free_memory)
             return index
         finally:
             self._snapshotting = False

@@ -24,9 +24,53 @@ _MAGIC = b"CPYRAFTSNAP1"
 _MAX_HEADER = 1 << 20
 
 
+class SnapshotFile:
+    """The data of a snapshot that is on disk, read on demand (len() and slicing, as bytes).
+
+    Why: the leader keeps its latest snapshot to send to followers that fall behind; holding
+    it as bytes costs the whole state a second time in RAM. This keeps an open descriptor
+    instead (the file stays readable after retention unlinks it) and reads only the chunk
+    being sent. The data was checksummed when it was written or loaded.
+    """
+
+    __slots__ = ("_fd", "_offset", "_size")
+
+    def __init__(self, path: str, offset: int, size: int) -> None:
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._offset = offset
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, key: slice) -> bytes:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("SnapshotFile supports only contiguous slices")
+        start, stop, _ = key.indices(self._size)
+        if stop <= start:
+            return b""
+        out = os.pread(self._fd, stop - start, self._offset + start)
+        if len(out) != stop - start:
+            raise OSError(f"snapshot file shorter than recorded ({self._offset + start})")
+        return out
+
+    def __bytes__(self) -> bytes:
+        return self[0 : self._size]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            self.close()
+
+
 class SnapshotStore(Protocol):
     def save(self, snapshot: Snapshot) -> None: ...
     def load(self, index: int, term: int) -> Snapshot | None: ...
+    def open_data(self, index: int, term: int) -> SnapshotFile | None: ...
     def available(self) -> list[tuple[int, int]]: ...
     def close(self) -> None: ...
 
@@ -53,6 +97,9 @@ class MemorySnapshotStore:
         """(index, term) of every retained snapshot, newest first."""
         with self._lock:
             return sorted(self.snapshots, reverse=True)
+
+    def open_data(self, index: int, term: int) -> SnapshotFile | None:
+        return None  # in memory already: nothing to gain
 
     def close(self) -> None:
         pass
@@ -126,6 +173,26 @@ class FileSnapshotStore:
             with contextlib.suppress(OSError):
                 os.replace(path, path + ".corrupt")
         return snap
+
+    def open_data(self, index: int, term: int) -> SnapshotFile | None:
+        """The data of a saved snapshot, read from its file on demand; None if it is missing
+        or its header is unreadable (the caller then keeps the bytes it has)."""
+        path = os.path.join(self.dir, self._name(index, term))
+        try:
+            with open(path, "rb") as f:
+                if f.read(len(_MAGIC)) != _MAGIC:
+                    return None
+                (hlen,) = struct.unpack(">I", f.read(4))
+                if hlen > _MAX_HEADER:
+                    return None
+                _, size, _ = msgpack.unpackb(f.read(hlen))
+            data = SnapshotFile(path, len(_MAGIC) + 4 + hlen, int(size))
+        except (OSError, ValueError, TypeError, struct.error, msgpack.UnpackException):
+            return None
+        if os.fstat(data._fd).st_size < data._offset + len(data):
+            data.close()
+            return None
+        return data
 
     def _read(self, path: str) -> Snapshot | None:
         try:

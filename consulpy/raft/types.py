@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgpack
 
@@ -121,10 +122,19 @@ class SnapshotMeta:
         return SnapshotMeta(int(index), int(term), Configuration.decode(conf), int(conf_index))
 
 
+class SnapshotData(Protocol):
+    """What the core needs of a snapshot's data to send it in chunks: bytes, or the data of a
+    saved snapshot read from its file on demand (snapshot_store.SnapshotFile)."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: slice, /) -> bytes: ...
+    def __bytes__(self) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     meta: SnapshotMeta
-    data: bytes
+    data: bytes | SnapshotData
 
 
 class MsgType(enum.IntEnum):

@@ -487,6 +487,38 @@ def test_snapshot_install_in_chunks_to_a_new_node() -> None:
     assert net["n4"].configuration.is_voter("n4")
 
 
+def _snapshot_now(core: RaftCore) -> Snapshot:
+    applied = core.applied
+    conf_index, conf = core.configuration_at(applied)
+    return Snapshot(SnapshotMeta(applied, core.log.term(applied) or 0, conf, conf_index), b"s")
+
+
+def test_trailing_entries_stay_in_memory_only_while_a_peer_may_need_them() -> None:
+    net = Net(3)
+    net.elect("n1")
+    for i in range(10):
+        net.propose("n1", b"v%d" % i)
+    net.tick_all(1)
+    leader, follower = net["n1"], net["n2"]
+    # Every peer has the snapshot's index: the leader keeps none of the trailing entries.
+    assert all(net[n].applied == leader.applied for n in ("n2", "n3"))
+    first = leader.applied
+    leader.compact(_snapshot_now(leader), trailing=4)
+    assert leader.log.first_index == first + 1
+    # A follower knows nothing of its peers: it keeps its trailing entries.
+    follower.compact(_snapshot_now(follower), trailing=4)
+    assert follower.log.first_index == follower.applied - 4 + 1
+    # One peer is behind: the leader keeps the trailing entries for it.
+    net.isolate("n3")
+    for i in range(10):
+        net.propose("n1", b"w%d" % i)
+    net.tick_all(1)
+    second = leader.applied
+    assert second > first
+    leader.compact(_snapshot_now(leader), trailing=4)
+    assert leader.log.first_index == second - 4 + 1
+
+
 def test_restart_from_snapshot_and_trailing_log() -> None:
     conf = Configuration((Server("n1", "a"),))
     meta = SnapshotMeta(10, 3, conf, 1)

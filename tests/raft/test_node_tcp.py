@@ -11,6 +11,7 @@ import pytest
 
 from consulpy.raft.errors import LeadershipLost, NotLeader, RaftError, ShutdownError
 from consulpy.raft.node import RaftNode
+from consulpy.raft.snapshot_store import SnapshotFile
 from consulpy.raft.types import Server
 from tests.raft.helpers import (
     KV,
@@ -200,6 +201,8 @@ async def test_snapshot_install_to_wiped_follower(tmp_path: Path) -> None:
         await wait_until(
             lambda: leader.stats()["last_snapshot_index"] >= 300, what="leader snapshot"
         )
+        # The snapshot kept for lagging followers is read from its file, not held in memory.
+        assert leader.core is not None and isinstance(leader.core.snapshot.data, SnapshotFile)
         victim = next(nd for nd in nodes if nd is not leader)
         vid, vdir, vaddr = victim.id, victim.storage_dir, victim.config.address
         await victim.shutdown()
@@ -222,6 +225,10 @@ async def test_snapshot_install_to_wiped_follower(tmp_path: Path) -> None:
         # The installed snapshot reaches disk asynchronously (restore happens first, in memory).
         snap_dir = os.path.join(vdir, "snapshots")
         await wait_until(lambda: any(f.endswith(".snap") for f in os.listdir(snap_dir)))
+        await wait_until(
+            lambda: isinstance(fresh.core.snapshot.data, SnapshotFile),  # type: ignore[union-attr]
+            what="installed snapshot read from its file once saved",
+        )
     finally:
         await shutdown_all(nodes)
 

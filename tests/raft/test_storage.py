@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consulpy.raft.snapshot_store import FileSnapshotStore, MemorySnapshotStore
+from consulpy.raft.snapshot_store import FileSnapshotStore, MemorySnapshotStore, SnapshotFile
 from consulpy.raft.storage import MemoryLogStore, PersistBatch, SQLiteLogStore
 from consulpy.raft.types import (
     Configuration,
@@ -138,6 +138,23 @@ def test_file_snapshot_store_retains_and_verifies(tmp_path: Path) -> None:
     (d / ".tmp-40-1").write_bytes(b"partial")
     FileSnapshotStore(str(d), retain=2)
     assert not (d / ".tmp-40-1").exists()
+
+
+def test_saved_snapshot_data_is_read_from_its_file_even_after_retention(tmp_path: Path) -> None:
+    store = FileSnapshotStore(str(tmp_path / "snaps"), retain=1)
+    payload = bytes(range(256)) * 40
+    store.save(Snapshot(SnapshotMeta(10, 2, CONF, 1), payload))
+    data = store.open_data(10, 2)
+    assert isinstance(data, SnapshotFile)
+    assert len(data) == len(payload) and bytes(data) == payload
+    assert data[0:100] == payload[0:100] and data[5000:99999] == payload[5000:]
+    assert data[len(payload) :] == b"" and data[-10:] == payload[-10:]
+    # Retention removes the file; the open data stays readable until it is dropped.
+    store.save(Snapshot(SnapshotMeta(20, 2, CONF, 1), b"newer"))
+    assert store.load(10, 2) is None and data[4096:8192] == payload[4096:8192]
+    data.close()
+    assert store.open_data(10, 2) is None and store.open_data(99, 1) is None
+    assert MemorySnapshotStore().open_data(20, 2) is None
 
 
 def test_memory_snapshot_store_retention() -> None:
