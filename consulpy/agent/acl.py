@@ -212,7 +212,7 @@ def xds_authorizer(agent: Any) -> Any:
     service:write on the proxy's destination service; refused streams end with
     PERMISSION_DENIED (UNAUTHENTICATED for an unknown token). Nothing is checked with ACLs off.
     """
-    from consulpy.xds.lookup import PermissionDenied, Unauthenticated
+    from consulpy.agent.proxylookup import PermissionDenied, Unauthenticated
 
     async def check(proxy_id: str, token: str) -> None:
         acl: AgentACL | None = agent.acl

@@ -243,7 +243,7 @@ class GatewayWatch(ProxyWatch):
         self._ensure_endpoint_watches(wanted)
         if any(service not in st.endpoints for service in wanted):
             return None
-        from consulpy.xds.gateway_ingress import (
+        from consulpy.agent.gatewaysnapshot import (
             IngressListener,
             IngressService,
             IngressSnapshot,
@@ -308,7 +308,7 @@ class GatewayWatch(ProxyWatch):
             or any(n not in self.external for n in names)
         ):
             return None
-        from consulpy.xds.gateway_terminating import LinkedService, TerminatingSnapshot
+        from consulpy.agent.gatewaysnapshot import LinkedService, TerminatingSnapshot
 
         st = self.state
         lookup = ce.lookup_in(st.entries or [])
@@ -346,7 +346,7 @@ class GatewayWatch(ProxyWatch):
 
     def _external_endpoints(self, service: str) -> tuple[Any, ...]:
         """The linked service's registered instances (critical ones marked unhealthy)."""
-        from consulpy.xds.snapshot import Endpoint
+        from consulpy.agent.proxysnapshot import Endpoint
 
         out = []
         for entry in self.external.get(service, ()):

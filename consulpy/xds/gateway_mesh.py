@@ -17,7 +17,6 @@ sidecar do the mutual TLS end to end, so identity checks and intentions stay whe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -27,6 +26,8 @@ from envoy.extensions.filters.listener.tls_inspector.v3 import (  # noqa: F401  
     tls_inspector_pb2,
 )
 
+from consulpy.agent.gatewaysnapshot import MeshGatewaySnapshot
+from consulpy.agent.proxysnapshot import Endpoint
 from consulpy.xds.endpoints import lb_endpoint
 from consulpy.xds.protoutil import (
     TCP_PROXY,
@@ -36,55 +37,10 @@ from consulpy.xds.protoutil import (
     to_message,
     typed,
 )
-from consulpy.xds.snapshot import DEFAULT_NAMESPACE, Endpoint
 
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 TLS_INSPECTOR_CONFIG = "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
 CONNECT_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class GatewayService:
-    """A service (or one of its resolver's subsets) of the gateway's datacenter."""
-
-    name: str
-    sni: str
-    endpoints: tuple[Endpoint, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class RemoteDatacenter:
-    """Another datacenter and the WAN addresses of its mesh gateways."""
-
-    name: str
-    cluster_name: str
-    endpoints: tuple[Endpoint, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class MeshGatewaySnapshot:
-    """Everything a mesh gateway's Envoy needs, as of one moment."""
-
-    proxy_id: str
-    service: str
-    datacenter: str
-    trust_domain: str
-    address: str
-    port: int
-    services: tuple[GatewayService, ...] = ()
-    remotes: tuple[RemoteDatacenter, ...] = ()
-    version: str = ""
-
-
-def service_sni(service: str, datacenter: str, trust_domain: str, subset: str = "") -> str:
-    """``[<subset>.]<service>.default.<dc>.internal.<trust-domain>``, as sidecars send it."""
-    prefix = f"{subset}." if subset else ""
-    return f"{prefix}{service}.{DEFAULT_NAMESPACE}.{datacenter}.internal.{trust_domain}"
-
-
-def datacenter_cluster(datacenter: str, trust_domain: str) -> str:
-    """``<dc>.internal.<trust-domain>``: the cluster of a remote datacenter's gateways."""
-    return f"{datacenter}.internal.{trust_domain}"
 
 
 def listener_name(snapshot: MeshGatewaySnapshot) -> str:

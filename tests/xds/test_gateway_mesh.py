@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from consulpy.agent import gatewaysnapshot as gs
+from consulpy.agent.proxysnapshot import Endpoint
 from consulpy.xds import gateway_mesh as gm
 from consulpy.xds.protoutil import to_dict
 from consulpy.xds.resources import CLUSTER, ENDPOINT, LISTENER, build
-from consulpy.xds.snapshot import Endpoint
 
 TD = "11111111-2222-3333-4444-555555555555.consul"
 
 
-def snapshot() -> gm.MeshGatewaySnapshot:
-    return gm.MeshGatewaySnapshot(
+def snapshot() -> gs.MeshGatewaySnapshot:
+    return gs.MeshGatewaySnapshot(
         proxy_id="mesh-gateway",
         service="mesh-gateway",
         datacenter="dc1",
@@ -19,16 +20,16 @@ def snapshot() -> gm.MeshGatewaySnapshot:
         address="10.0.0.5",
         port=8443,
         services=(
-            gm.GatewayService(
+            gs.GatewayService(
                 name="api",
-                sni=gm.service_sni("api", "dc1", TD),
+                sni=gs.service_sni("api", "dc1", TD),
                 endpoints=(Endpoint("10.0.0.9", 21000), Endpoint("10.0.0.8", 21000, False)),
             ),
         ),
         remotes=(
-            gm.RemoteDatacenter(
+            gs.RemoteDatacenter(
                 name="dc2",
-                cluster_name=gm.datacenter_cluster("dc2", TD),
+                cluster_name=gs.datacenter_cluster("dc2", TD),
                 endpoints=(Endpoint("203.0.113.4", 443),),
             ),
         ),

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from consulpy.xds.gateway_ingress import (
+from consulpy.agent.gatewaysnapshot import (
     IngressListener,
     IngressService,
     IngressSnapshot,
     IngressTLS,
+    LinkedService,
+    TerminatingSnapshot,
 )
-from consulpy.xds.gateway_terminating import LinkedService, TerminatingSnapshot
+from consulpy.agent.proxysnapshot import Endpoint, cluster_name
 from consulpy.xds.protoutil import to_dict
 from consulpy.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, build
-from consulpy.xds.snapshot import Endpoint, cluster_name
 from tests.xds import samples
 from tests.xds.samples import DC, KEY, LEAF, ROOT_A, TD
 
