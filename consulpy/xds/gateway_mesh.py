@@ -9,7 +9,9 @@ Envoy's TLS inspector and forwards the still-encrypted bytes:
   filter chain and one EDS cluster per service and per subset of its service-resolver
   (endpoints narrowed by the subset's `Filter` and `OnlyPassing`), named by the SNI;
 - to the mesh gateways of `<dc>` (their WAN addresses) otherwise, one filter chain per remote
-  datacenter matching `*.<dc>.internal.<trust-domain>` and one cluster `<dc>.internal.<td>`.
+  datacenter matching `*.<dc>.internal.<trust-domain>` and one cluster `<dc>.internal.<td>`;
+- any other SNI, by a last catch-all chain, to the cluster the SNI names (Envoy's
+  `sni_cluster`), which closes the connection when there is none.
 
 The gateway holds no certificate that the hop uses: the client's sidecar and the service's
 sidecar do the mutual TLS end to end, so identity checks and intentions stay where they are.
@@ -24,6 +26,9 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import (  # noqa: F401  (for ParseDict)
     tls_inspector_pb2,
+)
+from envoy.extensions.filters.network.sni_cluster.v3 import (  # noqa: F401  (for ParseDict)
+    sni_cluster_pb2,
 )
 
 from consulpy.agent.gatewaysnapshot import MeshGatewaySnapshot
@@ -40,6 +45,8 @@ from consulpy.xds.protoutil import (
 
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 TLS_INSPECTOR_CONFIG = "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+SNI_CLUSTER = "envoy.filters.network.sni_cluster"
+SNI_CLUSTER_CONFIG = "envoy.extensions.filters.network.sni_cluster.v3.SniCluster"
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -60,7 +67,8 @@ def _tcp_chain(server_names: list[str], cluster: str, stat_prefix: str) -> dict[
 
 
 def gateway_listener(snapshot: MeshGatewaySnapshot) -> listener_pb2.Listener:
-    """One listener; a filter chain per local service SNI and per remote datacenter."""
+    """One listener; a filter chain per local service SNI and per remote datacenter, and a
+    catch-all."""
     chains = [
         _tcp_chain([svc.sni], svc.sni, "mesh_gateway_local." + svc.sni.split(".internal.")[0])
         for svc in snapshot.services
@@ -73,6 +81,21 @@ def gateway_listener(snapshot: MeshGatewaySnapshot) -> listener_pb2.Listener:
         )
         for remote in snapshot.remotes
     ]
+    # Last, matching any SNI: the cluster named by the SNI itself, if there is one (else
+    # Envoy closes the connection), as Consul's catch-all chain does.
+    chains.append(
+        {
+            "filters": [
+                extension(SNI_CLUSTER, SNI_CLUSTER_CONFIG, {}),
+                {
+                    "name": "envoy.filters.network.tcp_proxy",
+                    "typed_config": typed(
+                        TCP_PROXY, stat_prefix="mesh_gateway_local_catchall", cluster=""
+                    ),
+                },
+            ]
+        }
+    )
     data: dict[str, Any] = {
         "name": listener_name(snapshot),
         "address": socket_address(snapshot.address or "0.0.0.0", snapshot.port),

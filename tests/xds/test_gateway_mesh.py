@@ -42,7 +42,7 @@ def test_listener_routes_by_sni_and_keeps_tls() -> None:
     data = to_dict(listener.message)
     assert data["name"] == "default:10.0.0.5:8443"
     assert [f["name"] for f in data["listener_filters"]] == [gm.TLS_INSPECTOR]
-    chains = data["filter_chains"]
+    *chains, catch_all = data["filter_chains"]
     assert [c["filter_chain_match"]["server_names"] for c in chains] == [
         [f"api.default.dc1.internal.{TD}"],
         [f"*.dc2.internal.{TD}"],
@@ -51,7 +51,13 @@ def test_listener_routes_by_sni_and_keeps_tls() -> None:
         f"api.default.dc1.internal.{TD}",
         f"dc2.internal.{TD}",
     ]
-    assert all("transport_socket" not in c for c in chains)  # passes the mTLS through
+    # any other SNI: the cluster of that name (sni_cluster), matched last
+    assert "filter_chain_match" not in catch_all
+    assert [f["name"] for f in catch_all["filters"]] == [
+        gm.SNI_CLUSTER,
+        "envoy.filters.network.tcp_proxy",
+    ]
+    assert all("transport_socket" not in c for c in data["filter_chains"])  # mTLS passes
 
 
 def test_clusters_are_plain_tcp_with_endpoints() -> None:
