@@ -42,6 +42,7 @@ class IngressTLS:
     key_pem: str
     min_version: str = ""
     max_version: str = ""
+    cipher_suites: tuple[str, ...] = ()  # Envoy's (BoringSSL's) names; () = Envoy's default
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -110,6 +110,8 @@ def _downstream_tls(listener: IngressListener) -> dict[str, Any]:
         params["tls_minimum_protocol_version"] = tls.min_version
     if tls.max_version:
         params["tls_maximum_protocol_version"] = tls.max_version
+    if tls.cipher_suites:
+        params["cipher_suites"] = list(tls.cipher_suites)
     common: dict[str, Any] = {
         "tls_params": params,
         "tls_certificates": [

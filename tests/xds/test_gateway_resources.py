@@ -202,3 +202,13 @@ def test_ingress_tls_listener_presents_its_certificate() -> None:
     assert common["alpn_protocols"] == ["http/1.1"]
     plain = to_dict(res.of_type(LISTENER)["tcp:10.1.1.1:9000"].message)
     assert "transport_socket" not in plain["filter_chains"][0]
+    # cipher suites (Envoy's names, as the agent maps them) and a maximum version
+    tls = replace(tls, max_version="TLSv1_2", cipher_suites=("ECDHE-ECDSA-AES256-GCM-SHA384",))
+    res = build(replace(snap, listeners=(replace(http, tls=tls), tcp)))
+    listener = to_dict(res.of_type(LISTENER)["http:10.1.1.1:8080"].message)
+    context = listener["filter_chains"][0]["transport_socket"]["typed_config"]
+    assert context["common_tls_context"]["tls_params"] == {
+        "tls_minimum_protocol_version": "TLSv1_2",
+        "tls_maximum_protocol_version": "TLSv1_2",
+        "cipher_suites": ["ECDHE-ECDSA-AES256-GCM-SHA384"],
+    }
