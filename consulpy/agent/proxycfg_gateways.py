@@ -59,7 +59,7 @@ class GatewayWatch(ProxyWatch):
     def _tls_names(self, entry: dict[str, Any], serving: bool) -> tuple[str, ...]:
         """The DNS SANs of the one certificate every TLS listener presents, as Consul asks
         for them: ``*.ingress.<domain>`` and ``*.ingress.<dc>.<domain>`` (also under the
-        alternative domain) and every service's ``Hosts``. None without a TLS listener."""
+        alternative domain) and every service's ``Hosts``; none without a TLS listener."""
         if not serving:
             return ()
         config = self.agent.config
@@ -181,7 +181,7 @@ class GatewayWatch(ProxyWatch):
         lookup = ce.lookup_in(st.entries or [])
         compiled: list[tuple[dict[str, Any], list[tuple[dict[str, Any], ce.CompiledChain]]]] = []
         wanted: set[str] = set()
-        tls_by_port: dict[int, dict[str, str]] = {}
+        tls_by_port: dict[int, dict[str, Any]] = {}
         for listener in entry.get("Listeners") or []:
             try:
                 tls = _listener_tls(entry, listener)
