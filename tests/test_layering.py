@@ -107,11 +107,25 @@ def test_agent_never_imports_http() -> None:
     assert offending == [], "consulpy/agent imports consulpy/http:\n" + "\n".join(offending)
 
 
+def test_agent_never_imports_xds() -> None:
+    """consulpy/xds turns the agent's proxy snapshots into Envoy resources: it imports
+    consulpy/agent (the snapshot types, the lookup), never the reverse, so the agent builds
+    and watches snapshots without Envoy's protobufs."""
+    offending = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: {target}"
+        for path in sorted((PACKAGE / "agent").rglob("*.py"))
+        for line, target in _consulpy_imports(path)
+        if _under(target, "consulpy.xds")
+    ]
+    assert offending == [], "consulpy/agent imports consulpy/xds:\n" + "\n".join(offending)
+
+
 def test_no_import_cycle_between_agent_and_http() -> None:
     cycles = _cycles(_package_graph())
     report = "; ".join(" <-> ".join(sorted(c)) for c in cycles) or "none"
     print(f"cycles between consulpy's top-level packages: {report}")
     assert not any({"agent", "http"} <= c for c in cycles), report
+    assert not any({"agent", "xds"} <= c for c in cycles), report
 
 
 def test_the_layering_checks_see_function_level_imports() -> None:

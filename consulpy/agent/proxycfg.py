@@ -9,7 +9,7 @@ have been fetched once, and only when it differs from the last one.
 
 Each upstream's discovery chain is compiled by the one compiler in
 `consulpy.connect.config_entries.chain` (the same one that validates writes and answers
-`/v1/discovery-chain`); `consulpy.xds.chain` renders it into routes and clusters.
+`/v1/discovery-chain`); `consulpy.agent.proxycfg_chain` renders it into routes and clusters.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ class ProxyWatch:
             self.manager.lookup.publish(snapshot)
 
     def _build(self) -> Any:
-        from consulpy.xds import snapshot as xs
+        from consulpy.agent import proxysnapshot as xs
 
         st = self.state
         row = self._service_row()
@@ -309,7 +309,7 @@ class ProxyWatch:
 
     # ------------------------------------------------------- discovery chain
     def _render(self, upstream: dict[str, Any], chain: ce.CompiledChain, td: str) -> Any:
-        from consulpy.xds.chain import render_upstream
+        from consulpy.agent.proxycfg_chain import render_upstream
 
         endpoints = {tid: self._endpoints(target) for tid, target in chain.targets.items()}
         upstream_id = upstream.get("DestinationName", "") + (
@@ -327,8 +327,8 @@ class ProxyWatch:
     def _endpoints(self, target: ce.ChainTarget) -> tuple[Any, ...]:
         """The target's instances: its service's connect endpoints narrowed by the resolver
         subset (`Filter` over the service entry, `OnlyPassing`)."""
+        from consulpy.agent.proxysnapshot import Endpoint
         from consulpy.server.filtering import filter_items
-        from consulpy.xds.snapshot import Endpoint
 
         if target.peer:
             return ()
@@ -409,7 +409,7 @@ class ProxyConfig:
 
     def __init__(self, agent: Agent) -> None:
         from consulpy.agent.acl import xds_authorizer
-        from consulpy.xds.lookup import MemoryLookup
+        from consulpy.agent.proxylookup import MemoryLookup
 
         self.agent = agent
         self.lookup = MemoryLookup(xds_authorizer(agent))

@@ -8,7 +8,8 @@ changed. What differs is what is watched:
   the discovery chains need anyway), its gateway-services rows (the entry's services with a
   wildcard ``*`` expanded, as Consul's proxycfg reads them), its own leaf certificate, and
   the connect endpoints of every chain target of every exposed service;
-- terminating gateway: its ``terminating-gateway`` entry, and per linked service the
+- terminating gateway: its gateway-services rows (its ``terminating-gateway`` entry, a
+  wildcard ``*`` expanded to every typical service), and per linked service the
   service's leaf certificate (the gateway answers in its name), the intentions whose
   destination it is, and its registered (non-connect) instances.
 """
@@ -22,6 +23,7 @@ import structlog
 
 from consulpy.agent.proxycfg import ProxyWatch, compile_upstream
 from consulpy.connect import config_entries as ce
+from consulpy.util.tlsnames import CIPHER_SUITE_MIN_VERSIONS, ENVOY_CIPHER_SUITES
 
 log = structlog.get_logger("consulpy.agent.proxycfg")
 
@@ -51,30 +53,25 @@ class GatewayWatch(ProxyWatch):
         self._spawn("entries", self._watch_entries())
         if self.kind == INGRESS:
             self._spawn("leaf", self._watch_leaf(self.destination))
-            self._spawn("gateway-services", self._watch_gateway_services())
+        self._spawn("gateway-services", self._watch_gateway_services())
         self._builder = asyncio.get_running_loop().create_task(self._build_loop())
 
-    def _tls_names(self, entry: dict[str, Any], ports: set[int]) -> tuple[str, ...]:
-        """The DNS SANs of the certificate the TLS listeners present: every service's Hosts,
-        else ``<service>.ingress.<domain>`` (also with the datacenter; ``*`` for a
-        wildcard), under the DNS domain and the alternative one."""
-        if not ports:
+    def _tls_names(self, entry: dict[str, Any], serving: bool) -> tuple[str, ...]:
+        """The DNS SANs of the one certificate every TLS listener presents, as Consul asks
+        for them: ``*.ingress.<domain>`` and ``*.ingress.<dc>.<domain>`` (also under the
+        alternative domain) and every service's ``Hosts``; none without a TLS listener."""
+        if not serving:
             return ()
         config = self.agent.config
         domains = [d.strip(".") for d in (config.domain, config.alt_domain) if d]
         dc = self.agent.datacenter
         names: set[str] = set()
+        for domain in domains:
+            names.add(f"*.ingress.{domain}")
+            names.add(f"*.ingress.{dc}.{domain}")
         for listener in entry.get("Listeners") or []:
-            if int(listener.get("Port") or 0) not in ports:
-                continue
             for svc in listener.get("Services") or []:
-                if svc.get("Hosts"):
-                    names.update(svc["Hosts"])
-                    continue
-                label = svc.get("Name") or ""
-                for domain in domains:
-                    names.add(f"{label}.ingress.{domain}")
-                    names.add(f"{label}.ingress.{dc}.{domain}")
+                names.update(h for h in svc.get("Hosts") or () if h != "*")
         return tuple(sorted(names))
 
     def _ensure_tls_leaf(self, names: tuple[str, ...]) -> None:
@@ -184,26 +181,28 @@ class GatewayWatch(ProxyWatch):
         lookup = ce.lookup_in(st.entries or [])
         compiled: list[tuple[dict[str, Any], list[tuple[dict[str, Any], ce.CompiledChain]]]] = []
         wanted: set[str] = set()
-        tls_by_port: dict[int, dict[str, str]] = {}
+        tls_by_port: dict[int, dict[str, Any]] = {}
         for listener in entry.get("Listeners") or []:
-            tls = _listener_tls(entry, listener)
-            if tls is None:
-                # Serving it in plaintext would be worse than not serving it.
+            try:
+                tls = _listener_tls(entry, listener)
+            except ValueError as exc:
+                # Serving it in plaintext (or with other settings) would be worse than not
+                # serving it.
                 log.warning(
-                    "ingress listener TLS through SDS or with CipherSuites is not supported; "
-                    "the listener is not served",
+                    "ingress listener not served",
                     gateway=self.destination,
                     port=listener.get("Port"),
+                    reason=str(exc),
                 )
                 continue
             if tls:
                 tls_by_port[int(listener.get("Port") or 0)] = tls
-        dns_names = self._tls_names(entry, set(tls_by_port))
+        dns_names = self._tls_names(entry, bool(tls_by_port))
         self._ensure_tls_leaf(dns_names)
         if dns_names and self.tls_leaf is None:
             return None
         for listener in entry.get("Listeners") or []:
-            if _listener_tls(entry, listener) is None:
+            if _served_tls(entry, listener) is None:
                 continue  # not served (warned above)
             chains = []
             port = listener.get("Port") or 0
@@ -243,7 +242,7 @@ class GatewayWatch(ProxyWatch):
         self._ensure_endpoint_watches(wanted)
         if any(service not in st.endpoints for service in wanted):
             return None
-        from consulpy.xds.gateway_ingress import (
+        from consulpy.agent.gatewaysnapshot import (
             IngressListener,
             IngressService,
             IngressSnapshot,
@@ -277,6 +276,7 @@ class GatewayWatch(ProxyWatch):
                             key_pem=leaf["PrivateKeyPEM"],
                             min_version=tls["min"],
                             max_version=tls["max"],
+                            cipher_suites=tls["ciphers"],
                         ),
                     )
                 )
@@ -293,13 +293,15 @@ class GatewayWatch(ProxyWatch):
         )
 
     def _build_terminating(self) -> Any:
-        entry = self._entry(TERMINATING) or {}
-        linked = [s for s in entry.get("Services") or [] if s.get("Name") not in ("", None, "*")]
-        if len(linked) != len(entry.get("Services") or []):
-            log.warning(
-                "terminating gateway wildcard services are not served; list each service",
-                gateway=self.destination,
-            )
+        if self.linked_rows is None:
+            return None
+        # the gateway-services rows: the entry's services, a wildcard "*" expanded to every
+        # typical service (with the wildcard's TLS settings unless a service has its own)
+        linked = [
+            {**r, "Name": r["Service"]["Name"]}
+            for r in self.linked_rows
+            if r.get("GatewayKind") == TERMINATING
+        ]
         names = sorted({s["Name"] for s in linked})
         self._ensure_linked(names)
         if (
@@ -308,7 +310,7 @@ class GatewayWatch(ProxyWatch):
             or any(n not in self.external for n in names)
         ):
             return None
-        from consulpy.xds.gateway_terminating import LinkedService, TerminatingSnapshot
+        from consulpy.agent.gatewaysnapshot import LinkedService, TerminatingSnapshot
 
         st = self.state
         lookup = ce.lookup_in(st.entries or [])
@@ -346,7 +348,7 @@ class GatewayWatch(ProxyWatch):
 
     def _external_endpoints(self, service: str) -> tuple[Any, ...]:
         """The linked service's registered instances (critical ones marked unhealthy)."""
-        from consulpy.xds.snapshot import Endpoint
+        from consulpy.agent.proxysnapshot import Endpoint
 
         out = []
         for entry in self.external.get(service, ()):
@@ -394,10 +396,12 @@ def _service_settings(entry: dict[str, Any], listener: dict[str, Any], name: str
     }
 
 
-def _listener_tls(entry: dict[str, Any], listener: dict[str, Any]) -> dict[str, str] | None:
-    """A listener's TLS: ``{}`` for plaintext, ``{"min", "max"}`` (TLS versions, "" for
-    Envoy's default) when the entry or the listener enables it, None when it asks for what
-    is not supported (certificates over SDS, CipherSuites)."""
+def _listener_tls(entry: dict[str, Any], listener: dict[str, Any]) -> dict[str, Any]:
+    """A listener's TLS: ``{}`` for plaintext, else ``{"min", "max", "ciphers"}`` when the
+    entry or the listener enables it: TLS versions ("" for Envoy's default) and Envoy's
+    cipher suite names, each the listener's when it sets one, else the entry's (Consul's
+    merge). Raises ValueError for what cannot be served: certificates over SDS, cipher
+    suites under a TLS 1.3 minimum."""
     outer, inner = entry.get("TLS") or {}, listener.get("TLS") or {}
     sds = [(t.get("SDS") or {}).get("ClusterName") for t in (outer, inner)]
     sds += [
@@ -405,12 +409,29 @@ def _listener_tls(entry: dict[str, Any], listener: dict[str, Any]) -> dict[str, 
         for svc in listener.get("Services") or []
     ]
     if any(sds):
-        return None
+        raise ValueError("certificates over SDS are not supported")
     if not (outer.get("Enabled") or inner.get("Enabled")):
         return {}
-    if inner.get("CipherSuites") or outer.get("CipherSuites"):
-        return None
+    low = str(inner.get("TLSMinVersion") or outer.get("TLSMinVersion") or "")
+    suites = list(inner.get("CipherSuites") or outer.get("CipherSuites") or ())
+    if suites and low not in CIPHER_SUITE_MIN_VERSIONS:
+        raise ValueError(
+            "configuring CipherSuites is only applicable to connections negotiated with TLS "
+            f"1.2 or earlier, TLSMinVersion is set to {low} in config"
+        )
+    unknown = [s for s in suites if s not in ENVOY_CIPHER_SUITES]
+    if unknown:
+        raise ValueError(f"no matching Envoy TLS cipher suite found for {','.join(unknown)}")
     return {
-        "min": str(inner.get("TLSMinVersion") or outer.get("TLSMinVersion") or ""),
+        "min": low,
         "max": str(inner.get("TLSMaxVersion") or outer.get("TLSMaxVersion") or ""),
+        "ciphers": tuple(ENVOY_CIPHER_SUITES[s] for s in suites),
     }
+
+
+def _served_tls(entry: dict[str, Any], listener: dict[str, Any]) -> dict[str, Any] | None:
+    """``_listener_tls``, None for a listener that is not served."""
+    try:
+        return _listener_tls(entry, listener)
+    except ValueError:
+        return None

@@ -25,7 +25,7 @@ from consulpy.connect import config_entries as ce
 from consulpy.server.router import TARGET_DC
 
 if TYPE_CHECKING:
-    from consulpy.xds.snapshot import Endpoint
+    from consulpy.agent.proxysnapshot import Endpoint
 
 log = structlog.get_logger("consulpy.agent.proxycfg")
 
@@ -53,7 +53,7 @@ def gateway_address(entry: dict[str, Any], wan: bool) -> tuple[str, int]:
 
 def endpoints_of(entries: list[dict[str, Any]], wan: bool = False) -> tuple[Endpoint, ...]:
     """Health entries as endpoints: critical instances are kept, marked unhealthy."""
-    from consulpy.xds.snapshot import Endpoint
+    from consulpy.agent.proxysnapshot import Endpoint
 
     out = []
     for entry in entries:
@@ -208,7 +208,7 @@ class MeshGatewayWatch(ProxyWatch):
             await asyncio.sleep(DATACENTERS_POLL_S)
 
     def _build(self) -> Any:
-        from consulpy.xds import gateway_mesh as gm
+        from consulpy.agent import gatewaysnapshot as gm
 
         row = self._service_row()
         roots = self.state.roots

@@ -221,19 +221,53 @@ def gateway_services(store: StateStore, gateway: str) -> list[dict[str, Any]]:
                     rows.append(row)
     terminating = store.connect.entry("terminating-gateway", gateway)
     if terminating is not None:
-        for svc in terminating.get("Services") or []:
+        linked = _terminating_links(store, terminating)
+        for name in sorted(linked):
+            svc, wildcard = linked[name]
             row = {
                 "Gateway": {"Name": gateway},
-                "Service": {"Name": svc.get("Name") or ""},
+                "Service": {"Name": name},
                 "GatewayKind": "terminating-gateway",
             }
             for key in ("CAFile", "CertFile", "KeyFile", "SNI"):
                 if svc.get(key):
                     row[key] = svc[key]
+            if wildcard:
+                row["FromWildcard"] = True
             row["CreateIndex"] = terminating.get("CreateIndex", 0)
             row["ModifyIndex"] = terminating.get("ModifyIndex", 0)
             rows.append(row)
     return rows
+
+
+def _typical_services(store: StateStore) -> list[str]:
+    """The names a gateway wildcard stands for: services of the typical kind (no proxies, no
+    gateways), `consul` aside, as Consul's wildcard links them."""
+    catalog = store.catalog
+    return sorted(
+        name
+        for name in catalog.services_by_name
+        if name != "consul" and any(not s.get("Kind") for s in catalog.service_instances(name))
+    )
+
+
+def _terminating_links(
+    store: StateStore, entry: dict[str, Any]
+) -> dict[str, tuple[dict[str, Any], bool]]:
+    """Service name -> (the entry's item for it, linked through the wildcard) for one
+    terminating-gateway entry: a "*" item links every typical service with its TLS settings;
+    a service's own item wins over the wildcard's."""
+    out: dict[str, tuple[dict[str, Any], bool]] = {}
+    items = entry.get("Services") or []
+    for svc in items:
+        if svc.get("Name") == "*":
+            for name in _typical_services(store):
+                out[name] = (svc, True)
+    for svc in items:
+        name = svc.get("Name") or ""
+        if name != "*":
+            out[name] = (svc, False)
+    return out
 
 
 def catalog_gateway_services(
@@ -257,12 +291,26 @@ def _ingress_gateways(store: StateStore, name: str) -> list[str]:
 
 
 def _terminating_gateways(store: StateStore, name: str) -> list[str]:
-    """The terminating gateways whose config entry links service `name`."""
+    """The terminating gateways whose config entry links service `name` (by name or by a
+    wildcard)."""
     return [
         entry["Name"]
         for entry in store.connect.list_entries("terminating-gateway")
-        if any((svc.get("Name") or "") == name for svc in entry.get("Services") or [])
+        if _links(store, entry, name)
     ]
+
+
+def _links(store: StateStore, entry: dict[str, Any], name: str) -> bool:
+    """Whether a terminating-gateway entry links `name` (the one-name check of
+    `_terminating_links`, without listing the catalog)."""
+    names = {svc.get("Name") or "" for svc in entry.get("Services") or []}
+    if name in names:
+        return True
+    return (
+        "*" in names
+        and name != "consul"
+        and any(not s.get("Kind") for s in store.catalog.service_instances(name))
+    )
 
 
 def _instances(

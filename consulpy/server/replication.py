@@ -60,13 +60,25 @@ TOKEN_WRITES = frozenset({"ACL.TokenSet", "ACL.TokenDelete", "ACL.TokenClone"})
 
 
 def read_from_primary(server: Server, name: str, request: Request[Any]) -> bool:
-    """Whether a read received by a secondary asks for the primary's copy (see
-    ConfigEntryGet.primary)."""
-    return (
-        name == "ConfigEntry.Get"
-        and not server.is_primary()
-        and bool(getattr(request.payload, "primary", False))
-    )
+    """Whether a read received by a secondary is answered by the primary: a config entry read
+    asking for the primary's copy (see ConfigEntryGet.primary), or the resolution of a secret
+    this datacenter does not know (a global token not replicated yet, or never: without
+    token replication), as Consul's secondaries resolve such tokens in the primary."""
+    # The name first: this runs for every read, and most are neither.
+    if name == "ConfigEntry.Get":
+        return not server.is_primary() and bool(getattr(request.payload, "primary", False))
+    if name == "ACL.ResolveToken" and server.acl_enabled and not server.is_primary():
+        secret = str(getattr(request.payload, "secret", "") or "")
+        return bool(secret) and server.store.acl.token_by_secret(secret, server.clock()) is None
+    return False
+
+
+def primary_answer(name: str, result: Any) -> Any:
+    """What a secondary keeps of the primary's answer to a read `read_from_primary` sent
+    there: not the primary's local tokens, which are valid only in their datacenter."""
+    if name == "ACL.ResolveToken" and result and (result.get("Token") or {}).get("Local"):
+        return None
+    return result
 
 
 def forward_to_primary(server: Server, name: str, request: Request[Any]) -> bool:

@@ -35,7 +35,7 @@ from consulpy.server.acl_filter import (
     FilteredRead,
     filter_result,
 )
-from consulpy.server.acl_lookup import ACL_TABLES, StoreLookup
+from consulpy.server.acl_lookup import ACL_TABLES, SecondaryLookup, StoreLookup
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.autopilot import AutopilotConfig, seed_if_missing
 from consulpy.server.blocking import SharedWaits
@@ -70,7 +70,12 @@ from consulpy.server.query import (
 )
 from consulpy.server.raft_applier import NotLeaderError, OutcomeUnknown, RaftApplier
 from consulpy.server.reads import ReadError
-from consulpy.server.replication import Replicator, forward_to_primary, read_from_primary
+from consulpy.server.replication import (
+    Replicator,
+    forward_to_primary,
+    primary_answer,
+    read_from_primary,
+)
 from consulpy.server.router import DatacenterRouter, target_dc
 from consulpy.state import commands as C
 from consulpy.state.fsm import FSM, is_error
@@ -278,8 +283,12 @@ class Server:
         # Per-server resolution (never module-global: tests run several servers in a process).
         self.acl_resolver: Resolver | None = None
         if self.acl_enabled:
+            # A secondary asks the primary for a secret it does not know (SecondaryLookup).
+            lookup = (
+                StoreLookup(self.store) if self.is_primary() else SecondaryLookup(self.store, self)
+            )
             self.acl_resolver = Resolver(
-                StoreLookup(self.store),
+                lookup,
                 default_policy=self.acl_default_policy,
                 down_policy=str(acl.get("down_policy") or "extend-cache"),
                 token_ttl=float(acl.get("token_ttl", 30.0)),
@@ -654,9 +663,10 @@ class Server:
         assert ep.read is not None and ep.needs is not None
         opts = request.options
         METRICS.incr("rpc.query")
-        if request.datacenter in ("", self.datacenter) and read_from_primary(
+        to_primary = request.datacenter in ("", self.datacenter) and read_from_primary(
             self, ep.name, request
-        ):
+        )
+        if to_primary:
             request = dataclasses.replace(request, datacenter=self.primary_datacenter)
         if request.datacenter not in ("", self.datacenter):
             timeout = (
@@ -665,7 +675,8 @@ class Server:
                 + 30
             )
             reply = await self._forward_dc(ep, request, hops, timeout)
-            return QueryMeta(**reply["meta"]), reply["result"]
+            result = primary_answer(ep.name, reply["result"]) if to_primary else reply["result"]
+            return QueryMeta(**reply["meta"]), result
         if ep.check is not None:
             ep.check(self.limits, request.payload)
         if not self._serve_stale_locally(opts):

@@ -18,7 +18,7 @@ import importlib
 from typing import Any
 
 # Resolved on first use, so that importing one submodule (the agent's proxy config needs only
-# ``consulpy.xds.lookup``) does not load gRPC and every Envoy protobuf module.
+# ``consulpy.agent.proxylookup``) does not load gRPC and every Envoy protobuf module.
 _EXPORTS = {
     "bootstrap_config": "bootstrap",
     "envoy_binary": "bootstrap",

@@ -6,6 +6,7 @@ from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 
+from consulpy.agent.proxysnapshot import ProxySnapshot, Target, Upstream
 from consulpy.xds.protoutil import (
     duration,
     extension,
@@ -13,7 +14,6 @@ from consulpy.xds.protoutil import (
     socket_address,
     to_message,
 )
-from consulpy.xds.snapshot import ProxySnapshot, Target, Upstream
 from consulpy.xds.tls import upstream_socket
 
 LOCAL_APP = "local_app"

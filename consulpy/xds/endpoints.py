@@ -6,8 +6,8 @@ from typing import Any
 
 from envoy.config.endpoint.v3 import endpoint_pb2
 
+from consulpy.agent.proxysnapshot import ProxySnapshot, Target
 from consulpy.xds.protoutil import socket_address, to_message
-from consulpy.xds.snapshot import ProxySnapshot, Target
 
 MIN_WEIGHT, MAX_WEIGHT = 1, 128
 

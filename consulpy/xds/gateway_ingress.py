@@ -10,13 +10,23 @@ TLS with the gateway's own leaf certificate (``consulpy.xds.clusters``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 
+from consulpy.agent.gatewaysnapshot import (
+    IngressListener,
+    IngressService,
+    IngressSnapshot,
+)
+from consulpy.agent.proxysnapshot import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_PARTITION,
+    HTTP_PROTOCOLS,
+    Upstream,
+)
 from consulpy.util.durations import duration_from_json
 from consulpy.xds.clusters import upstream_cluster
 from consulpy.xds.endpoints import load_assignment
@@ -30,65 +40,9 @@ from consulpy.xds.protoutil import (
     to_message,
 )
 from consulpy.xds.routes import envoy_route
-from consulpy.xds.snapshot import DEFAULT_NAMESPACE, DEFAULT_PARTITION, HTTP_PROTOCOLS, Upstream
 from consulpy.xds.tls import TRANSPORT_SOCKET, alpn_for
 
 ANY_ADDRESS = "0.0.0.0"
-
-
-@dataclass(frozen=True, kw_only=True)
-class IngressService:
-    """One service exposed on a listener, with its rendered discovery chain and the entry's
-    settings for it (the service's own, else the entry's ``Defaults``).
-
-    ``request_headers``/``response_headers`` are Consul header modifiers (``Add``, ``Set``,
-    ``Remove``); ``limits`` are (MaxConnections, MaxPendingRequests, MaxConcurrentRequests),
-    0 for unset; ``passive_health_check`` the ``PassiveHealthCheck`` object as stored.
-    """
-
-    name: str
-    hosts: tuple[str, ...] = ()
-    upstream: Upstream
-    request_headers: tuple[tuple[str, Any], ...] = ()
-    response_headers: tuple[tuple[str, Any], ...] = ()
-    limits: tuple[int, int, int] = (0, 0, 0)
-    passive_health_check: tuple[tuple[str, Any], ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class IngressTLS:
-    """A TLS listener's certificate (a Connect CA leaf with the hosts as DNS SANs) and
-    versions (Consul's ``TLSv1_2`` spelling is Envoy's; "" = Envoy's default)."""
-
-    cert_pem: str
-    key_pem: str
-    min_version: str = ""
-    max_version: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class IngressListener:
-    port: int
-    protocol: str
-    services: tuple[IngressService, ...]
-    tls: IngressTLS | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class IngressSnapshot:
-    """Everything an ingress gateway's Envoy needs. The TLS fields carry the same names as a
-    sidecar's ``ProxySnapshot`` so the upstream cluster builders serve both."""
-
-    proxy_id: str
-    service: str
-    datacenter: str
-    trust_domain: str
-    address: str
-    roots_pem: tuple[str, ...]
-    leaf_cert_pem: str
-    leaf_key_pem: str
-    listeners: tuple[IngressListener, ...] = ()
-    version: str = ""
 
 
 def listener_name(snapshot: IngressSnapshot, listener: IngressListener) -> str:
@@ -156,6 +110,8 @@ def _downstream_tls(listener: IngressListener) -> dict[str, Any]:
         params["tls_minimum_protocol_version"] = tls.min_version
     if tls.max_version:
         params["tls_maximum_protocol_version"] = tls.max_version
+    if tls.cipher_suites:
+        params["cipher_suites"] = list(tls.cipher_suites)
     common: dict[str, Any] = {
         "tls_params": params,
         "tls_certificates": [

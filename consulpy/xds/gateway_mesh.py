@@ -9,7 +9,9 @@ Envoy's TLS inspector and forwards the still-encrypted bytes:
   filter chain and one EDS cluster per service and per subset of its service-resolver
   (endpoints narrowed by the subset's `Filter` and `OnlyPassing`), named by the SNI;
 - to the mesh gateways of `<dc>` (their WAN addresses) otherwise, one filter chain per remote
-  datacenter matching `*.<dc>.internal.<trust-domain>` and one cluster `<dc>.internal.<td>`.
+  datacenter matching `*.<dc>.internal.<trust-domain>` and one cluster `<dc>.internal.<td>`;
+- any other SNI, by a last catch-all chain, to the cluster the SNI names (Envoy's
+  `sni_cluster`), which closes the connection when there is none.
 
 The gateway holds no certificate that the hop uses: the client's sidecar and the service's
 sidecar do the mutual TLS end to end, so identity checks and intentions stay where they are.
@@ -17,7 +19,6 @@ sidecar do the mutual TLS end to end, so identity checks and intentions stay whe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -26,7 +27,12 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import (  # noqa: F401  (for ParseDict)
     tls_inspector_pb2,
 )
+from envoy.extensions.filters.network.sni_cluster.v3 import (  # noqa: F401  (for ParseDict)
+    sni_cluster_pb2,
+)
 
+from consulpy.agent.gatewaysnapshot import MeshGatewaySnapshot
+from consulpy.agent.proxysnapshot import Endpoint
 from consulpy.xds.endpoints import lb_endpoint
 from consulpy.xds.protoutil import (
     TCP_PROXY,
@@ -36,55 +42,12 @@ from consulpy.xds.protoutil import (
     to_message,
     typed,
 )
-from consulpy.xds.snapshot import DEFAULT_NAMESPACE, Endpoint
 
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 TLS_INSPECTOR_CONFIG = "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
+SNI_CLUSTER = "envoy.filters.network.sni_cluster"
+SNI_CLUSTER_CONFIG = "envoy.extensions.filters.network.sni_cluster.v3.SniCluster"
 CONNECT_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class GatewayService:
-    """A service (or one of its resolver's subsets) of the gateway's datacenter."""
-
-    name: str
-    sni: str
-    endpoints: tuple[Endpoint, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class RemoteDatacenter:
-    """Another datacenter and the WAN addresses of its mesh gateways."""
-
-    name: str
-    cluster_name: str
-    endpoints: tuple[Endpoint, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class MeshGatewaySnapshot:
-    """Everything a mesh gateway's Envoy needs, as of one moment."""
-
-    proxy_id: str
-    service: str
-    datacenter: str
-    trust_domain: str
-    address: str
-    port: int
-    services: tuple[GatewayService, ...] = ()
-    remotes: tuple[RemoteDatacenter, ...] = ()
-    version: str = ""
-
-
-def service_sni(service: str, datacenter: str, trust_domain: str, subset: str = "") -> str:
-    """``[<subset>.]<service>.default.<dc>.internal.<trust-domain>``, as sidecars send it."""
-    prefix = f"{subset}." if subset else ""
-    return f"{prefix}{service}.{DEFAULT_NAMESPACE}.{datacenter}.internal.{trust_domain}"
-
-
-def datacenter_cluster(datacenter: str, trust_domain: str) -> str:
-    """``<dc>.internal.<trust-domain>``: the cluster of a remote datacenter's gateways."""
-    return f"{datacenter}.internal.{trust_domain}"
 
 
 def listener_name(snapshot: MeshGatewaySnapshot) -> str:
@@ -104,7 +67,8 @@ def _tcp_chain(server_names: list[str], cluster: str, stat_prefix: str) -> dict[
 
 
 def gateway_listener(snapshot: MeshGatewaySnapshot) -> listener_pb2.Listener:
-    """One listener; a filter chain per local service SNI and per remote datacenter."""
+    """One listener; a filter chain per local service SNI and per remote datacenter, and a
+    catch-all."""
     chains = [
         _tcp_chain([svc.sni], svc.sni, "mesh_gateway_local." + svc.sni.split(".internal.")[0])
         for svc in snapshot.services
@@ -117,6 +81,21 @@ def gateway_listener(snapshot: MeshGatewaySnapshot) -> listener_pb2.Listener:
         )
         for remote in snapshot.remotes
     ]
+    # Last, matching any SNI: the cluster named by the SNI itself, if there is one (else
+    # Envoy closes the connection), as Consul's catch-all chain does.
+    chains.append(
+        {
+            "filters": [
+                extension(SNI_CLUSTER, SNI_CLUSTER_CONFIG, {}),
+                {
+                    "name": "envoy.filters.network.tcp_proxy",
+                    "typed_config": typed(
+                        TCP_PROXY, stat_prefix="mesh_gateway_local_catchall", cluster=""
+                    ),
+                },
+            ]
+        }
+    )
     data: dict[str, Any] = {
         "name": listener_name(snapshot),
         "address": socket_address(snapshot.address or "0.0.0.0", snapshot.port),

@@ -12,7 +12,6 @@ KeyFile/SNI (files Envoy reads itself, as in Consul).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -21,6 +20,13 @@ from envoy.extensions.filters.listener.tls_inspector.v3 import (  # noqa: F401  
     tls_inspector_pb2,
 )
 
+from consulpy.agent.gatewaysnapshot import LinkedService, TerminatingSnapshot
+from consulpy.agent.proxysnapshot import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_PARTITION,
+    HTTP_PROTOCOLS,
+    cluster_name,
+)
 from consulpy.xds import rbac
 from consulpy.xds.clusters import HTTP2_PROTOCOLS
 from consulpy.xds.endpoints import lb_endpoint
@@ -35,48 +41,10 @@ from consulpy.xds.protoutil import (
     socket_address,
     to_message,
 )
-from consulpy.xds.snapshot import (
-    DEFAULT_NAMESPACE,
-    DEFAULT_PARTITION,
-    HTTP_PROTOCOLS,
-    Endpoint,
-    cluster_name,
-)
 from consulpy.xds.tls import TRANSPORT_SOCKET, alpn_for
 
 ANY_ADDRESS = "0.0.0.0"
 TLS_INSPECTOR = "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
-
-
-@dataclass(frozen=True, kw_only=True)
-class LinkedService:
-    """One service of the gateway's ``terminating-gateway`` entry, with what it needs."""
-
-    name: str
-    protocol: str = "tcp"
-    leaf_cert_pem: str
-    leaf_key_pem: str
-    intentions: tuple[dict[str, Any], ...] = ()
-    endpoints: tuple[Endpoint, ...] = ()
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    sni: str = ""
-    connect_timeout_s: float = 5.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class TerminatingSnapshot:
-    proxy_id: str
-    service: str
-    datacenter: str
-    trust_domain: str
-    address: str
-    port: int
-    roots_pem: tuple[str, ...]
-    default_allow: bool
-    services: tuple[LinkedService, ...] = ()
-    version: str = ""
 
 
 def _is_ip(address: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from envoy.config.listener.v3 import listener_pb2
 
+from consulpy.agent.proxysnapshot import HTTP_PROTOCOLS, ProxySnapshot, Upstream
 from consulpy.xds import rbac
 from consulpy.xds.clusters import HTTP2_PROTOCOLS, LOCAL_APP
 from consulpy.xds.naming import (
@@ -29,7 +30,6 @@ from consulpy.xds.protoutil import (
     to_message,
 )
 from consulpy.xds.routes import uses_rds, virtual_host
-from consulpy.xds.snapshot import HTTP_PROTOCOLS, ProxySnapshot, Upstream
 from consulpy.xds.tls import downstream_socket
 
 XFCC_DETAILS = {"subject": True, "cert": True, "chain": True, "dns": True, "uri": True}

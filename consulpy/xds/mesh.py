@@ -16,8 +16,8 @@ from consulpy.util.tlsnames import ca_bundle
 from consulpy.xds.ratelimit import UpdateLimiter
 
 if TYPE_CHECKING:
+    from consulpy.agent.proxylookup import ProxyLookup
     from consulpy.config import AgentConfig
-    from consulpy.xds.lookup import ProxyLookup
     from consulpy.xds.server import XDSServer
 
 log = structlog.get_logger("consulpy.xds.mesh")

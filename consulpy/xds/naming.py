@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from consulpy.xds.snapshot import DEFAULT_NAMESPACE, DEFAULT_PARTITION, ProxySnapshot, Upstream
+from consulpy.agent.proxysnapshot import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_PARTITION,
+    ProxySnapshot,
+    Upstream,
+)
 
 PUBLIC_LISTENER = "public_listener"
 ANY_ADDRESS = "0.0.0.0"

@@ -15,13 +15,13 @@ from typing import Any
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
+from consulpy.agent.proxysnapshot import PROTOCOLS, ProxySnapshot
 from consulpy.xds.clusters import build_clusters
 from consulpy.xds.endpoints import build_endpoints
 from consulpy.xds.listeners import build_listeners
 from consulpy.xds.naming import upstream_listener_name
 from consulpy.xds.protoutil import TYPE_PREFIX
 from consulpy.xds.routes import build_routes, uses_rds
-from consulpy.xds.snapshot import PROTOCOLS, ProxySnapshot
 
 CLUSTER = TYPE_PREFIX + "envoy.config.cluster.v3.Cluster"
 ENDPOINT = TYPE_PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"

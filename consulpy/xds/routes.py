@@ -7,9 +7,9 @@ from typing import Any
 
 from envoy.config.route.v3 import route_pb2
 
+from consulpy.agent.proxysnapshot import ProxySnapshot, Route, Upstream
 from consulpy.xds.matchers import header_matcher, methods_matcher, query_matcher
 from consulpy.xds.protoutil import duration, to_message
-from consulpy.xds.snapshot import ProxySnapshot, Route, Upstream
 
 
 def route_match(route: Route) -> dict[str, Any]:

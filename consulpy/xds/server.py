@@ -28,12 +28,12 @@ import grpc
 import structlog
 from envoy.service.discovery.v3 import ads_pb2_grpc
 
+from consulpy.agent.proxylookup import AccessError, ProxyLookup
+from consulpy.agent.proxysnapshot import ProxySnapshot
 from consulpy.metrics import METRICS
 from consulpy.xds.delta import ACK, NACK, STALE, UNKNOWN_TYPE, DeltaSession
-from consulpy.xds.lookup import AccessError, ProxyLookup
 from consulpy.xds.ratelimit import UpdateLimiter
 from consulpy.xds.resources import Resources, build, short
-from consulpy.xds.snapshot import ProxySnapshot
 from consulpy.xds.sotw import SotwSession
 
 log = structlog.get_logger("consulpy.xds")
@@ -129,7 +129,7 @@ class _Servicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
 class XDSServer:
     """ADS over gRPC for every sidecar of this agent.
 
-    ``lookup`` implements ``consulpy.xds.lookup.ProxyLookup``. ``builder`` turns a snapshot
+    ``lookup`` implements ``consulpy.agent.proxylookup.ProxyLookup``. ``builder`` turns a snapshot
     into resources (``resources.build``; tests swap it to inject invalid resources).
     """
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from consulpy.agent.proxysnapshot import ProxySnapshot, Target
 from consulpy.xds.protoutil import DOWNSTREAM_TLS, UPSTREAM_TLS, extension
-from consulpy.xds.snapshot import ProxySnapshot, Target
 
 TRANSPORT_SOCKET = "tls"
 HTTP1_ALPN = ("http/1.1",)

@@ -1000,6 +1000,47 @@ SUBSETS = {"v1": {}, "v2": {}}
             'Service "a" must have a CertFile, CAFile, and KeyFile specified for TLS origination',
         ),
         ({"Kind": "terminating-gateway", "Services": []}, "Name is required"),
+        (
+            {"Kind": "ingress-gateway", "Name": "in", "TLS": {"TLSMinVersion": "TLSv1_9"}},
+            "no matching TLS version found for TLSv1_9, please specify one of "
+            "[TLS_AUTO, TLSv1_0, TLSv1_1, TLSv1_2, TLSv1_3]",
+        ),
+        (
+            {
+                "Kind": "ingress-gateway",
+                "Name": "in",
+                "TLS": {"TLSMinVersion": "TLSv1_3", "TLSMaxVersion": "TLSv1_2"},
+            },
+            "configuring max version TLSv1_2 less than the configured min version TLSv1_3 "
+            "is invalid",
+        ),
+        (
+            {
+                "Kind": "ingress-gateway",
+                "Name": "in",
+                "Listeners": [
+                    {
+                        "Port": 1111,
+                        "Protocol": "tcp",
+                        "TLS": {
+                            "TLSMinVersion": "TLSv1_3",
+                            "CipherSuites": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+                        },
+                        "Services": [{"Name": "a"}],
+                    }
+                ],
+            },
+            "configuring CipherSuites is only applicable to connections negotiated with TLS "
+            "1.2 or earlier, TLSMinVersion is set to TLSv1_3",
+        ),
+        (
+            {
+                "Kind": "ingress-gateway",
+                "Name": "in",
+                "TLS": {"CipherSuites": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "RC4"]},
+            },
+            "no matching Envoy TLS cipher suite found for RC4",
+        ),
     ],
 )
 def test_validation_texts(body: dict, error: str) -> None:

@@ -4,21 +4,24 @@ One dev agent and one set of processes serve every assertion (one cluster for th
 
 - `web` (a tiny HTTP app with an Envoy sidecar) is exposed by the ingress gateway `ingress`
   on an HTTP listener (routed by Host, `web.ingress.*`), on a TCP listener, on an HTTP
-  listener exposing `*`, and on an HTTPS listener (a Connect CA certificate for the host);
-  a listener with TLS cipher suites (not supported) is not served;
+  listener exposing `*`, on an HTTPS listener (a Connect CA certificate for
+  `*.ingress.consul`) and on a TLS 1.2 listener limited to one cipher suite;
 - `ext` is a plain HTTP server registered as a service without a sidecar, linked to the
   terminating gateway `term`; `client` (with a sidecar) reaches it through its upstream, and
-  a deny intention `client -> ext` refuses it at the gateway.
+  a deny intention `client -> ext` refuses it at the gateway; then the entry links `*`
+  (every typical service) instead, and `ext` is still reached through it.
 Both gateways are registered and started with `consulpy connect envoy -gateway=... -register`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import dns.asyncquery
@@ -51,7 +54,7 @@ class Gateways:
     wildcard_port: int  # its HTTP listener exposing "*"
     tcp_port: int  # the ingress gateway's TCP listener
     tls_port: int  # its HTTPS listener
-    suites_port: int  # a TLS listener with cipher suites (not served)
+    suites_port: int  # a TLS 1.2 listener with one cipher suite
     client_port: int  # the `client` app: /call goes to ext through the terminating gateway
     dns_port: int
     envoys: dict[str, Sidecar] = field(default_factory=dict)
@@ -122,13 +125,14 @@ def _entries(
                     "tls": {"enabled": True, "tls_min_version": "TLSv1_2"},
                     "services": [{"name": "web"}],
                 },
-                # cipher suites are not supported: this listener must not be served
+                # TLS 1.2 at most, one cipher suite (the CA's leaf keys are ECDSA)
                 {
                     "port": suites_port,
                     "protocol": "tcp",
                     "tls": {
                         "enabled": True,
-                        "cipher_suites": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
+                        "tls_max_version": "TLSv1_2",
+                        "cipher_suites": ["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"],
                     },
                     "services": [{"name": "web"}],
                 },
@@ -136,6 +140,36 @@ def _entries(
         },
         {"kind": "terminating-gateway", "name": "term", "services": [{"name": "ext"}]},
     ]
+
+
+async def _tls_get(
+    port: int, context: ssl.SSLContext, host: str
+) -> tuple[int, str, tuple[str, str, int] | None]:
+    """GET /hello over TLS to 127.0.0.1:port with SNI and Host `host`: status, body and the
+    negotiated (cipher, version, bits)."""
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname=host), 10
+    )
+    try:
+        cipher = writer.get_extra_info("ssl_object").cipher()
+        writer.write(f"GET /hello HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        raw = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, body.decode(errors="replace"), cipher
+
+
+async def _peer_cert(port: int, context: ssl.SSLContext, host: str) -> dict[str, Any]:
+    """The certificate the listener on `port` presents (verified against `context`)."""
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname=host), 10
+    )
+    try:
+        return dict(writer.get_extra_info("peercert"))
+    finally:
+        writer.close()
 
 
 async def _start(tmp: Path) -> Gateways:
@@ -261,9 +295,27 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
 
     status, body = await https()
     assert status == 200 and json.loads(body)["instance"] == "web-1", body
-    # The listener with cipher suites is not served (the others come from the same snapshot)
-    listeners = await g.envoys["ingress"].get("/listeners")
-    assert f":{g.http_port}" in listeners and f":{g.suites_port}" not in listeners, listeners
+    # One certificate for every TLS listener, with Consul's wildcard DNS SANs
+    cert = await _peer_cert(g.tls_port, context, "web.ingress.consul")
+    sans = {value for kind, value in cert["subjectAltName"] if kind == "DNS"}
+    assert {"*.ingress.consul", "*.ingress.dc1.consul"} <= sans, sans
+
+    # The TLS 1.2 listener with one cipher suite: a client without it gets no handshake
+    narrow = ssl.create_default_context(cadata="".join(r["RootCert"] for r in roots["Roots"]))
+    narrow.maximum_version = ssl.TLSVersion.TLSv1_2
+    narrow.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+    try:
+        await _peer_cert(g.suites_port, narrow, "web.ingress.consul")
+    except (ssl.SSLError, ConnectionError) as exc:
+        refused = repr(exc)
+    else:
+        refused = ""
+    assert refused, "a client without the listener's cipher suite completed a handshake"
+    wide = ssl.create_default_context(cadata="".join(r["RootCert"] for r in roots["Roots"]))
+    wide.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384")
+    status, body, cipher = await _tls_get(g.suites_port, wide, "web.ingress.consul")
+    assert status == 200 and json.loads(body)["instance"] == "web-1", body
+    assert cipher[:2] == ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLSv1.2"), cipher
 
     # health/ingress: the ingress gateways exposing web
     rows = await g.agent.request("GET", "/v1/health/ingress/web")
@@ -285,7 +337,7 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
             ("web", g.http_port, "http", "ingress-gateway"),
             ("web", g.tcp_port, "tcp", "ingress-gateway"),
             ("web", g.tls_port, "http", "ingress-gateway"),
-            ("web", g.suites_port, "tcp", "ingress-gateway"),  # listed, though not served
+            ("web", g.suites_port, "tcp", "ingress-gateway"),
         ]
     )
     wildcard = {r["Service"]["Name"] for r in rows if r.get("FromWildcard")}
@@ -327,3 +379,34 @@ async def test_ingress_and_terminating_gateways(gateways: Gateways) -> None:
         return (await g.via_terminating())[0] == 200
 
     await eventually(allowed, timeout=DEADLINE, what="client -> ext allowed again")
+
+    # A wildcard links every typical service of the catalog (not the proxies, not the
+    # gateways): ext is reached through it as before, and web and client are linked too.
+    await g.agent.request(
+        "PUT",
+        "/v1/config",
+        {"Kind": "terminating-gateway", "Name": "term", "Services": [{"Name": "*"}]},
+    )
+
+    async def linked_by_wildcard() -> bool:
+        rows = await g.agent.request("GET", "/v1/catalog/gateway-services/term")
+        got = {(r["Service"]["Name"], r.get("FromWildcard", False)) for r in rows}
+        return got == {("client", True), ("ext", True), ("web", True)}
+
+    await eventually(linked_by_wildcard, timeout=DEADLINE, what="term's wildcard rows")
+    term_clusters = ""
+
+    async def served_by_wildcard() -> bool:
+        nonlocal term_clusters
+        term_clusters = await g.envoys["term"].get("/clusters")
+        names = {line.split("::", 1)[0].split(".")[0] for line in term_clusters.splitlines()}
+        return {"client", "ext", "web"} <= names
+
+    try:
+        await eventually(served_by_wildcard, timeout=DEADLINE, what="term's wildcard clusters")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{term_clusters}") from None
+    status, body = await g.via_terminating()
+    assert status == 200 and json.loads(body)["instance"] == "ext-1", body
+    rows = await g.agent.request("GET", "/v1/health/connect/web")
+    assert "term" in {r["Service"]["Service"] for r in rows}, rows

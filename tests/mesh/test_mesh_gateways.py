@@ -277,6 +277,15 @@ async def _scenario(tmp_path: Path) -> None:
                 timeout=DEADLINE,
                 what="api?dc=dc2 through both gateways",
             )
+            # dc1's gateway forwarded that by datacenter: it has no cluster of dc2's api,
+            # only dc2's gateways (`*.dc2.internal.<td>`), and a catch-all chain Envoy took
+            gw1 = envoys[3]
+            clusters = await gw1.get("/clusters")
+            names = {line.split("::", 1)[0] for line in clusters.splitlines() if "::" in line}
+            assert not any(".dc2.internal." in n for n in names), names
+            assert any(n.startswith("dc2.internal.") for n in names), names
+            dump = await gw1.get("/config_dump")
+            assert "envoy.filters.network.sni_cluster" in dump, dump[-4000:]
             # remote mode: web's sidecar dials dc2's gateway itself
             await eventually(
                 lambda: answers(up_remote, "api-dc2"),

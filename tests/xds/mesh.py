@@ -18,18 +18,18 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from consulpy.agent.proxysnapshot import (
+    Endpoint,
+    ProxySnapshot,
+    Upstream,
+    default_target,
+)
 from consulpy.connect import ca, spiffe
 
 # Envoy listener ports must be known before the listeners exist (their names and the peers'
 # endpoints carry them), so the tests take them from the shared helper.
 from consulpy.util.ports import free_port as free_port
 from consulpy.xds.bootstrap import bootstrap_config, envoy_binary
-from consulpy.xds.snapshot import (
-    Endpoint,
-    ProxySnapshot,
-    Upstream,
-    default_target,
-)
 from tests.helpers import eventually
 
 DC = "dc1"

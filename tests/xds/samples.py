@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from consulpy.xds.snapshot import (
+from consulpy.agent.proxysnapshot import (
     Endpoint,
     ProxySnapshot,
     Route,

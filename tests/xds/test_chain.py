@@ -3,13 +3,13 @@ splitter weights, one EDS cluster per reachable target, failover as an aggregate
 
 from __future__ import annotations
 
+from consulpy.agent.proxycfg_chain import render_upstream
+from consulpy.agent.proxysnapshot import Endpoint, Upstream
 from consulpy.connect import config_entries as ce
-from consulpy.xds.chain import render_upstream
 from consulpy.xds.clusters import build_clusters
 from consulpy.xds.endpoints import build_endpoints
 from consulpy.xds.protoutil import to_dict
 from consulpy.xds.routes import build_routes
-from consulpy.xds.snapshot import Endpoint, Upstream
 from tests.connect.chain_scenario import ADMIN, BACKUP, CANARY, ENTRIES, V1, V2, sni
 from tests.xds.mesh import Certs, sidecar_snapshot
 

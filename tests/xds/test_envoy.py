@@ -20,10 +20,10 @@ import pytest
 import pytest_asyncio
 import structlog
 
-from consulpy.xds.lookup import MemoryLookup
+from consulpy.agent.proxylookup import MemoryLookup
+from consulpy.agent.proxysnapshot import Endpoint, ProxySnapshot, Route
 from consulpy.xds.resources import ROUTE
 from consulpy.xds.server import XDSServer
-from consulpy.xds.snapshot import Endpoint, ProxySnapshot, Route
 from tests.helpers import eventually
 from tests.xds.mesh import (
     Certs,
@@ -461,8 +461,8 @@ async def test_upstream_removed_and_added_back(mesh: Mesh) -> None:
 async def test_resolver_failover_through_an_aggregate_cluster(mesh: Mesh) -> None:
     """The compiled chain's failover, rendered: the v1 subset has no instance, so Envoy's
     aggregate cluster sends the request to the failover target (v2, api's sidecar)."""
+    from consulpy.agent.proxycfg_chain import render_upstream
     from consulpy.connect import config_entries as ce
-    from consulpy.xds.chain import render_upstream
 
     entries = [
         ce.normalize(e)

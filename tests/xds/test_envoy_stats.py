@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from consulpy.agent.proxylookup import MemoryLookup
 from consulpy.metrics import METRICS
 from consulpy.metrics.prometheus import render
 from consulpy.xds.bootstrap import PROMETHEUS_LISTENER, bootstrap_config, stats_bind
-from consulpy.xds.lookup import MemoryLookup
 from consulpy.xds.server import XDSServer
 from tests.helpers import eventually_value
 from tests.xds.mesh import DC, Certs, Envoy, free_port, sidecar_snapshot

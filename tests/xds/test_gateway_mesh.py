@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from consulpy.agent import gatewaysnapshot as gs
+from consulpy.agent.proxysnapshot import Endpoint
 from consulpy.xds import gateway_mesh as gm
 from consulpy.xds.protoutil import to_dict
 from consulpy.xds.resources import CLUSTER, ENDPOINT, LISTENER, build
-from consulpy.xds.snapshot import Endpoint
 
 TD = "11111111-2222-3333-4444-555555555555.consul"
 
 
-def snapshot() -> gm.MeshGatewaySnapshot:
-    return gm.MeshGatewaySnapshot(
+def snapshot() -> gs.MeshGatewaySnapshot:
+    return gs.MeshGatewaySnapshot(
         proxy_id="mesh-gateway",
         service="mesh-gateway",
         datacenter="dc1",
@@ -19,16 +20,16 @@ def snapshot() -> gm.MeshGatewaySnapshot:
         address="10.0.0.5",
         port=8443,
         services=(
-            gm.GatewayService(
+            gs.GatewayService(
                 name="api",
-                sni=gm.service_sni("api", "dc1", TD),
+                sni=gs.service_sni("api", "dc1", TD),
                 endpoints=(Endpoint("10.0.0.9", 21000), Endpoint("10.0.0.8", 21000, False)),
             ),
         ),
         remotes=(
-            gm.RemoteDatacenter(
+            gs.RemoteDatacenter(
                 name="dc2",
-                cluster_name=gm.datacenter_cluster("dc2", TD),
+                cluster_name=gs.datacenter_cluster("dc2", TD),
                 endpoints=(Endpoint("203.0.113.4", 443),),
             ),
         ),
@@ -41,7 +42,7 @@ def test_listener_routes_by_sni_and_keeps_tls() -> None:
     data = to_dict(listener.message)
     assert data["name"] == "default:10.0.0.5:8443"
     assert [f["name"] for f in data["listener_filters"]] == [gm.TLS_INSPECTOR]
-    chains = data["filter_chains"]
+    *chains, catch_all = data["filter_chains"]
     assert [c["filter_chain_match"]["server_names"] for c in chains] == [
         [f"api.default.dc1.internal.{TD}"],
         [f"*.dc2.internal.{TD}"],
@@ -50,7 +51,13 @@ def test_listener_routes_by_sni_and_keeps_tls() -> None:
         f"api.default.dc1.internal.{TD}",
         f"dc2.internal.{TD}",
     ]
-    assert all("transport_socket" not in c for c in chains)  # passes the mTLS through
+    # any other SNI: the cluster of that name (sni_cluster), matched last
+    assert "filter_chain_match" not in catch_all
+    assert [f["name"] for f in catch_all["filters"]] == [
+        gm.SNI_CLUSTER,
+        "envoy.filters.network.tcp_proxy",
+    ]
+    assert all("transport_socket" not in c for c in data["filter_chains"])  # mTLS passes
 
 
 def test_clusters_are_plain_tcp_with_endpoints() -> None:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from consulpy.xds.gateway_ingress import (
+from consulpy.agent.gatewaysnapshot import (
     IngressListener,
     IngressService,
     IngressSnapshot,
     IngressTLS,
+    LinkedService,
+    TerminatingSnapshot,
 )
-from consulpy.xds.gateway_terminating import LinkedService, TerminatingSnapshot
+from consulpy.agent.proxysnapshot import Endpoint, cluster_name
 from consulpy.xds.protoutil import to_dict
 from consulpy.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, build
-from consulpy.xds.snapshot import Endpoint, cluster_name
 from tests.xds import samples
 from tests.xds.samples import DC, KEY, LEAF, ROOT_A, TD
 
@@ -201,3 +202,13 @@ def test_ingress_tls_listener_presents_its_certificate() -> None:
     assert common["alpn_protocols"] == ["http/1.1"]
     plain = to_dict(res.of_type(LISTENER)["tcp:10.1.1.1:9000"].message)
     assert "transport_socket" not in plain["filter_chains"][0]
+    # cipher suites (Envoy's names, as the agent maps them) and a maximum version
+    tls = replace(tls, max_version="TLSv1_2", cipher_suites=("ECDHE-ECDSA-AES256-GCM-SHA384",))
+    res = build(replace(snap, listeners=(replace(http, tls=tls), tcp)))
+    listener = to_dict(res.of_type(LISTENER)["http:10.1.1.1:8080"].message)
+    context = listener["filter_chains"][0]["transport_socket"]["typed_config"]
+    assert context["common_tls_context"]["tls_params"] == {
+        "tls_minimum_protocol_version": "TLSv1_2",
+        "tls_maximum_protocol_version": "TLSv1_2",
+        "cipher_suites": ["ECDHE-ECDSA-AES256-GCM-SHA384"],
+    }

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from consulpy.xds.lookup import MemoryLookup, PermissionDenied, UnknownProxy
+from consulpy.agent.proxylookup import MemoryLookup, PermissionDenied, UnknownProxy
 from tests.xds import samples
 
 PROXY = "web-sidecar-proxy"

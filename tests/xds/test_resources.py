@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from consulpy.agent.proxysnapshot import Endpoint, Upstream, cluster_name, spiffe_id
 from consulpy.xds.protoutil import duration, to_dict
 from consulpy.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_URLS, build
-from consulpy.xds.snapshot import Endpoint, Upstream, cluster_name, spiffe_id
 from tests.xds import samples
 
 GOLDEN_DIR = Path(__file__).parent / "golden"

@@ -14,10 +14,10 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
-from consulpy.xds.lookup import MemoryLookup, PermissionDenied, Unauthenticated
+from consulpy.agent.proxylookup import MemoryLookup, PermissionDenied, Unauthenticated
+from consulpy.agent.proxysnapshot import Endpoint
 from consulpy.xds.resources import CLUSTER, ENDPOINT, LISTENER
 from consulpy.xds.server import XDSServer
-from consulpy.xds.snapshot import Endpoint
 from tests.helpers import eventually
 from tests.xds import samples
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
+from consulpy.agent.proxysnapshot import Endpoint
 from consulpy.xds.delta import ACK, NACK, STALE, SUBSCRIBE, UNKNOWN_TYPE, DeltaSession
 from consulpy.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, build, short
-from consulpy.xds.snapshot import Endpoint
 from consulpy.xds.sotw import SotwSession
 from tests.xds import samples
 

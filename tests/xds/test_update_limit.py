@@ -8,11 +8,11 @@ import math
 
 import grpc
 
-from consulpy.xds.lookup import MemoryLookup
+from consulpy.agent.proxylookup import MemoryLookup
+from consulpy.agent.proxysnapshot import Endpoint
 from consulpy.xds.ratelimit import UpdateLimiter
 from consulpy.xds.resources import ENDPOINT
 from consulpy.xds.server import XDSServer
-from consulpy.xds.snapshot import Endpoint
 from tests.helpers import eventually
 from tests.xds import samples
 from tests.xds.test_server import PROXY, Client, dreq, snapshot

@@ -51,6 +51,11 @@ from consulpy.filter import FilterError, compile_filter
 from consulpy.filter.regex import RegexError, compile_regex
 from consulpy.util.durations import format_duration_ns
 from consulpy.util.goquote import go_quote
+from consulpy.util.tlsnames import (
+    CIPHER_SUITE_MIN_VERSIONS,
+    ENVOY_CIPHER_SUITES,
+    ENVOY_TLS_VERSIONS,
+)
 
 # --------------------------------------------------------------------------------------------
 # Shared validation helpers.
@@ -794,14 +799,44 @@ def _validate_host(tls_enabled: bool, host: str) -> None:
         )
 
 
+def _validate_gateway_tls(tls: dict[str, Any]) -> None:
+    """An ingress gateway's (or listener's) TLS versions and cipher suites, with Consul's
+    messages: known versions, max not below min, cipher suites only where TLS <= 1.2 can be
+    negotiated and only names Envoy knows."""
+    low, high = str(tls.get("TLSMinVersion") or ""), str(tls.get("TLSMaxVersion") or "")
+    for version in (low, high):
+        if version and version not in ENVOY_TLS_VERSIONS:
+            raise EntryError(
+                f"no matching TLS version found for {version}, please specify one of "
+                f"[{', '.join(sorted(ENVOY_TLS_VERSIONS))}]"
+            )
+    order = ENVOY_TLS_VERSIONS[1:]  # TLS_AUTO is not comparable
+    if low in order and high in order and order.index(high) < order.index(low):
+        raise EntryError(
+            f"configuring max version {high} less than the configured min version {low} is invalid"
+        )
+    suites = [str(s) for s in tls.get("CipherSuites") or ()]
+    if suites:
+        if low not in CIPHER_SUITE_MIN_VERSIONS:
+            raise EntryError(
+                "configuring CipherSuites is only applicable to connections negotiated with "
+                f"TLS 1.2 or earlier, TLSMinVersion is set to {low}"
+            )
+        unknown = [s for s in suites if s not in ENVOY_CIPHER_SUITES]
+        if unknown:
+            raise EntryError(f"no matching Envoy TLS cipher suite found for {','.join(unknown)}")
+
+
 def _validate_ingress(entry: dict[str, Any]) -> None:
     _require_name(entry)
     _check_meta(entry)
     tls_enabled = bool((entry.get("TLS") or {}).get("Enabled"))
+    _validate_gateway_tls(entry.get("TLS") or {})
     ports: set[int] = set()
     for listener in entry.get("Listeners") or []:
         port, protocol = listener.get("Port", 0), listener.get("Protocol", "tcp")
         where = f"(listener on port {port})"
+        _validate_gateway_tls(listener.get("TLS") or {})
         if port in ports:
             raise EntryError(f"port {port} declared on two listeners")
         ports.add(port)

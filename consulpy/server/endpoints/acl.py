@@ -759,6 +759,11 @@ async def login(server: Server, req: Request[Login]) -> Row:
     body["Description"] = f"token created via login: {json.dumps(req.payload.meta or {})}"
     body["AuthMethod"] = method["Name"]
     body["Local"] = method.get("TokenLocality") != "global"
+    if not body["Local"] and not server.is_primary():
+        # a global token is the primary's (the secondaries get it by replication)
+        raise CommandError(
+            "creating global tokens via auth methods is only permitted in the primary datacenter"
+        )
     if method.get("MaxTokenTTL"):
         body["ExpirationTTL"] = method["MaxTokenTTL"]
     row = _token_row(server, body, None, now)

@@ -12,9 +12,16 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from consulpy.agent.proxysnapshot import (
+    HTTP_PROTOCOLS,
+    Endpoint,
+    Route,
+    Target,
+    Upstream,
+    spiffe_id,
+)
 from consulpy.connect.config_entries.chain import ROUTER, SPLITTER, CompiledChain
 from consulpy.util.durations import DurationError, duration_from_json
-from consulpy.xds.snapshot import HTTP_PROTOCOLS, Endpoint, Route, Target, Upstream, spiffe_id
 
 # Consul's names for the members of a failover aggregate: failover-target~<i>~<target name>.
 FAILOVER_PREFIX = "failover-target~"

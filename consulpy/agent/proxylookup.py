@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from consulpy.xds.snapshot import ProxySnapshot
+from consulpy.agent.proxysnapshot import ProxySnapshot
 
 
 class AccessError(Exception):
