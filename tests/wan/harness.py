@@ -2,9 +2,9 @@
 
 Each datacenter is a tests/cluster Cluster whose servers also bind a WAN gossip port; only dc2's
 first server retry-joins dc1's first server over the WAN: every other server reaches the WAN pool
-by flood join (each server joins the servers it sees on its LAN into the WAN pool, as Consul). The WAN pool runs faster probe timings
-than Consul's WAN defaults (probe 5s, suspicion x6) so a failed datacenter shows up in
-seconds; the protocol is the same.
+by flood join (each server joins the servers it sees on its LAN into the WAN pool, as Consul).
+The WAN pool runs faster probe timings than Consul's WAN defaults (probe 5s, suspicion x6) so
+a failed datacenter shows up in seconds; the protocol is the same.
 """
 
 from __future__ import annotations
