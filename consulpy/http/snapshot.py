@@ -133,9 +133,10 @@ async def _restore(req: web.Request) -> web.StreamResponse:
                 raise HTTPError(413, f"snapshot archive larger than {max_size} bytes")
             await loop.run_in_executor(None, spool.write, chunk)
         spool.seek(0)
-        # A server gets the state as is (it becomes the Raft snapshot's bytes, read from a
-        # file in one allocation); a client agent forwards it compressed in one RPC.
-        forward = isinstance(agent.delegate, ClientDelegate)
+        # The leader gets the state as is (it becomes the Raft snapshot's bytes, read from a
+        # file in one allocation); anywhere else it is forwarded compressed in one RPC (about
+        # the archive's size, which fits an RPC frame; the state may not).
+        forward = not _leads(agent.delegate)
         verify = _verify_and_compress if forward else _verify_and_read
         try:
             state = await loop.run_in_executor(None, verify, spool, max_size)
@@ -146,6 +147,14 @@ async def _restore(req: web.Request) -> web.StreamResponse:
     del state
     await agent.delegate.apply("Snapshot.Restore", restore, request_token(req))
     return empty_ok()
+
+
+def _leads(delegate: object) -> bool:
+    """Is this agent the leader's own server (Snapshot.Restore then runs in process)?"""
+    if isinstance(delegate, ClientDelegate):
+        return False
+    applier = getattr(delegate, "applier", None)
+    return applier is not None and bool(applier.is_leader())
 
 
 def _verify_and_compress(spool: BinaryIO, max_size: int) -> bytes:

@@ -141,5 +141,11 @@ def test_restore_reaches_every_server_and_one_that_was_down(tmp_path: Path) -> N
             what="every server has the same state",
         )
         assert [r for r in _kv(down) if r[0] != "after"] == saved
+
+        # Through a follower: it forwards the state (compressed) to the leader.
+        status, _, body = down.request("PUT", "/v1/snapshot", archive, timeout=120)
+        assert status == 200, body[:300]
+        eventually(lambda: all(_kv(n) == saved for n in every), timeout=60, what="again")
+        assert len({_state(n) for n in every}) == 1
     finally:
         cluster.stop_all()
