@@ -449,7 +449,8 @@ class RaftNode:
         """Leader only: replace the whole replicated state with `data` (the state machine's
         snapshot format), hashicorp/raft's Restore. `install` must put that state into the
         state machine (it runs on the event loop right after the log is replaced, so the
-        caller can build the new state beforehand, off the loop, and swap it in here).
+        caller can build the new state beforehand, off the loop, and swap it in here); it must
+        not fail: the log is already replaced, so a failure stops the node.
 
         The data becomes a Raft snapshot at a new index: written to the snapshot store (a
         file, fsynced) and sent to followers by chunked InstallSnapshot, never as a log entry.
@@ -460,7 +461,11 @@ class RaftNode:
         if self._storage_error is not None:
             raise StorageUnavailable(str(self._storage_error))
         snap, index, term = core.restore(data)
-        install()
+        try:
+            install()
+        except Exception as exc:  # the log is replaced already: this node cannot go on
+            self._die(exc)
+            raise
         self._restored = snap
         self._applied = self._last_snapshot_index = snap.meta.index
         for pending in [i for i in self._pending if i < snap.meta.index]:
