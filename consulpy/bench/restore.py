@@ -6,7 +6,7 @@ restore's peak minus what the same server holds once it is restarted on the rest
 (its store plus its latest Raft snapshot, exactly what it carries after the restore too).
 
 It writes an archive of incompressible values (`--mb` of them) without a source server (a store
-is filled through the FSM in this process and serialised as `GET /v1/snapshot` would), starts
+is filled through its KV table in this process and serialised as `GET /v1/snapshot` would), starts
 one server with a data dir, streams the archive to it, and reads the server's VmHWM (peak)
 after resetting it just before the upload; then restarts the server and reads its VmRSS once
 the restored data is loaded. Output: one JSON object on stdout; a summary on stderr.
@@ -27,9 +27,7 @@ from typing import IO
 
 from consulpy.bench.mem import proc_memory
 from consulpy.server import snapshot_archive
-from consulpy.state import commands as C
 from consulpy.state import snapshot_stream
-from consulpy.state.fsm import FSM
 from consulpy.state.store import StateStore
 
 MIB = 1 << 20
@@ -58,12 +56,13 @@ def write_archive(path: Path, total_bytes: int, value_size: int = 4096, seed: in
     """Write a snapshot archive holding `total_bytes` of incompressible values (keys
     `restore/0000000`, ...; the value of key i is `value_of(i, ...)`); returns the key count."""
     keys = max(1, total_bytes // value_size)
-    fsm = FSM(StateStore())
+    store = StateStore()  # filled through the KV table's own writes (no FSM commands here)
     for i in range(keys):
-        cmd = C.kv("set", key(i), value_of(i, value_size, seed), ts=0.0)
-        fsm.apply_command(i + 1, cmd)
-    frozen = fsm.store.freeze()
-    del fsm
+        txn = store.txn(i + 1)
+        store.kv.set(txn, key(i), value_of(i, value_size, seed), 0)
+        txn.commit()
+    frozen = store.freeze()
+    del store
     with tempfile.TemporaryFile() as state_file:
         out = _Digesting(state_file)
         snapshot_stream.write(frozen, out)  # type: ignore[arg-type]
