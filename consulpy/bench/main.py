@@ -14,6 +14,7 @@ BENCHES = {
     "shutdown": "consulpy.bench.shutdown",
     "watch": "consulpy.bench.watch",
     "mem": "consulpy.bench.mem",
+    "restore": "consulpy.bench.restore",
     "gossip-sim": "consulpy.bench.gossip_sim",
     "all": "consulpy.bench.all",
 }

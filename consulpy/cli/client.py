@@ -21,7 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from consulpy.util.tlsnames import ca_bundle
 
@@ -245,9 +245,11 @@ class Client:
         method: str,
         path: str,
         params: dict[str, Any] | None = None,
-        body: bytes | None = None,
+        body: bytes | BinaryIO | None = None,
         ok: tuple[int, ...] = (200,),
     ) -> Response:
+        """One call to the agent. A file `body` is streamed from its position to its end
+        (http.client reads it in blocks), never read whole."""
         query: list[tuple[str, str]] = []
         for key, value in (params or {}).items():
             if value is None or value is False:
@@ -261,6 +263,9 @@ class Client:
         if query:
             url += "?" + urllib.parse.urlencode(query)
         req = urllib.request.Request(url, data=body, method=method)
+        if body is not None and not isinstance(body, bytes):
+            size = os.fstat(body.fileno()).st_size - body.tell()
+            req.add_header("Content-Length", str(size))
         if self.token:
             req.add_header("X-Consul-Token", self.token)
         try:

@@ -302,9 +302,8 @@ def snapshot_main(argv: list[str]) -> int:
             os.replace(tmp, args.file)
             print(f"Saved and verified snapshot to index {meta['Index']}")
             return 0
-        with open(args.file, "rb") as fh:
-            data = fh.read()
-        client.request("PUT", "/v1/snapshot", body=data)
+        with open(args.file, "rb") as fh:  # streamed: the archive may be hundreds of MB
+            client.request("PUT", "/v1/snapshot", body=fh)
         print("Restored snapshot")
         return 0
     except (OSError, snapshot_archive.ArchiveError) as exc:

@@ -5,8 +5,8 @@ a point-in-time view of the store is frozen on the event loop (rows are immutabl
 copy), serialised record by record into a file in a worker thread, wrapped into the archive
 (another file) and streamed out in chunks. Restore: the upload is spooled to disk as it arrives
 (refused with 413 the moment it passes limits.snapshot_max_size), verified completely
-(checksums, format) in a streaming pass, and only then its state, zlib-compressed, goes to the
-server, which decodes it (streamed) before proposing it as one Raft entry.
+(checksums, format) in a streaming pass, and only then its state goes to the server, which
+loads it into a new store and installs it as a Raft snapshot (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from aiohttp import web
 
+from consulpy.agent.client import ClientDelegate
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -132,25 +133,47 @@ async def _restore(req: web.Request) -> web.StreamResponse:
                 raise HTTPError(413, f"snapshot archive larger than {max_size} bytes")
             await loop.run_in_executor(None, spool.write, chunk)
         spool.seek(0)
+        # The leader gets the state as is (it becomes the Raft snapshot's bytes, read from a
+        # file in one allocation); anywhere else it is forwarded compressed in one RPC (about
+        # the archive's size, which fits an RPC frame; the state may not).
+        forward = not _leads(agent.delegate)
+        verify = _verify_and_compress if forward else _verify_and_read
         try:
-            state = await loop.run_in_executor(None, _verify_and_compress, spool, max_size)
+            state = await loop.run_in_executor(None, verify, spool, max_size)
         except snapshot_archive.ArchiveError as exc:
             raise HTTPError(400, f"Snapshot restore failed: {exc}") from exc
-    # Snapshot.Restore decodes the state (streamed) before proposing it: a bad one is a 400.
-    await agent.delegate.apply(
-        "Snapshot.Restore", SnapshotRestore(state, encoding="zlib"), request_token(req)
-    )
+    # Snapshot.Restore loads the state before it reaches Raft: a bad one is a 400.
+    restore = SnapshotRestore(state, encoding="zlib" if forward else "")
+    del state
+    await agent.delegate.apply("Snapshot.Restore", restore, request_token(req))
     return empty_ok()
 
 
+def _leads(delegate: object) -> bool:
+    """Is this agent the leader's own server (Snapshot.Restore then runs in process)?"""
+    if isinstance(delegate, ClientDelegate):
+        return False
+    applier = getattr(delegate, "applier", None)
+    return applier is not None and bool(applier.is_leader())
+
+
 def _verify_and_compress(spool: BinaryIO, max_size: int) -> bytes:
-    """Check the whole archive, then return its state zlib-compressed: what the Raft restore
-    entry carries (about the archive's size, never the decompressed state)."""
+    """Check the whole archive, then return its state zlib-compressed (about the archive's
+    size, never the decompressed state): what a client agent forwards."""
     z = zlib.compressobj(6)
     out = io.BytesIO()
     snapshot_archive.verify_file(spool, max_size, lambda chunk: out.write(z.compress(chunk)))
     out.write(z.flush())
     return out.getvalue()
+
+
+def _verify_and_read(spool: BinaryIO, max_size: int) -> bytes:
+    """Check the whole archive, copy its state into a temporary file, then read that back as
+    one bytes object (exactly sized: no growing buffer, no joined copy)."""
+    with tempfile.TemporaryFile() as state_file:
+        snapshot_archive.verify_file(spool, max_size, state_file.write)
+        state_file.seek(0)
+        return state_file.read()
 
 
 def routes() -> list[web.RouteDef]:

@@ -44,6 +44,7 @@ from consulpy.raft.types import (
     MsgType,
     Server,
     Snapshot,
+    SnapshotMeta,
     Suffrage,
 )
 
@@ -161,9 +162,12 @@ class RaftCore:
         # entries); the next ready() runs the replication flush.
         self._flush_pending = False
 
-        # Incoming chunked snapshot (follower): (leader, term, index, log_term) and bytes so far.
+        # Incoming chunked snapshot (follower): (leader, term, index, log_term), a buffer of the
+        # announced total size (filled in place: no growing copies, no final copy) and the count
+        # of bytes received so far.
         self._incoming_key: tuple[str, int, int, int] | None = None
         self._incoming = bytearray()
+        self._incoming_len = 0
 
         # Output bookkeeping.
         self._stable_index = self.log.last_index  # durable prefix of the in-memory log
@@ -548,6 +552,37 @@ class RaftCore:
         e = Entry(self.term, self.log.last_index + 1, EntryKind.NORMAL, data)
         self._append([e])
         return e.index, e.term
+
+    def restore(self, data: bytes) -> tuple[Snapshot, int, int]:
+        """Leader only: make `data` (a snapshot in the application's format) the state at a new
+        index, as hashicorp/raft's user restore does. The snapshot takes index last + 1 in this
+        term and replaces the whole log; followers receive it by InstallSnapshot (their next
+        entry is no longer in the log). A NOOP entry follows it: once that commits, a quorum
+        holds the restored state. Returns (snapshot, noop index, term); the caller installs
+        the state in its state machine and must not restore from the Ready's snapshot again.
+
+        Uncommitted entries are discarded with the log (the restore replaces what they wrote).
+        As with a snapshot installed from a leader, the snapshot counts as applied here at
+        once; until the NOOP commits, a new leader elected without this server would not have
+        it (the caller reports that outcome as unknown)."""
+        self._check_can_propose()
+        if not self.committed_in_term or self.configuration_index > self.commit:
+            raise ConfigChangeInProgress("a configuration change is still uncommitted")
+        index = self.log.last_index + 1
+        conf_index, conf = self.configuration_index, self.configuration
+        snap = Snapshot(SnapshotMeta(index, self.term, conf, conf_index), data)
+        self.log.reset(index, self.term)
+        self.snapshot = snap
+        self._out.snapshot = snap
+        self._applied_out = index
+        self._stable_index = min(self._stable_index, index - 1)  # durable once persisted
+        self._unstable_from = index + 1
+        self._conf_history = [(conf_index, conf)]
+        for pr in self.progress.values():
+            pr.next = min(pr.next, index)  # ensures an InstallSnapshot
+        noop = Entry(self.term, index + 1, EntryKind.NOOP)
+        self._append([noop])
+        return snap, noop.index, noop.term
 
     def _check_can_propose(self) -> None:
         if self.role is not Role.LEADER:
@@ -1015,19 +1050,22 @@ class RaftCore:
             reply(index=self.commit, done=True)
             return
         key = (m.src, m.term, m.index, m.log_term)
-        if key != self._incoming_key:
+        if key != self._incoming_key or len(self._incoming) != m.total:
             if m.offset != 0:
                 reply(index=m.index, offset=0)
                 return
             self._incoming_key = key
-            self._incoming = bytearray()
-        if m.offset == len(self._incoming):
-            self._incoming += m.data
-        if not (m.done and len(self._incoming) == m.total):
-            reply(index=m.index, offset=len(self._incoming))
+            self._incoming = bytearray(m.total)
+            self._incoming_len = 0
+        end = m.offset + len(m.data)
+        if m.offset == self._incoming_len and end <= m.total:
+            self._incoming[m.offset : end] = m.data
+            self._incoming_len = end
+        if not (m.done and self._incoming_len == m.total):
+            reply(index=m.index, offset=self._incoming_len)
             return
         assert m.snap_meta is not None
-        data = bytes(self._incoming)
+        data = self._incoming  # handed over as is: a bytes copy would double the peak
         self._incoming_key = None
         self._incoming = bytearray()
         self._install_snapshot(Snapshot(m.snap_meta, data))

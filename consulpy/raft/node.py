@@ -155,6 +155,7 @@ class RaftNode:
         self._applied = 0
         self._last_snapshot_index = 0
         self._snapshotting = False
+        self._restored: Snapshot | None = None  # a user restore: already in the state machine
         self._pending: dict[int, tuple[int, asyncio.Future]] = {}
         self._reads: dict[int, asyncio.Future] = {}
         self._waiting_reads: list[tuple[int, asyncio.Future]] = []
@@ -473,6 +474,41 @@ class RaftNode:
             raise RaftError(f"leadership transfer to {target} timed out") from None
         return target
 
+    async def restore(
+        self, data: bytes, install: Callable[[], None], timeout: float | None = None
+    ) -> int:
+        """Leader only: replace the whole replicated state with `data` (the state machine's
+        snapshot format), hashicorp/raft's Restore. `install` must put that state into the
+        state machine (it runs on the event loop right after the log is replaced, so the
+        caller can build the new state beforehand, off the loop, and swap it in here); it must
+        not fail: the log is already replaced, so a failure stops the node.
+
+        The data becomes a Raft snapshot at a new index: written to the snapshot store (a
+        file, fsynced) and sent to followers by chunked InstallSnapshot, never as a log entry.
+        Returns the index once a quorum holds it (a NOOP after it committed). Raises NotLeader,
+        ConfigChangeInProgress or StorageUnavailable before anything changed; LeadershipLost or
+        TimeoutError after, when the outcome is unknown (as for any write)."""
+        core = self._require()
+        if self._storage_error is not None:
+            raise StorageUnavailable(str(self._storage_error))
+        snap, index, term = core.restore(data)
+        try:
+            install()
+        except Exception as exc:  # the log is replaced already: this node cannot go on
+            self._die(exc)
+            raise
+        self._restored = snap
+        self._applied = self._last_snapshot_index = snap.meta.index
+        for pending in [i for i in self._pending if i < snap.meta.index]:
+            _, fut = self._pending.pop(pending)
+            if not fut.done():  # discarded with the log: the restore replaced what it wrote
+                fut.set_exception(LeadershipLost(f"entry {pending} superseded by a restore"))
+        log.info(
+            "raft %s: restored a snapshot at index %d (%d bytes)", self.id, index - 1, len(data)
+        )
+        await self._await_entry(index, term, timeout)
+        return snap.meta.index
+
     async def snapshot(self) -> int:
         """Take a snapshot now (normally automatic); returns its index."""
         self._require()
@@ -637,7 +673,11 @@ class RaftNode:
     def _handle_ready(self, core: RaftCore, rd: Ready) -> None:
         self._send(rd.messages_now)
         if rd.snapshot is not None:
-            self.sm.restore(bytes(rd.snapshot.data))
+            if rd.snapshot is not self._restored:  # a user restore is in the machine already
+                data = rd.snapshot.data
+                # A received snapshot is a buffer; one read back from disk is a SnapshotFile.
+                self.sm.restore(data if isinstance(data, (bytes, bytearray)) else bytes(data))
+            self._restored = None
             self._applied = self._last_snapshot_index = rd.snapshot.meta.index
             self._remember_addresses()
             for index in [i for i in self._pending if i <= self._applied]:
@@ -803,7 +843,7 @@ class RaftNode:
         """The same snapshot with its data read from the saved file when needed, so the copy
         the core keeps for lagging followers does not hold the whole state in memory again."""
         opener = getattr(self._snap_store, "open_data", None)  # a caller's own store may lack it
-        if opener is None or not isinstance(snap.data, bytes):
+        if opener is None or not isinstance(snap.data, (bytes, bytearray)):
             return snap
         data = opener(snap.meta.index, snap.meta.term)
         return snap if data is None else Snapshot(snap.meta, data)
@@ -877,6 +917,8 @@ class RaftNode:
             conf_index, conf = core.configuration_at(index)
             writer = self.sm.snapshot()
             data = await self._loop.run_in_executor(None, writer)
+            if self._last_snapshot_index >= index:
+                return self._last_snapshot_index  # a snapshot installed (or restored) meanwhile
             snap = Snapshot(SnapshotMeta(index, term, conf, conf_index), data)
             fut: asyncio.Future = self._loop.create_future()
             # Keep the log back to the previous snapshot too: if this new one is damaged on

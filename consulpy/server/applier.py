@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from consulpy.state.fsm import FSM
+from consulpy.state.store import StateStore
 
 
 class Applier(Protocol):
@@ -18,6 +19,11 @@ class Applier(Protocol):
 
     async def apply(self, data: bytes) -> tuple[int, Any]:
         """Append, commit and apply one command; return (index, FSM result)."""
+        ...
+
+    async def restore(self, data: bytes, prepared: StateStore) -> int:
+        """Replace the whole state with `data` (a serialised store; `prepared` is that store,
+        already loaded); return the index it took once it is committed."""
         ...
 
     def is_leader(self) -> bool: ...
@@ -48,6 +54,10 @@ class InMemoryApplier:
     async def apply(self, data: bytes) -> tuple[int, Any]:
         index = self.fsm.store.last_index + 1
         return index, self.fsm.apply(index, data)
+
+    async def restore(self, data: bytes, prepared: StateStore) -> int:
+        self.fsm.store.adopt(prepared)
+        return self.fsm.store.last_index
 
     def is_leader(self) -> bool:
         return True

@@ -15,7 +15,13 @@ from typing import Any
 import structlog
 
 from consulpy.raft.config import RaftConfig
-from consulpy.raft.errors import LeadershipLost, NotLeader, ShutdownError, StorageUnavailable
+from consulpy.raft.errors import (
+    ConfigChangeInProgress,
+    LeadershipLost,
+    NotLeader,
+    ShutdownError,
+    StorageUnavailable,
+)
 from consulpy.raft.node import RaftNode
 from consulpy.raft.transport import TcpTransport
 from consulpy.raft.types import Server as RaftServer
@@ -152,6 +158,20 @@ class RaftApplier:
         except (LeadershipLost, TimeoutError, ShutdownError) as exc:
             raise OutcomeUnknown(
                 "leadership lost while committing log; the write may or may not apply"
+            ) from exc
+
+    async def restore(self, data: bytes, prepared: StateStore) -> int:
+        """Make `data` (a serialised store; `prepared` is it loaded) the replicated state as
+        a Raft snapshot at a new index; returns that index once a quorum holds it."""
+        try:
+            return await self.node.restore(data, lambda: self.fsm.store.adopt(prepared))
+        except NotLeader as exc:
+            raise NotLeaderError(exc.leader_address) from exc
+        except (StorageUnavailable, ConfigChangeInProgress) as exc:
+            raise OutcomeUnknown(f"restore refused, nothing changed: {exc}") from exc
+        except (LeadershipLost, TimeoutError, ShutdownError) as exc:
+            raise OutcomeUnknown(
+                "leadership lost while committing the restore; it may or may not apply"
             ) from exc
 
     def is_leader(self) -> bool:

@@ -85,6 +85,28 @@ class Inflater:
         return out
 
 
+class _ViewReader:
+    """A read-only file over a buffer (bytes or bytearray) that copies only what each read
+    returns (io.BytesIO copies a whole bytearray first)."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n is None or n < 0 else self._pos + n
+        out = bytes(self._data[self._pos : end])
+        self._pos += len(out)
+        return out
+
+
+def buffer_reader(data: bytes | bytearray) -> IO[bytes]:
+    """A file to read a snapshot held in memory from, without copying it whole."""
+    if isinstance(data, bytes):
+        return io.BytesIO(data)  # shares the bytes until written to
+    return _ViewReader(data)  # type: ignore[return-value]
+
+
 def compress(src: IO[bytes], level: int = 6) -> bytes:
     """zlib-compress a file read in chunks (what the Raft restore command carries)."""
     z = zlib.compressobj(level)

@@ -238,11 +238,39 @@ class StateStore:
 
     def restore(self, data: bytes) -> None:
         """Replace the whole state with a snapshot, then wake every blocked query."""
-        self.restore_from(io.BytesIO(data))
+        self.restore_from(snapshot_stream.buffer_reader(data))
 
     def restore_from(self, src: IO[bytes]) -> None:
         """Replace the whole state with a snapshot read from a file, unpacked a section at a
         time (KV rows one by one); the current state stays until the new one is complete."""
+        self.adopt(StateStore.loaded_from(src))
+
+    def adopt(self, other: StateStore) -> None:
+        """Take every table of `other` (a store built by loaded_from) as this store's state,
+        in one step on the event loop, then wake every blocked query."""
+        self.kv, self.sessions, self.catalog, self.connect = (
+            other.kv,
+            other.sessions,
+            other.catalog,
+            other.connect,
+        )
+        self.prepared_queries = other.prepared_queries
+        self.acl = other.acl
+        self.coordinates = other.coordinates
+        self.autopilot = other.autopilot
+        self.indexes = other.indexes
+        self.last_index = other.last_index
+        self.watches.notify_all()
+
+    @staticmethod
+    def loaded_from(src: IO[bytes]) -> StateStore:
+        """A new store holding a snapshot read from a file (ValueError and msgpack errors
+        when it is not one). Touches no other store, so it may run in a worker thread."""
+        new = StateStore()
+        new._load(src)
+        return new
+
+    def _load(self, src: IO[bytes]) -> None:
         reader = snapshot_stream.Reader(src)
         fmt: Any = None
         kv = KVTable()
@@ -300,4 +328,3 @@ class StateStore:
         self.autopilot = autopilot
         self.indexes = dict(indexes)
         self.last_index = int(last_index)
-        self.watches.notify_all()

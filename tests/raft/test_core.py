@@ -519,6 +519,51 @@ def test_trailing_entries_stay_in_memory_only_while_a_peer_may_need_them() -> No
     assert leader.log.first_index == second - 4 + 1
 
 
+def test_user_restore_replaces_the_log_and_reaches_followers_as_a_snapshot() -> None:
+    net = Net(4, voters=3)
+    net.elect("n1")
+    for i in range(5):
+        net.propose("n1", b"v%d" % i)
+    net.down.add("n3")  # misses the restore entirely
+    net.propose("n1", b"uncommitted")  # n2 has it, not yet acknowledged when the restore begins
+    net.drain()
+    leader = net["n1"]
+    last = leader.log.last_index
+    data = b"restored-state" * 5  # several 8-byte chunks
+    snap, noop, term = leader.restore(data)
+    assert snap.meta.index == last + 1 and snap.meta.term == leader.term
+    assert (noop, term) == (last + 2, leader.term)
+    assert leader.log.first_index == last + 2  # the old log is gone
+    net.deliver()
+    # n2 took the snapshot by InstallSnapshot, then the NOOP: committed on a quorum.
+    assert [s.data for s in net.snapshots["n2"]] == [data]
+    assert bytes(net.snapshots["n2"][0].data) == data
+    assert leader.commit == noop and net["n2"].commit == noop
+    assert net["n2"].log.last_index == noop
+    # n3 comes back with its old log and gets the same snapshot.
+    net.down.discard("n3")
+    net.tick_all(10)
+    assert [bytes(s.data) for s in net.snapshots["n3"]] == [data]
+    assert net["n3"].log.last_index == leader.log.last_index
+    # The configuration carried over: a server added afterwards gets the restored snapshot.
+    leader.change_config("add_voter", "n4", "addr-n4")
+    net.tick_all(10)
+    assert [bytes(s.data) for s in net.snapshots["n4"]] == [data]
+    assert net["n4"].configuration.is_voter("n4") and net["n4"].commit == leader.commit
+
+
+def test_user_restore_is_refused_off_the_leader_and_during_a_config_change() -> None:
+    net = Net(3)
+    net.elect("n1")
+    with pytest.raises(NotLeader):
+        net["n2"].restore(b"x")
+    net["n1"].change_config("add_nonvoter", "n4", "addr-n4")
+    before = net["n1"].log.last_index
+    with pytest.raises(ConfigChangeInProgress):
+        net["n1"].restore(b"x")
+    assert net["n1"].log.last_index == before
+
+
 def test_restart_from_snapshot_and_trailing_log() -> None:
     conf = Configuration((Server("n1", "a"),))
     meta = SnapshotMeta(10, 3, conf, 1)

@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from consulpy.raft.errors import LeadershipLost, NotLeader, RaftError, ShutdownError
@@ -324,3 +325,42 @@ async def test_node_is_known_by_its_advertised_address() -> None:
         assert node.stats()["address"] == f"127.0.0.9:{port}"
     finally:
         await node.shutdown()
+
+
+async def test_user_restore_over_tcp_survives_a_restart(tmp_path: Path) -> None:
+    nodes, sms = await start_nodes(3, storage=lambda i: str(tmp_path / i), snapshot_chunk_size=4096)
+    try:
+        for i in range(20):
+            await propose_anywhere(nodes, put(f"old{i}", i))
+        leader = await leader_of(nodes)
+        lsm = sms[nodes.index(leader)]
+        new = {f"new{i}": "y" * 100 for i in range(200)}  # about 5 chunks of 4 KiB
+        data = msgpack.packb(new)
+        before = leader.stats()["last_log_index"]
+        index = await leader.restore(data, lambda: setattr(lsm, "data", dict(new)))
+        assert index == before + 1
+        assert lsm.data == new  # installed on the leader; never passed to KV.restore there
+        await wait_until(lambda: all(sm.data == new for sm in sms), what="followers restored")
+        await propose_anywhere(nodes, put("after", 1))
+        await wait_until(lambda: all(sm.data.get("after") == 1 for sm in sms))
+        # Restarted from disk, every node starts from the restored snapshot.
+        ids = [(nd.id, nd.storage_dir, nd.config.address) for nd in nodes]
+        await shutdown_all(nodes)
+        nodes, sms = [], []
+        for nid, sdir, addr in ids:
+            sm = KV()
+            node = RaftNode(fast_config(nid), sm, sdir)
+            node.config.address = addr
+            await node.start()
+            nodes.append(node)
+            sms.append(sm)
+        for sm in sms:
+            assert sm.data == new or sm.data == {**new, "after": 1}
+        await wait_until(lambda: all(sm.data == {**new, "after": 1} for sm in sms))
+        # Refused where it must be, changing nothing.
+        leader = await leader_of(nodes)
+        follower = next(nd for nd in nodes if nd is not leader)
+        with pytest.raises(NotLeader):
+            await follower.restore(data, lambda: None)
+    finally:
+        await shutdown_all(nodes)
