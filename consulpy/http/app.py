@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from aiohttp import web
+from multidict import CIMultiDict
 
 from consulpy.agent.agent import Agent
 from consulpy.config.model import UnixSockets
@@ -21,6 +22,7 @@ from consulpy.http import (
     connect,
     coordinate,
     discovery_chain,
+    fanout,
     gossip_api,
     health,
     internal_ui,
@@ -39,7 +41,7 @@ from consulpy.http import agent as agent_api
 from consulpy.http import limits as http_limits
 from consulpy.http import unix as unix_listener
 from consulpy.http.endpoint import AGENT, text_error
-from consulpy.http.errors import defect_response, escape_headers
+from consulpy.http.errors import defect_response, escape_header_values
 from consulpy.http.inflight import InFlight
 from consulpy.log import enabled as log_enabled
 from consulpy.metrics import METRICS
@@ -147,14 +149,17 @@ def build_app(
     request_limits = http_limits.RequestLimits(lambda: agent.config, max_body)
     policy = agent.config.acl.default_policy
 
-    async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
-        headers = resp.headers
+    def final_headers(headers: CIMultiDict[str]) -> None:
         for name, value in request_limits.rules().headers:  # http_config.response_headers
             headers[name] = value
         headers["X-Consul-Default-ACL-Policy"] = policy
+        escape_header_values(headers)
 
+    async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
+        final_headers(resp.headers)  # type: ignore[arg-type]
+
+    app[fanout.FINAL_HEADERS] = final_headers  # a blocking query's early answer applies it too
     app.on_response_prepare.append(add_headers)
-    app.on_response_prepare.append(escape_headers)
     acl.load_persisted_tokens(agent)
     route_defs = [
         *api_routes(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import MutableMapping
 
 import structlog
 from aiohttp import web
@@ -36,10 +37,9 @@ def safe_header_value(value: str) -> str:
     return _CONTROL.sub(_escape, value)
 
 
-async def escape_headers(_req: web.Request, resp: web.StreamResponse) -> None:
-    """on_response_prepare hook: headers echo user text (a check's notes, a service name in
-    X-Consul-Reason); escape what HTTP cannot carry."""
-    headers = resp.headers
+def escape_header_values(headers: MutableMapping[str, str]) -> None:
+    """Applied to every response's headers (app.py): headers echo user text (a check's notes,
+    a service name in X-Consul-Reason); escape, in place, what HTTP cannot carry."""
     for name, value in list(headers.items()):
         if _CONTROL.search(value):
             headers[name] = safe_header_value(value)

@@ -37,7 +37,7 @@ from consulpy.server.acl_filter import (
 from consulpy.server.acl_lookup import ACL_TABLES, StoreLookup
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.autopilot import AutopilotConfig, seed_if_missing
-from consulpy.server.blocking import SharedWaits
+from consulpy.server.blocking import EARLY_ANSWER, Answer, SharedWaits
 from consulpy.server.connect_ca import CAManager
 from consulpy.server.coordinates import CoordinateBatcher
 from consulpy.server.endpoints import REGISTRY, Endpoint, Kind, Request
@@ -586,16 +586,23 @@ class Server:
             token=self._token(token),
             options=opts,
         )
+        # The HTTP layer's early answer is for this read alone: taken here, so that no read
+        # made on the way (an `after` hook, a nested read) can answer with another result.
+        answer = EARLY_ANSWER.get()
+        if answer is not None:
+            EARLY_ANSWER.set(None)
         start = time.perf_counter()
         errored = 1
         try:
-            reply = await self._read(ep, request, 0)
+            reply = await self._read(ep, request, 0, answer)
             errored = 0
             return reply
         finally:
             self._record_call(self._internal_labels(ep), start, errored)
 
-    async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
+    async def _read(
+        self, ep: Endpoint, request: Request[Any], hops: int, answer: Answer | None = None
+    ) -> tuple[QueryMeta, Any]:
         assert ep.read is not None and ep.needs is not None
         opts = request.options
         METRICS.incr("rpc.query")
@@ -624,7 +631,7 @@ class Server:
                 try:
                     await self.applier.barrier()
                 except NotLeaderError:
-                    return await self._read(ep, request, hops)
+                    return await self._read(ep, request, hops, answer)
                 METRICS.measure_since("rpc.consistentRead", start)
         metric = _READ_METRICS.get(ep.name)
         started = time.perf_counter() if metric is not None else 0.0
@@ -649,7 +656,9 @@ class Server:
             # on (the token above all: an ACL-filtered result is never shared across tokens).
             key = (ep.name, repr(args), request.token, opts.consistency, opts.index)
             try:  # still in the context: a filter may refuse (Intention.Get) as this identity
-                meta, result = await self._read_local(read, args, opts, key)
+                # An `after` hook changes the result once the wait is over: no early answer.
+                early = answer if ep.after is None else None
+                meta, result = await self._read_local(read, args, opts, key, early)
             except ReadError as exc:
                 raise CommandError(str(exc)) from exc
             except (KeyError, TypeError, AttributeError) as exc:
@@ -686,10 +695,11 @@ class Server:
         return meta, reply["result"]
 
     async def _read_local(
-        self, fn: Any, args: dict[str, Any], opts: QueryOptions, key: Any
+        self, fn: Any, args: dict[str, Any], opts: QueryOptions, key: Any, answer: Answer | None
     ) -> tuple[QueryMeta, Any]:
         """Run the read; a blocking one waits, sharing the wait (and the result object, with
-        its QueryMeta) with every identical query waiting on the same index."""
+        its QueryMeta) with every identical query waiting on the same index. `answer` (the
+        caller's early answer) gets that outcome from the driver's pass when the index moves."""
         store = self.store
         header = isinstance(fn, FilteredRead) and bool(key[2]) and fn.name in HEADER_READS
 
@@ -716,7 +726,7 @@ class Server:
         METRICS.gauge("rpc.queries_blocking", self.blocking_queries)
         try:
             _, outcome = await self.shared_waits.wait(
-                key, opts.index, evaluate, store.watches, limit
+                key, opts.index, evaluate, store.watches, limit, answer
             )
         finally:
             self.blocking_queries -= 1
