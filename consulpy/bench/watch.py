@@ -209,7 +209,9 @@ def _line(r: dict[str, object]) -> str:
         f"spurious wakeups {r['spurious']}"
     )
     return (
-        f"[{r['tree']}] {what}: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+        f"[{r['tree']}] {what}: "
+        + (f"first {r['first_ms']} ms, " if "first_ms" in r else "")
+        + f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
         f"max {r['max_ms']} ms; agent CPU {r['agent_cpu_us_per_answer']} us per answer "
         f"(armed in {r['arm_seconds']} s)"
     )

@@ -228,10 +228,10 @@ int main(int argc, char **argv) {
         for (int i = 0; i < nconn; i++)
             if (conns[i].state == ANSWERED) lat[m++] = (conns[i].answered - t0) * 1000;
         qsort(lat, m, sizeof *lat, cmp);
-        printf("{\"watchers\": %d, \"answered\": %d, \"p50_ms\": %.2f, \"p99_ms\": %.2f, "
-               "\"max_ms\": %.2f}\n",
-               nconn, m, m ? lat[m / 2] : -1.0, m ? lat[(int)(m * 0.99)] : -1.0,
-               m ? lat[m - 1] : -1.0);
+        printf("{\"watchers\": %d, \"answered\": %d, \"first_ms\": %.2f, \"p50_ms\": %.2f, "
+               "\"p99_ms\": %.2f, \"max_ms\": %.2f}\n",
+               nconn, m, m ? lat[0] : -1.0, m ? lat[m / 2] : -1.0,
+               m ? lat[(int)(m * 0.99)] : -1.0, m ? lat[m - 1] : -1.0);
         return m == nconn ? 0 : 3;
     }
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from aiohttp import web
+from multidict import CIMultiDict
 
 from consulpy.agent.agent import Agent
 from consulpy.config.model import UnixSockets
@@ -21,6 +22,7 @@ from consulpy.http import (
     connect,
     coordinate,
     discovery_chain,
+    fanout,
     gossip_api,
     health,
     internal_ui,
@@ -149,15 +151,19 @@ def build_app(
     request_limits = http_limits.RequestLimits(lambda: agent.config, max_body)
     policy = agent.config.acl.default_policy
 
-    async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
-        """One hook (each costs a coroutine per response): the configured and always-present
-        headers, then what HTTP cannot carry escaped."""
-        headers = resp.headers
+    def final_headers(headers: CIMultiDict[str]) -> None:
+        """The configured and always-present headers, then what HTTP cannot carry escaped:
+        every response gets them, through the hook below or in a blocking query's early
+        answer."""
         for name, value in request_limits.rules().headers:  # http_config.response_headers
             headers[name] = value
         headers["X-Consul-Default-ACL-Policy"] = policy
         escape_headers(headers)
 
+    async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
+        final_headers(resp.headers)  # type: ignore[arg-type]
+
+    app[fanout.FINAL_HEADERS] = final_headers  # a blocking query's early answer applies it too
     app.on_response_prepare.append(add_headers)
     acl.load_persisted_tokens(agent)
     route_defs = [

@@ -18,8 +18,10 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from consulpy.agent.agent import Agent
+from consulpy.http import fanout
 from consulpy.http import translate as translate_wan
 from consulpy.http.tokens import request_token
+from consulpy.server.blocking import EARLY_ANSWER
 from consulpy.server.endpoints.authz import ACLNotFoundError, PermissionDenied
 from consulpy.server.errors import (
     CommandError,
@@ -129,8 +131,18 @@ def _shared_response(
     consistency_header: bool,
 ) -> web.Response:
     """A response whose body and headers are encoded once per evaluation: every blocking query
-    that shared the evaluation (and so got this very `meta` and result) reuses them. The cache
-    entry keeps `obj` so that a handler answering with something else never gets its body."""
+    that shared the evaluation (and so got this very `meta` and result) reuses them."""
+    body, headers = _shared_entry(req, obj, meta, consistency_header, status)
+    return web.Response(body=body, status=status, headers=headers)
+
+
+def _shared_entry(
+    req: web.Request, obj: Any, meta: QueryMeta, consistency_header: bool, status: int = 200
+) -> tuple[bytes, CIMultiDict[str]]:
+    """The body and headers of `obj` answered with `meta`, cached in `meta.shared` per
+    rendering. The entry keeps `obj` so that a handler answering with something else never
+    gets its body."""
+    shared: dict[Any, Any] = meta.shared  # type: ignore[assignment]
     pretty = agent_of(req).pretty_json or (bool(req.query_string) and "pretty" in req.query)
     slot = (pretty, consistency_header, status)
     entry = shared.get(slot)
@@ -141,7 +153,7 @@ def _shared_response(
         out["Content-Type"] = "application/json"
         entry = (obj, render_json(req, obj), CIMultiDict(out))
         shared[slot] = entry
-    return web.Response(body=entry[1], status=status, headers=entry[2])
+    return entry[1], entry[2]
 
 
 async def filtered_read(req: web.Request, name: str, args: dict[str, Any]) -> web.StreamResponse:
@@ -151,11 +163,33 @@ async def filtered_read(req: web.Request, name: str, args: dict[str, Any]) -> we
     opts = query_options(req)
     args["filter"] = opts.filter
     agent = agent_of(req)
-    meta, result = await agent.delegate.read(name, args, opts, token=request_token(req))
+    early = _early_answer(req, name, opts)
+    if early is None:
+        meta, result = await agent.delegate.read(name, args, opts, token=request_token(req))
+    else:
+        reset = EARLY_ANSWER.set(early)
+        try:
+            meta, result = await agent.delegate.read(name, args, opts, token=request_token(req))
+        finally:
+            EARLY_ANSWER.reset(reset)
+        if early.sent:
+            return early.response()
     if req.query.get("peer"):
         result = PEER_EMPTY.get(name, [])
     result, headers = translated(req, name, result)
     return respond(req, result, meta=meta, consistency_header=True, headers=headers)
+
+
+def _early_answer(req: web.Request, name: str, opts: QueryOptions) -> fanout.EarlyAnswer | None:
+    """An answer the shared wait's driver may send for this blocking read (see fanout.py):
+    only when the handler would answer the shared result unchanged (no `?peer`, no WAN
+    translation)."""
+    if opts.index <= 0 or not fanout.eligible(req) or req.query.get("peer"):
+        return None
+    if name in translate_wan.READS and agent_of(req).config.translate_wan_addrs:
+        return None
+    pretty = agent_of(req).pretty_json or "pretty" in req.query
+    return fanout.EarlyAnswer(req, _shared_entry, pretty=pretty, consistency_header=True)
 
 
 def translated(req: web.Request, name: str, result: Any) -> tuple[Any, dict[str, str] | None]:

@@ -38,10 +38,10 @@ def safe_header_value(value: str) -> str:
 
 
 def escape_headers(headers: MutableMapping[str, str]) -> None:
-    """Escape what HTTP cannot carry in a response's headers (called by the app's
-    on_response_prepare hook): headers echo user text (a check's notes, a service name in
-    X-Consul-Reason). Almost every response has none of it: one scan of all the values
-    together decides, and only then is each header looked at."""
+    """Escape, in place, what HTTP cannot carry in a response's headers (every response: the
+    app's hook or a blocking query's early answer): headers echo user text (a check's notes,
+    a service name in X-Consul-Reason). Almost every response has none of it: one scan of all
+    the values together decides, and only then is each header looked at."""
     if "".join(headers.values()).isprintable():
         return  # no control character anywhere (isprintable is stricter: a superset)
     for name, value in list(headers.items()):

@@ -5,9 +5,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable
+from contextvars import ContextVar
 from typing import Any
 
+import structlog
+
 from consulpy.state.watch import WatchRegistry, WatchSet
+
+log = structlog.get_logger("consulpy.server.blocking")
+
+# What answers a blocking query straight from the driver's pass over its group: called with the
+# shared outcome, it sends the whole answer itself and returns True (the caller's handler then
+# only unwinds), or returns False (the handler answers as usual). Waking thousands of parked
+# handlers one by one and answering each through the web framework is what makes a large fan-out
+# slow; this lets the last watcher be answered before the first handler even resumes.
+Answer = Callable[[Any], bool]
+# Set by the HTTP layer around one delegate read; `Server.read` takes it (and clears it, so that
+# no nested read answers with another result) and hands it to the shared wait.
+EARLY_ANSWER: ContextVar[Answer | None] = ContextVar("early_answer", default=None)
 
 
 async def wait_for_change(registry: WatchRegistry, ws: WatchSet, limit: float) -> bool:
@@ -47,7 +62,8 @@ class _Group:
     __slots__ = ("error", "fresh", "latest", "members", "resolved", "task")
 
     def __init__(self) -> None:
-        self.members: set[asyncio.Future[None]] = set()
+        # Each parked query, and what answers it from the driver's pass (None: its handler).
+        self.members: dict[asyncio.Future[None], Answer | None] = {}
         self.latest: Any = None  # the last outcome the driver evaluated
         self.fresh = False  # no write touched what `latest` read since
         self.resolved = False  # `latest` has an index above the group's
@@ -67,9 +83,11 @@ class SharedWaits:
 
     def __init__(self) -> None:
         self._groups: dict[Hashable, _Group] = {}
-        # Test hooks: evaluations made by drivers, and driver wakeups by the registry.
+        # Test hooks: evaluations made by drivers, driver wakeups by the registry, and members
+        # answered from the driver's pass.
         self.evaluations = 0
         self.wakeups = 0
+        self.early_answers = 0  # members answered from the driver's pass
 
     def __len__(self) -> int:
         return len(self._groups)
@@ -88,10 +106,13 @@ class SharedWaits:
         evaluate: Evaluate,
         registry: WatchRegistry,
         limit: float,
+        answer: Answer | None = None,
     ) -> tuple[bool, Any]:
         """Wait up to `limit` seconds for the shared evaluation of `key` to reach an index above
         `min_index`. Returns (True, outcome) then; (False, outcome) on timeout when the driver's
-        last outcome is still current, (False, None) when the caller must evaluate itself."""
+        last outcome is still current, (False, None) when the caller must evaluate itself.
+        `answer`, if given, is called with the outcome by the driver the moment it resolves
+        (before this coroutine resumes); it must not raise."""
         group = self._groups.get(key)
         if group is None:
             group = _Group()
@@ -99,13 +120,13 @@ class SharedWaits:
             group.task = asyncio.create_task(self._drive(key, group, min_index, evaluate, registry))
         loop = asyncio.get_running_loop()
         mine: asyncio.Future[None] = loop.create_future()
-        group.members.add(mine)
+        group.members[mine] = answer
         handle = loop.call_later(limit, _settle, mine)
         try:
             await mine
         finally:
             handle.cancel()
-            group.members.discard(mine)
+            group.members.pop(mine, None)
             if not group.members and not group.resolved:
                 self._drop(key, group)
         if group.error is not None:
@@ -158,6 +179,18 @@ class SharedWaits:
             group.error = exc
         if self._groups.get(key) is group:
             del self._groups[key]
+        # Members that can be answered from here are answered first, in one pass; then every
+        # member's coroutine is woken (to unwind, or to answer itself).
+        if group.resolved and group.error is None:
+            latest = group.latest
+            answered = 0
+            for member, answer in group.members.items():
+                if answer is not None and not member.done():
+                    try:
+                        answered += answer(latest)
+                    except Exception:  # a defect: that member's handler answers instead
+                        log.exception("early answer to a blocking query failed")
+            self.early_answers += answered
         for member in group.members:
             _settle(member)
 

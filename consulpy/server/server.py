@@ -38,7 +38,7 @@ from consulpy.server.acl_filter import (
 from consulpy.server.acl_lookup import ACL_TABLES, SecondaryLookup, StoreLookup
 from consulpy.server.applier import Applier, InMemoryApplier
 from consulpy.server.autopilot import AutopilotConfig, seed_if_missing
-from consulpy.server.blocking import SharedWaits
+from consulpy.server.blocking import EARLY_ANSWER, Answer, SharedWaits
 from consulpy.server.connect_ca import CAManager
 from consulpy.server.coordinates import CoordinateBatcher
 from consulpy.server.endpoints import REGISTRY, Endpoint, Kind, Request
@@ -620,6 +620,11 @@ class Server:
             raise CommandError(f"{name} is not a read")
         payload = read_payload(ep, args)
         datacenter = target_dc(self.datacenter)
+        # The HTTP layer's early answer is for this read alone: taken here, so that no read
+        # made on the way (an `after` hook, a nested read) can answer with another result.
+        answer = EARLY_ANSWER.get()
+        if answer is not None:
+            EARLY_ANSWER.set(None)
         start = time.perf_counter()
         errored = 1
         try:
@@ -628,7 +633,7 @@ class Server:
                 request = Request(
                     payload=payload, datacenter=datacenter, token=self._token(token), options=opts
                 )
-                reply = await self._read(ep, request, 0)
+                reply = await self._read(ep, request, 0, answer)
             errored = 0
             return reply
         finally:
@@ -659,7 +664,9 @@ class Server:
         METRICS.incr("rpc.query")
         return self._read_now(ep, ep.read, payload_to_wire(payload), opts, leading=True)
 
-    async def _read(self, ep: Endpoint, request: Request[Any], hops: int) -> tuple[QueryMeta, Any]:
+    async def _read(
+        self, ep: Endpoint, request: Request[Any], hops: int, answer: Answer | None = None
+    ) -> tuple[QueryMeta, Any]:
         assert ep.read is not None and ep.needs is not None
         opts = request.options
         METRICS.incr("rpc.query")
@@ -690,7 +697,7 @@ class Server:
                 try:
                     await self.applier.barrier()
                 except NotLeaderError:
-                    return await self._read(ep, request, hops)
+                    return await self._read(ep, request, hops, answer)
                 METRICS.measure_since("rpc.consistentRead", start)
         metric = _READ_METRICS.get(ep.name)
         started = time.perf_counter() if metric is not None else 0.0
@@ -704,7 +711,9 @@ class Server:
             if opts.index <= 0:
                 meta, result = self._read_now(ep, ep.read, args, opts)
             else:
-                meta, result = await self._read_blocking(ep, ep.read, args, request)
+                # An `after` hook changes the result once the wait is over: no early answer.
+                early = answer if ep.after is None else None
+                meta, result = await self._read_blocking(ep, ep.read, args, request, early)
         else:
             with acl_context(identity):
                 if enforcing():  # ACLs on, or an authorizer installed (tests record with it)
@@ -720,8 +729,9 @@ class Server:
                 if identity is not None and ep.name in FILTERED_READS:
                     read = filter_result(ep.name, ep.read, identity)
                 args = payload_to_wire(request.payload)
+                early = answer if ep.after is None else None
                 # still in the context: a filter may refuse (Intention.Get) as this identity
-                meta, result = await self._read_blocking(ep, read, args, request)
+                meta, result = await self._read_blocking(ep, read, args, request, early)
         if ep.after is not None:
             result = await ep.after(self, request, hops, result)
         if metric is not None:
@@ -746,10 +756,15 @@ class Server:
         return self._meta(index, opts, leading), result
 
     async def _read_blocking(
-        self, ep: Endpoint, fn: Any, args: dict[str, Any], request: Request[Any]
+        self,
+        ep: Endpoint,
+        fn: Any,
+        args: dict[str, Any],
+        request: Request[Any],
+        early: Answer | None = None,
     ) -> tuple[QueryMeta, Any]:
         """`_read_local` with the shared-wait key of this request and the read's errors
-        mapped to the caller's."""
+        mapped to the caller's; `early`: the HTTP layer's early answer for this read."""
         opts = request.options
         # Identical blocking queries share one wait: the key holds what the result depends
         # on (the token above all: an ACL-filtered result is never shared across tokens).
@@ -757,7 +772,7 @@ class Server:
         shown = repr(args) if opts.index > 0 else ""
         key = (ep.name, shown, request.token, opts.consistency, opts.index)
         try:
-            return await self._read_local(fn, args, opts, key)
+            return await self._read_local(fn, args, opts, key, early)
         except ReadError as exc:
             raise CommandError(str(exc)) from exc
         except (KeyError, TypeError, AttributeError) as exc:
@@ -789,10 +804,11 @@ class Server:
         return meta, reply["result"]
 
     async def _read_local(
-        self, fn: Any, args: dict[str, Any], opts: QueryOptions, key: Any
+        self, fn: Any, args: dict[str, Any], opts: QueryOptions, key: Any, answer: Answer | None
     ) -> tuple[QueryMeta, Any]:
         """Run the read; a blocking one waits, sharing the wait (and the result object, with
-        its QueryMeta) with every identical query waiting on the same index."""
+        its QueryMeta) with every identical query waiting on the same index. `answer` (the
+        caller's early answer) gets that outcome from the driver's pass when the index moves."""
         store = self.store
         header = isinstance(fn, FilteredRead) and bool(key[2]) and fn.name in HEADER_READS
 
@@ -819,7 +835,7 @@ class Server:
         METRICS.gauge("rpc.queries_blocking", self.blocking_queries)
         try:
             _, outcome = await self.shared_waits.wait(
-                key, opts.index, evaluate, store.watches, limit
+                key, opts.index, evaluate, store.watches, limit, answer
             )
         finally:
             self.blocking_queries -= 1

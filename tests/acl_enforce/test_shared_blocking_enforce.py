@@ -41,3 +41,46 @@ async def test_tokens_with_different_views_never_share_a_filtered_result(
         assert {a[2] for a in answers} == {alone[2]}
         assert [e["Key"] for e in json.loads(alone[2])] == [key]
         assert {a[1]["X-Consul-Results-Filtered-By-ACLs"] for a in answers} == {"true"}
+
+
+async def test_watchers_answered_from_the_shared_pass_keep_their_tokens_view(
+    acl_agent: DevAgent, api: API
+) -> None:
+    """Health watchers are answered straight from the driver's pass (http/fanout.py): still one
+    wait per token, and each token's answer is the one it gets alone (filtered, with its own
+    X-Consul-Results-Filtered-By-ACLs)."""
+    register = {
+        "Node": "n1",
+        "Address": "127.0.0.2",
+        "Service": {"ID": "web1", "Service": "web", "Port": 80},
+        "Check": {"CheckID": "web-alive", "ServiceID": "web1", "Status": "passing"},
+    }
+    await api.ok("PUT", "/v1/catalog/register", register)
+    reader = (await api.token('service "web" { policy = "read" } node "n1" { policy = "read" }'))[
+        "SecretID"
+    ]
+    blind = (await api.token('service "web" { policy = "read" }'))["SecretID"]  # no node:read
+    _, headers, _ = await api.call("GET", "/v1/health/service/web", token=reader)
+    index = int(headers["X-Consul-Index"])
+    shared = waits(acl_agent)
+    early = shared.early_answers
+
+    def watch(token: str) -> asyncio.Future[Any]:
+        path = f"/v1/health/service/web?index={index}&wait=60s"
+        return asyncio.ensure_future(api.call("GET", path, token=token))
+
+    readers = [watch(reader) for _ in range(3)]
+    blinds = [watch(blind) for _ in range(3)]
+    await eventually(lambda: shared.waiting() == 6, what="all watchers parked")
+    assert len(shared) == 2
+
+    register["Check"]["Status"] = "critical"
+    await api.ok("PUT", "/v1/catalog/register", register)
+    for watchers, token, count in ((readers, reader, 1), (blinds, blind, 0)):
+        answers = await asyncio.gather(*watchers)
+        alone = await api.call("GET", "/v1/health/service/web", token=token)
+        assert {a[2] for a in answers} == {alone[2]}
+        assert len(json.loads(alone[2])) == count
+        for name in ("X-Consul-Index", "X-Consul-Results-Filtered-By-ACLs"):
+            assert {a[1].get(name) for a in answers} == {alone[1].get(name)}
+    assert shared.early_answers - early == 6
