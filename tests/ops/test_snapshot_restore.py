@@ -1,6 +1,6 @@
 """`PUT /v1/snapshot` installs the archive as a Raft snapshot: a large restore costs a server
-one copy of the state beyond holding the restored data, and every server of a cluster (one that was down
-during the restore too) ends with the same state."""
+one copy of the state beyond holding the restored data, and every server of a cluster (one
+that was down during the restore too) ends with the same state."""
 
 from __future__ import annotations
 
