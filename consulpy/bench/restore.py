@@ -23,7 +23,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 from consulpy.bench.mem import proc_memory
 from consulpy.server import snapshot_archive
@@ -32,20 +31,6 @@ from consulpy.state.store import StateStore
 
 MIB = 1 << 20
 PREFIX = "restore/"
-
-
-class _Digesting:
-    """A write-only file that passes bytes on and keeps their count and SHA-256."""
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self.out = out
-        self.size = 0
-        self.sha = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.size += len(data)
-        self.sha.update(data)
-        return self.out.write(data)
 
 
 def key(i: int) -> str:
@@ -64,7 +49,7 @@ def write_archive(path: Path, total_bytes: int, value_size: int = 4096, seed: in
     frozen = store.freeze()
     del store
     with tempfile.TemporaryFile() as state_file:
-        out = _Digesting(state_file)
+        out = snapshot_archive.Digesting(state_file)
         snapshot_stream.write(frozen, out)  # type: ignore[arg-type]
         del frozen
         state_file.flush()

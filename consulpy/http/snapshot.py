@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import io
 import tempfile
 import zlib
@@ -82,26 +81,12 @@ async def _save(req: web.Request) -> web.StreamResponse:
     return resp
 
 
-class _Digesting:
-    """A write-only file that passes bytes on and keeps their count and SHA-256."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.size = 0
-        self.sha = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.size += len(data)
-        self.sha.update(data)
-        return self.out.write(data)
-
-
 def _build_archive(
     spool: BinaryIO, state_file: BinaryIO, state: Any, *, index: int, term: int, datacenter: str
 ) -> None:
     """Serialise the state into `state_file` (record by record when it is a frozen view),
     then the archive into `spool`, copying the state in chunks (runs in a worker thread)."""
-    out = _Digesting(state_file)
+    out = snapshot_archive.Digesting(state_file)
     if isinstance(state, bytes):
         out.write(state)
     else:

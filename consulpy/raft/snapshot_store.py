@@ -12,7 +12,7 @@ import os
 import struct
 import threading
 import zlib
-from typing import Protocol
+from typing import Any, BinaryIO, Protocol
 
 import msgpack
 
@@ -105,6 +105,18 @@ class MemorySnapshotStore:
         pass
 
 
+def _read_header(f: BinaryIO) -> tuple[Any, int, int] | None:
+    """A snapshot file's header (meta, data size, CRC-32), leaving `f` at the data; None when
+    the magic or the header length is wrong. Malformed msgpack raises for the caller."""
+    if f.read(len(_MAGIC)) != _MAGIC:
+        return None
+    (hlen,) = struct.unpack(">I", f.read(4))
+    if hlen > _MAX_HEADER:
+        return None
+    raw_meta, size, crc = msgpack.unpackb(f.read(hlen))
+    return raw_meta, size, crc
+
+
 class FileSnapshotStore:
     def __init__(self, directory: str, retain: int = 2) -> None:
         self.dir = directory
@@ -180,13 +192,11 @@ class FileSnapshotStore:
         path = os.path.join(self.dir, self._name(index, term))
         try:
             with open(path, "rb") as f:
-                if f.read(len(_MAGIC)) != _MAGIC:
+                header = _read_header(f)
+                if header is None:
                     return None
-                (hlen,) = struct.unpack(">I", f.read(4))
-                if hlen > _MAX_HEADER:
-                    return None
-                _, size, _ = msgpack.unpackb(f.read(hlen))
-            data = SnapshotFile(path, len(_MAGIC) + 4 + hlen, int(size))
+                offset = f.tell()
+            data = SnapshotFile(path, offset, int(header[1]))
         except (OSError, ValueError, TypeError, struct.error, msgpack.UnpackException):
             return None
         if os.fstat(data._fd).st_size < data._offset + len(data):
@@ -197,12 +207,10 @@ class FileSnapshotStore:
     def _read(self, path: str) -> Snapshot | None:
         try:
             with open(path, "rb") as f:
-                if f.read(len(_MAGIC)) != _MAGIC:
+                header = _read_header(f)
+                if header is None:
                     return None
-                (hlen,) = struct.unpack(">I", f.read(4))
-                if hlen > _MAX_HEADER:
-                    return None
-                raw_meta, size, crc = msgpack.unpackb(f.read(hlen))
+                raw_meta, size, crc = header
                 data = f.read(size + 1)
         except (OSError, ValueError, struct.error, msgpack.UnpackException):
             return None

@@ -18,6 +18,22 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, Any, BinaryIO
 
+
+class Digesting:
+    """A write-only file that passes bytes on and keeps their count and SHA-256 (the
+    archive's state member is written through it, so its SHA256SUMS line needs no re-read)."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.size = 0
+        self.sha = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        self.sha.update(data)
+        return self.out.write(data)
+
+
 FORMAT = "consulpy-state-v1"
 MAX_ARCHIVE = 256 << 20  # the default of limits.snapshot_max_size
 # The decompressed state may be this many times the archive limit (it compresses well).
