@@ -6,8 +6,10 @@ dict lookup (none through a bound series, `Registry.handle`) and an append to it
 array of pending doubles: the count, sum, sum of squares, min, max and Prometheus window are
 folded in from it by C-level builtins when the sampler ticks (once a second) or a reader asks.
 No locks (everything records from the event loop's thread; a stray record from an executor
-thread may at worst lose a value), no clock read (series are stamped from a coarse clock the
-sampler advances once a second), no float object kept alive by a recorded value.
+thread may at worst lose a value, and readers walk copies of the series tables so that a
+series such a thread creates meanwhile cannot break them), no clock read (series are stamped
+from a coarse clock the sampler advances once a second), no float object kept alive by a
+recorded value.
 """
 
 from __future__ import annotations
@@ -268,7 +270,7 @@ class Registry:
         self.sinks = sinks
         self.keep_windows = keep_windows
         for table in (self._gauges, self._counters, self._samples):
-            for series in table.values():
+            for series in list(table.values()):
                 series.key = self._key(series.kind, series.name)
                 series.allowed = prefix_filter.allows(series.key)
 
@@ -277,7 +279,7 @@ class Registry:
         self.fold()
         self.filter = prefix_filter
         for table in (self._gauges, self._counters, self._samples):
-            for series in table.values():
+            for series in list(table.values()):
                 series.allowed = prefix_filter.allows(series.key)
 
     def _key(self, kind: str, name: str) -> str:
@@ -364,7 +366,7 @@ class Registry:
         """Fold every series' pending values in (before anything reads the figures)."""
         now, keep = self.now, self.keep_windows
         for table in (self._counters, self._samples):
-            for series in table.values():
+            for series in list(table.values()):
                 if series.pending:
                     series.fold(now, keep)
 
@@ -381,11 +383,11 @@ class Registry:
         """The current (unfinished) interval's figures."""
         self.fold()
         out = Interval(self.current_start)
-        for series in self._gauges.values():
+        for series in list(self._gauges.values()):
             if series.allowed and series.count and series.seen >= self.current_start:
                 out.gauges.append((series.key, series.labels, series.value))
         for table, dest in ((self._counters, out.counters), (self._samples, out.samples)):
-            for series in table.values():
+            for series in list(table.values()):
                 if series.allowed and series.count:
                     dest.append(
                         Aggregate(
@@ -404,7 +406,7 @@ class Registry:
         done = self.snapshot()
         self.intervals.append(done)
         for table in (self._counters, self._samples):
-            for series in table.values():
+            for series in list(table.values()):
                 if series.count:
                     series.reset()
                 series.prev_window, series.window = series.window, array("d")
@@ -427,11 +429,11 @@ class Registry:
         which is what Consul's predeclared series give it)."""
         self.fold()
         horizon = self.now - retention
-        for series in self._gauges.values():
+        for series in list(self._gauges.values()):
             if series.allowed and series.seen and series.seen >= horizon:
                 yield series
         for table in (self._counters, self._samples):
-            for series in table.values():
+            for series in list(table.values()):
                 if series.allowed and series.seen:
                     yield series
 
@@ -440,6 +442,6 @@ class Registry:
         so the handles hot paths hold keep recording into the registry."""
         self._gauges.clear()
         for table in (self._counters, self._samples):
-            for series in table.values():
+            for series in list(table.values()):
                 series.forget()
         self.intervals.clear()

@@ -148,3 +148,21 @@ def test_blocked_bound_series_records_nothing() -> None:
     timer = r.handle(SAMPLE, "raft.commitTime")
     timer.add(1.0)
     assert len(timer.pending) == 0 and r.snapshot().samples == []
+
+
+def test_a_series_created_while_a_reader_walks_the_tables_does_not_break_it() -> None:
+    """The Raft log store records from its fsync thread: a series it creates in the middle of
+    a Prometheus scrape or an interval rotation must not abort the reader."""
+    r = Registry()
+    r.incr("raft.apply")
+    r.sample("raft.commitTime", 1.0)
+    r.gauge("runtime.alloc_bytes", 1.0)
+    r.tick(r.now)
+    seen = []
+    for n, series in enumerate(r.series(retention=60.0)):
+        seen.append(series.name)
+        r.incr(f"late.counter{n}")
+        r.sample(f"late.sample{n}", 1.0)
+        r.gauge(f"late.gauge{n}", 1.0)
+    assert {"raft.apply", "raft.commitTime", "runtime.alloc_bytes"} <= set(seen)
+    assert r.rotate().counters
