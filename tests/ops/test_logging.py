@@ -3,6 +3,7 @@ monitor`, JSON lines, and Consul's 400 for an unknown level."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -138,6 +139,10 @@ class Stream:
             pass
 
     def close(self) -> None:
+        # Shut the socket down first: close() alone waits for the reader thread's recv (it
+        # holds the buffer's lock) until the read timeout.
+        with contextlib.suppress(OSError, AttributeError):
+            self.resp.fp.raw._sock.shutdown(socket.SHUT_RDWR)
         self.resp.close()
 
 
