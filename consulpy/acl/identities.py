@@ -7,6 +7,7 @@ is fixed here so every server computes the same thing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 from consulpy.acl.rules import READ, WRITE, PolicyRules, Rule, parse_rules
 
@@ -35,8 +36,19 @@ session_prefix "" {{ policy = "{a}" }}
 
 GLOBAL_MANAGEMENT_RULES_TEXT = _BUILTIN_TEMPLATE.format(acl=WRITE, a=WRITE)
 GLOBAL_READ_ONLY_RULES_TEXT = _BUILTIN_TEMPLATE.format(acl=READ, a=READ)
-GLOBAL_MANAGEMENT_RULES = parse_rules(GLOBAL_MANAGEMENT_RULES_TEXT)
-GLOBAL_READ_ONLY_RULES = parse_rules(GLOBAL_READ_ONLY_RULES_TEXT)
+
+
+@cache
+def global_management_rules() -> PolicyRules:
+    """The parsed rules of the global-management policy (parsed on first use: the HCL parser
+    costs tens of milliseconds to build, which an agent without ACLs never needs to pay)."""
+    return parse_rules(GLOBAL_MANAGEMENT_RULES_TEXT)
+
+
+@cache
+def global_read_only_rules() -> PolicyRules:
+    """The parsed rules of the builtin global-read-only policy."""
+    return parse_rules(GLOBAL_READ_ONLY_RULES_TEXT)
 
 
 def applies_in(datacenters: Sequence[str], datacenter: str) -> bool:

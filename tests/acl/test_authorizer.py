@@ -14,8 +14,8 @@ from consulpy.acl.authorizer import (
     permission_denied_text,
 )
 from consulpy.acl.identities import (
-    GLOBAL_MANAGEMENT_RULES,
-    GLOBAL_READ_ONLY_RULES,
+    global_management_rules,
+    global_read_only_rules,
     node_identity_rules,
     service_identity_rules,
 )
@@ -132,7 +132,7 @@ def test_intentions_sub_policy() -> None:
 
 def test_every_typed_helper_matches_the_general_check() -> None:
     a = authz(default="deny")
-    ro = Authorizer([GLOBAL_READ_ONLY_RULES], default_policy="deny")
+    ro = Authorizer([global_read_only_rules()], default_policy="deny")
     for name in ("acl", "keyring", "mesh", "operator", "peering"):
         assert getattr(ro, f"{name}_read")() and not getattr(ro, f"{name}_write")()
         assert not getattr(a, f"{name}_read")()
@@ -141,7 +141,7 @@ def test_every_typed_helper_matches_the_general_check() -> None:
 
 
 def test_global_management_rules_allow_everything() -> None:
-    gm = Authorizer([GLOBAL_MANAGEMENT_RULES], default_policy="deny")
+    gm = Authorizer([global_management_rules()], default_policy="deny")
     for check in ("acl", "keyring", "mesh", "operator", "peering"):
         assert getattr(gm, f"{check}_write")()
     for check in ("agent", "event", "intention", "key", "node", "query", "service", "session"):
