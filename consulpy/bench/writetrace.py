@@ -57,17 +57,42 @@ def timelines(prefix: str) -> list[list[tuple[str, float]]]:
     return rows
 
 
+SEGMENTS = (
+    ("endpoint: begin -> proposed", "leader begin", "leader proposed"),
+    ("leader: proposed -> AppendEntries written", "leader proposed", "leader ae_sent"),
+    ("leader: AppendEntries written -> own write starts", "leader ae_sent", "leader wal_submit"),
+    ("leader: own write (hand-off + write + fsync)", "leader wal_submit", "leader wal_done"),
+    ("leader: own write done -> seen on the loop", "leader wal_done", "leader wal_seen"),
+    ("network: AppendEntries -> follower reads it", "leader ae_sent", "follower f_recv"),
+    ("follower: read -> write starts", "follower f_recv", "follower wal_submit"),
+    ("follower: write (hand-off + write + fsync)", "follower wal_submit", "follower wal_done"),
+    ("follower: fsync done -> ack written", "follower wal_done", "follower ack_sent"),
+    ("network: ack -> leader reads it", "follower ack_sent", "leader ack_recv"),
+    ("leader: quorum durable -> apply starts", "quorum", "leader apply"),
+    ("leader: apply (FSM)", "leader apply", "leader applied"),
+    ("leader: applied -> proposer resumes", "leader applied", "leader resumed"),
+    ("total: begin -> proposer resumes", "leader begin", "leader resumed"),
+)
+
+
 def report(prefix: str) -> str:
-    rows = timelines(prefix)
+    rows = [dict(r) for r in timelines(prefix)]
     if not rows:
         return "no complete write timelines"
-    names = [name for name, _ in rows[0]]
-    lines = [f"{len(rows)} writes; medians in microseconds", f"{'stage':<24}{'since begin':>12}"]
-    lines[-1] += f"{'step':>10}"
-    for k, name in enumerate(names):
-        since = statistics.median(r[k][1] - r[0][1] for r in rows) * 1e6
-        step = statistics.median(r[k][1] - r[k - 1][1] for r in rows) * 1e6 if k else 0.0
-        lines.append(f"{name:<24}{since:>12.0f}{step:>10.0f}")
+    for r in rows:
+        # With 3 servers the leader's own write and the first ack make the quorum.
+        r["quorum"] = max(r["leader wal_seen"], r["leader ack_recv"])
+    own_last = sum(r["leader wal_seen"] > r["leader ack_recv"] for r in rows) / len(rows)
+    lines = [
+        f"{len(rows)} writes; the leader's own write came after the first ack in "
+        f"{100 * own_last:.0f} % of them",
+        f"{'segment (median, p90 in microseconds)':<52}{'p50':>8}{'p90':>8}",
+    ]
+    for name, a, b in SEGMENTS:
+        d = sorted((r[b] - r[a]) * 1e6 for r in rows)
+        p50 = statistics.median(d)
+        p90 = d[min(len(d) - 1, int(0.9 * len(d)))]
+        lines.append(f"{name:<52}{p50:>8.0f}{p90:>8.0f}")
     return "\n".join(lines)
 
 

@@ -688,7 +688,9 @@ class RaftNode:
             while True:
                 while core.has_ready():
                     self._handle_ready(core, core.ready())
-                self._flush_sends()
+                if not self._jobs or self._writing or self._retry is not None:
+                    break  # what was queued leaves at the end of this loop pass
+                self._flush_sends()  # before the write: replication overlaps it
                 if not self._start_write():
                     break
         except RaftError as exc:
@@ -704,7 +706,6 @@ class RaftNode:
             flush()
 
     def _handle_ready(self, core: RaftCore, rd: Ready) -> None:
-        self._send(rd.messages_now)
         if rd.snapshot is not None:
             if rd.snapshot is not self._restored:  # a user restore is in the machine already
                 data = rd.snapshot.data
@@ -743,6 +744,9 @@ class RaftNode:
                     fut.set_exception(error)
                 else:
                     fut.set_result((e.index, result))
+        # After the applies: their proposers are woken before these messages leave (a commit
+        # notice is not urgent), unless a write starts this round (see _process).
+        self._send(rd.messages_now)
         if rd.committed or rd.snapshot is not None:
             self._progress_event.set()
         for ctx, index in rd.read_states:
@@ -891,8 +895,11 @@ class RaftNode:
             self._retry_delay = 0.0
         if trace.ENABLED:
             _trace_jobs("wal_seen", jobs)
+        after = False
         for j in jobs:
-            self._send(j.after)
+            if j.after:
+                self._send(j.after)
+                after = True
             if j.mark is not None:
                 core.on_persisted(*j.mark)
             if j.snapshot is not None and core.snapshot is j.snapshot:
@@ -902,6 +909,8 @@ class RaftNode:
                 self._last_snapshot_index = max(self._last_snapshot_index, j.compacted.meta.index)
             if j.done is not None and not j.done.done():
                 j.done.set_result(None)
+        if after:
+            self._flush_sends()  # acknowledgements and votes: at once
 
     def _write_failed(self, jobs: list[_Job], exc: BaseException) -> None:
         if not isinstance(exc, StorageUnavailable):
