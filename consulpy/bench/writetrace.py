@@ -35,7 +35,7 @@ def load(path: str) -> Times:
 
 
 def timelines(prefix: str) -> list[list[tuple[str, float]]]:
-    files = [load(p) for p in sorted(glob.glob(prefix + ".*"))]
+    files = [load(p) for p in sorted(glob.glob(prefix + ".[0-9]*"))]
     leaders = [f for f in files if f.get("proposed")]
     if len(leaders) != 1:
         raise SystemExit(f"expected one leader trace under {prefix}.*, found {len(leaders)}")

@@ -884,7 +884,8 @@ class RaftNode:
             self._write_failed(jobs, exc)
             return
         took = time.perf_counter() - start
-        self._write_cost += (took - self._write_cost) * 0.25
+        if any(j.batch.entries for j in jobs):  # a synced write (see WALLogStore.save)
+            self._write_cost += (took - self._write_cost) * 0.25
         core = self.core
         assert core is not None
         if core.is_leader:

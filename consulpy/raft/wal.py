@@ -1,7 +1,8 @@
 """WALLogStore: the Raft log and stable store as checksummed, append-only segment files.
 
 Why not SQLite: a write there costs a B-tree update plus a WAL frame plus a checkpoint now and
-then; here a save() is one write() of one frame and one fdatasync. That frame holds every batch
+then; here a save() is one write() of one frame and one fdatasync (none when the frame
+only moves the commit index, see _needs_sync). That frame holds every batch
 the storage thread merged (group commit), so it is atomic: a torn frame is wholly discarded.
 
 Layout of the directory (see docs/adr/0007-wal-log-store.md):
@@ -156,6 +157,24 @@ def _encode_batches(batches: list[PersistBatch]) -> list[list]:
             hs = b.hard_state
             ops.append([_HARD, hs.term, hs.vote, hs.commit])
     return ops
+
+
+def _needs_sync(batches: list[PersistBatch], durable: HardState) -> bool:
+    """False when the batches only move the commit index: like etcd's WAL (raft.MustSync),
+    that is written but not synced. Raft never needs the commit index durable (a restarted
+    server learns it again from the leader); what it acknowledged was synced before, and the
+    next synced frame makes this one durable too (a crash before that leaves at most a torn
+    frame at the tail, which opening discards)."""
+    term, vote = durable.term, durable.vote
+    for b in batches:
+        if b.entries or b.installed or b.local_snapshot or b.compact_to:
+            return True
+        hs = b.hard_state
+        if hs is not None:
+            if hs.term != term or hs.vote != vote:
+                return True
+            term, vote = hs.term, hs.vote
+    return False
 
 
 def _frame(ops: list[list]) -> bytes:
@@ -513,7 +532,8 @@ class WALLogStore:
             start = self._size
             try:
                 _pwrite_all(self._fd, data, start)
-                self._sync(self._fd)
+                if _needs_sync(batches, st.hard_state):
+                    self._sync(self._fd)
             except OSError:
                 with _suppress_os():
                     # No half frame stays behind for a retry with other content to land on.

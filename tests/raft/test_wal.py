@@ -267,3 +267,49 @@ def test_damage_below_the_running_mark_is_refused_after_a_crash(tmp_path: Path) 
         f.truncate(end - 60)
     with pytest.raises(CorruptLog, match=r"entries \d+\.\.20"):
         reopen(d)
+
+
+class CountingSyncs(WALLogStore):
+    syncs = 0
+
+    def _sync(self, fd: int) -> None:
+        self.syncs += 1
+        super()._sync(fd)
+
+
+def test_only_entries_term_and_vote_are_synced_not_a_commit_move(tmp_path: Path) -> None:
+    d = tmp_path / "wal"
+    store = CountingSyncs(str(d))
+    store.load()
+    opened = store.syncs  # the first segment's creation
+    store.save([PersistBatch(HardState(1, "a", 0), entries(1, 3, 1))])
+    synced = store.syncs
+    assert synced == opened + 1
+    store.save([PersistBatch(HardState(1, "a", 2))])  # the commit moved: written, not synced
+    store.save([PersistBatch(HardState(1, "a", 3))])
+    assert store.syncs == synced
+    store.save([PersistBatch(HardState(2, None, 3))])  # a new term: synced
+    assert store.syncs == synced + 1
+    store.save([PersistBatch(HardState(2, "b", 3))])  # a vote: synced
+    assert store.syncs == synced + 2
+    store.close()
+    got = reopen(d).load()
+    assert got.hard_state == HardState(2, "b", 3)
+
+
+def test_an_unsynced_commit_frame_torn_by_a_crash_is_discarded(tmp_path: Path) -> None:
+    d = tmp_path / "wal"
+    store = reopen(d)
+    store.load()
+    store.save([PersistBatch(HardState(1, "a", 0), entries(1, 3, 1))])
+    end = store._size
+    store.save([PersistBatch(HardState(1, "a", 3))])
+    torn = store._size
+    seg = store._segments[-1].path
+    store._release()  # a crash: no clean close
+    with open(seg, "r+b") as f:  # only part of the unsynced frame reached the disk
+        f.seek(end + (torn - end) // 2)
+        f.write(bytes(torn - end))
+    got = reopen(d).load()
+    assert [e.index for e in got.entries] == [1, 2, 3]
+    assert got.hard_state.commit == 0
