@@ -38,9 +38,9 @@ class RaftConfig:
     # On-disk log store: "wal" (segment files, the default) or "sqlite" (the earlier format).
     log_store: str = "wal"
     wal_segment_size: int = 64 << 20
-    # Log writes are done on the event loop itself while they take at most this long (a
-    # moving average), else on the storage thread: see RaftNode._in_place.
-    inline_write_max: float = 0.001
+    # Small log writes are done on the event loop itself while synced writes take at most
+    # this long (a moving average), else on the storage thread: see RaftNode._in_place.
+    inline_write_max: float = 0.003
     pre_vote: bool = True
     check_quorum: bool = True
     # Proposals and reads waiting longer than this fail (the caller's own timeout wins if shorter).

@@ -10,8 +10,9 @@ Outputs accumulate until ready() hands them out as one Ready batch:
   commit quorum after on_persisted);
 - ``messages_after``: everything else (votes, acknowledgements); they may leave only after this
   Ready's persistence AND every earlier Ready's persistence completed;
-- ``committed``: entries to apply, in order (all already durable here), after restoring
-  ``snapshot`` if there is one;
+- ``committed``: entries to apply, in order, after restoring ``snapshot`` if there is one:
+  durable here on a follower; on a leader, committed (durable on a quorum, which may not yet
+  include the leader itself);
 - ``read_states`` / ``read_failures``: outcomes of read_index() requests.
 
 No clocks, sockets or threads; randomness comes from the injected RNG. That is what lets the
@@ -322,7 +323,7 @@ class RaftCore:
         if self._unstable_from <= self.log.last_index:
             rd.entries = self.log.slice(self._unstable_from, self.log.last_index + 1)
             self._unstable_from = self.log.last_index + 1
-        limit = min(self.commit, self._stable_index)
+        limit = self._apply_limit()
         if limit > self._applied_out:
             rd.committed = self.log.slice(self._applied_out + 1, limit + 1)
             self._applied_out = limit
@@ -338,12 +339,21 @@ class RaftCore:
             or o.read_failures
             or self._unstable_from <= self.log.last_index
             or HardState(self.term, self.vote, self.commit) != self._hs_out
-            or min(self.commit, self._stable_index) > self._applied_out
+            or self._apply_limit() > self._applied_out
             or (
                 self.role is Role.LEADER
                 and (self._need_heartbeat or self._commit_dirty or self._flush_pending)
             )
         )
+
+    def _apply_limit(self) -> int:
+        """How far entries may be applied: a follower applies what is durable in its own log
+        too; a leader whatever is committed, which is durable on a quorum (with enough
+        followers' acknowledgements its own write is not needed for that, so it is not
+        waited for: it is off the path when it is the slowest of the quorum)."""
+        if self.role is Role.LEADER:
+            return self.commit
+        return min(self.commit, self._stable_index)
 
     def on_persisted(self, index: int, term: int) -> None:
         """Storage made a Ready durable; its persist_mark was (index, term)."""

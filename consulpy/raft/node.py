@@ -855,18 +855,20 @@ class RaftNode:
     def _in_place(self, jobs: list[_Job]) -> bool:
         """Write on the loop itself when that is cheaper than handing over to the storage
         thread and back (two thread wake-ups, each a trip through the scheduler on a busy
-        machine): small batches, no snapshot file, and a disk whose recent writes were quick.
-        A slow disk (a network volume) goes back to the thread, so the loop is not held up."""
-        if self._write_cost > self.config.inline_write_max:
-            return False
-        size = 0
+        machine): a frame that is not synced (it only moves the commit index), or a few
+        entries (a lone writer: the loop has nothing else to do meanwhile) on a disk whose
+        recent synced writes were quick. Larger batches mean concurrent writers, whose
+        requests the loop serves while the thread waits for the disk; a slow disk (a network
+        volume) always goes to the thread, so the loop is never held up for long."""
+        count = 0
         for j in jobs:
             b = j.batch
             if j.snapshot is not None or b.installed or b.local_snapshot or b.compact_to:
                 return False
-            for e in b.entries:
-                size += len(e.data)
-        return size <= _IN_PLACE_BYTES
+            count += len(b.entries)
+        if count == 0:
+            return True
+        return count <= _IN_PLACE_ENTRIES and self._write_cost <= self.config.inline_write_max
 
     def _written_in_thread(
         self, jobs: list[_Job], start: float, f: concurrent.futures.Future
@@ -1055,7 +1057,7 @@ class RaftNode:
         self._waiting_reads.clear()
 
 
-_IN_PLACE_BYTES = 256 << 10
+_IN_PLACE_ENTRIES = 8
 
 
 def _expire(fut: asyncio.Future) -> None:
