@@ -223,6 +223,8 @@ class WALLogStore:
         self._segments: list[_Segment] = []
         self._fd = -1
         self._size = 0  # bytes in the active (last) segment
+        # Where the active segment's frames written but not yet synced begin (None: all synced).
+        self._unsynced_from: int | None = None
         self._state = _Replay()
         self._durable_mark = 0
         self._loaded: StoredState | None = None
@@ -432,8 +434,28 @@ class WALLogStore:
         """fdatasync; the one place tests inject I/O errors."""
         os.fdatasync(fd)
 
+    def _sync_or_cut(self, start: int) -> None:
+        """fdatasync the active segment. If that fails the kernel may have dropped the dirty
+        pages, unsynced earlier frames included: cut them all, so no retry lands after a hole
+        (they only moved the commit index; the retry writes this frame again from memory)."""
+        try:
+            self._sync(self._fd)
+        except OSError:
+            self._cut_back(start if self._unsynced_from is None else self._unsynced_from)
+            raise
+        self._unsynced_from = None
+
+    def _cut_back(self, offset: int) -> None:
+        """No half frame stays behind for a retry with other content to land on."""
+        with _suppress_os():
+            os.ftruncate(self._fd, offset)
+        self._size = min(self._size, offset)
+        self._unsynced_from = None
+
     def _rotate(self) -> None:
         """Seal the active segment and start the next one with a full state frame."""
+        if self._fd >= 0 and self._unsynced_from is not None:
+            self._sync_or_cut(self._size)  # a sealed segment ends in synced frames only
         seq = self._segments[-1].seq + 1 if self._segments else 1
         st = self._state
         hs = st.hard_state
@@ -532,13 +554,13 @@ class WALLogStore:
             start = self._size
             try:
                 _pwrite_all(self._fd, data, start)
-                if _needs_sync(batches, st.hard_state):
-                    self._sync(self._fd)
             except OSError:
-                with _suppress_os():
-                    # No half frame stays behind for a retry with other content to land on.
-                    os.ftruncate(self._fd, start)
+                self._cut_back(start)
                 raise
+            if _needs_sync(batches, st.hard_state):
+                self._sync_or_cut(start)
+            elif self._unsynced_from is None:
+                self._unsynced_from = start
         except OSError as exc:
             raise StorageUnavailable(
                 f"raft log write failed in {self.dir}: {os.strerror(exc.errno or errno.EIO)}"

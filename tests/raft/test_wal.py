@@ -313,3 +313,40 @@ def test_an_unsynced_commit_frame_torn_by_a_crash_is_discarded(tmp_path: Path) -
     got = reopen(d).load()
     assert [e.index for e in got.entries] == [1, 2, 3]
     assert got.hard_state.commit == 0
+
+
+def test_a_failed_sync_also_cuts_the_unsynced_frames_before_it(tmp_path: Path) -> None:
+    d = tmp_path / "wal"
+    store = FailingSync(str(d))
+    store.load()
+    store.save([PersistBatch(HardState(1, "a", 0), entries(1, 3, 1))])
+    synced_end = store._size
+    store.save([PersistBatch(HardState(1, "a", 3))])  # written, not synced
+    store.fail = errno.EIO
+    with pytest.raises(StorageUnavailable):
+        store.save([PersistBatch(None, entries(4, 4, 1))])
+    # The kernel may have dropped the commit frame's pages with the failed writeback: it is
+    # cut too, so the retry does not land after a hole.
+    assert store._size == synced_end
+    assert os.path.getsize(store._segments[-1].path) == synced_end
+    store.fail = 0
+    store.save([PersistBatch(None, entries(4, 4, 1))])
+    store.close()
+    got = reopen(d).load()
+    assert [e.index for e in got.entries] == [1, 2, 3, 4]
+
+
+def test_rotation_syncs_a_segment_ending_in_unsynced_frames(tmp_path: Path) -> None:
+    d = tmp_path / "wal"
+    store = CountingSyncs(str(d), segment_size=4096)
+    store.load()
+    store.save([PersistBatch(HardState(1, "a", 0), entries(1, 1, 1))])
+    while store._size < 4096:
+        store.save([PersistBatch(HardState(1, "a", store._size))])  # commit moves only
+    before = store.syncs
+    store.save([PersistBatch(None, entries(2, 2, 1))])  # rotates first
+    assert len(store._segments) == 2
+    assert store.syncs >= before + 2  # the sealed segment, then the new frame
+    store.close()
+    got = reopen(d).load()
+    assert [e.index for e in got.entries] == [1, 2]
