@@ -4,8 +4,9 @@ Ordering rules it enforces (see docs/raft.md):
 - every input (tick, message, proposal) is stepped into the core on the event loop; outputs are
   collected once per loop iteration (call_soon coalescing), which batches concurrent proposals
   into one AppendEntries per follower;
-- persistence jobs run in order on ONE storage thread; jobs queued while a commit is running are
-  merged into the next SQLite transaction (group commit);
+- persistence jobs run in order, one save at a time; jobs queued while a save is running are
+  merged into the next one (group commit). A small save on a quick disk runs on the loop once
+  the round's messages are out (no thread hand-off); others on ONE storage thread;
 - messages_after leave only once their job (and all before it) is durable;
 - committed entries are applied on the loop, in order, exactly once per start.
 """
