@@ -159,6 +159,9 @@ class RaftCore:
         self._deferred_reads: list[tuple[str | None, int]] = []
         self._need_heartbeat = False
         self._commit_dirty = False
+        # A commit advance whose notice to the followers waits (commit_notice_delay > 0): the
+        # next AppendEntries carries it, else the driver calls notify_commit() after the delay.
+        self.commit_notice_pending = False
         # Leader: something may now be sendable (a probe unpaused, inflight slots freed, new
         # entries); the next ready() runs the replication flush.
         self._flush_pending = False
@@ -755,10 +758,13 @@ class RaftCore:
         if self._need_heartbeat:
             self._broadcast_heartbeat(new_seq=False)
         last = self.log.last_index
+        told = True  # every follower got an AppendEntries carrying the commit index
         for pid, pr in self.progress.items():
             if pr.state is ProgressState.SNAPSHOT:
+                told = False
                 continue
             if pr.state is ProgressState.PROBE:
+                told = False
                 if not pr.probe_sent:
                     self._send_append(pid, pr)
                 continue
@@ -774,8 +780,12 @@ class RaftCore:
                 and len(pr.inflight) < self.cfg.max_inflight
             ):
                 self._send_append(pid, pr)  # may be empty: carries commit, or detects a gap
+                sent = True
+            told = told and sent
             pr.needs_append = False
         self._commit_dirty = False
+        if told:
+            self.commit_notice_pending = False
 
     def _send_append(self, pid: str, pr: Progress) -> bool:
         prev = pr.next - 1
@@ -872,8 +882,18 @@ class RaftCore:
         # Only entries of the current term are committed by counting replicas (Raft 5.4.2).
         if n > self.commit and self.log.term(n) == self.term:
             self.commit = n
-            self._commit_dirty = True
+            if self.cfg.commit_notice_delay > 0:
+                self.commit_notice_pending = True
+            else:
+                self._commit_dirty = True
             self._on_leader_commit()
+
+    def notify_commit(self) -> None:
+        """Tell the followers the commit index now, with an AppendEntries of its own (the
+        driver's timer after commit_notice_delay, when no AppendEntries carried it since)."""
+        if self.commit_notice_pending and self.role is Role.LEADER:
+            self._commit_dirty = True
+        self.commit_notice_pending = False
 
     def _on_leader_commit(self) -> None:
         if self._deferred_reads and self.committed_in_term:

@@ -152,6 +152,7 @@ class RaftNode:
         self._retry: asyncio.TimerHandle | None = None  # a failed write waits to be retried
         self._retry_delay = 0.0
         self._write_cost = 0.0  # seconds, moving average of recent writes
+        self._notice: asyncio.TimerHandle | None = None  # a commit notice waiting to go out
         self._scheduled = False
         self._stopping = False
         self._started = False
@@ -283,6 +284,8 @@ class RaftNode:
                 await asyncio.wait_for(self._barrier(), 10)
         if self._retry is not None:
             self._retry.cancel()
+        if self._notice is not None:
+            self._notice.cancel()
         for t in self._tasks:
             with contextlib.suppress(BaseException):
                 await t
@@ -699,7 +702,17 @@ class RaftNode:
             return
         finally:
             self._in_process = False
+        if core.commit_notice_pending and self._notice is None and self._loop is not None:
+            self._notice = self._loop.call_later(
+                self.config.commit_notice_delay, self._notify_commit
+            )
         self._check_leadership(core)
+
+    def _notify_commit(self) -> None:
+        self._notice = None
+        if self.core is not None and not self._stopping:
+            self.core.notify_commit()
+            self._process()
 
     def _flush_sends(self) -> None:
         flush = getattr(self.transport, "flush", None)
