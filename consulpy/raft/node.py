@@ -869,19 +869,17 @@ class RaftNode:
     def _in_place(self, jobs: list[_Job]) -> bool:
         """Write on the loop itself when that is cheaper than handing over to the storage
         thread and back (two thread wake-ups, each a trip through the scheduler on a busy
-        machine): a frame that is not synced (it only moves the commit index), or a few
-        entries (a lone writer: the loop has nothing else to do meanwhile) on a disk whose
-        recent synced writes were quick. Larger batches mean concurrent writers, whose
-        requests the loop serves while the thread waits for the disk; a slow disk (a network
-        volume) always goes to the thread, so the loop is never held up for long."""
+        machine): a few entries or none (a lone writer, a commit index or a vote: the loop
+        has nothing else to do meanwhile) on a disk whose recent synced writes were quick.
+        Larger batches mean concurrent writers, whose requests the loop serves while the
+        thread waits for the disk; a slow disk (a network volume) always goes to the thread,
+        so the loop is never held up for long."""
         count = 0
         for j in jobs:
             b = j.batch
             if j.snapshot is not None or b.installed or b.local_snapshot or b.compact_to:
                 return False
             count += len(b.entries)
-        if count == 0:
-            return True
         return count <= _IN_PLACE_ENTRIES and self._write_cost <= self.config.inline_write_max
 
     def _written_in_thread(
