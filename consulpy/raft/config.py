@@ -38,6 +38,12 @@ class RaftConfig:
     # On-disk log store: "wal" (segment files, the default) or "sqlite" (the earlier format).
     log_store: str = "wal"
     wal_segment_size: int = 64 << 20
+    # Small log writes are done on the event loop itself while synced writes take at most
+    # this long (a moving average), else on the storage thread: see RaftNode._in_place.
+    inline_write_max: float = 0.003
+    # Seconds a leader lets a commit advance wait for the next AppendEntries before telling
+    # the followers with one of its own (hashicorp/raft's CommitTimeout); 0: at once.
+    commit_notice_delay: float = 0.0
     pre_vote: bool = True
     check_quorum: bool = True
     # Proposals and reads waiting longer than this fail (the caller's own timeout wins if shorter).

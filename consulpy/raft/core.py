@@ -10,8 +10,9 @@ Outputs accumulate until ready() hands them out as one Ready batch:
   commit quorum after on_persisted);
 - ``messages_after``: everything else (votes, acknowledgements); they may leave only after this
   Ready's persistence AND every earlier Ready's persistence completed;
-- ``committed``: entries to apply, in order (all already durable here), after restoring
-  ``snapshot`` if there is one;
+- ``committed``: entries to apply, in order, after restoring ``snapshot`` if there is one:
+  durable here on a follower; on a leader, committed (durable on a quorum, which may not yet
+  include the leader itself);
 - ``read_states`` / ``read_failures``: outcomes of read_index() requests.
 
 No clocks, sockets or threads; randomness comes from the injected RNG. That is what lets the
@@ -158,6 +159,9 @@ class RaftCore:
         self._deferred_reads: list[tuple[str | None, int]] = []
         self._need_heartbeat = False
         self._commit_dirty = False
+        # A commit advance whose notice to the followers waits (commit_notice_delay > 0): the
+        # next AppendEntries carries it, else the driver calls notify_commit() after the delay.
+        self.commit_notice_pending = False
         # Leader: something may now be sendable (a probe unpaused, inflight slots freed, new
         # entries); the next ready() runs the replication flush.
         self._flush_pending = False
@@ -322,7 +326,7 @@ class RaftCore:
         if self._unstable_from <= self.log.last_index:
             rd.entries = self.log.slice(self._unstable_from, self.log.last_index + 1)
             self._unstable_from = self.log.last_index + 1
-        limit = min(self.commit, self._stable_index)
+        limit = self._apply_limit()
         if limit > self._applied_out:
             rd.committed = self.log.slice(self._applied_out + 1, limit + 1)
             self._applied_out = limit
@@ -338,12 +342,21 @@ class RaftCore:
             or o.read_failures
             or self._unstable_from <= self.log.last_index
             or HardState(self.term, self.vote, self.commit) != self._hs_out
-            or min(self.commit, self._stable_index) > self._applied_out
+            or self._apply_limit() > self._applied_out
             or (
                 self.role is Role.LEADER
                 and (self._need_heartbeat or self._commit_dirty or self._flush_pending)
             )
         )
+
+    def _apply_limit(self) -> int:
+        """How far entries may be applied: a follower applies what is durable in its own log
+        too; a leader whatever is committed, which is durable on a quorum (with enough
+        followers' acknowledgements its own write is not needed for that, so it is not
+        waited for: it is off the path when it is the slowest of the quorum)."""
+        if self.role is Role.LEADER:
+            return self.commit
+        return min(self.commit, self._stable_index)
 
     def on_persisted(self, index: int, term: int) -> None:
         """Storage made a Ready durable; its persist_mark was (index, term)."""
@@ -745,10 +758,13 @@ class RaftCore:
         if self._need_heartbeat:
             self._broadcast_heartbeat(new_seq=False)
         last = self.log.last_index
+        told = True  # every follower got an AppendEntries carrying the commit index
         for pid, pr in self.progress.items():
             if pr.state is ProgressState.SNAPSHOT:
+                told = False
                 continue
             if pr.state is ProgressState.PROBE:
+                told = False
                 if not pr.probe_sent:
                     self._send_append(pid, pr)
                 continue
@@ -764,8 +780,12 @@ class RaftCore:
                 and len(pr.inflight) < self.cfg.max_inflight
             ):
                 self._send_append(pid, pr)  # may be empty: carries commit, or detects a gap
+                sent = True
+            told = told and sent
             pr.needs_append = False
         self._commit_dirty = False
+        if told:
+            self.commit_notice_pending = False
 
     def _send_append(self, pid: str, pr: Progress) -> bool:
         prev = pr.next - 1
@@ -862,8 +882,18 @@ class RaftCore:
         # Only entries of the current term are committed by counting replicas (Raft 5.4.2).
         if n > self.commit and self.log.term(n) == self.term:
             self.commit = n
-            self._commit_dirty = True
+            if self.cfg.commit_notice_delay > 0:
+                self.commit_notice_pending = True
+            else:
+                self._commit_dirty = True
             self._on_leader_commit()
+
+    def notify_commit(self) -> None:
+        """Tell the followers the commit index now, with an AppendEntries of its own (the
+        driver's timer after commit_notice_delay, when no AppendEntries carried it since)."""
+        if self.commit_notice_pending and self.role is Role.LEADER:
+            self._commit_dirty = True
+        self.commit_notice_pending = False
 
     def _on_leader_commit(self) -> None:
         if self._deferred_reads and self.committed_in_term:

@@ -4,8 +4,9 @@ Ordering rules it enforces (see docs/raft.md):
 - every input (tick, message, proposal) is stepped into the core on the event loop; outputs are
   collected once per loop iteration (call_soon coalescing), which batches concurrent proposals
   into one AppendEntries per follower;
-- persistence jobs run in order on ONE storage thread; jobs queued while a commit is running are
-  merged into the next SQLite transaction (group commit);
+- persistence jobs run in order, one save at a time; jobs queued while a save is running are
+  merged into the next one (group commit). A small save on a quick disk runs on the loop once
+  the round's messages are out (no thread hand-off); others on ONE storage thread;
 - messages_after leave only once their job (and all before it) is durable;
 - committed entries are applied on the loop, in order, exactly once per start.
 """
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from consulpy.raft import trace
 from consulpy.raft.config import RaftConfig
 from consulpy.raft.core import PersistentState, RaftCore, Ready, Role
 from consulpy.raft.errors import (
@@ -145,7 +147,12 @@ class RaftNode:
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raft-storage")
         self._tasks: list[asyncio.Task] = []
         self._jobs: list[_Job] = []
-        self._jobs_event = asyncio.Event()
+        self._in_process = False  # inside _process: it starts the write once sends are out
+        self._writing = False  # a write is under way (in place or on the storage thread)
+        self._retry: asyncio.TimerHandle | None = None  # a failed write waits to be retried
+        self._retry_delay = 0.0
+        self._write_cost = 0.0  # seconds, moving average of recent writes
+        self._notice: asyncio.TimerHandle | None = None  # a commit notice waiting to go out
         self._scheduled = False
         self._stopping = False
         self._started = False
@@ -221,7 +228,6 @@ class RaftNode:
         self._last_tick_time = loop.time()
         self._tasks = [
             loop.create_task(self._tick_loop(), name=f"raft-tick-{self.config.id}"),
-            loop.create_task(self._persist_loop(), name=f"raft-persist-{self.config.id}"),
             loop.create_task(self._snapshot_loop(), name=f"raft-snapshot-{self.config.id}"),
         ]
         self._kick()
@@ -271,14 +277,15 @@ class RaftNode:
             return
         self._stopping = True
         for t in self._tasks:
-            if t.get_coro().__name__ != "_persist_loop":  # type: ignore[union-attr]
-                t.cancel()
+            t.cancel()
         # Let queued persistence finish: nothing acknowledged may be lost on a clean stop.
         with contextlib.suppress(Exception):
             if self._started and self._fatal is None:
                 await asyncio.wait_for(self._barrier(), 10)
-        for t in self._tasks:
-            t.cancel()
+        if self._retry is not None:
+            self._retry.cancel()
+        if self._notice is not None:
+            self._notice.cancel()
         for t in self._tasks:
             with contextlib.suppress(BaseException):
                 await t
@@ -289,6 +296,8 @@ class RaftNode:
             with contextlib.suppress(Exception):
                 await self._run_io(self._log_store.close)
         self._io.shutdown(wait=True)
+        if trace.ENABLED:
+            trace.flush()
 
     # ------------------------------------------------------------------ public API
 
@@ -359,10 +368,14 @@ class RaftNode:
         if self._storage_error is not None:  # nothing new while the disk refuses writes
             raise StorageUnavailable(str(self._storage_error))
         index, term = core.propose(data)  # raises NotLeader / TransferInProgress
+        if trace.ENABLED:
+            trace.proposed(index)
         self._m_apply.add()
         start = time.perf_counter()
         result = await self._await_entry(index, term, timeout)
         self._m_commit_time.add((time.perf_counter() - start) * 1000.0)
+        if trace.ENABLED:
+            trace.mark("resumed", index)
         return result
 
     async def _await_entry(self, index: int, term: int, timeout: float | None) -> tuple[int, Any]:
@@ -370,11 +383,15 @@ class RaftNode:
         fut: asyncio.Future = self._loop.create_future()
         self._pending[index] = (term, fut)
         self._kick()
+        # A timer instead of wait_for(shield(...)): the apply wakes this task directly rather
+        # than through two more futures (each one more pass of the loop).
+        expire = self._loop.call_later(
+            timeout if timeout is not None else self.config.default_timeout, _expire, fut
+        )
         try:
-            return await asyncio.wait_for(
-                asyncio.shield(fut), timeout if timeout is not None else self.config.default_timeout
-            )
+            return await fut
         finally:
+            expire.cancel()
             if self._pending.get(index, (0, None))[1] is fut:
                 del self._pending[index]
 
@@ -591,6 +608,11 @@ class RaftNode:
             return
         assert self._loop is not None
         self._last_heard[m.src] = self._loop.time()
+        if trace.ENABLED:
+            if m.type is MsgType.APPEND and m.entries:
+                trace.mark("f_recv", m.entries[-1].index)
+            elif m.type is MsgType.APPEND_RESP and not m.reject:
+                trace.mark("ack_recv", m.index)
         if m.type is MsgType.APPEND_RESP:
             sent = self._append_sent.pop(m.src, None)
             if sent is not None:
@@ -658,20 +680,46 @@ class RaftNode:
         return labels
 
     def _process(self) -> None:
+        """Step the core's output: send, apply, and persist. Messages go out before a write
+        starts (a leader's AppendEntries overlap its own fsync); a write done in place may
+        release more output (acknowledgements, commits), so the round repeats until quiet."""
         self._scheduled = False
         core = self.core
         if core is None or self._fatal is not None:
             return
+        self._in_process = True
         try:
-            while core.has_ready():
-                self._handle_ready(core, core.ready())
+            while True:
+                while core.has_ready():
+                    self._handle_ready(core, core.ready())
+                if not self._jobs or self._writing or self._retry is not None:
+                    break  # what was queued leaves at the end of this loop pass
+                self._flush_sends()  # before the write: replication overlaps it
+                if not self._start_write():
+                    break
         except RaftError as exc:
             self._die(exc)
             return
+        finally:
+            self._in_process = False
+        if core.commit_notice_pending and self._notice is None and self._loop is not None:
+            self._notice = self._loop.call_later(
+                self.config.commit_notice_delay, self._notify_commit
+            )
         self._check_leadership(core)
 
+    def _notify_commit(self) -> None:
+        self._notice = None
+        if self.core is not None and not self._stopping:
+            self.core.notify_commit()
+            self._process()
+
+    def _flush_sends(self) -> None:
+        flush = getattr(self.transport, "flush", None)
+        if flush is not None:
+            flush()
+
     def _handle_ready(self, core: RaftCore, rd: Ready) -> None:
-        self._send(rd.messages_now)
         if rd.snapshot is not None:
             if rd.snapshot is not self._restored:  # a user restore is in the machine already
                 data = rd.snapshot.data
@@ -688,12 +736,16 @@ class RaftNode:
             result: Any = None
             error: BaseException | None = None
             if e.kind is EntryKind.NORMAL:
+                if trace.ENABLED:
+                    trace.mark("apply", e.index)
                 start = time.perf_counter()
                 try:
                     result = self.sm.apply(e.index, e.data)
                 except Exception as exc:  # the application's error goes back to its proposer
                     error = exc
                 self._m_fsm_apply.add((time.perf_counter() - start) * 1000.0)
+                if trace.ENABLED:
+                    trace.mark("applied", e.index)
             elif e.kind is EntryKind.CONFIG:
                 self._remember_addresses()
             self._applied = e.index
@@ -706,6 +758,9 @@ class RaftNode:
                     fut.set_exception(error)
                 else:
                     fut.set_result((e.index, result))
+        # After the applies: their proposers are woken before these messages leave (a commit
+        # notice is not urgent), unless a write starts this round (see _process).
+        self._send(rd.messages_now)
         if rd.committed or rd.snapshot is not None:
             self._progress_event.set()
         for ctx, index in rd.read_states:
@@ -772,7 +827,8 @@ class RaftNode:
 
     def _enqueue(self, job: _Job) -> None:
         self._jobs.append(job)
-        self._jobs_event.set()
+        if not self._in_process and self._start_write():
+            self._kick()  # written in place: the core may have output now
 
     async def _barrier(self) -> None:
         """Wait until everything queued for persistence so far is durable."""
@@ -781,63 +837,121 @@ class RaftNode:
         self._enqueue(_Job(PersistBatch(), done=fut))
         await fut
 
-    async def _persist_loop(self) -> None:
-        retry_delay = 0.0
-        failed: list[_Job] = []
-        while True:
-            if not self._jobs and not failed:
-                self._jobs_event.clear()
-                await self._jobs_event.wait()
-            if failed:
-                await asyncio.sleep(retry_delay)
-            jobs, self._jobs = failed + self._jobs, []
-            failed = []
-            start = time.perf_counter()
+    def _start_write(self) -> bool:
+        """Hand every queued job to storage as one write, unless one is under way or waiting
+        to be retried (jobs queued meanwhile are merged into the next: group commit). Returns
+        True when they were written in place, on the loop: the core may have output then."""
+        if self._writing or not self._jobs or self._retry is not None or self._fatal is not None:
+            return False
+        jobs, self._jobs = self._jobs, []
+        self._writing = True
+        start = time.perf_counter()
+        if trace.ENABLED:
+            _trace_jobs("wal_submit", jobs)
+        if self._in_place(jobs):
             try:
-                await self._run_io(self._write_jobs, jobs)
-                if self.core is not None and self.core.is_leader:
-                    self._m_dispatch_log.add((time.perf_counter() - start) * 1000.0)
-            except StorageUnavailable as exc:
-                # Disk full or an I/O error: nothing of these jobs is durable, so nothing they
-                # acknowledge goes out. Retry them, in order, until the disk takes them.
-                if self._storage_error is None:
-                    log.error(
-                        "raft %s: cannot persist the log, writes are refused until this clears: %s",
-                        self.id,
-                        exc,
-                    )
-                    self._step_down_for_storage()
-                self._storage_error = exc
-                failed = jobs
-                retry_delay = min(1.0, max(0.05, retry_delay * 2))
-                continue
+                self._write_jobs(jobs)
             except Exception as exc:
-                self._die(exc)
-                for j in jobs:
-                    if j.done is not None and not j.done.done():
-                        j.done.set_exception(ShutdownError(f"storage failed: {exc}"))
-                return
-            if self._storage_error is not None:
-                log.warning("raft %s: the log is writable again", self.id)
-                self._storage_error = None
-                retry_delay = 0.0
-            core = self.core
-            assert core is not None
-            for j in jobs:
+                self._written(jobs, start, exc)
+            else:
+                self._written(jobs, start, None)
+            return True
+        loop = self._loop
+        assert loop is not None
+
+        def back(f: concurrent.futures.Future) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+                loop.call_soon_threadsafe(self._written_in_thread, jobs, start, f)
+
+        self._io.submit(self._write_jobs, jobs).add_done_callback(back)
+        return False
+
+    def _in_place(self, jobs: list[_Job]) -> bool:
+        """Write on the loop itself when that is cheaper than handing over to the storage
+        thread and back (two thread wake-ups, each a trip through the scheduler on a busy
+        machine): a few entries or none (a lone writer, a commit index or a vote: the loop
+        has nothing else to do meanwhile) on a disk whose recent synced writes were quick.
+        Larger batches mean concurrent writers, whose requests the loop serves while the
+        thread waits for the disk; a slow disk (a network volume) always goes to the thread,
+        so the loop is never held up for long."""
+        count = 0
+        for j in jobs:
+            b = j.batch
+            if j.snapshot is not None or b.installed or b.local_snapshot or b.compact_to:
+                return False
+            count += len(b.entries)
+        return count <= _IN_PLACE_ENTRIES and self._write_cost <= self.config.inline_write_max
+
+    def _written_in_thread(
+        self, jobs: list[_Job], start: float, f: concurrent.futures.Future
+    ) -> None:
+        if f.cancelled():
+            self._written(jobs, start, ShutdownError("storage thread stopped"))
+        else:
+            self._written(jobs, start, f.exception())
+        self._process()
+
+    def _written(self, jobs: list[_Job], start: float, exc: BaseException | None) -> None:
+        """On the loop: a write finished (exc None) or failed; release what waited on it."""
+        self._writing = False
+        if exc is not None:
+            self._write_failed(jobs, exc)
+            return
+        took = time.perf_counter() - start
+        if any(j.batch.entries for j in jobs):  # a synced write (see WALLogStore.save)
+            self._write_cost += (took - self._write_cost) * 0.25
+        core = self.core
+        assert core is not None
+        if core.is_leader:
+            self._m_dispatch_log.add(took * 1000.0)
+        if self._storage_error is not None:
+            log.warning("raft %s: the log is writable again", self.id)
+            self._storage_error = None
+            self._retry_delay = 0.0
+        if trace.ENABLED:
+            _trace_jobs("wal_seen", jobs)
+        after = False
+        for j in jobs:
+            if j.after:
                 self._send(j.after)
-                if j.mark is not None:
-                    core.on_persisted(*j.mark)
-                if j.snapshot is not None and core.snapshot is j.snapshot:
-                    core.snapshot = self._on_disk(j.snapshot)  # an installed one, now saved
-                if j.compacted is not None:
-                    core.compact(self._on_disk(j.compacted), self.config.trailing_logs)
-                    self._last_snapshot_index = max(
-                        self._last_snapshot_index, j.compacted.meta.index
-                    )
+                after = True
+            if j.mark is not None:
+                core.on_persisted(*j.mark)
+            if j.snapshot is not None and core.snapshot is j.snapshot:
+                core.snapshot = self._on_disk(j.snapshot)  # an installed one, now saved
+            if j.compacted is not None:
+                core.compact(self._on_disk(j.compacted), self.config.trailing_logs)
+                self._last_snapshot_index = max(self._last_snapshot_index, j.compacted.meta.index)
+            if j.done is not None and not j.done.done():
+                j.done.set_result(None)
+        if after:
+            self._flush_sends()  # acknowledgements and votes: at once
+
+    def _write_failed(self, jobs: list[_Job], exc: BaseException) -> None:
+        if not isinstance(exc, StorageUnavailable):
+            self._die(exc)
+            for j in jobs:
                 if j.done is not None and not j.done.done():
-                    j.done.set_result(None)
-            jobs = []  # do not pin the last batch (a snapshot's data) while idle
-            self._kick()
+                    j.done.set_exception(ShutdownError(f"storage failed: {exc}"))
+            return
+        # Disk full or an I/O error: nothing of these jobs is durable, so nothing they
+        # acknowledge goes out. Retry them, in order, until the disk takes them.
+        if self._storage_error is None:
+            log.error(
+                "raft %s: cannot persist the log, writes are refused until this clears: %s",
+                self.id,
+                exc,
+            )
+            self._step_down_for_storage()
+        self._storage_error = exc
+        self._jobs[:0] = jobs
+        self._retry_delay = min(1.0, max(0.05, self._retry_delay * 2))
+        assert self._loop is not None
+        self._retry = self._loop.call_later(self._retry_delay, self._retry_write)
+
+    def _retry_write(self) -> None:
+        self._retry = None
+        self._process()
 
     def _on_disk(self, snap: Snapshot) -> Snapshot:
         """The same snapshot with its data read from the saved file when needed, so the copy
@@ -871,7 +985,11 @@ class RaftNode:
                     raise StorageUnavailable(f"snapshot write failed: {exc}") from exc
         batches = [j.batch for j in jobs if not _empty_batch(j.batch)]
         if batches:
+            if trace.ENABLED:
+                _trace_jobs("wal_start", jobs)
             self._log_store.save(batches)
+            if trace.ENABLED:
+                _trace_jobs("wal_done", jobs)
 
     async def _tick_loop(self) -> None:
         assert self._loop is not None
@@ -949,6 +1067,20 @@ class RaftNode:
             if not fut.done():
                 fut.set_exception(exc)
         self._waiting_reads.clear()
+
+
+_IN_PLACE_ENTRIES = 8
+
+
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
+
+
+def _trace_jobs(stage: str, jobs: list[_Job]) -> None:
+    for j in jobs:
+        if j.batch.entries:
+            trace.mark(stage, j.batch.entries[-1].index)
 
 
 def _empty_batch(b: PersistBatch) -> bool:

@@ -24,7 +24,8 @@ from typing import Any, Protocol
 
 import msgpack
 
-from consulpy.raft.types import Message, decode_message, encode_message
+from consulpy.raft import trace
+from consulpy.raft.types import Message, MsgType, decode_message, encode_message
 
 PROTO_RAFT = 0x01
 DEFAULT_MAX_FRAME = 64 << 20
@@ -73,12 +74,26 @@ class _Peer:
         self.wakeup = asyncio.Event()
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"raft-peer-{address}")
         self.connected = False
+        self.writer: asyncio.StreamWriter | None = None  # while connected
 
     def push(self, m: Message) -> None:
         self.queue.append(m)
         while len(self.queue) > self.t.queue_limit:
             self.queue.popleft()  # Raft tolerates loss; stale messages are the least useful
-        self.wakeup.set()
+        self.t._pending(self)
+
+    def flush(self) -> None:
+        """Write what is queued now, when the connection takes it without waiting; else the
+        pump task does (connecting, or waiting for a full buffer to drain)."""
+        if not self.queue:
+            return
+        w = self.writer
+        if w is None or w.transport.is_closing() or w.transport.get_write_buffer_size():
+            self.wakeup.set()
+            return
+        self._write_batch(w)
+        if self.queue:
+            self.wakeup.set()
 
     async def _run(self) -> None:
         backoff = self.t.min_backoff
@@ -88,6 +103,7 @@ class _Peer:
                 writer = await self._connect()
                 self.connected = True
                 backoff = self.t.min_backoff
+                self.writer = writer
                 await self._pump(writer)
             except asyncio.CancelledError:
                 raise
@@ -95,6 +111,7 @@ class _Peer:
                 pass
             finally:
                 self.connected = False
+                self.writer = None
                 if writer is not None:
                     writer.close()
                     with contextlib.suppress(Exception):
@@ -125,12 +142,21 @@ class _Peer:
         return writer
 
     async def _pump(self, writer: asyncio.StreamWriter) -> None:
-        limit = self.t.max_frame_size
         while True:
             if not self.queue:
                 self.wakeup.clear()
                 await self.wakeup.wait()
+                if not self.queue:
+                    continue  # flushed meanwhile
+            self._write_batch(writer)
+            await writer.drain()
+
+    def _write_batch(self, writer: asyncio.StreamWriter) -> None:
+        """Queued messages, oldest first, as one frame (up to half the frame limit)."""
+        limit = self.t.max_frame_size
+        while self.queue:
             batch: list = []
+            sent: list[Message] = []
             size = 0
             while self.queue:
                 m = self.queue[0]
@@ -140,12 +166,23 @@ class _Peer:
                     break
                 self.queue.popleft()
                 batch.append(raw)
+                sent.append(m)
                 size += est
             payload = msgpack.packb([self.t._address, batch])
             if len(payload) > limit:
                 continue  # a single message too large for any peer: drop it
             writer.write(_LEN.pack(len(payload)) + payload)
-            await writer.drain()
+            if trace.ENABLED:
+                _trace_sent(sent)
+            return
+
+
+def _trace_sent(sent: list[Message]) -> None:
+    for m in sent:
+        if m.type is MsgType.APPEND and m.entries:
+            trace.mark("ae_sent", m.entries[-1].index)
+        elif m.type is MsgType.APPEND_RESP and not m.reject:
+            trace.mark("ack_sent", m.index)
 
 
 class TcpTransport:
@@ -194,6 +231,7 @@ class TcpTransport:
         self._conns: dict[asyncio.Task, asyncio.StreamWriter] = {}
         self._address: str | None = None
         self._bound: str | None = None
+        self._unflushed: list[_Peer] = []
 
     @property
     def address(self) -> str:
@@ -252,6 +290,20 @@ class TcpTransport:
         if peer is None:
             peer = self._peers[address] = _Peer(self, address)
         peer.push(message)
+
+    def _pending(self, peer: _Peer) -> None:
+        """A peer has queued messages: write them at the end of this loop pass at the
+        latest (the node calls flush() itself once its round of output is queued)."""
+        if not self._unflushed:
+            asyncio.get_running_loop().call_soon(self.flush)
+        if peer not in self._unflushed:
+            self._unflushed.append(peer)
+
+    def flush(self) -> None:
+        """Write every queued message whose connection is ready for it, now."""
+        peers, self._unflushed = self._unflushed, []
+        for peer in peers:
+            peer.flush()
 
     def forget(self, address: str) -> None:
         """Stop dialing an address (a server that left the configuration)."""

@@ -1,7 +1,8 @@
 """WALLogStore: the Raft log and stable store as checksummed, append-only segment files.
 
 Why not SQLite: a write there costs a B-tree update plus a WAL frame plus a checkpoint now and
-then; here a save() is one write() of one frame and one fdatasync. That frame holds every batch
+then; here a save() is one write() of one frame and one fdatasync (none when the frame
+only moves the commit index, see _needs_sync). That frame holds every batch
 the storage thread merged (group commit), so it is atomic: a torn frame is wholly discarded.
 
 Layout of the directory (see docs/adr/0007-wal-log-store.md):
@@ -158,6 +159,24 @@ def _encode_batches(batches: list[PersistBatch]) -> list[list]:
     return ops
 
 
+def _needs_sync(batches: list[PersistBatch], durable: HardState) -> bool:
+    """False when the batches only move the commit index: like etcd's WAL (raft.MustSync),
+    that is written but not synced. Raft never needs the commit index durable (a restarted
+    server learns it again from the leader); what it acknowledged was synced before, and the
+    next synced frame makes this one durable too (a crash before that leaves at most a torn
+    frame at the tail, which opening discards)."""
+    term, vote = durable.term, durable.vote
+    for b in batches:
+        if b.entries or b.installed or b.local_snapshot or b.compact_to:
+            return True
+        hs = b.hard_state
+        if hs is not None:
+            if hs.term != term or hs.vote != vote:
+                return True
+            term, vote = hs.term, hs.vote
+    return False
+
+
 def _frame(ops: list[list]) -> bytes:
     payload = msgpack.packb(ops)
     return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
@@ -204,6 +223,8 @@ class WALLogStore:
         self._segments: list[_Segment] = []
         self._fd = -1
         self._size = 0  # bytes in the active (last) segment
+        # Where the active segment's frames written but not yet synced begin (None: all synced).
+        self._unsynced_from: int | None = None
         self._state = _Replay()
         self._durable_mark = 0
         self._loaded: StoredState | None = None
@@ -413,8 +434,28 @@ class WALLogStore:
         """fdatasync; the one place tests inject I/O errors."""
         os.fdatasync(fd)
 
+    def _sync_or_cut(self, start: int) -> None:
+        """fdatasync the active segment. If that fails the kernel may have dropped the dirty
+        pages, unsynced earlier frames included: cut them all, so no retry lands after a hole
+        (they only moved the commit index; the retry writes this frame again from memory)."""
+        try:
+            self._sync(self._fd)
+        except OSError:
+            self._cut_back(start if self._unsynced_from is None else self._unsynced_from)
+            raise
+        self._unsynced_from = None
+
+    def _cut_back(self, offset: int) -> None:
+        """No half frame stays behind for a retry with other content to land on."""
+        with _suppress_os():
+            os.ftruncate(self._fd, offset)
+        self._size = min(self._size, offset)
+        self._unsynced_from = None
+
     def _rotate(self) -> None:
         """Seal the active segment and start the next one with a full state frame."""
+        if self._fd >= 0 and self._unsynced_from is not None:
+            self._sync_or_cut(self._size)  # a sealed segment ends in synced frames only
         seq = self._segments[-1].seq + 1 if self._segments else 1
         st = self._state
         hs = st.hard_state
@@ -513,12 +554,13 @@ class WALLogStore:
             start = self._size
             try:
                 _pwrite_all(self._fd, data, start)
-                self._sync(self._fd)
             except OSError:
-                with _suppress_os():
-                    # No half frame stays behind for a retry with other content to land on.
-                    os.ftruncate(self._fd, start)
+                self._cut_back(start)
                 raise
+            if _needs_sync(batches, st.hard_state):
+                self._sync_or_cut(start)
+            elif self._unsynced_from is None:
+                self._unsynced_from = start
         except OSError as exc:
             raise StorageUnavailable(
                 f"raft log write failed in {self.dir}: {os.strerror(exc.errno or errno.EIO)}"

@@ -24,6 +24,7 @@ import structlog
 from consulpy.acl.resolver import ACLNotFound, Resolved, Resolver
 from consulpy.metrics import METRICS
 from consulpy.metrics.registry import SAMPLE, Series
+from consulpy.raft import trace
 from consulpy.rpc.client import RPCClient
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
 from consulpy.rpc.ratelimit import RATE_LIMITED
@@ -458,6 +459,8 @@ class Server:
     async def apply(self, name: str, payload: Any, token: str | None = None) -> Any:
         """Call a write, leader or local endpoint in-process (a server or dev agent's
         delegate): `payload` is the endpoint's typed payload; token None: the agent's own."""
+        if trace.ENABLED:
+            trace.begin()
         ep = self._endpoint(name)
         if ep.kind is Kind.READ:
             raise CommandError(f"{name} is a read")

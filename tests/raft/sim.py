@@ -188,6 +188,8 @@ class Sim:
             max_bytes_per_msg=512,
             max_inflight=4,
             snapshot_chunk_size=self.p.chunk_size,
+            # Odd seeds defer commit notices (told at the next tick, as node.py's timer would).
+            commit_notice_delay=1.0 if self.seed % 2 else 0.0,
         )
 
     def new_core(self, node: SimNode) -> RaftCore:
@@ -304,6 +306,8 @@ class Sim:
         missed = (self.time - node.last_tick) // node.period if node.last_tick else 1
         for _ in range(max(1, min(missed, 2 * 10))):
             node.core.tick()
+        if node.core.commit_notice_pending:
+            node.core.notify_commit()
         node.last_tick = self.time
         self.process(node)
         self.at(node.period, "tick", nid, inc)

@@ -680,3 +680,33 @@ def test_not_leader_carries_hint() -> None:
     with pytest.raises(NotLeader) as info:
         net["n1"].propose(b"x")
     assert info.value.leader_id == "n2" and info.value.leader_address == "addr-n2"
+
+
+def test_a_delayed_commit_notice_rides_the_next_append_or_waits_for_notify_commit() -> None:
+    net = Net(3, commit_notice_delay=0.02)
+    net.elect("n1")
+    first = net.propose("n1", b"a")
+    leader = net["n1"]
+    assert leader.commit == first and normal(net.applied["n1"]) == [b"a"]
+    # No AppendEntries of its own for the commit: the followers do not know it yet.
+    assert all(net[f].commit < first for f in ("n2", "n3"))
+    assert leader.commit_notice_pending
+    # The next write's AppendEntries carries it.
+    second = net.propose("n1", b"b")
+    assert all(net[f].commit >= first for f in ("n2", "n3"))
+    assert normal(net.applied["n2"]) == [b"a"]
+    assert leader.commit_notice_pending  # the second commit again waits
+    # With no write after it, the driver's timer tells them.
+    leader.notify_commit()
+    net.deliver()
+    assert not leader.commit_notice_pending
+    assert all(net[f].commit == second for f in ("n2", "n3"))
+    assert all(normal(net.applied[f]) == [b"a", b"b"] for f in ("n2", "n3"))
+
+
+def test_commit_notices_go_at_once_by_default() -> None:
+    net = Net(3)
+    net.elect("n1")
+    index = net.propose("n1", b"a")
+    assert all(net[f].commit == index for f in ("n2", "n3"))
+    assert not net["n1"].commit_notice_pending

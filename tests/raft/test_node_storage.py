@@ -125,10 +125,17 @@ async def test_a_leader_whose_disk_fails_hands_over_and_catches_up_later(tmp_pat
         sick_store = stores[nodes.index(sick)]
         await sick.propose(put("before", 1))
         sick_store.fail = errno.ENOSPC
-        with pytest.raises((TimeoutError, NotLeader, LeadershipLost)):
+        try:
             await sick.propose(put("stuck", 1), timeout=1.0)
+            stuck_acked = True  # both followers hold it: a quorum without the leader's disk
+        except (TimeoutError, NotLeader, LeadershipLost):
+            stuck_acked = False  # outcome unknown (the handover may have come first)
         others = [nd for nd in nodes if nd is not sick]
         new = await leader_of(others, timeout=15.0)
+        if stuck_acked:  # acknowledged: the new leader has it
+            await wait_until(
+                lambda: sms[nodes.index(new)].data.get("stuck") == 1, what="the acked write"
+            )
         assert not sick.is_leader
         assert (await new.propose(put("while-sick", 2)))[1] == 2
         sick_sm = sms[nodes.index(sick)]

@@ -267,3 +267,86 @@ def test_damage_below_the_running_mark_is_refused_after_a_crash(tmp_path: Path) 
         f.truncate(end - 60)
     with pytest.raises(CorruptLog, match=r"entries \d+\.\.20"):
         reopen(d)
+
+
+class CountingSyncs(WALLogStore):
+    syncs = 0
+
+    def _sync(self, fd: int) -> None:
+        self.syncs += 1
+        super()._sync(fd)
+
+
+def test_only_entries_term_and_vote_are_synced_not_a_commit_move(tmp_path: Path) -> None:
+    d = tmp_path / "wal"
+    store = CountingSyncs(str(d))
+    store.load()
+    opened = store.syncs  # the first segment's creation
+    store.save([PersistBatch(HardState(1, "a", 0), entries(1, 3, 1))])
+    synced = store.syncs
+    assert synced == opened + 1
+    store.save([PersistBatch(HardState(1, "a", 2))])  # the commit moved: written, not synced
+    store.save([PersistBatch(HardState(1, "a", 3))])
+    assert store.syncs == synced
+    store.save([PersistBatch(HardState(2, None, 3))])  # a new term: synced
+    assert store.syncs == synced + 1
+    store.save([PersistBatch(HardState(2, "b", 3))])  # a vote: synced
+    assert store.syncs == synced + 2
+    store.close()
+    got = reopen(d).load()
+    assert got.hard_state == HardState(2, "b", 3)
+
+
+def test_an_unsynced_commit_frame_torn_by_a_crash_is_discarded(tmp_path: Path) -> None:
+    d = tmp_path / "wal"
+    store = reopen(d)
+    store.load()
+    store.save([PersistBatch(HardState(1, "a", 0), entries(1, 3, 1))])
+    end = store._size
+    store.save([PersistBatch(HardState(1, "a", 3))])
+    torn = store._size
+    seg = store._segments[-1].path
+    store._release()  # a crash: no clean close
+    with open(seg, "r+b") as f:  # only part of the unsynced frame reached the disk
+        f.seek(end + (torn - end) // 2)
+        f.write(bytes(torn - end))
+    got = reopen(d).load()
+    assert [e.index for e in got.entries] == [1, 2, 3]
+    assert got.hard_state.commit == 0
+
+
+def test_a_failed_sync_also_cuts_the_unsynced_frames_before_it(tmp_path: Path) -> None:
+    d = tmp_path / "wal"
+    store = FailingSync(str(d))
+    store.load()
+    store.save([PersistBatch(HardState(1, "a", 0), entries(1, 3, 1))])
+    synced_end = store._size
+    store.save([PersistBatch(HardState(1, "a", 3))])  # written, not synced
+    store.fail = errno.EIO
+    with pytest.raises(StorageUnavailable):
+        store.save([PersistBatch(None, entries(4, 4, 1))])
+    # The kernel may have dropped the commit frame's pages with the failed writeback: it is
+    # cut too, so the retry does not land after a hole.
+    assert store._size == synced_end
+    assert os.path.getsize(store._segments[-1].path) == synced_end
+    store.fail = 0
+    store.save([PersistBatch(None, entries(4, 4, 1))])
+    store.close()
+    got = reopen(d).load()
+    assert [e.index for e in got.entries] == [1, 2, 3, 4]
+
+
+def test_rotation_syncs_a_segment_ending_in_unsynced_frames(tmp_path: Path) -> None:
+    d = tmp_path / "wal"
+    store = CountingSyncs(str(d), segment_size=4096)
+    store.load()
+    store.save([PersistBatch(HardState(1, "a", 0), entries(1, 1, 1))])
+    while store._size < 4096:
+        store.save([PersistBatch(HardState(1, "a", store._size))])  # commit moves only
+    before = store.syncs
+    store.save([PersistBatch(None, entries(2, 2, 1))])  # rotates first
+    assert len(store._segments) == 2
+    assert store.syncs >= before + 2  # the sealed segment, then the new frame
+    store.close()
+    got = reopen(d).load()
+    assert [e.index for e in got.entries] == [1, 2]
