@@ -170,7 +170,13 @@ def build_app(
             escape_headers(headers)
 
     async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
-        final_headers(resp.headers)  # type: ignore[arg-type]
+        # final_headers, inlined: this hook runs for every response
+        headers = resp.headers
+        for name, value in request_limits.rules().headers:
+            headers[name] = value
+        headers["X-Consul-Default-ACL-Policy"] = policy
+        if not "".join(headers.values()).isprintable():
+            escape_headers(headers)  # type: ignore[arg-type]
 
     app[fanout.FINAL_HEADERS] = final_headers  # a blocking query's early answer applies it too
     app.on_response_prepare.append(add_headers)
