@@ -649,10 +649,23 @@ class Server:
             and self.acl_resolver is None
             and not enforcing()
         ):
+            ep, fields = plain
+            # The payload's checks (as `read_payload` makes them) and the read's arguments in
+            # one pass: exact field types and ASCII text pass at once, the rest is looked at.
+            if fields is None:
+                wire = payload_to_wire(check_payload(ep.payload, args))
+            else:
+                wire = {}
+                for field, cls in fields:
+                    value = getattr(args, field)
+                    if type(value) is not cls or (cls is str and not value.isascii()):
+                        wire = payload_to_wire(check_payload(ep.payload, args))
+                        break
+                    wire[field] = value
             if self._leads_with_lease():
-                return self._read_plain(plain[0], plain[1], args, opts, time.perf_counter())
+                return self._read_plain(ep, wire, time.perf_counter())
             if self.applier.is_leader():  # a leader without its lease (a late ticker)
-                reply = await self._read_plain_confirmed(plain[0], plain[1], args, opts)
+                reply = await self._read_plain_confirmed(ep, wire)
                 if reply is not None:
                     return reply
         ep = self._endpoint(name)
@@ -678,7 +691,7 @@ class Server:
             self._record_call(self._internal_series(ep), start, errored)
 
     async def _read_plain_confirmed(
-        self, ep: Endpoint, fields: PlainFields | None, payload: Any, opts: QueryOptions
+        self, ep: Endpoint, args: dict[str, Any]
     ) -> tuple[QueryMeta, Any] | None:
         """`_read_plain` on a leader that does not hold its lease: first a ReadIndex round,
         as `_read` makes (a busy leader's ticker runs late, which voids the lease, so under
@@ -693,37 +706,20 @@ class Server:
             self._record_call(self._internal_series(ep), start, 1)
             raise
         self._consistent_read.add((time.perf_counter() - start) * 1000.0)
-        return self._read_plain(ep, fields, payload, opts, start)
+        return self._read_plain(ep, args, start)
 
     def _read_plain(
-        self,
-        ep: Endpoint,
-        fields: PlainFields | None,
-        payload: Any,
-        opts: QueryOptions,
-        start: float,
+        self, ep: Endpoint, args: dict[str, Any], start: float
     ) -> tuple[QueryMeta, Any]:
         """The usual read (`GET /v1/kv/<key>` on the leader) answered at once, without a
         Request, a coroutine or a wait group: a typed payload, default consistency, no
         `?index`, this datacenter, ACLs off, an endpoint without checks or after-steps
-        (`_plain_reads`), on a leader that holds its lease, so that neither the token nor the
-        leader's address plays a part. Exactly what `_read` does for such a read, with the
-        same metrics (`rpc.query`, `rpc.server.call`). `fields`: the payload's `plain_fields`,
-        checked and turned into the read's arguments in one pass; `start`: when the call
-        began (for `rpc.server.call`)."""
+        (`_plain_reads`), on a leader that holds its lease (or has just confirmed it leads),
+        so that neither the token nor the leader's address plays a part. Exactly what
+        `_read` does for such a read, with the same metrics (`rpc.query`, `rpc.server.call`
+        timed from `start`); `args`: the checked payload's fields."""
         series = self._call_series.get(ep.name) or self._internal_series(ep)
         try:
-            if fields is None:
-                args = payload_to_wire(check_payload(ep.payload, payload))
-            else:
-                args = {}
-                for name, cls in fields:
-                    value = getattr(payload, name)
-                    if type(value) is not cls or (cls is str and not value.isascii()):
-                        # anything but exact types and ASCII text: the full checks decide
-                        args = payload_to_wire(check_payload(ep.payload, payload))
-                        break
-                    args[name] = value
             self._rpc_query.add()
             try:
                 index, result = ep.read(self.store, args, None)  # type: ignore[misc]
