@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import time
 from collections.abc import Awaitable, Callable, Sequence
+from time import perf_counter
 
 import structlog
 from aiohttp import web
@@ -87,29 +87,37 @@ def _front(
     500 with a request ID, the `consul.api.http` timing, and Consul's `Request finished`
     debug line (what `monitor -log-level debug` shows), built only when a destination wants
     debug events. `route` is the path the handler is registered under: the metric's labels
-    are made once per method, not per request."""
+    are made once per method, not per request. The usual request (no body, no rule that
+    may refuse it) costs a dict store and delete and one metric record, no other call."""
     series_of: dict[str, Series] = {}
+    requests = inflight.requests if inflight is not None else None
 
     async def serve(req: web.Request) -> web.StreamResponse:
-        start = time.perf_counter()
+        start = perf_counter()
         try:
-            refusal = limits.refusal(req)
-            if refusal is not None:
-                return refusal
+            if limits.rules().refuses or "Content-Length" in req.headers:
+                refusal = limits.refusal(req)
+                if refusal is not None:
+                    return refusal
             try:
-                if inflight is None:
+                if requests is None:
                     return await handler(req)
-                group = inflight.enter(req)
+                key = id(req)
+                requests[key] = req
+                if inflight.waiting:  # type: ignore[union-attr]
+                    inflight.arrived(key, req)  # type: ignore[union-attr]
                 try:
                     return await handler(req)
                 finally:
-                    inflight.leave(req, group)
+                    del requests[key]
+                    if inflight.waiting:  # type: ignore[union-attr]
+                        inflight.left(key)  # type: ignore[union-attr]
             except (web.HTTPException, ConnectionResetError):
                 raise  # aiohttp's own answers (413 ...); a client that went away
             except Exception:
                 return defect_response(req)
         finally:
-            elapsed = time.perf_counter() - start
+            elapsed = perf_counter() - start
             method = req.method
             series = series_of.get(method)
             if series is None:
@@ -148,7 +156,7 @@ def build_app(
     )
     app[AGENT] = agent
     app[metrics.SETTINGS] = telemetry or TelemetrySettings.from_config(agent.config.telemetry)
-    request_limits = http_limits.RequestLimits(lambda: agent.config, max_body)
+    request_limits = http_limits.RequestLimits(agent, max_body)
     policy = agent.config.acl.default_policy
 
     def final_headers(headers: CIMultiDict[str]) -> None:
@@ -158,10 +166,17 @@ def build_app(
         for name, value in request_limits.rules().headers:  # http_config.response_headers
             headers[name] = value
         headers["X-Consul-Default-ACL-Policy"] = policy
-        escape_headers(headers)
+        if not "".join(headers.values()).isprintable():  # almost never: see escape_headers
+            escape_headers(headers)
 
     async def add_headers(_req: web.Request, resp: web.StreamResponse) -> None:
-        final_headers(resp.headers)  # type: ignore[arg-type]
+        # final_headers, inlined: this hook runs for every response
+        headers = resp.headers
+        for name, value in request_limits.rules().headers:
+            headers[name] = value
+        headers["X-Consul-Default-ACL-Policy"] = policy
+        if not "".join(headers.values()).isprintable():
+            escape_headers(headers)  # type: ignore[arg-type]
 
     app[fanout.FINAL_HEADERS] = final_headers  # a blocking query's early answer applies it too
     app.on_response_prepare.append(add_headers)

@@ -74,8 +74,12 @@ _indented = json.JSONEncoder(indent=4, ensure_ascii=False, default=_json_default
 _SCALARS = {True: (b"true", b"true\n"), False: (b"false", b"false\n")}
 
 
-def render_json(req: web.Request, obj: Any) -> bytes:
-    pretty = agent_of(req).pretty_json or (bool(req.query_string) and "pretty" in req.query)
+def render_json(req: web.Request, obj: Any, agent: Agent | None = None) -> bytes:
+    """`obj` as Consul's JSON: indented with `?pretty` or the agent's pretty setting (a
+    caller holding the `agent` passes it: one lookup less per request)."""
+    pretty = (bool(req.query_string) and "pretty" in req.query) or (
+        agent or agent_of(req)
+    ).pretty_json
     if obj is True or obj is False:
         return _SCALARS[obj][pretty]
     if pretty:
@@ -103,6 +107,7 @@ def respond(
     meta: QueryMeta | None = None,
     consistency_header: bool = False,
     headers: dict[str, str] | None = None,
+    agent: Agent | None = None,
 ) -> web.Response:
     shared = meta.shared if meta is not None else None
     if shared is not None and not headers:
@@ -113,7 +118,10 @@ def respond(
     if headers:
         out.update(headers)
     return web.Response(
-        body=render_json(req, obj), status=status, content_type="application/json", headers=out
+        body=render_json(req, obj, agent),
+        status=status,
+        content_type="application/json",
+        headers=out,
     )
 
 
@@ -239,8 +247,15 @@ _DISCOVERY_PATHS = ("/v1/catalog/", "/v1/health/")
 
 def query_options(req: web.Request) -> QueryOptions:
     """Consul's parseWait + parseConsistency + filter, with its error texts."""
-    q = req.query
     opts = QueryOptions()
+    if not req.query_string:  # the usual request: no parameter to parse
+        if req.path.startswith(_DISCOVERY_PATHS):
+            _discovery_stale(req, opts)
+        cache_control = req.headers.get("Cache-Control")
+        if cache_control:
+            _check_cache_control(cache_control)
+        return opts
+    q = req.query
     raw_index = q.get("index")
     if raw_index is not None and raw_index != "":
         try:
@@ -269,17 +284,21 @@ def query_options(req: web.Request) -> QueryOptions:
     elif stale or opts.max_stale > 0:
         opts.consistency = STALE
     elif req.path.startswith(_DISCOVERY_PATHS):
-        # Consul's discovery_max_stale: catalog and health reads that ask for no consistency
-        # mode may be answered by any server that heard from the leader within that time.
-        max_stale = agent_of(req).config.discovery_max_stale
-        if max_stale > 0:
-            opts.consistency = STALE
-            opts.max_stale = max_stale
+        _discovery_stale(req, opts)
     cache_control = req.headers.get("Cache-Control")
     if cache_control:
         _check_cache_control(cache_control)
     opts.filter = q.get("filter", "")
     return opts
+
+
+def _discovery_stale(req: web.Request, opts: QueryOptions) -> None:
+    """Consul's discovery_max_stale: catalog and health reads that ask for no consistency
+    mode may be answered by any server that heard from the leader within that time."""
+    max_stale = agent_of(req).config.discovery_max_stale
+    if max_stale > 0:
+        opts.consistency = STALE
+        opts.max_stale = max_stale
 
 
 def _check_cache_control(value: str) -> None:
@@ -291,14 +310,18 @@ def _check_cache_control(value: str) -> None:
 
 # ------------------------------------------------------------------- wrapping
 def _tenancy_error(req: web.Request) -> str | None:
-    if req.headers.get("X-Consul-Namespace"):
+    headers = req.headers
+    if headers.get("X-Consul-Namespace"):
         return 'Invalid header: "X-Consul-Namespace" - Namespaces are a Consul Enterprise feature'
-    if req.query.get("ns"):
-        return 'Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature'
-    partition = req.query.get("partition")
-    if partition and partition != "default":
-        return 'Invalid query parameter: "partition" - Partitions are a Consul Enterprise feature'
-    if req.headers.get("X-Consul-Partition", "default") not in ("", "default"):
+    if req.query_string:
+        if req.query.get("ns"):
+            return 'Invalid query parameter: "ns" - Namespaces are a Consul Enterprise feature'
+        partition = req.query.get("partition")
+        if partition and partition != "default":
+            return (
+                'Invalid query parameter: "partition" - Partitions are a Consul Enterprise feature'
+            )
+    if headers.get("X-Consul-Partition", "default") not in ("", "default"):
         return 'Invalid header: "X-Consul-Partition" - Partitions are a Consul Enterprise feature'
     return None
 
@@ -331,10 +354,9 @@ def endpoint(*methods: str, check_dc: bool = True) -> Callable[[Handler], Handle
             problem = _tenancy_error(req)
             if problem is not None:
                 return text_error(400, problem)
-            agent = agent_of(req)
-            dc = req.query.get("dc") if check_dc else None
+            dc = req.query.get("dc") if check_dc and req.query_string else None
             routed = None
-            if dc and dc != agent.datacenter:
+            if dc and dc != (agent := agent_of(req)).datacenter:
                 # A server answers at once for a datacenter it has never heard of; a client
                 # agent leaves that to its servers (they know the WAN pool).
                 if not agent.may_route_to(dc):

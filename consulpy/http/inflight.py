@@ -22,44 +22,47 @@ def is_long(req: web.Request) -> bool:
     return (bool(req.query_string) and "index" in req.query) or req.path in STREAMING_PATHS
 
 
-# Requests by id (aiohttp's requests compare by identity and are not hashable).
-Tracked = dict[int, web.Request]
-
-
 class InFlight:
-    """The requests being served, short and long. The app's front wrapper (http/app.py)
-    calls `enter` and `leave` around every handler: two dict operations per request and no
-    task lookup (a stop cancels through `req.task`, the connection's task, which is awaiting
-    the handler), and no event unless a stop is waiting for the short ones."""
+    """The requests being served, by id (aiohttp's requests compare by identity and are not
+    hashable). The app's front wrapper (http/app.py) adds and removes every request itself,
+    a dict store and a delete, and calls `arrived`/`left` only while a stop waits
+    (`waiting`): which requests are long is decided when stopping, not per request, and a
+    stop cancels through `req.task` (the connection's task, which is awaiting the handler),
+    so there is no task lookup either."""
 
     def __init__(self) -> None:
-        self.short: Tracked = {}
-        self.long: Tracked = {}
-        self._idle: asyncio.Event | None = None  # set while a stop() waits
+        self.requests: dict[int, web.Request] = {}
+        self.waiting = False  # a stop waits for the short requests in `_short`
+        self._short: set[int] = set()
+        self._idle: asyncio.Event | None = None
 
-    def enter(self, req: web.Request) -> Tracked:
-        """Record a request being served; hand the result to `leave`."""
-        group = self.long if is_long(req) else self.short
-        group[id(req)] = req
-        return group
+    def arrived(self, key: int, req: web.Request) -> None:
+        """A request came in (on an open connection) while a stop waits."""
+        if not is_long(req):
+            self._short.add(key)
 
-    def leave(self, req: web.Request, group: Tracked) -> None:
-        group.pop(id(req), None)
-        if self._idle is not None and not self.short:
+    def left(self, key: int) -> None:
+        """A request finished while a stop waits: wake it once no short one is left."""
+        self._short.discard(key)
+        if not self._short and self._idle is not None:
             self._idle.set()
 
     async def stop(self, grace: float, *, cancel: bool = True) -> None:
         """Let short requests finish (up to `grace` seconds), then close the connections of
         everything left and (with `cancel`) cancel their handlers."""
-        if self.short:
+        self._short = {key for key, req in self.requests.items() if not is_long(req)}
+        if self._short:
             self._idle = idle = asyncio.Event()
+            self.waiting = True
             try:
                 await asyncio.wait_for(idle.wait(), grace)
             except TimeoutError:
                 pass
             finally:
+                self.waiting = False
                 self._idle = None
-        left = [*self.long.values(), *self.short.values()]
+                self._short = set()
+        left = list(self.requests.values())
         for req in left:
             transport = req.transport
             if transport is not None:

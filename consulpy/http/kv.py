@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
 
+from consulpy.agent.agent import Agent
 from consulpy.http.endpoint import (
     HTTPError,
     agent_of,
@@ -36,58 +38,67 @@ def _parse_u64(raw: str) -> int:
     raise HTTPError(400, f"strconv.ParseUint: parsing {go_quote(raw)}: invalid syntax")
 
 
-def validate_key(req: web.Request, key: str) -> None:
+def validate_key(req: web.Request, key: str, agent: Agent | None = None) -> None:
     """Consul 1.21.x+ key validation (switchable with disable_kv_key_validation): no path
     traversal, no leading or trailing whitespace."""
-    if agent_of(req).config.disable_kv_key_validation or not key:
+    if not key or (agent or agent_of(req)).config.disable_kv_key_validation:
         return
-    segments = key.split("/")
-    raw = req.raw_path.split("?", 1)[0].lower()
-    if ".." in segments or "..%2f" in raw or "%2e%2e" in raw:
-        raise bad_request(f"Invalid key name {go_quote(key)}: path traversal is not allowed")
+    # Traversal needs a ".." segment in the key or an escaped dot or slash in the path.
+    if ".." in key or "%" in req.raw_path:
+        segments = key.split("/")
+        raw = req.raw_path.split("?", 1)[0].lower()
+        if ".." in segments or "..%2f" in raw or "%2e%2e" in raw:
+            raise bad_request(f"Invalid key name {go_quote(key)}: path traversal is not allowed")
     if key != key.strip():
         raise bad_request(
             f"Invalid key name {go_quote(key)}: leading or trailing whitespace is not allowed"
         )
 
 
-def _key(req: web.Request) -> str:
-    return req.match_info["key"]
-
-
 @endpoint("GET", "PUT", "DELETE")
 async def kv_endpoint(req: web.Request) -> web.StreamResponse:
-    key = _key(req)
-    validate_key(req, key)
-    if req.method == "GET":
-        return await _get(req, key)
-    if req.method == "PUT":
+    key = req.match_info["key"]
+    agent = agent_of(req)
+    validate_key(req, key, agent)
+    method = req.method
+    if method == "GET":
+        return await _get(req, key, agent)
+    if method == "PUT":
         return await _put(req, key)
     return await _delete(req, key)
 
 
-async def _get(req: web.Request, key: str) -> web.StreamResponse:
-    q = req.query
+# The parameters of a request without a query string (the usual GET), without parsing one.
+_NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
+
+
+async def _get(req: web.Request, key: str, agent: Agent) -> web.StreamResponse:
+    q = req.query if req.query_string else _NO_QUERY
     opts = query_options(req)
-    delegate = agent_of(req).delegate
+    delegate = agent.delegate
     if "keys" in q:
         separator = q.get("separator", q.get("seperator", ""))
         meta, keys = await delegate.read(
-            "KVS.ListKeys", {"key": key, "separator": separator}, opts, token=request_token(req)
+            "KVS.ListKeys",
+            {"key": key, "separator": separator},
+            opts,
+            token=request_token(req, agent),
         )
         if keys is None:
             return web.Response(status=404, headers=meta_headers(meta))
         return respond(req, keys, meta=meta)
     if "recurse" in q:
         meta, entries = await delegate.read(
-            "KVS.List", {"key": key}, opts, token=request_token(req)
+            "KVS.List", {"key": key}, opts, token=request_token(req, agent)
         )
         if entries is None:
             return web.Response(status=404, headers=meta_headers(meta))
         return respond(req, entries, meta=meta)
     if not key:
         raise bad_request("Missing key name")
-    meta, entries = await delegate.read("KVS.Get", KVSGet(key), opts, token=request_token(req))
+    meta, entries = await delegate.read(
+        "KVS.Get", KVSGet(key), opts, token=request_token(req, agent)
+    )
     if entries is None:
         return web.Response(status=404, headers=meta_headers(meta))
     if "raw" in q:
@@ -97,7 +108,7 @@ async def _get(req: web.Request, key: str) -> web.StreamResponse:
         return web.Response(
             body=entries[0]["Value"] or b"", content_type="text/plain", headers=headers
         )
-    return respond(req, entries, meta=meta)
+    return respond(req, entries, meta=meta, agent=agent)
 
 
 def _conflicting(req: web.Request, names: tuple[str, ...]) -> None:

@@ -18,7 +18,7 @@ import asyncio
 import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -68,40 +68,53 @@ class HTTPRules:
     allowed: tuple[Network, ...]
     headers: tuple[tuple[str, str], ...]
     blocked: tuple[str, ...]
+    refuses: bool = False  # whether these rules may refuse a request without a body
 
     @classmethod
     def of(cls, http_config: dict[str, Any]) -> HTTPRules:
+        allowed = tuple(_networks(list(http_config.get("allow_write_http_from") or [])))
+        blocked = tuple(http_config.get("block_endpoints") or ())
         return cls(
-            allowed=tuple(_networks(list(http_config.get("allow_write_http_from") or []))),
+            allowed=allowed,
             headers=tuple(
                 (str(k), str(v)) for k, v in (http_config.get("response_headers") or {}).items()
             ),
-            blocked=tuple(http_config.get("block_endpoints") or ()),
+            blocked=blocked,
+            refuses=bool(allowed or blocked),
         )
+
+
+class HasConfig(Protocol):
+    """Whatever holds the agent's current config (the agent: a reload replaces it)."""
+
+    config: AgentConfig
 
 
 class RequestLimits:
     """The write restriction, blocked endpoints, body-size check and response headers of an
     app. They follow the agent's current config, so a reload applies them. The app's front
-    wrapper (http/app.py) asks `refusal` before every handler: one plain call rather than a
-    middleware layer per request."""
+    wrapper (http/app.py) takes the `rules` before every handler and asks `refusal` only
+    when they may refuse (`HTTPRules.refuses`) or the request has a body: one plain call
+    rather than a middleware layer per request."""
 
-    def __init__(self, config_of: Callable[[], AgentConfig], max_body: int) -> None:
-        self._config_of = config_of
+    def __init__(self, owner: HasConfig, max_body: int) -> None:
+        self._owner = owner
         self._max_body = max_body
         self._http_config: dict[str, Any] | None = None
         self._rules = HTTPRules((), (), ())
 
     def rules(self) -> HTTPRules:
-        http_config = self._config_of().http_config
+        http_config = self._owner.config.http_config
         if http_config is not self._http_config:
             self._rules = HTTPRules.of(http_config)
             self._http_config = http_config
         return self._rules
 
-    def refusal(self, req: web.Request) -> web.StreamResponse | None:
+    def refusal(
+        self, req: web.Request, rules: HTTPRules | None = None
+    ) -> web.StreamResponse | None:
         """The answer for a request these rules refuse, None for one they let through."""
-        r = self.rules()
+        r = rules or self.rules()
         if r.blocked and req.path.startswith(r.blocked):
             return text_error(403, "Endpoint is blocked by agent configuration")
         if r.allowed and req.method != "GET":

@@ -4,27 +4,36 @@ handler passes the same token to the server endpoints (which authorize)."""
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+if TYPE_CHECKING:
+    from consulpy.agent.agent import Agent
 
-def request_token(req: web.Request) -> str:
+
+def request_token(req: web.Request, agent: Agent | None = None) -> str:
     """?token=, X-Consul-Token, or a bearer Authorization header; without one, the agent's
     `acl.tokens.default` (as Consul's agent does), so that requests it forwards to the servers
-    act as that token rather than as anonymous."""
-    token = (req.query.get("token", "") if req.query_string else "") or req.headers.get(
-        "X-Consul-Token", ""
-    )
-    if not token:
-        auth = req.headers.get("Authorization", "")
-        if auth[:7].lower() == "bearer ":
-            token = auth[7:].strip()
-    if not token:
+    act as that token rather than as anonymous. A caller holding the `agent` passes it."""
+    if req.query_string:
+        token = req.query.get("token", "")
+        if token:
+            return token
+    headers = req.headers
+    token = headers.get("X-Consul-Token", "")
+    if token:
+        return token
+    auth = headers.get("Authorization")
+    if auth is not None and auth[:7].lower() == "bearer ":
+        token = auth[7:].strip()
+        if token:
+            return token
+    if agent is None:
         agent = req.app.get(_agent_key())  # the app has no sub-apps: no config_dict chain
-        if agent is not None:
-            token = str(agent.config.acl.tokens.get("default", "") or "")
-    return token
+        if agent is None:
+            return ""
+    return str(agent.config.acl.tokens.get("default", "") or "")
 
 
 @functools.cache

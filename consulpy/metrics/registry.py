@@ -93,15 +93,19 @@ class Series:
         if self.allowed:
             pending = self.pending
             pending.append(value)
-            registry = self.registry
-            if len(pending) >= PENDING_MAX:
-                self.fold(registry.now, registry.keep_windows)
-            if registry.sinks:
-                for sink in registry.sinks:
-                    if self.kind == COUNTER:
-                        sink.counter(self.key, value, self.labels)
-                    else:
-                        sink.sample(self.key, value, self.labels)
+            if len(pending) >= PENDING_MAX or self.registry.sinks:
+                self._added(value)
+
+    def _added(self, value: float) -> None:
+        """The rare rest of `add`: fold a full pending buffer, hand the value to the sinks."""
+        registry = self.registry
+        if len(self.pending) >= PENDING_MAX:
+            self.fold(registry.now, registry.keep_windows)
+        for sink in registry.sinks:
+            if self.kind == COUNTER:
+                sink.counter(self.key, value, self.labels)
+            else:
+                sink.sample(self.key, value, self.labels)
 
     def fold(self, now: float, keep_window: bool) -> None:
         """Fold the pending values into the interval's and the cumulative figures."""

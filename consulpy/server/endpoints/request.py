@@ -169,6 +169,13 @@ def _bad_value(payload_type: type, value: Any, numbers: bool = True) -> str | No
     return None
 
 
+def plain_fields(payload_type: type) -> tuple[tuple[str, type], ...] | None:
+    """The fields of a payload whose every field is declared `str`, `int` or `bytes`, with
+    their types (None for any other payload): a value of exactly that type (and ASCII text)
+    passes `check_payload` without a further look."""
+    return _plain_fields(payload_type)
+
+
 @functools.cache
 def _plain_fields(payload_type: type) -> tuple[tuple[str, type], ...] | None:
     """The fields of a payload whose every field is declared `str`, `int` or `bytes` (KVSGet,
