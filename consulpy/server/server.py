@@ -245,6 +245,7 @@ class Server:
         # The agent's `autopilot` block: seeds the replicated autopilot configuration (the
         # agent sets it); autopilot itself reads autopilot_config().
         self.autopilot_seed = AutopilotConfig()
+        self._autopilot_cached: tuple[dict[str, Any], AutopilotConfig] | None = None
         # Enforced on every request, whichever agent received it (see endpoints/limits.py).
         self.limits = limits or Limits()
         # The token of this agent's own calls (acl.tokens.agent, else acl.tokens.default).
@@ -384,7 +385,12 @@ class Server:
         """The autopilot configuration in force: the replicated one, or the agent's own
         settings until the leader has seeded the state (as Consul's autopilot delegate)."""
         row = self.store.autopilot.config
-        return AutopilotConfig.from_row(row) if row is not None else self.autopilot_seed
+        if row is None:
+            return self.autopilot_seed
+        cached = self._autopilot_cached
+        if cached is None or cached[0] is not row:  # a change stores a new row object
+            cached = self._autopilot_cached = (row, AutopilotConfig.from_row(row))
+        return cached[1]
 
     async def _bootstrap_config_entries(self) -> None:
         """On leadership: write the configured `config_entries.bootstrap` entries that do
