@@ -44,6 +44,7 @@ from consulpy.raft.types import (
     MsgType,
     Server,
     Snapshot,
+    SnapshotData,
     SnapshotMeta,
     Suffrage,
 )
@@ -206,7 +207,14 @@ class RaftCore:
         for e in self.log.entries:
             if e.kind is EntryKind.CONFIG and e.index > s_index:
                 self._conf_history.append((e.index, Configuration.decode(e.data)))
-        self.commit = max(s_index, min(state.hard_state.commit, self.log.last_index))
+        # Not raised to the snapshot's index: the durable commit index reaches it for every
+        # snapshot taken here or installed from a leader (saved with, or after, the commit
+        # that covers it), but not for a user restore (`restore`) whose NOOP was not known
+        # committed when this server stopped. Counting that one as committed would make this
+        # server acknowledge a new leader's entries it does not hold; left below, it stays
+        # as it was at run time (it serves the restored state, matches nothing older, and
+        # heals by the next snapshot a leader sends). The durable commit is the marker.
+        self.commit = min(state.hard_state.commit, self.log.last_index)
 
     def is_empty(self) -> bool:
         return self.term == 0 and self.log.last_index == 0 and self.snapshot is None
@@ -553,7 +561,7 @@ class RaftCore:
         self._append([e])
         return e.index, e.term
 
-    def restore(self, data: bytes) -> tuple[Snapshot, int, int]:
+    def restore(self, data: bytes | SnapshotData) -> tuple[Snapshot, int, int]:
         """Leader only: make `data` (a snapshot in the application's format) the state at a new
         index, as hashicorp/raft's user restore does. The snapshot takes index last + 1 in this
         term and replaces the whole log; followers receive it by InstallSnapshot (their next

@@ -46,6 +46,7 @@ from consulpy.raft.types import (
     MsgType,
     Server,
     Snapshot,
+    SnapshotData,
     SnapshotMeta,
     Suffrage,
 )
@@ -475,7 +476,7 @@ class RaftNode:
         return target
 
     async def restore(
-        self, data: bytes, install: Callable[[], None], timeout: float | None = None
+        self, data: bytes | SnapshotData, install: Callable[[], None], timeout: float | None = None
     ) -> int:
         """Leader only: replace the whole replicated state with `data` (the state machine's
         snapshot format), hashicorp/raft's Restore. `install` must put that state into the
@@ -485,7 +486,12 @@ class RaftNode:
 
         The data becomes a Raft snapshot at a new index: written to the snapshot store (a
         file, fsynced) and sent to followers by chunked InstallSnapshot, never as a log entry.
-        Returns the index once a quorum holds it (a NOOP after it committed). Raises NotLeader,
+        `data` may be a file read on demand (a `SnapshotFile`): the snapshot store copies it in
+        chunks, so the state is never in memory here.
+        Returns the index once a quorum holds it (a NOOP after it committed) and this server's
+        durable commit index covers it: until then a restart loads the snapshot as not known
+        committed (RaftCore._load), so an acknowledged restore is one that reloads as
+        committed. Raises NotLeader,
         ConfigChangeInProgress or StorageUnavailable before anything changed; LeadershipLost or
         TimeoutError after, when the outcome is unknown (as for any write)."""
         core = self._require()
@@ -507,6 +513,7 @@ class RaftNode:
             "raft %s: restored a snapshot at index %d (%d bytes)", self.id, index - 1, len(data)
         )
         await self._await_entry(index, term, timeout)
+        await self._barrier()  # the hard state holding the commit past the NOOP is durable
         return snap.meta.index
 
     async def snapshot(self) -> int:
@@ -843,8 +850,10 @@ class RaftNode:
         """The same snapshot with its data read from the saved file when needed, so the copy
         the core keeps for lagging followers does not hold the whole state in memory again."""
         opener = getattr(self._snap_store, "open_data", None)  # a caller's own store may lack it
-        if opener is None or not isinstance(snap.data, (bytes, bytearray)):
+        if opener is None:
             return snap
+        # bytes, or a file that is not the store's (a restore's spooled state): the saved
+        # file takes over, so the other can be deleted
         data = opener(snap.meta.index, snap.meta.term)
         return snap if data is None else Snapshot(snap.meta, data)
 

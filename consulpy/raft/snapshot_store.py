@@ -22,6 +22,7 @@ log = logging.getLogger("consulpy.raft")
 
 _MAGIC = b"CPYRAFTSNAP1"
 _MAX_HEADER = 1 << 20
+_COPY = 1 << 20  # chunk for copying a snapshot whose data is a file
 
 
 class SnapshotFile:
@@ -131,8 +132,18 @@ class FileSnapshotStore:
         return f"{index:020d}-{term:020d}.snap"
 
     def save(self, snapshot: Snapshot) -> None:
+        """Write the snapshot; data that is not bytes (a file read on demand, such as a
+        restore's spooled state) is copied in chunks, never read whole."""
         m = snapshot.meta
-        header = msgpack.packb([m.encode(), len(snapshot.data), zlib.crc32(snapshot.data)])
+        data = snapshot.data
+        size = len(data)
+        if isinstance(data, (bytes, bytearray)):
+            crc = zlib.crc32(data)
+        else:
+            crc = 0
+            for off in range(0, size, _COPY):
+                crc = zlib.crc32(data[off : off + _COPY], crc)
+        header = msgpack.packb([m.encode(), size, crc])
         final = os.path.join(self.dir, self._name(m.index, m.term))
         tmp = os.path.join(self.dir, f".tmp-{m.index}-{m.term}")
         try:
@@ -140,7 +151,16 @@ class FileSnapshotStore:
                 f.write(_MAGIC)
                 f.write(struct.pack(">I", len(header)))
                 f.write(header)
-                f.write(snapshot.data)
+                if isinstance(data, (bytes, bytearray)):
+                    f.write(data)
+                else:
+                    check = 0
+                    for off in range(0, size, _COPY):
+                        chunk = data[off : off + _COPY]
+                        check = zlib.crc32(chunk, check)
+                        f.write(chunk)
+                    if check != crc:  # the source changed between the two passes
+                        raise ValueError(f"snapshot {m.index} data changed while it was saved")
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)

@@ -25,6 +25,7 @@ from consulpy.raft.errors import (
 from consulpy.raft.node import RaftNode
 from consulpy.raft.transport import TcpTransport
 from consulpy.raft.types import Server as RaftServer
+from consulpy.raft.types import SnapshotData
 from consulpy.state import integrity
 from consulpy.state.fsm import FSM
 from consulpy.state.store import StateStore
@@ -160,7 +161,7 @@ class RaftApplier:
                 "leadership lost while committing log; the write may or may not apply"
             ) from exc
 
-    async def restore(self, data: bytes, prepared: StateStore) -> int:
+    async def restore(self, data: bytes | SnapshotData, prepared: StateStore) -> int:
         """Make `data` (a serialised store; `prepared` is it loaded) the replicated state as
         a Raft snapshot at a new index; returns that index once a quorum holds it."""
         try:
