@@ -1119,6 +1119,14 @@ class RaftCore:
         self._release_reads()
 
     def _handle_append_resp(self, m: Message, pr: Progress) -> None:
+        if m.reject and pr.state is ProgressState.PROBE and m.index == pr.next - 1 <= pr.match:
+            # The follower refuses the entry right after the point it acknowledged: it holds a
+            # user restore that never committed (its log resumes past the snapshot, its commit
+            # below it) and can only catch up from a snapshot. Send ours if it covers more;
+            # else probe again on the next heartbeat, not in a tight loop.
+            if self.snapshot is not None and self.snapshot.meta.index > pr.match:
+                self._start_snapshot(m.src, pr)
+            return
         if m.reject:
             probe = m.hint_index
             if m.hint_term > 0:
@@ -1128,12 +1136,17 @@ class RaftCore:
             return
         if pr.state is ProgressState.REPLICATE:
             pr.free_to(m.index)
-        if pr.maybe_update(m.index):
+        updated = pr.maybe_update(m.index)
+        # A probe accepted at the match point already known (after a snapshot at the
+        # leader's last index) has found the match too: else it would be re-sent at once,
+        # in a loop, until the next write.
+        if updated or (pr.state is ProgressState.PROBE and m.index == pr.match):
             if pr.state is ProgressState.PROBE:
                 pr.become_replicate()
             elif pr.state is ProgressState.SNAPSHOT and pr.match >= pr.pending_snapshot:
                 pr.become_probe()
-            self._maybe_commit()
+            if updated:
+                self._maybe_commit()
         elif pr.state is ProgressState.PROBE:
             pr.probe_sent = False
         if (
