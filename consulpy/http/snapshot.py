@@ -113,7 +113,7 @@ async def _restore(req: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     with (
         tempfile.TemporaryFile() as spool,
-        tempfile.NamedTemporaryFile(prefix="consulpy-restore-") as state_file,
+        tempfile.TemporaryFile(prefix="consulpy-restore-") as state_file,
     ):
         size = 0
         while chunk := await req.content.read(_CHUNK):
@@ -127,13 +127,14 @@ async def _restore(req: web.Request) -> web.StreamResponse:
         except snapshot_archive.ArchiveError as exc:
             raise HTTPError(400, f"Snapshot restore failed: {exc}") from exc
         spool.close()  # the archive is no longer needed
-        # The leader's own server gets the verified state as this file (read from it record
-        # by record into the new store, and copied by Raft into its snapshot: never whole in
-        # memory); anywhere else it is forwarded compressed in one RPC (about the archive's
-        # size, which fits an RPC frame; the state may not). Decided with no wait before the
-        # call, so leadership cannot have moved in between.
+        # The leader's own server gets the verified state as this open file (unnamed, so the
+        # kernel frees it even on kill -9), read record by record into the new store and
+        # copied by Raft into its snapshot: never whole in memory. Anywhere else it is
+        # forwarded compressed in one RPC (about the archive's size, which fits an RPC frame;
+        # the state may not). Decided with no wait before the call, so leadership cannot
+        # have moved in between.
         if _leads(agent.delegate):
-            state: bytes | StateFile = StateFile(state_file.name, state_size)
+            state: bytes | StateFile = StateFile(state_file.fileno(), state_size)
             encoding = ""
         else:
             state = await loop.run_in_executor(None, _compress, state_file)

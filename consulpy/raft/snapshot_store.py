@@ -41,6 +41,16 @@ class SnapshotFile:
         self._offset = offset
         self._size = size
 
+    @classmethod
+    def from_fd(cls, fd: int, offset: int, size: int) -> SnapshotFile:
+        """Over an open file (a duplicate of `fd`: the caller keeps its own), such as an
+        unnamed temporary file that the kernel frees whatever happens to the process."""
+        new = cls.__new__(cls)
+        new._fd = os.dup(fd)
+        new._offset = offset
+        new._size = size
+        return new
+
     def __len__(self) -> int:
         return self._size
 

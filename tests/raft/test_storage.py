@@ -157,6 +157,26 @@ def test_saved_snapshot_data_is_read_from_its_file_even_after_retention(tmp_path
     assert MemorySnapshotStore().open_data(20, 2) is None
 
 
+def test_a_snapshot_whose_data_is_a_file_is_copied_in_chunks(tmp_path: Path) -> None:
+    """A restore hands Raft an unnamed temporary file: saved byte for byte (several copy
+    chunks, a partial last one), with the same checksum as the bytes would have."""
+    payload = os.urandom((3 << 20) + 12345)
+    with open(tmp_path / "state", "w+b") as f:
+        f.write(b"x" * 7 + payload)
+        f.flush()
+        data = SnapshotFile.from_fd(f.fileno(), 7, len(payload))
+    store = FileSnapshotStore(str(tmp_path / "snaps"))
+    store.save(Snapshot(SnapshotMeta(10, 2, CONF, 1), data))
+    data.close()
+    got = store.load(10, 2)
+    assert got is not None and got.data == payload
+    other = FileSnapshotStore(str(tmp_path / "other"))
+    other.save(Snapshot(SnapshotMeta(10, 2, CONF, 1), payload))
+    assert (tmp_path / "other" / os.listdir(tmp_path / "other")[0]).read_bytes() == (
+        tmp_path / "snaps" / os.listdir(tmp_path / "snaps")[0]
+    ).read_bytes()
+
+
 def test_memory_snapshot_store_retention() -> None:
     store = MemorySnapshotStore(retain=1)
     store.save(Snapshot(SnapshotMeta(1, 1, CONF, 1), b"a"))

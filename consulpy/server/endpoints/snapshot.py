@@ -4,12 +4,11 @@ which installs an archive's state as a Raft snapshot (never as a log entry)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, BinaryIO, cast
 
 from consulpy.raft.snapshot_store import SnapshotFile
 from consulpy.server import reads
@@ -32,11 +31,12 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class StateFile:
-    """A verified state spooled to a file on this host (the HTTP handler of the leader's own
-    server passes one in process). Never on the wire: an RPC payload decodes to plain
-    values only, so no remote caller can make a server read a file it names."""
+    """A verified state spooled to an open file on this host (the HTTP handler of the
+    leader's own server passes one in process; the caller keeps the descriptor and closes
+    it). Never on the wire: an RPC payload decodes to plain values only, so no remote caller
+    can make a server read a file of its choosing."""
 
-    path: str
+    fd: int
     size: int
 
 
@@ -46,41 +46,49 @@ class SnapshotRestore:
     encoding: str = ""  # "zlib": `state` is compressed bytes (what a client agent forwards)
 
 
-def _inflate(data: bytes) -> str:
+def _inflate(data: bytes, out: BinaryIO) -> None:
     """Decompress a forwarded state into a temporary file in chunks (at most MAX_STATE
-    bytes); returns its path, which the caller removes."""
-    fd, path = tempfile.mkstemp(prefix="consulpy-restore-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            z = zlib.decompressobj()
-            size = 0
-            view = memoryview(data)
-            for off in range(0, len(view), _CHUNK):
-                pending: bytes | memoryview = view[off : off + _CHUNK]
-                while pending:
-                    piece = z.decompress(pending, _CHUNK)
-                    pending = z.unconsumed_tail
-                    size += len(piece)
-                    if size > MAX_STATE:
-                        raise ValueError(f"state larger than {MAX_STATE} bytes")
-                    out.write(piece)
-            out.write(z.flush())
-            if not z.eof:
-                raise ValueError("compressed snapshot state is truncated")
-    except BaseException:
-        os.unlink(path)
-        raise
-    return path
+    bytes)."""
+    z = zlib.decompressobj()
+    size = 0
+    view = memoryview(data)
+    for off in range(0, len(view), _CHUNK):
+        pending: bytes | memoryview = view[off : off + _CHUNK]
+        while pending:
+            piece = z.decompress(pending, _CHUNK)
+            pending = z.unconsumed_tail
+            size += len(piece)
+            if size > MAX_STATE:
+                raise ValueError(f"state larger than {MAX_STATE} bytes")
+            out.write(piece)
+    out.write(z.flush())
+    if not z.eof:
+        raise ValueError("compressed snapshot state is truncated")
+    out.flush()
 
 
-def _load(path: str) -> tuple[SnapshotFile, StateStore]:
+class _Reader:
+    """A read-only file over a SnapshotFile (positional reads of what is asked, no copy of
+    the whole): what the store is built from."""
+
+    def __init__(self, data: SnapshotFile) -> None:
+        self._data = data
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n is None or n < 0 else min(len(self._data), self._pos + n)
+        out = self._data[self._pos : end]
+        self._pos += len(out)
+        return out
+
+
+def _load(fd: int, size: int) -> tuple[SnapshotFile, StateStore]:
     """The state file (read on demand by Raft) and the store built from it record by record
     (runs in a worker thread: the new store is private until it is swapped in). Neither the
     state's bytes nor an encoded copy of it is ever held in memory."""
-    data = SnapshotFile(path, 0, os.path.getsize(path))
+    data = SnapshotFile.from_fd(fd, 0, size)
     try:
-        with open(path, "rb") as src:
-            return data, StateStore.loaded_from(src)
+        return data, StateStore.loaded_from(cast(IO[bytes], _Reader(data)))
     except BaseException:
         data.close()
         raise
@@ -91,42 +99,42 @@ async def restore(server: Server, req: Request[SnapshotRestore]) -> bool:
     payload = req.payload
     if payload.encoding not in ("", C.RESTORE_ZLIB):
         raise RequestError(f"Snapshot restore failed: unknown state encoding {payload.encoding!r}")
-    local = isinstance(payload.state, StateFile)
+    with tempfile.TemporaryFile(prefix="consulpy-restore-") as spool:
+        return await _restore(server, payload, spool)
+
+
+async def _restore(server: Server, payload: SnapshotRestore, spool: BinaryIO) -> bool:
+    """Restore from the caller's state file, or from `spool` (an unnamed temporary file,
+    freed by the kernel even on kill -9) holding a state that came in the message."""
     loop = asyncio.get_running_loop()
-    path = ""
+    local = isinstance(payload.state, StateFile)
     try:
         if isinstance(payload.state, StateFile):
-            path = payload.state.path  # the caller's file: it removes it
-        elif payload.encoding == C.RESTORE_ZLIB:
-            path = await loop.run_in_executor(None, _inflate, payload.state)
+            fd, size = payload.state.fd, payload.state.size
         else:
-            path = await loop.run_in_executor(None, _spool, payload.state)
-    except Exception as exc:
+            if payload.encoding == C.RESTORE_ZLIB:
+                await loop.run_in_executor(None, _inflate, payload.state, spool)
+            else:
+                await loop.run_in_executor(None, _write, spool, payload.state)
+            fd, size = spool.fileno(), os.fstat(spool.fileno()).st_size
+        # load it now: what fails here never reaches Raft, and the same store is swapped in
+        data, prepared = await loop.run_in_executor(None, _load, fd, size)
+    except Exception as exc:  # any decoding or shape error: the bytes are not a store
         raise RequestError(f"Snapshot restore failed: {exc}") from exc
-    owned = "" if local else path
+    del payload
     try:
-        try:  # load it now: what fails here never reaches Raft, and the same store is swapped in
-            data, prepared = await loop.run_in_executor(None, _load, path)
-        except Exception as exc:  # any decoding or shape error: the bytes are not a store
-            raise RequestError(f"Snapshot restore failed: {exc}") from exc
-        del payload
-        try:
-            await server.applier.restore(data, prepared)
-        except NotLeaderError as exc:
-            if local:  # the file cannot be forwarded; nothing changed
-                raise CommandError(
-                    "Snapshot restore failed: leadership moved during the restore; "
-                    "nothing changed, retry"
-                ) from exc
-            raise NoLeaderError() from exc
-        except OutcomeUnknown as exc:
-            raise CommandError(str(exc)) from exc
-        finally:
-            del prepared, data
+        await server.applier.restore(data, prepared)
+    except NotLeaderError as exc:
+        if local:  # the file cannot be forwarded; nothing changed
+            raise CommandError(
+                "Snapshot restore failed: leadership moved during the restore; "
+                "nothing changed, retry"
+            ) from exc
+        raise NoLeaderError() from exc
+    except OutcomeUnknown as exc:
+        raise CommandError(str(exc)) from exc
     finally:
-        if owned:
-            with contextlib.suppress(OSError):
-                os.unlink(owned)  # Raft has its own descriptor or its own saved copy
+        del prepared, data  # Raft holds its own descriptor, or its saved copy
     report_problems(server.fsm.store, "restore")
     # Sessions (and their TTLs) were replaced wholesale: re-arm from the new state.
     server.leader.stop()
@@ -134,16 +142,9 @@ async def restore(server: Server, req: Request[SnapshotRestore]) -> bool:
     return True
 
 
-def _spool(data: bytes) -> str:
-    """Write an uncompressed state that came in a message to a temporary file."""
-    fd, path = tempfile.mkstemp(prefix="consulpy-restore-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-    except BaseException:
-        os.unlink(path)
-        raise
-    return path
+def _write(out: BinaryIO, data: bytes) -> None:
+    out.write(data)
+    out.flush()
 
 
 ENDPOINTS = [
