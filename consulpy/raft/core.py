@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consulpy.raft.config import RaftConfig
@@ -44,6 +45,7 @@ from consulpy.raft.types import (
     MsgType,
     Server,
     Snapshot,
+    SnapshotBuffer,
     SnapshotData,
     SnapshotMeta,
     Suffrage,
@@ -167,8 +169,11 @@ class RaftCore:
         # announced total size (filled in place: no growing copies, no final copy) and the count
         # of bytes received so far.
         self._incoming_key: tuple[str, int, int, int] | None = None
-        self._incoming = bytearray()
+        self._incoming: bytearray | SnapshotBuffer = bytearray()
         self._incoming_len = 0
+        # What an incoming snapshot is placed into: memory by default; the driver gives a
+        # file-backed buffer when it has a data dir, so a large snapshot is never in memory.
+        self.snapshot_buffer: Callable[[int], bytearray | SnapshotBuffer] = bytearray
 
         # Output bookkeeping.
         self._stable_index = self.log.last_index  # durable prefix of the in-memory log
@@ -1063,7 +1068,7 @@ class RaftCore:
                 reply(index=m.index, offset=0)
                 return
             self._incoming_key = key
-            self._incoming = bytearray(m.total)
+            self._incoming = self.snapshot_buffer(m.total)
             self._incoming_len = 0
         end = m.offset + len(m.data)
         if m.offset == self._incoming_len and end <= m.total:

@@ -36,7 +36,13 @@ from consulpy.raft.errors import (
 )
 from consulpy.raft.heap import release_free_memory
 from consulpy.raft.log_stores import open_log_store
-from consulpy.raft.snapshot_store import FileSnapshotStore, MemorySnapshotStore, SnapshotStore
+from consulpy.raft.snapshot_store import (
+    FileSnapshotStore,
+    MemorySnapshotStore,
+    SnapshotReader,
+    SnapshotStore,
+    SpoolBuffer,
+)
 from consulpy.raft.storage import LogStore, MemoryLogStore, PersistBatch, StoredState
 from consulpy.raft.transport import TcpTransport, Transport, split_address
 from consulpy.raft.types import (
@@ -72,6 +78,9 @@ class StateMachine(Protocol):
         ...
 
     def restore(self, data: bytes) -> None: ...
+
+    # Optional: `restore_from(src)` loads a snapshot from a file-like object (read(n)); when
+    # the state machine has it, a snapshot on disk is loaded from its file, never read whole.
 
 
 @dataclass(slots=True)
@@ -204,12 +213,15 @@ class RaftNode:
         snapshot = None
         if stored.snapshot is not None:
             snapshot = await self._run_io(self._load_snapshot, stored)
-            self.sm.restore(bytes(snapshot.data))
+            self._restore_sm(snapshot.data)
             self._applied = self._last_snapshot_index = snapshot.meta.index
             snapshot = self._on_disk(snapshot)
         self.core = RaftCore(
             self.config, self._rng, PersistentState(stored.hard_state, snapshot, stored.entries)
         )
+        if self.storage_dir is not None:
+            spool_dir = os.path.join(self.storage_dir, "snapshots")
+            self.core.snapshot_buffer = lambda size: SpoolBuffer(size, spool_dir)
         if self.transport is None:
             host, port = split_address(self.config.address)
             self.transport = TcpTransport(host, port, advertise=self.config.advertise)
@@ -227,11 +239,26 @@ class RaftNode:
         ]
         self._kick()
 
+    def _restore_sm(self, data: bytes | SnapshotData) -> None:
+        """Load a snapshot into the state machine: from a file-like reader when the data is
+        a file (received into a SpoolBuffer, or read from disk) and the machine can."""
+        restore_from = getattr(self.sm, "restore_from", None)
+        if isinstance(data, (bytes, bytearray)):
+            self.sm.restore(data)  # type: ignore[arg-type]
+        elif restore_from is not None:
+            restore_from(SnapshotReader(data))
+        else:
+            self.sm.restore(bytes(data))
+
     def _load_snapshot(self, stored: StoredState) -> Snapshot:
         """The recorded snapshot, or else the newest older one the log still covers."""
         assert stored.snapshot is not None and self._snap_store is not None
         want = stored.snapshot
-        snap = self._snap_store.load(want.index, want.term)
+        # From its file when the store and the state machine can (never the data whole).
+        load = self._snap_store.load
+        if hasattr(self.sm, "restore_from"):
+            load = getattr(self._snap_store, "load_file", load)
+        snap = load(want.index, want.term)
         if snap is not None:
             return snap
         terms = {e.index: e.term for e in stored.entries}
@@ -239,7 +266,7 @@ class RaftNode:
         for index, term in self._snap_store.available():
             if index >= want.index or first > index + 1 or terms.get(index, term) != term:
                 continue  # the log no longer reaches back to it
-            older = self._snap_store.load(index, term)
+            older = load(index, term)
             if older is not None:
                 log.warning(
                     "raft %s: snapshot %d is unreadable; starting from snapshot %d and "
@@ -681,9 +708,7 @@ class RaftNode:
         self._send(rd.messages_now)
         if rd.snapshot is not None:
             if rd.snapshot is not self._restored:  # a user restore is in the machine already
-                data = rd.snapshot.data
-                # A received snapshot is a buffer; one read back from disk is a SnapshotFile.
-                self.sm.restore(data if isinstance(data, (bytes, bytearray)) else bytes(data))
+                self._restore_sm(rd.snapshot.data)
             self._restored = None
             self._applied = self._last_snapshot_index = rd.snapshot.meta.index
             self._remember_addresses()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -59,6 +59,12 @@ class FSMStateMachine:
 
     def restore(self, data: bytes) -> None:
         self.fsm.store.restore(data)
+        report_problems(self.fsm.store, "snapshot")
+
+    def restore_from(self, src: IO[bytes]) -> None:
+        """A snapshot read from a file (at start, or received into a file-backed buffer),
+        record by record."""
+        self.fsm.store.restore_from(src)
         report_problems(self.fsm.store, "snapshot")
 
 

@@ -35,6 +35,11 @@ class KV:
     def restore(self, data: bytes) -> None:
         self.data = dict(msgpack.unpackb(data))
 
+    def restore_from(self, src: Any) -> None:
+        """A snapshot on disk (at start, or received into a file-backed buffer)."""
+        self.data = dict(msgpack.unpackb(src.read()))
+        self.from_file = getattr(self, "from_file", 0) + 1
+
 
 def put(key: str, value: Any) -> bytes:
     return msgpack.packb([key, value])

@@ -337,10 +337,18 @@ async def test_user_restore_over_tcp_survives_a_restart(tmp_path: Path) -> None:
         new = {f"new{i}": "y" * 100 for i in range(200)}  # about 5 chunks of 4 KiB
         data = msgpack.packb(new)
         before = leader.stats()["last_log_index"]
-        index = await leader.restore(data, lambda: setattr(lsm, "data", dict(new)))
+        # The state as a file read on demand, as the server's restore hands it over.
+        with open(tmp_path / "state", "w+b") as f:
+            f.write(data)
+            f.flush()
+            state = SnapshotFile.from_fd(f.fileno(), 0, len(data))
+        index = await leader.restore(state, lambda: setattr(lsm, "data", dict(new)))
+        del state
         assert index == before + 1
         assert lsm.data == new  # installed on the leader; never passed to KV.restore there
         await wait_until(lambda: all(sm.data == new for sm in sms), what="followers restored")
+        # Followers received it into a file-backed buffer and loaded it from there.
+        assert all(getattr(sm, "from_file", 0) == 1 for sm in sms if sm is not lsm)
         await propose_anywhere(nodes, put("after", 1))
         await wait_until(lambda: all(sm.data.get("after") == 1 for sm in sms))
         # Restarted from disk, every node starts from the restored snapshot.
@@ -356,6 +364,7 @@ async def test_user_restore_over_tcp_survives_a_restart(tmp_path: Path) -> None:
             sms.append(sm)
         for sm in sms:
             assert sm.data == new or sm.data == {**new, "after": 1}
+            assert getattr(sm, "from_file", 0) == 1  # loaded from the snapshot's file
         await wait_until(lambda: all(sm.data == {**new, "after": 1} for sm in sms))
         # Refused where it must be, changing nothing.
         leader = await leader_of(nodes)

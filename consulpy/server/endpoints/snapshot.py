@@ -10,7 +10,7 @@ import zlib
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, BinaryIO, cast
 
-from consulpy.raft.snapshot_store import SnapshotFile
+from consulpy.raft.snapshot_store import SnapshotFile, SnapshotReader
 from consulpy.server import reads
 from consulpy.server.endpoints.authz import Access, Need, Resource, authorize
 from consulpy.server.endpoints.base import read, write
@@ -67,28 +67,13 @@ def _inflate(data: bytes, out: BinaryIO) -> None:
     out.flush()
 
 
-class _Reader:
-    """A read-only file over a SnapshotFile (positional reads of what is asked, no copy of
-    the whole): what the store is built from."""
-
-    def __init__(self, data: SnapshotFile) -> None:
-        self._data = data
-        self._pos = 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self._data) if n is None or n < 0 else min(len(self._data), self._pos + n)
-        out = self._data[self._pos : end]
-        self._pos += len(out)
-        return out
-
-
 def _load(fd: int, size: int) -> tuple[SnapshotFile, StateStore]:
     """The state file (read on demand by Raft) and the store built from it record by record
     (runs in a worker thread: the new store is private until it is swapped in). Neither the
     state's bytes nor an encoded copy of it is ever held in memory."""
     data = SnapshotFile.from_fd(fd, 0, size)
     try:
-        return data, StateStore.loaded_from(cast(IO[bytes], _Reader(data)))
+        return data, StateStore.loaded_from(cast(IO[bytes], SnapshotReader(data)))
     except BaseException:
         data.close()
         raise
