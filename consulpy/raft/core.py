@@ -1067,12 +1067,20 @@ class RaftCore:
             if m.offset != 0:
                 reply(index=m.index, offset=0)
                 return
+            self._incoming_key = None
+            self._incoming = bytearray()
+            try:
+                self._incoming = self.snapshot_buffer(m.total)
+            except OSError:
+                return  # no room for it (a full disk): the leader resends after a while
             self._incoming_key = key
-            self._incoming = self.snapshot_buffer(m.total)
             self._incoming_len = 0
         end = m.offset + len(m.data)
         if m.offset == self._incoming_len and end <= m.total:
-            self._incoming[m.offset : end] = m.data
+            try:
+                self._incoming[m.offset : end] = m.data
+            except OSError:
+                return  # not written (a full disk): the leader resends this chunk later
             self._incoming_len = end
         if not (m.done and self._incoming_len == m.total):
             reply(index=m.index, offset=self._incoming_len)

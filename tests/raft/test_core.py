@@ -596,6 +596,43 @@ def test_a_restore_not_known_committed_reloads_without_counting_as_committed() -
     assert n1.commit == leader.commit and n1.log.last_index == leader.log.last_index
 
 
+class _FlakyBuffer(bytearray):
+    """A snapshot buffer whose second write fails once, as on a full disk."""
+
+    writes = 0
+
+    def __setitem__(self, key: slice, value: bytes) -> None:  # type: ignore[override]
+        _FlakyBuffer.writes += 1
+        if _FlakyBuffer.writes == 2:
+            raise OSError(28, "No space left on device")
+        super().__setitem__(key, value)
+
+
+def test_a_snapshot_buffer_that_cannot_be_made_or_written_delays_the_transfer() -> None:
+    net = Net(3)
+    net.elect("n1")
+    net.down.add("n3")
+    for i in range(6):
+        net.propose("n1", b"v%d" % i)
+    leader = net["n1"]
+    snap = _snapshot_now(leader)
+    leader.compact(Snapshot(snap.meta, b"state-bytes" * 4), trailing=0)  # 6 chunks of 8
+    made: list[int] = []
+
+    def factory(size: int) -> bytearray:
+        made.append(size)
+        if len(made) == 1:
+            raise OSError(28, "No space left on device")
+        return _FlakyBuffer(size)
+
+    net["n3"].snapshot_buffer = factory
+    net.down.discard("n3")
+    net.tick_all(30)
+    assert len(made) == 2 and _FlakyBuffer.writes == 7  # both failures were retried
+    assert [bytes(x.data) for x in net.snapshots["n3"]] == [b"state-bytes" * 4]
+    assert net["n3"].log.last_index == leader.log.last_index
+
+
 def test_user_restore_is_refused_off_the_leader_and_during_a_config_change() -> None:
     net = Net(3)
     net.elect("n1")
