@@ -47,6 +47,7 @@ from consulpy.raft.storage import LogStore, MemoryLogStore, PersistBatch, Stored
 from consulpy.raft.transport import TcpTransport, Transport, split_address
 from consulpy.raft.types import (
     Configuration,
+    Entry,
     EntryKind,
     Message,
     MsgType,
@@ -81,6 +82,9 @@ class StateMachine(Protocol):
 
     # Optional: `restore_from(src)` loads a snapshot from a file-like object (read(n)); when
     # the state machine has it, a snapshot on disk is loaded from its file, never read whole.
+    # Optional: `prepare_restore(src) -> install` builds the state from such a reader in a
+    # worker thread (touching nothing live) and returns a callable that swaps it in on the
+    # event loop: a follower then keeps answering the leader while a large snapshot loads.
 
 
 @dataclass(slots=True)
@@ -166,6 +170,11 @@ class RaftNode:
         self._last_snapshot_index = 0
         self._snapshotting = False
         self._restored: Snapshot | None = None  # a user restore: already in the state machine
+        # Snapshots (and the entries committed after them) waiting to be applied in order
+        # while one loads in a worker thread (StateMachine.prepare_restore), and that task.
+        self._apply_queue: list[tuple[Snapshot | None, list[Entry]]] = []
+        self._loader: asyncio.Task | None = None
+        self._loaded = asyncio.Event()
         self._pending: dict[int, tuple[int, asyncio.Future]] = {}
         self._reads: dict[int, asyncio.Future] = {}
         self._waiting_reads: list[tuple[int, asyncio.Future]] = []
@@ -305,9 +314,10 @@ class RaftNode:
         with contextlib.suppress(Exception):
             if self._started and self._fatal is None:
                 await asyncio.wait_for(self._barrier(), 10)
-        for t in self._tasks:
+        tasks = [*self._tasks, *([self._loader] if self._loader is not None else [])]
+        for t in tasks:
             t.cancel()
-        for t in self._tasks:
+        for t in tasks:
             with contextlib.suppress(BaseException):
                 await t
         if self.transport is not None:
@@ -522,6 +532,9 @@ class RaftNode:
         ConfigChangeInProgress or StorageUnavailable before anything changed; LeadershipLost or
         TimeoutError after, when the outcome is unknown (as for any write)."""
         core = self._require()
+        while self._apply_queue:  # a snapshot still loading would land after the restore
+            self._loaded.clear()
+            await self._loaded.wait()
         if self._storage_error is not None:
             raise StorageUnavailable(str(self._storage_error))
         snap, index, term = core.restore(data)
@@ -706,17 +719,86 @@ class RaftNode:
 
     def _handle_ready(self, core: RaftCore, rd: Ready) -> None:
         self._send(rd.messages_now)
-        if rd.snapshot is not None:
-            if rd.snapshot is not self._restored:  # a user restore is in the machine already
-                self._restore_sm(rd.snapshot.data)
+        if self._apply_queue or self._loads_in_worker(rd.snapshot):
+            # Applied in order once the snapshot ahead has loaded; sending and persisting
+            # go on meanwhile (a follower acknowledges a snapshot once it is durable).
+            self._apply_queue.append((rd.snapshot, rd.committed))
+            if self._loader is None and self._loop is not None:
+                self._loader = self._loop.create_task(self._load_and_apply())
+        else:
+            self._apply(rd.snapshot, rd.committed)
+        for ctx, index in rd.read_states:
+            fut = self._reads.pop(ctx, None)
+            if fut is not None and not fut.done():
+                self._waiting_reads.append((index, fut))
+        for ctx in rd.read_failures:
+            fut = self._reads.pop(ctx, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(NotLeader(*self.leader()))
+        self._release_reads()
+        if rd.needs_persist or rd.messages_after:
+            batch = PersistBatch(
+                hard_state=rd.hard_state,
+                entries=rd.entries,
+                installed=rd.snapshot.meta if rd.snapshot is not None else None,
+            )
+            self._enqueue(_Job(batch, rd.persist_mark, rd.messages_after, rd.snapshot))
+        if (
+            self._applied - self._last_snapshot_index >= self.config.snapshot_threshold
+            and not self._snapshotting
+            and not self._apply_queue
+            and self._loop is not None
+        ):
+            self._loop.create_task(self._take_snapshot())
+
+    def _loads_in_worker(self, snap: Snapshot | None) -> bool:
+        return (
+            snap is not None and snap is not self._restored and hasattr(self.sm, "prepare_restore")
+        )
+
+    async def _load_and_apply(self) -> None:
+        """Apply the queued snapshots and entries in order, each snapshot built in a worker
+        thread and swapped in on the loop."""
+        assert self._loop is not None
+        try:
+            while self._apply_queue:
+                snap, committed = self._apply_queue[0]
+                install = None
+                if snap is not None and self._loads_in_worker(snap):
+                    prepare = self.sm.prepare_restore  # type: ignore[attr-defined]
+                    install = await self._loop.run_in_executor(
+                        None, prepare, SnapshotReader(snap.data)
+                    )
+                self._apply(snap, committed, install)
+                self._apply_queue.pop(0)
+                self._release_reads()
+        except Exception as exc:  # the snapshot is not a state this machine can load
+            self._die(exc)
+        finally:
+            self._loader = None
+            self._loaded.set()
+
+    def _apply(
+        self,
+        snap: Snapshot | None,
+        committed: list[Entry],
+        install: Callable[[], None] | None = None,
+    ) -> None:
+        """Put a snapshot (`install` swaps in one built beforehand) and then committed
+        entries into the state machine, resolving their proposers."""
+        if snap is not None:
+            if install is not None:
+                install()
+            elif snap is not self._restored:  # a user restore is in the machine already
+                self._restore_sm(snap.data)
             self._restored = None
-            self._applied = self._last_snapshot_index = rd.snapshot.meta.index
+            self._applied = self._last_snapshot_index = snap.meta.index
             self._remember_addresses()
             for index in [i for i in self._pending if i <= self._applied]:
                 _, fut = self._pending.pop(index)
                 if not fut.done():  # folded into a snapshot from a newer leader: unknown
                     fut.set_exception(LeadershipLost(f"entry {index} superseded by a snapshot"))
-        for e in rd.committed:
+        for e in committed:
             result: Any = None
             error: BaseException | None = None
             if e.kind is EntryKind.NORMAL:
@@ -738,16 +820,11 @@ class RaftNode:
                     fut.set_exception(error)
                 else:
                     fut.set_result((e.index, result))
-        if rd.committed or rd.snapshot is not None:
+        if committed or snap is not None:
             self._progress_event.set()
-        for ctx, index in rd.read_states:
-            fut = self._reads.pop(ctx, None)
-            if fut is not None and not fut.done():
-                self._waiting_reads.append((index, fut))
-        for ctx in rd.read_failures:
-            fut = self._reads.pop(ctx, None)
-            if fut is not None and not fut.done():
-                fut.set_exception(NotLeader(*self.leader()))
+
+    def _release_reads(self) -> None:
+        """Answer the reads whose index is applied now."""
         if self._waiting_reads:
             still = []
             for index, fut in self._waiting_reads:
@@ -758,19 +835,6 @@ class RaftNode:
                 else:
                     still.append((index, fut))
             self._waiting_reads = still
-        if rd.needs_persist or rd.messages_after:
-            batch = PersistBatch(
-                hard_state=rd.hard_state,
-                entries=rd.entries,
-                installed=rd.snapshot.meta if rd.snapshot is not None else None,
-            )
-            self._enqueue(_Job(batch, rd.persist_mark, rd.messages_after, rd.snapshot))
-        if (
-            self._applied - self._last_snapshot_index >= self.config.snapshot_threshold
-            and not self._snapshotting
-            and self._loop is not None
-        ):
-            self._loop.create_task(self._take_snapshot())
 
     def _check_leadership(self, core: RaftCore) -> None:
         now = (core.is_leader, core.lead)
@@ -938,7 +1002,7 @@ class RaftNode:
     async def _take_snapshot(self) -> int:
         core = self.core
         assert core is not None and self._loop is not None
-        if self._snapshotting:
+        if self._snapshotting or self._apply_queue:  # (a snapshot is loading: not applied yet)
             return self._last_snapshot_index
         self._snapshotting = True
         try:

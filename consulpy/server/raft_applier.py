@@ -61,6 +61,17 @@ class FSMStateMachine:
         self.fsm.store.restore(data)
         report_problems(self.fsm.store, "snapshot")
 
+    def prepare_restore(self, src: IO[bytes]) -> Callable[[], None]:
+        """Build a store from a snapshot in a worker thread (a follower receiving one keeps
+        answering the leader meanwhile); the returned callable swaps it in on the loop."""
+        new = StateStore.loaded_from(src)
+
+        def install() -> None:
+            self.fsm.store.adopt(new)
+            report_problems(self.fsm.store, "snapshot")
+
+        return install
+
     def restore_from(self, src: IO[bytes]) -> None:
         """A snapshot read from a file (at start, or received into a file-backed buffer),
         record by record."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import msgpack
@@ -371,5 +372,29 @@ async def test_user_restore_over_tcp_survives_a_restart(tmp_path: Path) -> None:
         follower = next(nd for nd in nodes if nd is not leader)
         with pytest.raises(NotLeader):
             await follower.restore(data, lambda: None)
+    finally:
+        await shutdown_all(nodes)
+
+
+async def test_a_follower_loading_a_snapshot_keeps_acknowledging_entries(tmp_path: Path) -> None:
+    """Two voters: every commit needs the follower. While it builds a received snapshot in a
+    worker thread (held by the test), it still persists and acknowledges new entries, which
+    it applies in order once the snapshot is in."""
+    nodes, sms = await start_nodes(2, storage=lambda i: str(tmp_path / i), snapshot_chunk_size=4096)
+    try:
+        leader = await leader_of(nodes)
+        follower = next(nd for nd in nodes if nd is not leader)
+        fsm = sms[nodes.index(follower)]
+        gate = threading.Event()
+        fsm.gate = gate  # type: ignore[attr-defined]
+        new = {f"new{i}": "y" * 100 for i in range(100)}
+        lsm = sms[nodes.index(leader)]
+        await leader.restore(msgpack.packb(new), lambda: setattr(lsm, "data", dict(new)))
+        assert not gate.is_set() and fsm.data == {}  # still loading
+        assert await leader.propose(put("after", 1)) is not None  # acknowledged meanwhile
+        assert fsm.data == {}
+        assert follower.stats()["applied_index"] < leader.stats()["applied_index"]
+        gate.set()
+        await wait_until(lambda: fsm.data == {**new, "after": 1}, what="applied in order")
     finally:
         await shutdown_all(nodes)
