@@ -382,17 +382,19 @@ async def test_a_follower_loading_a_snapshot_keeps_acknowledging_entries(tmp_pat
     it applies in order once the snapshot is in."""
     nodes, sms = await start_nodes(2, storage=lambda i: str(tmp_path / i), snapshot_chunk_size=4096)
     try:
+        await propose_anywhere(nodes, put("before", 0))  # the leader committed in its term
         leader = await leader_of(nodes)
         follower = next(nd for nd in nodes if nd is not leader)
         fsm = sms[nodes.index(follower)]
+        await wait_until(lambda: fsm.data == {"before": 0})
         gate = threading.Event()
         fsm.gate = gate  # type: ignore[attr-defined]
         new = {f"new{i}": "y" * 100 for i in range(100)}
         lsm = sms[nodes.index(leader)]
         await leader.restore(msgpack.packb(new), lambda: setattr(lsm, "data", dict(new)))
-        assert not gate.is_set() and fsm.data == {}  # still loading
+        assert not gate.is_set() and fsm.data == {"before": 0}  # still loading
         assert await leader.propose(put("after", 1)) is not None  # acknowledged meanwhile
-        assert fsm.data == {}
+        assert fsm.data == {"before": 0}
         assert follower.stats()["applied_index"] < leader.stats()["applied_index"]
         gate.set()
         await wait_until(lambda: fsm.data == {**new, "after": 1}, what="applied in order")
