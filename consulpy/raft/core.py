@@ -1049,7 +1049,15 @@ class RaftCore:
 
     def _handle_heartbeat(self, m: Message) -> None:
         self._commit_to(min(m.commit, self.log.last_index))
-        self._send_after(Message(MsgType.HEARTBEAT_RESP, self.id, m.src, self.term, ctx=m.ctx))
+        resp = Message(MsgType.HEARTBEAT_RESP, self.id, m.src, self.term, ctx=m.ctx)
+        if self.term == self._hs_out.term and self.vote == self._hs_out.vote:
+            # Answered at once (as hashicorp/raft's heartbeat fast path): it acknowledges no
+            # entry, only that no newer term was seen, and a follower whose storage is busy
+            # (saving a large snapshot) must still show the leader it is there, or CheckQuorum
+            # deposes the leader. A step that changed the term or vote waits for storage.
+            self._send_now(resp)
+        else:
+            self._send_after(resp)
 
     def _handle_snapshot(self, m: Message) -> None:
         def reply(**kw: object) -> None:

@@ -531,10 +531,11 @@ class RaftNode:
         committed. Raises NotLeader,
         ConfigChangeInProgress or StorageUnavailable before anything changed; LeadershipLost or
         TimeoutError after, when the outcome is unknown (as for any write)."""
-        core = self._require()
-        while self._apply_queue:  # a snapshot still loading would land after the restore
-            self._loaded.clear()
+        self._require()
+        while self._apply_queue and self._loader is not None:
+            self._loaded.clear()  # a snapshot still loading would land after the restore
             await self._loaded.wait()
+        core = self._require()
         if self._storage_error is not None:
             raise StorageUnavailable(str(self._storage_error))
         snap, index, term = core.restore(data)

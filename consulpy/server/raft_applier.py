@@ -181,8 +181,14 @@ class RaftApplier:
     async def restore(self, data: bytes | SnapshotData, prepared: StateStore) -> int:
         """Make `data` (a serialised store; `prepared` is it loaded) the replicated state as
         a Raft snapshot at a new index; returns that index once a quorum holds it."""
+        # Every follower must receive, save and acknowledge the whole state before the NOOP
+        # after it commits: allow at least 2 MiB/s (a 250 MB state: two minutes), not the
+        # 10 s of a write. Losing leadership still ends the wait at once.
+        timeout = max(60.0, len(data) / (2 << 20))
         try:
-            return await self.node.restore(data, lambda: self.fsm.store.adopt(prepared))
+            return await self.node.restore(
+                data, lambda: self.fsm.store.adopt(prepared), timeout=timeout
+            )
         except NotLeader as exc:
             raise NotLeaderError(exc.leader_address) from exc
         except (StorageUnavailable, ConfigChangeInProgress) as exc:
