@@ -3,7 +3,7 @@
 Why: issue 18 asks for a 250 MB archive to restore within 64 MiB of RSS growth. The state a
 server holds after a restore is not extra (it is the data), so the figure that matters is the
 restore's peak minus what the same server holds once it is restarted on the restored data dir
-(its store plus its latest Raft snapshot, exactly what it carries after the restore too).
+(its store; its latest Raft snapshot stays on disk, after the restore too).
 
 It writes an archive of incompressible values (`--mb` of them) without a source server (a store
 is filled through its KV table in this process and serialised as `GET /v1/snapshot` would), starts

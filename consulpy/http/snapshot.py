@@ -5,8 +5,9 @@ a point-in-time view of the store is frozen on the event loop (rows are immutabl
 copy), serialised record by record into a file in a worker thread, wrapped into the archive
 (another file) and streamed out in chunks. Restore: the upload is spooled to disk as it arrives
 (refused with 413 the moment it passes limits.snapshot_max_size), verified completely
-(checksums, format) in a streaming pass, and only then its state goes to the server, which
-loads it into a new store and installs it as a Raft snapshot (docs/reliability.md).
+(checksums, format) in a streaming pass into a state file, and only then that file goes to
+the server, which loads it into a new store record by record and installs the file itself as
+a Raft snapshot (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from consulpy.http.endpoint import (
 )
 from consulpy.http.tokens import request_token
 from consulpy.server import snapshot_archive
-from consulpy.server.endpoints.snapshot import SnapshotRestore
+from consulpy.server.endpoints.snapshot import SnapshotRestore, StateFile
 
 _CHUNK = 1 << 20
 
@@ -110,7 +111,10 @@ async def _restore(req: web.Request) -> web.StreamResponse:
     if req.content_length is not None and req.content_length > max_size:
         raise HTTPError(413, f"snapshot archive larger than {max_size} bytes")
     loop = asyncio.get_running_loop()
-    with tempfile.TemporaryFile() as spool:
+    with (
+        tempfile.TemporaryFile() as spool,
+        tempfile.TemporaryFile(prefix="consulpy-restore-") as state_file,
+    ):
         size = 0
         while chunk := await req.content.read(_CHUNK):
             size += len(chunk)
@@ -118,19 +122,27 @@ async def _restore(req: web.Request) -> web.StreamResponse:
                 raise HTTPError(413, f"snapshot archive larger than {max_size} bytes")
             await loop.run_in_executor(None, spool.write, chunk)
         spool.seek(0)
-        # The leader gets the state as is (it becomes the Raft snapshot's bytes, read from a
-        # file in one allocation); anywhere else it is forwarded compressed in one RPC (about
-        # the archive's size, which fits an RPC frame; the state may not).
-        forward = not _leads(agent.delegate)
-        verify = _verify_and_compress if forward else _verify_and_read
         try:
-            state = await loop.run_in_executor(None, verify, spool, max_size)
+            state_size = await loop.run_in_executor(None, _verify_to, spool, state_file, max_size)
         except snapshot_archive.ArchiveError as exc:
             raise HTTPError(400, f"Snapshot restore failed: {exc}") from exc
-    # Snapshot.Restore loads the state before it reaches Raft: a bad one is a 400.
-    restore = SnapshotRestore(state, encoding="zlib" if forward else "")
-    del state
-    await agent.delegate.apply("Snapshot.Restore", restore, request_token(req))
+        spool.close()  # the archive is no longer needed
+        # The leader's own server gets the verified state as this open file (unnamed, so the
+        # kernel frees it even on kill -9), read record by record into the new store and
+        # copied by Raft into its snapshot: never whole in memory. Anywhere else it is
+        # forwarded compressed in one RPC (about the archive's size, which fits an RPC frame;
+        # the state may not). Decided with no wait before the call, so leadership cannot
+        # have moved in between.
+        if _leads(agent.delegate):
+            state: bytes | StateFile = StateFile(state_file.fileno(), state_size)
+            encoding = ""
+        else:
+            state = await loop.run_in_executor(None, _compress, state_file)
+            encoding = "zlib"
+        # Snapshot.Restore loads the state before it reaches Raft: a bad one is a 400.
+        restore = SnapshotRestore(state, encoding=encoding)
+        del state
+        await agent.delegate.apply("Snapshot.Restore", restore, request_token(req))
     return empty_ok()
 
 
@@ -142,23 +154,24 @@ def _leads(delegate: object) -> bool:
     return applier is not None and bool(applier.is_leader())
 
 
-def _verify_and_compress(spool: BinaryIO, max_size: int) -> bytes:
-    """Check the whole archive, then return its state zlib-compressed (about the archive's
-    size, never the decompressed state): what a client agent forwards."""
+def _verify_to(spool: BinaryIO, state_file: BinaryIO, max_size: int) -> int:
+    """Check the whole archive, then copy its state into `state_file` (flushed); returns
+    the state's size."""
+    snapshot_archive.verify_file(spool, max_size, state_file.write)
+    state_file.flush()
+    return state_file.tell()
+
+
+def _compress(state_file: BinaryIO) -> bytes:
+    """The state zlib-compressed, read from its file in chunks (about the archive's size,
+    never the decompressed state): what a client agent forwards."""
     z = zlib.compressobj(6)
     out = io.BytesIO()
-    snapshot_archive.verify_file(spool, max_size, lambda chunk: out.write(z.compress(chunk)))
+    state_file.seek(0)
+    while chunk := state_file.read(_CHUNK):
+        out.write(z.compress(chunk))
     out.write(z.flush())
     return out.getvalue()
-
-
-def _verify_and_read(spool: BinaryIO, max_size: int) -> bytes:
-    """Check the whole archive, copy its state into a temporary file, then read that back as
-    one bytes object (exactly sized: no growing buffer, no joined copy)."""
-    with tempfile.TemporaryFile() as state_file:
-        snapshot_archive.verify_file(spool, max_size, state_file.write)
-        state_file.seek(0)
-        return state_file.read()
 
 
 def routes() -> list[web.RouteDef]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consulpy.raft.config import RaftConfig
@@ -45,6 +46,8 @@ from consulpy.raft.types import (
     MsgType,
     Server,
     Snapshot,
+    SnapshotBuffer,
+    SnapshotData,
     SnapshotMeta,
     Suffrage,
 )
@@ -170,8 +173,11 @@ class RaftCore:
         # announced total size (filled in place: no growing copies, no final copy) and the count
         # of bytes received so far.
         self._incoming_key: tuple[str, int, int, int] | None = None
-        self._incoming = bytearray()
+        self._incoming: bytearray | SnapshotBuffer = bytearray()
         self._incoming_len = 0
+        # What an incoming snapshot is placed into: memory by default; the driver gives a
+        # file-backed buffer when it has a data dir, so a large snapshot is never in memory.
+        self.snapshot_buffer: Callable[[int], bytearray | SnapshotBuffer] = bytearray
 
         # Output bookkeeping.
         self._stable_index = self.log.last_index  # durable prefix of the in-memory log
@@ -210,7 +216,14 @@ class RaftCore:
         for e in self.log.entries:
             if e.kind is EntryKind.CONFIG and e.index > s_index:
                 self._conf_history.append((e.index, Configuration.decode(e.data)))
-        self.commit = max(s_index, min(state.hard_state.commit, self.log.last_index))
+        # Not raised to the snapshot's index: the durable commit index reaches it for every
+        # snapshot taken here or installed from a leader (saved with, or after, the commit
+        # that covers it), but not for a user restore (`restore`) whose NOOP was not known
+        # committed when this server stopped. Counting that one as committed would make this
+        # server acknowledge a new leader's entries it does not hold; left below, it stays
+        # as it was at run time (it serves the restored state, matches nothing older, and
+        # heals by the next snapshot a leader sends). The durable commit is the marker.
+        self.commit = min(state.hard_state.commit, self.log.last_index)
 
     def is_empty(self) -> bool:
         return self.term == 0 and self.log.last_index == 0 and self.snapshot is None
@@ -566,7 +579,7 @@ class RaftCore:
         self._append([e])
         return e.index, e.term
 
-    def restore(self, data: bytes) -> tuple[Snapshot, int, int]:
+    def restore(self, data: bytes | SnapshotData) -> tuple[Snapshot, int, int]:
         """Leader only: make `data` (a snapshot in the application's format) the state at a new
         index, as hashicorp/raft's user restore does. The snapshot takes index last + 1 in this
         term and replaces the whole log; followers receive it by InstallSnapshot (their next
@@ -1066,7 +1079,15 @@ class RaftCore:
 
     def _handle_heartbeat(self, m: Message) -> None:
         self._commit_to(min(m.commit, self.log.last_index))
-        self._send_after(Message(MsgType.HEARTBEAT_RESP, self.id, m.src, self.term, ctx=m.ctx))
+        resp = Message(MsgType.HEARTBEAT_RESP, self.id, m.src, self.term, ctx=m.ctx)
+        if self.term == self._hs_out.term and self.vote == self._hs_out.vote:
+            # Answered at once (as hashicorp/raft's heartbeat fast path): it acknowledges no
+            # entry, only that no newer term was seen, and a follower whose storage is busy
+            # (saving a large snapshot) must still show the leader it is there, or CheckQuorum
+            # deposes the leader. A step that changed the term or vote waits for storage.
+            self._send_now(resp)
+        else:
+            self._send_after(resp)
 
     def _handle_snapshot(self, m: Message) -> None:
         def reply(**kw: object) -> None:
@@ -1084,12 +1105,20 @@ class RaftCore:
             if m.offset != 0:
                 reply(index=m.index, offset=0)
                 return
+            self._incoming_key = None
+            self._incoming = bytearray()
+            try:
+                self._incoming = self.snapshot_buffer(m.total)
+            except OSError:
+                return  # no room for it (a full disk): the leader resends after a while
             self._incoming_key = key
-            self._incoming = bytearray(m.total)
             self._incoming_len = 0
         end = m.offset + len(m.data)
         if m.offset == self._incoming_len and end <= m.total:
-            self._incoming[m.offset : end] = m.data
+            try:
+                self._incoming[m.offset : end] = m.data
+            except OSError:
+                return  # not written (a full disk): the leader resends this chunk later
             self._incoming_len = end
         if not (m.done and self._incoming_len == m.total):
             reply(index=m.index, offset=self._incoming_len)
@@ -1141,6 +1170,14 @@ class RaftCore:
         self._release_reads()
 
     def _handle_append_resp(self, m: Message, pr: Progress) -> None:
+        if m.reject and pr.state is ProgressState.PROBE and m.index == pr.next - 1 <= pr.match:
+            # The follower refuses the entry right after the point it acknowledged: it holds a
+            # user restore that never committed (its log resumes past the snapshot, its commit
+            # below it) and can only catch up from a snapshot. Send ours if it covers more;
+            # else probe again on the next heartbeat, not in a tight loop.
+            if self.snapshot is not None and self.snapshot.meta.index > pr.match:
+                self._start_snapshot(m.src, pr)
+            return
         if m.reject:
             probe = m.hint_index
             if m.hint_term > 0:
@@ -1150,12 +1187,17 @@ class RaftCore:
             return
         if pr.state is ProgressState.REPLICATE:
             pr.free_to(m.index)
-        if pr.maybe_update(m.index):
+        updated = pr.maybe_update(m.index)
+        # A probe accepted at the match point already known (after a snapshot at the
+        # leader's last index) has found the match too: else it would be re-sent at once,
+        # in a loop, until the next write.
+        if updated or (pr.state is ProgressState.PROBE and m.index == pr.match):
             if pr.state is ProgressState.PROBE:
                 pr.become_replicate()
             elif pr.state is ProgressState.SNAPSHOT and pr.match >= pr.pending_snapshot:
                 pr.become_probe()
-            self._maybe_commit()
+            if updated:
+                self._maybe_commit()
         elif pr.state is ProgressState.PROBE:
             pr.probe_sent = False
         if (

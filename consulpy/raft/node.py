@@ -38,16 +38,24 @@ from consulpy.raft.errors import (
 )
 from consulpy.raft.heap import release_free_memory
 from consulpy.raft.log_stores import open_log_store
-from consulpy.raft.snapshot_store import FileSnapshotStore, MemorySnapshotStore, SnapshotStore
+from consulpy.raft.snapshot_store import (
+    FileSnapshotStore,
+    MemorySnapshotStore,
+    SnapshotReader,
+    SnapshotStore,
+    SpoolBuffer,
+)
 from consulpy.raft.storage import LogStore, MemoryLogStore, PersistBatch, StoredState
 from consulpy.raft.transport import TcpTransport, Transport, split_address
 from consulpy.raft.types import (
     Configuration,
+    Entry,
     EntryKind,
     Message,
     MsgType,
     Server,
     Snapshot,
+    SnapshotData,
     SnapshotMeta,
     Suffrage,
 )
@@ -73,6 +81,12 @@ class StateMachine(Protocol):
         ...
 
     def restore(self, data: bytes) -> None: ...
+
+    # Optional: `restore_from(src)` loads a snapshot from a file-like object (read(n)); when
+    # the state machine has it, a snapshot on disk is loaded from its file, never read whole.
+    # Optional: `prepare_restore(src) -> install` builds the state from such a reader in a
+    # worker thread (touching nothing live) and returns a callable that swaps it in on the
+    # event loop: a follower then keeps answering the leader while a large snapshot loads.
 
 
 @dataclass(slots=True)
@@ -163,6 +177,11 @@ class RaftNode:
         self._last_snapshot_index = 0
         self._snapshotting = False
         self._restored: Snapshot | None = None  # a user restore: already in the state machine
+        # Snapshots (and the entries committed after them) waiting to be applied in order
+        # while one loads in a worker thread (StateMachine.prepare_restore), and that task.
+        self._apply_queue: list[tuple[Snapshot | None, list[Entry]]] = []
+        self._loader: asyncio.Task | None = None
+        self._loaded = asyncio.Event()
         self._pending: dict[int, tuple[int, asyncio.Future]] = {}
         self._reads: dict[int, asyncio.Future] = {}
         self._waiting_reads: list[tuple[int, asyncio.Future]] = []
@@ -210,12 +229,15 @@ class RaftNode:
         snapshot = None
         if stored.snapshot is not None:
             snapshot = await self._run_io(self._load_snapshot, stored)
-            self.sm.restore(bytes(snapshot.data))
+            self._restore_sm(snapshot.data)
             self._applied = self._last_snapshot_index = snapshot.meta.index
             snapshot = self._on_disk(snapshot)
         self.core = RaftCore(
             self.config, self._rng, PersistentState(stored.hard_state, snapshot, stored.entries)
         )
+        if self.storage_dir is not None:
+            spool_dir = os.path.join(self.storage_dir, "snapshots")
+            self.core.snapshot_buffer = lambda size: SpoolBuffer(size, spool_dir)
         if self.transport is None:
             host, port = split_address(self.config.address)
             self.transport = TcpTransport(host, port, advertise=self.config.advertise)
@@ -232,11 +254,26 @@ class RaftNode:
         ]
         self._kick()
 
+    def _restore_sm(self, data: bytes | SnapshotData) -> None:
+        """Load a snapshot into the state machine: from a file-like reader when the data is
+        a file (received into a SpoolBuffer, or read from disk) and the machine can."""
+        restore_from = getattr(self.sm, "restore_from", None)
+        if isinstance(data, (bytes, bytearray)):
+            self.sm.restore(data)  # type: ignore[arg-type]
+        elif restore_from is not None:
+            restore_from(SnapshotReader(data))
+        else:
+            self.sm.restore(bytes(data))
+
     def _load_snapshot(self, stored: StoredState) -> Snapshot:
         """The recorded snapshot, or else the newest older one the log still covers."""
         assert stored.snapshot is not None and self._snap_store is not None
         want = stored.snapshot
-        snap = self._snap_store.load(want.index, want.term)
+        # From its file when the store and the state machine can (never the data whole).
+        load = self._snap_store.load
+        if hasattr(self.sm, "restore_from"):
+            load = getattr(self._snap_store, "load_file", load)
+        snap = load(want.index, want.term)
         if snap is not None:
             return snap
         terms = {e.index: e.term for e in stored.entries}
@@ -244,7 +281,7 @@ class RaftNode:
         for index, term in self._snap_store.available():
             if index >= want.index or first > index + 1 or terms.get(index, term) != term:
                 continue  # the log no longer reaches back to it
-            older = self._snap_store.load(index, term)
+            older = load(index, term)
             if older is not None:
                 log.warning(
                     "raft %s: snapshot %d is unreadable; starting from snapshot %d and "
@@ -286,7 +323,10 @@ class RaftNode:
             self._retry.cancel()
         if self._notice is not None:
             self._notice.cancel()
-        for t in self._tasks:
+        tasks = [*self._tasks, *([self._loader] if self._loader is not None else [])]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
             with contextlib.suppress(BaseException):
                 await t
         if self.transport is not None:
@@ -492,7 +532,7 @@ class RaftNode:
         return target
 
     async def restore(
-        self, data: bytes, install: Callable[[], None], timeout: float | None = None
+        self, data: bytes | SnapshotData, install: Callable[[], None], timeout: float | None = None
     ) -> int:
         """Leader only: replace the whole replicated state with `data` (the state machine's
         snapshot format), hashicorp/raft's Restore. `install` must put that state into the
@@ -502,9 +542,18 @@ class RaftNode:
 
         The data becomes a Raft snapshot at a new index: written to the snapshot store (a
         file, fsynced) and sent to followers by chunked InstallSnapshot, never as a log entry.
-        Returns the index once a quorum holds it (a NOOP after it committed). Raises NotLeader,
+        `data` may be a file read on demand (a `SnapshotFile`): the snapshot store copies it in
+        chunks, so the state is never in memory here.
+        Returns the index once a quorum holds it (a NOOP after it committed) and this server's
+        durable commit index covers it: until then a restart loads the snapshot as not known
+        committed (RaftCore._load), so an acknowledged restore is one that reloads as
+        committed. Raises NotLeader,
         ConfigChangeInProgress or StorageUnavailable before anything changed; LeadershipLost or
         TimeoutError after, when the outcome is unknown (as for any write)."""
+        self._require()
+        while self._apply_queue and self._loader is not None:
+            self._loaded.clear()  # a snapshot still loading would land after the restore
+            await self._loaded.wait()
         core = self._require()
         if self._storage_error is not None:
             raise StorageUnavailable(str(self._storage_error))
@@ -524,6 +573,7 @@ class RaftNode:
             "raft %s: restored a snapshot at index %d (%d bytes)", self.id, index - 1, len(data)
         )
         await self._await_entry(index, term, timeout)
+        await self._barrier()  # the hard state holding the commit past the NOOP is durable
         return snap.meta.index
 
     async def snapshot(self) -> int:
@@ -720,19 +770,90 @@ class RaftNode:
             flush()
 
     def _handle_ready(self, core: RaftCore, rd: Ready) -> None:
-        if rd.snapshot is not None:
-            if rd.snapshot is not self._restored:  # a user restore is in the machine already
-                data = rd.snapshot.data
-                # A received snapshot is a buffer; one read back from disk is a SnapshotFile.
-                self.sm.restore(data if isinstance(data, (bytes, bytearray)) else bytes(data))
+        if self._apply_queue or self._loads_in_worker(rd.snapshot):
+            # Applied in order once the snapshot ahead has loaded; sending and persisting
+            # go on meanwhile (a follower acknowledges a snapshot once it is durable).
+            self._send(rd.messages_now)
+            self._apply_queue.append((rd.snapshot, rd.committed))
+            if self._loader is None and self._loop is not None:
+                self._loader = self._loop.create_task(self._load_and_apply())
+        else:
+            self._apply(rd.snapshot, rd.committed)
+            # After the applies: their proposers are woken before these messages leave (a
+            # commit notice is not urgent), unless a write starts this round (see _process).
+            self._send(rd.messages_now)
+        for ctx, index in rd.read_states:
+            fut = self._reads.pop(ctx, None)
+            if fut is not None and not fut.done():
+                self._waiting_reads.append((index, fut))
+        for ctx in rd.read_failures:
+            fut = self._reads.pop(ctx, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(NotLeader(*self.leader()))
+        self._release_reads()
+        if rd.needs_persist or rd.messages_after:
+            batch = PersistBatch(
+                hard_state=rd.hard_state,
+                entries=rd.entries,
+                installed=rd.snapshot.meta if rd.snapshot is not None else None,
+            )
+            self._enqueue(_Job(batch, rd.persist_mark, rd.messages_after, rd.snapshot))
+        if (
+            self._applied - self._last_snapshot_index >= self.config.snapshot_threshold
+            and not self._snapshotting
+            and not self._apply_queue
+            and self._loop is not None
+        ):
+            self._loop.create_task(self._take_snapshot())
+
+    def _loads_in_worker(self, snap: Snapshot | None) -> bool:
+        return (
+            snap is not None and snap is not self._restored and hasattr(self.sm, "prepare_restore")
+        )
+
+    async def _load_and_apply(self) -> None:
+        """Apply the queued snapshots and entries in order, each snapshot built in a worker
+        thread and swapped in on the loop."""
+        assert self._loop is not None
+        try:
+            while self._apply_queue:
+                snap, committed = self._apply_queue[0]
+                install = None
+                if snap is not None and self._loads_in_worker(snap):
+                    prepare = self.sm.prepare_restore  # type: ignore[attr-defined]
+                    install = await self._loop.run_in_executor(
+                        None, prepare, SnapshotReader(snap.data)
+                    )
+                self._apply(snap, committed, install)
+                self._apply_queue.pop(0)
+                self._release_reads()
+        except Exception as exc:  # the snapshot is not a state this machine can load
+            self._die(exc)
+        finally:
+            self._loader = None
+            self._loaded.set()
+
+    def _apply(
+        self,
+        snap: Snapshot | None,
+        committed: list[Entry],
+        install: Callable[[], None] | None = None,
+    ) -> None:
+        """Put a snapshot (`install` swaps in one built beforehand) and then committed
+        entries into the state machine, resolving their proposers."""
+        if snap is not None:
+            if install is not None:
+                install()
+            elif snap is not self._restored:  # a user restore is in the machine already
+                self._restore_sm(snap.data)
             self._restored = None
-            self._applied = self._last_snapshot_index = rd.snapshot.meta.index
+            self._applied = self._last_snapshot_index = snap.meta.index
             self._remember_addresses()
             for index in [i for i in self._pending if i <= self._applied]:
                 _, fut = self._pending.pop(index)
                 if not fut.done():  # folded into a snapshot from a newer leader: unknown
                     fut.set_exception(LeadershipLost(f"entry {index} superseded by a snapshot"))
-        for e in rd.committed:
+        for e in committed:
             result: Any = None
             error: BaseException | None = None
             if e.kind is EntryKind.NORMAL:
@@ -758,19 +879,11 @@ class RaftNode:
                     fut.set_exception(error)
                 else:
                     fut.set_result((e.index, result))
-        # After the applies: their proposers are woken before these messages leave (a commit
-        # notice is not urgent), unless a write starts this round (see _process).
-        self._send(rd.messages_now)
-        if rd.committed or rd.snapshot is not None:
+        if committed or snap is not None:
             self._progress_event.set()
-        for ctx, index in rd.read_states:
-            fut = self._reads.pop(ctx, None)
-            if fut is not None and not fut.done():
-                self._waiting_reads.append((index, fut))
-        for ctx in rd.read_failures:
-            fut = self._reads.pop(ctx, None)
-            if fut is not None and not fut.done():
-                fut.set_exception(NotLeader(*self.leader()))
+
+    def _release_reads(self) -> None:
+        """Answer the reads whose index is applied now."""
         if self._waiting_reads:
             still = []
             for index, fut in self._waiting_reads:
@@ -781,19 +894,6 @@ class RaftNode:
                 else:
                     still.append((index, fut))
             self._waiting_reads = still
-        if rd.needs_persist or rd.messages_after:
-            batch = PersistBatch(
-                hard_state=rd.hard_state,
-                entries=rd.entries,
-                installed=rd.snapshot.meta if rd.snapshot is not None else None,
-            )
-            self._enqueue(_Job(batch, rd.persist_mark, rd.messages_after, rd.snapshot))
-        if (
-            self._applied - self._last_snapshot_index >= self.config.snapshot_threshold
-            and not self._snapshotting
-            and self._loop is not None
-        ):
-            self._loop.create_task(self._take_snapshot())
 
     def _check_leadership(self, core: RaftCore) -> None:
         now = (core.is_leader, core.lead)
@@ -957,8 +1057,10 @@ class RaftNode:
         """The same snapshot with its data read from the saved file when needed, so the copy
         the core keeps for lagging followers does not hold the whole state in memory again."""
         opener = getattr(self._snap_store, "open_data", None)  # a caller's own store may lack it
-        if opener is None or not isinstance(snap.data, (bytes, bytearray)):
+        if opener is None:
             return snap
+        # bytes, or a file that is not the store's (a restore's spooled state): the saved
+        # file takes over, so the other can be deleted
         data = opener(snap.meta.index, snap.meta.term)
         return snap if data is None else Snapshot(snap.meta, data)
 
@@ -1022,7 +1124,7 @@ class RaftNode:
     async def _take_snapshot(self) -> int:
         core = self.core
         assert core is not None and self._loop is not None
-        if self._snapshotting:
+        if self._snapshotting or self._apply_queue:  # (a snapshot is loading: not applied yet)
             return self._last_snapshot_index
         self._snapshotting = True
         try:

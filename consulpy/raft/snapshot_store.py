@@ -10,18 +10,20 @@ import contextlib
 import logging
 import os
 import struct
+import tempfile
 import threading
 import zlib
 from typing import Any, BinaryIO, Protocol
 
 import msgpack
 
-from consulpy.raft.types import Snapshot, SnapshotMeta
+from consulpy.raft.types import Snapshot, SnapshotData, SnapshotMeta
 
 log = logging.getLogger("consulpy.raft")
 
 _MAGIC = b"CPYRAFTSNAP1"
 _MAX_HEADER = 1 << 20
+_COPY = 1 << 20  # chunk for copying a snapshot whose data is a file
 
 
 class SnapshotFile:
@@ -39,6 +41,16 @@ class SnapshotFile:
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         self._offset = offset
         self._size = size
+
+    @classmethod
+    def from_fd(cls, fd: int, offset: int, size: int) -> SnapshotFile:
+        """Over an open file (a duplicate of `fd`: the caller keeps its own), such as an
+        unnamed temporary file that the kernel frees whatever happens to the process."""
+        new = cls.__new__(cls)
+        new._fd = os.dup(fd)
+        new._offset = offset
+        new._size = size
+        return new
 
     def __len__(self) -> int:
         return self._size
@@ -65,6 +77,46 @@ class SnapshotFile:
     def __del__(self) -> None:
         with contextlib.suppress(OSError):
             self.close()
+
+
+class SnapshotReader:
+    """A read-only file over a snapshot's data (bytes or a SnapshotFile): positional reads of
+    what is asked, never a copy of the whole. What a state machine loads a snapshot from."""
+
+    def __init__(self, data: bytes | bytearray | SnapshotData) -> None:
+        self._data = data
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        size = len(self._data)
+        end = size if n is None or n < 0 else min(size, self._pos + n)
+        out = bytes(self._data[self._pos : end])
+        self._pos += len(out)
+        return out
+
+
+class SpoolBuffer(SnapshotFile):
+    """A buffer of a fixed size in an unnamed temporary file (freed by the kernel even on a
+    kill -9), written in place by slices: what a follower receives a snapshot into, so a
+    large one is never held in memory; read back like any SnapshotFile."""
+
+    __slots__ = ()
+
+    def __init__(self, size: int, directory: str | None = None) -> None:
+        with tempfile.TemporaryFile(dir=directory, prefix=".spool-") as f:
+            os.ftruncate(f.fileno(), size)
+            self._fd = os.dup(f.fileno())
+        self._offset = 0
+        self._size = size
+
+    def __setitem__(self, key: slice, value: bytes) -> None:
+        start, stop, _ = key.indices(self._size)
+        if key.step not in (None, 1) or stop - start != len(value):
+            raise ValueError("SpoolBuffer takes contiguous slices of the same length")
+        view = memoryview(value)
+        while view:
+            written = os.pwrite(self._fd, view, start)
+            view, start = view[written:], start + written
 
 
 class SnapshotStore(Protocol):
@@ -131,8 +183,18 @@ class FileSnapshotStore:
         return f"{index:020d}-{term:020d}.snap"
 
     def save(self, snapshot: Snapshot) -> None:
+        """Write the snapshot; data that is not bytes (a file read on demand, such as a
+        restore's spooled state) is copied in chunks, never read whole."""
         m = snapshot.meta
-        header = msgpack.packb([m.encode(), len(snapshot.data), zlib.crc32(snapshot.data)])
+        data = snapshot.data
+        size = len(data)
+        if isinstance(data, (bytes, bytearray)):
+            crc = zlib.crc32(data)
+        else:
+            crc = 0
+            for off in range(0, size, _COPY):
+                crc = zlib.crc32(data[off : off + _COPY], crc)
+        header = msgpack.packb([m.encode(), size, crc])
         final = os.path.join(self.dir, self._name(m.index, m.term))
         tmp = os.path.join(self.dir, f".tmp-{m.index}-{m.term}")
         try:
@@ -140,7 +202,16 @@ class FileSnapshotStore:
                 f.write(_MAGIC)
                 f.write(struct.pack(">I", len(header)))
                 f.write(header)
-                f.write(snapshot.data)
+                if isinstance(data, (bytes, bytearray)):
+                    f.write(data)
+                else:
+                    check = 0
+                    for off in range(0, size, _COPY):
+                        chunk = data[off : off + _COPY]
+                        check = zlib.crc32(chunk, check)
+                        f.write(chunk)
+                    if check != crc:  # the source changed between the two passes
+                        raise ValueError(f"snapshot {m.index} data changed while it was saved")
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, final)
@@ -185,6 +256,42 @@ class FileSnapshotStore:
             with contextlib.suppress(OSError):
                 os.replace(path, path + ".corrupt")
         return snap
+
+    def load_file(self, index: int, term: int) -> Snapshot | None:
+        """As `load`, with the data left in the file (a SnapshotFile) once its checksum was
+        verified in chunks: what a server starts from, never holding the data whole."""
+        path = os.path.join(self.dir, self._name(index, term))
+        if not os.path.exists(path):
+            return None
+        snap = self._open_checked(path)
+        if snap is None:
+            log.error("raft snapshot %s is damaged (checksum or format); set aside", path)
+            with contextlib.suppress(OSError):
+                os.replace(path, path + ".corrupt")
+        return snap
+
+    def _open_checked(self, path: str) -> Snapshot | None:
+        try:
+            with open(path, "rb") as f:
+                header = _read_header(f)
+                if header is None:
+                    return None
+                raw_meta, size, crc = header
+                offset = f.tell()
+            data = SnapshotFile(path, offset, int(size))
+        except (OSError, ValueError, TypeError, struct.error, msgpack.UnpackException):
+            return None
+        try:
+            got = 0
+            for off in range(0, len(data), _COPY):
+                got = zlib.crc32(data[off : off + _COPY], got)
+            if got != crc or os.fstat(data._fd).st_size != offset + len(data):
+                data.close()
+                return None
+            return Snapshot(SnapshotMeta.decode(raw_meta), data)
+        except (OSError, ValueError, TypeError):
+            data.close()
+            return None
 
     def open_data(self, index: int, term: int) -> SnapshotFile | None:
         """The data of a saved snapshot, read from its file on demand; None if it is missing

@@ -131,6 +131,13 @@ class SnapshotData(Protocol):
     def __bytes__(self) -> bytes: ...
 
 
+class SnapshotBuffer(SnapshotData, Protocol):
+    """Where a follower places the chunks of an incoming snapshot (a bytearray, or a
+    file-backed snapshot_store.SpoolBuffer), then hands it on as the snapshot's data."""
+
+    def __setitem__(self, key: slice, value: bytes, /) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     meta: SnapshotMeta

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from consulpy.raft.types import SnapshotData
 from consulpy.state.fsm import FSM
 from consulpy.state.store import StateStore
 
@@ -21,9 +22,10 @@ class Applier(Protocol):
         """Append, commit and apply one command; return (index, FSM result)."""
         ...
 
-    async def restore(self, data: bytes, prepared: StateStore) -> int:
-        """Replace the whole state with `data` (a serialised store; `prepared` is that store,
-        already loaded); return the index it took once it is committed."""
+    async def restore(self, data: bytes | SnapshotData, prepared: StateStore) -> int:
+        """Replace the whole state with `data` (a serialised store, as bytes or a file read on
+        demand; `prepared` is that store, already loaded); return the index it took once it
+        is committed."""
         ...
 
     def is_leader(self) -> bool: ...
@@ -55,7 +57,7 @@ class InMemoryApplier:
         index = self.fsm.store.last_index + 1
         return index, self.fsm.apply(index, data)
 
-    async def restore(self, data: bytes, prepared: StateStore) -> int:
+    async def restore(self, data: bytes | SnapshotData, prepared: StateStore) -> int:
         self.fsm.store.adopt(prepared)
         return self.fsm.store.last_index
 

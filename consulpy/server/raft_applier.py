@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 import structlog
 
@@ -25,6 +25,7 @@ from consulpy.raft.errors import (
 from consulpy.raft.node import RaftNode
 from consulpy.raft.transport import TcpTransport
 from consulpy.raft.types import Server as RaftServer
+from consulpy.raft.types import SnapshotData
 from consulpy.state import integrity
 from consulpy.state.fsm import FSM
 from consulpy.state.store import StateStore
@@ -58,6 +59,23 @@ class FSMStateMachine:
 
     def restore(self, data: bytes) -> None:
         self.fsm.store.restore(data)
+        report_problems(self.fsm.store, "snapshot")
+
+    def prepare_restore(self, src: IO[bytes]) -> Callable[[], None]:
+        """Build a store from a snapshot in a worker thread (a follower receiving one keeps
+        answering the leader meanwhile); the returned callable swaps it in on the loop."""
+        new = StateStore.loaded_from(src)
+
+        def install() -> None:
+            self.fsm.store.adopt(new)
+            report_problems(self.fsm.store, "snapshot")
+
+        return install
+
+    def restore_from(self, src: IO[bytes]) -> None:
+        """A snapshot read from a file (at start, or received into a file-backed buffer),
+        record by record."""
+        self.fsm.store.restore_from(src)
         report_problems(self.fsm.store, "snapshot")
 
 
@@ -163,11 +181,17 @@ class RaftApplier:
                 "leadership lost while committing log; the write may or may not apply"
             ) from exc
 
-    async def restore(self, data: bytes, prepared: StateStore) -> int:
+    async def restore(self, data: bytes | SnapshotData, prepared: StateStore) -> int:
         """Make `data` (a serialised store; `prepared` is it loaded) the replicated state as
         a Raft snapshot at a new index; returns that index once a quorum holds it."""
+        # Every follower must receive, save and acknowledge the whole state before the NOOP
+        # after it commits: allow at least 2 MiB/s (a 250 MB state: two minutes), not the
+        # 10 s of a write. Losing leadership still ends the wait at once.
+        timeout = max(60.0, len(data) / (2 << 20))
         try:
-            return await self.node.restore(data, lambda: self.fsm.store.adopt(prepared))
+            return await self.node.restore(
+                data, lambda: self.fsm.store.adopt(prepared), timeout=timeout
+            )
         except NotLeader as exc:
             raise NotLeaderError(exc.leader_address) from exc
         except (StorageUnavailable, ConfigChangeInProgress) as exc:

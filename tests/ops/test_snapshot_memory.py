@@ -65,16 +65,16 @@ def test_save_and_restore_50k_keys_in_bounded_memory(tmp_path: Path) -> None:
         assert archive >= SLACK  # so the bound below is also "less than the archive"
         assert save_growth < SLACK, f"{save_growth / MIB:.1f} MiB"
 
-        # Restore into a fresh agent: it ends holding the new store and the state's bytes
-        # (its latest Raft snapshot), about what `footprint` is on the source (the store
-        # and the in-memory log of the writes). On top of that: buffers, and the archive's
-        # size as margin. One more copy of the state (about twice the archive: the hex
-        # values compress 2:1), as a Raft log entry or a payload, does not fit.
+        # Restore into a fresh agent: it ends holding the new store (its latest Raft snapshot
+        # is the verified state file, read on demand), less than `footprint` on the source
+        # (the store and the in-memory log of the writes). On top of that: buffers. The state
+        # itself is never held (measured 58 MiB against a 90 MiB footprint; holding the
+        # state's bytes too, as before, cost 98 MiB).
         base = reset_peak(target.proc.pid)
         out = consulpy("snapshot", "restore", f"-http-addr={target.http_addr}", str(path))
         assert out.returncode == 0 and "Restored snapshot" in out.stdout, out
         restore_growth = proc_memory(target.proc.pid)["hwm"] - base
-        bound = footprint + archive + SLACK
+        bound = footprint + SLACK
         print(
             f"restore peak growth {restore_growth / MIB:.1f} MiB; bound {bound / MIB:.1f} MiB "
             f"(footprint {footprint / MIB:.1f} MiB)"

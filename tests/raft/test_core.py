@@ -552,6 +552,87 @@ def test_user_restore_replaces_the_log_and_reaches_followers_as_a_snapshot() -> 
     assert net["n4"].configuration.is_voter("n4") and net["n4"].commit == leader.commit
 
 
+def test_a_restore_not_known_committed_reloads_without_counting_as_committed() -> None:
+    """The leader restores, is cut off before the NOOP after it commits, and restarts from
+    what it persisted: it loads the snapshot but does not count it as committed, so it never
+    tells the new leader (elected without the restore) that it holds that leader's entries."""
+    net = Net(3)
+    net.elect("n1")
+    for i in range(3):
+        net.propose("n1", b"v%d" % i)
+    net.deliver()
+    old = net["n1"]
+    committed = old.commit
+    net.isolate("n1")
+    snap, noop, _ = old.restore(b"restored-state")
+    net.drain()
+    assert old.commit == committed < snap.meta.index  # the NOOP never reached a quorum
+    # n2 leads a later term without the restore and writes past the snapshot's index.
+    for nid in ("n2", "n3"):
+        net[nid]._lease_elapsed = net[nid].cfg.election_ticks  # n1 is silent to them
+    net.elect("n2")
+    for i in range(snap.meta.index - committed + 2):
+        net.propose("n2", b"w%d" % i)
+    net.deliver()
+    assert net["n2"].commit > snap.meta.index
+    # n1 restarts from its disk: the snapshot, the NOOP and the durable commit index.
+    persisted = PersistentState(
+        HardState(old.term, old.vote, old.commit), snap, [old.log.entry(noop)]
+    )
+    n1 = RaftCore(cfg("n1"), random.Random(9), persisted)
+    n1._lease_elapsed = n1.cfg.election_ticks
+    assert n1.commit == committed and n1.applied == snap.meta.index
+    net.cores["n1"] = n1
+    net.heal()
+    net.tick_all(20)
+    # n1 acknowledged nothing it does not hold: the leader's view of it stays at the old
+    # commit (its log matches nothing after), and it applied none of n2's entries.
+    assert net["n2"].progress["n1"].match <= committed
+    assert n1.commit == committed and n1.log.last_index == noop
+    # A snapshot from the leader heals it.
+    leader = net["n2"]
+    leader.compact(_snapshot_now(leader), trailing=0)
+    net.tick_all(20)
+    assert n1.commit == leader.commit and n1.log.last_index == leader.log.last_index
+
+
+class _FlakyBuffer(bytearray):
+    """A snapshot buffer whose second write fails once, as on a full disk."""
+
+    writes = 0
+
+    def __setitem__(self, key: slice, value: bytes) -> None:  # type: ignore[override]
+        _FlakyBuffer.writes += 1
+        if _FlakyBuffer.writes == 2:
+            raise OSError(28, "No space left on device")
+        super().__setitem__(key, value)
+
+
+def test_a_snapshot_buffer_that_cannot_be_made_or_written_delays_the_transfer() -> None:
+    net = Net(3)
+    net.elect("n1")
+    net.down.add("n3")
+    for i in range(6):
+        net.propose("n1", b"v%d" % i)
+    leader = net["n1"]
+    snap = _snapshot_now(leader)
+    leader.compact(Snapshot(snap.meta, b"state-bytes" * 4), trailing=0)  # 6 chunks of 8
+    made: list[int] = []
+
+    def factory(size: int) -> bytearray:
+        made.append(size)
+        if len(made) == 1:
+            raise OSError(28, "No space left on device")
+        return _FlakyBuffer(size)
+
+    net["n3"].snapshot_buffer = factory
+    net.down.discard("n3")
+    net.tick_all(30)
+    assert len(made) == 2 and _FlakyBuffer.writes == 7  # both failures were retried
+    assert [bytes(x.data) for x in net.snapshots["n3"]] == [b"state-bytes" * 4]
+    assert net["n3"].log.last_index == leader.log.last_index
+
+
 def test_user_restore_is_refused_off_the_leader_and_during_a_config_change() -> None:
     net = Net(3)
     net.elect("n1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import msgpack
@@ -337,10 +338,18 @@ async def test_user_restore_over_tcp_survives_a_restart(tmp_path: Path) -> None:
         new = {f"new{i}": "y" * 100 for i in range(200)}  # about 5 chunks of 4 KiB
         data = msgpack.packb(new)
         before = leader.stats()["last_log_index"]
-        index = await leader.restore(data, lambda: setattr(lsm, "data", dict(new)))
+        # The state as a file read on demand, as the server's restore hands it over.
+        with open(tmp_path / "state", "w+b") as f:
+            f.write(data)
+            f.flush()
+            state = SnapshotFile.from_fd(f.fileno(), 0, len(data))
+        index = await leader.restore(state, lambda: setattr(lsm, "data", dict(new)))
+        del state
         assert index == before + 1
         assert lsm.data == new  # installed on the leader; never passed to KV.restore there
         await wait_until(lambda: all(sm.data == new for sm in sms), what="followers restored")
+        # Followers received it into a file-backed buffer and loaded it from there.
+        assert all(getattr(sm, "from_file", 0) == 1 for sm in sms if sm is not lsm)
         await propose_anywhere(nodes, put("after", 1))
         await wait_until(lambda: all(sm.data.get("after") == 1 for sm in sms))
         # Restarted from disk, every node starts from the restored snapshot.
@@ -356,11 +365,38 @@ async def test_user_restore_over_tcp_survives_a_restart(tmp_path: Path) -> None:
             sms.append(sm)
         for sm in sms:
             assert sm.data == new or sm.data == {**new, "after": 1}
+            assert getattr(sm, "from_file", 0) == 1  # loaded from the snapshot's file
         await wait_until(lambda: all(sm.data == {**new, "after": 1} for sm in sms))
         # Refused where it must be, changing nothing.
         leader = await leader_of(nodes)
         follower = next(nd for nd in nodes if nd is not leader)
         with pytest.raises(NotLeader):
             await follower.restore(data, lambda: None)
+    finally:
+        await shutdown_all(nodes)
+
+
+async def test_a_follower_loading_a_snapshot_keeps_acknowledging_entries(tmp_path: Path) -> None:
+    """Two voters: every commit needs the follower. While it builds a received snapshot in a
+    worker thread (held by the test), it still persists and acknowledges new entries, which
+    it applies in order once the snapshot is in."""
+    nodes, sms = await start_nodes(2, storage=lambda i: str(tmp_path / i), snapshot_chunk_size=4096)
+    try:
+        await propose_anywhere(nodes, put("before", 0))  # the leader committed in its term
+        leader = await leader_of(nodes)
+        follower = next(nd for nd in nodes if nd is not leader)
+        fsm = sms[nodes.index(follower)]
+        await wait_until(lambda: fsm.data == {"before": 0})
+        gate = threading.Event()
+        fsm.gate = gate  # type: ignore[attr-defined]
+        new = {f"new{i}": "y" * 100 for i in range(100)}
+        lsm = sms[nodes.index(leader)]
+        await leader.restore(msgpack.packb(new), lambda: setattr(lsm, "data", dict(new)))
+        assert not gate.is_set() and fsm.data == {"before": 0}  # still loading
+        assert await leader.propose(put("after", 1)) is not None  # acknowledged meanwhile
+        assert fsm.data == {"before": 0}
+        assert follower.stats()["applied_index"] < leader.stats()["applied_index"]
+        gate.set()
+        await wait_until(lambda: fsm.data == {**new, "after": 1}, what="applied in order")
     finally:
         await shutdown_all(nodes)

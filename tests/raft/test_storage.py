@@ -9,7 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consulpy.raft.snapshot_store import FileSnapshotStore, MemorySnapshotStore, SnapshotFile
+from consulpy.raft.snapshot_store import (
+    FileSnapshotStore,
+    MemorySnapshotStore,
+    SnapshotFile,
+    SnapshotReader,
+    SpoolBuffer,
+)
 from consulpy.raft.storage import MemoryLogStore, PersistBatch, SQLiteLogStore
 from consulpy.raft.types import (
     Configuration,
@@ -155,6 +161,60 @@ def test_saved_snapshot_data_is_read_from_its_file_even_after_retention(tmp_path
     data.close()
     assert store.open_data(10, 2) is None and store.open_data(99, 1) is None
     assert MemorySnapshotStore().open_data(20, 2) is None
+
+
+def test_a_snapshot_whose_data_is_a_file_is_copied_in_chunks(tmp_path: Path) -> None:
+    """A restore hands Raft an unnamed temporary file: saved byte for byte (several copy
+    chunks, a partial last one), with the same checksum as the bytes would have."""
+    payload = os.urandom((3 << 20) + 12345)
+    with open(tmp_path / "state", "w+b") as f:
+        f.write(b"x" * 7 + payload)
+        f.flush()
+        data = SnapshotFile.from_fd(f.fileno(), 7, len(payload))
+    store = FileSnapshotStore(str(tmp_path / "snaps"))
+    store.save(Snapshot(SnapshotMeta(10, 2, CONF, 1), data))
+    data.close()
+    got = store.load(10, 2)
+    assert got is not None and got.data == payload
+    other = FileSnapshotStore(str(tmp_path / "other"))
+    other.save(Snapshot(SnapshotMeta(10, 2, CONF, 1), payload))
+    assert (tmp_path / "other" / os.listdir(tmp_path / "other")[0]).read_bytes() == (
+        tmp_path / "snaps" / os.listdir(tmp_path / "snaps")[0]
+    ).read_bytes()
+
+
+def test_a_snapshot_is_loaded_as_a_file_after_a_chunked_checksum(tmp_path: Path) -> None:
+    store = FileSnapshotStore(str(tmp_path / "snaps"))
+    payload = os.urandom((2 << 20) + 3)
+    store.save(Snapshot(SnapshotMeta(10, 2, CONF, 1), payload))
+    got = store.load_file(10, 2)
+    assert got is not None and isinstance(got.data, SnapshotFile)
+    assert got.meta.index == 10 and bytes(got.data) == payload
+    reader = SnapshotReader(got.data)
+    assert reader.read(5) + reader.read(-1) == payload and reader.read(1) == b""
+    got.data.close()
+    [name] = os.listdir(tmp_path / "snaps")
+    path = tmp_path / "snaps" / name
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+    assert store.load_file(10, 2) is None  # damaged: set aside, as `load` does
+    assert os.listdir(tmp_path / "snaps") == [name + ".corrupt"]
+    assert store.load_file(99, 1) is None
+
+
+def test_a_spool_buffer_is_written_in_place_and_read_back(tmp_path: Path) -> None:
+    buf = SpoolBuffer(10 << 20, str(tmp_path))
+    assert os.listdir(tmp_path) == []  # unnamed: nothing to clean up after a crash
+    assert len(buf) == 10 << 20
+    chunk = os.urandom(1 << 20)
+    buf[0 : 1 << 20] = chunk
+    buf[(9 << 20) : (10 << 20)] = chunk
+    assert buf[0:16] == chunk[:16] and buf[(10 << 20) - 16 :] == chunk[-16:]
+    assert buf[(5 << 20) : (5 << 20) + 4] == b"\0\0\0\0"
+    with pytest.raises(ValueError):
+        buf[0:3] = b"ab"
+    buf.close()
 
 
 def test_memory_snapshot_store_retention() -> None:
