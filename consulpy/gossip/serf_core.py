@@ -291,6 +291,10 @@ class SerfCore:
             notify()
             return False
         self.intent_queue.queue(Broadcast(msg.encode(), notify=notify))
+        if self.ml.running:
+            # Start spreading the intent now, not at the next gossip tick: Leave waits for
+            # it to be sent enough times before the dead-about-self can follow.
+            self.ml.gossip_once()
         return True
 
     def remove_failed_node(self, node: str, prune: bool, notify: Callable[[], None]) -> bool:

@@ -418,6 +418,11 @@ class SwimCore:
         if me is None:
             return False
         self.dead_node(Dead(me.incarnation, self.name, self.name), notify)
+        if self.running:
+            # A gossip round now rather than at the next tick (memberlist waits for it): the
+            # leaver's Leave blocks until this broadcast is sent enough times, and every
+            # member sees it left only when it arrives. Same messages, sent sooner.
+            self.gossip_once()
         return self.any_alive()
 
     # ---------------------------------------------------------------- queries
