@@ -272,10 +272,6 @@ class SerfCore:
     def after_join(self) -> None:
         """A memberlist join succeeded: announce our join intent."""
         self.broadcast_join(self.clock.time())
-        if self.ml.running:
-            # Our alive message and the intent go out now rather than at the next gossip
-            # tick: the pool learns of the newcomer sooner, with the same messages.
-            self.ml.gossip_once()
 
     def broadcast_join(self, ltime: int) -> None:
         msg = Join(ltime, self.name)

@@ -790,6 +790,7 @@ class SwimCore:
         """Merge a peer's full state; raises VersionMismatch to refuse it (fails a join)."""
         self._advance(now)
         self._verify_protocol(pp.nodes)
+        known = len(self.node_map)
         for r in pp.nodes:
             if len(r.addr) not in (4, 16):
                 continue
@@ -806,6 +807,11 @@ class SwimCore:
                 self.suspect_node(Suspect(r.incarnation, r.name, self.name))
         if pp.user_state:
             self.delegate.merge_remote_state(pp.user_state, pp.join)
+        if pp.join and self.running and len(self.node_map) > known:
+            # A join exchange brought news (the newcomer, on the side that answered it; the
+            # pool, on the newcomer's): gossip it now rather than at the next tick. The same
+            # messages, each sent as often; the pool hears of the newcomer sooner.
+            self.gossip_once()
 
     def _verify_protocol(self, remote: list[PushNodeState]) -> None:
         vs = [r.vsn for r in remote if len(r.vsn) >= 6 and r.state == NodeStateKind.ALIVE]
