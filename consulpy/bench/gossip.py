@@ -1,4 +1,4 @@
-"""`consulpy bench gossip -n 10|30`: consulpy's gossip against Debian's serf, side by side.
+"""`consulpy bench gossip -n 10,30`: consulpy's gossip against Debian's serf, side by side.
 
 For each implementation it starts N agent processes on 127.0.0.1 with memberlist's LAN
 timings (``serf agent`` and ``python -m consulpy.gossip.agent_main``, one process per member),
