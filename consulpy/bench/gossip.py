@@ -1,4 +1,4 @@
-"""`consulpy bench gossip -n 10|30`: consulpy's gossip against Debian's serf, side by side.
+"""`consulpy bench gossip -n 10,30`: consulpy's gossip against Debian's serf, side by side.
 
 For each implementation it starts N agent processes on 127.0.0.1 with memberlist's LAN
 timings (``serf agent`` and ``python -m consulpy.gossip.agent_main``, one process per member),
@@ -204,21 +204,31 @@ async def run(args: argparse.Namespace) -> int:
             "serf is not installed (apt-get install serf); running consulpy only", file=sys.stderr
         )
         kinds = ["consulpy"]
-    results: dict[str, dict[str, list[float]]] = {}
-    for kind in kinds:
-        print(f"== {kind}: {args.n} agents, {args.trials} trials", flush=True)
-        results[kind] = await bench_one(kind, args.n, args.trials, args.poll)
-    ref = SERF_REFERENCE.get(args.n, {})
+    tables = []
+    for n in args.n:
+        results: dict[str, dict[str, list[float]]] = {}
+        for kind in kinds:
+            print(f"== {kind}: {n} agents, {args.trials} trials", flush=True)
+            results[kind] = await bench_one(kind, n, args.trials, args.poll)
+        tables.append(_table(n, args.trials, results))
     print()
-    print(f"gossip benchmark, N={args.n}, medians over {args.trials} trials (seconds)")
-    print(f"{'metric':<14}{'serf':>10}{'consulpy':>10}{'ratio':>8}{'serf ref':>10}")
+    print("\n\n".join(tables))
+    return 0
+
+
+def _table(n: int, trials: int, results: dict[str, dict[str, list[float]]]) -> str:
+    ref = SERF_REFERENCE.get(n, {})
+    lines = [
+        f"gossip benchmark, N={n}, medians over {trials} trials (seconds)",
+        f"{'metric':<14}{'serf':>10}{'consulpy':>10}{'ratio':>8}{'serf ref':>10}",
+    ]
     for m in METRICS:
         s = med(results.get("serf", {}).get(m, []))
         c = med(results.get("consulpy", {}).get(m, []))
         ratio = c / s if s == s and c == c and s > 0 else float("nan")
         r = ref.get(m)
-        print(f"{m:<14}{s:>10.2f}{c:>10.2f}{ratio:>8.2f}{(f'{r:.2f}' if r else '-'):>10}")
-    return 0
+        lines.append(f"{m:<14}{s:>10.2f}{c:>10.2f}{ratio:>8.2f}{(f'{r:.2f}' if r else '-'):>10}")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- ack latency under HTTP load
@@ -335,13 +345,25 @@ async def ack_latency(seconds: float, handler_ms: float) -> int:
     return 0
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers: {exc}") from None
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(
         prog="consulpy bench gossip",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("-n", type=int, default=10, help="cluster size (10 or 30 in the issue)")
+    ap.add_argument(
+        "-n",
+        type=_sizes,
+        default=[10],
+        help="cluster sizes, comma-separated (the issue: 10,30, measured in one run)",
+    )
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--kind", choices=["both", "serf", "consulpy"], default="both")
     ap.add_argument("--poll", type=float, default=0.05, help="membership poll interval (s)")
@@ -360,6 +382,6 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     if args.ack_latency:
         return asyncio.run(ack_latency(args.seconds, args.handler_ms))
-    if args.n < 3:
+    if min(args.n) < 3:
         ap.error("-n must be at least 3")
     return asyncio.run(run(args))

@@ -164,6 +164,40 @@ def run_pool(n: int, seed: int, loss: float, limit: float, formation: bool = Tru
     }
 
 
+def view_bytes(n: int, seed: int) -> dict:
+    """Python heap bytes per member view (N * (N - 1) views) in a converged pool after 5
+    simulated seconds, by tracemalloc: what the simulation's N^2 memory is made of."""
+    import gc
+    import tracemalloc
+
+    tracemalloc.start(1)
+    try:
+        net = NetworkModel(loss=0.01, latency_min=0.0005, latency_max=0.005)
+        sim = Simulation(n, seed, config=MemberlistConfig.lan(), net=net)
+        for i in range(n):
+            sim.start(i)
+        gc.collect()
+        before = tracemalloc.take_snapshot()
+        base = tracemalloc.get_traced_memory()[0]
+        sim.seed_converged(list(range(n)))
+        sim.run_until(sim.now + 5.0)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - base
+        views = n * (n - 1)
+        top = tracemalloc.take_snapshot().compare_to(before, "lineno")[:6]
+    finally:
+        tracemalloc.stop()
+    return {
+        "bench": "gossip-sim-view-bytes",
+        "members": n,
+        "bytes_per_view": round(grown / views),
+        "top": [
+            {"where": str(st.traceback), "bytes_per_view": round(st.size_diff / views, 1)}
+            for st in top
+        ],
+    }
+
+
 def render(rows: list[dict]) -> str:
     head = (
         f"{'N':>6}{'form s':>9}{'conv s':>9}{'suspect s':>11}{'dead 1st':>10}{'dead all':>10}"
@@ -207,9 +241,22 @@ def main(argv: list[str]) -> int:
         "the pool starts converged: formation costs the simulation N^2 gossip)",
     )
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument(
+        "--view-bytes",
+        action="store_true",
+        help="instead: heap bytes per member view in a converged pool (tracemalloc)",
+    )
     args = ap.parse_args(argv)
     if args.limit <= 0:
         ap.error("--limit must be > 0")
+    if args.view_bytes:
+        for n in args.members:
+            row = view_bytes(n, args.seed)
+            print(json.dumps(row), flush=True)
+            print(f"{n} members: {row['bytes_per_view']} B per view", file=sys.stderr)
+            for t in row["top"]:
+                print(f"  {t['bytes_per_view']:>7} B  {t['where']}", file=sys.stderr)
+        return 0
     rows = []
     for n in args.members:
         print(f"simulating {n} members (loss {args.loss:.1%}) ...", file=sys.stderr, flush=True)

@@ -7,6 +7,7 @@ them in sorted order, and we do the same so our bytes match a Go sender's.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -208,16 +209,7 @@ class Alive:
     vsn: bytes = b""
 
     def encode(self) -> bytes:
-        return bytes([MsgType.ALIVE]) + _body(
-            {
-                "Incarnation": self.incarnation,
-                "Node": text(self.node),
-                "Addr": self.addr,
-                "Port": self.port,
-                "Meta": self.meta,
-                "Vsn": self.vsn,
-            }
-        )
+        return _encode_alive(self.incarnation, self.node, self.addr, self.port, self.meta, self.vsn)
 
     @classmethod
     def decode(cls, body: bytes) -> Alive:
@@ -230,6 +222,24 @@ class Alive:
             get_bytes(m, "Meta"),
             get_bytes(m, "Vsn"),
         )
+
+
+@functools.lru_cache(maxsize=8192)
+def _encode_alive(
+    incarnation: int, node: str, addr: bytes, port: int, meta: bytes, vsn: bytes
+) -> bytes:
+    """Cached: every member that learns a node's news re-broadcasts the same alive message;
+    one process encodes it once (and the simulation's thousands of cores share the bytes)."""
+    return bytes([MsgType.ALIVE]) + _body(
+        {
+            "Incarnation": incarnation,
+            "Node": text(node),
+            "Addr": addr,
+            "Port": port,
+            "Meta": meta,
+            "Vsn": vsn,
+        }
+    )
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ reconnect, queue checks, query deadlines) run on the SWIM core's clock.
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import math
 import random
@@ -103,9 +104,12 @@ class SerfTimings:
 
 @dataclass(slots=True)
 class _MemberState:
+    """Serf's record of one member. Two slots (the 48-byte size class): one exists per
+    member per view, and the simulation holds N^2 of them; when a member failed or left is
+    kept apart (SerfCore.left_at), for the few that did."""
+
     member: Member
     status_ltime: int = 0
-    leave_time: float = 0.0
 
 
 @dataclass(slots=True)
@@ -155,12 +159,22 @@ def _with_status(m: Member, status: MemberStatus) -> Member:
 
 
 def _member_from_node(n: Node, status: MemberStatus) -> Member:
-    v = list(n.vsn) + [0] * (6 - len(n.vsn))
+    return _member_of(n.name, n.addr, n.port, n.meta, n.vsn, status)
+
+
+@functools.lru_cache(maxsize=65536)
+def _member_of(
+    name: str, addr: bytes, port: int, meta: bytes, vsn: bytes, status: MemberStatus
+) -> Member:
+    """Member is immutable, so every view in this process that agrees on a member (the
+    simulation's thousands of cores, or one agent seeing the same alive twice) shares one
+    object and its tags dict, decoded once. Callers copy `tags` before changing it."""
+    v = list(vsn) + [0] * (6 - len(vsn))
     try:
-        tags = decode_tags(n.meta)
+        tags = decode_tags(meta)
     except DecodeError:
         tags = {}
-    return Member(n.name, ip_text(n.addr), n.port, tags, status, v[0], v[1], v[2], v[3], v[4], v[5])
+    return Member(name, ip_text(addr), port, tags, status, v[0], v[1], v[2], v[3], v[4], v[5])
 
 
 class SerfCore:
@@ -193,6 +207,8 @@ class SerfCore:
         self.query_clock = LamportClock()
         self.members: dict[str, _MemberState] = {}
         self.failed: list[str] = []
+        # When each failed or left member went (for reaping them).
+        self.left_at: dict[str, float] = {}
         # (member, reconnect_timeout) -> that member's own reconnect timeout; lets the layer
         # above honour a timeout a member advertises (Consul's `rc_tm` tag).
         self.reconnect_override: Callable[[Member, float], float] | None = None
@@ -275,6 +291,10 @@ class SerfCore:
             notify()
             return False
         self.intent_queue.queue(Broadcast(msg.encode(), notify=notify))
+        if self.ml.running:
+            # Start spreading the intent now, not at the next gossip tick: Leave waits for
+            # it to be sent enough times before the dead-about-self can follow.
+            self.ml.gossip_once()
         return True
 
     def remove_failed_node(self, node: str, prune: bool, notify: Callable[[], None]) -> bool:
@@ -312,6 +332,10 @@ class SerfCore:
         self.event_clock.increment()
         self._handle_user_event(msg)
         self.event_queue.queue(Broadcast(raw))
+        if self.ml.running:
+            # First round now, not at the next gossip tick (up to 200 ms away): the same
+            # messages and transmit count as Serf's, the event just leaves sooner.
+            self.ml.gossip_once()
 
     def default_query_timeout(self) -> float:
         n = max(1, self.ml.num_nodes())
@@ -486,9 +510,9 @@ class SerfCore:
             elif t == SerfMsg.QUERY_RESPONSE:
                 self._handle_query_response(QueryResponseMsg.decode(body))
             elif t == SerfMsg.RELAY:
-                ip, port, _name, inner = decode_relay(body)
+                ip, port, name, inner = decode_relay(body)
                 if len(ip) in (4, 16) and inner:
-                    self.ml.send_user((ip_text(ip), port), inner)
+                    self.ml.send_user((ip_text(ip), port), inner, name)
         except DecodeError as exc:
             self._warn(f"dropping malformed serf message type {t}: {exc}")
 
@@ -546,7 +570,7 @@ class SerfCore:
         else:
             old = ms.member.status
             ms.member = _member_from_node(node, MemberStatus.ALIVE)
-            ms.leave_time = 0.0
+            self.left_at.pop(node.name, None)
         if old in (MemberStatus.FAILED, MemberStatus.LEFT):
             self._drop_from(self.failed, node.name)
             self._drop_from(self.left, node.name)
@@ -556,7 +580,7 @@ class SerfCore:
         ms = self.members.get(node.name)
         if ms is None:
             return
-        ms.leave_time = self.now
+        self.left_at[node.name] = self.now
         status = ms.member.status
         if status == MemberStatus.LEAVING or (
             node.state == NodeStateKind.LEFT and status == MemberStatus.ALIVE
@@ -688,6 +712,7 @@ class SerfCore:
 
     def _erase(self, name: str) -> None:
         ms = self.members.pop(name, None)
+        self.left_at.pop(name, None)
         if self.coord_client is not None:
             self.coord_client.forget(name)
             self.coord_cache.pop(name, None)
@@ -794,7 +819,7 @@ class SerfCore:
         return rebroadcast
 
     def _send_response(self, dest: Addr, q: QueryMsg, raw: bytes) -> None:
-        self.ml.send_user(dest, raw)
+        self.ml.send_user(dest, raw, q.source_node)
         if q.relay_factor <= 0:
             return
         peers = [
@@ -804,7 +829,7 @@ class SerfCore:
         ]
         for m in self.rng.sample(peers, min(q.relay_factor, len(peers))):
             relay = encode_relay(q.addr, q.port, q.source_node, raw)
-            self.ml.send_user((m.addr, m.port), relay)
+            self.ml.send_user((m.addr, m.port), relay, m.name)
 
     def _handle_query_response(self, r: QueryResponseMsg) -> None:
         res = self.queries.get(r.ltime)
@@ -915,7 +940,7 @@ class SerfCore:
                 limit = timeout
                 if override is not None and lst is self.failed:
                     limit = override(ms.member, timeout)
-                if now - ms.leave_time > limit:
+                if now - self.left_at.get(name, 0.0) > limit:
                     self._erase(name)
         cutoff = now - t.recent_intent_timeout
         for name in [n for n, i in self.recent_intents.items() if i.wall < cutoff]:

@@ -18,6 +18,7 @@ import functools
 import heapq
 import ipaddress
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,30 @@ def ip_bytes(text: str) -> bytes:
     return ipaddress.ip_address(text).packed
 
 
+@functools.lru_cache(maxsize=65536)
+def addr_key(addr: bytes, port: int) -> Addr:
+    """One (host, port) tuple per address: every view of a node, the by-address index and
+    each packet sent to it share it instead of formatting a new one per use."""
+    return (ip_text(addr), port)
+
+
+_SHARED: dict[bytes, bytes] = {}
+_SHARED_MAX = 65536
+
+
+def shared(b: bytes) -> bytes:
+    """The first equal bytes object seen. Why: each received alive message decodes its own
+    address, meta and version bytes; a node table keeps one copy per distinct value instead,
+    which matters when one process holds many views (the simulation) and costs one dict
+    lookup. Bounded: cleared when full (values already stored stay valid)."""
+    s = _SHARED.get(b)
+    if s is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        s = _SHARED[b] = b
+    return s
+
+
 @dataclass(slots=True)
 class Node:
     """What memberlist knows of one node. Owned by the core; handed out as copies."""
@@ -74,7 +99,7 @@ class Node:
 
     @property
     def address(self) -> Addr:
-        return (ip_text(self.addr), self.port)
+        return addr_key(self.addr, self.port)
 
     def vsn_at(self, i: int) -> int:
         return self.vsn[i] if len(self.vsn) > i else 0
@@ -289,7 +314,6 @@ class SwimCore:
         self.effects: list[Effect] = []
         self.nodes: list[Node] = []
         self.node_map: dict[str, Node] = {}
-        self._by_addr: dict[Addr, Node] = {}
         self.awareness = Awareness(config.awareness_max_multiplier)
         self.broadcasts = BroadcastQueue(config.retransmit_mult, self.num_nodes)
         self.packet_overhead = 0  # label + encryption bytes the driver adds to every packet
@@ -394,6 +418,11 @@ class SwimCore:
         if me is None:
             return False
         self.dead_node(Dead(me.incarnation, self.name, self.name), notify)
+        if self.running:
+            # A gossip round now rather than at the next tick (memberlist waits for it): the
+            # leaver's Leave blocks until this broadcast is sent enough times, and every
+            # member sees it left only when it arrives. Same messages, sent sooner.
+            self.gossip_once()
         return self.any_alive()
 
     # ---------------------------------------------------------------- queries
@@ -422,15 +451,17 @@ class SwimCore:
         out, self.effects = self.effects, []
         return out
 
-    def _crc_for(self, addr: Addr) -> bool:
-        n = self._by_addr.get(addr)
+    def _crc_for(self, name: str) -> bool:
+        """As memberlist: a CRC when the named recipient speaks protocol 5+ (no name, none).
+        Looking the recipient up by name spares every view a by-address index."""
+        n = self.node_map.get(name) if name else None
         return n is not None and n.pmax >= 5
 
-    def send_msg(self, addr: Addr, msg: bytes) -> None:
-        """Send one message, piggybacking queued broadcasts in the room left."""
-        self.send_msgs(addr, [msg])
+    def send_msg(self, addr: Addr, msg: bytes, name: str = "") -> None:
+        """Send one message to node `name` at `addr`, piggybacking queued broadcasts."""
+        self.send_msgs(addr, [msg], name)
 
-    def send_msgs(self, addr: Addr, msgs: list[bytes]) -> None:
+    def send_msgs(self, addr: Addr, msgs: list[bytes], name: str = "") -> None:
         used = sum(len(m) + wire.COMPOUND_OVERHEAD for m in msgs)
         avail = (
             self.config.udp_buffer_size
@@ -439,15 +470,15 @@ class SwimCore:
             - self.packet_overhead
         )
         extra = self._get_broadcasts(wire.COMPOUND_OVERHEAD, avail)
-        self._emit(SendPacket(addr, [*msgs, *extra], self._crc_for(addr)))
+        self._emit(SendPacket(addr, [*msgs, *extra], self._crc_for(name)))
 
-    def send_user(self, addr: Addr, payload: bytes) -> None:
+    def send_user(self, addr: Addr, payload: bytes, name: str = "") -> None:
         """A best-effort user message (Serf query responses use this).
 
         Like memberlist's SendTo it carries no piggybacked broadcasts: a query's answer to
         ourselves must not use up the query's own retransmissions.
         """
-        self._emit(SendPacket(addr, [bytes([MsgType.USER]) + payload], self._crc_for(addr)))
+        self._emit(SendPacket(addr, [bytes([MsgType.USER]) + payload], self._crc_for(name)))
 
     def _get_broadcasts(self, overhead: int, limit: int) -> list[bytes]:
         msgs = self.broadcasts.get(overhead, limit)
@@ -496,8 +527,8 @@ class SwimCore:
         if p.node and p.node != self.name:
             return  # addressed to a previous owner of this address
         ack = Ack(p.seq_no, self.delegate.ack_payload())
-        to = (ip_text(p.source_addr), p.source_port) if p.source_addr and p.source_port else frm
-        self.send_msg(to, ack.encode())
+        to = addr_key(p.source_addr, p.source_port) if p.source_addr and p.source_port else frm
+        self.send_msg(to, ack.encode(), p.source_node)
 
     def stream_ping(self, p: Ping) -> bytes | None:
         """Answer a TCP fallback ping: the ack message, or None if not addressed to us."""
@@ -509,7 +540,7 @@ class SwimCore:
         if len(ind.target) not in (4, 16):
             return
         requester = (
-            (ip_text(ind.source_addr), ind.source_port)
+            addr_key(ind.source_addr, ind.source_port)
             if ind.source_addr and ind.source_port
             else frm
         )
@@ -519,16 +550,16 @@ class SwimCore:
 
         def on_ack(_payload: bytes) -> None:
             answered[0] = True
-            self.send_msg(requester, Ack(ind.seq_no).encode())
+            self.send_msg(requester, Ack(ind.seq_no).encode(), ind.source_node)
 
         def on_timeout(_now: float) -> None:
             self._ack_handlers.pop(seq, None)
             if ind.nack and not answered[0]:
-                self.send_msg(requester, Nack(ind.seq_no).encode())
+                self.send_msg(requester, Nack(ind.seq_no).encode(), ind.source_node)
 
         timer = self._at(self.now + self.config.probe_timeout, on_timeout)
         self._ack_handlers[seq] = (on_ack, timer)
-        self.send_msg((ip_text(ind.target), ind.port), ping.encode())
+        self.send_msg(addr_key(ind.target, ind.port), ping.encode(), ind.node)
 
     def _handle_ack(self, ack: Ack) -> None:
         h = self._ack_handlers.pop(ack.seq_no, None)
@@ -573,8 +604,6 @@ class SwimCore:
         for n in self.nodes:
             if n.dead_or_left() and n.state_change < cutoff and n.name != self.name:
                 self.node_map.pop(n.name, None)
-                if self._by_addr.get(n.address) is n:
-                    del self._by_addr[n.address]
             else:
                 keep.append(n)
         self.rng.shuffle(keep)
@@ -606,11 +635,11 @@ class SwimCore:
 
         self._nack_handlers[seq] = on_nack
         if node.state == NodeStateKind.ALIVE:
-            self.send_msg(node.address, ping.encode())
+            self.send_msg(node.address, ping.encode(), node.name)
         else:
             # Tell a suspect node it is suspected, so it can refute at once.
             s = Suspect(node.incarnation, node.name, self.name)
-            self.send_msgs(node.address, [ping.encode(), s.encode()])
+            self.send_msgs(node.address, [ping.encode(), s.encode()], node.name)
         self._at(now + self.config.probe_timeout, lambda n: self._probe_indirect(p, node, n))
         self._at(p.deadline, lambda n: self._probe_deadline(p))
 
@@ -630,7 +659,7 @@ class SwimCore:
             ind = IndirectPing(
                 p.seq, node.addr, node.port, node.name, want_nack, self.addr, self.port, self.name
             )
-            self.send_msg(peer.address, ind.encode())
+            self.send_msg(peer.address, ind.encode(), peer.name)
         if not self.config.disable_tcp_pings and (node.pmax >= 3 or not node.vsn):
             p.tcp_pending = True
             ping = Ping(p.seq, node.name, self.addr, self.port, self.name)
@@ -761,6 +790,7 @@ class SwimCore:
         """Merge a peer's full state; raises VersionMismatch to refuse it (fails a join)."""
         self._advance(now)
         self._verify_protocol(pp.nodes)
+        known = len(self.node_map)
         for r in pp.nodes:
             if len(r.addr) not in (4, 16):
                 continue
@@ -777,6 +807,11 @@ class SwimCore:
                 self.suspect_node(Suspect(r.incarnation, r.name, self.name))
         if pp.user_state:
             self.delegate.merge_remote_state(pp.user_state, pp.join)
+        if pp.join and self.running and len(self.node_map) > known:
+            # A join exchange brought news (the newcomer, on the side that answered it; the
+            # pool, on the newcomer's): gossip it now rather than at the next tick. The same
+            # messages, each sent as often; the pool hears of the newcomer sooner.
+            self.gossip_once()
 
     def _verify_protocol(self, remote: list[PushNodeState]) -> None:
         vs = [r.vsn for r in remote if len(r.vsn) >= 6 and r.state == NodeStateKind.ALIVE]
@@ -820,9 +855,17 @@ class SwimCore:
         state = self.node_map.get(a.node)
         updates_node = False
         if state is None:
-            state = Node(a.node, a.addr, a.port, a.meta, a.vsn, 0, NodeStateKind.DEAD, self.now)
+            state = Node(
+                sys.intern(a.node),
+                shared(a.addr),
+                a.port,
+                shared(a.meta),
+                shared(a.vsn),
+                0,
+                NodeStateKind.DEAD,
+                self.now,
+            )
             self.node_map[a.node] = state
-            self._by_addr[state.address] = state
             self.nodes.append(state)
             i = int(self.rng.random() * len(self.nodes))  # randrange is 5x slower
             self.nodes[i], self.nodes[-1] = self.nodes[-1], self.nodes[i]
@@ -864,15 +907,14 @@ class SwimCore:
             self._refute(state, a.incarnation)
             return
         self._broadcast(a.node, a.encode(), notify)
-        if self._by_addr.get(state.address) is state:
-            del self._by_addr[state.address]
         state.incarnation = a.incarnation
-        state.meta = a.meta
-        state.addr = a.addr
+        if state.meta != a.meta:
+            state.meta = shared(a.meta)
+        if state.addr != a.addr:
+            state.addr = shared(a.addr)
         state.port = a.port
-        if a.vsn:
-            state.vsn = a.vsn
-        self._by_addr[state.address] = state
+        if a.vsn and state.vsn != a.vsn:
+            state.vsn = shared(a.vsn)
         if state.state != NodeStateKind.ALIVE:
             state.state = NodeStateKind.ALIVE
             state.state_change = self.now
