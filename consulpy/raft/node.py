@@ -821,23 +821,29 @@ class RaftNode:
                 log.warning("raft %s: the log is writable again", self.id)
                 self._storage_error = None
                 retry_delay = 0.0
-            core = self.core
-            assert core is not None
-            for j in jobs:
-                self._send(j.after)
-                if j.mark is not None:
-                    core.on_persisted(*j.mark)
-                if j.snapshot is not None and core.snapshot is j.snapshot:
-                    core.snapshot = self._on_disk(j.snapshot)  # an installed one, now saved
-                if j.compacted is not None:
-                    core.compact(self._on_disk(j.compacted), self.config.trailing_logs)
-                    self._last_snapshot_index = max(
-                        self._last_snapshot_index, j.compacted.meta.index
-                    )
-                if j.done is not None and not j.done.done():
-                    j.done.set_result(None)
-            jobs = []  # do not pin the last batch (a snapshot's data) while idle
+            self._finish_jobs(jobs)
+            # Do not pin the last batch (a local snapshot's job holds the whole serialised
+            # state) while idle: the jobs are dropped here, and their loop variable died with
+            # _finish_jobs's frame.
+            jobs = []
             self._kick()
+
+    def _finish_jobs(self, jobs: list[_Job]) -> None:
+        """What follows once `jobs` are durable: their messages, the core's persist marks,
+        compaction after a local snapshot, the waiters."""
+        core = self.core
+        assert core is not None
+        for j in jobs:
+            self._send(j.after)
+            if j.mark is not None:
+                core.on_persisted(*j.mark)
+            if j.snapshot is not None and core.snapshot is j.snapshot:
+                core.snapshot = self._on_disk(j.snapshot)  # an installed one, now saved
+            if j.compacted is not None:
+                core.compact(self._on_disk(j.compacted), self.config.trailing_logs)
+                self._last_snapshot_index = max(self._last_snapshot_index, j.compacted.meta.index)
+            if j.done is not None and not j.done.done():
+                j.done.set_result(None)
 
     def _on_disk(self, snap: Snapshot) -> Snapshot:
         """The same snapshot with its data read from the saved file when needed, so the copy
@@ -917,6 +923,7 @@ class RaftNode:
             conf_index, conf = core.configuration_at(index)
             writer = self.sm.snapshot()
             data = await self._loop.run_in_executor(None, writer)
+            del writer  # the frozen copy of the state: free before the trim below
             if self._last_snapshot_index >= index:
                 return self._last_snapshot_index  # a snapshot installed (or restored) meanwhile
             snap = Snapshot(SnapshotMeta(index, term, conf, conf_index), data)
