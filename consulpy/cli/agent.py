@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import structlog
 
 from consulpy.config import AgentConfig, ConfigError, flags_help, load_agent_config
+from consulpy.config.hcl import release_parser
 from consulpy.version import CONSUL_COMPAT_VERSION, __version__
 
 log = structlog.get_logger("consulpy.agent")
@@ -133,6 +134,7 @@ async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
     # What start-up built (modules, config, the listeners) lives as long as the process: move
     # it out of the collector's sight, so the full collections that a busy server's steady
     # allocation triggers do not walk it again every time (issue 21).
+    release_parser()  # rebuilt on the next HCL parse (a reload, an ACL policy)
     gc.collect()
     gc.freeze()
     print(_banner(cfg, agent), file=sys.stderr, flush=True)

@@ -48,6 +48,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# structlog imports these, when installed, for its console renderer's colours and tracebacks;
+# the agent renders its own lines (consulpy/log.py), so a server process does not load them
+# (rich with pygments is about 3.6 MiB of RSS; issue 21 goal 3).
+UNUSED_BY_AGENT = ("rich", "colorama", "better_exceptions")
+
+
 def _usage() -> str:
     lines = [
         "Usage: consulpy [--version] [--help] <command> [<args>]",
@@ -79,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     if entry is None:
         print(f"consulpy: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 1
+    if name == "agent":
+        for unused in UNUSED_BY_AGENT:
+            sys.modules.setdefault(unused, None)  # type: ignore[arg-type]  # ImportError
     module_name, _, func_name = entry[0].partition(":")
     func = getattr(importlib.import_module(module_name), func_name or "main")
     try:

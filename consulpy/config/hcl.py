@@ -237,3 +237,14 @@ def _unescape(body: str) -> str:
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def release_parser() -> None:
+    """Drop python-hcl2's cached Lark parser (grammar, LALR tables, compiled lexer patterns:
+    about 6 MiB of a server's RSS). A server parses HCL at start-up and then rarely (a reload,
+    an ACL policy), so it need not keep the parser; the next parse builds it again."""
+    parser_module = getattr(hcl2, "parser", None)
+    cached = getattr(parser_module, "parser", None)
+    clear = getattr(cached, "cache_clear", None)
+    if clear is not None:
+        clear()

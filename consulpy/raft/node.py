@@ -1137,6 +1137,7 @@ class RaftNode:
             conf_index, conf = core.configuration_at(index)
             writer = self.sm.snapshot()
             data = await self._loop.run_in_executor(None, writer)
+            del writer  # the frozen copy of the state: free before the trim below
             if self._last_snapshot_index >= index:
                 return self._last_snapshot_index  # a snapshot installed (or restored) meanwhile
             snap = Snapshot(SnapshotMeta(index, term, conf, conf_index), data)

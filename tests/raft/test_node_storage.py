@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import errno
+import gc
 import os
 from pathlib import Path
 
 import pytest
 
 from consulpy.raft.errors import LeadershipLost, NotLeader, StorageUnavailable
-from consulpy.raft.node import RaftNode
+from consulpy.raft.node import RaftNode, _Job
 from consulpy.raft.types import Server
 from consulpy.raft.wal import WALLogStore
 from tests.raft.helpers import (
@@ -54,6 +55,25 @@ async def test_damaged_latest_snapshot_falls_back_to_the_previous_one(tmp_path: 
         assert (tmp_path / "s1" / "snapshots" / (snaps[-1].name + ".corrupt")).exists()
     finally:
         await again.shutdown()
+
+
+async def test_an_idle_node_keeps_no_job_of_its_last_snapshot(tmp_path: Path) -> None:
+    """A local snapshot's persist job holds the serialised state; once saved, nothing may keep
+    it until the next write (the persist loop's variables used to, a whole state's worth of
+    memory on a server that stopped writing after a snapshot)."""
+    nodes, _ = await start_nodes(1, storage=lambda i: str(tmp_path / i), snapshot_threshold=10**6)
+    node = nodes[0]
+    try:
+        await leader_of(nodes)
+        for i in range(20):
+            await node.propose(put(f"k{i}", i))
+        index = await node.snapshot()
+        assert index >= 20
+        gc.collect()
+        pinned = [o for o in gc.get_objects() if isinstance(o, _Job) and o.snapshot is not None]
+        assert pinned == []
+    finally:
+        await node.shutdown()
 
 
 class FlakyDisk(WALLogStore):
