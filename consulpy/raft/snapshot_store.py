@@ -13,6 +13,7 @@ import struct
 import tempfile
 import threading
 import zlib
+from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol
 
 import msgpack
@@ -247,23 +248,21 @@ class FileSnapshotStore:
     def load(self, index: int, term: int) -> Snapshot | None:
         """The snapshot, or None when it is missing or fails a check. A damaged file is renamed
         to `*.corrupt` (kept for inspection, out of retention) so the next one can take over."""
-        path = os.path.join(self.dir, self._name(index, term))
-        if not os.path.exists(path):
-            return None
-        snap = self._read(path)
-        if snap is None:
-            log.error("raft snapshot %s is damaged (checksum or format); set aside", path)
-            with contextlib.suppress(OSError):
-                os.replace(path, path + ".corrupt")
-        return snap
+        return self._checked(index, term, self._read)
 
     def load_file(self, index: int, term: int) -> Snapshot | None:
         """As `load`, with the data left in the file (a SnapshotFile) once its checksum was
         verified in chunks: what a server starts from, never holding the data whole."""
+        return self._checked(index, term, self._open_checked)
+
+    def _checked(
+        self, index: int, term: int, read: Callable[[str], Snapshot | None]
+    ) -> Snapshot | None:
+        """`read` the snapshot file; a damaged one is set aside as `*.corrupt`."""
         path = os.path.join(self.dir, self._name(index, term))
         if not os.path.exists(path):
             return None
-        snap = self._open_checked(path)
+        snap = read(path)
         if snap is None:
             log.error("raft snapshot %s is damaged (checksum or format); set aside", path)
             with contextlib.suppress(OSError):
