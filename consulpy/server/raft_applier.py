@@ -151,9 +151,11 @@ class RaftApplier:
             trailing_logs=trailing_logs,
             log_store=log_store,
             wal_segment_size=wal_segment_size,
-            # Followers learn a commit from the next AppendEntries, or after 20 ms: a lone
-            # writer's every PUT no longer costs both followers a second round.
-            commit_notice_delay=0.02,
+            # Followers learn a commit at once (an AppendEntries of its own per commit). A
+            # delay (hashicorp/raft's CommitTimeout) saves a lone writer's followers a round
+            # per PUT, but lets `?stale` and DNS reads on a follower miss a write the client
+            # was just told about for that long; see docs/raft.md.
+            commit_notice_delay=0.0,
         )
         self.node = RaftNode(config, FSMStateMachine(fsm), data_dir, self.transport)
 

@@ -115,8 +115,14 @@ def test_client_agent_runs_prepared_queries_through_the_servers(cluster: Cluster
     assert [r["Service"]["ID"] for r in doc["Nodes"]] == ["pq-1"]
     assert (doc["Datacenter"], doc["DNS"]) == ("dc1", {"TTL": "7s"})
 
-    resp = ask(client, "pq-blue.query.consul")
-    assert {r.to_text() for rrset in resp.answer for r in rrset} == {"127.0.0.77"}
+    # DNS reads are stale by default (dns_config.allow_stale): the server that answers may
+    # trail the query's creation by a replication round.
+    def dns_answer() -> dns.message.Message | None:
+        resp = ask(client, "pq-blue.query.consul")
+        got = {r.to_text() for rrset in resp.answer for r in rrset}
+        return resp if got == {"127.0.0.77"} else None
+
+    resp = eventually(dns_answer, what="the query answered over DNS")
     assert {rrset.ttl for rrset in resp.answer} == {7}
     for server in cluster.servers:
         eventually(
