@@ -269,22 +269,30 @@ class FileSnapshotStore:
                 os.replace(path, path + ".corrupt")
         return snap
 
-    def _open_checked(self, path: str) -> Snapshot | None:
+    @staticmethod
+    def _open_file(path: str) -> tuple[tuple[Any, int, int], SnapshotFile] | None:
+        """The header and the data (left in the file) of a snapshot file; None when the file
+        or its header is unreadable."""
         try:
             with open(path, "rb") as f:
                 header = _read_header(f)
                 if header is None:
                     return None
-                raw_meta, size, crc = header
                 offset = f.tell()
-            data = SnapshotFile(path, offset, int(size))
+            return header, SnapshotFile(path, offset, int(header[1]))
         except (OSError, ValueError, TypeError, struct.error, msgpack.UnpackException):
             return None
+
+    def _open_checked(self, path: str) -> Snapshot | None:
+        opened = self._open_file(path)
+        if opened is None:
+            return None
+        (raw_meta, _, crc), data = opened
         try:
             got = 0
             for off in range(0, len(data), _COPY):
                 got = zlib.crc32(data[off : off + _COPY], got)
-            if got != crc or os.fstat(data._fd).st_size != offset + len(data):
+            if got != crc or os.fstat(data._fd).st_size != data._offset + len(data):
                 data.close()
                 return None
             return Snapshot(SnapshotMeta.decode(raw_meta), data)
@@ -295,16 +303,10 @@ class FileSnapshotStore:
     def open_data(self, index: int, term: int) -> SnapshotFile | None:
         """The data of a saved snapshot, read from its file on demand; None if it is missing
         or its header is unreadable (the caller then keeps the bytes it has)."""
-        path = os.path.join(self.dir, self._name(index, term))
-        try:
-            with open(path, "rb") as f:
-                header = _read_header(f)
-                if header is None:
-                    return None
-                offset = f.tell()
-            data = SnapshotFile(path, offset, int(header[1]))
-        except (OSError, ValueError, TypeError, struct.error, msgpack.UnpackException):
+        opened = self._open_file(os.path.join(self.dir, self._name(index, term)))
+        if opened is None:
             return None
+        data = opened[1]
         if os.fstat(data._fd).st_size < data._offset + len(data):
             data.close()
             return None
