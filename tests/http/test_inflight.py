@@ -13,6 +13,7 @@ from aiohttp import web
 from consulpy.http import limits as http_limits
 from consulpy.http.app import _front
 from consulpy.http.inflight import InFlight
+from tests.helpers import eventually
 
 
 async def serve_until_stopped() -> None:
@@ -44,8 +45,8 @@ async def serve_until_stopped() -> None:
         assert {await entered.get(), await entered.get()} == {"1", ""}
         assert len(inflight.requests) == 2
         stop = asyncio.ensure_future(inflight.stop(30.0))
-        while not inflight.waiting:  # the stop is waiting for the short request
-            await asyncio.sleep(0)
+        # The stop is waiting for the short request.
+        await eventually(lambda: inflight.waiting, what="the stop waiting for the short request")
         late = asyncio.ensure_future(client.get(f"{base}?n=2"))
         assert await entered.get() == "2"
         release.set()
