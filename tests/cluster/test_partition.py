@@ -82,11 +82,12 @@ def client(cid: int, nodes: list[Node], history: History, stop: threading.Event)
             history.written.add(value)
             call = history.now()
             got = http(node, "PUT", f"/v1/kv/{key}", value.encode())
-            if got is None:
-                history.add(Op(0, cid, "put", key, value, call))  # outcome unknown
-            elif got[0] == 200 and got[1].strip() == b"true":
+            if got is not None and got[0] == 200 and got[1].strip() == b"true":
                 history.add(Op(0, cid, "put", key, value, call, history.now()))
-            # a refused write (500 No cluster leader) did not happen
+            else:
+                # No answer, or an error: "leadership lost while committing log" means the
+                # entry may still commit under the next leader, so the outcome is unknown.
+                history.add(Op(0, cid, "put", key, value, call))
         elif roll < 0.75:
             mode = rng.choice(["", "?consistent"])
             call = history.now()
@@ -107,13 +108,13 @@ def client(cid: int, nodes: list[Node], history: History, stop: threading.Event)
             spec = f"{expected or ''}\x00{value}"
             call = history.now()
             got = http(node, "PUT", f"/v1/kv/{key}?cas={index}", value.encode())
-            if got is None:
-                history.add(Op(0, cid, "cas_unknown", key, spec, call))
-            elif got[0] == 200:
+            if got is not None and got[0] == 200:
                 ok = got[1].strip() == b"true"
                 history.add(
                     Op(0, cid, "cas_ok" if ok else "cas_fail", key, spec, call, history.now())
                 )
+            else:  # no answer or an error: it may or may not have applied
+                history.add(Op(0, cid, "cas_unknown", key, spec, call))
 
 
 def test_isolating_the_leader_keeps_the_history_linearizable(tmp_path: Path) -> None:
