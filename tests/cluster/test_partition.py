@@ -151,7 +151,11 @@ def test_isolating_the_leader_keeps_the_history_linearizable(tmp_path: Path) -> 
     assert len(completed) > 100, f"too little work got done ({len(completed)} ops)"
     assert any(op.kind.startswith("cas") for op in ops)
     ok, bad_key = check_history(ops)
-    assert ok, f"history of key {bad_key} is not linearizable"
+    if not ok:  # keep the evidence: the failing key's operations, in call order
+        dump = tmp_path / "history.json"
+        rows = [[o.client, o.kind, o.value, o.call, o.ret] for o in ops if o.key == bad_key]
+        dump.write_text(json.dumps(sorted(rows, key=lambda r: r[3]), default=str, indent=0))
+        pytest.fail(f"history of key {bad_key} is not linearizable; its operations: {dump}")
     never_written = [v for v in history.stale_reads if v is not None and v not in history.written]
     assert never_written == [], f"stale reads returned values nobody wrote: {never_written}"
     print(
