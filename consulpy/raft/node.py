@@ -708,7 +708,7 @@ class RaftNode:
         for m in messages:
             addr = self._addresses.get(m.dst)
             if addr is not None:
-                if m.type is MsgType.APPEND:
+                if m.type is MsgType.APPEND and not m.notice:  # a notice is not answered
                     self._count_append(m)
                 elif m.type is MsgType.HEARTBEAT:
                     self._beat_sent[m.dst] = time.perf_counter()
