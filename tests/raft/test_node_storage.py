@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -164,5 +165,36 @@ async def test_a_leader_whose_disk_fails_hands_over_and_catches_up_later(tmp_pat
         await wait_until(
             lambda: sick_sm.data.get("while-sick") == 2, what="the sick one to catch up"
         )
+    finally:
+        await shutdown_all(nodes)
+
+
+async def test_writes_return_to_the_loop_once_the_disk_is_quick_however_late_the_loop_is(
+    tmp_path: Path,
+) -> None:
+    """The choice between writing on the loop and on the storage thread follows the store's
+    own save time: a loop slow to pick up the thread's result (a loaded machine) must not
+    keep every later write on the thread."""
+    nodes, _ = await start_nodes(1, storage=lambda i: str(tmp_path / i), inline_write_max=0.05)
+    node = nodes[0]
+    try:
+        await leader_of(nodes)
+        handed: list[int] = []
+        original = node._written_in_thread
+
+        def late(jobs, start, f) -> None:  # type: ignore[no-untyped-def]
+            handed.append(1)
+            time.sleep(0.06)  # the loop reaches the result 60 ms after the save (> 50 ms)
+            original(jobs, start, f)
+
+        node._written_in_thread = late  # type: ignore[method-assign]
+        node._write_cost = 0.1  # a slow spell just ended: writes go to the thread
+        for i in range(10):
+            await node.propose(put(f"k{i}", i))
+        assert 0 < len(handed) < 10
+        before = len(handed)
+        for i in range(5):
+            await node.propose(put(f"j{i}", i))
+        assert len(handed) == before  # in place again
     finally:
         await shutdown_all(nodes)
