@@ -975,14 +975,27 @@ class RaftNode:
         has nothing else to do meanwhile) on a disk whose recent synced writes were quick.
         Larger batches mean concurrent writers, whose requests the loop serves while the
         thread waits for the disk; a slow disk (a network volume) always goes to the thread,
-        so the loop is never held up for long."""
+        so the loop is never held up for long. So do a leader's entries when its followers
+        alone make a quorum: the loop must read their acknowledgements during its fsync."""
         count = 0
         for j in jobs:
             b = j.batch
             if j.snapshot is not None or b.installed or b.local_snapshot or b.compact_to:
                 return False
             count += len(b.entries)
+        if count and self._quorum_without_me():
+            return False
         return count <= _IN_PLACE_ENTRIES and self._write_cost <= self.config.inline_write_max
+
+    def _quorum_without_me(self) -> bool:
+        """A leader whose followers alone make a quorum (3 voters or more) does not wait for
+        its own write: written on the loop, its fsync would hold up their acknowledgements
+        (read only once it returns), which is the commit path."""
+        core = self.core
+        if core is None or not core.is_leader:
+            return False
+        voters = core.configuration.voters()
+        return len(voters) - 1 >= len(voters) // 2 + 1
 
     def _written_in_thread(
         self, jobs: list[_Job], start: float, f: concurrent.futures.Future

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -197,4 +198,32 @@ async def test_writes_return_to_the_loop_once_the_disk_is_quick_however_late_the
             await node.propose(put(f"j{i}", i))
         assert len(handed) == before  # in place again
     finally:
+        await shutdown_all(nodes)
+
+
+async def test_a_leader_of_three_commits_while_its_own_disk_is_stalled(tmp_path: Path) -> None:
+    """Its followers make the quorum: the leader's own write runs off the loop, so their
+    acknowledgements are read (and the write committed, applied, answered) meanwhile."""
+    nodes, sms = await start_nodes(3, storage=lambda i: str(tmp_path / i))
+    gate = threading.Event()
+    release = threading.Timer(20.0, gate.set)  # never leave the storage thread blocked
+    try:
+        leader = await leader_of(nodes)
+        await leader.propose(put("warm", 0))
+        store = leader._log_store
+        assert store is not None
+        save = store.save
+
+        def stalled(batches):  # type: ignore[no-untyped-def]
+            gate.wait()
+            save(batches)
+
+        store.save = stalled  # type: ignore[method-assign]
+        release.start()
+        _, value = await leader.propose(put("k", 1))
+        assert value == 1 and not gate.is_set()
+        assert sms[nodes.index(leader)].data["k"] == 1
+    finally:
+        gate.set()
+        release.cancel()
         await shutdown_all(nodes)
