@@ -792,7 +792,9 @@ class RaftCore:
                 and pr.state is ProgressState.REPLICATE
                 and len(pr.inflight) < self.cfg.max_inflight
             ):
-                self._send_append(pid, pr)  # may be empty: carries commit, or detects a gap
+                # Empty: detects a gap (answered), or only carries the commit index: then a
+                # notice, which the follower does not answer unless it refuses it.
+                self._send_append(pid, pr, notice=not pr.needs_append)
                 sent = True
             told = told and sent
             pr.needs_append = False
@@ -800,7 +802,7 @@ class RaftCore:
         if told:
             self.commit_notice_pending = False
 
-    def _send_append(self, pid: str, pr: Progress) -> bool:
+    def _send_append(self, pid: str, pr: Progress, notice: bool = False) -> bool:
         prev = pr.next - 1
         prev_term = self.log.term(prev)
         if prev_term is None:
@@ -821,6 +823,7 @@ class RaftCore:
                 entries=entries,
                 commit=self.commit,
                 ctx=self._seq,
+                done=notice and not entries,
             )
         )
         if pr.state is ProgressState.PROBE:
@@ -1059,7 +1062,11 @@ class RaftCore:
             if conflict:
                 self._append(m.entries[conflict - m.entries[0].index :])
             self._commit_to(min(m.commit, last_new))
-            reply(index=last_new)
+            if not m.notice:
+                # A notice acknowledges nothing new: answering it would cost the follower a
+                # send and the leader a wake-up per write (the leader learns of a gap from
+                # the next write's answer or the heartbeat's).
+                reply(index=last_new)
             return
         hint_index, hint_term = self._find_conflict_by_term(
             min(m.index, self.log.last_index), m.log_term

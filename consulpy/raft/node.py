@@ -165,7 +165,9 @@ class RaftNode:
         self._writing = False  # a write is under way (in place or on the storage thread)
         self._retry: asyncio.TimerHandle | None = None  # a failed write waits to be retried
         self._retry_delay = 0.0
-        self._write_cost = 0.0  # seconds, moving average of recent writes
+        # Seconds, moving average of recent synced saves: the store's own time, not the
+        # hand-offs around it (those would keep a loaded machine on the thread for good).
+        self._write_cost = 0.0
         self._notice: asyncio.TimerHandle | None = None  # a commit notice waiting to go out
         self._scheduled = False
         self._stopping = False
@@ -708,7 +710,7 @@ class RaftNode:
         for m in messages:
             addr = self._addresses.get(m.dst)
             if addr is not None:
-                if m.type is MsgType.APPEND:
+                if m.type is MsgType.APPEND and not m.notice:  # a notice is not answered
                     self._count_append(m)
                 elif m.type is MsgType.HEARTBEAT:
                     self._beat_sent[m.dst] = time.perf_counter()
@@ -950,11 +952,11 @@ class RaftNode:
             _trace_jobs("wal_submit", jobs)
         if self._in_place(jobs):
             try:
-                self._write_jobs(jobs)
+                cost = self._write_jobs(jobs)
             except Exception as exc:
                 self._written(jobs, start, exc)
             else:
-                self._written(jobs, start, None)
+                self._written(jobs, start, None, cost)
             return True
         loop = self._loop
         assert loop is not None
@@ -973,14 +975,27 @@ class RaftNode:
         has nothing else to do meanwhile) on a disk whose recent synced writes were quick.
         Larger batches mean concurrent writers, whose requests the loop serves while the
         thread waits for the disk; a slow disk (a network volume) always goes to the thread,
-        so the loop is never held up for long."""
+        so the loop is never held up for long. So do a leader's entries when its followers
+        alone make a quorum: the loop must read their acknowledgements during its fsync."""
         count = 0
         for j in jobs:
             b = j.batch
             if j.snapshot is not None or b.installed or b.local_snapshot or b.compact_to:
                 return False
             count += len(b.entries)
+        if count and self._quorum_without_me():
+            return False
         return count <= _IN_PLACE_ENTRIES and self._write_cost <= self.config.inline_write_max
+
+    def _quorum_without_me(self) -> bool:
+        """A leader whose followers alone make a quorum (3 voters or more) does not wait for
+        its own write: written on the loop, its fsync would hold up their acknowledgements
+        (read only once it returns), which is the commit path."""
+        core = self.core
+        if core is None or not core.is_leader:
+            return False
+        voters = core.configuration.voters()
+        return len(voters) - 1 >= len(voters) // 2 + 1
 
     def _written_in_thread(
         self, jobs: list[_Job], start: float, f: concurrent.futures.Future
@@ -988,18 +1003,25 @@ class RaftNode:
         if f.cancelled():
             self._written(jobs, start, ShutdownError("storage thread stopped"))
         else:
-            self._written(jobs, start, f.exception())
+            exc = f.exception()
+            self._written(jobs, start, exc, None if exc is not None else f.result())
         self._process()
 
-    def _written(self, jobs: list[_Job], start: float, exc: BaseException | None) -> None:
+    def _written(
+        self,
+        jobs: list[_Job],
+        start: float,
+        exc: BaseException | None,
+        cost: float | None = None,
+    ) -> None:
         """On the loop: a write finished (exc None) or failed; release what waited on it."""
         self._writing = False
         if exc is not None:
             self._write_failed(jobs, exc)
             return
         took = time.perf_counter() - start
-        if any(j.batch.entries for j in jobs):  # a synced write (see WALLogStore.save)
-            self._write_cost += (took - self._write_cost) * 0.25
+        if cost is not None:
+            self._write_cost += (cost - self._write_cost) * 0.25
         core = self.core
         assert core is not None
         if core.is_leader:
@@ -1077,7 +1099,9 @@ class RaftNode:
         log.warning("raft %s: handing leadership to %s: its log cannot be written", self.id, target)
         self._kick()
 
-    def _write_jobs(self, jobs: list[_Job]) -> None:
+    def _write_jobs(self, jobs: list[_Job]) -> float | None:
+        """Write the jobs (in place or on the storage thread); returns how long the store's
+        save took when it was a synced one (it carried entries, see WALLogStore.save)."""
         assert self._log_store is not None and self._snap_store is not None
         for j in jobs:
             if j.snapshot is not None:
@@ -1089,9 +1113,14 @@ class RaftNode:
         if batches:
             if trace.ENABLED:
                 _trace_jobs("wal_start", jobs)
+            began = time.perf_counter()
             self._log_store.save(batches)
+            cost = time.perf_counter() - began
             if trace.ENABLED:
                 _trace_jobs("wal_done", jobs)
+            if any(b.entries for b in batches):
+                return cost
+        return None
 
     async def _tick_loop(self) -> None:
         assert self._loop is not None

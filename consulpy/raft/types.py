@@ -168,7 +168,8 @@ class Message:
       VOTE/PRE_VOTE: index/log_term = candidate's last log position; transfer = leadership transfer.
       *_RESP: reject; APPEND_RESP: index = last verified index or rejected prev index,
         hint_index/hint_term = conflict hint.
-      APPEND: index/log_term = previous entry, entries, commit.
+      APPEND: index/log_term = previous entry, entries, commit; done = a commit notice (no
+        entries; answered only when refused; servers before it ignore the flag and answer).
       HEARTBEAT: commit. Leader messages carry ctx (read sequence), echoed by responses.
       SNAPSHOT: index/log_term = snapshot position, snap_meta, offset, data, total, done.
       READ_INDEX(_RESP): ctx = requester's id for the read, index = read index.
@@ -192,6 +193,11 @@ class Message:
     data: bytes = b""
     total: int = 0
     done: bool = False
+
+    @property
+    def notice(self) -> bool:
+        """An AppendEntries that only tells the commit index: accepted, it gets no answer."""
+        return self.done and self.type is MsgType.APPEND
 
 
 def encode_message(m: Message) -> list:

@@ -791,3 +791,64 @@ def test_commit_notices_go_at_once_by_default() -> None:
     index = net.propose("n1", b"a")
     assert all(net[f].commit == index for f in ("n2", "n3"))
     assert not net["n1"].commit_notice_pending
+
+
+def test_a_commit_notice_is_not_answered_when_accepted() -> None:
+    net = Net(3)
+    net.elect("n1")
+    sent: list[Message] = []
+
+    def watch(m: Message) -> bool:
+        sent.append(m)
+        return False
+
+    index, _ = net["n1"].propose(b"a")
+    net.deliver(drop=watch)
+    notices = [m for m in sent if m.notice]
+    assert {m.dst for m in notices} == {"n2", "n3"} and all(m.commit == index for m in notices)
+    assert all(net[f].commit == index for f in ("n2", "n3"))
+    # The entry's AppendEntries were answered; the notices were not.
+    answers = [m for m in sent if m.type is MsgType.APPEND_RESP]
+    assert sorted(m.src for m in answers) == ["n2", "n3"]
+
+
+def test_a_refused_commit_notice_is_answered() -> None:
+    net = Net(3)
+    net.elect("n1")
+    # n3 misses the entry's AppendEntries; the notice that follows does not match its log.
+    net.propose("n1", b"a")
+    sent: list[Message] = []
+
+    def watch(m: Message) -> bool:
+        sent.append(m)
+        return m.dst == "n3" and bool(m.entries)
+
+    net["n1"].propose(b"b")
+    net.deliver(drop=watch)
+    assert any(m.notice and m.dst == "n3" for m in sent)
+    refused = [m for m in sent if m.type is MsgType.APPEND_RESP and m.src == "n3" and m.reject]
+    assert refused
+    net.tick("n1")  # the heartbeat's answer lets the leader probe again
+    net.deliver()
+    assert net["n3"].log.last_index == net["n1"].log.last_index
+    assert net["n3"].commit == net["n1"].commit
+
+
+def test_followers_that_answer_every_notice_still_work() -> None:
+    """A follower from before notices ignores the flag and answers: the leader takes that as
+    the answer to an empty AppendEntries (a rolling restart mixes both)."""
+    net = Net(3)
+    net.elect("n1")
+    old = net["n3"]
+    step = old.step
+
+    def old_step(m: Message) -> None:
+        if m.notice:
+            m.done = False  # what an older server sees: an ordinary empty AppendEntries
+        step(m)
+
+    old.step = old_step  # type: ignore[method-assign]
+    for i in range(5):
+        net.propose("n1", bytes([i]))
+    assert old.commit == net["n1"].commit == net["n2"].commit
+    assert normal(net.applied["n3"]) == [bytes([i]) for i in range(5)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -165,4 +167,63 @@ async def test_a_leader_whose_disk_fails_hands_over_and_catches_up_later(tmp_pat
             lambda: sick_sm.data.get("while-sick") == 2, what="the sick one to catch up"
         )
     finally:
+        await shutdown_all(nodes)
+
+
+async def test_writes_return_to_the_loop_once_the_disk_is_quick_however_late_the_loop_is(
+    tmp_path: Path,
+) -> None:
+    """The choice between writing on the loop and on the storage thread follows the store's
+    own save time: a loop slow to pick up the thread's result (a loaded machine) must not
+    keep every later write on the thread."""
+    nodes, _ = await start_nodes(1, storage=lambda i: str(tmp_path / i), inline_write_max=0.05)
+    node = nodes[0]
+    try:
+        await leader_of(nodes)
+        handed: list[int] = []
+        original = node._written_in_thread
+
+        def late(jobs, start, f) -> None:  # type: ignore[no-untyped-def]
+            handed.append(1)
+            time.sleep(0.06)  # the loop reaches the result 60 ms after the save (> 50 ms)
+            original(jobs, start, f)
+
+        node._written_in_thread = late  # type: ignore[method-assign]
+        node._write_cost = 0.1  # a slow spell just ended: writes go to the thread
+        for i in range(10):
+            await node.propose(put(f"k{i}", i))
+        assert 0 < len(handed) < 10
+        before = len(handed)
+        for i in range(5):
+            await node.propose(put(f"j{i}", i))
+        assert len(handed) == before  # in place again
+    finally:
+        await shutdown_all(nodes)
+
+
+async def test_a_leader_of_three_commits_while_its_own_disk_is_stalled(tmp_path: Path) -> None:
+    """Its followers make the quorum: the leader's own write runs off the loop, so their
+    acknowledgements are read (and the write committed, applied, answered) meanwhile."""
+    nodes, sms = await start_nodes(3, storage=lambda i: str(tmp_path / i))
+    gate = threading.Event()
+    release = threading.Timer(20.0, gate.set)  # never leave the storage thread blocked
+    try:
+        leader = await leader_of(nodes)
+        await leader.propose(put("warm", 0))
+        store = leader._log_store
+        assert store is not None
+        save = store.save
+
+        def stalled(batches):  # type: ignore[no-untyped-def]
+            gate.wait()
+            save(batches)
+
+        store.save = stalled  # type: ignore[method-assign]
+        release.start()
+        _, value = await leader.propose(put("k", 1))
+        assert value == 1 and not gate.is_set()
+        assert sms[nodes.index(leader)].data["k"] == 1
+    finally:
+        gate.set()
+        release.cancel()
         await shutdown_all(nodes)
