@@ -54,6 +54,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 UNUSED_BY_AGENT = ("rich", "colorama", "better_exceptions")
 
 
+# glibc arenas an agent's allocations may spread over (before any thread starts); the
+# MALLOC_ARENA_MAX environment variable overrides it (docs/benchmarks.md, bench mem).
+AGENT_MALLOC_ARENAS = 2
+
+
+def _limit_arenas() -> None:
+    from consulpy.raft.heap import limit_arenas
+
+    limit_arenas(AGENT_MALLOC_ARENAS)
+
+
 def _usage() -> str:
     lines = [
         "Usage: consulpy [--version] [--help] <command> [<args>]",
@@ -88,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if name == "agent":
         for unused in UNUSED_BY_AGENT:
             sys.modules.setdefault(unused, None)  # type: ignore[arg-type]  # ImportError
+        _limit_arenas()
     module_name, _, func_name = entry[0].partition(":")
     func = getattr(importlib.import_module(module_name), func_name or "main")
     try:
