@@ -54,9 +54,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 UNUSED_BY_AGENT = ("rich", "colorama", "better_exceptions")
 
 
-# glibc arenas an agent's allocations may spread over (before any thread starts); the
-# MALLOC_ARENA_MAX environment variable overrides it (docs/benchmarks.md, bench mem).
-AGENT_MALLOC_ARENAS = 2
+# glibc arenas an agent's allocations may spread over (set before any thread starts): one,
+# so that malloc_trim can give back what worker threads freed (a thread arena's free top
+# stays resident: 23-29 MiB after a snapshot of 100,000 x 1 KiB). The MALLOC_ARENA_MAX
+# environment variable overrides it (docs/benchmarks.md, bench mem).
+AGENT_MALLOC_ARENAS = 1
 
 
 def _limit_arenas() -> None:

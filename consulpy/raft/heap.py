@@ -54,8 +54,9 @@ def limit_arenas(count: int) -> bool:
     """Let glibc's malloc use at most `count` arenas, unless MALLOC_ARENA_MAX is set (the
     operator's choice wins). Call before any thread starts. Why: a worker thread (the
     snapshot serialiser, the storage thread) gets an arena of its own, which keeps the peak
-    of the buffers it ever held; `malloc_trim` does not give back a thread arena's top. With
-    2 arenas those allocations share one arena whose free pages are reused and trimmed.
+    of the buffers it ever held; `malloc_trim` does not give back a thread arena's top. In
+    the main arena (count 1) the same memory is reused and trimmed. The threads of a server
+    allocate little and mostly under the GIL, so they seldom wait on the arena's lock.
     Returns whether the limit was set."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
