@@ -51,7 +51,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # structlog imports these, when installed, for its console renderer's colours and tracebacks;
 # the agent renders its own lines (consulpy/log.py), so a server process does not load them
 # (rich with pygments is about 3.6 MiB of RSS; issue 21 goal 3).
-UNUSED_BY_AGENT = ("rich", "colorama", "better_exceptions")
+# greenlet likewise, for its greenlet-local context (the agent runs on asyncio; 1 MiB with the
+# libstdc++ it loads).
+UNUSED_BY_AGENT = ("rich", "colorama", "better_exceptions", "greenlet")
 
 
 # glibc arenas an agent's allocations may spread over (set before any thread starts): one,
