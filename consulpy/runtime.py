@@ -28,7 +28,6 @@ from consulpy.agent.acl import dns_token
 from consulpy.agent.agent import Agent, AgentError
 from consulpy.agent.config_watch import ConfigWatcher
 from consulpy.agent.watches import AgentWatches, WatchError, install_watches
-from consulpy.dns import DNSServer, DNSSettings
 from consulpy.http.app import HTTPListeners
 from consulpy.metrics import METRICS
 from consulpy.metrics.telemetry import Telemetry, TelemetryError, TelemetrySettings
@@ -38,6 +37,7 @@ from consulpy.xds.mesh import Mesh, MeshError
 
 if TYPE_CHECKING:
     from consulpy.config import AgentConfig
+    from consulpy.dns import DNSServer
 
 log = structlog.get_logger("consulpy.runtime")
 
@@ -66,11 +66,17 @@ class Runtime:
         self.https_context: ssl.SSLContext | None = None
         self.agent.reload_hooks.append(self._reload_tls_hook)
         self.xds = Mesh(config, self.agent.proxy_config.lookup)
-        self.dns = DNSServer(self.agent.delegate, DNSSettings.from_agent_config(config))
-        self.dns.lookups.token = dns_token(self.agent)
-        self.agent.reload_hooks.append(
-            lambda new: self.dns.reload(DNSSettings.from_agent_config(new))
-        )
+        # DNS off (ports.dns = -1): its modules (dnspython, ~3 MiB of a server's memory) are
+        # not even imported. A reload cannot turn it on (ports are not reloadable, as in Consul).
+        self.dns: DNSServer | None = None
+        if config.dns_addresses():
+            from consulpy.dns import DNSServer, DNSSettings
+
+            dns = self.dns = DNSServer(self.agent.delegate, DNSSettings.from_agent_config(config))
+            dns.lookups.token = dns_token(self.agent)
+            self.agent.reload_hooks.append(
+                lambda new: dns.reload(DNSSettings.from_agent_config(new))
+            )
         self.agent.mesh = self.xds
         self.agent.reload_hooks.append(
             lambda new: self.xds.update_limiter.update(new.xds_update_max_per_second)
@@ -94,7 +100,8 @@ class Runtime:
             except (MeshError, OSError) as exc:
                 raise AgentError(f"gRPC (xDS) listener: {exc}") from exc
             try:
-                agent.dns_addresses = await self.dns.start(agent.config.dns_addresses())
+                if self.dns is not None:
+                    agent.dns_addresses = await self.dns.start(agent.config.dns_addresses())
             except OSError as exc:
                 raise AgentError(f"DNS listener: {exc}") from exc
             https = agent.config.https_addresses()
@@ -232,7 +239,7 @@ class Runtime:
         parts = (
             ("watches", stop_watches),
             ("http", stop_http),
-            ("dns", self.dns.stop),
+            ("dns", self.dns.stop if self.dns is not None else _nothing),
             ("xds", self.xds.stop),
             ("agent", self.agent.stop),
             ("telemetry", self.telemetry.stop),
@@ -244,3 +251,7 @@ class Runtime:
         if self.pid_file is not None:
             remove_pid_file(self.pid_file)
             self.pid_file = None
+
+
+async def _nothing() -> None:
+    """Stops a part that never started (DNS when it is off)."""

@@ -51,7 +51,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # structlog imports these, when installed, for its console renderer's colours and tracebacks;
 # the agent renders its own lines (consulpy/log.py), so a server process does not load them
 # (rich with pygments is about 3.6 MiB of RSS; issue 21 goal 3).
-UNUSED_BY_AGENT = ("rich", "colorama", "better_exceptions")
+# greenlet likewise, for its greenlet-local context (the agent runs on asyncio; 1 MiB with the
+# libstdc++ it loads).
+UNUSED_BY_AGENT = ("rich", "colorama", "better_exceptions", "greenlet")
+
+
+# glibc arenas an agent's allocations may spread over (set before any thread starts): one,
+# so that malloc_trim can give back what worker threads freed (a thread arena's free top
+# stays resident: 23-29 MiB after a snapshot of 100,000 x 1 KiB). The MALLOC_ARENA_MAX
+# environment variable overrides it (docs/benchmarks.md, bench mem).
+AGENT_MALLOC_ARENAS = 1
+
+
+def _limit_arenas() -> None:
+    from consulpy.raft.heap import limit_arenas
+
+    limit_arenas(AGENT_MALLOC_ARENAS)
 
 
 def _usage() -> str:
@@ -88,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if name == "agent":
         for unused in UNUSED_BY_AGENT:
             sys.modules.setdefault(unused, None)  # type: ignore[arg-type]  # ImportError
+        _limit_arenas()
     module_name, _, func_name = entry[0].partition(":")
     func = getattr(importlib.import_module(module_name), func_name or "main")
     try:

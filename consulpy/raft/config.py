@@ -34,6 +34,11 @@ class RaftConfig:
     snapshot_threshold: int = 16384
     snapshot_interval: float = 30.0
     trailing_logs: int = 10240
+    # Applied entries a server with peers keeps in memory behind the point every server holds
+    # (a follower: behind its own applied index), so a briefly lagging follower catches up
+    # from memory; older ones are released (RaftLog.release_to) and a follower that needs
+    # them gets a snapshot. A single server keeps none.
+    memory_trailing_entries: int = 1024
     snapshots_retained: int = 2
     # On-disk log store: "wal" (segment files, the default) or "sqlite" (the earlier format).
     log_store: str = "wal"
@@ -63,5 +68,7 @@ class RaftConfig:
             raise ValueError("raft: log_store must be 'wal' or 'sqlite'")
         if self.wal_segment_size < 4096:
             raise ValueError("raft: wal_segment_size must be at least 4096 bytes")
+        if self.memory_trailing_entries < 0:
+            raise ValueError("raft: memory_trailing_entries must be >= 0")
         if self.trailing_logs < 0 or self.snapshots_retained < 1:
             raise ValueError("raft: trailing_logs >= 0 and snapshots_retained >= 1 required")

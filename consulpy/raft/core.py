@@ -132,6 +132,9 @@ class RaftCore:
 
         self.log = RaftLog()
         self.snapshot: Snapshot | None = None  # latest snapshot: sent to followers that lag
+        # Leader: a follower needs entries released from memory and no snapshot covers them;
+        # the driver takes a snapshot at its applied index (>= this) and the follower gets it.
+        self.snapshot_wanted = 0
         # (index, configuration) of every configuration in the log, oldest first; the first one
         # may come from the snapshot.
         self._conf_history: list[tuple[int, Configuration]] = []
@@ -343,7 +346,20 @@ class RaftCore:
         if limit > self._applied_out:
             rd.committed = self.log.slice(self._applied_out + 1, limit + 1)
             self._applied_out = limit
+        self._release()
         return rd
+
+    def _release(self) -> None:
+        """Drop from memory the entries this server has applied and holds durably and (on a
+        leader) every peer matched, but for `memory_trailing_entries` of them when there are
+        peers (a briefly lagging follower, or a new leader's, catches up from memory)."""
+        point = min(self._applied_out, self._stable_index)
+        if self.progress:
+            point = min(point, *(pr.match for pr in self.progress.values()))
+        if len(self.configuration.servers) > 1:
+            point -= self.cfg.memory_trailing_entries
+        if point > self.log.released:
+            self.log.release_to(point)
 
     def has_ready(self) -> bool:
         o = self._out
@@ -805,7 +821,7 @@ class RaftCore:
     def _send_append(self, pid: str, pr: Progress, notice: bool = False) -> bool:
         prev = pr.next - 1
         prev_term = self.log.term(prev)
-        if prev_term is None:
+        if prev_term is None or (pr.next <= self.log.released and pr.next <= self.log.last_index):
             self._start_snapshot(pid, pr)
             return False
         entries: list[Entry] = []
@@ -850,8 +866,16 @@ class RaftCore:
             )
 
     def _start_snapshot(self, pid: str, pr: Progress) -> None:
-        if self.snapshot is None:
+        if self.snapshot is None and self.log.base_index > 0:
             raise SafetyViolation(f"{self.id}: log compacted without a snapshot")
+        if self.snapshot is None or self.snapshot.meta.index < self.log.released:
+            # The follower would next need entries released from memory: wait for a
+            # snapshot that covers them (the driver takes one), probing again meanwhile.
+            self.snapshot_wanted = max(self.snapshot_wanted, self.log.released)
+            if pr.state is not ProgressState.PROBE:
+                pr.become_probe()
+            pr.probe_sent = True  # the next heartbeat answer retries
+            return
         pr.become_snapshot(self.snapshot.meta.index, self._ticks)
         self._send_snapshot_chunk(pid, pr)
 
@@ -1251,6 +1275,8 @@ class RaftCore:
         if self.snapshot is not None and index <= self.snapshot.meta.index:
             return
         self.snapshot = snapshot
+        if index >= self.snapshot_wanted:
+            self.snapshot_wanted = 0
         cut = index - trailing
         if trailing and self._every_peer_has(index):
             # The trailing entries only serve a follower that is behind the snapshot; when

@@ -801,7 +801,10 @@ class RaftNode:
             )
             self._enqueue(_Job(batch, rd.persist_mark, rd.messages_after, rd.snapshot))
         if (
-            self._applied - self._last_snapshot_index >= self.config.snapshot_threshold
+            (
+                self._applied - self._last_snapshot_index >= self.config.snapshot_threshold
+                or core.snapshot_wanted > self._last_snapshot_index  # for a lagging follower
+            )
             and not self._snapshotting
             and not self._apply_queue
             and self._loop is not None

@@ -9,15 +9,17 @@ which snapshot is current, in the same transaction that drops the log prefix it 
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgpack
 
 from consulpy.raft.errors import StorageError
 from consulpy.raft.types import Entry, EntryKind, HardState, SnapshotMeta
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 @dataclass(slots=True)
@@ -102,6 +104,8 @@ class SQLiteLogStore:
     every call on its single storage thread)."""
 
     def __init__(self, path: str) -> None:
+        import sqlite3  # only for this (earlier) backend: the WAL's servers do not load it
+
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

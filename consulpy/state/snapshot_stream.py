@@ -24,23 +24,26 @@ def write(doc: dict[str, Any], out: IO[bytes]) -> None:
     """Pack `doc` into `out` as msgpack, the same bytes `msgpack.packb(doc)` gives, without
     holding them all: maps and lists in the top three levels are opened and their items
     packed one by one; KV entries and sessions (row objects) are dumped one at a time."""
-    packer = msgpack.Packer(use_bin_type=True)  # each call returns its bytes
+    _emit(doc, 3, out, msgpack.Packer(use_bin_type=True))  # each pack call returns its bytes
 
-    def emit(obj: Any, depth: int) -> None:
-        if depth > 0 and isinstance(obj, dict):
-            out.write(packer.pack_map_header(len(obj)))
-            for key, value in obj.items():
-                out.write(packer.pack(key))
-                emit(value, depth - 1)
-        elif depth > 0 and isinstance(obj, list | tuple):
-            out.write(packer.pack_array_header(len(obj)))
-            for item in obj:
-                emit(item, depth - 1)
-        else:
-            dump = getattr(obj, "dump", None)
-            out.write(packer.pack(dump() if callable(dump) else obj))
 
-    emit(doc, 3)
+def _emit(obj: Any, depth: int, out: IO[bytes], packer: msgpack.Packer) -> None:
+    """A module-level function, not a closure: a recursive closure is a reference cycle
+    (function -> cell -> function) that would keep `out` (a buffer holding the whole
+    snapshot) alive until the next full garbage collection, which an idle server may not
+    run for a long time."""
+    if depth > 0 and isinstance(obj, dict):
+        out.write(packer.pack_map_header(len(obj)))
+        for key, value in obj.items():
+            out.write(packer.pack(key))
+            _emit(value, depth - 1, out, packer)
+    elif depth > 0 and isinstance(obj, list | tuple):
+        out.write(packer.pack_array_header(len(obj)))
+        for item in obj:
+            _emit(item, depth - 1, out, packer)
+    else:
+        dump = getattr(obj, "dump", None)
+        out.write(packer.pack(dump() if callable(dump) else obj))
 
 
 class FrozenState:

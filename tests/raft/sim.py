@@ -157,6 +157,7 @@ class Sim:
             "conf_changes": 0,
             "transfers": 0,
             "snapshots_installed": 0,
+            "snapshots_wanted": 0,
             "events": 0,
             "lease_reads": 0,
             "pauses": 0,
@@ -190,6 +191,9 @@ class Sim:
             snapshot_chunk_size=self.p.chunk_size,
             # Odd seeds defer commit notices (told at the next tick, as node.py's timer would).
             commit_notice_delay=1.0 if self.seed % 2 else 0.0,
+            # Entries released from memory at once, soon, or (mostly) kept: by seed, so the
+            # random parameters' draws stay as they were.
+            memory_trailing_entries=(0, 2, 1024)[self.seed % 3],
         )
 
     def new_core(self, node: SimNode) -> RaftCore:
@@ -730,11 +734,16 @@ class Sim:
     def maybe_snapshot(self, node: SimNode) -> None:
         core = node.core
         assert core is not None
-        if node.snapshot_pending or node.applied - node.last_snapshot < self.p.snapshot_every:
+        if node.snapshot_pending or (
+            node.applied - node.last_snapshot < self.p.snapshot_every
+            and core.snapshot_wanted <= node.last_snapshot  # a follower needs released entries
+        ):
             return
         if core.snapshot is not None and core.snapshot.meta.index >= node.applied:
             return
         index = node.applied
+        if node.applied - node.last_snapshot < self.p.snapshot_every:
+            self.stats["snapshots_wanted"] += 1
         term = core.log.term(index)
         assert term is not None
         ci, conf = core.configuration_at(index)

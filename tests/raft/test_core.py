@@ -519,6 +519,61 @@ def test_trailing_entries_stay_in_memory_only_while_a_peer_may_need_them() -> No
     assert leader.log.first_index == second - 4 + 1
 
 
+def test_a_single_server_releases_entries_from_memory_once_applied_and_durable() -> None:
+    net = Net(1)
+    net.elect("n1")
+    core = net["n1"]
+    for i in range(10):
+        net.propose("n1", b"v%d" % i)
+    net.drain()
+    assert core.applied == core.log.last_index == 12
+    assert core.log.first_in_memory == core.log.last_index + 1  # nothing held
+    assert core.log.entries == []
+    # Their terms stay known (consistency checks, snapshots at the applied index).
+    assert core.log.term(1) == 1 and core.log.term(12) == core.term
+    assert core.log.last_term == core.term and core.log.first_index == 1
+
+
+def test_a_leader_releases_only_what_every_peer_matched_and_keeps_a_trailing_window() -> None:
+    net = Net(3, memory_trailing_entries=3)
+    net.elect("n1")
+    for i in range(10):
+        net.propose("n1", b"v%d" % i)
+    net.tick_all(1)
+    leader, follower = net["n1"], net["n2"]
+    last = leader.log.last_index
+    assert leader.log.first_in_memory == last - 3 + 1
+    assert follower.log.first_in_memory == follower.applied - 3 + 1
+    net.down.add("n3")
+    for i in range(10):
+        net.propose("n1", b"w%d" % i)
+    net.tick_all(1)
+    assert leader.log.first_in_memory == last - 3 + 1  # n3 has not matched the new ones
+
+
+def test_a_follower_needing_released_entries_gets_a_snapshot_the_leader_asks_for() -> None:
+    net = Net(4, voters=3, memory_trailing_entries=0)
+    net.elect("n1")
+    for i in range(10):
+        net.propose("n1", b"v%d" % i)
+    net.tick_all(1)
+    leader = net["n1"]
+    assert leader.log.first_in_memory == leader.log.last_index + 1
+    assert leader.snapshot is None
+    leader.change_config("add_voter", "n4", "addr-n4")
+    net.tick_all(3)
+    # n4 needs entry 1 on: released, and no snapshot covers it: the leader asks for one.
+    wanted = leader.snapshot_wanted
+    assert wanted > 0 and net["n4"].log.last_index == 0
+    leader.compact(_snapshot_now(leader), trailing=0)
+    assert leader.snapshot is not None and leader.snapshot.meta.index >= wanted
+    assert leader.snapshot_wanted == 0
+    net.tick_all(5)
+    assert [s.meta.index for s in net.snapshots["n4"]] == [leader.snapshot.meta.index]
+    assert net["n4"].log.last_index == leader.log.last_index
+    assert net["n4"].commit == leader.commit
+
+
 def test_user_restore_replaces_the_log_and_reaches_followers_as_a_snapshot() -> None:
     net = Net(4, voters=3)
     net.elect("n1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -38,3 +39,23 @@ def test_free_pages_between_live_buffers_are_returned() -> None:
     assert ok
     # About 70 MiB were freed but stayed resident; the trim gives most of it back.
     assert freed_kib - trimmed_kib > 40 * 1024, (freed_kib, trimmed_kib)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+@pytest.mark.parametrize(("env", "expected"), [({}, "True"), ({"MALLOC_ARENA_MAX": "8"}, "False")])
+def test_the_arena_limit_is_set_unless_the_operator_chose_one(
+    env: dict[str, str], expected: str
+) -> None:
+    base = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from consulpy.raft.heap import limit_arenas; print(limit_arenas(2))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**base, **env},
+    )
+    assert out.stdout.strip() == expected

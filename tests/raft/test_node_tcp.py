@@ -400,3 +400,27 @@ async def test_a_follower_loading_a_snapshot_keeps_acknowledging_entries(tmp_pat
         await wait_until(lambda: fsm.data == {**new, "after": 1}, what="applied in order")
     finally:
         await shutdown_all(nodes)
+
+
+async def test_a_server_added_after_its_entries_were_released_gets_a_snapshot_taken_for_it(
+    tmp_path: Path,
+) -> None:
+    """A single server keeps no applied entry in memory and has no snapshot yet: the server
+    added next needs entry 1 on, so the leader has a snapshot taken and sends it."""
+    nodes, sms = await start_nodes(1, storage=lambda nid: str(tmp_path / nid))
+    extra_sm = KV()
+    extra = RaftNode(fast_config("s2"), extra_sm, str(tmp_path / "s2"))
+    await extra.start()
+    try:
+        leader = await leader_of(nodes)
+        for i in range(30):
+            await leader.propose(put(f"k{i}", i))
+        assert leader.core is not None and leader.core.log.entries == []
+        assert leader.stats()["last_snapshot_index"] == 0
+        await leader.add_voter("s2", extra.config.address)
+        last = leader.stats()["commit_index"]
+        await wait_until(lambda: extra.stats()["applied_index"] >= last, what="s2 caught up")
+        assert extra_sm.data == sms[0].data
+        assert leader.stats()["last_snapshot_index"] > 0
+    finally:
+        await shutdown_all([*nodes, extra])
