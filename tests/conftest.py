@@ -6,9 +6,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import pytest
 import pytest_asyncio
 
 from consulpy.testing import DevAgent
+from consulpy.util.eventloop import loop_factory, resolve
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """Async tests run on the loop `consulpy agent` would pick here (uvloop when installed;
+    CONSULPY_EVENT_LOOP=asyncio runs the suite on asyncio's own loop)."""
+    return {resolve(): loop_factory()}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"consulpy event loop: {resolve()}"
 
 
 class HTTP:

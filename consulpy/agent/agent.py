@@ -87,6 +87,7 @@ RESTART_SETTINGS = (
     "log_json",
     "enable_syslog",
     "syslog_facility",
+    "event_loop",
     "ui_config",
     "enable_script_checks",
     "enable_local_script_checks",

@@ -30,7 +30,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -56,12 +56,16 @@ PRELOAD_CONCURRENCY = 32
 # --- targets -------------------------------------------------------------------------------
 
 
-def dev_agent_argv(http_port: int, server_port: int, lan_port: int, wan_port: int) -> list[str]:
+def dev_agent_argv(
+    http_port: int,
+    server_port: int,
+    lan_port: int,
+    wan_port: int,
+    launcher: list[str] | None = None,
+) -> list[str]:
     """The command line of a consulpy dev agent listening only where the benchmark needs it."""
     return [
-        sys.executable,
-        "-m",
-        "consulpy",
+        *(launcher or [sys.executable, "-m", "consulpy"]),
         "agent",
         "-dev",
         "-node=bench",
@@ -84,6 +88,20 @@ class Variant:
     acl: bool = False
     logstore: str = "wal"  # raft_logstore.backend
     telemetry: bool = True  # False: every metric filtered out and Prometheus off
+    loop: str = ""  # "uvloop" | "asyncio": the event loop, forced (""; the tree's default)
+
+    def launcher(self) -> list[str]:
+        """How to start `consulpy` from this variant's tree. A forced loop is set through
+        $CONSULPY_EVENT_LOOP (see env) and, for uvloop, also as the asyncio policy, so a tree
+        older than the `event_loop` setting (a base) runs on uvloop too: like with like."""
+        if self.loop != "uvloop":
+            return [sys.executable, "-m", "consulpy"]
+        return [sys.executable, "-c", UVLOOP_LAUNCHER]
+
+    def env(self) -> dict[str, str] | None:
+        if not self.loop:
+            return None
+        return {**os.environ, EVENTLOOP_ENV: self.loop}
 
     def extra_argv(self, management: str) -> list[str]:
         """The flags this variant adds to every agent it starts."""
@@ -97,6 +115,20 @@ class Variant:
 
 
 THIS = Variant()
+LOOPS = ("uvloop", "asyncio")
+
+
+def with_loop(variant: Variant, loop: str) -> Variant:
+    """The same variant on a forced event loop, its name suffixed with the loop."""
+    suffix = f"{variant.suffix}-{loop}" if variant.suffix else loop
+    return replace(variant, suffix=suffix, loop=loop)
+
+
+EVENTLOOP_ENV = "CONSULPY_EVENT_LOOP"  # consulpy.util.eventloop.ENV (older trees ignore it)
+UVLOOP_LAUNCHER = (
+    "import runpy, uvloop; uvloop.install(); "
+    "runpy.run_module('consulpy', run_name='__main__', alter_sys=True)"
+)
 # With --telemetry-off-variant: nothing recorded (each record stops at the series lookup that
 # finds it blocked) and no Prometheus view, to price the metrics against the same build.
 NO_TELEMETRY_HCL = 'telemetry { filter_default = false prometheus_retention_time = "0s" }'
@@ -152,11 +184,11 @@ def scoped_token(target: Target, management: str) -> str:
 def spawn_dev(workdir: Path, variant: Variant = THIS) -> Target:
     """Start a consulpy dev agent subprocess; returns once it has elected itself leader."""
     http_port, server_port, lan_port, wan_port = free_ports(4)
-    argv = dev_agent_argv(http_port, server_port, lan_port, wan_port)
+    argv = dev_agent_argv(http_port, server_port, lan_port, wan_port, variant.launcher())
     management = str(uuid.uuid4())
     argv += variant.extra_argv(management)
     name = variant.name("consulpy-dev")
-    proc = spawn(name, argv, workdir / f"{name}.log", cwd=variant.tree)
+    proc = spawn(name, argv, workdir / f"{name}.log", cwd=variant.tree, env=variant.env())
     target = Target(name=name, api="consul", addrs=[f"127.0.0.1:{http_port}"])
     target.procs.append(proc)
     try:
@@ -187,9 +219,7 @@ def spawn_cluster(workdir: Path, servers: int = 3, variant: Variant = THIS) -> T
     for i, (http_port, server_port, lan_port) in enumerate(ports):
         data_dir = workdir / f"{name}-s{i}"
         argv = [
-            sys.executable,
-            "-m",
-            "consulpy",
+            *variant.launcher(),
             "agent",
             "-server",
             f"-bootstrap-expect={servers}",
@@ -210,7 +240,13 @@ def spawn_cluster(workdir: Path, servers: int = 3, variant: Variant = THIS) -> T
             *(f"-retry-join=127.0.0.1:{p[2]}" for j, p in enumerate(ports) if j != i),
         ]
         target.procs.append(
-            spawn(f"{name}-s{i}", argv, workdir / f"{name}-s{i}.log", cwd=variant.tree)
+            spawn(
+                f"{name}-s{i}",
+                argv,
+                workdir / f"{name}-s{i}.log",
+                cwd=variant.tree,
+                env=variant.env(),
+            )
         )
         target.addrs.append(f"127.0.0.1:{http_port}")
         target.cleanups.append(lambda d=data_dir: shutil.rmtree(d, ignore_errors=True))
@@ -603,6 +639,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Prometheus off (named <kind>-notelemetry): the ratio prices the metrics",
     )
     p.add_argument(
+        "--loops",
+        type=_csv(str, LOOPS),
+        default=[],
+        help="with --spawn: start every consulpy variant (this tree, each --tree) once per "
+        "event loop listed (uvloop,asyncio), named <name>-<loop>; default: each tree's own",
+    )
+    p.add_argument(
         "--reference",
         type=_csv(str, sorted(REFERENCES)),
         default=[],
@@ -655,9 +698,12 @@ def main(argv: list[str]) -> int:
     if args.http_addr is not None and "://" in args.http_addr:
         print(f"consulpy bench kv: only http:// addresses, not {args.http_addr}", file=sys.stderr)
         return 2
-    if (args.tree or args.acl_variant or args.telemetry_off_variant) and not args.spawn:
+    if (args.tree or args.acl_variant or args.telemetry_off_variant or args.loops) and not (
+        args.spawn
+    ):
         print(
-            "consulpy bench kv: --tree, --acl-variant and --telemetry-off-variant need --spawn",
+            "consulpy bench kv: --tree, --loops, --acl-variant and --telemetry-off-variant "
+            "need --spawn",
             file=sys.stderr,
         )
         return 2
@@ -712,10 +758,13 @@ def _bench(
             variants.append(Variant("acl", acl=True))
         if args.telemetry_off_variant:
             variants.append(Variant("notelemetry", telemetry=False))
+        if args.loops:
+            variants = [with_loop(v, loop) for v in variants for loop in args.loops]
         for variant in variants:
             where = f" from {variant.tree}" if variant.tree else ""
             acl = " with ACLs" if variant.acl else ""
             acl += "" if variant.telemetry else " without telemetry"
+            acl += f" on {variant.loop}" if variant.loop else ""
             start(
                 f"consulpy ({args.spawn}){where}{acl}",
                 lambda v=variant: SPAWNERS[args.spawn](workdir, v),

@@ -81,13 +81,15 @@ def spawn(
     log_path: Path,
     pass_fds: Sequence[int] = (),
     cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Proc:
     """Start `argv` as the leader of a new process group, its output appended to `log_path`
-    (in `cwd`: `python -m consulpy` there runs that source tree)."""
+    (in `cwd`: `python -m consulpy` there runs that source tree; `env`: None inherits ours)."""
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
             list(argv),
             cwd=cwd,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

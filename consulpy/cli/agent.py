@@ -90,6 +90,7 @@ async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
     from consulpy.agent.agent import AgentError
     from consulpy.log import LOGS
     from consulpy.runtime import Runtime
+    from consulpy.util.eventloop import loop_name
 
     # Signals are handled before anything is announced, so a supervisor that stops us as
     # soon as the banner appears still gets a graceful shutdown.
@@ -138,6 +139,7 @@ async def run(cfg: AgentConfig, argv: list[str] | None = None) -> int:
     gc.collect()
     gc.freeze()
     print(_banner(cfg, agent), file=sys.stderr, flush=True)
+    log.info("event loop", loop=loop_name(loop))
     waiters = [
         asyncio.ensure_future(stop.wait()),
         asyncio.ensure_future(agent.shutdown_requested.wait()),
@@ -222,7 +224,14 @@ def main(argv: list[str]) -> int:
     for warning in cfg.warnings:
         print(f"==> WARNING: {warning}", file=sys.stderr)
     raise_fd_limit()
-    return asyncio.run(run(cfg, argv))
+    from consulpy.util.eventloop import EventLoopError
+    from consulpy.util.eventloop import run as run_loop
+
+    try:
+        return run_loop(run(cfg, argv), cfg.event_loop)
+    except EventLoopError as exc:  # $CONSULPY_EVENT_LOOP names an unknown or missing loop
+        print(f"==> {exc}", file=sys.stderr)
+        return 1
 
 
 def raise_fd_limit() -> None:

@@ -238,6 +238,7 @@ def build_agent_config(
         log_rotate_duration=g("log_rotate_duration"),
         log_rotate_max_files=g("log_rotate_max_files"),
         enable_syslog=bool(g("enable_syslog")),
+        event_loop=g("event_loop"),
         syslog_facility=g("syslog_facility"),
         pid_file=g("pid_file") or None,
         ui=ui_enabled,

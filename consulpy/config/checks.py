@@ -223,6 +223,18 @@ def log_level(value: str) -> str:
     return level
 
 
+def event_loop(value: str) -> str:
+    """auto, uvloop or asyncio; uvloop must be installed when named (a setting is honoured)."""
+    from consulpy.util.eventloop import CHOICES, uvloop_available
+
+    choice = value.lower()
+    if choice not in CHOICES:
+        raise ValueError(f"must be one of {', '.join(CHOICES)}, got {value!r}")
+    if choice == "uvloop" and not uvloop_available():
+        raise ValueError("uvloop is not installed (pip install uvloop), or use asyncio")
+    return choice
+
+
 def raft_protocol(value: int) -> int:
     if value != 3:
         raise ValueError(f"raft_protocol version {value} is not supported (only 3)")

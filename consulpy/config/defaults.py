@@ -72,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "enable_debug": False,
     "enable_script_checks": False,
     "enable_syslog": False,
+    "event_loop": "auto",
     "encrypt_verify_incoming": True,
     "encrypt_verify_outgoing": True,
     # memberlist's LAN and WAN profiles, which Consul starts from.

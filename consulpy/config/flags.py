@@ -56,6 +56,9 @@ FLAGS: dict[str, Flag] = {
     ),
     "enable-script-checks": Flag("bool", "enable_script_checks", "Run script checks."),
     "encrypt": Flag("str", "encrypt", "Gossip encryption key (base64)."),
+    "event-loop": Flag(
+        "str", "event_loop", "Event loop: auto (uvloop when installed), uvloop or asyncio."
+    ),
     "grpc-port": Flag("int", "ports.grpc", "gRPC (xDS) port; -1 disables it."),
     "grpc-tls-port": Flag("int", "ports.grpc_tls", "gRPC-TLS port; -1 disables it."),
     "hcl": Flag("meta", "", "An HCL config fragment. Repeatable."),

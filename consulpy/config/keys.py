@@ -232,6 +232,7 @@ AGENT = Struct(
         "enable_script_checks": Bool(),
         "enable_syslog": Bool(),
         "encrypt": Str(c.encrypt_key),
+        "event_loop": Str(c.event_loop),  # consulpy extension
         "encrypt_verify_incoming": Bool(),
         "encrypt_verify_outgoing": Bool(),
         "experiments": _strs(),

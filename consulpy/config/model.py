@@ -274,6 +274,7 @@ class AgentConfig:
     log_rotate_duration: float
     log_rotate_max_files: int
     enable_syslog: bool
+    event_loop: str  # auto | uvloop | asyncio (consulpy.util.eventloop), read at start only
     syslog_facility: str
     pid_file: str | None
     # agent features

@@ -27,6 +27,7 @@ from consulpy.dns.recursor import Recursors
 from consulpy.dns.settings import DNSSettings
 from consulpy.dns.truncate import Draft, encode, fit
 from consulpy.metrics import METRICS
+from consulpy.util import aio
 
 log = structlog.get_logger("consulpy.dns")
 
@@ -216,7 +217,7 @@ class DNSServer:
                 wire = await self.answer(data, tcp=True, source=source)
                 if wire is None:
                     return
-                writer.write(len(wire).to_bytes(2, "big") + wire)
+                aio.write(writer, len(wire).to_bytes(2, "big") + wire)
                 await writer.drain()
         except ConnectionError:
             pass

@@ -23,6 +23,7 @@ from consulpy.gossip.events import Event, Query
 from consulpy.gossip.keyring import KeyringError
 from consulpy.gossip.rpc import WITH_BODY, event_record, member_record, stream_filter
 from consulpy.gossip.serf import JoinError, Serf, SerfConfig, SerfError
+from consulpy.util.eventloop import run as run_loop
 
 log = logging.getLogger("consulpy.gossip.agent")
 
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return asyncio.run(run(args))
+        return run_loop(run(args))  # $CONSULPY_EVENT_LOOP, else uvloop when installed
     except KeyboardInterrupt:
         return 130
 

@@ -148,6 +148,8 @@ class _Peer:
                 await self.wakeup.wait()
                 if not self.queue:
                     continue  # flushed meanwhile
+            if writer.transport.is_closing():  # uvloop raises on a write to it
+                raise ConnectionResetError("connection closed")
             self._write_batch(writer)
             await writer.drain()
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from consulpy.rpc.codec import MAX_FRAME, PROTO_RPC, FrameError, encode, read_frame
 from consulpy.rpc.errors import RPCDialError, RPCError, RPCUnavailable
+from consulpy.util import aio
 from consulpy.util.hostport import split_host_port
 
 
@@ -108,7 +109,7 @@ class RPCClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         conn.pending[seq] = future
         try:
-            conn.writer.write(encode({"s": seq, "m": method, "a": args}))
+            aio.write(conn.writer, encode({"s": seq, "m": method, "a": args}))
             await conn.writer.drain()
         except (ConnectionError, OSError) as exc:
             conn.close(str(exc))

@@ -16,6 +16,7 @@ import structlog
 
 from consulpy.rpc.codec import MAX_FRAME, FrameError, encode, read_frame
 from consulpy.rpc.ratelimit import RATE_LIMITED, RATE_LIMITED_TEXT, TokenBucket
+from consulpy.util import aio
 
 log = structlog.get_logger("consulpy.rpc")
 
@@ -110,7 +111,7 @@ class RPCServer:
             except (TypeError, ValueError) as exc:
                 frame = encode({"s": seq, "e": "internal", "t": f"unencodable result: {exc}"})
             async with lock:
-                writer.write(frame)
+                aio.write(writer, frame)
                 await writer.drain()
 
         try:

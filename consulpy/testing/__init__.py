@@ -1,8 +1,9 @@
 """Helpers for testing code against a real consulpy agent.
 
 `DevAgent` runs a dev agent (in-memory server, HTTP on 127.0.0.1 with an OS-chosen port)
-either in the current event loop (`async with DevAgent() as agent:`) or in a background
-thread with its own loop (`with DevAgent().in_thread() as agent:`), which is what synchronous
+either in the current event loop (`async with DevAgent() as agent:`; the caller's loop, so
+run the test on uvloop to test what `consulpy agent` runs) or in a background thread with its
+own loop (`with DevAgent().in_thread() as agent:`), which is what synchronous
 clients such as py-consul need. The pytest plugin (`consulpy.testing.pytest_plugin`) wraps
 it in fixtures.
 """
@@ -18,6 +19,7 @@ from typing import Any
 from consulpy.agent.agent import Agent
 from consulpy.config import load_agent_config
 from consulpy.runtime import Runtime
+from consulpy.util.eventloop import loop_factory
 from consulpy.util.hostport import join_host_port, split_host_port
 
 
@@ -116,8 +118,9 @@ class DevAgent:
     # -------------------------------------------------- in its own thread
     @contextlib.contextmanager
     def in_thread(self) -> Iterator[DevAgent]:
-        """Run the agent on a private event loop in a daemon thread."""
-        loop = asyncio.new_event_loop()
+        """Run the agent on a private event loop in a daemon thread, of the kind its
+        `event_loop` setting names (as `consulpy agent` would run it)."""
+        loop = loop_factory(self.config.event_loop)()
         ready = threading.Event()
         thread = threading.Thread(target=self._serve, args=(loop, ready), daemon=True)
         thread.start()

@@ -21,3 +21,15 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def write(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """`writer.write`, failing the same way on every event loop when the connection is gone.
+
+    asyncio drops a write to a closed transport (the next `drain` raises
+    ConnectionResetError); uvloop raises RuntimeError from the write itself, which callers
+    that expect connection errors would not catch. Both become ConnectionResetError here.
+    """
+    if writer.transport.is_closing():
+        raise ConnectionResetError("connection closed")
+    writer.write(data)
