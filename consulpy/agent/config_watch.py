@@ -48,6 +48,10 @@ def watched_paths(config: AgentConfig) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+# A digest no file has: a path seen only after a reload had read the config.
+_UNREAD = "unread"
+
+
 def fingerprint(config: AgentConfig) -> Fingerprint:
     """path -> digest of its content ("" when it cannot be read) for every watched path."""
     found: Fingerprint = {}
@@ -91,11 +95,13 @@ class ConfigWatcher:
             await self._reload()
         except Exception as exc:
             log.error("Failed to reload configs", error=str(exc))
-        # The reloaded config may name other files (a new cert_file): watch what it names,
-        # comparing with the contents that triggered this reload, so a write made while the
-        # reload ran triggers the next one.
-        after = fingerprint(self._current())
-        self._seen = {path: now.get(path, digest) for path, digest in after.items()}
+        # The reloaded config may name other files (a new cert_file, a file added to a
+        # config dir): watch what it names, comparing with the contents that triggered this
+        # reload, so a write made while the reload ran triggers the next one. A path that
+        # was not there then counts as unread: if it exists at the next poll, that reloads
+        # again (at worst once too often; never a file added mid-reload left unapplied).
+        after = self._current()
+        self._seen = {path: now.get(path, _UNREAD) for path in watched_paths(after)}
         return True
 
     def start(self) -> None:

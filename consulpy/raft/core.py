@@ -309,18 +309,31 @@ class RaftCore:
 
     def has_lease(self) -> bool:
         """True while a quorum acknowledged a message we sent less than lease_ticks ago."""
+        return self.lease_seq() is not None
+
+    def lease_seq(self) -> int | None:
+        """The read sequence a quorum echoed when has_lease holds, else None: a driver with
+        a clock also times the lease from when that sequence first left (RaftNode.has_lease),
+        since ticks lag real time while the driver is busy."""
         if (
             not self.cfg.check_quorum  # without it, followers do not honour the lease
             or not self.committed_in_term
             or self._transfer_target
             or self._sent_timeout_now  # a TimeoutNow in flight may elect someone at any time
         ):
-            return False
+            return None
         q = self._quorum_acked_seq()
         if q is None:
-            return False
+            return None
         started = self._seq_ticks.get(q)
-        return started is not None and self._ticks - started < self.cfg.lease_ticks
+        if started is None or self._ticks - started >= self.cfg.lease_ticks:
+            return None
+        return q
+
+    @property
+    def read_seq(self) -> int:
+        """The newest read sequence (leader); every message sent carries the one current then."""
+        return self._seq
 
     # ------------------------------------------------------------------ output
 

@@ -14,6 +14,7 @@ Ordering rules it enforces (see docs/raft.md):
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import logging
@@ -194,7 +195,12 @@ class RaftNode:
         self._leader_waiters: list[asyncio.Future] = []
         self._progress_event = asyncio.Event()
         self._last_heard: dict[str, float] = {}
-        self._last_tick_time = 0.0
+        # Leader lease timing: (first read sequence, loop time) marks; every sequence from a
+        # mark's up to the next mark's left no earlier than its time (see has_lease).
+        self._seq_marks: collections.deque[tuple[int, float]] = collections.deque()
+        self._seq_seen = 0
+        self._seq_term = -1
+        self._clock: Callable[[], float] = time.monotonic  # the loop's clock once started
         self._addresses: dict[str, str] = {}
         self.metrics = _NoMetrics()
         # Replication timers: when the oldest unanswered AppendEntries / the last heartbeat
@@ -249,7 +255,7 @@ class RaftNode:
         self._remember_addresses()
         self._started = True
         loop = self._loop
-        self._last_tick_time = loop.time()
+        self._clock = loop.time
         self._tasks = [
             loop.create_task(self._tick_loop(), name=f"raft-tick-{self.config.id}"),
             loop.create_task(self._snapshot_loop(), name=f"raft-snapshot-{self.config.id}"),
@@ -460,14 +466,43 @@ class RaftNode:
             self._reads.pop(ctx, None)
 
     def has_lease(self) -> bool:
-        """Leader, a quorum heard within the lease, and the term's first entry applied here."""
+        """Leader, a quorum echoed a read sequence that first left less than the lease ago
+        (by the clock, so a busy loop whose ticker runs late keeps its lease as long as the
+        quorum answers), and the term's first entry applied here.
+
+        Safe because a follower that echoed it received it after that moment, and refuses
+        votes until election_ticks of its own ticks pass; lease_ticks <= election_ticks - 2
+        leaves a tick of quantisation and the rest as the clock-drift margin."""
         core = self.core
-        if core is None or self._stopping or not core.has_lease():
+        if core is None or self._stopping:
             return False
-        assert self._loop is not None
-        if self._loop.time() - self._last_tick_time > 1.5 * self.config.tick_interval:
-            return False  # the ticker is late: our notion of time is stale
+        q = core.lease_seq()  # also the tick count's verdict (ticks never run ahead of time)
+        if q is None:
+            return False
+        marks = self._seq_marks
+        while len(marks) > 1 and marks[1][0] <= q:
+            marks.popleft()  # the quorum's echo only grows: older marks are done with
+        if (
+            not marks
+            or marks[0][0] > q
+            or self._clock() - marks[0][1] >= self.config.lease_ticks * self.config.tick_interval
+        ) and len(core.configuration.voters()) > 1:  # a sole voter's lease needs nobody
+            return False
         return self._applied >= core.term_start_index
+
+    def _note_seqs(self, core: RaftCore) -> None:
+        """Before a Ready's messages leave: the read sequences not seen yet leave no earlier
+        than now (has_lease times the lease from here)."""
+        seq = core.read_seq
+        if core.term != self._seq_term or seq < self._seq_seen:  # a new term: seqs restart
+            self._seq_marks.clear()
+            self._seq_seen = 0
+            self._seq_term = core.term
+        if seq > self._seq_seen:
+            self._seq_marks.append((self._seq_seen + 1, self._clock()))
+            self._seq_seen = seq
+            if len(self._seq_marks) > 256:  # no reads ask: keep what a lease could still use
+                self._seq_marks.popleft()
 
     async def add_voter(self, server_id: str, address: str, timeout: float | None = None) -> int:
         return await self._change("add_voter", server_id, address, timeout)
@@ -772,6 +807,8 @@ class RaftNode:
             flush()
 
     def _handle_ready(self, core: RaftCore, rd: Ready) -> None:
+        if core.read_seq != self._seq_seen or core.term != self._seq_term:
+            self._note_seqs(core)
         if self._apply_queue or self._loads_in_worker(rd.snapshot):
             # Applied in order once the snapshot ahead has loaded; sending and persisting
             # go on meanwhile (a follower acknowledges a snapshot once it is durable).
@@ -1143,7 +1180,6 @@ class RaftNode:
                 next_at += interval
             if next_at <= now:
                 next_at = now + interval
-            self._last_tick_time = now
             self._kick()
 
     async def _snapshot_loop(self) -> None:

@@ -673,7 +673,7 @@ class Server:
                     wire[field] = value
             if self._leads_with_lease():
                 return self._read_plain(ep, wire, time.perf_counter())
-            if self.applier.is_leader():  # a leader without its lease (a late ticker)
+            if self.applier.is_leader():  # a leader without its lease (after a stall)
                 reply = await self._read_plain_confirmed(ep, wire)
                 if reply is not None:
                     return reply
@@ -703,9 +703,8 @@ class Server:
         self, ep: Endpoint, args: dict[str, Any]
     ) -> tuple[QueryMeta, Any] | None:
         """`_read_plain` on a leader that does not hold its lease: first a ReadIndex round,
-        as `_read` makes (a busy leader's ticker runs late, which voids the lease, so under
-        load this is a common read). None when leadership was lost meanwhile: the full path
-        then forwards the read."""
+        as `_read` makes (no quorum answer within the lease, as after a stall). None when
+        leadership was lost meanwhile: the full path then forwards the read."""
         start = time.perf_counter()
         try:
             await self.applier.barrier()

@@ -47,3 +47,26 @@ async def test_polls_reload_once_per_change(tmp_path: Path) -> None:
     assert await watcher.check()  # the write made during that reload: one more
     assert not await watcher.check()
     assert len(reloads) == 3
+
+
+async def test_a_file_added_while_a_reload_runs_is_applied_next(tmp_path: Path) -> None:
+    main, conf, data = tmp_path / "a.hcl", tmp_path / "conf", tmp_path / "data"
+    conf.mkdir()
+    data.mkdir()
+    main.write_text('auto_reload_config = true\nnode_name = "n1"\n')
+    current = [_load(main, conf, data)]
+    applied: list[list[str]] = []
+
+    async def reload() -> None:
+        current[0] = _load(main, conf, data)
+        applied.append(sorted(Path(p).name for p in current[0].config_files))
+        if len(applied) == 1:  # a client adds a file after the config was read
+            (conf / "db.hcl").write_text('log_level = "debug"\n')
+
+    watcher = ConfigWatcher(lambda: current[0], reload)
+    main.write_text('auto_reload_config = true\nnode_name = "n2"\n')
+    assert await watcher.check()
+    assert "db.hcl" not in applied[-1]
+    assert await watcher.check()  # the new file: read by the next reload, not taken as seen
+    assert "db.hcl" in applied[-1]
+    assert not await watcher.check()
