@@ -12,9 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 from typing import Any
-
-import hcl2
 
 from consulpy.config.errors import ConfigError
 from consulpy.util.decode import DecodeError, check_text
@@ -30,6 +29,14 @@ _HEREDOC_START = re.compile(r"<<-?([A-Za-z_][A-Za-z0-9_-]*)\s*$")
 _KEY_PREFIX = "__consulpy_key_"
 
 
+def _hcl2() -> Any:
+    """python-hcl2, imported on the first parse: with Lark it is ~3.7 MiB that an agent whose
+    configuration is all flags and JSON never needs."""
+    import hcl2
+
+    return hcl2
+
+
 class BlockList(list[Any]):
     """The bodies of one or more HCL blocks with the same name, in file order."""
 
@@ -38,6 +45,7 @@ def parse_hcl(text: str, source: str) -> dict[str, Any]:
     """Parse HCL text (or JSON given as HCL, which HCL1 accepted) into plain data."""
     if text.lstrip().startswith("{"):
         return parse_json(text, source)
+    hcl2 = _hcl2()
     options = _serialization_options()
     text = _encode_quoted_keys(text)
     try:
@@ -93,7 +101,7 @@ def parse_json(text: str, source: str) -> dict[str, Any]:
 
 def _serialization_options() -> Any:
     """Options for python-hcl2 >= 7; None for older releases (plain strings, no block marks)."""
-    cls = getattr(hcl2, "SerializationOptions", None)
+    cls = getattr(_hcl2(), "SerializationOptions", None)
     if cls is None:
         return None
     wanted = {
@@ -243,6 +251,9 @@ def release_parser() -> None:
     """Drop python-hcl2's cached Lark parser (grammar, LALR tables, compiled lexer patterns:
     about 6 MiB of a server's RSS). A server parses HCL at start-up and then rarely (a reload,
     an ACL policy), so it need not keep the parser; the next parse builds it again."""
+    hcl2 = sys.modules.get("hcl2")
+    if hcl2 is None:
+        return  # never imported: nothing parsed, nothing cached
     parser_module = getattr(hcl2, "parser", None)
     cached = getattr(parser_module, "parser", None)
     clear = getattr(cached, "cache_clear", None)

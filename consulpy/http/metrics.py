@@ -12,7 +12,6 @@ from aiohttp import web
 from consulpy.http.agent_acl import authorize
 from consulpy.http.endpoint import agent_of, endpoint
 from consulpy.metrics import METRICS
-from consulpy.metrics.prometheus import CONTENT_TYPE, render
 from consulpy.metrics.registry import Interval
 from consulpy.metrics.telemetry import TelemetrySettings
 
@@ -46,8 +45,12 @@ async def agent_metrics(req: web.Request) -> web.StreamResponse:
         if not settings.prometheus:
             # Consul answers 200 with no body, the reason in a header.
             return web.Response(status=200, headers={"X-Consul-Reason": NOT_ENABLED})
-        body = render(METRICS, settings.prometheus_retention_time)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+        # Imported on the first scrape: prometheus_client costs ~1.4 MiB an agent nobody
+        # scrapes need not hold.
+        from consulpy.metrics import prometheus
+
+        body = prometheus.render(METRICS, settings.prometheus_retention_time)
+        return web.Response(body=body, headers={"Content-Type": prometheus.CONTENT_TYPE})
     return web.json_response(METRICS.reported().as_json())
 
 
