@@ -682,13 +682,25 @@ class SwimCore:
             ping = Ping(p.seq, node.name, self.addr, self.port, self.name)
             self._emit(StartTcpPing(p.seq, node.address, ping, p.deadline))
 
-    def tcp_ping_result(self, seq: int, ok: bool, now: float | None = None) -> None:
+    def tcp_ping_result(
+        self, seq: int, ok: bool, now: float | None = None, refused: bool = False
+    ) -> None:
+        """The TCP fallback's outcome; ``refused``: the target's host answered the connect
+        with a reset (nothing listens on its gossip port)."""
         self._advance(now)
         p = self._probe
         if p is None or p.seq != seq or p.done:
             return
         p.tcp_pending = False
         p.tcp_ok = p.tcp_ok or ok
+        if refused and not p.tcp_ok and self.config.refused_fails_probe:
+            # No ack within the probe timeout and the host says no process listens there:
+            # the agent is gone, so the probe fails now rather than at its deadline (up to
+            # half a probe interval later; memberlist waits). Suspicion still takes its full
+            # minimum timeout before anyone declares the node dead, and a live node refutes.
+            self._finish_probe(p, ok=False)
+            self._gossip_news()
+            return
         if p.at_deadline:
             self._probe_deadline(p)
             self._gossip_news()
