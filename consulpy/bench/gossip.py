@@ -9,6 +9,10 @@ then measures, as Serf's own benchmark does:
 * kill -9 detection: one member is SIGKILLed; time until every other lists it failed;
 * leave propagation: one member leaves gracefully; time until every other lists it left.
 
+Each trial adds a member and removes two (the crashed one and the leaver); a fresh member
+then joins (untimed) so that every trial runs at the same size, N (N + 1 during the join and
+the user event, N after the crash), instead of the pool shrinking by one per trial.
+
 Members are observed through Serf's agent RPC (``members`` polled every ``--poll`` seconds,
 ``stream`` for user events), identically for both implementations. Medians are printed with
 the consulpy/serf ratio (below 1 means consulpy is faster).
@@ -138,6 +142,13 @@ class Cluster:
                 await c.close()
         return max(received.values()) - t0
 
+    async def replenish(self) -> None:
+        """Start one more member (untimed) and wait until everybody lists it alive."""
+        a = self.new_agent()
+        await a.start(join=[self.agents[0].gossip_addr])
+        await self._attach(a)
+        await self.wait(lambda: self.all_status([a.name], "alive"), 120, "replenish")
+
     async def _remove(self, victim: AgentProcess) -> list[AgentProcess]:
         self.agents.remove(victim)
         await self.clients.pop(victim.name).close()
@@ -183,6 +194,7 @@ async def bench_one(kind: str, n: int, trials: int, poll: float) -> dict[str, li
             # Let the failure settle (out of the piggyback queues) before the next step.
             await asyncio.sleep(2)
             out["leave"].append(await cl.leave())
+            await cl.replenish()
             print(
                 f"  {kind} trial {i + 1}/{trials}: "
                 + ", ".join(f"{m} {out[m][-1]:.2f}s" for m in METRICS),

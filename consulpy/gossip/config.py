@@ -36,6 +36,10 @@ class MemberlistConfig:
     udp_buffer_size: int = 1400
     enable_compression: bool = True
     disable_tcp_pings: bool = False
+    # A refused TCP fallback ping (the target's host is up, nothing listens on the gossip
+    # port) fails the probe at once instead of at its deadline. Not in memberlist, which
+    # uses the fallback only to hear an ack; False restores its timing exactly.
+    refused_fails_probe: bool = True
     dead_node_reclaim_time: float = 0.0
     protocol_version: int = PROTOCOL_CUR
     delegate_protocol_min: int = DELEGATE_MIN

@@ -51,7 +51,13 @@ from consulpy.gossip.swim import (
     StartTcpPing,
     VersionMismatch,
 )
-from consulpy.gossip.transport import StreamError, Transport, exchange, read_message
+from consulpy.gossip.transport import (
+    ConnectionRefused,
+    StreamError,
+    Transport,
+    exchange,
+    read_message,
+)
 
 log = logging.getLogger("consulpy.gossip")
 T = TypeVar("T")
@@ -721,17 +727,18 @@ class Serf:
 
     async def _tcp_ping(self, e: StartTcpPing) -> None:
         loop = asyncio.get_running_loop()
-        ok = False
+        ok = refused = False
         try:
             payload = wire.encode_stream(e.ping.encode(), self._sec)
             msg = await exchange(e.addr, payload, self._sec, max(0.0, e.deadline - loop.time()))
             ok = msg is not None and msg.ack is not None and msg.ack.seq_no == e.seq
         except (StreamError, ValueError) as exc:
+            refused = isinstance(exc, ConnectionRefused)
             log.debug("fallback ping to %s failed: %s", e.addr, exc)
         if self._core is None or self._shutdown:
             return
         with self._lock:
-            self._core.ml.tcp_ping_result(e.seq, ok, loop.time())
+            self._core.ml.tcp_ping_result(e.seq, ok, loop.time(), refused)
         self._touch()
 
     async def _on_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

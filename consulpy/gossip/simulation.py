@@ -154,6 +154,7 @@ class Simulation:
         self.log.clear()
 
     def crash(self, i: int) -> None:
+        """The member's process dies (its host stays up and refuses connects to it)."""
         self.crashed.add(i)
         self.cores[i].stop()
 
@@ -237,14 +238,18 @@ class Simulation:
                 and j not in self.crashed
                 and (not e.ping.node or self.cores[j].name == e.ping.node)
             )
+            # A crashed member is a dead process on a live host: the host refuses the
+            # connect after one round trip. (A host that vanished is a partition.)
+            refused = j is not None and not self.blocked(i, j) and j in self.crashed
             rtt = 2 * self._latency()
-            when = self.now + rtt if ok and self.now + rtt < e.deadline else e.deadline
+            answered = (ok or refused) and self.now + rtt < e.deadline
+            when = self.now + rtt if answered else e.deadline
             seq = e.seq
 
-            def result(ok: bool = ok and self.now + rtt < e.deadline) -> None:
+            def result(ok: bool = ok and answered, refused: bool = refused and answered) -> None:
                 if i in self.crashed:
                     return
-                self.cores[i].tcp_ping_result(seq, ok, self.now)
+                self.cores[i].tcp_ping_result(seq, ok, self.now, refused)
                 self._after_touch(i)
 
             self._schedule(when, result)

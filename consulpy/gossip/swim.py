@@ -329,6 +329,9 @@ class SwimCore:
         self._nack_handlers: dict[int, Callable[[], None]] = {}
         self._suspicions: dict[str, Suspicion] = {}
         self._probe_timer: _Timer | None = None
+        # Failure-detector news (suspect, confirmation, dead, refutation) queued since the
+        # last gossip round: each entry point ends with a round at once when set.
+        self._news = False
         # Metrics: None records nothing (the simulation); labels as memberlist's (network).
         self.metrics: Recorder | None = None
         self.metric_labels: Labels = ()
@@ -361,6 +364,19 @@ class SwimCore:
             t = heapq.heappop(self._timers)
             if not t.cancelled:
                 t.fn(self.now)
+        self._gossip_news()
+
+    def _gossip_news(self) -> None:
+        """A gossip round now if failure-detector news was queued (memberlist waits for the
+        next tick, up to gossip_interval). Why: a crash is seen by everyone only when the
+        suspicion, its confirmations and the dead message have spread; relayed at once, each
+        member starts its suspicion timer as soon as the first prober does, and the first
+        dead declaration reaches everybody in a few network hops instead of a few ticks.
+        The same messages, each sent as many times; only the first round is sooner."""
+        if self._news:
+            self._news = False
+            if self.running:
+                self.gossip_once()
 
     def _advance(self, now: float | None) -> None:
         if now is not None:
@@ -522,6 +538,7 @@ class SwimCore:
                 self.suspect_node(m)
             elif isinstance(m, Dead):
                 self.dead_node(m)
+        self._gossip_news()
 
     def _handle_ping(self, p: Ping, frm: Addr) -> None:
         if p.node and p.node != self.name:
@@ -665,15 +682,28 @@ class SwimCore:
             ping = Ping(p.seq, node.name, self.addr, self.port, self.name)
             self._emit(StartTcpPing(p.seq, node.address, ping, p.deadline))
 
-    def tcp_ping_result(self, seq: int, ok: bool, now: float | None = None) -> None:
+    def tcp_ping_result(
+        self, seq: int, ok: bool, now: float | None = None, refused: bool = False
+    ) -> None:
+        """The TCP fallback's outcome; ``refused``: the target's host answered the connect
+        with a reset (nothing listens on its gossip port)."""
         self._advance(now)
         p = self._probe
         if p is None or p.seq != seq or p.done:
             return
         p.tcp_pending = False
         p.tcp_ok = p.tcp_ok or ok
+        if refused and not p.tcp_ok and self.config.refused_fails_probe:
+            # No ack within the probe timeout and the host says no process listens there:
+            # the agent is gone, so the probe fails now rather than at its deadline (up to
+            # half a probe interval later; memberlist waits). Suspicion still takes its full
+            # minimum timeout before anyone declares the node dead, and a live node refutes.
+            self._finish_probe(p, ok=False)
+            self._gossip_news()
+            return
         if p.at_deadline:
             self._probe_deadline(p)
+            self._gossip_news()
 
     def _probe_deadline(self, p: _Probe) -> None:
         if p.done:
@@ -735,6 +765,7 @@ class SwimCore:
         m.sample("memberlist.gossip", (time.perf_counter() - start) * 1000.0, self.metric_labels)
 
     def gossip_once(self) -> None:
+        self._news = False  # any round carries the news queued so far
         pending = getattr(self.delegate, "has_broadcasts", None)
         if not self.broadcasts and pending is not None and not pending():
             return  # nothing to say: skip choosing targets
@@ -812,6 +843,7 @@ class SwimCore:
             # pool, on the newcomer's): gossip it now rather than at the next tick. The same
             # messages, each sent as often; the pool hears of the newcomer sooner.
             self.gossip_once()
+        self._gossip_news()
 
     def _verify_protocol(self, remote: list[PushNodeState]) -> None:
         vs = [r.vsn for r in remote if len(r.vsn) >= 6 and r.state == NodeStateKind.ALIVE]
@@ -846,6 +878,7 @@ class SwimCore:
         self.awareness.apply_delta(1)
         a = Alive(inc, me.name, me.addr, me.port, me.meta, me.vsn)
         self._broadcast(me.name, a.encode())
+        self._news = True
 
     def alive_node(self, a: Alive, notify: Callable[[], None] | None, bootstrap: bool) -> None:
         if self.leaving and a.node == self.name:
@@ -907,6 +940,8 @@ class SwimCore:
             self._refute(state, a.incarnation)
             return
         self._broadcast(a.node, a.encode(), notify)
+        if old_state == NodeStateKind.SUSPECT:
+            self._news = True  # a refutation: relay it before more members declare it dead
         state.incarnation = a.incarnation
         if state.meta != a.meta:
             state.meta = shared(a.meta)
@@ -933,6 +968,7 @@ class SwimCore:
         if existing is not None:
             if existing.confirm(s.from_, self.now):
                 self._broadcast(s.node, s.encode())
+                self._news = True
                 self._arm_suspicion(s.node, existing)
             return
         if state.state != NodeStateKind.ALIVE:
@@ -941,6 +977,7 @@ class SwimCore:
             self._refute(state, s.incarnation)
             return
         self._broadcast(s.node, s.encode())
+        self._news = True
         if self.metrics is not None:
             self.metrics.incr("memberlist.msg.suspect", 1.0, self.metric_labels)
         state.incarnation = s.incarnation
@@ -995,6 +1032,7 @@ class SwimCore:
             self._broadcast(d.node, d.encode(), notify)
         else:
             self._broadcast(d.node, d.encode(), notify)
+        self._news = True
         if self.metrics is not None:
             self.metrics.incr("memberlist.msg.dead", 1.0, self.metric_labels)
         state.incarnation = d.incarnation

@@ -27,6 +27,10 @@ class StreamError(Exception):
     """A TCP exchange with a peer failed (connect, timeout, bad framing, remote error)."""
 
 
+class ConnectionRefused(StreamError):
+    """The peer's host refused the connection: nothing listens on that port."""
+
+
 async def read_message(
     reader: asyncio.StreamReader,
     sec: Security,
@@ -151,6 +155,8 @@ async def exchange(
     deadline = loop.time() + budget
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(*addr), budget)
+    except ConnectionRefusedError as exc:
+        raise ConnectionRefused(f"dial {addr[0]}:{addr[1]}: {exc}") from None
     except (OSError, TimeoutError) as exc:
         raise StreamError(f"dial {addr[0]}:{addr[1]}: {exc or 'timeout'}") from None
     try:

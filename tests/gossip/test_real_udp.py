@@ -186,3 +186,15 @@ async def test_name_conflict_newcomer_loses_and_shuts_down() -> None:
         assert {m.port for m in b.members() if m.name == "dup"} == {a.bound_port}
     finally:
         await asyncio.gather(*(s.shutdown() for s in (a, b, c)))
+
+
+async def test_fallback_ping_to_a_closed_port_is_refused_not_timed_out() -> None:
+    """The driver tells a refused connect (a host with nothing on that port: the agent is
+    gone) from a timeout; the core fails the probe on it at once."""
+    from consulpy.gossip import wire
+    from consulpy.gossip.transport import ConnectionRefused, exchange
+    from consulpy.util.ports import free_port
+
+    port = free_port()
+    with pytest.raises(ConnectionRefused):
+        await exchange(("127.0.0.1", port), b"x", wire.Security(), 5.0)

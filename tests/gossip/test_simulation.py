@@ -127,3 +127,38 @@ def test_restarted_member_refutes_and_rejoins_with_new_incarnation() -> None:
     t = sim.run_until_true(lambda: sim.all_status(name, {MemberStatus.ALIVE}), sim.now + 30)
     assert t is not None
     assert core.node_map[name].incarnation > old_inc
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_crash_news_spreads_in_network_hops_not_gossip_ticks(seed: int) -> None:
+    """A member that starts suspecting a crashed member, hears of it, or declares it dead
+    runs a gossip round at once (memberlist waits for its next tick, up to 200 ms). So most
+    members start their suspicion timers within a few network hops of the first prober, and
+    the first dead declaration reaches everybody in hops, not ticks. Simulated time only."""
+    n = 30
+    sim = converged_cluster(n, seed)
+    victim = 1 + seed % (n - 1)
+    name = sim.cores[victim].name
+    sim.crash(victim)
+    live = sim.live()
+    suspected: dict[int, float] = {}
+    dead: dict[int, float] = {}
+    limit = sim.now + 60
+    while len(dead) < len(live) and sim.now < limit:
+        for i in live:
+            state = sim.view(i, name)
+            if state in (NodeStateKind.SUSPECT, NodeStateKind.DEAD):
+                suspected.setdefault(i, sim.now)
+            if state == NodeStateKind.DEAD:
+                dead.setdefault(i, sim.now)
+        sim.run_until(sim.now + 0.005)
+    assert len(dead) == len(live), "not every member saw the crash"
+    tick = LAN.gossip_interval
+    first_suspect = min(suspected.values())
+    late = sorted(t - first_suspect for t in suspected.values())
+    # Half the pool suspects within a quarter tick of the first prober (at 10 ms per hop at
+    # most); with tick-paced relaying, most would wait for a tick.
+    assert late[len(late) // 2] <= tick / 4
+    # Everybody sees it dead within half a tick of the first dead declaration.
+    assert max(dead.values()) - min(dead.values()) <= tick / 2
+    assert all(sim.status(i, name) == MemberStatus.FAILED for i in live)

@@ -288,3 +288,41 @@ def test_user_messages_reach_delegate() -> None:
     c = SwimCore("me", "127.0.0.1", 1, CFG, D(), random.Random(1))
     c.handle_packet(("127.0.0.2", 1), [bytes([MsgType.USER]) + b"\x03hello"])
     assert got == [b"\x03hello"]
+
+
+@pytest.mark.parametrize("fails_probe", [True, False])
+def test_refused_tcp_fallback_fails_the_probe_at_once(fails_probe: bool) -> None:
+    cfg = CFG.with_(refused_fails_probe=fails_probe)
+    c = SwimCore("me", "127.0.0.1", 7000, cfg, rng=random.Random(1), now=0.0)
+    c.start(0.0)
+    for i in range(4):
+        c.alive_node(
+            Alive(1, f"p{i}", ip_bytes(f"127.0.0.{i + 2}"), 7000, b"", VSN), None, bootstrap=False
+        )
+    c.pop_effects()
+    c.tick(1.0)
+    [(_addr, ping)] = [(a, m) for a, m in sent(c) if isinstance(m, Ping)]
+    c.tick(c.now + cfg.probe_timeout)
+    [tcp] = [e for e in c.pop_effects() if isinstance(e, StartTcpPing)]
+    c.tcp_ping_result(tcp.seq, False, c.now + 0.001, refused=True)
+    state = c.node_map[ping.node].state
+    if fails_probe:
+        # Suspected half a probe interval early, and the suspicion goes out at once.
+        assert state == NodeStateKind.SUSPECT
+        msgs = [m for _a, m in sent(c, True)]
+        assert any(isinstance(m, Suspect) and m.node == ping.node for m in msgs)
+    else:
+        assert state == NodeStateKind.ALIVE  # memberlist: only at the probe deadline
+        c.tick(c.now + cfg.probe_interval)
+        assert c.node_map[ping.node].state == NodeStateKind.SUSPECT
+
+
+def test_suspicion_is_gossiped_at_once() -> None:
+    c = core(n_peers=5)
+    c.handle_packet(("127.0.0.2", 7000), [Suspect(1, "p3", "p0").encode()])
+    # No tick has passed: the round ran as the news arrived.
+    relayed = [a for a, m in sent(c, True) if isinstance(m, Suspect) and m.node == "p3"]
+    assert len(relayed) == CFG.gossip_nodes
+    # Old news (a repeat from the same member) starts no round.
+    c.handle_packet(("127.0.0.2", 7000), [Suspect(1, "p3", "p0").encode()])
+    assert sent(c, True) == []
