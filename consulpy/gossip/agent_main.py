@@ -23,6 +23,7 @@ from consulpy.gossip.events import Event, Query
 from consulpy.gossip.keyring import KeyringError
 from consulpy.gossip.rpc import WITH_BODY, event_record, member_record, stream_filter
 from consulpy.gossip.serf import JoinError, Serf, SerfConfig, SerfError
+from consulpy.util import aio
 from consulpy.util.eventloop import run as run_loop
 
 log = logging.getLogger("consulpy.gossip.agent")
@@ -68,7 +69,7 @@ class Agent:
             out = p.pack({"Seq": seq, "Error": error})
             if has_body and not error:
                 out += p.pack(body)
-            writer.write(out)
+            aio.write(writer, out)
 
         try:
             while True:
@@ -158,9 +159,10 @@ class Agent:
                 err = f"{r.num_err}/{r.num_nodes} nodes reported failure"
             elif r.num_resp != r.num_nodes:
                 err = f"{r.num_resp}/{r.num_nodes} nodes reported success"
-            writer.write(
+            aio.write(
+                writer,
                 msgpack.packb({"Seq": seq, "Error": err}, use_bin_type=True)
-                + msgpack.packb(out, use_bin_type=True)
+                + msgpack.packb(out, use_bin_type=True),
             )
         elif cmd == "query":
             await self.query(seq, body, writer)
@@ -195,7 +197,7 @@ class Agent:
     async def query(self, seq: int, body: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         """Stream acks and responses as they arrive (the serf CLI stops at its deadline)."""
         p = msgpack.Packer(use_bin_type=True)
-        writer.write(p.pack({"Seq": seq, "Error": ""}))
+        aio.write(writer, p.pack({"Seq": seq, "Error": ""}))
 
         def record(kind: str, frm: str, payload: bytes | None) -> None:
             if not writer.is_closing():

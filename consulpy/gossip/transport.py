@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from consulpy.gossip import wire
 from consulpy.gossip.codec import DecodeError
 from consulpy.gossip.wire import NeedMore, Security, StreamMessage
+from consulpy.util import aio
 
 log = logging.getLogger("consulpy.gossip")
 
@@ -160,7 +161,7 @@ async def exchange(
     except (OSError, TimeoutError) as exc:
         raise StreamError(f"dial {addr[0]}:{addr[1]}: {exc or 'timeout'}") from None
     try:
-        writer.write(payload)
+        aio.write(writer, payload)
         await asyncio.wait_for(writer.drain(), max(0.0, deadline - loop.time()))
         if not expect_reply:
             return None

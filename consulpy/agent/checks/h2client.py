@@ -14,6 +14,7 @@ from contextlib import suppress
 from typing import Any
 
 from consulpy.agent.checks.dial import close_writer, dial_tcp
+from consulpy.util import aio
 
 
 def available() -> bool:
@@ -59,7 +60,7 @@ class H2Client:
     async def flush(self) -> None:
         data = self.conn.data_to_send()
         if data:
-            self.writer.write(data)
+            aio.write(self.writer, data)
             await self.writer.drain()
 
     async def events(self) -> list[Any]:
@@ -77,7 +78,7 @@ class H2Client:
     async def close(self) -> None:
         with suppress(Exception):
             self.conn.close_connection()
-            self.writer.write(self.conn.data_to_send())
+            aio.write(self.writer, self.conn.data_to_send())
         await close_writer(self.writer)
 
 
