@@ -14,7 +14,7 @@ from consulpy.http.endpoint import (
     respond,
 )
 from consulpy.http.tokens import request_token
-from consulpy.ui.metrics_proxy import metrics_proxy
+from consulpy.http.ui_metrics_proxy import metrics_proxy
 
 TOPOLOGY_KINDS = ("", "ingress-gateway")
 
