@@ -18,7 +18,7 @@ import asyncio
 import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import structlog
 from aiohttp import web
@@ -134,9 +134,11 @@ class RequestLimits:
 
 
 class _LimitedHandler(RequestHandler):
-    """aiohttp's connection handler, counted per client IP by its ConnectionLimiter. Only a
-    refused connection gets other `data_received`/`eof_received` (set on the instance by
-    `refuse`), so an accepted one reads its requests without an extra call per chunk."""
+    """aiohttp's connection handler, counted per client IP by its ConnectionLimiter. A
+    refused connection drops what it reads and closes on EOF. That is a flag checked per
+    chunk, not methods swapped on the instance: uvloop binds `data_received` when the
+    connection is made, so a swap after that was never called (the refused client's request
+    was served instead, after the 429 and the EOF, and the client waited)."""
 
     limiter: ConnectionLimiter
     client_ip: str | None = None
@@ -149,16 +151,16 @@ class _LimitedHandler(RequestHandler):
     def refuse(self) -> None:
         """Read and drop what the client sends; close when it hangs up."""
         self.refused = True
-        self.data_received = self._drop  # type: ignore[method-assign]
-        self.eof_received = self._close_on_eof  # type: ignore[method-assign]
 
-    def _drop(self, data: bytes) -> None:
-        del data
+    def data_received(self, data: bytes) -> None:
+        if not self.refused:
+            super().data_received(data)
 
-    def _close_on_eof(self) -> bool:
-        if self.transport is not None:
+    def eof_received(self) -> None:
+        if not self.refused:
+            super().eof_received()
+        elif self.transport is not None:
             self.transport.close()
-        return False
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.limiter.closed(self)
@@ -195,12 +197,15 @@ class ConnectionLimiter:
             log.warning("too many connections from one client", client=ip, limit=limit)
             # Answer, stop writing, and drop what the client sends until it hangs up (or the
             # linger time passes): closing at once would reset the connection and lose the 429.
-            assert isinstance(transport, asyncio.WriteTransport)
+            # A cast, not an isinstance check: uvloop's TCP transport is no subclass of
+            # asyncio.WriteTransport (the assertion that stood here failed on uvloop, so the
+            # 429 was never sent).
+            writer = cast(asyncio.WriteTransport, transport)
             handler.refuse()
-            transport.write(TOO_MANY_CONNS)
-            if transport.can_write_eof():
-                transport.write_eof()
-            asyncio.get_running_loop().call_later(REFUSED_LINGER, transport.close)
+            writer.write(TOO_MANY_CONNS)
+            if writer.can_write_eof():
+                writer.write_eof()
+            asyncio.get_running_loop().call_later(REFUSED_LINGER, writer.close)
             return
         self.open[ip] = self.open.get(ip, 0) + 1
         handler.client_ip = ip
