@@ -25,6 +25,7 @@ from consulpy.server.query import QueryOptions
 from consulpy.util.decode import DecodeError, Struct, decode_struct, parse_json
 
 MAX_BODY = 1 << 20
+CA_INIT_WAIT = 5.0  # seconds a CA configuration read waits for a new leader's CA
 CAS_RETRIES = 5
 
 
@@ -82,9 +83,17 @@ CA_CONFIG_BODY = Struct(
 async def ca_configuration(req: web.Request) -> web.StreamResponse:
     agent = agent_of(req)
     if req.method == "GET":
+        opts = query_options(req)
         meta, config = await agent.delegate.read(
-            "ConnectCA.Config", {}, query_options(req), token=request_token(req)
+            "ConnectCA.Config", {}, opts, token=request_token(req)
         )
+        if config is None:
+            # A new leader creates the CA just after its election: a request in that window
+            # waits for it (a blocking read on the config's index, CA_INIT_WAIT at most).
+            opts.index, opts.wait = max(meta.index, 1), CA_INIT_WAIT
+            meta, config = await agent.delegate.read(
+                "ConnectCA.Config", {}, opts, token=request_token(req)
+            )
         if config is None:
             raise HTTPError(500, "Connect CA not initialized yet")
         return respond(req, config, meta=meta)

@@ -90,3 +90,39 @@ async def test_rotation_keeps_old_leaves_valid_and_renews(http: HTTP, agent) -> 
     assert ca.verify_leaf(new_leaf["CertPEM"], old_pem, now=now)
     assert ca.verify_leaf(new_leaf["CertPEM"], [active["RootCert"]], now=now)
     assert ca.verify_leaf(old_leaf["CertPEM"], all_pems, now=now)
+
+
+async def test_a_configuration_read_waits_for_a_new_leaders_ca(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A leader creates the CA just after its election; a read in that window waits for it
+    instead of answering 500 (py-consul's suite met that window once uvloop made it shorter).
+    Here the CA is created only after a read has found none."""
+    import aiohttp
+
+    from consulpy.server.connect_ca import CAManager
+    from consulpy.testing import DevAgent
+
+    gate = asyncio.Event()
+    original = CAManager.bootstrap
+
+    async def gated(self: CAManager) -> None:
+        await gate.wait()
+        await original(self)
+
+    monkeypatch.setattr(CAManager, "bootstrap", gated)
+    async with DevAgent() as dev:
+        assert dev.agent is not None
+        delegate = dev.agent.delegate
+        inner = delegate.read
+
+        async def read(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+            meta, value = await inner(name, *args, **kwargs)
+            if name == "ConnectCA.Config" and value is None:
+                gate.set()
+            return meta, value
+
+        monkeypatch.setattr(delegate, "read", read)
+        url = f"{dev.url}/v1/connect/ca/configuration"
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            assert resp.status == 200, await resp.text()
+            config = await resp.json()
+    assert gate.is_set() and config["Provider"] == "consul"
