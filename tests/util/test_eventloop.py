@@ -70,3 +70,49 @@ def test_run_closes_the_coroutine_on_a_bad_setting(monkeypatch: pytest.MonkeyPat
     with pytest.raises(EventLoopError):
         eventloop.run(coro)
     assert coro.cr_frame is None  # closed: no "never awaited" warning
+
+
+CHILDREN = """
+import asyncio, sys
+import consulpy  # before grpc, as every consulpy entry point imports it
+import grpc.aio
+from consulpy.util.eventloop import run
+
+async def main():
+    server = grpc.aio.server()
+    server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    codes = []
+    for _ in range(5):
+        p = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+        codes.append(await p.wait())
+    await server.stop(None)
+    print(codes)
+
+run(main(), sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_children_of_a_grpc_process_run_no_grpc_fork_handlers(loop: str) -> None:
+    """uvloop spawns with fork(), which runs gRPC's fork handlers in the child (a child
+    once died inside them); consulpy turns them off unless the operator set
+    GRPC_ENABLE_FORK_SUPPORT, so a child only execs."""
+    import os
+    import subprocess
+    import sys
+
+    if loop == "uvloop" and not eventloop.uvloop_available():
+        pytest.skip("uvloop is not installed")
+    env = {k: v for k, v in os.environ.items() if k != "GRPC_ENABLE_FORK_SUPPORT"}
+    out = subprocess.run(
+        [sys.executable, "-c", CHILDREN, loop],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=os.getcwd(),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[0, 0, 0, 0, 0]"
+    assert "fork" not in out.stderr, out.stderr[-2000:]
