@@ -56,7 +56,6 @@ def make_server() -> tuple[Server, LeaseApplier]:
     )
     applier = LeaseApplier(s.fsm, s.node_id, s.rpc_address)
     s.applier = applier
-    s._leads_with_lease = lambda: applier.is_leader() and applier.has_lease()
     return s, applier
 
 
