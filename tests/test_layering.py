@@ -211,3 +211,22 @@ def test_metrics_imports_nothing_else_from_consulpy() -> None:
         if _under(target, "consulpy") and not _under(target, "consulpy.metrics")
     ]
     assert offending == [], "\n".join(offending)
+
+
+# Programs that run gossip agents as processes (the benchmark's agent and its launcher), not
+# the protocol itself: they may use consulpy's process helpers.
+GOSSIP_PROGRAMS = {"agent_main.py", "procs.py"}
+
+
+@pytest.mark.parametrize("package", ["raft", "gossip"])
+def test_protocol_cores_import_nothing_else_from_consulpy(package: str) -> None:
+    """DESIGN.md: consulpy/raft and consulpy/gossip are protocol libraries that import
+    nothing of consulpy (what they need, such as a metrics recorder, is handed in)."""
+    offending = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: {target}"
+        for path in sorted((PACKAGE / package).rglob("*.py"))
+        if not (package == "gossip" and path.name in GOSSIP_PROGRAMS)
+        for line, target in _consulpy_imports(path)
+        if _under(target, "consulpy") and not _under(target, f"consulpy.{package}")
+    ]
+    assert offending == [], "\n".join(offending)

@@ -23,7 +23,7 @@ from consulpy.gossip.events import Event, Query
 from consulpy.gossip.keyring import KeyringError
 from consulpy.gossip.rpc import WITH_BODY, event_record, member_record, stream_filter
 from consulpy.gossip.serf import JoinError, Serf, SerfConfig, SerfError
-from consulpy.util import aio
+from consulpy.gossip.transport import write as stream_write
 from consulpy.util.eventloop import run as run_loop
 
 log = logging.getLogger("consulpy.gossip.agent")
@@ -69,7 +69,7 @@ class Agent:
             out = p.pack({"Seq": seq, "Error": error})
             if has_body and not error:
                 out += p.pack(body)
-            aio.write(writer, out)
+            stream_write(writer, out)
 
         try:
             while True:
@@ -159,7 +159,7 @@ class Agent:
                 err = f"{r.num_err}/{r.num_nodes} nodes reported failure"
             elif r.num_resp != r.num_nodes:
                 err = f"{r.num_resp}/{r.num_nodes} nodes reported success"
-            aio.write(
+            stream_write(
                 writer,
                 msgpack.packb({"Seq": seq, "Error": err}, use_bin_type=True)
                 + msgpack.packb(out, use_bin_type=True),
@@ -197,7 +197,7 @@ class Agent:
     async def query(self, seq: int, body: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         """Stream acks and responses as they arrive (the serf CLI stops at its deadline)."""
         p = msgpack.Packer(use_bin_type=True)
-        aio.write(writer, p.pack({"Seq": seq, "Error": ""}))
+        stream_write(writer, p.pack({"Seq": seq, "Error": ""}))
 
         def record(kind: str, frm: str, payload: bytes | None) -> None:
             if not writer.is_closing():

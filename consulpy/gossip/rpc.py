@@ -17,7 +17,7 @@ from typing import Any
 import msgpack
 
 from consulpy.gossip.events import Member, MemberEvent, Query, UserEvent
-from consulpy.util import aio
+from consulpy.gossip.transport import write as stream_write
 
 # Commands whose request has a body (the others send the header alone).
 WITH_BODY = {
@@ -137,7 +137,7 @@ class RPCClient:
         data = p.pack({"Command": command, "Seq": seq})
         if command in WITH_BODY:
             data += p.pack(body if body is not None else {})
-        aio.write(self._writer, data)
+        stream_write(self._writer, data)
         return seq
 
     async def call(self, command: str, body: Any = None, timeout: float = 30.0) -> Any:

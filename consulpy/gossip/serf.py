@@ -58,7 +58,7 @@ from consulpy.gossip.transport import (
     exchange,
     read_message,
 )
-from consulpy.util import aio
+from consulpy.gossip.transport import write as stream_write
 
 log = logging.getLogger("consulpy.gossip")
 T = TypeVar("T")
@@ -757,7 +757,7 @@ class Serf:
                 try:
                     with self._lock:
                         mine = core.ml.local_push_pull(msg.push_pull.join)
-                    aio.write(writer, wire.encode_stream(wire.encode_push_pull(mine), self._sec))
+                    stream_write(writer, wire.encode_stream(wire.encode_push_pull(mine), self._sec))
                     await asyncio.wait_for(writer.drain(), max(0.0, deadline - loop.time()))
                     with self._lock:
                         core.ml.merge_remote(msg.push_pull, loop.time())
@@ -767,7 +767,7 @@ class Serf:
                 with self._lock:
                     ack = core.ml.stream_ping(msg.ping)
                 if ack is not None:
-                    aio.write(writer, wire.encode_stream(ack, self._sec))
+                    stream_write(writer, wire.encode_stream(ack, self._sec))
                     await asyncio.wait_for(writer.drain(), max(0.0, deadline - loop.time()))
             elif msg.type == MsgType.USER:
                 if msg.user:
@@ -782,7 +782,7 @@ class Serf:
                 with contextlib.suppress(Exception):
                     from consulpy.gossip.messages import ErrResp
 
-                    aio.write(writer, wire.encode_stream(ErrResp(str(exc)).encode(), self._sec))
+                    stream_write(writer, wire.encode_stream(ErrResp(str(exc)).encode(), self._sec))
                     await writer.drain()
         finally:
             writer.close()

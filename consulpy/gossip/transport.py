@@ -16,12 +16,20 @@ from collections.abc import Awaitable, Callable
 from consulpy.gossip import wire
 from consulpy.gossip.codec import DecodeError
 from consulpy.gossip.wire import NeedMore, Security, StreamMessage
-from consulpy.util import aio
 
 log = logging.getLogger("consulpy.gossip")
 
 Addr = tuple[str, int]
 READ_CHUNK = 65536
+
+
+def write(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """`writer.write` that fails as ConnectionResetError on every loop once the connection is
+    gone (uvloop raises RuntimeError; asyncio drops the bytes). Kept here, not shared from
+    consulpy.util, because the gossip package imports nothing else of consulpy."""
+    if writer.transport.is_closing():
+        raise ConnectionResetError("connection closed")
+    writer.write(data)
 
 
 class StreamError(Exception):
@@ -161,7 +169,7 @@ async def exchange(
     except (OSError, TimeoutError) as exc:
         raise StreamError(f"dial {addr[0]}:{addr[1]}: {exc or 'timeout'}") from None
     try:
-        aio.write(writer, payload)
+        write(writer, payload)
         await asyncio.wait_for(writer.drain(), max(0.0, deadline - loop.time()))
         if not expect_reply:
             return None
