@@ -224,15 +224,11 @@ def log_level(value: str) -> str:
 
 
 def event_loop(value: str) -> str:
-    """auto, uvloop or asyncio; uvloop must be installed when named (a setting is honoured)."""
-    from consulpy.util.eventloop import CHOICES, uvloop_available
+    """auto, uvloop or asyncio; uvloop must be installed when named (a setting is honoured).
+    EventLoopError is a ValueError, which the config loader reports with the key's name."""
+    from consulpy.util.eventloop import check
 
-    choice = value.lower()
-    if choice not in CHOICES:
-        raise ValueError(f"must be one of {', '.join(CHOICES)}, got {value!r}")
-    if choice == "uvloop" and not uvloop_available():
-        raise ValueError("uvloop is not installed (pip install uvloop), or use asyncio")
-    return choice
+    return check(value)
 
 
 def raft_protocol(value: int) -> int:

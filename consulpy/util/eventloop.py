@@ -33,18 +33,28 @@ def uvloop_available() -> bool:
     return True
 
 
+def check(setting: str) -> str:
+    """The setting in lower case if it names a loop this machine has (the config key's and
+    $CONSULPY_EVENT_LOOP's validation)."""
+    choice = setting.strip().lower() or "auto"
+    if choice not in CHOICES:
+        raise EventLoopError(f"must be one of {', '.join(CHOICES)}, got {setting!r}")
+    if choice == "uvloop" and not uvloop_available():
+        raise EventLoopError("uvloop is not installed (pip install uvloop), or use asyncio")
+    return choice
+
+
 def resolve(setting: str = "auto") -> str:
     """ "uvloop" or "asyncio" for a setting ("auto" defers to $CONSULPY_EVENT_LOOP, then to
     whether uvloop is installed)."""
-    choice = setting or "auto"
+    choice = check(setting or "auto")
     if choice == "auto":
-        choice = os.environ.get(ENV, "").strip().lower() or "auto"
-    if choice not in CHOICES:
-        raise EventLoopError(f"event_loop must be one of {', '.join(CHOICES)}, got {choice!r}")
+        try:
+            choice = check(os.environ.get(ENV, ""))
+        except EventLoopError as exc:
+            raise EventLoopError(f"${ENV}: {exc}") from None
     if choice == "auto":
         return "uvloop" if uvloop_available() else "asyncio"
-    if choice == "uvloop" and not uvloop_available():
-        raise EventLoopError("event_loop is uvloop but uvloop is not installed (pip install it)")
     return choice
 
 
