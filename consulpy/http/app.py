@@ -42,6 +42,7 @@ from consulpy.http import limits as http_limits
 from consulpy.http import unix as unix_listener
 from consulpy.http.endpoint import AGENT, text_error
 from consulpy.http.errors import defect_response, escape_headers
+from consulpy.http.hotpath import HotPath
 from consulpy.http.inflight import InFlight
 from consulpy.log import enabled as log_enabled
 from consulpy.metrics import METRICS
@@ -58,6 +59,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # On stop, short requests in flight get this long to finish; blocking queries, monitors and
 # other long requests are cancelled at once and their connections closed (see inflight.py).
 SHUTDOWN_GRACE = 0.5
+
+# The app's hot path (http/hotpath.py): the listeners hand it to their connections.
+HOT_PATH: web.AppKey[HotPath] = web.AppKey("hot_path", HotPath)
 
 
 async def _not_found(req: web.Request) -> web.StreamResponse:
@@ -178,6 +182,7 @@ def build_app(
         if not "".join(headers.values()).isprintable():
             escape_headers(headers)  # type: ignore[arg-type]
 
+    app[HOT_PATH] = HotPath(agent, request_limits, policy, _http_series("GET", "/v1/kv/"))
     app[fanout.FINAL_HEADERS] = final_headers  # a blocking query's early answer applies it too
     app.on_response_prepare.append(add_headers)
     acl.load_persisted_tokens(agent)
@@ -282,7 +287,9 @@ class HTTPListeners:
             shutdown_timeout=SHUTDOWN_GRACE,
         )
         await self._runner.setup()
-        http_limits.limit_connections(self._runner, lambda: self.agent.config)
+        http_limits.limit_connections(
+            self._runner, lambda: self.agent.config, self._runner.app[HOT_PATH]
+        )
         for host, port in listeners:
             site = web.TCPSite(self._runner, host, port, reuse_address=True)
             await site.start()
@@ -303,6 +310,11 @@ class HTTPListeners:
             await unix_listener.start_site(self._runner, path, owner, context)
             self.unix_paths.append(path)
         return list(self.addresses)
+
+    @property
+    def hot_path(self) -> HotPath | None:
+        """The hot path of the listeners' app (None before they start)."""
+        return self._runner.app[HOT_PATH] if self._runner is not None else None
 
     async def stop(self, *, exiting: bool = False) -> None:
         """Stop listening and close every connection; with `exiting` (the process ends right

@@ -70,6 +70,16 @@ _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_
 _indented = json.JSONEncoder(indent=4, ensure_ascii=False, default=_json_default)
 
 
+def compact_json(obj: Any) -> bytes:
+    """`obj` as Consul's compact JSON (bytes as base64)."""
+    return _compact.encode(obj).encode()
+
+
+def indented_json(obj: Any) -> bytes:
+    """`obj` as Consul's pretty JSON (`?pretty`, or any answer of a dev agent)."""
+    return (_indented.encode(obj) + "\n").encode()
+
+
 # Writes answer `true`/`false` on every request; skip the encoder for them.
 _SCALARS = {True: (b"true", b"true\n"), False: (b"false", b"false\n")}
 
@@ -83,8 +93,8 @@ def render_json(req: web.Request, obj: Any, agent: Agent | None = None) -> bytes
     if obj is True or obj is False:
         return _SCALARS[obj][pretty]
     if pretty:
-        return (_indented.encode(obj) + "\n").encode()
-    return _compact.encode(obj).encode()
+        return indented_json(obj)
+    return compact_json(obj)
 
 
 def meta_headers(meta: QueryMeta, *, with_index: bool = True) -> dict[str, str]:

@@ -28,17 +28,42 @@ from consulpy.http.endpoint import text_error
 
 if TYPE_CHECKING:
     from consulpy.config import AgentConfig
+    from consulpy.http.hotpath import HotPath
 
 log = structlog.get_logger("consulpy.http.limits")
 
 DEFAULT_HEADER_BYTES = 16384
 TOO_MANY_CONNS = b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 REFUSED_LINGER = 5.0
+# A client that lets this much of its answers pile up unread gets no hot-path answer: aiohttp's
+# path waits for it to drain.
+HOT_WRITE_BUFFER = 64 * 1024
 # Streaming endpoints that read their own (large) bodies in chunks.
 STREAMING_PATHS = ("/v1/snapshot",)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def whole_requests(data: bytes) -> bool:
+    """Whether `data` is one whole request, headers and body (by Content-Length, not
+    chunked): after it aiohttp's parser holds nothing. A doubt answers False."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    head = data[:end].lower()
+    if b"transfer-encoding" in head:
+        return False
+    at = head.find(b"\r\ncontent-length:")
+    length = 0
+    if at >= 0:
+        if head.find(b"\r\ncontent-length:", at + 1) >= 0:
+            return False
+        value = head[at + 17 :].split(b"\r\n", 1)[0].strip(b" \t")
+        if not value.isdigit():
+            return False
+        length = int(value)
+    return len(data) == end + 4 + length
 
 
 def header_limits(config: AgentConfig) -> dict[str, int]:
@@ -138,11 +163,17 @@ class _LimitedHandler(RequestHandler):
     refused connection drops what it reads and closes on EOF. That is a flag checked per
     chunk, not methods swapped on the instance: uvloop binds `data_received` when the
     connection is made, so a swap after that was never called (the refused client's request
-    was served instead, after the 429 and the EOF, and the client waited)."""
+    was served instead, after the 429 and the EOF, and the client waited).
+
+    A chunk that arrives while aiohttp waits for the next request, with nothing of one
+    buffered, is offered to the limiter's hot path first (http/hotpath.py). `whole` says
+    whether aiohttp's parser is between requests: every chunk it was given so far held whole
+    requests (on a connection where one did not, aiohttp keeps every request)."""
 
     limiter: ConnectionLimiter
     client_ip: str | None = None
     refused = False
+    whole = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -153,8 +184,52 @@ class _LimitedHandler(RequestHandler):
         self.refused = True
 
     def data_received(self, data: bytes) -> None:
-        if not self.refused:
-            super().data_received(data)
+        if self.refused:
+            return
+        if self.whole and data:  # (aiohttp feeds itself b"" to resume a paused read)
+            hot = self.limiter.hot
+            # a chunk longer than aiohttp's line limits may hold a line it refuses (400)
+            if hot is not None and len(data) <= self._hot_max and self._idle():
+                reply = hot.answer(data)
+                if reply is not None:
+                    self._answered(reply)
+                    return
+            self.whole = whole_requests(data)
+        super().data_received(data)
+
+    @property
+    def _hot_max(self) -> int:
+        return min(self.max_line_size, self.max_field_size)
+
+    def _idle(self) -> bool:
+        """aiohttp waits for a request (none queued, none in progress), the connection stays
+        open, and the client reads what it is sent (else aiohttp's path waits for it)."""
+        waiter = self._waiter
+        transport = self.transport
+        return (
+            waiter is not None
+            and not waiter.done()
+            and not self._messages
+            and self._payload_parser is None
+            and not self._upgraded
+            and not self._close
+            and not self._force_close
+            and transport is not None
+            and transport.get_write_buffer_size() < HOT_WRITE_BUFFER
+        )
+
+    def _answered(self, reply: bytes) -> None:
+        """Send a hot-path answer and account for it as aiohttp would for its own: a request
+        served, and the keep-alive timer counting from now."""
+        assert self.transport is not None and self._manager is not None
+        self.transport.write(reply)  # type: ignore[attr-defined]
+        self._manager.requests_count += 1
+        if self._keepalive_timeout > 0:
+            loop = self._loop
+            close_time = loop.time() + self._keepalive_timeout
+            self._next_keepalive_close_time = close_time
+            if self._keepalive_handle is None:
+                self._keepalive_handle = loop.call_at(close_time, self._process_keepalive)
 
     def eof_received(self) -> None:
         if not self.refused:
@@ -176,6 +251,7 @@ class ConnectionLimiter:
         self.limit_of = limit_of
         self.open: dict[str, int] = {}
         self.refused = 0
+        self.hot: HotPath | None = None  # offered each chunk first (http/hotpath.py)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -222,12 +298,13 @@ class ConnectionLimiter:
 
 
 def limit_connections(
-    runner: web.AppRunner, config_of: Callable[[], AgentConfig]
+    runner: web.AppRunner, config_of: Callable[[], AgentConfig], hot: HotPath | None = None
 ) -> ConnectionLimiter:
     """Wrap the runner's protocol factory (after setup, before sites start); the limit
-    follows the agent's current config."""
+    follows the agent's current config. `hot` answers the hot read (http/hotpath.py)."""
     limiter = ConnectionLimiter(
         runner._server, lambda: config_of().limits.http_max_conns_per_client
     )
+    limiter.hot = hot
     runner._server = limiter  # type: ignore[assignment]
     return limiter

@@ -111,6 +111,9 @@ ERROR_KINDS: dict[type[BaseException], str] = {
     OutcomeUnknown: "outcome_unknown",
 }
 
+# The options of a request without parameters (`read_at_once` only reads them).
+_DEFAULT_OPTIONS = QueryOptions()
+
 
 # Consul's timers of the write endpoints (consul.kvs.apply, ...), by endpoint name.
 _WRITE_METRICS: dict[str, str] = {
@@ -648,29 +651,9 @@ class Server:
     ) -> tuple[QueryMeta, Any]:
         """Call a read endpoint in-process, with Consul's consistency and blocking
         semantics; `args` is its typed payload or the payload's fields as a map."""
-        plain = self._plain_reads.get(name)
-        if (
-            plain is not None
-            and opts.index <= 0
-            and opts.consistency == DEFAULT
-            and type(args) is plain[0].payload
-            and not TARGET_DC.get()
-            and self.acl_resolver is None
-            and not enforcing()
-        ):
-            ep, fields = plain
-            # The payload's checks (as `read_payload` makes them) and the read's arguments in
-            # one pass: exact field types and ASCII text pass at once, the rest is looked at.
-            if fields is None:
-                wire = payload_to_wire(check_payload(ep.payload, args))
-            else:
-                wire = {}
-                for field, cls in fields:
-                    value = getattr(args, field)
-                    if type(value) is not cls or (cls is str and not value.isascii()):
-                        wire = payload_to_wire(check_payload(ep.payload, args))
-                        break
-                    wire[field] = value
+        plain = self._plain_check(name, args, opts)
+        if plain is not None:
+            ep, wire = plain
             if self._leads_with_lease():
                 return self._read_plain(ep, wire, time.perf_counter())
             if self.applier.is_leader():  # a leader without its lease (after a stall)
@@ -698,6 +681,45 @@ class Server:
             return reply
         finally:
             self._record_call(self._internal_series(ep), start, errored)
+
+    def read_at_once(self, name: str, args: Any) -> tuple[QueryMeta, Any] | None:
+        """`read(name, args, QueryOptions())` when the answer needs no wait (a plain read on
+        the leader that holds its lease): the same answer and metrics, with no coroutine.
+        None otherwise, having done nothing: the caller then awaits `read`. The HTTP layer's
+        hot path (http/hotpath.py) answers `GET /v1/kv/<key>` with it."""
+        plain = self._plain_check(name, args, _DEFAULT_OPTIONS)
+        if plain is None or not self._leads_with_lease():
+            return None
+        return self._read_plain(plain[0], plain[1], time.perf_counter())
+
+    def _plain_check(
+        self, name: str, args: Any, opts: QueryOptions
+    ) -> tuple[Endpoint, dict[str, Any]] | None:
+        """The endpoint and checked arguments of a read `_read_plain` may answer (see there),
+        None for one that takes the full path."""
+        plain = self._plain_reads.get(name)
+        if (
+            plain is None
+            or opts.index > 0
+            or opts.consistency != DEFAULT
+            or type(args) is not plain[0].payload
+            or TARGET_DC.get()
+            or self.acl_resolver is not None
+            or enforcing()
+        ):
+            return None
+        ep, fields = plain
+        # The payload's checks (as `read_payload` makes them) and the read's arguments in
+        # one pass: exact field types and ASCII text pass at once, the rest is looked at.
+        if fields is None:
+            return ep, payload_to_wire(check_payload(ep.payload, args))
+        wire = {}
+        for field, cls in fields:
+            value = getattr(args, field)
+            if type(value) is not cls or (cls is str and not value.isascii()):
+                return ep, payload_to_wire(check_payload(ep.payload, args))
+            wire[field] = value
+        return ep, wire
 
     async def _read_plain_confirmed(
         self, ep: Endpoint, args: dict[str, Any]
