@@ -80,9 +80,10 @@ def problems(store: StateStore) -> list[str]:
             out.append(f"{what}: service {sid!r} is not registered")
         if row.get("Status") not in ("passing", "warning", "critical", "maintenance"):
             out.append(f"{what}: unknown status {row.get('Status')!r}")
-    for entry in store.kv.list(""):
-        if entry.session and store.sessions.get(entry.session) is None:
-            out.append(f"key {entry.key!r}: held by session {entry.session!r}, which is gone")
+    held = [(key, sid) for sid, keys in store.kv.held.items() for key in keys]  # no values read
+    for key, sid in sorted(held):
+        if store.sessions.get(sid) is None:
+            out.append(f"key {key!r}: held by session {sid!r}, which is gone")
     for session in store.sessions.list():
         if session.node not in catalog.nodes:
             out.append(f"session {session.id!r}: node {session.node!r} is not registered")

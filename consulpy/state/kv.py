@@ -6,11 +6,16 @@ replaces the row object, which makes a snapshot a cheap shallow copy.
 
 Tombstones remember the index at which a key was deleted, so that the index reported for a
 prefix never goes backwards when its newest key is deleted (blocking watchers rely on it).
+
+Each entry is kept as one packed `bytes` row (indexes, flags, session, value), not as a
+`KVEntry` object with its index integers beside the value: about 80 bytes less per key (a
+100,000-key store holds 8 MiB less, issue 21 goal 3). Reads build the `KVEntry` they return.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +79,51 @@ class KVEntry:
         return cls(*row)
 
 
+# A row: create index, modify index, lock index, flags (uint64 each), the session's length
+# (uint16), the session (UTF-8), then the value.
+_HEAD = struct.Struct("<QQQQH")
+_HEAD_SIZE = _HEAD.size
+
+
+def pack_row(entry: KVEntry) -> bytes:
+    session = entry.session.encode()
+    return (
+        _HEAD.pack(
+            entry.create_index, entry.modify_index, entry.lock_index, entry.flags, len(session)
+        )
+        + session
+        + entry.value
+    )
+
+
+def unpack_row(key: str, row: bytes) -> KVEntry:
+    create, modify, lock, flags, size = _HEAD.unpack_from(row)
+    if size:
+        end = _HEAD_SIZE + size
+        return KVEntry(key, row[end:], flags, row[_HEAD_SIZE:end].decode(), lock, create, modify)
+    return KVEntry(key, row[_HEAD_SIZE:], flags, "", lock, create, modify)
+
+
+def row_session(row: bytes) -> str:
+    size = _HEAD.unpack_from(row)[4]
+    return row[_HEAD_SIZE : _HEAD_SIZE + size].decode() if size else ""
+
+
+def row_modify_index(row: bytes) -> int:
+    return _HEAD.unpack_from(row)[1]
+
+
+class FrozenRows(list):  # type: ignore[type-arg]
+    """A point-in-time list of (key, row) pairs whose items dump as `KVEntry.dump` does (the
+    snapshot writer packs each through `dump_item`, one at a time)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def dump_item(item: tuple[str, bytes]) -> list[Any]:
+        return unpack_row(item[0], item[1]).dump()
+
+
 def prefix_end(prefix: str) -> str | None:
     """The smallest string greater than every string starting with `prefix` (None: unbounded)."""
     chars = list(prefix)
@@ -90,14 +140,15 @@ class KVTable:
     """KV rows plus everything derived from them. Mutated only through a WriteTxn."""
 
     def __init__(self) -> None:
-        self.entries: SortedDict = SortedDict()  # key -> KVEntry
+        self.entries: SortedDict = SortedDict()  # key -> packed row (pack_row)
         self.tombstones: SortedDict = SortedDict()  # key -> index at which it was deleted
         self.held: dict[str, set[str]] = {}  # session id -> keys it holds (derived)
         self.lock_delays: dict[str, float] = {}  # key -> unix time until which acquire fails
 
     # ----------------------------------------------------------------- reads
     def get(self, key: str) -> KVEntry | None:
-        return self.entries.get(key)
+        row = self.entries.get(key)
+        return unpack_row(key, row) if row is not None else None
 
     def _irange(self, mapping: SortedDict, prefix: str):  # type: ignore[no-untyped-def]
         if not prefix:
@@ -107,7 +158,14 @@ class KVTable:
 
     def list(self, prefix: str) -> list[KVEntry]:
         entries = self.entries
-        return [entries[k] for k in self._irange(entries, prefix)]
+        return [unpack_row(k, entries[k]) for k in self._irange(entries, prefix)]
+
+    def key_indexes(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """(key, modify index) of every entry under `prefix`, in key order, without building
+        the entries (a key listing needs no values)."""
+        entries = self.entries
+        for key in self._irange(entries, prefix):
+            yield key, _HEAD.unpack_from(entries[key])[1]
 
     def keys_under(self, prefix: str) -> list[str]:
         return list(self._irange(self.entries, prefix))
@@ -128,24 +186,25 @@ class KVTable:
     def _put(self, txn: WriteTxn, entry: KVEntry) -> None:
         key = entry.key
         old = self.entries.get(key)
+        old_session = row_session(old) if old is not None else ""
         stone = self.tombstones.get(key)
-        self.entries[key] = entry
+        self.entries[key] = pack_row(entry)
         if stone is not None:
             del self.tombstones[key]
-        if old is not None and old.session and old.session != entry.session:
-            self._release_holding(old.session, key)
-        if entry.session and (old is None or old.session != entry.session):
+        if old_session and old_session != entry.session:
+            self._release_holding(old_session, key)
+        if entry.session and (old is None or old_session != entry.session):
             self.held.setdefault(entry.session, set()).add(key)
 
         def undo() -> None:
-            if entry.session and (old is None or old.session != entry.session):
+            if entry.session and (old is None or old_session != entry.session):
                 self._release_holding(entry.session, key)
             if old is None:
                 del self.entries[key]
             else:
                 self.entries[key] = old
-                if old.session and old.session != entry.session:
-                    self.held.setdefault(old.session, set()).add(key)
+                if old_session and old_session != entry.session:
+                    self.held.setdefault(old_session, set()).add(key)
             if stone is not None:
                 self.tombstones[key] = stone
 
@@ -163,11 +222,12 @@ class KVTable:
         old = self.entries.get(key)
         if old is None:
             return False
+        old_session = row_session(old)
         prev_stone = self.tombstones.get(key)
         del self.entries[key]
         self.tombstones[key] = txn.index
-        if old.session:
-            self._release_holding(old.session, key)
+        if old_session:
+            self._release_holding(old_session, key)
 
         def undo() -> None:
             self.entries[key] = old
@@ -175,8 +235,8 @@ class KVTable:
                 del self.tombstones[key]
             else:
                 self.tombstones[key] = prev_stone
-            if old.session:
-                self.held.setdefault(old.session, set()).add(key)
+            if old_session:
+                self.held.setdefault(old_session, set()).add(key)
 
         txn.on_undo(undo)
         txn.touch_kv(key)
@@ -207,7 +267,7 @@ class KVTable:
     def set(self, txn: WriteTxn, key: str, value: bytes, flags: int) -> KVEntry:
         """Unconditional write. Keeps the current lock holder; LockIndex comes from the request
         (0), exactly as Consul's plain PUT does."""
-        old = self.entries.get(key)
+        old = self.get(key)
         entry = KVEntry(
             key,
             value,
@@ -227,7 +287,7 @@ class KVTable:
         if index == 0:
             if old is not None:
                 return None
-        elif old is None or old.modify_index != index:
+        elif old is None or row_modify_index(old) != index:
             return None
         return self.set(txn, key, value, flags)
 
@@ -238,7 +298,7 @@ class KVTable:
         success, else (None, LOCK_HELD or LOCK_DELAYED)."""
         if self.lock_delays.get(key, 0.0) > now:
             return None, LOCK_DELAYED
-        old = self.entries.get(key)
+        old = self.get(key)
         if old is None:
             lock_index, create_index = 1, txn.index
         elif old.session == session:
@@ -257,7 +317,7 @@ class KVTable:
         self, txn: WriteTxn, key: str, value: bytes, flags: int, session: str
     ) -> KVEntry | None:
         """Release: only the holder may; the request's value and flags replace the stored ones."""
-        old = self.entries.get(key)
+        old = self.get(key)
         if old is None or old.session != session:
             return None
         entry = KVEntry(key, value, flags, "", old.lock_index, old.create_index, txn.index)
@@ -272,7 +332,7 @@ class KVTable:
         if old is None:
             # Consul's quirk: a CAS delete of a missing key succeeds.
             return True
-        if old.modify_index != index:
+        if row_modify_index(old) != index:
             return False
         self._delete(txn, key)
         return True
@@ -300,7 +360,7 @@ class KVTable:
     # -------------------------------------------------------------- snapshot
     def dump(self) -> dict[str, Any]:
         return {
-            "entries": [e.dump() for e in self.entries.values()],
+            "entries": [unpack_row(k, r).dump() for k, r in self.entries.items()],
             "tombstones": list(self.tombstones.items()),
             "lock_delays": list(self.lock_delays.items()),
         }
@@ -312,18 +372,23 @@ class KVTable:
         self, entries: Iterable[KVEntry], tombstones: Iterable[Any], rest: dict[str, Any]
     ) -> None:
         """Load from rows already converted (a streamed snapshot converts them one by one)."""
-        self.entries = SortedDict((e.key, e) for e in entries)
+        held: dict[str, set[str]] = {}
+
+        def rows() -> Iterator[tuple[str, bytes]]:
+            for entry in entries:
+                if entry.session:
+                    held.setdefault(entry.session, set()).add(entry.key)
+                yield entry.key, pack_row(entry)
+
+        self.entries = SortedDict(rows())
+        self.held = held
         self.tombstones = SortedDict((k, i) for k, i in tombstones)
         self.lock_delays = {k: float(v) for k, v in rest.get("lock_delays", [])}
-        self.held = {}
-        for entry in self.entries.values():
-            if entry.session:
-                self.held.setdefault(entry.session, set()).add(entry.key)
 
     def frozen_copy(self) -> dict[str, Any]:
         """A point-in-time copy cheap enough to take on the event loop (rows are immutable)."""
         return {
-            "entries": list(self.entries.values()),
+            "entries": FrozenRows(self.entries.items()),
             "tombstones": list(self.tombstones.items()),
             "lock_delays": list(self.lock_delays.items()),
         }

@@ -39,6 +39,11 @@ def _emit(obj: Any, depth: int, out: IO[bytes], packer: msgpack.Packer) -> None:
             _emit(value, depth - 1, out, packer)
     elif depth > 0 and isinstance(obj, list | tuple):
         out.write(packer.pack_array_header(len(obj)))
+        dump_item = getattr(obj, "dump_item", None)  # packed rows (state/kv.py FrozenRows)
+        if dump_item is not None:
+            for item in obj:
+                out.write(packer.pack(dump_item(item)))
+            return
         for item in obj:
             _emit(item, depth - 1, out, packer)
     else:

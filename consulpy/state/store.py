@@ -77,14 +77,13 @@ class StateStore:
     def kv_keys(self, ws: WatchSet | None, prefix: str, separator: str) -> tuple[int, list[str]]:
         if ws is not None:
             ws.add(("kvp", prefix))
-        entries = self.kv.list(prefix)
-        top = max((e.modify_index for e in entries), default=0)
+        pairs = list(self.kv.key_indexes(prefix))
+        top = max((index for _, index in pairs), default=0)
         keys: list[str] = []
         if separator:
             start = len(prefix)
             last = None
-            for entry in entries:
-                key = entry.key
+            for key, _ in pairs:
                 cut = key.find(separator, start)
                 if cut >= 0:
                     key = key[: cut + len(separator)]
@@ -92,7 +91,7 @@ class StateStore:
                     keys.append(key)
                     last = key
         else:
-            keys = [e.key for e in entries]
+            keys = [key for key, _ in pairs]
         return self._prefix_index(prefix, top), keys
 
     # ------------------------------------------------------------- sessions
