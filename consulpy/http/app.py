@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from time import perf_counter
@@ -59,6 +60,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # On stop, short requests in flight get this long to finish; blocking queries, monitors and
 # other long requests are cancelled at once and their connections closed (see inflight.py).
 SHUTDOWN_GRACE = 0.5
+
+def listen_backlog() -> int:
+    """The accept queue the HTTP listeners ask for: the kernel's cap (net.core.somaxconn), as
+    a Go listener does, not aiohttp's 128. Thousands of watchers reconnecting at once (an agent
+    restart; `consulpy bench watch` with 10,000) overflowed 128 and had connections reset."""
+    try:
+        with open("/proc/sys/net/core/somaxconn", encoding="ascii") as f:
+            return max(int(f.read().strip()), 128)
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+
 
 # The app's hot path (http/hotpath.py): the listeners hand it to their connections.
 HOT_PATH: web.AppKey[HotPath] = web.AppKey("hot_path", HotPath)
@@ -290,8 +302,9 @@ class HTTPListeners:
         http_limits.limit_connections(
             self._runner, lambda: self.agent.config, self._runner.app[HOT_PATH]
         )
+        backlog = listen_backlog()
         for host, port in listeners:
-            site = web.TCPSite(self._runner, host, port, reuse_address=True)
+            site = web.TCPSite(self._runner, host, port, reuse_address=True, backlog=backlog)
             await site.start()
             self.addresses.extend(_bound(site))
         for host, port in https:
@@ -301,13 +314,14 @@ class HTTPListeners:
                 port,
                 ssl_context=ssl_context,
                 reuse_address=True,
+                backlog=backlog,
                 handshake_timeout=handshake_timeout,
             )
             await tls_site.start()
             self.https_addresses.extend(_bound(tls_site))
         for path, context in [(p, None) for p in unix] + [(p, ssl_context) for p in https_unix]:
             owner = unix_sockets or UnixSockets(None, None, None)
-            await unix_listener.start_site(self._runner, path, owner, context)
+            await unix_listener.start_site(self._runner, path, owner, context, backlog)
             self.unix_paths.append(path)
         return list(self.addresses)
 

@@ -44,10 +44,11 @@ async def start_site(
     path: str,
     sockets: UnixSockets,
     ssl_context: ssl.SSLContext | None = None,
+    backlog: int = 128,
 ) -> web.UnixSite:
     """Listen on `path` (plain HTTP, or HTTPS with `ssl_context`) and apply `sockets`."""
     _clear(path)
-    site = web.UnixSite(runner, path, ssl_context=ssl_context)
+    site = web.UnixSite(runner, path, ssl_context=ssl_context, backlog=backlog)
     await site.start()
     try:
         set_permissions(path, sockets)
