@@ -61,6 +61,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # other long requests are cancelled at once and their connections closed (see inflight.py).
 SHUTDOWN_GRACE = 0.5
 
+
 def listen_backlog() -> int:
     """The accept queue the HTTP listeners ask for: the kernel's cap (net.core.somaxconn), as
     a Go listener does, not aiohttp's 128. Thousands of watchers reconnecting at once (an agent
