@@ -58,7 +58,8 @@ def parse_get(data: bytes) -> str | None:
     if end != len(data) - 4 or not data.startswith(PREFIX):
         return None
     head = data[:end]
-    if head.translate(None, _HEAD_BYTES) or head.count(b"\r") != head.count(b"\n"):
+    crlf = head.count(b"\r\n")
+    if head.translate(None, _HEAD_BYTES) or head.count(b"\r") != crlf or head.count(b"\n") != crlf:
         return None  # a byte aiohttp would refuse, or a bare CR or LF
     lines = head.split(b"\r\n")
     target, _, version = lines[0][len(PREFIX) :].partition(b" ")

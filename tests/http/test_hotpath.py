@@ -207,6 +207,7 @@ def test_parse_takes_plain_gets(raw: bytes) -> None:
         b"GET /v1/kv/a HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
         b"GET /v1/kv/a HTTP/1.1\r\nUser-Agent: a\r\n b\r\n\r\n",  # obsolete line folding
         b"GET /v1/kv/a HTTP/1.1\r\nUser-Agent: a\nb\r\n\r\n",  # a bare LF
+        b"GET /v1/kv/a HTTP/1.1\r\nUser-Agent: a\rb\r\nAccept: c\nd\r\n\r\n",  # bare CR and LF
         b"GET /v1/kv/a HTTP/1.1\r\nUser-Agent: \x01\r\n\r\n",
         b"GET /v1/kv/a HTTP/1.1\r\n\r\nGET /v1/kv/b HTTP/1.1\r\n\r\n",  # two requests
         b"GET /v1/kv/a HTTP/1.1\r\n\r\nG",
