@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import logging
 import time
-from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
+from aiohttp.helpers import rfc822_formatted_time  # the Date aiohttp's path sends
 from aiohttp.http import SERVER_SOFTWARE
 
-from consulpy.http.endpoint import compact_json, indented_json
+from consulpy.http.endpoint import compact_json, indented_json, meta_headers
 from consulpy.log import enabled as log_enabled
 from consulpy.server.endpoints.kvs import KVSGet
 
@@ -86,21 +86,6 @@ def parse_get(data: bytes) -> str | None:
     return target.decode("ascii")
 
 
-class _Date:
-    """The Date header's value, formatted once a second (as aiohttp does)."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._text = b""
-
-    def now(self) -> bytes:
-        second = int(time.time())
-        if second != self._second:
-            self._second = second
-            self._text = formatdate(second, usegmt=True).encode("ascii")
-        return self._text
-
-
 class HotPath:
     """Answers the requests `parse_get` takes for one app (see the module's docstring)."""
 
@@ -108,7 +93,6 @@ class HotPath:
         self._agent = agent
         self._limits = limits
         self._series = series
-        self._date = _Date()
         server = SERVER_SOFTWARE.encode("ascii")
         self._tail = (
             b"\r\nServer: " + server + b"\r\nX-Consul-Default-ACL-Policy: " + policy.encode()
@@ -137,17 +121,18 @@ class HotPath:
             return None
         meta, entries = reply
         head = _meta_lines(meta)
+        date = rfc822_formatted_time().encode()
         if entries is None:
             out = b"HTTP/1.1 404 Not Found\r\n%sContent-Length: 0\r\nDate: %s%s\r\n\r\n" % (
                 head,
-                self._date.now(),
+                date,
                 self._tail,
             )
         else:
             body = indented_json(entries) if agent.pretty_json else compact_json(entries)
             out = (
                 b"HTTP/1.1 200 OK\r\n%sContent-Type: application/json\r\nContent-Length: %d"
-                b"\r\nDate: %s%s\r\n\r\n%s" % (head, len(body), self._date.now(), self._tail, body)
+                b"\r\nDate: %s%s\r\n\r\n%s" % (head, len(body), date, self._tail, body)
             )
         self._series.add((time.perf_counter() - start) * 1000.0)
         self.answered += 1
@@ -156,13 +141,4 @@ class HotPath:
 
 def _meta_lines(meta: Any) -> bytes:
     """`endpoint.meta_headers(meta)` as header lines."""
-    lines = b"X-Consul-KnownLeader: %s\r\nX-Consul-LastContact: %s\r\nX-Consul-Index: %d\r\n" % (
-        b"true" if meta.known_leader else b"false",
-        str(meta.last_contact_ms).encode(),
-        max(meta.index, 1),
-    )
-    if meta.results_filtered is not None:
-        lines += b"X-Consul-Results-Filtered-By-ACLs: %s\r\n" % (
-            b"true" if meta.results_filtered else b"false"
-        )
-    return lines
+    return "".join(f"{name}: {value}\r\n" for name, value in meta_headers(meta).items()).encode()
