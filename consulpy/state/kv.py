@@ -165,7 +165,7 @@ class KVTable:
         the entries (a key listing needs no values)."""
         entries = self.entries
         for key in self._irange(entries, prefix):
-            yield key, _HEAD.unpack_from(entries[key])[1]
+            yield key, row_modify_index(entries[key])
 
     def keys_under(self, prefix: str) -> list[str]:
         return list(self._irange(self.entries, prefix))
