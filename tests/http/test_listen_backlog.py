@@ -3,16 +3,14 @@ watchers reconnecting at once overflowed aiohttp's 128 and had connections reset
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-
-import pytest
 
 from consulpy.http.app import listen_backlog
 from consulpy.testing import DevAgent
 
+# `ss` comes with Debian's iproute2, which .ci/run installs (the netns tests need it too).
 
-@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (Debian iproute2)")
+
 async def test_the_http_listener_asks_for_the_kernels_accept_queue(agent: DevAgent) -> None:
     port = agent.http_addr.rsplit(":", 1)[1]
     out = subprocess.run(
